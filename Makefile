@@ -1,0 +1,47 @@
+# Front end for the usual jobs; CMake presets do the real work.
+#   make        build build/pgswarm (release)
+#   make up     install what is missing, build, start a local cluster
+#   make test   install what is missing, build with ASan+UBSan, run every test
+#   make down / make status   stop / show the local cluster
+SHELL := /bin/bash
+UP_ARGS ?=
+# postgres never runs as root, so as root the cluster's folder must be
+# reachable by the unprivileged postgres user; scripts/cluster-dir.sh picks
+# ./pgswarm-data when it is, /var/lib/pgswarm/local otherwise.
+CLUSTER_DIR = $(shell ./scripts/cluster-dir.sh)
+
+.PHONY: all deps release debug test up down status format tidy clean
+
+all: release
+
+deps:
+	./scripts/install-deps.sh
+
+release:
+	cmake --preset release >/dev/null
+	cmake --build --preset release
+
+debug:
+	cmake --preset debug >/dev/null
+	cmake --build --preset debug
+
+up: deps release
+	./build/pgswarm up --dir "$(CLUSTER_DIR)" $(UP_ARGS)
+
+down:
+	./build/pgswarm down --dir "$(CLUSTER_DIR)"
+
+status:
+	./build/pgswarm status --dir "$(CLUSTER_DIR)"
+
+test: deps debug
+	ctest --preset debug
+
+format:
+	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+tidy: release
+	git ls-files 'src/*.cpp' | xargs clang-tidy -p build --quiet
+
+clean:
+	rm -rf build build-debug
