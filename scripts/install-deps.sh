@@ -8,7 +8,7 @@ packages=(
   postgresql-15 postgresql-contrib-15 postgresql-client-15
   libpq-dev libpg-query-dev libasio-dev libssl-dev libtomlplusplus-dev libcli11-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libidn-dev libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps curl ca-certificates
 )
 
