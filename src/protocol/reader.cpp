@@ -1,0 +1,85 @@
+// Reader implementation: every read checks the remaining length first and
+// moves the cursor only on success, so a failed read leaves it unchanged.
+// Must not allocate or keep anything beyond the caller's span.
+#include "protocol/reader.hpp"
+
+#include <cstring>
+
+namespace pgswarm::protocol {
+
+ParseError Reader::shortInput(std::string_view reason) const {
+  return input_ == Input::kStream ? needMore(reason) : malformed(reason);
+}
+
+ParseResult<std::uint8_t> Reader::byte() {
+  if (remaining() < 1) return shortInput("byte past end of input");
+  return std::to_integer<std::uint8_t>(data_[position_++]);
+}
+
+ParseResult<std::int16_t> Reader::int16() {
+  if (remaining() < 2) return shortInput("int16 past end of input");
+  auto value = static_cast<std::uint16_t>((std::to_integer<unsigned>(data_[position_]) << 8) |
+                                          std::to_integer<unsigned>(data_[position_ + 1]));
+  position_ += 2;
+  return static_cast<std::int16_t>(value);
+}
+
+ParseResult<std::int32_t> Reader::int32() {
+  if (remaining() < 4) return shortInput("int32 past end of input");
+  std::uint32_t value = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    value = (value << 8) | std::to_integer<std::uint32_t>(data_[position_ + i]);
+  }
+  position_ += 4;
+  return static_cast<std::int32_t>(value);
+}
+
+ParseResult<std::string_view> Reader::cstring() {
+  if (remaining() == 0) return shortInput("string without terminator");
+  const auto* start = data_.data() + position_;
+  const void* nul = std::memchr(start, 0, remaining());
+  if (nul == nullptr) return shortInput("string without terminator");
+  auto length = static_cast<std::size_t>(static_cast<const std::byte*>(nul) - start);
+  position_ += length + 1;
+  return std::string_view(reinterpret_cast<const char*>(start), length);
+}
+
+ParseResult<Bytes> Reader::bytes(std::size_t n) {
+  if (remaining() < n) return shortInput("byte run past end of input");
+  Bytes run = data_.subspan(position_, n);
+  position_ += n;
+  return run;
+}
+
+ParseResult<std::string_view> Reader::text(std::size_t n) {
+  PGSWARM_PROTOCOL_TRY(run, bytes(n));
+  return asText(run);
+}
+
+std::string_view Reader::rest() {
+  std::string_view all = asText(data_.subspan(position_));
+  position_ = data_.size();
+  return all;
+}
+
+ParseResult<Ok> Reader::expectEnd() const {
+  if (!atEnd()) return malformed("message has trailing bytes");
+  return Ok{};
+}
+
+ParseResult<std::size_t> Reader::count16(std::size_t elementSize) {
+  std::size_t start = position_;
+  PGSWARM_PROTOCOL_TRY(count, int16());
+  if (count < 0) {
+    position_ = start;
+    return malformed("negative count");
+  }
+  auto n = static_cast<std::size_t>(count);
+  if (input_ == Input::kBody && n * elementSize > remaining()) {
+    position_ = start;
+    return malformed("count larger than the message");
+  }
+  return n;
+}
+
+}  // namespace pgswarm::protocol
