@@ -1,8 +1,8 @@
-// Subcommand wiring: parse flags with CLI11, hand them to the module that
-// does the work. No logic of its own beyond turning Results into exit codes.
+// Subcommand dispatch: parse with CLI11, run the one subcommand chosen.
 #include "cli/commands.hpp"
 
-#include <CLI/CLI.hpp>
+#include <utility>
+#include <vector>
 
 namespace pgswarm::cli {
 
@@ -10,12 +10,24 @@ int run(int argc, char** argv) {
   CLI::App app{"pgswarm: a PostgreSQL cluster in one small binary"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "pgswarm 0.1.0");
+  std::vector<std::pair<CLI::App*, CommandRunner>> commands;
+  auto add = [&](CommandRunner (*registerFn)(CLI::App&)) {
+    auto runner = registerFn(app);
+    commands.emplace_back(app.get_subcommands({}).back(), std::move(runner));
+  };
+  add(registerNodeCommand);
+  add(registerUpCommand);
+  add(registerDownCommand);
+  add(registerStatusCommand);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  return 0;
+  for (auto& [command, runner] : commands) {
+    if (command->parsed()) return runner();
+  }
+  return 2;
 }
 
 }  // namespace pgswarm::cli

@@ -1,0 +1,95 @@
+// Endpoint answers over an AgentSnapshot: see agent_state.hpp.
+#include "agent/agent_state.hpp"
+
+#include <charconv>
+
+namespace pgswarm::agent {
+namespace {
+
+constexpr int kOk = 200;
+constexpr int kUnavailable = 503;
+
+bool isRole(const AgentSnapshot& snapshot, cluster::NodeRole role) {
+  return snapshot.healthy && snapshot.status && snapshot.status->role == role;
+}
+
+std::optional<uint64_t> hexNumber(std::string_view text) {
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+}  // namespace
+
+const char* toString(AgentPhase phase) {
+  switch (phase) {
+    case AgentPhase::kStarting:
+      return "starting";
+    case AgentPhase::kRunning:
+      return "running";
+    case AgentPhase::kRestarting:
+      return "restarting";
+    case AgentPhase::kStopped:
+      return "stopped";
+    case AgentPhase::kFailed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+int healthCode(const AgentSnapshot& snapshot) {
+  return snapshot.healthy ? kOk : kUnavailable;
+}
+
+int primaryCode(const AgentSnapshot& snapshot) {
+  return isRole(snapshot, cluster::NodeRole::kPrimary) ? kOk : kUnavailable;
+}
+
+int replicaCode(const AgentSnapshot& snapshot) {
+  return isRole(snapshot, cluster::NodeRole::kReplica) && snapshot.status->streaming ? kOk
+                                                                                     : kUnavailable;
+}
+
+std::optional<uint64_t> parseLsn(const std::string& lsn) {
+  auto slash = lsn.find('/');
+  if (slash == std::string::npos) return std::nullopt;
+  auto high = hexNumber(std::string_view(lsn).substr(0, slash));
+  auto low = hexNumber(std::string_view(lsn).substr(slash + 1));
+  if (!high || !low || *high > 0xFFFFFFFFULL || *low > 0xFFFFFFFFULL) return std::nullopt;
+  return (*high << 32) | *low;
+}
+
+nlohmann::json statusJson(const AgentSnapshot& snapshot,
+                          std::chrono::steady_clock::time_point now) {
+  nlohmann::json out{
+      {"name", snapshot.name},
+      {"role", "unknown"},
+      {"state", toString(snapshot.phase)},
+      {"healthy", snapshot.healthy},
+      {"pid", snapshot.postmasterPid ? nlohmann::json(*snapshot.postmasterPid) : nullptr},
+      {"agent_pid", snapshot.agentPid},
+      {"agent_uptime_seconds", std::chrono::duration<double>(now - snapshot.agentStarted).count()},
+      {"data_dir", snapshot.dataDir},
+      {"port", snapshot.port},
+      {"timeline", nullptr},
+      {"restarts", snapshot.restarts},
+      {"last_error",
+       snapshot.lastError.empty() ? nlohmann::json(nullptr) : nlohmann::json(snapshot.lastError)},
+  };
+  if (!snapshot.status) return out;
+  out.update(cluster::toJson(*snapshot.status));
+  if (snapshot.status->role == cluster::NodeRole::kReplica) {
+    // Received but not yet replayed: the replica's own lag in bytes.
+    auto received = parseLsn(snapshot.status->receiveLsn);
+    auto replayed = parseLsn(snapshot.status->replayLsn);
+    out["replay_lag_bytes"] = received && replayed && *received >= *replayed
+                                  ? nlohmann::json(*received - *replayed)
+                                  : nlohmann::json(nullptr);
+  }
+  return out;
+}
+
+}  // namespace pgswarm::agent

@@ -1,0 +1,74 @@
+// What the agent knows about its postgres, shared between the supervisor
+// (the only writer) and the REST API threads (readers of copies), plus the
+// pure answers of the REST endpoints so they are unit-tested without HTTP.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/node_status.hpp"
+
+namespace pgswarm::agent {
+
+enum class AgentPhase {
+  kStarting,    // postgres spawned (or being initialised), not yet answering
+  kRunning,     // postgres answered at least once since its last start
+  kRestarting,  // postgres exited unexpectedly; waiting out the backoff
+  kStopped,     // shut down on request
+  kFailed,      // gave up (restart limit, or a start that cannot succeed)
+};
+[[nodiscard]] const char* toString(AgentPhase phase);
+
+struct AgentSnapshot {
+  std::string name;
+  std::string dataDir;
+  int port = 0;
+  pid_t agentPid = 0;
+  std::chrono::steady_clock::time_point agentStarted{};
+  AgentPhase phase = AgentPhase::kStarting;
+  bool healthy = false;  // the last probe succeeded
+  std::optional<pid_t> postmasterPid;
+  std::optional<cluster::NodeStatus> status;  // the last successful probe, while healthy
+  int restarts = 0;
+  std::string lastError;
+};
+
+// Mutex-guarded; readers get a copy so no lock is held while answering HTTP.
+class AgentState {
+ public:
+  explicit AgentState(AgentSnapshot initial) : snapshot_(std::move(initial)) {}
+  [[nodiscard]] AgentSnapshot snapshot() const {
+    std::lock_guard lock(mutex_);
+    return snapshot_;
+  }
+  template <typename Fn>
+  void update(Fn&& change) {
+    std::lock_guard lock(mutex_);
+    change(snapshot_);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  AgentSnapshot snapshot_;
+};
+
+// HTTP status of each endpoint: 200 or 503.
+[[nodiscard]] int healthCode(const AgentSnapshot& snapshot);
+[[nodiscard]] int primaryCode(const AgentSnapshot& snapshot);
+// 200 only for a replica whose WAL receiver is streaming.
+[[nodiscard]] int replicaCode(const AgentSnapshot& snapshot);
+
+// "16/B374D848" -> bytes; nullopt when malformed or empty.
+[[nodiscard]] std::optional<uint64_t> parseLsn(const std::string& lsn);
+
+// The /status document.
+[[nodiscard]] nlohmann::json statusJson(const AgentSnapshot& snapshot,
+                                        std::chrono::steady_clock::time_point now);
+
+}  // namespace pgswarm::agent

@@ -1,0 +1,500 @@
+// The local cluster behind `pgswarm up/status/down`: see local_cluster.hpp.
+#include "agent/local_cluster.hpp"
+
+#include "agent/node_config.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "cluster/node_status.hpp"
+#include "cluster/pg_client.hpp"
+#include "common/files.hpp"
+#include "runtime/ports.hpp"
+#include "runtime/process.hpp"
+
+namespace pgswarm::agent {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr int kApiPortOffset = 1000;  // node port 54320 -> agent API 55320
+constexpr int kMaxReplicas = 32;
+constexpr auto kPrimaryTimeout = 90s;
+constexpr auto kReplicaTimeout = 180s;
+constexpr auto kAgentStopGrace = 70s;  // the agent itself waits 60 s for postgres
+constexpr const char* kRunAsUser = "postgres";
+
+std::string selfExecutable() {
+  std::error_code ec;
+  auto path = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("pgswarm") : path.string();
+}
+
+nlohmann::json manifestJson(const LocalCluster& cluster) {
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& node : cluster.nodes) {
+    nodes.push_back({{"name", node.name},
+                     {"created_as_primary", node.createdAsPrimary},
+                     {"port", node.port},
+                     {"api_port", node.apiPort},
+                     {"node_dir", node.nodeDir}});
+  }
+  return {{"format", 1},
+          {"pool_port", cluster.poolPort},
+          {"http_port", cluster.httpPort},
+          {"nodes", nodes}};
+}
+
+Status saveManifest(const LocalCluster& cluster) {
+  return writeFileAtomic(cluster.manifestPath(), manifestJson(cluster).dump(2) + "\n", 0644);
+}
+
+std::optional<pid_t> readPidFile(const std::string& path) {
+  std::ifstream in(path);
+  long pid = 0;
+  if (!(in >> pid) || pid <= 0) return std::nullopt;
+  return static_cast<pid_t>(pid);
+}
+
+// The agent PID, only while that PID really is this node's agent (PIDs get
+// reused; we never signal a process we cannot name).
+std::optional<pid_t> runningAgent(const LocalNode& node) {
+  auto pid = readPidFile(node.agentPidPath());
+  if (!pid || !runtime::processAlive(*pid)) return std::nullopt;
+  auto cmdline = runtime::processCommandLine(*pid);
+  if (cmdline.find(" node ") == std::string::npos ||
+      cmdline.find(node.dataDir()) == std::string::npos) {
+    return std::nullopt;
+  }
+  return pid;
+}
+
+// The postmaster PID from postmaster.pid, while it is alive and serves this data dir.
+std::optional<pid_t> runningPostmaster(const LocalNode& node) {
+  auto pid = readPidFile(node.dataDir() + "/postmaster.pid");
+  if (!pid || !runtime::processAlive(*pid)) return std::nullopt;
+  if (runtime::processCommandLine(*pid).find(node.dataDir()) == std::string::npos) {
+    return std::nullopt;
+  }
+  return pid;
+}
+
+std::string logTail(const std::string& path, std::size_t lines) {
+  std::ifstream in(path);
+  std::deque<std::string> tail;
+  std::string line;
+  while (std::getline(in, line)) {
+    tail.push_back(line);
+    if (tail.size() > lines) tail.pop_front();
+  }
+  std::string text;
+  for (const auto& l : tail) text += "    " + l + "\n";
+  return text;
+}
+
+// Postgres never runs as root; as root the folder must be reachable by the
+// unprivileged user the agents run postgres as.
+Status checkReachableByRunAsUser(const std::string& dir) {
+  auto runAs = runtime::runAsWhenRoot(kRunAsUser);
+  if (!runAs) return runAs.error();
+  if (!*runAs) return Ok{};
+  runtime::SpawnOptions probe{.argv = {"/usr/bin/test", "-x", dir}, .runAs = *runAs};
+  auto result = runtime::runProcess(probe, [](std::string_view) {});
+  if (!result) return result.error();
+  if (!result->success()) {
+    return makeError(
+        "'{}' is not reachable by the OS user '{}' that runs postgres (a parent folder such as a "
+        "home directory is probably mode 0700); choose a folder under /var/lib or /srv with --dir",
+        dir, kRunAsUser);
+  }
+  return Ok{};
+}
+
+Status checkPortsFree(const LocalCluster& cluster) {
+  for (const auto& node : cluster.nodes) {
+    for (int port : {node.port, node.apiPort}) {
+      if (auto free = runtime::checkPortFree("127.0.0.1", port); !free) {
+        return makeError("{} needs port {}: {}", node.name, port, free.error().message);
+      }
+    }
+  }
+  return Ok{};
+}
+
+Result<std::string> chooseSecret(const std::string& given) {
+  if (!given.empty()) return given;
+  return randomToken(24);
+}
+
+Result<LocalCluster> planCluster(const LocalClusterSpec& spec) {
+  if (spec.replicas < 0 || spec.replicas > kMaxReplicas) {
+    return makeError("--replicas must be between 0 and {}, not {}", kMaxReplicas, spec.replicas);
+  }
+  int lastApiPort = spec.portBase + spec.replicas + kApiPortOffset;
+  if (spec.portBase < 1024 || lastApiPort > 65535) {
+    return makeError("--port-base {} leaves no room for {} nodes and their agent ports (+{})",
+                     spec.portBase, spec.replicas + 1, kApiPortOffset);
+  }
+  LocalCluster cluster{.dir = spec.dir, .poolPort = spec.poolPort, .httpPort = spec.httpPort};
+  for (int i = 0; i <= spec.replicas; ++i) {
+    cluster.nodes.push_back(LocalNode{.name = "node" + std::to_string(i),
+                                      .createdAsPrimary = i == 0,
+                                      .port = spec.portBase + i,
+                                      .apiPort = spec.portBase + i + kApiPortOffset,
+                                      .nodeDir = spec.dir + "/node" + std::to_string(i)});
+  }
+  return cluster;
+}
+
+// Creates DIR with its manifest and secrets. DIR must be absent or empty.
+Status createLayout(const LocalCluster& cluster, const std::string& password) {
+  std::error_code ec;
+  fs::create_directories(cluster.dir, ec);
+  if (ec) return makeError("cannot create '{}': {}", cluster.dir, ec.message());
+  ::chmod(cluster.dir.c_str(), 0755);
+  if (auto reachable = checkReachableByRunAsUser(cluster.dir); !reachable) return reachable;
+  auto superPassword = chooseSecret(password);
+  auto replicationPassword = chooseSecret("");
+  if (!superPassword) return superPassword.error();
+  if (!replicationPassword) return replicationPassword.error();
+  for (const auto& [path, secret] :
+       {std::pair{cluster.passwordPath(), *superPassword},
+        std::pair{cluster.replicationPasswordPath(), *replicationPassword}}) {
+    if (auto written = writeFileAtomic(path, secret + "\n", 0600); !written) return written;
+  }
+  // A passfile for the user's psql: 127.0.0.1, any port of ours, user postgres.
+  std::string passfile = "127.0.0.1:*:*:postgres:" + *superPassword + "\n" +
+                         "localhost:*:*:postgres:" + *superPassword + "\n";
+  if (auto written = writeFileAtomic(cluster.passfilePath(), passfile, 0600); !written)
+    return written;
+  for (const auto& node : cluster.nodes) {
+    fs::create_directories(node.nodeDir, ec);
+    if (ec) return makeError("cannot create '{}': {}", node.nodeDir, ec.message());
+    ::chmod(node.nodeDir.c_str(), 0755);
+  }
+  return saveManifest(cluster);
+}
+
+Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
+                         const LocalNode& primary, const std::string& pgBin) {
+  std::vector<std::string> argv{selfExecutable(),
+                                "node",
+                                "--name",
+                                node.name,
+                                "--data-dir",
+                                node.dataDir(),
+                                "--listen",
+                                "127.0.0.1",
+                                "--port",
+                                std::to_string(node.port),
+                                "--api-listen",
+                                "127.0.0.1",
+                                "--api-port",
+                                std::to_string(node.apiPort),
+                                "--password-file",
+                                cluster.passwordPath(),
+                                "--replication-password-file",
+                                cluster.replicationPasswordPath()};
+  bool replica = node.name != primary.name;
+  argv.insert(argv.end(), {"--mode", replica ? "replica" : "primary"});
+  if (replica) {
+    argv.insert(argv.end(), {"--primary-host", "127.0.0.1", "--primary-port",
+                             std::to_string(primary.port), "--primary-wait", "30"});
+  }
+  if (!pgBin.empty()) argv.insert(argv.end(), {"--pg-bin", pgBin});
+  runtime::SpawnOptions options{.argv = argv,
+                                .unsetEnv = {"PGPASSWORD", "PGDATA", "PGPORT"},
+                                .outputPath = node.logPath(),
+                                .newSession = true};
+  auto pid = runtime::spawnProcess(options);
+  if (!pid) return pid.error();
+  if (auto written = writeFileAtomic(node.agentPidPath(), std::to_string(*pid) + "\n"); !written) {
+    runtime::stopProcess(*pid, kAgentStopGrace);
+    return written.error();
+  }
+  spdlog::info("started agent for {} (pid {}, port {}, log {})", node.name, *pid, node.port,
+               node.logPath());
+  return *pid;
+}
+
+// Polls the agent's REST endpoint until it answers 200, the agent dies, or time runs out.
+Status waitForEndpoint(const LocalNode& node, pid_t agentPid, const std::string& path,
+                       std::chrono::seconds timeout) {
+  httplib::Client client("127.0.0.1", node.apiPort);
+  client.set_connection_timeout(1, 0);
+  client.set_read_timeout(2, 0);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    (void)runtime::reapChild(agentPid);
+    if (!runtime::processAlive(agentPid)) {
+      return makeError("the agent of {} exited; last lines of {}:\n{}", node.name, node.logPath(),
+                       logTail(node.logPath(), 15));
+    }
+    if (auto response = client.Get(path.c_str()); response && response->status == 200) return Ok{};
+    std::this_thread::sleep_for(200ms);
+  }
+  return makeError("{} did not report {} within {} s; last lines of {}:\n{}", node.name, path,
+                   timeout.count(), node.logPath(), logTail(node.logPath(), 15));
+}
+
+// Stops agents started by this `up` if it fails, so nothing half-made runs.
+class StartedAgents {
+ public:
+  void add(pid_t pid) { pids_.push_back(pid); }
+  void keep() { pids_.clear(); }
+  void stopAll() {
+    for (pid_t pid : pids_) runtime::stopProcess(pid, kAgentStopGrace);
+    pids_.clear();
+  }
+  ~StartedAgents() { stopAll(); }
+  StartedAgents() = default;
+  StartedAgents(const StartedAgents&) = delete;
+  StartedAgents& operator=(const StartedAgents&) = delete;
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+Status startMissingAgents(const LocalCluster& cluster, const std::string& pgBin,
+                          StartedAgents& started) {
+  const LocalNode& primary = cluster.nodes.front();
+  auto ensure = [&](const LocalNode& node) -> Result<pid_t> {
+    if (auto running = runningAgent(node)) return *running;
+    if (auto postmaster = runningPostmaster(node)) {
+      return makeError("{}: postgres (pid {}) runs on {} without its agent; stop it first",
+                       node.name, *postmaster, node.dataDir());
+    }
+    auto pid = startAgent(cluster, node, primary, pgBin);
+    if (pid) started.add(*pid);
+    return pid;
+  };
+  auto primaryPid = ensure(primary);
+  if (!primaryPid) return primaryPid.error();
+  if (auto healthy = waitForEndpoint(primary, *primaryPid, "/primary", kPrimaryTimeout); !healthy) {
+    return healthy;
+  }
+  std::vector<std::pair<const LocalNode*, pid_t>> replicas;
+  for (std::size_t i = 1; i < cluster.nodes.size(); ++i) {
+    auto pid = ensure(cluster.nodes[i]);
+    if (!pid) return pid.error();
+    replicas.emplace_back(&cluster.nodes[i], *pid);
+  }
+  for (const auto& [node, pid] : replicas) {
+    if (auto streaming = waitForEndpoint(*node, pid, "/replica", kReplicaTimeout); !streaming) {
+      return streaming;
+    }
+  }
+  return Ok{};
+}
+
+bool isEmptyOrAbsent(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return true;
+  return fs::is_directory(dir, ec) && fs::is_empty(dir, ec);
+}
+
+Result<std::string> readSecret(const std::string& path) {
+  auto text = readFile(path);
+  if (!text) return text.error();
+  std::string secret = *text;
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
+  return secret;
+}
+
+}  // namespace
+
+Result<LocalCluster> loadLocalCluster(const std::string& dir) {
+  LocalCluster cluster{.dir = dir};
+  auto text = readFile(cluster.manifestPath());
+  if (!text) return makeError("no pgswarm cluster in '{}' (no {})", dir, cluster.manifestPath());
+  auto json = nlohmann::json::parse(*text, nullptr, false);
+  if (json.is_discarded() || !json.contains("nodes")) {
+    return makeError("'{}' is not a valid pgswarm manifest", cluster.manifestPath());
+  }
+  cluster.poolPort = json.value("pool_port", 0);
+  cluster.httpPort = json.value("http_port", 0);
+  for (const auto& entry : json["nodes"]) {
+    cluster.nodes.push_back(LocalNode{.name = entry.value("name", ""),
+                                      .createdAsPrimary = entry.value("created_as_primary", false),
+                                      .port = entry.value("port", 0),
+                                      .apiPort = entry.value("api_port", 0),
+                                      .nodeDir = entry.value("node_dir", "")});
+  }
+  if (cluster.nodes.empty()) return makeError("'{}' lists no nodes", cluster.manifestPath());
+  return cluster;
+}
+
+Result<LocalCluster> upLocalCluster(const LocalClusterSpec& spec) {
+  bool creating = !fs::exists(spec.dir + "/pgswarm-cluster.json");
+  if (creating && !isEmptyOrAbsent(spec.dir)) {
+    return makeError(
+        "'{}' exists and holds something else than a pgswarm cluster; "
+        "choose an empty or new folder with --dir",
+        spec.dir);
+  }
+  Result<LocalCluster> cluster = creating ? planCluster(spec) : loadLocalCluster(spec.dir);
+  if (!cluster) return cluster;
+  if (!creating && static_cast<int>(cluster->nodes.size()) != spec.replicas + 1) {
+    spdlog::info("'{}' holds an existing cluster of {} nodes; --replicas applies only to a new one",
+                 spec.dir, cluster->nodes.size());
+  }
+  // Missing PostgreSQL binaries are an error here, before anything is made.
+  NodeConfig binaries{.pgBin = spec.pgBin};
+  if (auto located = locatePgBin(binaries); !located) return located.error();
+  if (creating) {
+    if (auto free = checkPortsFree(*cluster); !free) return free.error();
+    if (auto made = createLayout(*cluster, spec.password); !made) {
+      std::error_code ec;
+      fs::remove_all(spec.dir, ec);
+      return made.error();
+    }
+  }
+  StartedAgents started;
+  if (auto up = startMissingAgents(*cluster, spec.pgBin, started); !up) {
+    if (creating) {
+      started.stopAll();  // before removing the folder they run in
+      std::error_code ec;
+      fs::remove_all(spec.dir, ec);
+    }
+    return up.error();
+  }
+  started.keep();
+  return cluster;
+}
+
+Status downLocalCluster(const std::string& dir, bool purge) {
+  auto cluster = loadLocalCluster(dir);
+  if (!cluster) return cluster.error();
+  // Replicas first, so the primary does not see them drop out one by one.
+  for (auto it = cluster->nodes.rbegin(); it != cluster->nodes.rend(); ++it) {
+    const auto& node = *it;
+    if (auto pid = runningAgent(node)) {
+      spdlog::info("stopping {} (agent pid {})", node.name, *pid);
+      if (!runtime::stopProcess(*pid, kAgentStopGrace)) {
+        return makeError("agent of {} (pid {}) did not stop", node.name, *pid);
+      }
+    }
+    // A postmaster left behind by an agent that was killed: stop it too (fast shutdown).
+    if (auto postmaster = runningPostmaster(node)) {
+      spdlog::info("stopping postgres of {} (pid {}) that runs without its agent", node.name,
+                   *postmaster);
+      if (!runtime::stopProcess(*postmaster, 60s, SIGINT)) {
+        return makeError("postgres of {} (pid {}) did not stop", node.name, *postmaster);
+      }
+    }
+    std::error_code ec;
+    fs::remove(node.agentPidPath(), ec);
+  }
+  if (purge) {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (ec) return makeError("cannot remove '{}': {}", dir, ec.message());
+  }
+  return Ok{};
+}
+
+namespace {
+
+nlohmann::json nodeJson(const LocalNode& node, const std::string& password,
+                        std::optional<cluster::NodeStatus>& probed, std::string& probeError) {
+  nlohmann::json out{
+      {"name", node.name},        {"host", "127.0.0.1"},        {"port", node.port},
+      {"api_port", node.apiPort}, {"data_dir", node.dataDir()}, {"log", node.logPath()},
+      {"pid", nullptr},           {"agent_pid", nullptr},       {"role", "unknown"},
+      {"state", "stopped"},       {"timeline", nullptr},        {"lag_bytes", nullptr},
+      {"lag_seconds", nullptr},   {"sync_state", nullptr}};
+  auto agentPid = runningAgent(node);
+  auto postmaster = runningPostmaster(node);
+  if (agentPid) out["agent_pid"] = *agentPid;
+  if (postmaster) out["pid"] = *postmaster;
+  if (!postmaster) {
+    out["state"] = agentPid ? "starting" : "stopped";
+    return out;
+  }
+  cluster::ConnectTarget target{.host = "127.0.0.1",
+                                .port = node.port,
+                                .password = password,
+                                .applicationName = "pgswarm status",
+                                .connectTimeoutSeconds = 2};
+  auto conn = cluster::PgConnection::connect(target);
+  Result<cluster::NodeStatus> status =
+      conn ? cluster::probeNode(*conn) : Result<cluster::NodeStatus>(conn.error());
+  if (!status) {
+    out["state"] = "unreachable";
+    probeError = status.error().message;
+    out["error"] = probeError;
+    return out;
+  }
+  probed = *status;
+  out["state"] = agentPid ? "running" : "running (no agent)";
+  out["role"] = cluster::toString(status->role);
+  out["timeline"] = status->timeline;
+  const auto probedJson = cluster::toJson(*status);  // items() must not outlive it
+  for (const auto& [key, value] : probedJson.items()) {
+    if (key != "role" && key != "timeline") out[key] = value;
+  }
+  if (status->role == cluster::NodeRole::kPrimary) out["lag_bytes"] = 0;
+  return out;
+}
+
+// Copies lag and sync state from the primary's view of each standby.
+void addLagFromPrimary(nlohmann::json& nodes, const cluster::NodeStatus& primary) {
+  for (auto& node : nodes) {
+    if (node["role"] != "replica") continue;
+    for (const auto& standby : primary.standbys) {
+      if (standby.applicationName != node["name"]) continue;
+      if (standby.replayLagBytes) node["lag_bytes"] = *standby.replayLagBytes;
+      if (standby.replayLagSeconds) node["lag_seconds"] = *standby.replayLagSeconds;
+      node["sync_state"] = standby.syncState;
+      node["replication_state"] = standby.state;
+    }
+  }
+}
+
+}  // namespace
+
+Result<nlohmann::json> localClusterStatus(const std::string& dir) {
+  auto cluster = loadLocalCluster(dir);
+  if (!cluster) return cluster.error();
+  auto password = readSecret(cluster->passwordPath());
+  if (!password) return password.error();
+  nlohmann::json nodes = nlohmann::json::array();
+  std::optional<cluster::NodeStatus> primary;
+  for (const auto& node : cluster->nodes) {
+    std::optional<cluster::NodeStatus> probed;
+    std::string probeError;
+    nodes.push_back(nodeJson(node, *password, probed, probeError));
+    if (probed && probed->role == cluster::NodeRole::kPrimary) primary = probed;
+  }
+  if (primary) addLagFromPrimary(nodes, *primary);
+  return nlohmann::json{{"dir", cluster->dir},
+                        {"pool_port", cluster->poolPort},
+                        {"http_port", cluster->httpPort},
+                        {"nodes", nodes}};
+}
+
+std::string connectionHelp(const LocalCluster& cluster) {
+  std::string text = "pgswarm cluster is up in " + cluster.dir + "\n\n";
+  for (const auto& node : cluster.nodes) {
+    text += fmt::format("  {:<6} PGPASSFILE={} psql -h 127.0.0.1 -p {} -U postgres\n", node.name,
+                        cluster.passfilePath(), node.port);
+  }
+  text += fmt::format(
+      "\n  password: {}  (user postgres)\n  status:   pgswarm status --dir {}\n"
+      "  stop:     pgswarm down --dir {}\n",
+      cluster.passwordPath(), cluster.dir, cluster.dir);
+  return text;
+}
+
+}  // namespace pgswarm::agent

@@ -1,0 +1,70 @@
+// The embedded default: a whole cluster on this machine (`pgswarm up`,
+// `status`, `down`). Each node is a `pgswarm node` agent process started
+// detached from this command; the cluster folder holds a manifest, the
+// generated secrets, and per node its data folder, log and agent PID.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.hpp"
+
+namespace pgswarm::agent {
+
+struct LocalNode {
+  std::string name;  // node0 is created as the primary
+  bool createdAsPrimary = false;
+  int port = 0;
+  int apiPort = 0;
+  std::string nodeDir;  // DIR/<name>: agent log, PID, lock, passfile
+  [[nodiscard]] std::string dataDir() const { return nodeDir + "/data"; }
+  [[nodiscard]] std::string logPath() const { return nodeDir + "/agent.log"; }
+  [[nodiscard]] std::string agentPidPath() const { return nodeDir + "/agent.pid"; }
+};
+
+struct LocalClusterSpec {
+  std::string dir;
+  int replicas = 2;
+  int portBase = 54320;
+  int poolPort = 6432;
+  int httpPort = 8080;
+  std::string password;  // empty: generated and stored in DIR/password
+  std::string pgBin;     // empty: the agent's default
+};
+
+// The manifest written by the first `up`: the desired layout of the cluster.
+struct LocalCluster {
+  std::string dir;
+  int poolPort = 0;
+  int httpPort = 0;
+  std::vector<LocalNode> nodes;
+
+  [[nodiscard]] std::string manifestPath() const { return dir + "/pgswarm-cluster.json"; }
+  [[nodiscard]] std::string passwordPath() const { return dir + "/password"; }
+  [[nodiscard]] std::string replicationPasswordPath() const {
+    return dir + "/replication-password";
+  }
+  [[nodiscard]] std::string passfilePath() const { return dir + "/pgpass"; }
+};
+
+// `pgswarm up`: creates (first time) or restarts what is stopped, returns
+// when the primary is healthy and every replica streams. On failure it stops
+// what it started and, for a cluster it was creating, removes the folder.
+[[nodiscard]] Result<LocalCluster> upLocalCluster(const LocalClusterSpec& spec);
+
+// `pgswarm down`: stops every agent (and so postgres); --purge removes DIR.
+[[nodiscard]] Status downLocalCluster(const std::string& dir, bool purge);
+
+// `pgswarm status`: one JSON object per node plus the pool's ports; nodes
+// are probed over libpq, lag comes from the primary's pg_stat_replication.
+[[nodiscard]] Result<nlohmann::json> localClusterStatus(const std::string& dir);
+
+[[nodiscard]] Result<LocalCluster> loadLocalCluster(const std::string& dir);
+
+// How to connect, printed by `up`.
+[[nodiscard]] std::string connectionHelp(const LocalCluster& cluster);
+
+}  // namespace pgswarm::agent

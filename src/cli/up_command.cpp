@@ -1,0 +1,68 @@
+// `pgswarm up`: a primary and N streaming replicas on this machine.
+#include <iostream>
+
+#include "agent/local_cluster.hpp"
+#include "cli/commands.hpp"
+#include "cli/local_dir.hpp"
+#include "common/log.hpp"
+#include "common/settings.hpp"
+
+namespace pgswarm::cli {
+
+void printStatusTable(const nlohmann::json& status);  // status_command.cpp
+
+CommandRunner registerUpCommand(CLI::App& app) {
+  struct Options {
+    std::string dir;
+    agent::LocalClusterSpec spec;
+    std::string passwordFile;
+    std::string logLevel = "info";
+  };
+  auto options = std::make_shared<Options>();
+  auto* command = app.add_subcommand(
+      "up", "start a local cluster: a primary and N streaming replicas (restarts a stopped one)");
+  addDirOption(command, options->dir);
+  command->add_option("--replicas", options->spec.replicas, "number of replicas")
+      ->capture_default_str();
+  command
+      ->add_option("--port-base", options->spec.portBase,
+                   "port of the primary; replicas take the next ones, agents +1000")
+      ->capture_default_str();
+  command->add_option("--pool-port", options->spec.poolPort, "port of the pool")
+      ->capture_default_str();
+  command->add_option("--http-port", options->spec.httpPort, "HTTP port of the pool")
+      ->capture_default_str();
+  auto* password = command->add_option("--password", options->spec.password,
+                                       "password of user postgres (prefer --password-file)");
+  command->add_option("--password-file", options->passwordFile, "read the password from a file")
+      ->excludes(password);
+  command->add_option("--pg-bin", options->spec.pgBin, "folder of the PostgreSQL 15 binaries");
+  command->add_option("--log-level", options->logLevel, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  return [options] {
+    if (auto logging = setupLogging(options->logLevel, "up"); !logging) {
+      std::cerr << "pgswarm up: " << logging.error().message << "\n";
+      return 2;
+    }
+    auto spec = options->spec;
+    spec.dir = resolveDir(options->dir);
+    if (!options->passwordFile.empty()) {
+      auto secret = readSecretFile(options->passwordFile);
+      if (!secret) {
+        std::cerr << "pgswarm up: --password-file: " << secret.error().message << "\n";
+        return 2;
+      }
+      spec.password = *secret;
+    }
+    auto cluster = agent::upLocalCluster(spec);
+    if (!cluster) {
+      std::cerr << "pgswarm up: " << cluster.error().message << "\n";
+      return 1;
+    }
+    if (auto status = agent::localClusterStatus(spec.dir)) printStatusTable(*status);
+    std::cout << "\n" << agent::connectionHelp(*cluster);
+    return 0;
+  };
+}
+
+}  // namespace pgswarm::cli

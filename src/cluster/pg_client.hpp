@@ -1,0 +1,78 @@
+// A small RAII wrapper over libpq for the control plane (health checks,
+// promotion, role and slot management). Never used on the proxy's data path,
+// which speaks the protocol itself.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+
+struct pg_conn;
+
+namespace pgswarm::cluster {
+
+struct ConnectTarget {
+  std::string host;  // a hostname, an IP or a unix socket directory
+  int port = 5432;
+  std::string user = "postgres";
+  std::string password;
+  std::string dbname = "postgres";
+  std::string applicationName = "pgswarm";
+  int connectTimeoutSeconds = 3;
+  std::string replication;  // "" or "true" for a physical replication connection
+};
+
+// One result set; every value is text, NULL is nullopt.
+class QueryRows {
+ public:
+  QueryRows(std::vector<std::string> columns,
+            std::vector<std::vector<std::optional<std::string>>> rows)
+      : columns_(std::move(columns)), rows_(std::move(rows)) {}
+  [[nodiscard]] std::size_t size() const { return rows_.size(); }
+  [[nodiscard]] bool empty() const { return rows_.empty(); }
+  // Value of `column` in row `row`; nullopt for NULL or an unknown column.
+  [[nodiscard]] std::optional<std::string> get(std::size_t row, const std::string& column) const;
+  [[nodiscard]] std::string text(std::size_t row, const std::string& column) const {
+    return get(row, column).value_or("");
+  }
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<std::vector<std::optional<std::string>>> rows_;
+};
+
+class PgConnection {
+ public:
+  [[nodiscard]] static Result<PgConnection> connect(const ConnectTarget& target);
+  PgConnection(PgConnection&&) noexcept;
+  PgConnection& operator=(PgConnection&&) noexcept;
+  ~PgConnection();
+
+  // Runs one statement with text parameters ($1, $2, ...).
+  [[nodiscard]] Result<QueryRows> query(const std::string& sql,
+                                        const std::vector<std::string>& params = {});
+  [[nodiscard]] Status execute(const std::string& sql, const std::vector<std::string>& params = {});
+  // Sets statement_timeout for this connection (0 disables it).
+  [[nodiscard]] Status setStatementTimeout(int milliseconds);
+  // The SCRAM-SHA-256 verifier of `password` for `user`, computed by libpq on
+  // this side, so CREATE/ALTER ROLE never sends (or logs) the plain password.
+  [[nodiscard]] Result<std::string> encryptPassword(const std::string& user,
+                                                    const std::string& password);
+
+ private:
+  struct Closer {
+    void operator()(pg_conn* conn) const;
+  };
+  explicit PgConnection(pg_conn* conn) : conn_(conn) {}
+  std::unique_ptr<pg_conn, Closer> conn_;
+};
+
+// Quotes an SQL identifier / literal for DDL that cannot take parameters
+// (CREATE ROLE ... PASSWORD): doubles quotes as PostgreSQL's quote_* do.
+[[nodiscard]] std::string quoteIdentifier(const std::string& name);
+[[nodiscard]] std::string quoteLiteral(const std::string& value);
+
+}  // namespace pgswarm::cluster

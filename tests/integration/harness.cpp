@@ -1,0 +1,159 @@
+// Integration test harness: see harness.hpp.
+#include "harness.hpp"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "runtime/ports.hpp"
+#include "runtime/process.hpp"
+
+namespace pgswarm::test {
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::string pattern = "/tmp/pgswarm-it-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  ::chmod(pattern.c_str(), 0755);
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+std::string pgswarmBinary() {
+  const char* env = std::getenv("PGSWARM_BIN");
+  return (env != nullptr && *env != '\0') ? env : PGSWARM_BIN;
+}
+
+CommandOutput runPgswarm(const std::vector<std::string>& args) {
+  runtime::SpawnOptions options{.argv = {pgswarmBinary()}};
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  CommandOutput out;
+  auto status = runtime::runProcess(options, [&out](std::string_view line) {
+    out.output.append(line);
+    out.output += '\n';
+  });
+  if (!status) {
+    out.output += status.error().message;
+    return out;
+  }
+  out.exitCode = status->signal != 0 ? 128 + status->signal : status->code;
+  return out;
+}
+
+int findPortBase(int count) {
+  std::mt19937 random(std::random_device{}());
+  std::uniform_int_distribution<int> pick(20000, 39000);
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int base = pick(random);
+    bool free = true;
+    for (int i = 0; i < count && free; ++i) {
+      free = runtime::checkPortFree("127.0.0.1", base + i).ok() &&
+             runtime::checkPortFree("127.0.0.1", base + 1000 + i).ok();
+    }
+    if (free) return base;
+  }
+  throw std::runtime_error("no free port range found");
+}
+
+bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return condition();
+}
+
+HttpReply httpGet(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2, 0);
+  client.set_read_timeout(5, 0);
+  auto response = client.Get(path.c_str());
+  if (!response) return {};
+  return {response->status, response->body};
+}
+
+std::vector<pid_t> processesMentioning(const std::string& needle) {
+  std::vector<pid_t> found;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = std::stoi(name);
+    if (pid == ::getpid()) continue;
+    if (!runtime::processAlive(pid)) continue;
+    if (runtime::processCommandLine(pid).find(needle) != std::string::npos) found.push_back(pid);
+  }
+  return found;
+}
+
+LocalCluster::LocalCluster(int replicas)
+    : dir_(temp_.path() + "/cluster"), replicas_(replicas), portBase_(findPortBase(replicas + 1)) {}
+
+LocalCluster::~LocalCluster() {
+  auto result = down(true);
+  if (result.exitCode != 0) ADD_FAILURE() << "pgswarm down failed:\n" << result.output;
+  // Safety net: nothing this test started may outlive it. Only processes
+  // whose command line names our own temp folder are candidates.
+  for (pid_t pid : processesMentioning(temp_.path())) {
+    ADD_FAILURE() << "process " << pid
+                  << " survived teardown: " << runtime::processCommandLine(pid);
+    runtime::stopProcess(pid, std::chrono::seconds(5), SIGKILL);
+  }
+}
+
+CommandOutput LocalCluster::up(const std::vector<std::string>& extra) {
+  std::vector<std::string> args{"up",
+                                "--dir",
+                                dir_,
+                                "--replicas",
+                                std::to_string(replicas_),
+                                "--port-base",
+                                std::to_string(portBase_)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return runPgswarm(args);
+}
+
+CommandOutput LocalCluster::down(bool purge) {
+  if (!fs::exists(dir_)) return {0, ""};
+  std::vector<std::string> args{"down", "--dir", dir_};
+  if (purge) args.emplace_back("--purge");
+  return runPgswarm(args);
+}
+
+nlohmann::json LocalCluster::status() {
+  auto result = runPgswarm({"status", "--dir", dir_, "--json"});
+  if (result.exitCode != 0) return nlohmann::json{{"error", result.output}};
+  auto json = nlohmann::json::parse(result.output, nullptr, false);
+  return json.is_discarded() ? nlohmann::json{{"error", result.output}} : json;
+}
+
+std::string LocalCluster::password() const {
+  std::ifstream in(dir_ + "/password");
+  std::string secret;
+  std::getline(in, secret);
+  return secret;
+}
+
+cluster::PgConnection LocalCluster::connect(int index) {
+  cluster::ConnectTarget target{.host = "127.0.0.1",
+                                .port = nodePort(index),
+                                .password = password(),
+                                .applicationName = "pgswarm-test"};
+  auto conn = cluster::PgConnection::connect(target);
+  if (!conn) throw std::runtime_error(conn.error().message);
+  return std::move(*conn);
+}
+
+}  // namespace pgswarm::test

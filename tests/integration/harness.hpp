@@ -1,0 +1,82 @@
+// Test harness for integration tests: temporary folders, free ports, running
+// the pgswarm binary, and a local cluster that is always torn down (even when
+// a test fails) without touching any process the test did not start.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/pg_client.hpp"
+
+namespace pgswarm::test {
+
+// A fresh folder under /tmp (mode 0755 so the postgres OS user can enter it
+// when tests run as root), removed with everything in it on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+struct CommandOutput {
+  int exitCode = -1;
+  std::string output;  // stdout and stderr, merged
+};
+
+[[nodiscard]] std::string pgswarmBinary();
+CommandOutput runPgswarm(const std::vector<std::string>& args);
+
+// A base port such that base..base+count-1 and the agent ports (+1000) are free.
+[[nodiscard]] int findPortBase(int count);
+
+bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+// HTTP GET on 127.0.0.1:port; status 0 when nothing answered.
+struct HttpReply {
+  int status = 0;
+  std::string body;
+};
+HttpReply httpGet(int port, const std::string& path);
+
+// Processes whose command line mentions `needle` (a test's temp folder).
+[[nodiscard]] std::vector<pid_t> processesMentioning(const std::string& needle);
+
+class LocalCluster {
+ public:
+  explicit LocalCluster(int replicas);
+  ~LocalCluster();
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+
+  // `pgswarm up`; returns its output, exit code checked by the caller.
+  CommandOutput up(const std::vector<std::string>& extra = {});
+  CommandOutput down(bool purge = false);
+  [[nodiscard]] nlohmann::json status();
+
+  [[nodiscard]] const std::string& dir() const { return dir_; }
+  [[nodiscard]] int nodePort(int index) const { return portBase_ + index; }
+  [[nodiscard]] int apiPort(int index) const { return portBase_ + 1000 + index; }
+  [[nodiscard]] std::string password() const;
+  [[nodiscard]] pgswarm::cluster::PgConnection connect(int index);
+
+ private:
+  TempDir temp_;
+  std::string dir_;
+  int replicas_;
+  int portBase_;
+};
+
+}  // namespace pgswarm::test

@@ -1,0 +1,225 @@
+// `pgswarm node` settings: the seed image's environment, secrets from files,
+// precise errors that name the origin, slot names derived from node names.
+#include "agent/node_config.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace pgswarm::agent {
+namespace {
+
+class SecretFile {
+ public:
+  explicit SecretFile(const std::string& content)
+      : path_(std::filesystem::temp_directory_path() /
+              ("pgswarm-agent-secret-" + std::to_string(::getpid()) + "-" +
+               std::to_string(counter_++))) {
+    std::ofstream(path_) << content;
+  }
+  ~SecretFile() { std::filesystem::remove(path_); }
+  [[nodiscard]] std::string path() const { return path_.string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+Result<NodeConfig> resolve(const EnvironmentMap& env,
+                           const std::map<std::string, std::string>& flags = {},
+                           const toml::table* file = nullptr) {
+  auto settings = Settings::resolve(nodeSettingDefs(), file, env, flags);
+  if (!settings) return settings.error();
+  return nodeConfigFromSettings(*settings);
+}
+
+const EnvironmentMap kPassword{{"PG_PASSWORD", "secret"}};
+
+EnvironmentMap with(EnvironmentMap base, const EnvironmentMap& more) {
+  for (const auto& [name, value] : more) base[name] = value;
+  return base;
+}
+
+TEST(NodeConfig, DefaultsGiveAPrimaryOnTheStandardPorts) {
+  auto config = resolve(kPassword, {{"node.name", "db1"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->mode, NodeMode::kPrimary);
+  EXPECT_EQ(config->port, 5432);
+  EXPECT_EQ(config->apiPort, 8008);
+  EXPECT_EQ(config->apiListen, "0.0.0.0");
+  EXPECT_EQ(config->listenAddresses, "*");
+  EXPECT_EQ(config->dataDir, "/var/lib/postgresql/data");
+  EXPECT_EQ(config->stateDir, "/var/lib/postgresql");
+  EXPECT_EQ(config->replicationUser, "replicator");
+  EXPECT_EQ(config->replicationSslmode, "prefer");
+  EXPECT_EQ(config->runAs, "postgres");
+  EXPECT_EQ(config->slot, "db1");
+  EXPECT_EQ(config->primaryWait, std::chrono::seconds(60));
+  EXPECT_EQ(config->maxRestarts, 5);
+  EXPECT_EQ(config->restartWindow, std::chrono::seconds(60));
+  EXPECT_EQ(config->lockPath(), "/var/lib/postgresql/pgswarm-agent.lock");
+  EXPECT_EQ(config->passfilePath(), "/var/lib/postgresql/pgswarm-db1.pgpass");
+}
+
+TEST(NodeConfig, NameDefaultsToTheHostName) {
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+  auto config = resolve(kPassword);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->name, host);
+}
+
+TEST(NodeConfig, SeedEnvironmentGivesAReplica) {
+  auto config = resolve(with(kPassword, {{"REPLICATION_MODE", "slave"},
+                                         {"REPLICATION_HOST", "db-master"},
+                                         {"REPLICATION_PORT", "6543"},
+                                         {"REPLICATION_USER", "repl"},
+                                         {"REPLICATION_PASS", "rpass"},
+                                         {"PGDATA", "/data/pg"},
+                                         {"PGPORT", "5433"}}),
+                        {{"node.name", "Replica-2"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->mode, NodeMode::kReplica);
+  EXPECT_EQ(config->primaryHost, "db-master");
+  EXPECT_EQ(config->primaryPort, 6543);
+  EXPECT_EQ(config->replicationUser, "repl");
+  EXPECT_EQ(config->replicationPassword, "rpass");
+  EXPECT_EQ(config->dataDir, "/data/pg");
+  EXPECT_EQ(config->stateDir, "/data");
+  EXPECT_EQ(config->port, 5433);
+  EXPECT_EQ(config->slot, "replica_2");
+}
+
+TEST(NodeConfig, MasterMeansPrimary) {
+  auto config = resolve(with(kPassword, {{"REPLICATION_MODE", "MASTER"}}));
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->mode, NodeMode::kPrimary);
+}
+
+TEST(NodeConfig, SecretsComeFromFileVariants) {
+  SecretFile password("from-file\n");
+  SecretFile replication("repl-from-file\n");
+  auto config = resolve({{"PG_PASSWORD_FILE", password.path()},
+                         {"REPLICATION_MODE", "replica"},
+                         {"REPLICATION_HOST", "db0"},
+                         {"REPLICATION_PASS_FILE", replication.path()}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->password, "from-file");
+  EXPECT_EQ(config->replicationPassword, "repl-from-file");
+
+  auto viaFlag = resolve({{"REPLICATION_MODE", "replica"}, {"REPLICATION_HOST", "db0"}},
+                         {{"node.password_file", password.path()},
+                          {"node.replication_password_file", replication.path()}});
+  ASSERT_TRUE(viaFlag.ok()) << viaFlag.error().message;
+  EXPECT_EQ(viaFlag->password, "from-file");
+  EXPECT_EQ(viaFlag->replicationPassword, "repl-from-file");
+}
+
+TEST(NodeConfig, MissingSecretFileIsNamed) {
+  auto config = resolve({{"PG_PASSWORD_FILE", "/nonexistent/pw"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("PG_PASSWORD_FILE"), std::string::npos)
+      << config.error().message;
+}
+
+TEST(NodeConfig, TomlSectionNodeIsRead) {
+  auto file = toml::parse(
+      "[node]\nname = 'n7'\nport = 6000\nmode = 'replica'\n"
+      "primary_host = 'p'\nreplication_password = 'r'\npassword = 'x'\n");
+  auto config = resolve({}, {}, &file);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->name, "n7");
+  EXPECT_EQ(config->port, 6000);
+  EXPECT_EQ(config->mode, NodeMode::kReplica);
+}
+
+TEST(NodeConfig, BadModeNamesItsOrigin) {
+  auto config = resolve(with(kPassword, {{"REPLICATION_MODE", "foo"}}));
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().message,
+            "REPLICATION_MODE: 'foo' is not one of primary, master, replica, slave");
+}
+
+TEST(NodeConfig, BadPortsNameTheirOrigin) {
+  auto word = resolve(with(kPassword, {{"PGPORT", "abc"}}));
+  ASSERT_FALSE(word.ok());
+  EXPECT_EQ(word.error().message, "PGPORT: 'abc' is not a whole number");
+  auto range = resolve(kPassword, {{"node.api_port", "70000"}});
+  ASSERT_FALSE(range.ok());
+  EXPECT_EQ(range.error().message, "--api-port: 70000 is out of range (1..65535)");
+}
+
+TEST(NodeConfig, ReplicaWithoutPrimaryHostIsRefused) {
+  auto config =
+      resolve(with(kPassword, {{"REPLICATION_MODE", "slave"}, {"REPLICATION_PASS", "r"}}));
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("REPLICATION_MODE is 'slave' but no primary host"),
+            std::string::npos)
+      << config.error().message;
+}
+
+TEST(NodeConfig, ReplicaWithoutReplicationPasswordIsRefused) {
+  auto config =
+      resolve(with(kPassword, {{"REPLICATION_MODE", "replica"}, {"REPLICATION_HOST", "db0"}}));
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("no replication password"), std::string::npos)
+      << config.error().message;
+}
+
+TEST(NodeConfig, SuperuserPasswordIsRequired) {
+  auto config = resolve({});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("password of the superuser postgres is required"),
+            std::string::npos);
+}
+
+TEST(NodeConfig, PasswordsWithLineBreaksAreRefused) {
+  auto config = resolve({{"PG_PASSWORD", "two\nlines"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("PG_PASSWORD"), std::string::npos);
+}
+
+TEST(NodeConfig, BadNamesSlotsAndSslmodesAreRefused) {
+  EXPECT_FALSE(resolve(kPassword, {{"node.name", "a/b"}}).ok());
+  auto slot = resolve(kPassword, {{"node.slot", "Bad-Slot"}});
+  ASSERT_FALSE(slot.ok());
+  EXPECT_NE(slot.error().message.find("--slot: 'Bad-Slot' is not a valid replication slot name"),
+            std::string::npos);
+  auto sslmode = resolve(with(kPassword, {{"REPLICATION_SSLMODE", "maybe"}}));
+  ASSERT_FALSE(sslmode.ok());
+  EXPECT_NE(sslmode.error().message.find("REPLICATION_SSLMODE: 'maybe'"), std::string::npos);
+}
+
+TEST(NodeConfig, ExplicitSlotWins) {
+  auto config = resolve(kPassword, {{"node.name", "db1"}, {"node.slot", "my_slot"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->slot, "my_slot");
+}
+
+TEST(NodeConfig, RelativeDataDirBecomesAbsolute) {
+  auto config = resolve(kPassword, {{"node.data_dir", "some/where/data/"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->dataDir, (std::filesystem::current_path() / "some/where/data").string());
+  EXPECT_FALSE(resolve(kPassword, {{"node.data_dir", "/"}}).ok());
+}
+
+TEST(SlotName, DerivedFromTheNodeName) {
+  EXPECT_EQ(slotNameFor("db1"), "db1");
+  EXPECT_EQ(slotNameFor("Node-1.example.com"), "node_1_example_com");
+  EXPECT_EQ(slotNameFor("a_b"), "a_b");
+  EXPECT_EQ(slotNameFor(std::string(80, 'x')).size(), 63U);
+}
+
+TEST(PgBin, ExplicitFolderWithoutBinariesIsRefused) {
+  NodeConfig config;
+  config.pgBin = "/nonexistent";
+  auto located = locatePgBin(config);
+  ASSERT_FALSE(located.ok());
+  EXPECT_NE(located.error().message.find("/nonexistent"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pgswarm::agent
