@@ -19,6 +19,7 @@ int run(int argc, char** argv) {
   add(registerUpCommand);
   add(registerDownCommand);
   add(registerStatusCommand);
+  add(registerPoolCommand);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

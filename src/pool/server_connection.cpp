@@ -1,0 +1,285 @@
+// Server login for the pool: see server_connection.hpp.
+#include "pool/server_connection.hpp"
+
+#include <algorithm>
+
+#include <asio/experimental/awaitable_operators.hpp>
+
+#include "auth/md5.hpp"
+#include "auth/scram_client.hpp"
+#include "protocol/authentication.hpp"
+#include "protocol/backend.hpp"
+#include "protocol/error_response.hpp"
+#include "protocol/frame.hpp"
+#include "protocol/writer.hpp"
+
+namespace pgswarm::pool {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace asio::experimental::awaitable_operators;
+
+std::string_view asText(protocol::Bytes bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+// The login conversation after the startup packet, one server message at a time.
+class Login {
+ public:
+  Login(std::string user, ServerCredentials credentials)
+      : user_(std::move(user)), credentials_(std::move(credentials)) {}
+
+  enum class Step { kContinue, kReady, kFailed };
+
+  // Handles one message (`whole`: its bytes with the header); appends any reply to `out`.
+  Step handle(const protocol::Frame& frame, protocol::Bytes whole, std::string& out) {
+    switch (frame.type) {
+      case protocol::kAuthenticationRequest:
+        return onAuthentication(frame, out);
+      case protocol::kParameterStatus: {
+        auto status = protocol::ParameterStatus::parse(frame.body);
+        if (!status) return fail("malformed ParameterStatus from server");
+        setParameter(std::string(status->name), std::string(status->value));
+        return Step::kContinue;
+      }
+      case protocol::kBackendKeyData: {
+        auto key = protocol::BackendKeyData::parse(frame.body);
+        if (!key) return fail("malformed BackendKeyData from server");
+        pid_ = key->processId;
+        secret_ = key->secretKey;
+        return Step::kContinue;
+      }
+      case protocol::kErrorResponse: {
+        auto error = protocol::ErrorResponse::parse(frame.body);
+        failure_.message = error ? std::string(error->fields.message()) : "server refused login";
+        failure_.serverError.assign(asText(whole));
+        return Step::kFailed;
+      }
+      case protocol::kNoticeResponse:
+      case protocol::kNegotiateProtocolVersion:
+        return Step::kContinue;
+      case protocol::kReadyForQuery:
+        return Step::kReady;
+      default:
+        return fail(std::string("unexpected message '") + frame.type + "' during login");
+    }
+  }
+
+  [[nodiscard]] const ConnectFailure& failure() const { return failure_; }
+  [[nodiscard]] Parameters& parameters() { return parameters_; }
+  [[nodiscard]] std::int32_t pid() const { return pid_; }
+  [[nodiscard]] std::int32_t secret() const { return secret_; }
+
+ private:
+  Step fail(std::string message) {
+    failure_.message = std::move(message);
+    return Step::kFailed;
+  }
+
+  void setParameter(std::string name, std::string value) {
+    auto it = std::find_if(parameters_.begin(), parameters_.end(),
+                           [&](const auto& p) { return p.name == name; });
+    if (it != parameters_.end()) {
+      it->value = std::move(value);
+    } else {
+      parameters_.push_back({std::move(name), std::move(value)});
+    }
+  }
+
+  template <typename Message>
+  Step send(const Message& message, std::string& out) {
+    protocol::Writer writer(out);
+    if (message.encode(writer) != protocol::EncodeStatus::kOk)
+      return fail("cannot encode login reply");
+    return Step::kContinue;
+  }
+
+  Step onAuthentication(const protocol::Frame& frame, std::string& out) {
+    auto code = protocol::authenticationCode(frame.body);
+    if (!code) return fail("malformed authentication request from server");
+    switch (*code) {
+      case protocol::kAuthOk:
+        return Step::kContinue;
+      case protocol::kAuthCleartextPassword:
+        return sendCleartext(out);
+      case protocol::kAuthMd5Password:
+        return sendMd5(frame, out);
+      case protocol::kAuthSasl:
+        return startScram(frame, out);
+      case protocol::kAuthSaslContinue:
+        return continueScram(frame, out);
+      case protocol::kAuthSaslFinal:
+        return finishScram(frame);
+      default:
+        return fail("server asks for an authentication method the pool does not speak");
+    }
+  }
+
+  Step sendCleartext(std::string& out) {
+    if (credentials_.password.empty()) {
+      return fail("server asks for a cleartext password, but the pool knows none for " + user_);
+    }
+    return send(protocol::PasswordMessage{credentials_.password}, out);
+  }
+
+  Step sendMd5(const protocol::Frame& frame, std::string& out) {
+    auto request = protocol::AuthenticationMd5Password::parse(frame.body);
+    if (!request) return fail("malformed md5 request from server");
+    if (credentials_.password.empty()) {
+      return fail("server asks for md5, but the pool knows no password for " + user_);
+    }
+    auth::Md5Salt salt{};
+    std::transform(request->salt.begin(), request->salt.end(), salt.begin(),
+                   [](std::byte b) { return std::to_integer<std::uint8_t>(b); });
+    auto response = auth::md5ResponseFromPassword(credentials_.password, user_, salt);
+    if (!response) return fail(response.error().message);
+    return send(protocol::PasswordMessage{*response}, out);
+  }
+
+  Step startScram(const protocol::Frame& frame, std::string& out) {
+    auto request = protocol::AuthenticationSasl::parse(frame.body);
+    if (!request) return fail("malformed SASL request from server");
+    auto& mechanisms = request->mechanisms;
+    if (std::find(mechanisms.begin(), mechanisms.end(), "SCRAM-SHA-256") == mechanisms.end()) {
+      return fail("server offers no SASL mechanism the pool speaks (SCRAM-SHA-256)");
+    }
+    auto client = !credentials_.password.empty()
+                      ? auth::ScramClient::fromPassword(credentials_.password)
+                  : credentials_.scramKeys
+                      ? auth::ScramClient::fromKeys(*credentials_.scramKeys)
+                      : Result<auth::ScramClient>(makeError(
+                            "the pool has neither a password nor SCRAM keys for {} (a SCRAM "
+                            "secret alone needs one client login first)",
+                            user_));
+    if (!client) return fail(client.error().message);
+    scram_.emplace(std::move(*client));
+    return send(protocol::SaslInitialResponse{"SCRAM-SHA-256", scram_->clientFirst()}, out);
+  }
+
+  Step continueScram(const protocol::Frame& frame, std::string& out) {
+    auto request = protocol::AuthenticationSaslContinue::parse(frame.body);
+    if (!request || !scram_) return fail("unexpected SASL continue from server");
+    auto final = scram_->handleServerFirst(request->data);
+    if (!final) return fail("SCRAM with server failed: " + final.error().message);
+    return send(protocol::SaslResponse{*final}, out);
+  }
+
+  Step finishScram(const protocol::Frame& frame) {
+    auto request = protocol::AuthenticationSaslFinal::parse(frame.body);
+    if (!request || !scram_) return fail("unexpected SASL final from server");
+    if (auto verified = scram_->handleServerFinal(request->data); !verified) {
+      return fail("SCRAM with server failed: " + verified.error().message);
+    }
+    return Step::kContinue;
+  }
+
+  std::string user_;
+  ServerCredentials credentials_;
+  std::optional<auth::ScramClient> scram_;
+  Parameters parameters_;
+  std::int32_t pid_ = 0;
+  std::int32_t secret_ = 0;
+  ConnectFailure failure_;
+};
+
+asio::awaitable<std::error_code> connectWithin(runtime::Socket& socket,
+                                               const ServerAddress& address,
+                                               Clock::time_point deadline) {
+  std::error_code ec;
+  asio::ip::tcp::resolver resolver(socket.get_executor());
+  auto endpoints = co_await resolver.async_resolve(address.host, std::to_string(address.port),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return ec;
+  asio::steady_timer timer(socket.get_executor());
+  timer.expires_at(deadline);
+  std::error_code timerEc;
+  auto winner = co_await (
+      asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec)) ||
+      timer.async_wait(asio::redirect_error(asio::use_awaitable, timerEc)));
+  if (winner.index() == 1) co_return make_error_code(asio::error::timed_out);
+  co_return ec;
+}
+
+std::chrono::milliseconds remaining(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(left, std::chrono::milliseconds(1));
+}
+
+}  // namespace
+
+void ServerConnection::close() {
+  std::error_code ignored;
+  socket_.shutdown(asio::socket_base::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, ServerAddress address,
+                                             Parameters startup, ServerCredentials credentials,
+                                             std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  auto where = address.host + ":" + std::to_string(address.port);
+  auto conn = std::make_unique<ServerConnection>(runtime::Socket(executor), address);
+  if (auto ec = co_await connectWithin(conn->socket_, address, deadline)) {
+    co_return ConnectFailure{"cannot connect to server " + where + ": " + ec.message(), {}};
+  }
+  runtime::tuneSocket(conn->socket_);
+  conn->startup_ = startup;
+  std::string out;
+  protocol::Writer writer(out);
+  protocol::StartupMessage message{.parameters = std::move(startup)};
+  if (message.encode(writer) != protocol::EncodeStatus::kOk) {
+    co_return ConnectFailure{"cannot encode startup packet for " + where, {}};
+  }
+  std::string user(message.user());
+  Login login(user, std::move(credentials));
+  for (;;) {
+    if (!out.empty()) {
+      if (auto ec = co_await runtime::writeAll(conn->socket_, out)) {
+        co_return ConnectFailure{"login to " + where + " failed: " + ec.message(), {}};
+      }
+      out.clear();
+    }
+    auto& input = conn->input_;
+    auto frame = protocol::splitFrame(input.data());
+    while (frame.status == protocol::FrameStatus::kReady) {
+      auto step = login.handle(frame.frame, input.data().first(frame.frame.length), out);
+      input.consume(frame.frame.length);
+      if (step == Login::Step::kFailed) {
+        auto failure = login.failure();
+        failure.message = "server " + where + " refused login of " + user + ": " + failure.message;
+        co_return failure;
+      }
+      if (step == Login::Step::kReady) {
+        conn->parameters_ = std::move(login.parameters());
+        conn->backendPid_ = login.pid();
+        conn->backendSecret_ = login.secret();
+        conn->lastUsed = Clock::now();
+        co_return std::move(conn);
+      }
+      frame = protocol::splitFrame(input.data());
+    }
+    if (frame.status == protocol::FrameStatus::kMalformed) {
+      co_return ConnectFailure{"server " + where + " sent a malformed message during login", {}};
+    }
+    if (!out.empty()) continue;
+    if (auto ec = co_await runtime::readSomeWithin(conn->socket_, input, remaining(deadline))) {
+      co_return ConnectFailure{"login to " + where + " failed: " + ec.message(), {}};
+    }
+  }
+}
+
+asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor, ServerAddress address,
+                                        std::int32_t pid, std::int32_t secret) {
+  runtime::Socket socket(executor);
+  auto deadline = Clock::now() + std::chrono::seconds(5);
+  if (co_await connectWithin(socket, address, deadline)) co_return;
+  std::string out;
+  protocol::Writer writer(out);
+  if (protocol::CancelRequest{pid, secret}.encode(writer) != protocol::EncodeStatus::kOk) co_return;
+  (void)co_await runtime::writeAll(socket, out);
+  // PostgreSQL closes the connection after reading the request.
+  runtime::ByteBuffer sink(64);
+  (void)co_await runtime::readSomeWithin(socket, sink, remaining(deadline));
+}
+
+}  // namespace pgswarm::pool

@@ -1,0 +1,97 @@
+// One connection from the pool to a PostgreSQL server: TCP connect, startup
+// packet with the client's parameters, authentication as a client (SCRAM from
+// a password or from keys recovered from the client's own SCRAM login, md5,
+// cleartext), then the ParameterStatus set and BackendKeyData the server sent.
+// Relaying bytes after login is the proxy's job, not this file's.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "auth/scram_secret.hpp"
+#include "protocol/startup.hpp"
+#include "runtime/byte_buffer.hpp"
+#include "runtime/stream.hpp"
+
+namespace pgswarm::pool {
+
+struct ServerAddress {
+  std::string host;
+  int port = 5432;
+  bool operator==(const ServerAddress&) const = default;
+};
+
+// How the pool proves who it is to the server for one user.
+struct ServerCredentials {
+  std::string password;                            // plaintext, when known
+  std::optional<auth::ScramClientKeys> scramKeys;  // from a client's SCRAM login
+};
+
+using Parameters = std::vector<protocol::StartupParameter>;
+
+// Why a connection could not be made. When the server itself refused (FATAL
+// at login), `serverError` holds its ErrorResponse so the client sees the
+// server's own message and SQLSTATE.
+struct ConnectFailure {
+  std::string message;
+  std::string serverError;  // raw ErrorResponse message bytes, or empty
+};
+
+class ServerConnection {
+ public:
+  ServerConnection(runtime::Socket socket, ServerAddress address)
+      : socket_(std::move(socket)), address_(std::move(address)) {}
+
+  [[nodiscard]] runtime::Socket& socket() { return socket_; }
+  [[nodiscard]] runtime::ByteBuffer& input() { return input_; }
+  [[nodiscard]] const ServerAddress& address() const { return address_; }
+  // ParameterStatus values, updated by the relay when the server reports changes.
+  [[nodiscard]] Parameters& parameters() { return parameters_; }
+  [[nodiscard]] const Parameters& startupParameters() const { return startup_; }
+  [[nodiscard]] std::int32_t backendPid() const { return backendPid_; }
+  [[nodiscard]] std::int32_t backendSecret() const { return backendSecret_; }
+
+  [[nodiscard]] std::chrono::steady_clock::time_point createdAt() const { return createdAt_; }
+  std::chrono::steady_clock::time_point lastUsed;
+  std::uint64_t id = 0;
+
+  void close();
+  [[nodiscard]] bool isOpen() const { return socket_.is_open(); }
+
+ private:
+  friend asio::awaitable<std::variant<std::unique_ptr<ServerConnection>, ConnectFailure>>
+      connectServer(asio::any_io_executor, ServerAddress, Parameters, ServerCredentials,
+                    std::chrono::milliseconds);
+
+  runtime::Socket socket_;
+  ServerAddress address_;
+  runtime::ByteBuffer input_;
+  Parameters startup_;
+  Parameters parameters_;
+  std::int32_t backendPid_ = 0;
+  std::int32_t backendSecret_ = 0;
+  std::chrono::steady_clock::time_point createdAt_ = std::chrono::steady_clock::now();
+};
+
+using ConnectResult = std::variant<std::unique_ptr<ServerConnection>, ConnectFailure>;
+
+// Connects, logs in and reads up to the first ReadyForQuery, within `timeout`.
+[[nodiscard]] asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor,
+                                                           ServerAddress address,
+                                                           Parameters startup,
+                                                           ServerCredentials credentials,
+                                                           std::chrono::milliseconds timeout);
+
+// Sends a CancelRequest for (pid, secret) to `address` on a new connection.
+[[nodiscard]] asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor,
+                                                      ServerAddress address, std::int32_t pid,
+                                                      std::int32_t secret);
+
+}  // namespace pgswarm::pool

@@ -1,0 +1,243 @@
+// Settings of `pgswarm pool` and their validation: see pool_config.hpp.
+#include "proxy/pool_config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <sstream>
+#include <thread>
+
+namespace pgswarm::proxy {
+namespace {
+
+std::string defaultWorkers() {
+  unsigned cores = std::thread::hardware_concurrency();
+  return std::to_string(cores == 0 ? 1 : cores);
+}
+
+std::vector<SettingDef> buildDefs() {
+  return {
+      {.key = "pool.listen_addr",
+       .flag = "listen",
+       .defaultValue = "127.0.0.1",
+       .help = "address the pool listens on (0.0.0.0 for all)"},
+      {.key = "pool.listen_port", .flag = "port", .defaultValue = "6432", .help = "pool port"},
+      {.key = "pool.workers",
+       .flag = "workers",
+       .defaultValue = defaultWorkers(),
+       .help = "event-loop threads"},
+      {.key = "pool.pool_mode",
+       .flag = "pool-mode",
+       .defaultValue = "session",
+       .help = "session or transaction"},
+      {.key = "pool.hosts",
+       .flag = "hosts",
+       .env = {"HOSTS"},
+       .help = "servers as host:port:host:port (the first is the primary)"},
+      {.key = "pool.auth_type",
+       .flag = "auth-type",
+       .defaultValue = "scram-sha-256",
+       .help = "client authentication: scram-sha-256, md5 or trust"},
+      {.key = "pool.auth_file",
+       .flag = "auth-file",
+       .help = "user list in PgBouncer's userlist.txt format"},
+      {.key = "pool.user",
+       .flag = "user",
+       .env = {"USER"},
+       .help = "one user (with pool.password) besides the auth file"},
+      {.key = "pool.password",
+       .flag = "password",
+       .env = {"PASSWORD"},
+       .help = "password of pool.user",
+       .secret = true},
+      {.key = "pool.admin_users",
+       .flag = "admin-users",
+       .defaultValue = "postgres",
+       .help = "users allowed on the admin console (comma separated)"},
+      {.key = "pool.default_pool_size",
+       .flag = "default-pool-size",
+       .defaultValue = "20",
+       .help = "server connections per (user, database)"},
+      {.key = "pool.max_client_conn",
+       .flag = "max-client-conn",
+       .defaultValue = "1000",
+       .help = "client connections accepted at most"},
+      {.key = "pool.server_reset_query",
+       .defaultValue = "DISCARD ALL",
+       .help = "run on a session-mode server connection before another client gets it"},
+      {.key = "pool.server_reset",
+       .flag = "server-reset",
+       .defaultValue = "discard",
+       .help = "discard (run server_reset_query) or reconnect (a new backend per session)"},
+      {.key = "pool.client_login_timeout",
+       .defaultValue = "60",
+       .help = "seconds a client has to log in"},
+      {.key = "pool.server_connect_timeout",
+       .defaultValue = "5",
+       .help = "seconds to connect and log in to a server"},
+      {.key = "pool.query_wait_timeout",
+       .defaultValue = "120",
+       .help = "seconds a client waits for a server connection"},
+      {.key = "pool.server_idle_timeout",
+       .defaultValue = "600",
+       .help = "seconds an idle server connection is kept"},
+      {.key = "pool.server_lifetime",
+       .defaultValue = "3600",
+       .help = "seconds after which a server connection is closed once idle"},
+      {.key = "pool.max_packet_size",
+       .defaultValue = "268435456",
+       .help = "largest client message accepted, in bytes"},
+      {.key = "pool.log_level",
+       .flag = "log-level",
+       .defaultValue = "info",
+       .help = "trace, debug, info, warn, error"},
+  };
+}
+
+Result<std::chrono::milliseconds> seconds(const Settings& settings, const std::string& key) {
+  auto value = settings.integer(key, 0, 86400 * 365);
+  if (!value) return value.error();
+  return std::chrono::milliseconds(*value * 1000);
+}
+
+template <typename Enum>
+Result<Enum> choice(const Settings& settings, const std::string& key,
+                    std::initializer_list<std::pair<const char*, Enum>> options) {
+  auto raw = settings.text(key);
+  std::string names;
+  for (const auto& [name, value] : options) {
+    if (raw == name) return value;
+    names += names.empty() ? name : std::string(", ") + name;
+  }
+  return makeError("{}: '{}' is not one of {}", settings.origin(key), raw, names);
+}
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+}  // namespace
+
+const char* toString(PoolMode mode) {
+  return mode == PoolMode::kSession ? "session" : "transaction";
+}
+
+const char* toString(ClientAuthMethod method) {
+  switch (method) {
+    case ClientAuthMethod::kScramSha256:
+      return "scram-sha-256";
+    case ClientAuthMethod::kMd5:
+      return "md5";
+    case ClientAuthMethod::kTrust:
+      return "trust";
+  }
+  return "?";
+}
+
+const std::vector<SettingDef>& poolSettingDefs() {
+  static const std::vector<SettingDef> defs = buildDefs();
+  return defs;
+}
+
+Result<std::vector<pool::ServerAddress>> parseHosts(const std::string& text) {
+  std::vector<std::string> parts;
+  std::string normalised = text;
+  std::replace(normalised.begin(), normalised.end(), ',', ':');
+  std::stringstream in(normalised);
+  std::string part;
+  while (std::getline(in, part, ':')) parts.push_back(part);
+  if (parts.empty() || parts.size() % 2 != 0) {
+    return makeError("hosts '{}' must be host:port pairs (host:port:host:port...)", text);
+  }
+  std::vector<pool::ServerAddress> servers;
+  for (std::size_t i = 0; i < parts.size(); i += 2) {
+    int port = 0;
+    auto [end, ec] =
+        std::from_chars(parts[i + 1].data(), parts[i + 1].data() + parts[i + 1].size(), port);
+    if (parts[i].empty() || ec != std::errc() || end != parts[i + 1].data() + parts[i + 1].size() ||
+        port < 1 || port > 65535) {
+      return makeError("hosts '{}': '{}:{}' is not host:port", text, parts[i], parts[i + 1]);
+    }
+    servers.push_back({parts[i], port});
+  }
+  return servers;
+}
+
+Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
+  PoolConfig config;
+  config.listenAddress = settings.text("pool.listen_addr");
+  auto port = settings.integer("pool.listen_port", 1, 65535);
+  auto workers = settings.integer("pool.workers", 1, 256);
+  auto poolSize = settings.integer("pool.default_pool_size", 1, 100000);
+  auto maxClients = settings.integer("pool.max_client_conn", 1, 1000000);
+  auto maxPacket = settings.integer("pool.max_packet_size", 1024, 1L << 30);
+  for (const auto* value : {&port, &workers, &poolSize, &maxClients, &maxPacket}) {
+    if (!*value) return value->error();
+  }
+  config.listenPort = static_cast<int>(*port);
+  config.workers = static_cast<int>(*workers);
+  config.defaultPoolSize = static_cast<int>(*poolSize);
+  config.maxClientConnections = static_cast<int>(*maxClients);
+  config.maxPacketSize = static_cast<std::size_t>(*maxPacket);
+
+  auto mode =
+      choice<PoolMode>(settings, "pool.pool_mode",
+                       {{"session", PoolMode::kSession}, {"transaction", PoolMode::kTransaction}});
+  auto authType = choice<ClientAuthMethod>(settings, "pool.auth_type",
+                                           {{"scram-sha-256", ClientAuthMethod::kScramSha256},
+                                            {"md5", ClientAuthMethod::kMd5},
+                                            {"trust", ClientAuthMethod::kTrust}});
+  auto reset = choice<ServerReset>(
+      settings, "pool.server_reset",
+      {{"discard", ServerReset::kDiscard}, {"reconnect", ServerReset::kReconnect}});
+  if (!mode) return mode.error();
+  if (!authType) return authType.error();
+  if (!reset) return reset.error();
+  config.mode = *mode;
+  config.authType = *authType;
+  config.serverReset = *reset;
+
+  if (settings.text("pool.hosts").empty()) {
+    return makeError("no servers: set pool.hosts (--hosts, HOSTS=host:port:host:port)");
+  }
+  auto servers = parseHosts(settings.text("pool.hosts"));
+  if (!servers) return makeError("{}: {}", settings.origin("pool.hosts"), servers.error().message);
+  config.servers = std::move(*servers);
+
+  config.authFile = settings.text("pool.auth_file");
+  config.seedUser = settings.text("pool.user");
+  config.seedPassword = settings.text("pool.password");
+  if (config.authFile.empty() && (config.seedUser.empty() || config.seedPassword.empty())) {
+    return makeError(
+        "no users: set pool.auth_file (--auth-file) or pool.user and pool.password "
+        "(USER / PASSWORD or PASSWORD_FILE)");
+  }
+  config.adminUsers = splitList(settings.text("pool.admin_users"));
+  config.serverResetQuery = settings.text("pool.server_reset_query");
+
+  struct Timeout {
+    const char* key;
+    std::chrono::milliseconds* target;
+  };
+  for (const auto& [key, target] :
+       {Timeout{"pool.client_login_timeout", &config.clientLoginTimeout},
+        Timeout{"pool.server_connect_timeout", &config.serverConnectTimeout},
+        Timeout{"pool.query_wait_timeout", &config.queryWaitTimeout},
+        Timeout{"pool.server_idle_timeout", &config.serverIdleTimeout},
+        Timeout{"pool.server_lifetime", &config.serverLifetime}}) {
+    auto value = seconds(settings, key);
+    if (!value) return value.error();
+    *target = *value;
+  }
+  config.logLevel = settings.text("pool.log_level");
+  return config;
+}
+
+}  // namespace pgswarm::proxy

@@ -1,0 +1,51 @@
+// The settings of `pgswarm pool` (section [pool]), declared once as
+// SettingDefs and validated into a PoolConfig the proxy trusts. The seed
+// image's HOSTS=host:port:host:port, USER and PASSWORD are accepted too.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "common/settings.hpp"
+#include "pool/server_connection.hpp"
+
+namespace pgswarm::proxy {
+
+enum class PoolMode { kSession, kTransaction };
+enum class ClientAuthMethod { kScramSha256, kMd5, kTrust };
+enum class ServerReset { kDiscard, kReconnect };
+[[nodiscard]] const char* toString(PoolMode mode);
+[[nodiscard]] const char* toString(ClientAuthMethod method);
+
+struct PoolConfig {
+  std::string listenAddress = "127.0.0.1";
+  int listenPort = 6432;
+  int workers = 1;
+  PoolMode mode = PoolMode::kSession;
+  std::vector<pool::ServerAddress> servers;  // the first is the primary (until topology, issue 4)
+  ClientAuthMethod authType = ClientAuthMethod::kScramSha256;
+  std::string authFile;  // PgBouncer userlist.txt format
+  std::string seedUser;  // USER / PASSWORD of the seed image: one more userlist entry
+  std::string seedPassword;
+  std::vector<std::string> adminUsers;
+  int defaultPoolSize = 20;
+  int maxClientConnections = 1000;
+  std::string serverResetQuery = "DISCARD ALL";
+  ServerReset serverReset = ServerReset::kDiscard;
+  std::chrono::milliseconds clientLoginTimeout{60000};
+  std::chrono::milliseconds serverConnectTimeout{5000};
+  std::chrono::milliseconds queryWaitTimeout{120000};
+  std::chrono::milliseconds serverIdleTimeout{600000};
+  std::chrono::milliseconds serverLifetime{3600000};
+  std::size_t maxPacketSize = 256 * 1024 * 1024;
+  std::string logLevel = "info";
+};
+
+[[nodiscard]] const std::vector<SettingDef>& poolSettingDefs();
+[[nodiscard]] Result<PoolConfig> poolConfigFromSettings(const Settings& settings);
+// "h1:5432:h2:5433" (the seed's HOSTS) or "h1:5432,h2:5433".
+[[nodiscard]] Result<std::vector<pool::ServerAddress>> parseHosts(const std::string& text);
+
+}  // namespace pgswarm::proxy

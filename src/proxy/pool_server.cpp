@@ -1,0 +1,75 @@
+// The pool process: see pool_server.hpp.
+#include "proxy/pool_server.hpp"
+
+#include <csignal>
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/shared_state.hpp"
+#include "proxy/worker.hpp"
+
+namespace pgswarm::proxy {
+namespace {
+
+Result<asio::ip::tcp::endpoint> listenEndpoint(const PoolConfig& config) {
+  std::error_code ec;
+  std::string host = config.listenAddress == "*" ? "0.0.0.0" : config.listenAddress;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return makeError("pool.listen_addr '{}' is not an IP address", config.listenAddress);
+  return asio::ip::tcp::endpoint(address, static_cast<unsigned short>(config.listenPort));
+}
+
+}  // namespace
+
+int runPool(const PoolConfig& config) {
+  ProxyShared shared(config);
+  if (auto loaded = shared.users.load(config); !loaded) {
+    spdlog::error("{}", loaded.error().message);
+    return 2;
+  }
+  auto endpoint = listenEndpoint(config);
+  if (!endpoint) {
+    spdlog::error("{}", endpoint.error().message);
+    return 2;
+  }
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < config.workers; ++i) {
+    workers.push_back(std::make_unique<Worker>(shared, i));
+    if (auto listening = workers.back()->listen(*endpoint); !listening) {
+      spdlog::error("{}", listening.error().message);
+      return 1;
+    }
+  }
+  for (auto& worker : workers) worker->start();
+  spdlog::info("pool listening on {}:{} ({} mode, {} workers, server {}:{}, {} users)",
+               config.listenAddress, config.listenPort, toString(config.mode), config.workers,
+               config.servers.front().host, config.servers.front().port, shared.users.size());
+
+  asio::io_context signals_loop;
+  asio::signal_set signals(signals_loop, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const std::error_code&, int)> onSignal = [&](const std::error_code& ec,
+                                                                  int signal) {
+    if (ec) return;
+    if (signal == SIGHUP) {
+      auto reloaded = shared.users.load(config);
+      if (reloaded) {
+        spdlog::info("reloaded users ({} users)", shared.users.size());
+      } else {
+        spdlog::error("reload failed, keeping the old users: {}", reloaded.error().message);
+      }
+      signals.async_wait(onSignal);
+      return;
+    }
+    spdlog::info("stopping on signal {}", signal);
+    for (auto& worker : workers) worker->requestStop();
+  };
+  signals.async_wait(onSignal);
+  std::thread signalThread([&] { signals_loop.run(); });
+  for (auto& worker : workers) worker->join();
+  signals_loop.stop();
+  signalThread.join();
+  spdlog::info("pool stopped");
+  return 0;
+}
+
+}  // namespace pgswarm::proxy

@@ -1,0 +1,95 @@
+// One client connection, start to end, as one readable coroutine: startup
+// (SSLRequest/GSSENCRequest answered 'N', CancelRequest routed), login, then
+// the relay. The relay is two loops over one state: client -> server
+// (acquires a server when it has none) and server -> client (gives the
+// server back at ReadyForQuery 'I' in transaction mode). Messages are only
+// framed, never copied: whole and partial messages are forwarded straight
+// from the receive buffers, so huge rows and COPY streams are not buffered.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <asio.hpp>
+
+#include "pool/server_pool.hpp"
+#include "protocol/backend.hpp"
+#include "proxy/cancel_registry.hpp"
+#include "runtime/byte_buffer.hpp"
+#include "runtime/stream.hpp"
+
+namespace pgswarm::proxy {
+
+class Worker;
+
+enum class SessionState {
+  kLogin,    // startup and authentication
+  kIdle,     // logged in, no server attached (transaction mode between transactions)
+  kWaiting,  // waiting for a server connection
+  kActive,   // a server is attached
+  kClosing,
+};
+[[nodiscard]] const char* toString(SessionState state);
+
+class Session {
+ public:
+  Session(Worker& worker, runtime::Socket socket);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  [[nodiscard]] asio::awaitable<void> run();
+  // Ends the session from outside (shutdown): closes both sockets.
+  void abort();
+
+  [[nodiscard]] SessionState state() const { return state_; }
+  [[nodiscard]] const std::string& user() const { return user_; }
+  [[nodiscard]] const std::string& database() const { return database_; }
+  [[nodiscard]] std::string peer() const { return peer_; }
+
+ private:
+  enum class Scan { kOk, kTerminate, kMalformed };
+
+  asio::awaitable<bool> startup();
+  asio::awaitable<bool> login();
+  asio::awaitable<bool> attachServer();
+  asio::awaitable<void> relay();
+  asio::awaitable<void> clientLoop();
+  asio::awaitable<void> serverLoop();
+  asio::awaitable<void> finishServer();
+  asio::awaitable<void> handleCancel(const CancelKey& key);
+  asio::awaitable<void> fatal(std::string_view sqlState, std::string_view message);
+
+  Scan scanClient(std::size_t& forward);
+  Scan scanServer(std::size_t& forward);
+  [[nodiscard]] bool serverIdle() const;
+  void releaseServer();
+  void wakeServerLoop();
+
+  Worker& worker_;
+  runtime::Socket client_;
+  runtime::ByteBuffer clientIn_;
+  std::string peer_;
+  std::string user_;
+  std::string database_;
+  pool::Parameters startupParameters_;
+  pool::ServerPool* pool_ = nullptr;
+  pool::Lease server_;
+  std::optional<CancelKey> cancelKey_;
+  SessionState state_ = SessionState::kLogin;
+
+  // Relay bookkeeping, touched only on this worker's thread.
+  int pendingSyncs_ = 0;   // Query/Sync sent whose ReadyForQuery has not come back
+  bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
+  protocol::TransactionStatus txStatus_ = protocol::TransactionStatus::kIdle;
+  std::size_t clientPassthrough_ = 0;  // bytes of a partly forwarded client message
+  std::size_t serverPassthrough_ = 0;  // bytes of a partly forwarded server message
+  bool closing_ = false;
+  bool serverBroken_ = false;
+  asio::steady_timer serverWake_;  // serverLoop sleeps here while no server is attached
+  asio::steady_timer serverDone_;  // relay() waits here for serverLoop to end
+  bool serverLoopRunning_ = false;
+};
+
+}  // namespace pgswarm::proxy

@@ -1,0 +1,84 @@
+// One event-loop thread of the pool: its own listening socket (SO_REUSEPORT,
+// so the kernel spreads new clients over workers), its own sessions and its
+// own server pools. Nothing a worker owns is touched by another thread, so
+// the per-message path takes no lock; only the stats below are read from
+// elsewhere (relaxed atomics with a single writer).
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <asio.hpp>
+
+#include "common/result.hpp"
+#include "pool/server_pool.hpp"
+#include "proxy/shared_state.hpp"
+
+namespace pgswarm::proxy {
+
+class Session;
+
+class WorkerStats {
+ public:
+  void countQuery() {
+    queries_.store(queries_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  void countTransaction() {
+    transactions_.store(transactions_.load(std::memory_order_relaxed) + 1,
+                        std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t queries() const { return queries_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint64_t transactions() const {
+    return transactions_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<std::uint64_t> queries_{0};
+  std::atomic<std::uint64_t> transactions_{0};
+};
+
+class Worker {
+ public:
+  Worker(ProxyShared& shared, int index);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  [[nodiscard]] Status listen(const asio::ip::tcp::endpoint& endpoint);
+  void start();
+  // Asks the loop to close the listener and every session; returns at once.
+  void requestStop();
+  void join();
+
+  [[nodiscard]] ProxyShared& shared() { return shared_; }
+  [[nodiscard]] WorkerStats& stats() { return stats_; }
+  [[nodiscard]] int index() const { return index_; }
+  // The pool of (user, database) on this worker, made on first use.
+  [[nodiscard]] pool::ServerPool& poolFor(const std::string& user, const std::string& database);
+  void addSession(Session* session) { sessions_.insert(session); }
+  void removeSession(Session* session) { sessions_.erase(session); }
+
+ private:
+  asio::awaitable<void> acceptLoop();
+  asio::awaitable<void> maintenanceLoop();
+  void stopInLoop();
+
+  ProxyShared& shared_;
+  int index_;
+  WorkerStats stats_;
+  // Pools outlive the loop's handlers: leases return into them while the
+  // loop unwinds, so they are declared (and destroyed) around io_.
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<pool::ServerPool>> pools_;
+  asio::io_context io_{1};
+  asio::ip::tcp::acceptor acceptor_{io_};
+  asio::steady_timer maintenance_{io_};
+  std::set<Session*> sessions_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace pgswarm::proxy

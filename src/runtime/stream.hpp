@@ -1,0 +1,33 @@
+// Awaitable socket I/O without exceptions: read some bytes into a ByteBuffer,
+// write a whole buffer, with an optional deadline. The data plane uses these
+// so that a closed or failing peer is an error code, never a throw.
+#pragma once
+
+#include <chrono>
+#include <span>
+#include <string_view>
+#include <system_error>
+
+#include <asio.hpp>
+
+#include "runtime/byte_buffer.hpp"
+
+namespace pgswarm::runtime {
+
+using Socket = asio::ip::tcp::socket;
+
+// Reads what is available (at least one byte) into `buffer`; ec on EOF/error.
+[[nodiscard]] asio::awaitable<std::error_code> readSome(Socket& socket, ByteBuffer& buffer,
+                                                        std::size_t chunk = 16384);
+// As readSome, but gives up with asio::error::timed_out after `timeout`.
+[[nodiscard]] asio::awaitable<std::error_code> readSomeWithin(Socket& socket, ByteBuffer& buffer,
+                                                              std::chrono::milliseconds timeout,
+                                                              std::size_t chunk = 16384);
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket,
+                                                        std::span<const std::byte> bytes);
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes);
+
+// TCP_NODELAY and keepalive, as every PostgreSQL connection wants them.
+void tuneSocket(Socket& socket);
+
+}  // namespace pgswarm::runtime

@@ -1,0 +1,52 @@
+// Statement classification with libpg_query, the real PostgreSQL 15 parser:
+// query text in, Classification out, with or without a per-thread cache.
+// No I/O, no logging, no hand-written SQL matching; never throws.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "sql/classification_cache.hpp"
+#include "sql/function_allowlist.hpp"
+#include "sql/statement.hpp"
+
+namespace pgswarm::sql {
+
+// libpg_query turns the tree into JSON recursively, and a left-deep
+// expression (`SELECT 1+1+1...`) costs about 64 bytes of C stack per byte of
+// text (measured: 16 KB of `+1` overflows a 1 MiB thread stack). 64 KiB keeps
+// the worst case near 4 MiB, half of the 8 MiB default thread stack. Longer
+// texts get kTooLarge. Lower it for threads with smaller stacks (stack / 128).
+inline constexpr std::size_t kDefaultMaxParseBytes = 64 * 1024;
+
+// Parses and classifies query (one or more statements separated by ';').
+// Safe to call from several threads at once: libpg_query keeps its memory
+// contexts per thread.
+[[nodiscard]] Classification classify(
+    std::string_view query, const FunctionAllowlist& allowlist = FunctionAllowlist::defaults(),
+    std::size_t maxParseBytes = kDefaultMaxParseBytes);
+
+struct ClassifierOptions {
+  FunctionAllowlist allowlist;  // default: FunctionAllowlist::defaults()
+  std::size_t maxParseBytes = kDefaultMaxParseBytes;
+  CacheLimits cache;
+};
+
+// classify() behind an LRU cache keyed by the exact query text. One per
+// worker thread: no locking inside, not safe to share between threads. The
+// returned classification stays valid after eviction (shared ownership).
+class Classifier {
+ public:
+  explicit Classifier(ClassifierOptions options = {});
+
+  [[nodiscard]] std::shared_ptr<const Classification> classify(std::string_view query);
+  [[nodiscard]] const CacheStats& cacheStats() const { return cache_.stats(); }
+  [[nodiscard]] const ClassifierOptions& options() const { return options_; }
+
+ private:
+  ClassifierOptions options_;
+  ClassificationCache cache_;
+};
+
+}  // namespace pgswarm::sql
