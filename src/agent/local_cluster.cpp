@@ -122,6 +122,11 @@ Status checkReachableByRunAsUser(const std::string& dir) {
 }
 
 Status checkPortsFree(const LocalCluster& cluster) {
+  for (int port : {cluster.poolPort, cluster.httpPort}) {
+    if (auto free = runtime::checkPortFree("127.0.0.1", port); !free) {
+      return makeError("the pool needs port {}: {}", port, free.error().message);
+    }
+  }
   for (const auto& node : cluster.nodes) {
     for (int port : {node.port, node.apiPort}) {
       if (auto free = runtime::checkPortFree("127.0.0.1", port); !free) {
@@ -157,6 +162,19 @@ Result<LocalCluster> planCluster(const LocalClusterSpec& spec) {
   return cluster;
 }
 
+// One line of a PgBouncer-format user list; '"' inside is doubled.
+std::string userlistLine(const std::string& user, const std::string& password) {
+  auto quoted = [](const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) {
+      if (c == '"') out += '"';
+      out += c;
+    }
+    return out + "\"";
+  };
+  return quoted(user) + " " + quoted(password) + "\n";
+}
+
 // Creates DIR with its manifest and secrets. DIR must be absent or empty.
 Status createLayout(const LocalCluster& cluster, const std::string& password) {
   std::error_code ec;
@@ -178,12 +196,82 @@ Status createLayout(const LocalCluster& cluster, const std::string& password) {
                          "localhost:*:*:postgres:" + *superPassword + "\n";
   if (auto written = writeFileAtomic(cluster.passfilePath(), passfile, 0600); !written)
     return written;
+  auto userlist = userlistLine("postgres", *superPassword);
+  if (auto written = writeFileAtomic(cluster.userlistPath(), userlist, 0600); !written) {
+    return written;
+  }
   for (const auto& node : cluster.nodes) {
     fs::create_directories(node.nodeDir, ec);
     if (ec) return makeError("cannot create '{}': {}", node.nodeDir, ec.message());
     ::chmod(node.nodeDir.c_str(), 0755);
   }
   return saveManifest(cluster);
+}
+
+// The pool PID, only while that PID really is this cluster's pool.
+std::optional<pid_t> runningPool(const LocalCluster& cluster) {
+  auto pid = readPidFile(cluster.poolPidPath());
+  if (!pid || !runtime::processAlive(*pid)) return std::nullopt;
+  auto cmdline = runtime::processCommandLine(*pid);
+  if (cmdline.find(" pool ") == std::string::npos ||
+      cmdline.find(cluster.userlistPath()) == std::string::npos) {
+    return std::nullopt;
+  }
+  return pid;
+}
+
+Result<pid_t> startPool(const LocalCluster& cluster) {
+  const LocalNode& primary = cluster.nodes.front();
+  std::vector<std::string> argv{selfExecutable(), "pool",
+                                "--listen",       "127.0.0.1",
+                                "--port",         std::to_string(cluster.poolPort),
+                                "--hosts",        "127.0.0.1:" + std::to_string(primary.port),
+                                "--auth-file",    cluster.userlistPath(),
+                                "--http-port",    std::to_string(cluster.httpPort)};
+  runtime::SpawnOptions options{.argv = argv,
+                                .unsetEnv = {"HOSTS", "USER", "PASSWORD", "PASSWORD_FILE"},
+                                .outputPath = cluster.poolLogPath(),
+                                .newSession = true};
+  auto pid = runtime::spawnProcess(options);
+  if (!pid) return pid.error();
+  if (auto written = writeFileAtomic(cluster.poolPidPath(), std::to_string(*pid) + "\n");
+      !written) {
+    runtime::stopProcess(*pid, kAgentStopGrace);
+    return written.error();
+  }
+  spdlog::info("started pool (pid {}, port {}, log {})", *pid, cluster.poolPort,
+               cluster.poolLogPath());
+  return *pid;
+}
+
+// The pool is ready when a query through it reaches the primary.
+Status waitForPool(const LocalCluster& cluster, pid_t poolPid, const std::string& password) {
+  cluster::ConnectTarget target{.host = "127.0.0.1",
+                                .port = cluster.poolPort,
+                                .password = password,
+                                .applicationName = "pgswarm up",
+                                .connectTimeoutSeconds = 2};
+  auto deadline = std::chrono::steady_clock::now() + kPrimaryTimeout;
+  std::string lastError;
+  while (std::chrono::steady_clock::now() < deadline) {
+    (void)runtime::reapChild(poolPid);
+    if (!runtime::processAlive(poolPid)) {
+      return makeError("the pool exited; last lines of {}:\n{}", cluster.poolLogPath(),
+                       logTail(cluster.poolLogPath(), 15));
+    }
+    auto conn = cluster::PgConnection::connect(target);
+    if (conn) {
+      auto rows = conn->query("SELECT 1");
+      if (rows) return Ok{};
+      lastError = rows.error().message;
+    } else {
+      lastError = conn.error().message;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  return makeError("the pool on port {} did not answer within {} s ({}); last lines of {}:\n{}",
+                   cluster.poolPort, kPrimaryTimeout.count(), lastError, cluster.poolLogPath(),
+                   logTail(cluster.poolLogPath(), 15));
 }
 
 Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
@@ -312,6 +400,18 @@ Result<std::string> readSecret(const std::string& path) {
   return secret;
 }
 
+// Starts the pool in front of the primary unless it already runs.
+Status ensurePool(const LocalCluster& cluster, StartedAgents& started) {
+  if (cluster.poolPort == 0 || !fs::exists(cluster.userlistPath())) return Ok{};  // older layout
+  if (runningPool(cluster)) return Ok{};
+  auto password = readSecret(cluster.passwordPath());
+  if (!password) return password.error();
+  auto pid = startPool(cluster);
+  if (!pid) return pid.error();
+  started.add(*pid);
+  return waitForPool(cluster, *pid, *password);
+}
+
 }  // namespace
 
 Result<LocalCluster> loadLocalCluster(const std::string& dir) {
@@ -361,7 +461,9 @@ Result<LocalCluster> upLocalCluster(const LocalClusterSpec& spec) {
     }
   }
   StartedAgents started;
-  if (auto up = startMissingAgents(*cluster, spec.pgBin, started); !up) {
+  auto up = startMissingAgents(*cluster, spec.pgBin, started);
+  if (up) up = ensurePool(*cluster, started);
+  if (!up) {
     if (creating) {
       started.stopAll();  // before removing the folder they run in
       std::error_code ec;
@@ -376,6 +478,15 @@ Result<LocalCluster> upLocalCluster(const LocalClusterSpec& spec) {
 Status downLocalCluster(const std::string& dir, bool purge) {
   auto cluster = loadLocalCluster(dir);
   if (!cluster) return cluster.error();
+  // The pool first, so clients see one clean shutdown instead of server errors.
+  if (auto pool = runningPool(*cluster)) {
+    spdlog::info("stopping pool (pid {})", *pool);
+    if (!runtime::stopProcess(*pool, kAgentStopGrace)) {
+      return makeError("pool (pid {}) did not stop", *pool);
+    }
+  }
+  std::error_code poolEc;
+  fs::remove(cluster->poolPidPath(), poolEc);
   // Replicas first, so the primary does not see them drop out one by one.
   for (auto it = cluster->nodes.rbegin(); it != cluster->nodes.rend(); ++it) {
     const auto& node = *it;
@@ -478,7 +589,14 @@ Result<nlohmann::json> localClusterStatus(const std::string& dir) {
     if (probed && probed->role == cluster::NodeRole::kPrimary) primary = probed;
   }
   if (primary) addLagFromPrimary(nodes, *primary);
+  auto pool = runningPool(*cluster);
+  nlohmann::json poolJson{{"port", cluster->poolPort},
+                          {"http_port", cluster->httpPort},
+                          {"pid", pool ? nlohmann::json(*pool) : nlohmann::json(nullptr)},
+                          {"state", pool ? "running" : "stopped"},
+                          {"log", cluster->poolLogPath()}};
   return nlohmann::json{{"dir", cluster->dir},
+                        {"pool", poolJson},
                         {"pool_port", cluster->poolPort},
                         {"http_port", cluster->httpPort},
                         {"nodes", nodes}};
@@ -486,6 +604,10 @@ Result<nlohmann::json> localClusterStatus(const std::string& dir) {
 
 std::string connectionHelp(const LocalCluster& cluster) {
   std::string text = "pgswarm cluster is up in " + cluster.dir + "\n\n";
+  if (cluster.poolPort != 0) {
+    text += fmt::format("  pool   PGPASSFILE={} psql -h 127.0.0.1 -p {} -U postgres\n",
+                        cluster.passfilePath(), cluster.poolPort);
+  }
   for (const auto& node : cluster.nodes) {
     text += fmt::format("  {:<6} PGPASSFILE={} psql -h 127.0.0.1 -p {} -U postgres\n", node.name,
                         cluster.passfilePath(), node.port);

@@ -48,6 +48,9 @@ struct LocalCluster {
     return dir + "/replication-password";
   }
   [[nodiscard]] std::string passfilePath() const { return dir + "/pgpass"; }
+  [[nodiscard]] std::string userlistPath() const { return dir + "/userlist.txt"; }
+  [[nodiscard]] std::string poolLogPath() const { return dir + "/pool.log"; }
+  [[nodiscard]] std::string poolPidPath() const { return dir + "/pool.pid"; }
 };
 
 // `pgswarm up`: creates (first time) or restarts what is stopped, returns

@@ -36,6 +36,11 @@ void printStatusTable(const nlohmann::json& status) {
                              field(node, "timeline"), lsnOf(node), field(node, "lag_bytes"),
                              field(node, "lag_seconds"), field(node, "sync_state"));
   }
+  if (status.contains("pool")) {
+    const auto& pool = status["pool"];
+    std::cout << fmt::format("{:<7} {:<8} {:<11} {:<16}\n", "pool", "pool", field(pool, "state"),
+                             "127.0.0.1:" + field(pool, "port"));
+  }
 }
 
 CommandRunner registerStatusCommand(CLI::App& app) {

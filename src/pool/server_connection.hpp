@@ -50,6 +50,7 @@ class ServerConnection {
       : socket_(std::move(socket)), address_(std::move(address)) {}
 
   [[nodiscard]] runtime::Socket& socket() { return socket_; }
+  [[nodiscard]] const runtime::Socket& socket() const { return socket_; }
   [[nodiscard]] runtime::ByteBuffer& input() { return input_; }
   [[nodiscard]] const ServerAddress& address() const { return address_; }
   // ParameterStatus values, updated by the relay when the server reports changes.

@@ -74,6 +74,9 @@ asio::awaitable<AcquireResult> ServerPool::acquire(const Parameters& startup,
                                                    const ServerCredentials& credentials,
                                                    Clock::time_point deadline) {
   if (shuttingDown_) co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
+  if (paused_) {
+    if (auto failure = co_await waitWhilePaused(deadline)) co_return std::move(*failure);
+  }
   if (auto conn = takeIdle(startup)) {
     ++active_;
     co_return Lease(this, std::move(conn));
@@ -95,38 +98,96 @@ asio::awaitable<AcquireResult> ServerPool::acquire(const Parameters& startup,
   if (!waiter.handed && !waiter.slotFreed && !waiter.shutdown) waiters_.erase(position);
   counters_.waitTime +=
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waitStart);
-  if (waiter.shutdown) co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
+  // A handed connection is still counted in active_ and a granted slot in
+  // connecting_ (see returnConnection/onSlotFreed), so no newcomer can take
+  // them between the wake-up and this point.
   if (waiter.handed) {
-    if (waiter.handed->startupParameters() == startup) {
-      ++active_;
+    if (waiter.handed->startupParameters() == startup)
       co_return Lease(this, std::move(waiter.handed));
-    }
-    waiter.handed->close();  // its slot becomes ours
+    waiter.handed->close();  // its slot becomes a new connection with our parameters
     waiter.handed.reset();
+    --active_;
     co_return co_await openNew(startup, credentials);
   }
-  if (waiter.slotFreed) co_return co_await openNew(startup, credentials);
+  if (waiter.slotFreed) {
+    --connecting_;
+    if (waiter.shutdown) co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
+    co_return co_await openNew(startup, credentials);
+  }
+  if (waiter.shutdown) co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
   ++counters_.waitTimeouts;
   co_return AcquireFailure{AcquireFailure::Kind::kTimeout, {}};
 }
 
+asio::awaitable<std::optional<AcquireFailure>> ServerPool::waitWhilePaused(
+    Clock::time_point deadline) {
+  // A loop: PAUSE may come back between RESUME and this coroutine running.
+  while (paused_ && !shuttingDown_) {
+    ++counters_.waits;
+    Waiter waiter(executor_);
+    waiter.timer.expires_at(deadline);
+    auto position = pausedWaiters_.insert(pausedWaiters_.end(), &waiter);
+    std::error_code ec;
+    co_await waiter.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!waiter.resumed && !waiter.shutdown) pausedWaiters_.erase(position);
+    counters_.waitTime +=
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waiter.since);
+    if (waiter.shutdown) co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
+    if (!waiter.resumed) {
+      ++counters_.waitTimeouts;
+      co_return AcquireFailure{AcquireFailure::Kind::kTimeout, {}};
+    }
+  }
+  if (shuttingDown_) co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
+  co_return std::nullopt;
+}
+
+void ServerPool::setPaused(bool paused) {
+  paused_ = paused;
+  if (paused) return;
+  for (Waiter* waiter : pausedWaiters_) {
+    waiter->resumed = true;
+    waiter->timer.cancel();
+  }
+  pausedWaiters_.clear();
+}
+
+std::vector<const ServerConnection*> ServerPool::idleConnections() const {
+  std::vector<const ServerConnection*> conns;
+  conns.reserve(idle_.size());
+  for (const auto& conn : idle_) conns.push_back(conn.get());
+  return conns;
+}
+
+std::optional<Clock::time_point> ServerPool::oldestWaitSince() const {
+  std::optional<Clock::time_point> oldest;
+  for (const auto* list : {&pausedWaiters_, &waiters_}) {
+    if (!list->empty() && (!oldest || list->front()->since < *oldest)) {
+      oldest = list->front()->since;
+    }
+  }
+  return oldest;
+}
+
 void ServerPool::returnConnection(std::unique_ptr<ServerConnection> conn, bool reusable) {
-  --active_;
   auto now = Clock::now();
   bool tooOld = now - conn->createdAt() > limits_.lifetime;
   if (!reusable || shuttingDown_ || tooOld || !conn->isOpen() || !(conn->address() == address_)) {
+    --active_;
     conn->close();
     onSlotFreed();
     return;
   }
   conn->lastUsed = now;
   if (!waiters_.empty()) {
+    // Handed straight over and still counted as active: the waiter owns it.
     Waiter* next = waiters_.front();
     waiters_.pop_front();
     next->handed = std::move(conn);
     next->timer.cancel();
     return;
   }
+  --active_;
   idle_.push_back(std::move(conn));
 }
 
@@ -135,6 +196,7 @@ void ServerPool::onSlotFreed() {
   Waiter* next = waiters_.front();
   waiters_.pop_front();
   next->slotFreed = true;
+  ++connecting_;  // reserved for that waiter until it opens its connection
   next->timer.cancel();
 }
 
@@ -150,11 +212,13 @@ void ServerPool::closeExpired() {
 
 void ServerPool::shutdown() {
   shuttingDown_ = true;
-  for (Waiter* waiter : waiters_) {
-    waiter->shutdown = true;
-    waiter->timer.cancel();
+  for (auto* list : {&waiters_, &pausedWaiters_}) {
+    for (Waiter* waiter : *list) {
+      waiter->shutdown = true;
+      waiter->timer.cancel();
+    }
+    list->clear();
   }
-  waiters_.clear();
   for (auto& conn : idle_) conn->close();
   idle_.clear();
 }

@@ -10,7 +10,9 @@
 #include <deque>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <asio.hpp>
 
@@ -31,6 +33,9 @@ struct PoolCounters {
   std::uint64_t waits = 0;
   std::uint64_t waitTimeouts = 0;
   std::chrono::microseconds waitTime{0};
+  // Counted by the client session that owns a lease (SHOW STATS per database).
+  std::uint64_t queries = 0;
+  std::uint64_t transactions = 0;
 };
 
 class ServerPool;
@@ -86,16 +91,26 @@ class ServerPool {
   void closeExpired();
   // Wakes every waiter with kShutdown and closes idle connections.
   void shutdown();
+  // PAUSE / RESUME of the admin console: while paused, acquire() waits (up to
+  // its deadline) before taking any connection; leases already out are untouched.
+  void setPaused(bool paused);
+  // Plain increments on the owning worker's thread: cheap on the relay path.
+  void countQuery() { ++counters_.queries; }
+  void countTransaction() { ++counters_.transactions; }
+  [[nodiscard]] bool paused() const { return paused_; }
 
   [[nodiscard]] const std::string& user() const { return user_; }
   [[nodiscard]] const std::string& database() const { return database_; }
   [[nodiscard]] std::size_t idleCount() const { return idle_.size(); }
   [[nodiscard]] int activeCount() const { return active_; }
   [[nodiscard]] int connectingCount() const { return connecting_; }
-  [[nodiscard]] std::size_t waitingCount() const { return waiters_.size(); }
+  [[nodiscard]] std::size_t waitingCount() const { return waiters_.size() + pausedWaiters_.size(); }
   [[nodiscard]] const PoolLimits& limits() const { return limits_; }
   [[nodiscard]] const PoolCounters& counters() const { return counters_; }
   [[nodiscard]] const ServerAddress& address() const { return address_; }
+  // For SHOW SERVERS: the idle connections, and when the longest waiter began.
+  [[nodiscard]] std::vector<const ServerConnection*> idleConnections() const;
+  [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> oldestWaitSince() const;
   // Points new connections elsewhere (after a topology change); idle ones are closed.
   void setAddress(ServerAddress address);
 
@@ -104,15 +119,20 @@ class ServerPool {
   struct Waiter {
     explicit Waiter(asio::any_io_executor executor) : timer(std::move(executor)) {}
     asio::steady_timer timer;
+    std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
     std::unique_ptr<ServerConnection> handed;  // a clean idle connection
     bool slotFreed = false;                    // room to open a new one
     bool shutdown = false;
+    bool resumed = false;  // RESUME ended a pause wait
   };
 
   void returnConnection(std::unique_ptr<ServerConnection> conn, bool reusable);
   void onSlotFreed();
   [[nodiscard]] int total() const { return active_ + connecting_ + static_cast<int>(idle_.size()); }
   std::unique_ptr<ServerConnection> takeIdle(const Parameters& startup);
+  // nullopt once RESUMEd; a failure when the deadline or a shutdown came first.
+  [[nodiscard]] asio::awaitable<std::optional<AcquireFailure>> waitWhilePaused(
+      std::chrono::steady_clock::time_point deadline);
   [[nodiscard]] asio::awaitable<AcquireResult> openNew(const Parameters& startup,
                                                        const ServerCredentials& credentials);
 
@@ -123,9 +143,11 @@ class ServerPool {
   PoolLimits limits_;
   std::deque<std::unique_ptr<ServerConnection>> idle_;  // most recently used at the back
   std::list<Waiter*> waiters_;
+  std::list<Waiter*> pausedWaiters_;  // held by PAUSE, in arrival order
   int active_ = 0;
   int connecting_ = 0;
   bool shuttingDown_ = false;
+  bool paused_ = false;
   std::uint64_t nextId_ = 1;
   PoolCounters counters_;
 };

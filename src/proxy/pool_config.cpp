@@ -3,16 +3,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <sstream>
-#include <thread>
 
 namespace pgswarm::proxy {
 namespace {
-
-std::string defaultWorkers() {
-  unsigned cores = std::thread::hardware_concurrency();
-  return std::to_string(cores == 0 ? 1 : cores);
-}
 
 std::vector<SettingDef> buildDefs() {
   return {
@@ -21,10 +16,12 @@ std::vector<SettingDef> buildDefs() {
        .defaultValue = "127.0.0.1",
        .help = "address the pool listens on (0.0.0.0 for all)"},
       {.key = "pool.listen_port", .flag = "port", .defaultValue = "6432", .help = "pool port"},
+      // One worker until pools are shared across workers (docs/roadmap.md):
+      // each worker owns ceil(default_pool_size / workers) server connections.
       {.key = "pool.workers",
        .flag = "workers",
-       .defaultValue = defaultWorkers(),
-       .help = "event-loop threads"},
+       .defaultValue = "1",
+       .help = "event-loop threads; each owns its share of every pool"},
       {.key = "pool.pool_mode",
        .flag = "pool-mode",
        .defaultValue = "session",
@@ -86,6 +83,14 @@ std::vector<SettingDef> buildDefs() {
       {.key = "pool.max_packet_size",
        .defaultValue = "268435456",
        .help = "largest client message accepted, in bytes"},
+      {.key = "pool.http_listen",
+       .flag = "http-listen",
+       .defaultValue = "127.0.0.1",
+       .help = "address of the HTTP endpoint (/metrics, /health)"},
+      {.key = "pool.http_port",
+       .flag = "http-port",
+       .defaultValue = "8080",
+       .help = "port of the HTTP endpoint; 0 disables it"},
       {.key = "pool.log_level",
        .flag = "log-level",
        .defaultValue = "info",
@@ -237,7 +242,56 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
     *target = *value;
   }
   config.logLevel = settings.text("pool.log_level");
+  config.httpListen = settings.text("pool.http_listen");
+  auto httpPort = settings.integer("pool.http_port", 0, 65535);
+  if (!httpPort) return httpPort.error();
+  config.httpPort = static_cast<int>(*httpPort);
   return config;
+}
+
+std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig& config) {
+  auto seconds = [](std::chrono::milliseconds value) {
+    return std::to_string(value.count() / 1000);
+  };
+  std::string hosts;
+  for (const auto& server : config.servers) {
+    hosts += (hosts.empty() ? "" : ",") + server.host + ":" + std::to_string(server.port);
+  }
+  std::string admins;
+  for (const auto& admin : config.adminUsers) admins += (admins.empty() ? "" : ",") + admin;
+  std::map<std::string, std::string> values{
+      {"listen_addr", config.listenAddress},
+      {"listen_port", std::to_string(config.listenPort)},
+      {"workers", std::to_string(config.workers)},
+      {"pool_mode", toString(config.mode)},
+      {"hosts", hosts},
+      {"auth_type", toString(config.authType)},
+      {"auth_file", config.authFile},
+      {"user", config.seedUser},
+      {"password", config.seedPassword.empty() ? "" : "********"},
+      {"admin_users", admins},
+      {"default_pool_size", std::to_string(config.defaultPoolSize)},
+      {"max_client_conn", std::to_string(config.maxClientConnections)},
+      {"server_reset_query", config.serverResetQuery},
+      {"server_reset", config.serverReset == ServerReset::kDiscard ? "discard" : "reconnect"},
+      {"client_login_timeout", seconds(config.clientLoginTimeout)},
+      {"server_connect_timeout", seconds(config.serverConnectTimeout)},
+      {"query_wait_timeout", seconds(config.queryWaitTimeout)},
+      {"server_idle_timeout", seconds(config.serverIdleTimeout)},
+      {"server_lifetime", seconds(config.serverLifetime)},
+      {"max_packet_size", std::to_string(config.maxPacketSize)},
+      {"http_listen", config.httpListen},
+      {"http_port", std::to_string(config.httpPort)},
+      {"log_level", config.logLevel},
+  };
+  std::vector<std::pair<std::string, std::string>> described;
+  for (const auto& def : poolSettingDefs()) {
+    auto name = def.key.substr(def.key.find('.') + 1);
+    auto it = values.find(name);
+    // A setting added to the defs but not here shows up as unknown, not hidden.
+    described.emplace_back(name, it != values.end() ? it->second : "(unknown)");
+  }
+  return described;
 }
 
 }  // namespace pgswarm::proxy

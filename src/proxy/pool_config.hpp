@@ -41,11 +41,17 @@ struct PoolConfig {
   std::chrono::milliseconds serverLifetime{3600000};
   std::size_t maxPacketSize = 256 * 1024 * 1024;
   std::string logLevel = "info";
+  std::string httpListen = "127.0.0.1";  // GET /metrics and /health
+  int httpPort = 8080;                   // 0: no HTTP endpoint
 };
 
 [[nodiscard]] const std::vector<SettingDef>& poolSettingDefs();
 [[nodiscard]] Result<PoolConfig> poolConfigFromSettings(const Settings& settings);
 // "h1:5432:h2:5433" (the seed's HOSTS) or "h1:5432,h2:5433".
 [[nodiscard]] Result<std::vector<pool::ServerAddress>> parseHosts(const std::string& text);
+// Every setting's key (without "pool.") and its effective value, secrets
+// masked, in poolSettingDefs() order: SHOW CONFIG.
+[[nodiscard]] std::vector<std::pair<std::string, std::string>> describeConfig(
+    const PoolConfig& config);
 
 }  // namespace pgswarm::proxy

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/http_endpoint.hpp"
 #include "proxy/shared_state.hpp"
 #include "proxy/worker.hpp"
 
@@ -40,7 +41,20 @@ int runPool(const PoolConfig& config) {
       return 1;
     }
   }
+  for (auto& worker : workers) shared.workers.push_back(worker.get());
   for (auto& worker : workers) worker->start();
+  // Declared after the workers so it is gone before they are: a scrape in
+  // flight only ever posts to a worker that still exists.
+  HttpEndpoint http(shared);
+  if (config.httpPort != 0) {
+    // The data plane does not depend on the metrics port: a taken port is
+    // reported loudly and the pool serves on without /metrics.
+    if (auto serving = http.start(config.httpListen, config.httpPort); !serving) {
+      spdlog::error("{}; /metrics and /health are off", serving.error().message);
+    } else {
+      spdlog::info("metrics on http://{}:{}/metrics", config.httpListen, config.httpPort);
+    }
+  }
   spdlog::info("pool listening on {}:{} ({} mode, {} workers, server {}:{}, {} users)",
                config.listenAddress, config.listenPort, toString(config.mode), config.workers,
                config.servers.front().host, config.servers.front().port, shared.users.size());
@@ -66,6 +80,7 @@ int runPool(const PoolConfig& config) {
   signals.async_wait(onSignal);
   std::thread signalThread([&] { signals_loop.run(); });
   for (auto& worker : workers) worker->join();
+  http.stop();
   signals_loop.stop();
   signalThread.join();
   spdlog::info("pool stopped");

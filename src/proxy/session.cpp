@@ -11,6 +11,7 @@
 #include "protocol/sqlstate.hpp"
 #include "protocol/startup.hpp"
 #include "protocol/writer.hpp"
+#include "proxy/admin_console.hpp"
 #include "proxy/client_auth.hpp"
 #include "proxy/worker.hpp"
 
@@ -173,6 +174,10 @@ asio::awaitable<bool> Session::login() {
   auto outcome = co_await authenticateClient(client_, clientIn_, user_, shared.config.authType,
                                              shared.users, deadline);
   if (outcome != AuthOutcome::kAuthenticated) co_return false;
+  if (database_ == kAdminDatabase) {
+    co_await runAdminConsole(worker_, client_, clientIn_, user_);
+    co_return false;
+  }
   pool_ = &worker_.poolFor(user_, database_);
   // A server connection first, in both modes: its ParameterStatus set is the
   // client's welcome, and a missing database or role fails here, at login.
@@ -333,6 +338,7 @@ Session::Scan Session::scanClient(std::size_t& forward) {
         return Scan::kTerminate;
       case protocol::kQuery:
         worker_.stats().countQuery();
+        if (pool_ != nullptr) pool_->countQuery();
         [[fallthrough]];
       case protocol::kSync:
         ++pendingSyncs_;
@@ -344,6 +350,7 @@ Session::Scan Session::scanClient(std::size_t& forward) {
         break;
       case protocol::kExecute:
         worker_.stats().countQuery();
+        if (pool_ != nullptr) pool_->countQuery();
         unsynced_ = true;
         break;
       default:
@@ -387,7 +394,10 @@ Session::Scan Session::scanServer(std::size_t& forward) {
       if (!ready) return Scan::kMalformed;
       txStatus_ = ready->status;
       if (pendingSyncs_ > 0) --pendingSyncs_;
-      if (txStatus_ == protocol::TransactionStatus::kIdle) worker_.stats().countTransaction();
+      if (txStatus_ == protocol::TransactionStatus::kIdle) {
+        worker_.stats().countTransaction();
+        pool_->countTransaction();
+      }
     }
     forward += frame.frame.length;
   }

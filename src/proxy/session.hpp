@@ -47,6 +47,9 @@ class Session {
   [[nodiscard]] const std::string& user() const { return user_; }
   [[nodiscard]] const std::string& database() const { return database_; }
   [[nodiscard]] std::string peer() const { return peer_; }
+  // For SHOW CLIENTS / SHOW SERVERS: the server connection attached now, if any.
+  [[nodiscard]] const pool::ServerConnection* server() const { return server_.get(); }
+  [[nodiscard]] std::chrono::steady_clock::time_point connectedAt() const { return connectedAt_; }
 
  private:
   enum class Scan { kOk, kTerminate, kMalformed };
@@ -78,6 +81,7 @@ class Session {
   pool::Lease server_;
   std::optional<CancelKey> cancelKey_;
   SessionState state_ = SessionState::kLogin;
+  const std::chrono::steady_clock::time_point connectedAt_ = std::chrono::steady_clock::now();
 
   // Relay bookkeeping, touched only on this worker's thread.
   int pendingSyncs_ = 0;   // Query/Sync sent whose ReadyForQuery has not come back

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <vector>
 
 #include "proxy/cancel_registry.hpp"
 #include "proxy/pool_config.hpp"
@@ -11,12 +12,20 @@
 
 namespace pgswarm::proxy {
 
+class Worker;
+
 struct ProxyShared {
   explicit ProxyShared(PoolConfig c) : config(std::move(c)) {}
   const PoolConfig config;
   Users users;
   CancelRegistry cancels;
   std::atomic<int> clients{0};
+  // Filled by runPool before any worker starts and never changed afterwards,
+  // so the admin console and /metrics may read it from any thread unlocked.
+  std::vector<Worker*> workers;
+  // PAUSE / RESUME: the truth each worker copies into its pools (see
+  // Worker::applyPause); read only when a pool is made or a command runs.
+  std::atomic<bool> paused{false};
 };
 
 }  // namespace pgswarm::proxy

@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include <future>
+
 #include <spdlog/spdlog.h>
 
 #include "proxy/session.hpp"
@@ -78,7 +80,113 @@ pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& da
   };
   auto made = std::make_unique<pool::ServerPool>(io_.get_executor(), user, database,
                                                  config.servers.front(), limits);
+  // A pool made during PAUSE starts paused; RESUME reaches it through applyPause.
+  made->setPaused(shared_.paused.load());
   return *pools_.emplace(key, std::move(made)).first->second;
+}
+
+void Worker::postSnapshot(std::function<void(WorkerSnapshot)> done) {
+  asio::post(io_, [this, done = std::move(done)] { done(snapshotInLoop()); });
+}
+
+void Worker::postApplyPause(std::function<void(bool)> done) {
+  asio::post(io_, [this, done = std::move(done)] {
+    bool paused = shared_.paused.load();
+    for (auto& [key, pool] : pools_) pool->setPaused(paused);
+    done(paused);
+  });
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Steady-clock instants as wall-clock times, for display.
+struct WallClockOf {
+  Clock::time_point steadyNow = Clock::now();
+  WallClock::time_point wallNow = WallClock::now();
+  WallClock::time_point operator()(Clock::time_point t) const {
+    return wallNow - std::chrono::duration_cast<WallClock::duration>(steadyNow - t);
+  }
+};
+
+std::pair<std::string, int> splitPeer(const std::string& peer) {
+  auto colon = peer.rfind(':');
+  if (colon == std::string::npos) return {peer, 0};
+  return {peer.substr(0, colon), std::atoi(peer.c_str() + colon + 1)};
+}
+
+std::pair<std::string, int> localEndpoint(const pool::ServerConnection& conn) {
+  std::error_code ec;
+  auto endpoint = conn.socket().local_endpoint(ec);
+  if (ec) return {"", 0};
+  return {endpoint.address().to_string(), endpoint.port()};
+}
+
+ServerSnapshot serverSnapshot(const pool::ServerConnection& conn, const pool::ServerPool& pool,
+                              const WallClockOf& wall, int worker) {
+  ServerSnapshot server{.user = pool.user(),
+                        .database = pool.database(),
+                        .state = "idle",
+                        .addr = conn.address().host,
+                        .port = conn.address().port,
+                        .connectTime = wall(conn.createdAt()),
+                        .requestTime = wall(conn.lastUsed),
+                        .backendPid = conn.backendPid(),
+                        .id = conn.id,
+                        .worker = worker};
+  std::tie(server.localAddr, server.localPort) = localEndpoint(conn);
+  return server;
+}
+
+}  // namespace
+
+WorkerSnapshot Worker::snapshotInLoop() const {
+  WallClockOf wall;
+  WorkerSnapshot snapshot{
+      .index = index_, .queries = stats_.queries(), .transactions = stats_.transactions()};
+  for (const auto& [key, pool] : pools_) {
+    auto oldest = pool->oldestWaitSince();
+    snapshot.pools.push_back(PoolSnapshot{
+        .user = pool->user(),
+        .database = pool->database(),
+        .active = pool->activeCount(),
+        .idle = static_cast<int>(pool->idleCount()),
+        .connecting = pool->connectingCount(),
+        .waiting = static_cast<int>(pool->waitingCount()),
+        .maxServers = pool->limits().maxServers,
+        .maxWait =
+            oldest ? std::chrono::duration_cast<std::chrono::microseconds>(wall.steadyNow - *oldest)
+                   : std::chrono::microseconds(0),
+        .paused = pool->paused(),
+        .counters = pool->counters()});
+    for (const auto* conn : pool->idleConnections()) {
+      snapshot.servers.push_back(serverSnapshot(*conn, *pool, wall, index_));
+    }
+  }
+  for (const Session* session : sessions_) {
+    auto [addr, port] = splitPeer(session->peer());
+    ClientSnapshot client{.user = session->user(),
+                          .database = session->database(),
+                          .state = toString(session->state()),
+                          .addr = addr,
+                          .port = port,
+                          .connectTime = wall(session->connectedAt()),
+                          .worker = index_};
+    if (const auto* conn = session->server()) {
+      auto [localAddr, localPort] = localEndpoint(*conn);
+      client.link = localAddr + ":" + std::to_string(localPort);
+      auto key = std::make_pair(session->user(), session->database());
+      if (auto it = pools_.find(key); it != pools_.end()) {
+        auto server = serverSnapshot(*conn, *it->second, wall, index_);
+        server.state = "active";
+        server.link = session->peer();
+        snapshot.servers.push_back(std::move(server));
+      }
+    }
+    snapshot.clients.push_back(std::move(client));
+  }
+  return snapshot;
 }
 
 asio::awaitable<void> Worker::acceptLoop() {
@@ -104,6 +212,94 @@ asio::awaitable<void> Worker::maintenanceLoop() {
     co_await maintenance_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     for (auto& [key, pool] : pools_) pool->closeExpired();
   }
+}
+
+namespace {
+
+// Answers from every worker, collected on the caller's thread. Only that
+// thread touches it (workers post their answer back), and the deadline
+// timer ends the wait even if a stopped worker never answers.
+template <typename T>
+struct Gathering {
+  explicit Gathering(const asio::any_io_executor& executor, std::size_t workers)
+      : answers(workers), pending(workers), timer(executor) {}
+  std::vector<std::optional<T>> answers;
+  std::size_t pending;
+  asio::steady_timer timer;
+};
+
+template <typename T, typename Ask>
+asio::awaitable<std::vector<std::optional<T>>> askWorkers(ProxyShared& shared,
+                                                          std::chrono::milliseconds timeout,
+                                                          Ask ask) {
+  auto executor = co_await asio::this_coro::executor;
+  auto gathering = std::make_shared<Gathering<T>>(executor, shared.workers.size());
+  if (shared.workers.empty()) co_return gathering->answers;
+  gathering->timer.expires_after(timeout);
+  for (std::size_t i = 0; i < shared.workers.size(); ++i) {
+    // Workers hold only a weak reference: the caller's coroutine owns the
+    // gathering (and its timer, bound to the caller's loop), so it is always
+    // destroyed there, even when a late answer arrives after the deadline.
+    std::weak_ptr<Gathering<T>> weak = gathering;
+    ask(*shared.workers[i], [executor, weak, i](T answer) {
+      asio::post(executor, [weak, i, answer = std::move(answer)]() mutable {
+        auto alive = weak.lock();
+        if (!alive) return;
+        alive->answers[i] = std::move(answer);
+        if (--alive->pending == 0) alive->timer.cancel();
+      });
+    });
+  }
+  std::error_code ec;
+  co_await gathering->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_return std::move(gathering->answers);
+}
+
+ProxySnapshot assemble(ProxyShared& shared, std::vector<std::optional<WorkerSnapshot>> answers) {
+  ProxySnapshot snapshot{.workersAsked = static_cast<int>(answers.size()),
+                         .clientConnections = shared.clients.load(),
+                         .users = shared.users.size(),
+                         .paused = shared.paused.load()};
+  for (auto& answer : answers) {
+    if (answer) snapshot.workers.push_back(std::move(*answer));
+  }
+  return snapshot;
+}
+
+}  // namespace
+
+asio::awaitable<ProxySnapshot> gatherSnapshot(ProxyShared& shared,
+                                              std::chrono::milliseconds timeout) {
+  auto answers = co_await askWorkers<WorkerSnapshot>(
+      shared, timeout, [](Worker& worker, std::function<void(WorkerSnapshot)> done) {
+        worker.postSnapshot(std::move(done));
+      });
+  co_return assemble(shared, std::move(answers));
+}
+
+ProxySnapshot gatherSnapshotBlocking(ProxyShared& shared, std::chrono::milliseconds timeout) {
+  std::vector<std::future<WorkerSnapshot>> futures;
+  for (Worker* worker : shared.workers) {
+    auto promise = std::make_shared<std::promise<WorkerSnapshot>>();
+    futures.push_back(promise->get_future());
+    worker->postSnapshot(
+        [promise](WorkerSnapshot snapshot) { promise->set_value(std::move(snapshot)); });
+  }
+  auto deadline = Clock::now() + timeout;
+  std::vector<std::optional<WorkerSnapshot>> answers(futures.size());
+  for (std::size_t i = 0; i < futures.size(); ++i) {
+    if (futures[i].wait_until(deadline) == std::future_status::ready) answers[i] = futures[i].get();
+  }
+  return assemble(shared, std::move(answers));
+}
+
+asio::awaitable<int> applyPauseEverywhere(ProxyShared& shared, std::chrono::milliseconds timeout) {
+  auto answers = co_await askWorkers<bool>(shared, timeout,
+                                           [](Worker& worker, std::function<void(bool)> done) {
+                                             worker.postApplyPause(std::move(done));
+                                           });
+  co_return static_cast<int>(std::count_if(answers.begin(), answers.end(),
+                                           [](const auto& answer) { return answer.has_value(); }));
 }
 
 }  // namespace pgswarm::proxy

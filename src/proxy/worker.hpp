@@ -6,6 +6,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -16,6 +18,7 @@
 
 #include "common/result.hpp"
 #include "pool/server_pool.hpp"
+#include "proxy/pool_snapshot.hpp"
 #include "proxy/shared_state.hpp"
 
 namespace pgswarm::proxy {
@@ -62,10 +65,19 @@ class Worker {
   void addSession(Session* session) { sessions_.insert(session); }
   void removeSession(Session* session) { sessions_.erase(session); }
 
+  // Operator views. Both run `work` on this worker's own thread, so they
+  // read its pools and sessions without a lock, and call `done` there; a
+  // stopped worker never calls it, so callers wait with a deadline.
+  // Builds a snapshot of this worker's pools, sessions and servers.
+  void postSnapshot(std::function<void(WorkerSnapshot)> done);
+  // Copies ProxyShared::paused into every pool of this worker (PAUSE / RESUME).
+  void postApplyPause(std::function<void(bool)> done);
+
  private:
   asio::awaitable<void> acceptLoop();
   asio::awaitable<void> maintenanceLoop();
   void stopInLoop();
+  [[nodiscard]] WorkerSnapshot snapshotInLoop() const;
 
   ProxyShared& shared_;
   int index_;
@@ -80,5 +92,16 @@ class Worker {
   bool stopping_ = false;
   std::thread thread_;
 };
+
+// Every worker's snapshot, gathered from the admin console's coroutine: it
+// resumes on its own executor once all answered or `timeout` passed.
+[[nodiscard]] asio::awaitable<ProxySnapshot> gatherSnapshot(ProxyShared& shared,
+                                                            std::chrono::milliseconds timeout);
+// The same from a thread outside every event loop (the HTTP endpoint); blocks.
+[[nodiscard]] ProxySnapshot gatherSnapshotBlocking(ProxyShared& shared,
+                                                   std::chrono::milliseconds timeout);
+// Makes every worker apply ProxyShared::paused; the number that confirmed in time.
+[[nodiscard]] asio::awaitable<int> applyPauseEverywhere(ProxyShared& shared,
+                                                        std::chrono::milliseconds timeout);
 
 }  // namespace pgswarm::proxy

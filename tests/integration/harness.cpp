@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -58,6 +59,8 @@ int findPortBase(int count) {
   for (int attempt = 0; attempt < 200; ++attempt) {
     int base = pick(random);
     bool free = true;
+    free = runtime::checkPortFree("127.0.0.1", base + 500).ok() &&
+           runtime::checkPortFree("127.0.0.1", base + 501).ok();
     for (int i = 0; i < count && free; ++i) {
       free = runtime::checkPortFree("127.0.0.1", base + i).ok() &&
              runtime::checkPortFree("127.0.0.1", base + 1000 + i).ok();
@@ -120,7 +123,11 @@ CommandOutput LocalCluster::up(const std::vector<std::string>& extra) {
                                 "--replicas",
                                 std::to_string(replicas_),
                                 "--port-base",
-                                std::to_string(portBase_)};
+                                std::to_string(portBase_),
+                                "--pool-port",
+                                std::to_string(poolPort()),
+                                "--http-port",
+                                std::to_string(portBase_ + 501)};
   args.insert(args.end(), extra.begin(), extra.end());
   return runPgswarm(args);
 }
@@ -146,6 +153,17 @@ std::string LocalCluster::password() const {
   return secret;
 }
 
+cluster::PgConnection LocalCluster::connectPool(const std::string& dbname) {
+  cluster::ConnectTarget target{.host = "127.0.0.1",
+                                .port = poolPort(),
+                                .password = password(),
+                                .dbname = dbname,
+                                .applicationName = "pgswarm-test"};
+  auto conn = cluster::PgConnection::connect(target);
+  if (!conn) throw std::runtime_error(conn.error().message);
+  return std::move(*conn);
+}
+
 cluster::PgConnection LocalCluster::connect(int index) {
   cluster::ConnectTarget target{.host = "127.0.0.1",
                                 .port = nodePort(index),
@@ -154,6 +172,65 @@ cluster::PgConnection LocalCluster::connect(int index) {
   auto conn = cluster::PgConnection::connect(target);
   if (!conn) throw std::runtime_error(conn.error().message);
   return std::move(*conn);
+}
+
+PoolProcess::PoolProcess(const LocalCluster& cluster, const std::vector<std::string>& extraArgs) {
+  auto port = runtime::pickFreePort();
+  if (!port) throw std::runtime_error(port.error().message);
+  port_ = *port;
+  runtime::SpawnOptions options{
+      .argv = {pgswarmBinary(), "pool", "--listen", "127.0.0.1", "--port", std::to_string(port_),
+               "--hosts", "127.0.0.1:" + std::to_string(cluster.nodePort(0)), "--auth-file",
+               cluster.dir() + "/userlist.txt", "--log-level", "debug", "--http-port", "0"},
+      .outputPath = temp_.path() + "/pool.log"};
+  options.argv.insert(options.argv.end(), extraArgs.begin(), extraArgs.end());
+  auto pid = runtime::spawnProcess(options);
+  if (!pid) throw std::runtime_error(pid.error().message);
+  pid_ = *pid;
+  bool ready = waitUntil(
+      [&] {
+        cluster::ConnectTarget target{.host = "127.0.0.1",
+                                      .port = port_,
+                                      .password = cluster.password(),
+                                      .connectTimeoutSeconds = 1};
+        return running() && cluster::PgConnection::connect(target).ok();
+      },
+      std::chrono::seconds(30));
+  if (!ready) throw std::runtime_error("pool did not start:\n" + log());
+}
+
+PoolProcess::~PoolProcess() {
+  if (pid_ > 0) runtime::stopProcess(pid_, std::chrono::seconds(10));
+}
+
+bool PoolProcess::running() const {
+  (void)runtime::reapChild(pid_);
+  return runtime::processAlive(pid_);
+}
+
+std::string PoolProcess::log() const {
+  std::ifstream in(temp_.path() + "/pool.log");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+CommandOutput runPgClient(const std::string& program, const std::vector<std::string>& args,
+                          const std::string& password) {
+  runtime::SpawnOptions options{.argv = {"/usr/lib/postgresql/15/bin/" + program},
+                                .env = {{"PGPASSWORD", password}, {"PGCONNECT_TIMEOUT", "10"}}};
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  CommandOutput out;
+  auto status = runtime::runProcess(options, [&out](std::string_view line) {
+    out.output.append(line);
+    out.output += '\n';
+  });
+  if (!status) {
+    out.output += status.error().message;
+    return out;
+  }
+  out.exitCode = status->signal != 0 ? 128 + status->signal : status->code;
+  return out;
 }
 
 }  // namespace pgswarm::test

@@ -39,7 +39,8 @@ struct CommandOutput {
 [[nodiscard]] std::string pgswarmBinary();
 CommandOutput runPgswarm(const std::vector<std::string>& args);
 
-// A base port such that base..base+count-1 and the agent ports (+1000) are free.
+// A base port such that base..base+count-1, the agent ports (+1000) and the
+// pool port (+500) are free.
 [[nodiscard]] int findPortBase(int count);
 
 bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
@@ -69,8 +70,11 @@ class LocalCluster {
   [[nodiscard]] const std::string& dir() const { return dir_; }
   [[nodiscard]] int nodePort(int index) const { return portBase_ + index; }
   [[nodiscard]] int apiPort(int index) const { return portBase_ + 1000 + index; }
+  [[nodiscard]] int poolPort() const { return portBase_ + 500; }
   [[nodiscard]] std::string password() const;
   [[nodiscard]] pgswarm::cluster::PgConnection connect(int index);
+  // A connection through the cluster's pool.
+  [[nodiscard]] pgswarm::cluster::PgConnection connectPool(const std::string& dbname = "postgres");
 
  private:
   TempDir temp_;
@@ -78,5 +82,28 @@ class LocalCluster {
   int replicas_;
   int portBase_;
 };
+
+// A `pgswarm pool` started by a test in front of a LocalCluster's primary,
+// with the cluster's user list, on a free port; stopped by PID at the end.
+class PoolProcess {
+ public:
+  PoolProcess(const LocalCluster& cluster, const std::vector<std::string>& extraArgs);
+  ~PoolProcess();
+  PoolProcess(const PoolProcess&) = delete;
+  PoolProcess& operator=(const PoolProcess&) = delete;
+
+  [[nodiscard]] bool running() const;
+  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] std::string log() const;
+
+ private:
+  TempDir temp_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+// Runs a PostgreSQL 15 client program (psql, pgbench) with PGPASSWORD set.
+CommandOutput runPgClient(const std::string& program, const std::vector<std::string>& args,
+                          const std::string& password);
 
 }  // namespace pgswarm::test

@@ -1,0 +1,369 @@
+// Admin console commands and views: see admin_commands.hpp.
+#include "proxy/admin_commands.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "protocol/backend.hpp"
+#include "protocol/writer.hpp"
+
+#ifndef PGSWARM_VERSION
+#define PGSWARM_VERSION "unknown"
+#endif
+
+namespace pgswarm::proxy {
+namespace {
+
+constexpr std::int32_t kTextOid = 25;
+constexpr std::int32_t kInt8Oid = 20;
+
+struct CommandName {
+  std::string_view words;  // upper case, single spaces
+  AdminCommand command;
+};
+
+constexpr CommandName kCommands[] = {
+    {"SHOW POOLS", AdminCommand::kShowPools},
+    {"SHOW CLIENTS", AdminCommand::kShowClients},
+    {"SHOW SERVERS", AdminCommand::kShowServers},
+    {"SHOW STATS", AdminCommand::kShowStats},
+    {"SHOW TOTALS", AdminCommand::kShowTotals},
+    {"SHOW CONFIG", AdminCommand::kShowConfig},
+    {"SHOW LISTS", AdminCommand::kShowLists},
+    {"SHOW NODES", AdminCommand::kShowNodes},
+    {"SHOW VERSION", AdminCommand::kShowVersion},
+    {"SHOW HELP", AdminCommand::kShowHelp},
+    {"RELOAD", AdminCommand::kReload},
+    {"PAUSE", AdminCommand::kPause},
+    {"RESUME", AdminCommand::kResume},
+};
+
+bool isBlank(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
+
+// Upper-cased words joined by single spaces, trailing semicolons dropped.
+std::string normalise(std::string_view sql) {
+  while (!sql.empty() && (isBlank(sql.back()) || sql.back() == ';')) sql.remove_suffix(1);
+  std::string words;
+  bool gap = false;
+  for (char c : sql) {
+    if (isBlank(c)) {
+      gap = !words.empty();
+      continue;
+    }
+    if (gap) words += ' ';
+    gap = false;
+    words += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return words;
+}
+
+std::string number(std::int64_t value) {
+  return std::to_string(value);
+}
+
+std::string number(std::uint64_t value) {
+  return std::to_string(value);
+}
+
+ResultColumn text(std::string name) {
+  return {std::move(name), false};
+}
+
+ResultColumn integer(std::string name) {
+  return {std::move(name), true};
+}
+
+// One (database, user) across workers: each worker owns a share of the pool.
+struct PoolTotals {
+  int clActive = 0;
+  int clWaiting = 0;
+  PoolSnapshot pool;
+};
+
+using PoolKey = std::pair<std::string, std::string>;  // database, user
+
+std::map<PoolKey, PoolTotals> poolTotals(const ProxySnapshot& snapshot) {
+  std::map<PoolKey, PoolTotals> totals;
+  for (const auto& worker : snapshot.workers) {
+    for (const auto& pool : worker.pools) {
+      auto& total = totals[{pool.database, pool.user}].pool;
+      total.active += pool.active;
+      total.idle += pool.idle;
+      total.connecting += pool.connecting;
+      total.waiting += pool.waiting;
+      total.maxServers += pool.maxServers;
+      total.maxWait = std::max(total.maxWait, pool.maxWait);
+      total.paused = total.paused || pool.paused;
+      total.counters.connectsMade += pool.counters.connectsMade;
+      total.counters.connectFailures += pool.counters.connectFailures;
+      total.counters.waits += pool.counters.waits;
+      total.counters.waitTimeouts += pool.counters.waitTimeouts;
+      total.counters.waitTime += pool.counters.waitTime;
+      total.counters.queries += pool.counters.queries;
+      total.counters.transactions += pool.counters.transactions;
+    }
+  }
+  // Clients count against a pool only once it exists (admin clients have none).
+  for (const auto& worker : snapshot.workers) {
+    for (const auto& client : worker.clients) {
+      auto it = totals.find({client.database, client.user});
+      if (it == totals.end()) continue;
+      if (client.state == "waiting") ++it->second.clWaiting;
+      if (client.state == "idle" || client.state == "active") ++it->second.clActive;
+    }
+  }
+  return totals;
+}
+
+std::int64_t micros(std::chrono::microseconds value) {
+  return static_cast<std::int64_t>(value.count());
+}
+
+}  // namespace
+
+AdminCommand parseAdminCommand(std::string_view sql) {
+  auto words = normalise(sql);
+  if (words.empty()) return AdminCommand::kEmpty;
+  for (const auto& [name, command] : kCommands) {
+    if (words == name) return command;
+  }
+  return AdminCommand::kUnknown;
+}
+
+std::string adminCommandList() {
+  std::string shows;
+  std::string others;
+  for (const auto& [name, command] : kCommands) {
+    if (name.starts_with("SHOW ")) {
+      shows += (shows.empty() ? "SHOW " : "|") + std::string(name.substr(5));
+    } else {
+      others += "; " + std::string(name);
+    }
+  }
+  return shows + others;
+}
+
+std::string formatTime(WallClock::time_point time) {
+  std::time_t seconds = WallClock::to_time_t(time);
+  std::tm utc{};
+  ::gmtime_r(&seconds, &utc);
+  return fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC", utc.tm_year + 1900, utc.tm_mon + 1,
+                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+}
+
+std::string versionString() {
+  return std::string("pgswarm ") + PGSWARM_VERSION;
+}
+
+ResultTable showPools(const ProxySnapshot& snapshot, const PoolConfig& config) {
+  ResultTable table{
+      {text("database"), text("user"), integer("cl_active"), integer("cl_waiting"),
+       integer("sv_active"), integer("sv_idle"), integer("sv_login"), integer("maxwait"),
+       integer("maxwait_us"), text("pool_mode"), integer("pool_size"), text("paused")},
+      {}};
+  for (const auto& [key, total] : poolTotals(snapshot)) {
+    const auto& pool = total.pool;
+    auto waitUs = micros(pool.maxWait);
+    table.rows.push_back({key.first, key.second, number(std::int64_t{total.clActive}),
+                          number(std::int64_t{total.clWaiting}), number(std::int64_t{pool.active}),
+                          number(std::int64_t{pool.idle}), number(std::int64_t{pool.connecting}),
+                          number(waitUs / 1000000), number(waitUs % 1000000), toString(config.mode),
+                          number(std::int64_t{pool.maxServers}), pool.paused ? "yes" : "no"});
+  }
+  return table;
+}
+
+ResultTable showClients(const ProxySnapshot& snapshot) {
+  ResultTable table{{text("type"), text("user"), text("database"), text("state"), text("addr"),
+                     integer("port"), text("connect_time"), text("link"), integer("worker")},
+                    {}};
+  std::vector<const ClientSnapshot*> clients;
+  for (const auto& worker : snapshot.workers) {
+    for (const auto& client : worker.clients) clients.push_back(&client);
+  }
+  std::stable_sort(clients.begin(), clients.end(),
+                   [](const auto* a, const auto* b) { return a->connectTime < b->connectTime; });
+  for (const auto* client : clients) {
+    table.rows.push_back({"C", client->user, client->database, client->state, client->addr,
+                          number(std::int64_t{client->port}), formatTime(client->connectTime),
+                          client->link.empty() ? std::nullopt : std::optional(client->link),
+                          number(std::int64_t{client->worker})});
+  }
+  return table;
+}
+
+ResultTable showServers(const ProxySnapshot& snapshot) {
+  ResultTable table{
+      {text("type"), text("user"), text("database"), text("state"), text("addr"), integer("port"),
+       text("local_addr"), integer("local_port"), text("connect_time"), text("request_time"),
+       text("link"), integer("remote_pid"), integer("id"), integer("worker")},
+      {}};
+  std::vector<const ServerSnapshot*> servers;
+  for (const auto& worker : snapshot.workers) {
+    for (const auto& server : worker.servers) servers.push_back(&server);
+  }
+  std::stable_sort(servers.begin(), servers.end(), [](const auto* a, const auto* b) {
+    return std::tie(a->worker, a->id) < std::tie(b->worker, b->id);
+  });
+  for (const auto* server : servers) {
+    table.rows.push_back({"S", server->user, server->database, server->state, server->addr,
+                          number(std::int64_t{server->port}), server->localAddr,
+                          number(std::int64_t{server->localPort}), formatTime(server->connectTime),
+                          formatTime(server->requestTime),
+                          server->link.empty() ? std::nullopt : std::optional(server->link),
+                          number(std::int64_t{server->backendPid}), number(server->id),
+                          number(std::int64_t{server->worker})});
+  }
+  return table;
+}
+
+ResultTable showStats(const ProxySnapshot& snapshot) {
+  ResultTable table{{text("database"), integer("total_xact_count"), integer("total_query_count"),
+                     integer("total_server_connects"), integer("total_server_connect_failures"),
+                     integer("total_wait_count"), integer("total_wait_timeouts"),
+                     integer("total_wait_time"), integer("avg_wait_time")},
+                    {}};
+  std::map<std::string, pool::PoolCounters> byDatabase;
+  for (const auto& [key, total] : poolTotals(snapshot)) {
+    auto& sum = byDatabase[key.first];
+    const auto& c = total.pool.counters;
+    sum.transactions += c.transactions;
+    sum.queries += c.queries;
+    sum.connectsMade += c.connectsMade;
+    sum.connectFailures += c.connectFailures;
+    sum.waits += c.waits;
+    sum.waitTimeouts += c.waitTimeouts;
+    sum.waitTime += c.waitTime;
+  }
+  for (const auto& [database, c] : byDatabase) {
+    auto waitUs = micros(c.waitTime);
+    auto average = c.waits == 0 ? 0 : waitUs / static_cast<std::int64_t>(c.waits);
+    table.rows.push_back({database, number(c.transactions), number(c.queries),
+                          number(c.connectsMade), number(c.connectFailures), number(c.waits),
+                          number(c.waitTimeouts), number(waitUs), number(average)});
+  }
+  return table;
+}
+
+ResultTable showTotals(const ProxySnapshot& snapshot) {
+  std::uint64_t transactions = 0;
+  std::uint64_t queries = 0;
+  pool::PoolCounters sum;
+  for (const auto& worker : snapshot.workers) {
+    transactions += worker.transactions;
+    queries += worker.queries;
+    for (const auto& pool : worker.pools) {
+      sum.connectsMade += pool.counters.connectsMade;
+      sum.connectFailures += pool.counters.connectFailures;
+      sum.waits += pool.counters.waits;
+      sum.waitTimeouts += pool.counters.waitTimeouts;
+      sum.waitTime += pool.counters.waitTime;
+    }
+  }
+  ResultTable table{{text("name"), integer("value")}, {}};
+  auto add = [&](std::string name, std::uint64_t value) {
+    table.rows.push_back({std::move(name), number(value)});
+  };
+  add("total_xact_count", transactions);
+  add("total_query_count", queries);
+  add("total_server_connects", sum.connectsMade);
+  add("total_server_connect_failures", sum.connectFailures);
+  add("total_wait_count", sum.waits);
+  add("total_wait_timeouts", sum.waitTimeouts);
+  add("total_wait_time", static_cast<std::uint64_t>(micros(sum.waitTime)));
+  return table;
+}
+
+ResultTable showConfig(const PoolConfig& config) {
+  ResultTable table{{text("key"), text("value"), text("default"), text("changeable")}, {}};
+  auto described = describeConfig(config);
+  const auto& defs = poolSettingDefs();
+  for (std::size_t i = 0; i < described.size() && i < defs.size(); ++i) {
+    // Only the users change without a restart (RELOAD); the file itself is fixed.
+    table.rows.push_back(
+        {described[i].first, described[i].second, defs[i].defaultValue, std::string("no")});
+  }
+  return table;
+}
+
+ResultTable showLists(const ProxySnapshot& snapshot) {
+  std::set<std::string> databases;
+  std::set<PoolKey> pools;
+  std::int64_t clients = 0;
+  std::int64_t loginClients = 0;
+  std::int64_t usedServers = 0;
+  std::int64_t freeServers = 0;
+  std::int64_t loginServers = 0;
+  for (const auto& worker : snapshot.workers) {
+    for (const auto& pool : worker.pools) {
+      databases.insert(pool.database);
+      pools.insert({pool.database, pool.user});
+      usedServers += pool.active;
+      freeServers += pool.idle;
+      loginServers += pool.connecting;
+    }
+    for (const auto& client : worker.clients) {
+      ++clients;
+      if (client.state == "login") ++loginClients;
+    }
+  }
+  ResultTable table{{text("list"), integer("items")}, {}};
+  auto add = [&](std::string name, std::int64_t value) {
+    table.rows.push_back({std::move(name), number(value)});
+  };
+  add("databases", static_cast<std::int64_t>(databases.size()));
+  add("users", static_cast<std::int64_t>(snapshot.users));
+  add("pools", static_cast<std::int64_t>(pools.size()));
+  add("used_clients", clients);
+  add("login_clients", loginClients);
+  add("used_servers", usedServers);
+  add("free_servers", freeServers);
+  add("login_servers", loginServers);
+  add("workers", snapshot.workersAsked);
+  add("workers_answered", static_cast<std::int64_t>(snapshot.workers.size()));
+  return table;
+}
+
+ResultTable showNodes(const PoolConfig& config) {
+  ResultTable table{{text("host"), integer("port"), text("role")}, {}};
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    // Roles as configured (the first host is the primary) until topology
+    // tracking exists; this is not a health check.
+    table.rows.push_back({config.servers[i].host, number(std::int64_t{config.servers[i].port}),
+                          std::string(i == 0 ? "primary" : "standby")});
+  }
+  return table;
+}
+
+ResultTable showVersion() {
+  return {{text("version")}, {{versionString()}}};
+}
+
+void encodeResult(const ResultTable& table, std::string_view tag, std::string& out) {
+  protocol::Writer writer(out);
+  protocol::RowDescription description;
+  for (const auto& column : table.columns) {
+    description.fields.push_back({.name = column.name,
+                                  .typeOid = column.integer ? kInt8Oid : kTextOid,
+                                  .typeSize = static_cast<std::int16_t>(column.integer ? 8 : -1)});
+  }
+  // Our own names and values: nothing here can hold a NUL or reach 1 GB.
+  (void)description.encode(writer);
+  for (const auto& row : table.rows) {
+    protocol::DataRow data;
+    for (const auto& value : row) {
+      data.columns.push_back(value ? std::optional<std::string_view>(*value) : std::nullopt);
+    }
+    (void)data.encode(writer);
+  }
+  (void)protocol::CommandComplete{tag}.encode(writer);
+}
+
+}  // namespace pgswarm::proxy

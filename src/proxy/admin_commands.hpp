@@ -1,0 +1,68 @@
+// The admin console's language and views: parses one console command and
+// renders each SHOW as a result table in PgBouncer's column style, from a
+// ProxySnapshot. Pure: no sockets, no workers, no clock except what the
+// snapshot carries; admin_console.cpp does the I/O.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proxy/pool_config.hpp"
+#include "proxy/pool_snapshot.hpp"
+
+namespace pgswarm::proxy {
+
+enum class AdminCommand {
+  kShowPools,
+  kShowClients,
+  kShowServers,
+  kShowStats,   // per database
+  kShowTotals,  // the whole process
+  kShowConfig,
+  kShowLists,
+  kShowNodes,
+  kShowVersion,
+  kShowHelp,
+  kReload,  // re-read the users, as SIGHUP does
+  kPause,   // new transactions wait until RESUME
+  kResume,
+  kEmpty,    // only blanks and semicolons: EmptyQueryResponse
+  kUnknown,  // answered with 42601 and the command list
+};
+
+// Case-insensitive; blanks around words and trailing semicolons are ignored.
+[[nodiscard]] AdminCommand parseAdminCommand(std::string_view sql);
+// "SHOW POOLS|CLIENTS|...; RELOAD; PAUSE; RESUME" for hints and SHOW HELP.
+[[nodiscard]] std::string adminCommandList();
+
+struct ResultColumn {
+  std::string name;
+  bool integer = false;  // int8 (oid 20) rather than text (oid 25)
+};
+using ResultRow = std::vector<std::optional<std::string>>;  // nullopt = NULL
+
+struct ResultTable {
+  std::vector<ResultColumn> columns;
+  std::vector<ResultRow> rows;
+};
+
+[[nodiscard]] ResultTable showPools(const ProxySnapshot& snapshot, const PoolConfig& config);
+[[nodiscard]] ResultTable showClients(const ProxySnapshot& snapshot);
+[[nodiscard]] ResultTable showServers(const ProxySnapshot& snapshot);
+[[nodiscard]] ResultTable showStats(const ProxySnapshot& snapshot);
+[[nodiscard]] ResultTable showTotals(const ProxySnapshot& snapshot);
+[[nodiscard]] ResultTable showConfig(const PoolConfig& config);
+[[nodiscard]] ResultTable showLists(const ProxySnapshot& snapshot);
+[[nodiscard]] ResultTable showNodes(const PoolConfig& config);
+[[nodiscard]] ResultTable showVersion();
+[[nodiscard]] std::string versionString();
+
+// RowDescription, one DataRow per row and CommandComplete `tag`, appended to `out`.
+void encodeResult(const ResultTable& table, std::string_view tag, std::string& out);
+
+// "2024-05-01 12:00:00 UTC", as PgBouncer prints times.
+[[nodiscard]] std::string formatTime(WallClock::time_point time);
+
+}  // namespace pgswarm::proxy

@@ -1,0 +1,280 @@
+// The admin console's I/O: see admin_console.hpp; the commands and views
+// themselves are in admin_commands.cpp.
+#include "proxy/admin_console.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "protocol/authentication.hpp"
+#include "protocol/backend.hpp"
+#include "protocol/frame.hpp"
+#include "protocol/frontend.hpp"
+#include "protocol/sqlstate.hpp"
+#include "protocol/writer.hpp"
+#include "proxy/admin_commands.hpp"
+#include "proxy/client_auth.hpp"
+#include "proxy/worker.hpp"
+
+namespace pgswarm::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Console commands are short; anything larger is not one of ours.
+constexpr std::size_t kMaxConsoleMessage = std::size_t{1024} * 1024;
+// A worker busy past this is reported as not answering rather than waited for.
+constexpr std::chrono::milliseconds kGatherTimeout = 2s;
+
+// Removes the console's cancel key however the console ends.
+class CancelKeyGuard {
+ public:
+  CancelKeyGuard(CancelRegistry& registry, CancelKey key) : registry_(registry), key_(key) {}
+  ~CancelKeyGuard() { registry_.remove(key_); }
+  CancelKeyGuard(const CancelKeyGuard&) = delete;
+  CancelKeyGuard& operator=(const CancelKeyGuard&) = delete;
+  [[nodiscard]] const CancelKey& key() const { return key_; }
+
+ private:
+  CancelRegistry& registry_;
+  CancelKey key_;
+};
+
+void appendReady(std::string& out) {
+  protocol::Writer writer(out);
+  (void)protocol::ReadyForQuery{protocol::TransactionStatus::kIdle}.encode(writer);
+}
+
+void appendError(std::string& out, std::string_view sqlState, std::string_view message,
+                 std::string_view hint = {}) {
+  protocol::Writer writer(out);
+  protocol::appendErrorResponse(writer, {.severity = protocol::Severity::kError,
+                                         .sqlState = sqlState,
+                                         .message = message,
+                                         .hint = hint});
+}
+
+void appendNotice(std::string& out, std::string_view message, std::string_view detail = {}) {
+  protocol::NoticeResponse notice;
+  notice.fields.fields = {{protocol::field::kSeverity, "NOTICE"},
+                          {protocol::field::kSeverityNonLocalized, "NOTICE"},
+                          {protocol::field::kCode, protocol::sqlstate::kSuccessfulCompletion},
+                          {protocol::field::kMessage, message}};
+  if (!detail.empty()) notice.fields.fields.push_back({protocol::field::kDetail, detail});
+  protocol::Writer writer(out);
+  (void)notice.encode(writer);
+}
+
+void appendCommandComplete(std::string& out, std::string_view tag) {
+  protocol::Writer writer(out);
+  (void)protocol::CommandComplete{tag}.encode(writer);
+}
+
+std::string welcome(const CancelKey& key) {
+  std::string out;
+  protocol::Writer writer(out);
+  (void)protocol::AuthenticationOk{}.encode(writer);
+  const std::pair<std::string_view, std::string_view> parameters[] = {
+      {"server_version", "15.0 (pgswarm)"}, {"server_encoding", "UTF8"},
+      {"client_encoding", "UTF8"},          {"DateStyle", "ISO, MDY"},
+      {"integer_datetimes", "on"},          {"standard_conforming_strings", "on"},
+      {"application_name", "pgswarm"},
+  };
+  for (const auto& [name, value] : parameters) {
+    (void)protocol::ParameterStatus{name, value}.encode(writer);
+  }
+  (void)protocol::BackendKeyData{key.pid, key.secret}.encode(writer);
+  (void)protocol::ReadyForQuery{protocol::TransactionStatus::kIdle}.encode(writer);
+  return out;
+}
+
+bool needsSnapshot(AdminCommand command) {
+  switch (command) {
+    case AdminCommand::kShowPools:
+    case AdminCommand::kShowClients:
+    case AdminCommand::kShowServers:
+    case AdminCommand::kShowStats:
+    case AdminCommand::kShowTotals:
+    case AdminCommand::kShowLists:
+      return true;
+    default:
+      return false;
+  }
+}
+
+ResultTable viewOf(AdminCommand command, const ProxySnapshot& snapshot, const PoolConfig& config) {
+  switch (command) {
+    case AdminCommand::kShowPools:
+      return showPools(snapshot, config);
+    case AdminCommand::kShowClients:
+      return showClients(snapshot);
+    case AdminCommand::kShowServers:
+      return showServers(snapshot);
+    case AdminCommand::kShowStats:
+      return showStats(snapshot);
+    case AdminCommand::kShowTotals:
+      return showTotals(snapshot);
+    case AdminCommand::kShowLists:
+      return showLists(snapshot);
+    case AdminCommand::kShowConfig:
+      return showConfig(config);
+    case AdminCommand::kShowNodes:
+      return showNodes(config);
+    default:
+      return showVersion();
+  }
+}
+
+asio::awaitable<void> reload(ProxyShared& shared, std::string& out) {
+  auto reloaded = shared.users.load(shared.config);
+  if (!reloaded) {
+    spdlog::error("RELOAD failed, keeping the old users: {}", reloaded.error().message);
+    appendError(out, protocol::sqlstate::kSystemError,
+                "reload failed, keeping the old users: " + reloaded.error().message);
+    co_return;
+  }
+  spdlog::info("reloaded users from the admin console ({} users)", shared.users.size());
+  appendCommandComplete(out, "RELOAD");
+}
+
+asio::awaitable<void> setPaused(ProxyShared& shared, bool paused, std::string& out) {
+  shared.paused = paused;
+  int confirmed = co_await applyPauseEverywhere(shared, kGatherTimeout);
+  spdlog::info("{} from the admin console", paused ? "PAUSE" : "RESUME");
+  if (confirmed < static_cast<int>(shared.workers.size())) {
+    appendNotice(out, fmt::format("{} of {} workers confirmed in time; the rest follow when free",
+                                  confirmed, shared.workers.size()));
+  }
+  appendCommandComplete(out, paused ? "PAUSE" : "RESUME");
+}
+
+// Runs one console command and appends its whole answer except ReadyForQuery.
+asio::awaitable<void> execute(ProxyShared& shared, std::string_view sql, std::string& out) {
+  auto command = parseAdminCommand(sql);
+  switch (command) {
+    case AdminCommand::kEmpty: {
+      protocol::Writer writer(out);
+      (void)protocol::EmptyQueryResponse{}.encode(writer);
+      co_return;
+    }
+    case AdminCommand::kUnknown:
+      appendError(out, protocol::sqlstate::kSyntaxError,
+                  fmt::format("invalid command '{}', use SHOW HELP;",
+                              sql.substr(0, std::min<std::size_t>(sql.size(), 200))),
+                  "commands: " + adminCommandList());
+      co_return;
+    case AdminCommand::kShowHelp:
+      appendNotice(out, "Console usage", adminCommandList());
+      appendCommandComplete(out, "SHOW");
+      co_return;
+    case AdminCommand::kReload:
+      co_await reload(shared, out);
+      co_return;
+    case AdminCommand::kPause:
+    case AdminCommand::kResume:
+      co_await setPaused(shared, command == AdminCommand::kPause, out);
+      co_return;
+    default:
+      break;
+  }
+  ProxySnapshot snapshot;
+  if (needsSnapshot(command)) {
+    snapshot = co_await gatherSnapshot(shared, kGatherTimeout);
+    if (snapshot.workers.size() < static_cast<std::size_t>(snapshot.workersAsked)) {
+      appendNotice(out, fmt::format("only {} of {} workers answered in time; rows are partial",
+                                    snapshot.workers.size(), snapshot.workersAsked));
+    }
+  }
+  encodeResult(viewOf(command, snapshot, shared.config), "SHOW", out);
+}
+
+enum class ConsoleStep {
+  kContinue,  // answered (or ignored) one message
+  kEnd,       // Terminate, EOF, or a protocol violation already reported
+};
+
+asio::awaitable<ConsoleStep> serveOne(ProxyShared& shared, runtime::Socket& client,
+                                      runtime::ByteBuffer& input, bool& skipToSync) {
+  auto frame = protocol::splitFrame(input.data(), {.maxMessageLength = kMaxConsoleMessage});
+  while (frame.status == protocol::FrameStatus::kNeedMore) {
+    if (co_await runtime::readSome(client, input)) co_return ConsoleStep::kEnd;
+    frame = protocol::splitFrame(input.data(), {.maxMessageLength = kMaxConsoleMessage});
+  }
+  if (frame.status == protocol::FrameStatus::kMalformed) {
+    co_await sendFatal(client, protocol::sqlstate::kProtocolViolation,
+                       std::string("invalid message: ") + std::string(frame.reason));
+    co_return ConsoleStep::kEnd;
+  }
+  // The body is a view into `input`: copy what we need before consuming.
+  char type = frame.frame.type;
+  std::string out;
+  switch (type) {
+    case protocol::kTerminate:
+      co_return ConsoleStep::kEnd;
+    case protocol::kQuery: {
+      auto query = protocol::Query::parse(frame.frame.body);
+      std::string sql = query ? std::string(query->sql) : std::string();
+      input.consume(frame.frame.length);
+      if (!query) {
+        appendError(out, protocol::sqlstate::kProtocolViolation, "invalid Query message");
+      } else {
+        co_await execute(shared, sql, out);
+      }
+      appendReady(out);
+      break;
+    }
+    case protocol::kSync:
+      input.consume(frame.frame.length);
+      skipToSync = false;
+      appendReady(out);
+      break;
+    case protocol::kParse:
+    case protocol::kBind:
+    case protocol::kDescribe:
+    case protocol::kExecute:
+    case protocol::kClose:
+    case protocol::kFlush:
+    case protocol::kFunctionCall:
+      input.consume(frame.frame.length);
+      // One error per batch, as PostgreSQL does after an extended-protocol error.
+      if (!skipToSync) {
+        appendError(out, protocol::sqlstate::kFeatureNotSupported,
+                    "the admin console accepts only the simple query protocol");
+      }
+      skipToSync = true;
+      break;
+    case protocol::kCopyData:
+    case protocol::kCopyDone:
+    case protocol::kCopyFail:
+      input.consume(frame.frame.length);  // ignored outside COPY, as PostgreSQL does
+      break;
+    default:
+      co_await sendFatal(client, protocol::sqlstate::kProtocolViolation,
+                         fmt::format("invalid frontend message type {}", static_cast<int>(type)));
+      co_return ConsoleStep::kEnd;
+  }
+  if (!out.empty() && co_await runtime::writeAll(client, out)) co_return ConsoleStep::kEnd;
+  co_return ConsoleStep::kContinue;
+}
+
+}  // namespace
+
+asio::awaitable<void> runAdminConsole(Worker& worker, runtime::Socket& client,
+                                      runtime::ByteBuffer& input, const std::string& user) {
+  auto& shared = worker.shared();
+  const auto& admins = shared.config.adminUsers;
+  if (std::find(admins.begin(), admins.end(), user) == admins.end()) {
+    spdlog::info("admin console refused to {}: not in pool.admin_users", user);
+    co_await sendFatal(client, protocol::sqlstate::kInsufficientPrivilege,
+                       "not allowed: user \"" + user + "\" is not an admin user");
+    co_return;
+  }
+  CancelKeyGuard key(shared.cancels, shared.cancels.add(0));
+  if (co_await runtime::writeAll(client, welcome(key.key()))) co_return;
+  spdlog::debug("admin console opened for {}", user);
+  bool skipToSync = false;
+  while (co_await serveOne(shared, client, input, skipToSync) == ConsoleStep::kContinue) {
+  }
+}
+
+}  // namespace pgswarm::proxy

@@ -1,0 +1,41 @@
+// The pool's HTTP port: GET /metrics (Prometheus) and GET /health, served by
+// cpp-httplib on one thread of its own. It reads the workers only through
+// snapshots posted to their loops, never their state directly, and never
+// touches a client or server connection.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/result.hpp"
+#include "proxy/shared_state.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace pgswarm::proxy {
+
+class HttpEndpoint {
+ public:
+  explicit HttpEndpoint(ProxyShared& shared);
+  ~HttpEndpoint();
+  HttpEndpoint(const HttpEndpoint&) = delete;
+  HttpEndpoint& operator=(const HttpEndpoint&) = delete;
+
+  // Binds host:port now (so a taken port is reported here), then serves on
+  // a thread until stop().
+  [[nodiscard]] Status start(const std::string& host, int port);
+  // Stops serving and joins the thread; waits for a request in progress.
+  void stop();
+
+ private:
+  ProxyShared& shared_;
+  std::unique_ptr<httplib::Server> server_;
+  std::atomic<bool> finished_{false};  // the serving loop has returned
+  std::thread thread_;
+};
+
+}  // namespace pgswarm::proxy

@@ -1,0 +1,168 @@
+// Prometheus rendering: see metrics.hpp.
+#include "proxy/metrics.hpp"
+
+#include <map>
+
+#include <fmt/format.h>
+
+namespace pgswarm::proxy {
+namespace {
+
+using PoolKey = std::pair<std::string, std::string>;  // database, user
+
+// Metrics of one family are written together under one HELP/TYPE header.
+class Exposition {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                   type);
+  }
+  template <typename Value>
+  void sample(std::string_view name, std::string_view labels, Value value) {
+    if (labels.empty()) {
+      fmt::format_to(std::back_inserter(out_), "{} {}\n", name, value);
+    } else {
+      fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, labels, value);
+    }
+  }
+  [[nodiscard]] std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::string poolLabels(const PoolKey& key) {
+  return fmt::format("database=\"{}\",user=\"{}\"", escapeLabelValue(key.first),
+                     escapeLabelValue(key.second));
+}
+
+std::map<PoolKey, PoolSnapshot> poolsByKey(const ProxySnapshot& snapshot) {
+  std::map<PoolKey, PoolSnapshot> pools;
+  for (const auto& worker : snapshot.workers) {
+    for (const auto& pool : worker.pools) {
+      auto& sum = pools[{pool.database, pool.user}];
+      sum.active += pool.active;
+      sum.idle += pool.idle;
+      sum.connecting += pool.connecting;
+      sum.waiting += pool.waiting;
+      sum.maxWait = std::max(sum.maxWait, pool.maxWait);
+      sum.counters.connectsMade += pool.counters.connectsMade;
+      sum.counters.connectFailures += pool.counters.connectFailures;
+      sum.counters.waits += pool.counters.waits;
+      sum.counters.waitTimeouts += pool.counters.waitTimeouts;
+      sum.counters.waitTime += pool.counters.waitTime;
+    }
+  }
+  return pools;
+}
+
+void renderClients(Exposition& out, const ProxySnapshot& snapshot, const PoolConfig& config) {
+  // Every state is written, zeros included, so a series never disappears.
+  std::map<std::string, int> byState{
+      {"login", 0}, {"idle", 0}, {"waiting", 0}, {"active", 0}, {"closing", 0}};
+  for (const auto& worker : snapshot.workers) {
+    for (const auto& client : worker.clients) ++byState[client.state];
+  }
+  out.family("pgswarm_pool_clients", "gauge", "Client connections by session state.");
+  for (const auto& [state, count] : byState) {
+    out.sample("pgswarm_pool_clients", fmt::format("state=\"{}\"", escapeLabelValue(state)), count);
+  }
+  out.family("pgswarm_pool_max_client_connections", "gauge",
+             "Client connections accepted at most (max_client_conn).");
+  out.sample("pgswarm_pool_max_client_connections", "", config.maxClientConnections);
+}
+
+void renderServers(Exposition& out, const std::map<PoolKey, PoolSnapshot>& pools) {
+  out.family("pgswarm_pool_servers", "gauge",
+             "Server connections per pool by state (active: leased to a client).");
+  for (const auto& [key, pool] : pools) {
+    auto labels = poolLabels(key);
+    out.sample("pgswarm_pool_servers", labels + ",state=\"active\"", pool.active);
+    out.sample("pgswarm_pool_servers", labels + ",state=\"idle\"", pool.idle);
+    out.sample("pgswarm_pool_servers", labels + ",state=\"login\"", pool.connecting);
+  }
+  out.family("pgswarm_pool_waiting_clients", "gauge", "Clients waiting for a server connection.");
+  for (const auto& [key, pool] : pools) {
+    out.sample("pgswarm_pool_waiting_clients", poolLabels(key), pool.waiting);
+  }
+  out.family("pgswarm_pool_max_wait_seconds", "gauge",
+             "How long the oldest waiting client of a pool has waited.");
+  for (const auto& [key, pool] : pools) {
+    out.sample("pgswarm_pool_max_wait_seconds", poolLabels(key),
+               static_cast<double>(pool.maxWait.count()) / 1e6);
+  }
+}
+
+void renderPoolCounters(Exposition& out, const std::map<PoolKey, PoolSnapshot>& pools) {
+  struct Counter {
+    const char* name;
+    const char* help;
+    double (*value)(const pool::PoolCounters&);
+  };
+  const Counter counters[] = {
+      {"pgswarm_pool_server_connects_total", "Server connections opened.",
+       [](const pool::PoolCounters& c) { return static_cast<double>(c.connectsMade); }},
+      {"pgswarm_pool_server_connect_failures_total", "Server connections that failed to open.",
+       [](const pool::PoolCounters& c) { return static_cast<double>(c.connectFailures); }},
+      {"pgswarm_pool_waits_total", "Times a client had to wait for a server connection.",
+       [](const pool::PoolCounters& c) { return static_cast<double>(c.waits); }},
+      {"pgswarm_pool_wait_timeouts_total", "Waits that ended at query_wait_timeout.",
+       [](const pool::PoolCounters& c) { return static_cast<double>(c.waitTimeouts); }},
+      {"pgswarm_pool_wait_seconds_total", "Time clients spent waiting for a server connection.",
+       [](const pool::PoolCounters& c) { return static_cast<double>(c.waitTime.count()) / 1e6; }},
+  };
+  for (const auto& counter : counters) {
+    out.family(counter.name, "counter", counter.help);
+    for (const auto& [key, pool] : pools) {
+      out.sample(counter.name, poolLabels(key), counter.value(pool.counters));
+    }
+  }
+}
+
+}  // namespace
+
+std::string escapeLabelValue(std::string_view value) {
+  std::string escaped;
+  escaped.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\') {
+      escaped += "\\\\";
+    } else if (c == '"') {
+      escaped += "\\\"";
+    } else if (c == '\n') {
+      escaped += "\\n";
+    } else {
+      escaped += c;
+    }
+  }
+  return escaped;
+}
+
+std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& config) {
+  Exposition out;
+  renderClients(out, snapshot, config);
+  auto pools = poolsByKey(snapshot);
+  renderServers(out, pools);
+
+  std::uint64_t transactions = 0;
+  std::uint64_t queries = 0;
+  for (const auto& worker : snapshot.workers) {
+    transactions += worker.transactions;
+    queries += worker.queries;
+  }
+  out.family("pgswarm_pool_transactions_total", "counter",
+             "Transactions completed through the pool (ReadyForQuery back to idle).");
+  out.sample("pgswarm_pool_transactions_total", "", transactions);
+  out.family("pgswarm_pool_queries_total", "counter",
+             "Queries sent through the pool (Query and Execute messages).");
+  out.sample("pgswarm_pool_queries_total", "", queries);
+  renderPoolCounters(out, pools);
+
+  out.family("pgswarm_pool_paused", "gauge", "1 while the pool is PAUSEd from the admin console.");
+  out.sample("pgswarm_pool_paused", "", snapshot.paused ? 1 : 0);
+  out.family("pgswarm_pool_workers", "gauge", "Worker threads (event loops).");
+  out.sample("pgswarm_pool_workers", "", snapshot.workersAsked);
+  return out.take();
+}
+
+}  // namespace pgswarm::proxy

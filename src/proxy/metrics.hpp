@@ -1,0 +1,20 @@
+// Prometheus text exposition (format 0.0.4) of a ProxySnapshot: clients and
+// servers per state, transactions, queries, server connects, waits. Pure
+// rendering; serving it over HTTP is http_endpoint.cpp's job.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "proxy/pool_config.hpp"
+#include "proxy/pool_snapshot.hpp"
+
+namespace pgswarm::proxy {
+
+inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+[[nodiscard]] std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& config);
+// A label value with \, " and newline escaped as the format requires.
+[[nodiscard]] std::string escapeLabelValue(std::string_view value);
+
+}  // namespace pgswarm::proxy

@@ -1,0 +1,78 @@
+// A point-in-time copy of what one worker owns (pools, client sessions,
+// server connections, counters), built on that worker's own thread and then
+// read anywhere: the admin console and /metrics render only these values.
+// Plain data: no pointers into a worker, no I/O, no locks.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pool/server_pool.hpp"
+
+namespace pgswarm::proxy {
+
+using WallClock = std::chrono::system_clock;
+
+struct ClientSnapshot {
+  std::string user;
+  std::string database;
+  std::string state;  // toString(SessionState)
+  std::string addr;
+  int port = 0;
+  WallClock::time_point connectTime;
+  std::string link;  // local "addr:port" of the attached server connection, or empty
+  int worker = 0;
+};
+
+struct ServerSnapshot {
+  std::string user;
+  std::string database;
+  std::string state;  // "active" (leased to a client) or "idle"
+  std::string addr;
+  int port = 0;
+  std::string localAddr;
+  int localPort = 0;
+  WallClock::time_point connectTime;
+  WallClock::time_point requestTime;  // last given back to the pool
+  std::string link;                   // the client's "addr:port" while active
+  std::int32_t backendPid = 0;
+  std::uint64_t id = 0;
+  int worker = 0;
+};
+
+struct PoolSnapshot {
+  std::string user;
+  std::string database;
+  int active = 0;  // server connections leased to clients
+  int idle = 0;
+  int connecting = 0;
+  int waiting = 0;                       // clients queued for a server (or held by PAUSE)
+  int maxServers = 0;                    // this worker's share of default_pool_size
+  std::chrono::microseconds maxWait{0};  // age of the oldest waiter
+  bool paused = false;
+  pool::PoolCounters counters;
+};
+
+struct WorkerSnapshot {
+  int index = 0;
+  std::uint64_t queries = 0;
+  std::uint64_t transactions = 0;
+  std::vector<PoolSnapshot> pools;
+  std::vector<ClientSnapshot> clients;
+  std::vector<ServerSnapshot> servers;
+};
+
+// What the whole process looks like: every worker that answered in time,
+// plus the shared facts the renderers need.
+struct ProxySnapshot {
+  std::vector<WorkerSnapshot> workers;
+  int workersAsked = 0;
+  int clientConnections = 0;  // ProxyShared::clients
+  std::size_t users = 0;
+  bool paused = false;
+};
+
+}  // namespace pgswarm::proxy

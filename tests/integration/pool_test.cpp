@@ -1,0 +1,245 @@
+// The pool on a real cluster: the one `pgswarm up` starts (session mode) and
+// pools started here in transaction mode and with one server connection.
+// Real clients (psql, pgbench, libpq) talk through it.
+#include <arpa/inet.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+namespace pgswarm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+struct PgConnDeleter {
+  void operator()(PGconn* conn) const { PQfinish(conn); }
+};
+using RawConn = std::unique_ptr<PGconn, PgConnDeleter>;
+
+RawConn rawConnect(int port, const std::string& user, const std::string& password) {
+  std::string info = "host=127.0.0.1 port=" + std::to_string(port) + " user=" + user +
+                     " dbname=postgres connect_timeout=10 password=" + password;
+  return RawConn(PQconnectdb(info.c_str()));
+}
+
+std::string scalar(PGconn* conn, const char* sql) {
+  PGresult* result = PQexec(conn, sql);
+  std::string value = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1
+                          ? PQgetvalue(result, 0, 0)
+                          : std::string("error: ") + PQresultErrorMessage(result);
+  PQclear(result);
+  return value;
+}
+
+class PoolOnCluster : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new LocalCluster(1);  // NOLINT: freed in TearDownTestSuite
+    auto up = cluster_->up();
+    ASSERT_EQ(up.exitCode, 0) << up.output;
+    transactionPool_ = new PoolProcess(  // NOLINT
+        *cluster_, {"--pool-mode", "transaction", "--default-pool-size", "5", "--workers", "2"});
+    ready_ = true;
+  }
+  static void TearDownTestSuite() {
+    delete transactionPool_;  // NOLINT
+    delete cluster_;          // NOLINT
+  }
+  void SetUp() override {
+    if (!ready_) GTEST_SKIP() << "cluster or pool did not start";
+  }
+
+  static CommandOutput psql(int port, const std::vector<std::string>& args) {
+    std::vector<std::string> all{"-X",       "-h", "127.0.0.1", "-p", std::to_string(port), "-U",
+                                 "postgres", "-d", "postgres",  "-v", "ON_ERROR_STOP=0"};
+    all.insert(all.end(), args.begin(), args.end());
+    return runPgClient("psql", all, cluster_->password());
+  }
+
+  static CommandOutput pgbench(int port, const std::vector<std::string>& args) {
+    std::vector<std::string> all{"-h", "127.0.0.1", "-p", std::to_string(port), "-U", "postgres"};
+    all.insert(all.end(), args.begin(), args.end());
+    all.emplace_back("postgres");
+    return runPgClient("pgbench", all, cluster_->password());
+  }
+
+  static inline LocalCluster* cluster_ = nullptr;
+  static inline PoolProcess* transactionPool_ = nullptr;
+  static inline bool ready_ = false;
+};
+
+TEST_F(PoolOnCluster, UpStartsThePoolAndStatusShowsIt) {
+  auto status = cluster_->status();
+  ASSERT_TRUE(status.contains("pool")) << status.dump(2);
+  EXPECT_EQ(status["pool"]["state"], "running") << status.dump(2);
+  EXPECT_EQ(status["pool"]["port"], cluster_->poolPort());
+  auto conn = cluster_->connectPool();
+  auto rows = conn.query("SELECT current_user AS who");
+  ASSERT_TRUE(rows.ok()) << rows.error().message;
+  EXPECT_EQ(rows->text(0, "who"), "postgres");
+}
+
+TEST_F(PoolOnCluster, PsqlMultiStatementStringsAndErrorsMidTransaction) {
+  for (int port : {cluster_->poolPort(), transactionPool_->port()}) {
+    // The error aborts the transaction; the ROLLBACK in the same string is
+    // skipped, so the next string fails too until its own ROLLBACK.
+    auto out = psql(port, {"-c", "SELECT 1 AS a; SELECT 2 AS b", "-c",
+                           "BEGIN; SELECT 1/0; SELECT 'after error'; ROLLBACK", "-c",
+                           "SELECT 'in aborted transaction'", "-c", "ROLLBACK", "-c",
+                           "SELECT 'still alive' AS c"});
+    EXPECT_TRUE(contains(out.output, "division by zero")) << out.output;
+    EXPECT_TRUE(contains(out.output, "current transaction is aborted")) << out.output;
+    EXPECT_TRUE(contains(out.output, "still alive")) << out.output;
+  }
+}
+
+TEST_F(PoolOnCluster, CopyInAndOutThroughThePool) {
+  TempDir temp;
+  std::string in = temp.path() + "/in.csv";
+  std::string out = temp.path() + "/out.csv";
+  {
+    std::ofstream file(in);
+    for (int i = 0; i < 20000; ++i)
+      file << i << ",row " << i << " " << std::string(50, 'x') << "\n";
+  }
+  for (int port : {cluster_->poolPort(), transactionPool_->port()}) {
+    auto setup =
+        psql(port, {"-c", "DROP TABLE IF EXISTS copy_it; CREATE TABLE copy_it (id int, v text)"});
+    ASSERT_EQ(setup.exitCode, 0) << setup.output;
+    auto copyIn = psql(port, {"-c", "\\copy copy_it FROM '" + in + "' CSV"});
+    ASSERT_EQ(copyIn.exitCode, 0) << copyIn.output;
+    EXPECT_TRUE(contains(copyIn.output, "COPY 20000")) << copyIn.output;
+    auto copyOut =
+        psql(port, {"-c", "\\copy (SELECT * FROM copy_it ORDER BY id) TO '" + out + "' CSV"});
+    ASSERT_EQ(copyOut.exitCode, 0) << copyOut.output;
+    EXPECT_EQ(std::filesystem::file_size(out), std::filesystem::file_size(in));
+  }
+}
+
+TEST_F(PoolOnCluster, PgbenchSimpleAndExtendedInBothModesLoseNothing) {
+  auto init = pgbench(cluster_->poolPort(), {"-i", "-s", "1", "-q"});
+  ASSERT_EQ(init.exitCode, 0) << init.output;
+  for (int port : {cluster_->poolPort(), transactionPool_->port()}) {
+    for (const char* mode : {"simple", "extended"}) {
+      // 20 clients; the transaction pool has 5 server connections.
+      auto run = pgbench(port, {"-c", "20", "-j", "2", "-t", "40", "-M", mode});
+      EXPECT_EQ(run.exitCode, 0) << run.output;
+      EXPECT_TRUE(contains(run.output, "number of transactions actually processed: 800/800"))
+          << mode << " on port " << port << ":\n"
+          << run.output;
+      EXPECT_TRUE(contains(run.output, "number of failed transactions: 0 ")) << run.output;
+    }
+  }
+}
+
+TEST_F(PoolOnCluster, CancelStopsOnlyThatClientsQuery) {
+  auto password = cluster_->password();
+  auto victim = rawConnect(transactionPool_->port(), "postgres", password);
+  auto bystander = rawConnect(transactionPool_->port(), "postgres", password);
+  ASSERT_EQ(PQstatus(victim.get()), CONNECTION_OK) << PQerrorMessage(victim.get());
+  ASSERT_EQ(PQstatus(bystander.get()), CONNECTION_OK);
+  auto started = std::chrono::steady_clock::now();
+  auto sleeper = std::async(std::launch::async, [&] {
+    PGresult* result = PQexec(victim.get(), "SELECT pg_sleep(30)");
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    std::string code = state != nullptr ? state : "";
+    PQclear(result);
+    return code;
+  });
+  std::this_thread::sleep_for(500ms);
+  PGcancel* cancel = PQgetCancel(victim.get());
+  char error[256];
+  ASSERT_EQ(PQcancel(cancel, error, sizeof error), 1) << error;
+  PQfreeCancel(cancel);
+  ASSERT_EQ(sleeper.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(sleeper.get(), "57014");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+  EXPECT_EQ(scalar(bystander.get(), "SELECT 'unharmed'"), "unharmed");
+  EXPECT_EQ(scalar(victim.get(), "SELECT 'usable again'"), "usable again");
+}
+
+TEST_F(PoolOnCluster, WrongPasswordAndUnknownUserAreRefusedAlike) {
+  auto wrong = rawConnect(cluster_->poolPort(), "postgres", "not-the-password");
+  EXPECT_NE(PQstatus(wrong.get()), CONNECTION_OK);
+  EXPECT_TRUE(
+      contains(PQerrorMessage(wrong.get()), "password authentication failed for user \"postgres\""))
+      << PQerrorMessage(wrong.get());
+  auto unknown = rawConnect(cluster_->poolPort(), "nobody", "whatever");
+  EXPECT_NE(PQstatus(unknown.get()), CONNECTION_OK);
+  EXPECT_TRUE(
+      contains(PQerrorMessage(unknown.get()), "password authentication failed for user \"nobody\""))
+      << PQerrorMessage(unknown.get());
+}
+
+TEST_F(PoolOnCluster, SessionModeBackendKeyMatchesTheBackend) {
+  auto conn = rawConnect(cluster_->poolPort(), "postgres", cluster_->password());
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK);
+  EXPECT_EQ(std::to_string(PQbackendPID(conn.get())),
+            scalar(conn.get(), "SELECT pg_backend_pid()"));
+}
+
+// With one server connection, the second client gets the first one's backend
+// and must find none of its state there.
+TEST_F(PoolOnCluster, SessionModeHandsOverACleanServer) {
+  PoolProcess single(*cluster_, {"--default-pool-size", "1", "--workers", "1"});
+  auto password = cluster_->password();
+  std::string firstPid;
+  {
+    auto first = rawConnect(single.port(), "postgres", password);
+    ASSERT_EQ(PQstatus(first.get()), CONNECTION_OK);
+    firstPid = scalar(first.get(), "SELECT pg_backend_pid()");
+    PQclear(PQexec(first.get(), "SET work_mem = '1234kB'"));
+    PQclear(PQexec(first.get(), "CREATE TEMP TABLE leak_me (x int)"));
+    PQclear(PQexec(first.get(), "PREPARE leak_stmt AS SELECT 1"));
+    PQclear(PQexec(first.get(), "LISTEN leak_channel"));
+  }
+  auto second = rawConnect(single.port(), "postgres", password);
+  ASSERT_EQ(PQstatus(second.get()), CONNECTION_OK);
+  ASSERT_TRUE(
+      waitUntil([&] { return scalar(second.get(), "SELECT pg_backend_pid()") == firstPid; }, 5s))
+      << "the server connection was not reused";
+  EXPECT_EQ(scalar(second.get(), "SHOW work_mem"), "4MB");
+  EXPECT_EQ(scalar(second.get(), "SELECT count(*) FROM pg_class WHERE relname = 'leak_me'"), "0");
+  EXPECT_EQ(scalar(second.get(), "SELECT count(*) FROM pg_prepared_statements"), "0");
+  EXPECT_EQ(scalar(second.get(), "SELECT count(*) FROM pg_listening_channels()"), "0");
+}
+
+// Garbage from one client costs that client its connection, nothing more.
+TEST_F(PoolOnCluster, MalformedStartupIsAnsweredWith08P01) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(transactionPool_->port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const unsigned char lying[] = {0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0};  // a 2 GiB startup packet
+  ASSERT_EQ(::write(fd, lying, sizeof lying), static_cast<ssize_t>(sizeof lying));
+  std::string reply(512, '\0');
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  auto n = ::read(fd, reply.data(), reply.size());
+  ::close(fd);
+  ASSERT_GT(n, 0);
+  reply.resize(static_cast<std::size_t>(n));
+  EXPECT_EQ(reply[0], 'E');
+  EXPECT_TRUE(contains(reply, "08P01")) << reply;
+  auto conn = rawConnect(transactionPool_->port(), "postgres", cluster_->password());
+  EXPECT_EQ(scalar(conn.get(), "SELECT 'fine'"), "fine");
+}
+
+}  // namespace
+}  // namespace pgswarm::test

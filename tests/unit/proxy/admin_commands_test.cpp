@@ -1,0 +1,253 @@
+// The admin console's parser and views, without sockets: commands in every
+// spelling psql users type, PgBouncer-style columns, pools summed across
+// workers, and the wire encoding of a result (RowDescription types, NULLs).
+#include "proxy/admin_commands.hpp"
+
+#include <gtest/gtest.h>
+
+#include "protocol/backend.hpp"
+#include "protocol/frame.hpp"
+
+namespace pgswarm::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(AdminCommand, ParsesEverySpelling) {
+  EXPECT_EQ(parseAdminCommand("SHOW POOLS"), AdminCommand::kShowPools);
+  EXPECT_EQ(parseAdminCommand("show pools;"), AdminCommand::kShowPools);
+  EXPECT_EQ(parseAdminCommand("  Show\t\n Clients ;; "), AdminCommand::kShowClients);
+  EXPECT_EQ(parseAdminCommand("show servers"), AdminCommand::kShowServers);
+  EXPECT_EQ(parseAdminCommand("SHOW STATS"), AdminCommand::kShowStats);
+  EXPECT_EQ(parseAdminCommand("SHOW TOTALS"), AdminCommand::kShowTotals);
+  EXPECT_EQ(parseAdminCommand("show config"), AdminCommand::kShowConfig);
+  EXPECT_EQ(parseAdminCommand("show lists"), AdminCommand::kShowLists);
+  EXPECT_EQ(parseAdminCommand("show nodes"), AdminCommand::kShowNodes);
+  EXPECT_EQ(parseAdminCommand("show version"), AdminCommand::kShowVersion);
+  EXPECT_EQ(parseAdminCommand("show help"), AdminCommand::kShowHelp);
+  EXPECT_EQ(parseAdminCommand("reload"), AdminCommand::kReload);
+  EXPECT_EQ(parseAdminCommand("PAUSE;"), AdminCommand::kPause);
+  EXPECT_EQ(parseAdminCommand("Resume"), AdminCommand::kResume);
+}
+
+TEST(AdminCommand, EmptyAndUnknown) {
+  EXPECT_EQ(parseAdminCommand(""), AdminCommand::kEmpty);
+  EXPECT_EQ(parseAdminCommand(" ; ;"), AdminCommand::kEmpty);
+  EXPECT_EQ(parseAdminCommand("SHOW"), AdminCommand::kUnknown);
+  EXPECT_EQ(parseAdminCommand("SHOW POOLSX"), AdminCommand::kUnknown);
+  EXPECT_EQ(parseAdminCommand("SHOW POOLS; SHOW CLIENTS"), AdminCommand::kUnknown);
+  EXPECT_EQ(parseAdminCommand("SELECT 1"), AdminCommand::kUnknown);
+  EXPECT_EQ(parseAdminCommand("PAUSE mydb"), AdminCommand::kUnknown);
+  EXPECT_EQ(parseAdminCommand("SHOWPOOLS"), AdminCommand::kUnknown);
+}
+
+TEST(AdminCommand, ListNamesEveryCommand) {
+  auto list = adminCommandList();
+  for (const char* word : {"SHOW POOLS|", "|CLIENTS|", "|SERVERS|", "|STATS|", "|CONFIG|",
+                           "|VERSION|", "RELOAD", "PAUSE", "RESUME"}) {
+    EXPECT_NE(list.find(word), std::string::npos) << word << " missing from " << list;
+  }
+}
+
+std::vector<std::string> names(const ResultTable& table) {
+  std::vector<std::string> out;
+  for (const auto& column : table.columns) out.push_back(column.name);
+  return out;
+}
+
+std::string cell(const ResultTable& table, std::size_t row, const std::string& column) {
+  for (std::size_t i = 0; i < table.columns.size(); ++i) {
+    if (table.columns[i].name == column) return table.rows.at(row).at(i).value_or("<NULL>");
+  }
+  ADD_FAILURE() << "no column " << column;
+  return "";
+}
+
+// Two workers, each with a share of the pool (app, alice), one with (app, bob).
+ProxySnapshot twoWorkers() {
+  ProxySnapshot snapshot{.workersAsked = 2, .clientConnections = 4, .users = 3};
+  WorkerSnapshot first{.index = 0, .queries = 10, .transactions = 7};
+  first.pools.push_back({.user = "alice",
+                         .database = "app",
+                         .active = 1,
+                         .idle = 2,
+                         .connecting = 0,
+                         .waiting = 1,
+                         .maxServers = 5,
+                         .maxWait = 1500000us,
+                         .counters = {.connectsMade = 3, .waits = 2, .waitTime = 2000000us}});
+  first.clients.push_back({.user = "alice",
+                           .database = "app",
+                           .state = "active",
+                           .addr = "10.0.0.1",
+                           .port = 5000,
+                           .link = "127.0.0.1:6000",
+                           .worker = 0});
+  first.clients.push_back(
+      {.user = "alice", .database = "app", .state = "waiting", .addr = "10.0.0.2", .port = 5001});
+  first.clients.push_back(
+      {.user = "postgres", .database = "pgswarm", .state = "login", .addr = "::1", .port = 5002});
+  first.servers.push_back({.user = "alice",
+                           .database = "app",
+                           .state = "active",
+                           .addr = "127.0.0.1",
+                           .port = 5432,
+                           .localAddr = "127.0.0.1",
+                           .localPort = 6000,
+                           .link = "10.0.0.1:5000",
+                           .backendPid = 4242,
+                           .id = 1});
+  WorkerSnapshot second{.index = 1, .queries = 5, .transactions = 1};
+  second.pools.push_back({.user = "alice",
+                          .database = "app",
+                          .active = 0,
+                          .idle = 1,
+                          .connecting = 1,
+                          .maxServers = 5,
+                          .maxWait = 250us,
+                          .counters = {.connectsMade = 2, .connectFailures = 1, .waits = 2}});
+  second.pools.push_back({.user = "bob", .database = "app", .idle = 1, .maxServers = 5});
+  second.clients.push_back(
+      {.user = "alice", .database = "app", .state = "idle", .addr = "10.0.0.3", .port = 5003});
+  snapshot.workers = {first, second};
+  return snapshot;
+}
+
+TEST(AdminViews, ShowPoolsSumsWorkersInPgBouncerColumns) {
+  PoolConfig config;
+  config.mode = PoolMode::kTransaction;
+  auto table = showPools(twoWorkers(), config);
+  auto expected = std::vector<std::string>{"database",   "user",      "cl_active", "cl_waiting",
+                                           "sv_active",  "sv_idle",   "sv_login",  "maxwait",
+                                           "maxwait_us", "pool_mode", "pool_size", "paused"};
+  EXPECT_EQ(names(table), expected);
+  ASSERT_EQ(table.rows.size(), 2u);
+  EXPECT_EQ(cell(table, 0, "user"), "alice");
+  EXPECT_EQ(cell(table, 0, "cl_active"), "2");  // active + idle clients
+  EXPECT_EQ(cell(table, 0, "cl_waiting"), "1");
+  EXPECT_EQ(cell(table, 0, "sv_active"), "1");
+  EXPECT_EQ(cell(table, 0, "sv_idle"), "3");
+  EXPECT_EQ(cell(table, 0, "sv_login"), "1");
+  EXPECT_EQ(cell(table, 0, "maxwait"), "1");
+  EXPECT_EQ(cell(table, 0, "maxwait_us"), "500000");
+  EXPECT_EQ(cell(table, 0, "pool_mode"), "transaction");
+  EXPECT_EQ(cell(table, 0, "pool_size"), "10");
+  EXPECT_EQ(cell(table, 1, "user"), "bob");
+  EXPECT_EQ(cell(table, 1, "cl_active"), "0");
+  EXPECT_TRUE(table.columns[2].integer);
+  EXPECT_FALSE(table.columns[0].integer);
+}
+
+TEST(AdminViews, ShowClientsListsEveryClientWithItsLink) {
+  auto table = showClients(twoWorkers());
+  ASSERT_EQ(table.rows.size(), 4u);
+  EXPECT_EQ(names(table).at(0), "type");
+  std::size_t linked = 0;
+  std::size_t admin = 0;
+  for (std::size_t row = 0; row < table.rows.size(); ++row) {
+    EXPECT_EQ(cell(table, row, "type"), "C");
+    if (cell(table, row, "link") == "127.0.0.1:6000") ++linked;
+    if (cell(table, row, "database") == "pgswarm") ++admin;
+  }
+  EXPECT_EQ(linked, 1u);
+  EXPECT_EQ(admin, 1u);
+}
+
+TEST(AdminViews, ShowServersShowsBackendPidAndClient) {
+  auto table = showServers(twoWorkers());
+  ASSERT_EQ(table.rows.size(), 1u);
+  EXPECT_EQ(cell(table, 0, "type"), "S");
+  EXPECT_EQ(cell(table, 0, "state"), "active");
+  EXPECT_EQ(cell(table, 0, "remote_pid"), "4242");
+  EXPECT_EQ(cell(table, 0, "local_port"), "6000");
+  EXPECT_EQ(cell(table, 0, "link"), "10.0.0.1:5000");
+}
+
+TEST(AdminViews, ShowStatsIsPerDatabaseAndTotalsPerProcess) {
+  auto stats = showStats(twoWorkers());
+  ASSERT_EQ(stats.rows.size(), 1u);
+  EXPECT_EQ(cell(stats, 0, "database"), "app");
+  EXPECT_EQ(cell(stats, 0, "total_server_connects"), "5");
+  EXPECT_EQ(cell(stats, 0, "total_server_connect_failures"), "1");
+  EXPECT_EQ(cell(stats, 0, "total_wait_count"), "4");
+  EXPECT_EQ(cell(stats, 0, "total_wait_time"), "2000000");
+  EXPECT_EQ(cell(stats, 0, "avg_wait_time"), "500000");
+  auto totals = showTotals(twoWorkers());
+  EXPECT_EQ(cell(totals, 0, "name"), "total_xact_count");
+  EXPECT_EQ(cell(totals, 0, "value"), "8");
+  EXPECT_EQ(cell(totals, 1, "value"), "15");
+}
+
+TEST(AdminViews, ShowConfigMasksThePasswordAndShowsDefaults) {
+  PoolConfig config;
+  config.seedUser = "app";
+  config.seedPassword = "secret";
+  config.servers = {{"db1", 5432}, {"db2", 5433}};
+  config.httpPort = 9187;
+  auto table = showConfig(config);
+  EXPECT_EQ(names(table), (std::vector<std::string>{"key", "value", "default", "changeable"}));
+  std::map<std::string, std::pair<std::string, std::string>> byKey;
+  for (std::size_t row = 0; row < table.rows.size(); ++row) {
+    byKey[cell(table, row, "key")] = {cell(table, row, "value"), cell(table, row, "default")};
+  }
+  EXPECT_EQ(byKey["password"].first, "********");
+  EXPECT_EQ(byKey["hosts"].first, "db1:5432,db2:5433");
+  EXPECT_EQ(byKey["http_port"], (std::pair<std::string, std::string>{"9187", "8080"}));
+  EXPECT_EQ(byKey["query_wait_timeout"].first, "120");
+  for (const auto& [key, value] : byKey) EXPECT_NE(value.first, "(unknown)") << key;
+}
+
+TEST(AdminViews, ShowListsCountsObjects) {
+  auto table = showLists(twoWorkers());
+  std::map<std::string, std::string> items;
+  for (std::size_t row = 0; row < table.rows.size(); ++row) {
+    items[cell(table, row, "list")] = cell(table, row, "items");
+  }
+  EXPECT_EQ(items["databases"], "1");
+  EXPECT_EQ(items["pools"], "2");
+  EXPECT_EQ(items["users"], "3");
+  EXPECT_EQ(items["used_clients"], "4");
+  EXPECT_EQ(items["login_clients"], "1");
+  EXPECT_EQ(items["free_servers"], "4");
+  EXPECT_EQ(items["workers"], "2");
+}
+
+TEST(AdminViews, FormatTimeIsUtc) {
+  EXPECT_EQ(formatTime(WallClock::time_point{}), "1970-01-01 00:00:00 UTC");
+  EXPECT_EQ(formatTime(WallClock::time_point{} + 86400s + 3723s), "1970-01-02 01:02:03 UTC");
+}
+
+TEST(AdminViews, EncodeResultWritesTypedColumnsRowsAndTag) {
+  ResultTable table{{{"name", false}, {"count", true}}, {{"a", "1"}, {std::nullopt, "2"}}};
+  std::string wire;
+  encodeResult(table, "SHOW", wire);
+  auto bytes = protocol::asBytes(wire);
+  std::vector<char> types;
+  while (!bytes.empty()) {
+    auto frame = protocol::splitFrame(bytes);
+    ASSERT_EQ(frame.status, protocol::FrameStatus::kReady);
+    types.push_back(frame.frame.type);
+    if (frame.frame.type == protocol::kRowDescription) {
+      auto description = protocol::RowDescription::parse(frame.frame.body);
+      ASSERT_TRUE(description.ok());
+      ASSERT_EQ(description->fields.size(), 2u);
+      EXPECT_EQ(description->fields[0].typeOid, 25);
+      EXPECT_EQ(description->fields[1].typeOid, 20);
+      EXPECT_EQ(description->fields[1].name, "count");
+    }
+    if (types.size() == 3) {
+      auto row = protocol::DataRow::parse(frame.frame.body);
+      ASSERT_TRUE(row.ok());
+      EXPECT_FALSE(row->columns[0].has_value());
+      EXPECT_EQ(row->columns[1], "2");
+    }
+    if (frame.frame.type == protocol::kCommandComplete) {
+      EXPECT_EQ(protocol::CommandComplete::parse(frame.frame.body)->tag, "SHOW");
+    }
+    bytes = bytes.subspan(frame.frame.length);
+  }
+  EXPECT_EQ(types, (std::vector<char>{'T', 'D', 'D', 'C'}));
+}
+
+}  // namespace
+}  // namespace pgswarm::proxy

@@ -1,0 +1,127 @@
+// Prometheus rendering: every line is valid text format 0.0.4 (one HELP and
+// TYPE per family, before its samples), the expected series and values are
+// there, zero-valued states are not dropped, and label values are escaped.
+#include "proxy/metrics.hpp"
+
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace pgswarm::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+ProxySnapshot sample() {
+  ProxySnapshot snapshot{.workersAsked = 2, .paused = true};
+  WorkerSnapshot first{.index = 0, .queries = 30, .transactions = 20};
+  first.pools.push_back({.user = "app",
+                         .database = "shop",
+                         .active = 2,
+                         .idle = 1,
+                         .waiting = 1,
+                         .maxWait = 1500ms,
+                         .counters = {.connectsMade = 4,
+                                      .connectFailures = 1,
+                                      .waits = 3,
+                                      .waitTimeouts = 1,
+                                      .waitTime = 2500ms}});
+  first.clients.push_back({.state = "active"});
+  first.clients.push_back({.state = "active"});
+  first.clients.push_back({.state = "waiting"});
+  WorkerSnapshot second{.index = 1, .queries = 12, .transactions = 2};
+  second.pools.push_back(
+      {.user = "app", .database = "shop", .idle = 2, .counters = {.connectsMade = 2}});
+  second.pools.push_back({.user = "we\"ird\\", .database = "line\nbreak", .connecting = 1});
+  snapshot.workers = {first, second};
+  return snapshot;
+}
+
+std::map<std::string, std::string> samples(const std::string& text) {
+  std::map<std::string, std::string> values;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    auto space = line.rfind(' ');
+    values[line.substr(0, space)] = line.substr(space + 1);
+  }
+  return values;
+}
+
+TEST(Metrics, EveryLineIsValidTextFormat) {
+  PoolConfig config;
+  auto text = renderMetrics(sample(), config);
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.back(), '\n');
+  const std::regex sampleLine(
+      R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*",?)*\})? [-+0-9.eE]+$)");
+  const std::regex typeLine(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$)");
+  std::set<std::string> typed;
+  std::string current;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch match;
+    if (line.starts_with("# HELP ")) continue;
+    if (std::regex_match(line, match, typeLine)) {
+      EXPECT_TRUE(typed.insert(match[1]).second) << "second TYPE for " << match[1];
+      current = match[1];
+      continue;
+    }
+    ASSERT_TRUE(std::regex_match(line, match, sampleLine)) << "bad line: " << line;
+    EXPECT_EQ(match[1], current) << "sample outside its family: " << line;
+  }
+  for (const char* family :
+       {"pgswarm_pool_clients", "pgswarm_pool_servers", "pgswarm_pool_transactions_total",
+        "pgswarm_pool_queries_total", "pgswarm_pool_server_connects_total",
+        "pgswarm_pool_server_connect_failures_total", "pgswarm_pool_wait_seconds_total",
+        "pgswarm_pool_waits_total", "pgswarm_pool_wait_timeouts_total",
+        "pgswarm_pool_max_client_connections"}) {
+    EXPECT_TRUE(typed.contains(family)) << family;
+  }
+}
+
+TEST(Metrics, ValuesAreSummedOverWorkers) {
+  PoolConfig config;
+  config.maxClientConnections = 500;
+  auto values = samples(renderMetrics(sample(), config));
+  const std::string shop = R"(database="shop",user="app")";
+  EXPECT_EQ(values["pgswarm_pool_transactions_total"], "22");
+  EXPECT_EQ(values["pgswarm_pool_queries_total"], "42");
+  EXPECT_EQ(values[R"(pgswarm_pool_clients{state="active"})"], "2");
+  EXPECT_EQ(values[R"(pgswarm_pool_clients{state="waiting"})"], "1");
+  EXPECT_EQ(values[R"(pgswarm_pool_clients{state="idle"})"], "0");
+  EXPECT_EQ(values[R"(pgswarm_pool_clients{state="login"})"], "0");
+  EXPECT_EQ(values["pgswarm_pool_servers{" + shop + R"(,state="active"})"], "2");
+  EXPECT_EQ(values["pgswarm_pool_servers{" + shop + R"(,state="idle"})"], "3");
+  EXPECT_EQ(values["pgswarm_pool_servers{" + shop + R"(,state="login"})"], "0");
+  EXPECT_EQ(values["pgswarm_pool_server_connects_total{" + shop + "}"], "6");
+  EXPECT_EQ(values["pgswarm_pool_server_connect_failures_total{" + shop + "}"], "1");
+  EXPECT_EQ(values["pgswarm_pool_waits_total{" + shop + "}"], "3");
+  EXPECT_EQ(values["pgswarm_pool_wait_timeouts_total{" + shop + "}"], "1");
+  EXPECT_EQ(values["pgswarm_pool_wait_seconds_total{" + shop + "}"], "2.5");
+  EXPECT_EQ(values["pgswarm_pool_max_wait_seconds{" + shop + "}"], "1.5");
+  EXPECT_EQ(values["pgswarm_pool_max_client_connections"], "500");
+  EXPECT_EQ(values["pgswarm_pool_paused"], "1");
+  EXPECT_EQ(values["pgswarm_pool_workers"], "2");
+}
+
+TEST(Metrics, LabelValuesAreEscaped) {
+  EXPECT_EQ(escapeLabelValue("plain"), "plain");
+  EXPECT_EQ(escapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+  auto text = renderMetrics(sample(), PoolConfig{});
+  EXPECT_NE(text.find(R"(database="line\nbreak",user="we\"ird\\")"), std::string::npos) << text;
+}
+
+TEST(Metrics, EmptySnapshotStillHasTheTotals) {
+  auto values = samples(renderMetrics(ProxySnapshot{}, PoolConfig{}));
+  EXPECT_EQ(values["pgswarm_pool_transactions_total"], "0");
+  EXPECT_EQ(values[R"(pgswarm_pool_clients{state="active"})"], "0");
+}
+
+}  // namespace
+}  // namespace pgswarm::proxy
