@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -62,6 +63,9 @@ class ServerConnection {
   [[nodiscard]] std::chrono::steady_clock::time_point createdAt() const { return createdAt_; }
   std::chrono::steady_clock::time_point lastUsed;
   std::uint64_t id = 0;
+  // Server-wide statement names prepared on this connection by the proxy
+  // (transaction mode; see proxy/prepared_statements.hpp).
+  std::unordered_set<std::string> preparedStatements;
 
   void close();
   [[nodiscard]] bool isOpen() const { return socket_.is_open(); }

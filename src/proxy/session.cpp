@@ -13,6 +13,7 @@
 #include "protocol/writer.hpp"
 #include "proxy/admin_console.hpp"
 #include "proxy/client_auth.hpp"
+#include "proxy/prepared_statements.hpp"
 #include "proxy/worker.hpp"
 
 namespace pgswarm::proxy {
@@ -179,6 +180,9 @@ asio::awaitable<bool> Session::login() {
     co_return false;
   }
   pool_ = &worker_.poolFor(user_, database_);
+  // Read once per session (after authentication, which may have recovered
+  // SCRAM keys), not once per transaction.
+  credentials_ = shared.users.credentials(user_);
   // A server connection first, in both modes: its ParameterStatus set is the
   // client's welcome, and a missing database or role fails here, at login.
   if (!co_await attachServer()) co_return false;
@@ -203,8 +207,7 @@ asio::awaitable<bool> Session::attachServer() {
   auto& shared = worker_.shared();
   state_ = SessionState::kWaiting;
   auto deadline = Clock::now() + shared.config.queryWaitTimeout;
-  auto result =
-      co_await pool_->acquire(startupParameters_, shared.users.credentials(user_), deadline);
+  auto result = co_await pool_->acquire(startupParameters_, credentials_, deadline);
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result)) {
     switch (failure->kind) {
       case pool::AcquireFailure::Kind::kTimeout:
@@ -317,116 +320,315 @@ asio::awaitable<void> Session::finishServer() {
   server_.giveBack();
 }
 
-Session::Scan Session::scanClient(std::size_t& forward) {
+// Bytes of the client buffer in [0, consumed) go to the server: as they are,
+// or (once a statement message had to be renamed) as rebuilt in toServer_.
+void Session::emitToServer(std::span<const std::byte> bytes) {
+  if (rewriting_) toServer_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+void Session::startRewriting(std::span<const std::byte> before) {
+  if (rewriting_) return;
+  rewriting_ = true;
+  toServer_.assign(reinterpret_cast<const char*>(before.data()), before.size());
+}
+
+void Session::countClientMessage(char type) {
+  switch (type) {
+    case protocol::kQuery:
+      worker_.stats().countQuery();
+      if (pool_ != nullptr) pool_->countQuery();
+      [[fallthrough]];
+    case protocol::kSync:
+      ++pendingSyncs_;
+      unsynced_ = false;
+      break;
+    case protocol::kCopyData:
+    case protocol::kCopyDone:
+    case protocol::kCopyFail:
+      break;
+    case protocol::kExecute:
+      worker_.stats().countQuery();
+      if (pool_ != nullptr) pool_->countQuery();
+      unsynced_ = true;
+      break;
+    default:
+      unsynced_ = true;  // Parse, Bind, Describe, Close, Flush, FunctionCall
+  }
+}
+
+bool Session::tracksStatements() const {
+  return worker_.shared().config.mode == PoolMode::kTransaction;
+}
+
+Session::Scan Session::scanClient(std::size_t& consumed) {
   auto data = clientIn_.data();
   const auto maxPacket = worker_.shared().config.maxPacketSize;
-  forward = 0;
-  while (forward < data.size()) {
+  const bool track = tracksStatements() && server_;
+  consumed = 0;
+  rewriting_ = false;
+  toServer_.clear();
+  while (consumed < data.size()) {
     if (clientPassthrough_ > 0) {
-      auto n = std::min(clientPassthrough_, data.size() - forward);
+      auto n = std::min(clientPassthrough_, data.size() - consumed);
+      emitToServer(data.subspan(consumed, n));
       clientPassthrough_ -= n;
-      forward += n;
+      consumed += n;
       continue;
     }
-    auto rest = data.subspan(forward);
+    auto rest = data.subspan(consumed);
     if (rest.size() < kHeaderLength) break;
     char type = static_cast<char>(rest[0]);
     auto frame = protocol::splitFrame(rest, {.maxMessageLength = maxPacket});
     if (frame.status == protocol::FrameStatus::kMalformed) return Scan::kMalformed;
-    switch (type) {
-      case protocol::kTerminate:
-        return Scan::kTerminate;
-      case protocol::kQuery:
-        worker_.stats().countQuery();
-        if (pool_ != nullptr) pool_->countQuery();
-        [[fallthrough]];
-      case protocol::kSync:
-        ++pendingSyncs_;
-        unsynced_ = false;
-        break;
-      case protocol::kCopyData:
-      case protocol::kCopyDone:
-      case protocol::kCopyFail:
-        break;
-      case protocol::kExecute:
-        worker_.stats().countQuery();
-        if (pool_ != nullptr) pool_->countQuery();
-        unsynced_ = true;
-        break;
-      default:
-        unsynced_ = true;  // Parse, Bind, Describe, Close, Flush, FunctionCall
+    if (type == protocol::kTerminate) return Scan::kTerminate;
+    countClientMessage(type);
+    if (track && namesStatement(type)) {
+      if (frame.status == protocol::FrameStatus::kNeedMore) break;  // renamed whole, or not at all
+      auto whole = rest.first(frame.frame.length);
+      if (!rewriteStatementMessage(frame.frame, whole, data.first(consumed)))
+        return Scan::kMalformed;
+      consumed += frame.frame.length;
+      continue;
     }
     if (frame.status == protocol::FrameStatus::kNeedMore) {
       // A big message (a COPY chunk, a huge Bind): forward what is here now.
+      emitToServer(rest);
       clientPassthrough_ = messageLength(rest) - rest.size();
-      forward = data.size();
+      consumed = data.size();
       break;
     }
-    forward += frame.frame.length;
+    emitToServer(rest.first(frame.frame.length));
+    consumed += frame.frame.length;
   }
   return Scan::kOk;
 }
 
-Session::Scan Session::scanServer(std::size_t& forward) {
-  auto& input = server_->input();
-  auto data = input.data();
-  forward = 0;
-  while (forward < data.size()) {
+const PreparedStatement* Session::knownStatement(std::string_view name) const {
+  if (name.empty()) return nullptr;
+  auto it = clientStatements_.find(std::string(name));
+  return it == clientStatements_.end() ? nullptr : it->second.get();
+}
+
+template <typename Message>
+bool Session::encodeToServer(const Message& message) {
+  protocol::Writer writer(toServer_);
+  return message.encode(writer) == protocol::EncodeStatus::kOk;
+}
+
+// Injects a Parse of the server-wide name when this server lacks it; its
+// ParseComplete is swallowed by scanServer.
+void Session::ensurePreparedOnServer(const PreparedStatement& statement) {
+  auto& prepared = server_->preparedStatements;
+  if (prepared.count(statement.serverName) != 0) return;
+  protocol::Parse parse{statement.serverName, statement.sql, statement.parameterTypes};
+  (void)encodeToServer(parse);
+  prepared.insert(statement.serverName);
+  pendingParses_.push_back({statement.serverName, "", true});
+}
+
+bool Session::rewriteParse(const protocol::Parse& parse, std::span<const std::byte> whole,
+                           std::span<const std::byte> before) {
+  std::string serverName;
+  if (!parse.statement.empty()) serverName = serverStatementName(parse.sql, parse.parameterTypes);
+  if (serverName.empty()) {  // unnamed, or no digest: as the client sent it
+    emitToServer(whole);
+    pendingParses_.push_back({"", "", false});
+    return true;
+  }
+  clientStatements_[std::string(parse.statement)] = std::make_shared<const PreparedStatement>(
+      PreparedStatement{serverName, std::string(parse.sql), parse.parameterTypes});
+  startRewriting(before);
+  auto& prepared = server_->preparedStatements;
+  if (prepared.count(serverName) != 0) {
+    // Already there (another client prepared the same text): the client still
+    // expects a ParseComplete, which an unnamed Parse of the text gives.
+    pendingParses_.push_back({"", std::string(parse.statement), false});
+    return encodeToServer(protocol::Parse{"", parse.sql, parse.parameterTypes});
+  }
+  prepared.insert(serverName);
+  pendingParses_.push_back({serverName, std::string(parse.statement), false});
+  return encodeToServer(protocol::Parse{serverName, parse.sql, parse.parameterTypes});
+}
+
+bool Session::namesStatement(char type) {
+  return type == protocol::kParse || type == protocol::kBind || type == protocol::kDescribe ||
+         type == protocol::kClose;
+}
+
+// Parse/Bind/Describe/Close of a named statement, renamed to the server-wide
+// name; false when the message is malformed.
+bool Session::rewriteStatementMessage(const protocol::Frame& frame,
+                                      std::span<const std::byte> whole,
+                                      std::span<const std::byte> before) {
+  switch (frame.type) {
+    case protocol::kParse: {
+      auto parse = protocol::Parse::parse(frame.body);
+      if (!parse) return false;
+      return rewriteParse(*parse, whole, before);
+    }
+    case protocol::kBind: {
+      auto bind = protocol::Bind::parse(frame.body);
+      if (!bind) return false;
+      auto statement = knownStatement(bind->statement);
+      if (!statement) break;
+      startRewriting(before);
+      ensurePreparedOnServer(*statement);
+      bind->statement = statement->serverName;
+      return encodeToServer(*bind);
+    }
+    case protocol::kDescribe: {
+      auto describe = protocol::Describe::parse(frame.body);
+      if (!describe) return false;
+      if (describe->kind != protocol::ObjectKind::kStatement) break;
+      auto statement = knownStatement(describe->name);
+      if (!statement) break;
+      startRewriting(before);
+      ensurePreparedOnServer(*statement);
+      describe->name = statement->serverName;
+      return encodeToServer(*describe);
+    }
+    case protocol::kClose: {
+      auto close = protocol::Close::parse(frame.body);
+      if (!close) return false;
+      if (close->kind != protocol::ObjectKind::kStatement || !knownStatement(close->name)) break;
+      // The server statement stays for other clients; closing a name that
+      // does not exist still answers CloseComplete, which the client expects.
+      clientStatements_.erase(std::string(close->name));
+      startRewriting(before);
+      close->name = "pgswarm_closed";
+      return encodeToServer(*close);
+    }
+    default:
+      break;
+  }
+  emitToServer(whole);
+  return true;
+}
+// Bytes [offset, offset+length) of the server buffer go to the client;
+// adjacent pieces merge, so usually the whole read is one piece.
+void Session::forwardToClient(std::size_t offset, std::size_t length) {
+  if (!toClient_.empty() && toClient_.back().first + toClient_.back().second == offset) {
+    toClient_.back().second += length;
+  } else {
+    toClient_.emplace_back(offset, length);
+  }
+}
+
+// After an ErrorResponse the server skips to Sync: Parses not yet confirmed
+// did not create their statements.
+void Session::forgetUnconfirmedParses() {
+  for (const auto& pending : pendingParses_) {
+    if (!pending.serverName.empty()) server_->preparedStatements.erase(pending.serverName);
+    if (!pending.clientName.empty()) clientStatements_.erase(pending.clientName);
+  }
+  pendingParses_.clear();
+}
+
+// Returns false for a ParseComplete the pool caused (not forwarded).
+bool Session::onServerMessage(char type) {
+  switch (type) {
+    case protocol::kParseComplete: {
+      if (pendingParses_.empty()) return true;
+      bool injected = pendingParses_.front().injected;
+      pendingParses_.pop_front();
+      return !injected;
+    }
+    case protocol::kErrorResponse:
+      forgetUnconfirmedParses();
+      return true;
+    default:
+      return true;
+  }
+}
+
+Session::Scan Session::scanServer(std::size_t& consumed) {
+  auto data = server_->input().data();
+  consumed = 0;
+  toClient_.clear();
+  while (consumed < data.size()) {
     if (serverPassthrough_ > 0) {
-      auto n = std::min(serverPassthrough_, data.size() - forward);
+      auto n = std::min(serverPassthrough_, data.size() - consumed);
+      forwardToClient(consumed, n);
       serverPassthrough_ -= n;
-      forward += n;
+      consumed += n;
       continue;
     }
-    auto rest = data.subspan(forward);
+    auto rest = data.subspan(consumed);
     if (rest.size() < kHeaderLength) break;
     char type = static_cast<char>(rest[0]);
     auto frame = protocol::splitFrame(rest);
     if (frame.status == protocol::FrameStatus::kMalformed) return Scan::kMalformed;
     if (frame.status == protocol::FrameStatus::kNeedMore) {
       if (serverTypeNeedsWholeMessage(type)) break;
+      (void)onServerMessage(type);
+      forwardToClient(consumed, rest.size());
       serverPassthrough_ = messageLength(rest) - rest.size();
-      forward = data.size();
+      consumed = data.size();
       break;
     }
     if (type == protocol::kReadyForQuery) {
       auto ready = protocol::ReadyForQuery::parse(frame.frame.body);
       if (!ready) return Scan::kMalformed;
       txStatus_ = ready->status;
+      pendingParses_.clear();
       if (pendingSyncs_ > 0) --pendingSyncs_;
       if (txStatus_ == protocol::TransactionStatus::kIdle) {
         worker_.stats().countTransaction();
         pool_->countTransaction();
       }
     }
-    forward += frame.frame.length;
+    if (onServerMessage(type)) forwardToClient(consumed, frame.frame.length);
+    consumed += frame.frame.length;
   }
   return Scan::kOk;
 }
 
+// True when the buffer starts with a message the server must see (so a
+// server is needed), not with a Terminate.
+bool Session::hasMessageForServer() const {
+  auto data = clientIn_.data();
+  return clientPassthrough_ > 0 ||
+         (data.size() >= kHeaderLength && static_cast<char>(data[0]) != protocol::kTerminate);
+}
+
 asio::awaitable<void> Session::clientLoop() {
-  const bool transactionMode = worker_.shared().config.mode == PoolMode::kTransaction;
   for (;;) {
     if (co_await runtime::readSome(client_, clientIn_)) co_return;
-    std::size_t forward = 0;
-    auto scan = scanClient(forward);
+    // Attach before scanning: renaming statements depends on what that
+    // server has prepared.
+    if (!server_ && hasMessageForServer() && !co_await attachServer()) co_return;
+    std::size_t consumed = 0;
+    auto scan = scanClient(consumed);
     if (scan == Scan::kMalformed && !server_) {
       co_await fatal(protocol::sqlstate::kProtocolViolation, "invalid message length");
       co_return;
     }
-    if (forward > 0) {
-      if (!server_ && !co_await attachServer()) co_return;
-      if (co_await runtime::writeAll(server_->socket(), clientIn_.data().first(forward))) {
+    if (consumed > 0) {
+      auto ec = rewriting_ ? co_await runtime::writeAll(server_->socket(), toServer_)
+                           : co_await runtime::writeAll(server_->socket(),
+                                                        clientIn_.data().first(consumed));
+      if (ec) {
         serverBroken_ = true;
         co_return;
       }
-      clientIn_.consume(forward);
+      clientIn_.consume(consumed);
     }
     if (scan != Scan::kOk) co_return;
-    // In transaction mode a server that is idle again was given back by
-    // serverLoop; nothing to do here until the client sends more.
-    (void)transactionMode;
   }
+}
+
+asio::awaitable<std::error_code> Session::writePiecesToClient(std::span<const std::byte> data) {
+  if (toClient_.empty()) co_return std::error_code{};
+  if (toClient_.size() == 1) {
+    co_return co_await runtime::writeAll(client_,
+                                         data.subspan(toClient_[0].first, toClient_[0].second));
+  }
+  std::vector<asio::const_buffer> pieces;
+  pieces.reserve(toClient_.size());
+  for (const auto& [offset, length] : toClient_) pieces.emplace_back(data.data() + offset, length);
+  std::error_code ec;
+  co_await asio::async_write(client_, pieces, asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec;
 }
 
 asio::awaitable<void> Session::serverLoop() {
@@ -449,18 +651,18 @@ asio::awaitable<void> Session::serverLoop() {
       abort();
       co_return;
     }
-    std::size_t forward = 0;
-    if (scanServer(forward) == Scan::kMalformed) {
+    std::size_t consumed = 0;
+    if (scanServer(consumed) == Scan::kMalformed) {
       serverBroken_ = true;
       abort();
       co_return;
     }
-    if (forward > 0) {
-      if (co_await runtime::writeAll(client_, conn.input().data().first(forward))) {
+    if (consumed > 0) {
+      if (co_await writePiecesToClient(conn.input().data())) {
         abort();
         co_return;
       }
-      conn.input().consume(forward);
+      conn.input().consume(consumed);
     }
     if (transactionMode && serverIdle() && conn.input().empty() && !closing_) releaseServer();
   }

@@ -8,14 +8,20 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <asio.hpp>
 
 #include "pool/server_pool.hpp"
 #include "protocol/backend.hpp"
+#include "protocol/frame.hpp"
+#include "protocol/frontend.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/prepared_statements.hpp"
 #include "runtime/byte_buffer.hpp"
 #include "runtime/stream.hpp"
 
@@ -64,8 +70,26 @@ class Session {
   asio::awaitable<void> handleCancel(const CancelKey& key);
   asio::awaitable<void> fatal(std::string_view sqlState, std::string_view message);
 
-  Scan scanClient(std::size_t& forward);
-  Scan scanServer(std::size_t& forward);
+  Scan scanClient(std::size_t& consumed);
+  Scan scanServer(std::size_t& consumed);
+  void countClientMessage(char type);
+  [[nodiscard]] bool hasMessageForServer() const;
+  [[nodiscard]] bool tracksStatements() const;
+  static bool namesStatement(char type);
+  void emitToServer(std::span<const std::byte> bytes);
+  void startRewriting(std::span<const std::byte> before);
+  bool rewriteStatementMessage(const protocol::Frame& frame, std::span<const std::byte> whole,
+                               std::span<const std::byte> before);
+  bool rewriteParse(const protocol::Parse& parse, std::span<const std::byte> whole,
+                    std::span<const std::byte> before);
+  [[nodiscard]] const PreparedStatement* knownStatement(std::string_view name) const;
+  void ensurePreparedOnServer(const PreparedStatement& statement);
+  template <typename Message>
+  bool encodeToServer(const Message& message);
+  void forwardToClient(std::size_t offset, std::size_t length);
+  void forgetUnconfirmedParses();
+  bool onServerMessage(char type);
+  asio::awaitable<std::error_code> writePiecesToClient(std::span<const std::byte> data);
   [[nodiscard]] bool serverIdle() const;
   void releaseServer();
   void wakeServerLoop();
@@ -78,6 +102,7 @@ class Session {
   std::string database_;
   pool::Parameters startupParameters_;
   pool::ServerPool* pool_ = nullptr;
+  pool::ServerCredentials credentials_;
   pool::Lease server_;
   std::optional<CancelKey> cancelKey_;
   SessionState state_ = SessionState::kLogin;
@@ -91,6 +116,13 @@ class Session {
   std::size_t serverPassthrough_ = 0;  // bytes of a partly forwarded server message
   bool closing_ = false;
   bool serverBroken_ = false;
+  // Transaction mode: the client's named statements, Parses awaiting their
+  // ParseComplete, and the rebuilt bytes when a batch had to be renamed.
+  ClientStatements clientStatements_;
+  std::deque<PendingParse> pendingParses_;
+  std::string toServer_;
+  bool rewriting_ = false;
+  std::vector<std::pair<std::size_t, std::size_t>> toClient_;  // (offset, length) pieces
   asio::steady_timer serverWake_;  // serverLoop sleeps here while no server is attached
   asio::steady_timer serverDone_;  // relay() waits here for serverLoop to end
   bool serverLoopRunning_ = false;

@@ -146,6 +146,64 @@ TEST_F(PoolOnCluster, PgbenchSimpleAndExtendedInBothModesLoseNothing) {
   }
 }
 
+// Named statements prepared once and bound later, on whichever of the 5
+// server connections a transaction gets.
+TEST_F(PoolOnCluster, PgbenchPreparedInTransactionModeLosesNothing) {
+  auto init = pgbench(cluster_->poolPort(), {"-i", "-s", "1", "-q"});
+  ASSERT_EQ(init.exitCode, 0) << init.output;
+  for (bool selectOnly : {true, false}) {
+    // pgbench prepares with a blocking PQprepare: with several clients per
+    // thread, one client waiting for a server while the others hold theirs
+    // inside BEGIN..END stalls the thread (with any transaction pooler), so
+    // TPC-B gets a thread per client.
+    std::string threads = selectOnly ? "2" : "20";
+    std::vector<std::string> args{"-c", "20", "-j", threads, "-t", "40", "-M", "prepared"};
+    if (selectOnly) args.emplace_back("-S");
+    auto run = pgbench(transactionPool_->port(), args);
+    EXPECT_EQ(run.exitCode, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "number of transactions actually processed: 800/800"))
+        << run.output;
+    EXPECT_TRUE(contains(run.output, "number of failed transactions: 0 ")) << run.output;
+  }
+}
+
+std::string execPrepared(PGconn* conn, const char* name, const char* param) {
+  const char* values[1] = {param};
+  PGresult* result =
+      PQexecPrepared(conn, name, param != nullptr ? 1 : 0, values, nullptr, nullptr, 0);
+  std::string value = PQresultStatus(result) == PGRES_TUPLES_OK
+                          ? PQgetvalue(result, 0, 0)
+                          : std::string("error: ") + PQresultErrorMessage(result);
+  PQclear(result);
+  return value;
+}
+
+// Two clients use the same statement name for different texts; each keeps
+// getting its own, across transactions and server connections.
+TEST_F(PoolOnCluster, NamedStatementsBelongToTheirClient) {
+  auto password = cluster_->password();
+  auto a = rawConnect(transactionPool_->port(), "postgres", password);
+  auto b = rawConnect(transactionPool_->port(), "postgres", password);
+  ASSERT_EQ(PQstatus(a.get()), CONNECTION_OK);
+  ASSERT_EQ(PQstatus(b.get()), CONNECTION_OK);
+  PGresult* prepared = PQprepare(a.get(), "s1", "SELECT ($1::int + 1)::text", 0, nullptr);
+  ASSERT_EQ(PQresultStatus(prepared), PGRES_COMMAND_OK) << PQresultErrorMessage(prepared);
+  PQclear(prepared);
+  prepared = PQprepare(b.get(), "s1", "SELECT 'other'::text", 0, nullptr);
+  ASSERT_EQ(PQresultStatus(prepared), PGRES_COMMAND_OK) << PQresultErrorMessage(prepared);
+  PQclear(prepared);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(execPrepared(a.get(), "s1", std::to_string(i).c_str()), std::to_string(i + 1));
+    EXPECT_EQ(execPrepared(b.get(), "s1", nullptr), "other");
+  }
+  // A Parse that fails creates nothing, through the pool as without it.
+  prepared = PQprepare(a.get(), "bad", "SELEC 1", 0, nullptr);
+  EXPECT_EQ(PQresultStatus(prepared), PGRES_FATAL_ERROR);
+  PQclear(prepared);
+  EXPECT_TRUE(contains(execPrepared(a.get(), "bad", nullptr), "does not exist"));
+  EXPECT_EQ(execPrepared(a.get(), "s1", "41"), "42");
+}
+
 TEST_F(PoolOnCluster, CancelStopsOnlyThatClientsQuery) {
   auto password = cluster_->password();
   auto victim = rawConnect(transactionPool_->port(), "postgres", password);
