@@ -8,6 +8,7 @@
 #include "protocol/codes.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/frontend.hpp"
+#include "protocol/reader.hpp"
 #include "protocol/sqlstate.hpp"
 #include "protocol/startup.hpp"
 #include "protocol/writer.hpp"
@@ -382,7 +383,11 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
     if (frame.status == protocol::FrameStatus::kMalformed) return Scan::kMalformed;
     if (type == protocol::kTerminate) return Scan::kTerminate;
     countClientMessage(type);
-    if (track && namesStatement(type)) {
+    if (track && !namedStatementsSeen_ && type == protocol::kParse) {
+      if (rest.size() <= kHeaderLength) break;  // the name's first byte decides
+      noteParse(static_cast<char>(rest[kHeaderLength]) != '\0');
+    }
+    if (track && namedStatementsSeen_ && namesStatement(type)) {
       if (frame.status == protocol::FrameStatus::kNeedMore) break;  // renamed whole, or not at all
       auto whole = rest.first(frame.frame.length);
       if (!rewriteStatementMessage(frame.frame, whole, data.first(consumed)))
@@ -450,6 +455,18 @@ bool Session::rewriteParse(const protocol::Parse& parse, std::span<const std::by
   return encodeToServer(protocol::Parse{serverName, parse.sql, parse.parameterTypes});
 }
 
+// Until a client names a statement, nothing is renamed or tracked (the
+// common case costs nothing); its unnamed Parses are only counted, so the
+// ParseCompletes still owed line up once tracking starts.
+void Session::noteParse(bool named) {
+  if (!named) {
+    ++untrackedParses_;
+    return;
+  }
+  namedStatementsSeen_ = true;
+  for (; untrackedParses_ > 0; --untrackedParses_) pendingParses_.push_back({});
+}
+
 bool Session::namesStatement(char type) {
   return type == protocol::kParse || type == protocol::kBind || type == protocol::kDescribe ||
          type == protocol::kClose;
@@ -467,6 +484,13 @@ bool Session::rewriteStatementMessage(const protocol::Frame& frame,
       return rewriteParse(*parse, whole, before);
     }
     case protocol::kBind: {
+      // Most Binds name the unnamed statement: look before parsing it all.
+      auto reader = protocol::Reader::forBody(frame.body);
+      auto portal = reader.cstring();
+      auto name =
+          portal ? reader.cstring() : protocol::ParseResult<std::string_view>(portal.error());
+      if (!name) return false;
+      if (!knownStatement(*name)) break;
       auto bind = protocol::Bind::parse(frame.body);
       if (!bind) return false;
       auto statement = knownStatement(bind->statement);
@@ -528,13 +552,17 @@ void Session::forgetUnconfirmedParses() {
 bool Session::onServerMessage(char type) {
   switch (type) {
     case protocol::kParseComplete: {
-      if (pendingParses_.empty()) return true;
+      if (pendingParses_.empty()) {
+        if (untrackedParses_ > 0) --untrackedParses_;
+        return true;
+      }
       bool injected = pendingParses_.front().injected;
       pendingParses_.pop_front();
       return !injected;
     }
     case protocol::kErrorResponse:
       forgetUnconfirmedParses();
+      untrackedParses_ = 0;
       return true;
     default:
       return true;
@@ -571,6 +599,7 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
       if (!ready) return Scan::kMalformed;
       txStatus_ = ready->status;
       pendingParses_.clear();
+      untrackedParses_ = 0;
       if (pendingSyncs_ > 0) --pendingSyncs_;
       if (txStatus_ == protocol::TransactionStatus::kIdle) {
         worker_.stats().countTransaction();

@@ -76,6 +76,7 @@ class Session {
   [[nodiscard]] bool hasMessageForServer() const;
   [[nodiscard]] bool tracksStatements() const;
   static bool namesStatement(char type);
+  void noteParse(bool named);
   void emitToServer(std::span<const std::byte> bytes);
   void startRewriting(std::span<const std::byte> before);
   bool rewriteStatementMessage(const protocol::Frame& frame, std::span<const std::byte> whole,
@@ -119,6 +120,8 @@ class Session {
   // Transaction mode: the client's named statements, Parses awaiting their
   // ParseComplete, and the rebuilt bytes when a batch had to be renamed.
   ClientStatements clientStatements_;
+  bool namedStatementsSeen_ = false;
+  int untrackedParses_ = 0;
   std::deque<PendingParse> pendingParses_;
   std::string toServer_;
   bool rewriting_ = false;

@@ -37,9 +37,8 @@ std::string pgswarmBinary() {
   return (env != nullptr && *env != '\0') ? env : PGSWARM_BIN;
 }
 
-CommandOutput runPgswarm(const std::vector<std::string>& args) {
-  runtime::SpawnOptions options{.argv = {pgswarmBinary()}};
-  options.argv.insert(options.argv.end(), args.begin(), args.end());
+// Runs to completion, stdout and stderr merged; exit 128+N when killed by N.
+CommandOutput captureRun(const runtime::SpawnOptions& options) {
   CommandOutput out;
   auto status = runtime::runProcess(options, [&out](std::string_view line) {
     out.output.append(line);
@@ -51,6 +50,12 @@ CommandOutput runPgswarm(const std::vector<std::string>& args) {
   }
   out.exitCode = status->signal != 0 ? 128 + status->signal : status->code;
   return out;
+}
+
+CommandOutput runPgswarm(const std::vector<std::string>& args) {
+  runtime::SpawnOptions options{.argv = {pgswarmBinary()}};
+  options.argv.insert(options.argv.end(), args.begin(), args.end());
+  return captureRun(options);
 }
 
 int findPortBase(int count) {
@@ -220,17 +225,7 @@ CommandOutput runPgClient(const std::string& program, const std::vector<std::str
   runtime::SpawnOptions options{.argv = {"/usr/lib/postgresql/15/bin/" + program},
                                 .env = {{"PGPASSWORD", password}, {"PGCONNECT_TIMEOUT", "10"}}};
   options.argv.insert(options.argv.end(), args.begin(), args.end());
-  CommandOutput out;
-  auto status = runtime::runProcess(options, [&out](std::string_view line) {
-    out.output.append(line);
-    out.output += '\n';
-  });
-  if (!status) {
-    out.output += status.error().message;
-    return out;
-  }
-  out.exitCode = status->signal != 0 ? 128 + status->signal : status->code;
-  return out;
+  return captureRun(options);
 }
 
 }  // namespace pgswarm::test
