@@ -17,8 +17,10 @@ PGSWARM=$ROOT/build/pgswarm
 POOL_PORT=${PGSWARM_BENCH_PORT:-17432}
 WORKERS=${PGSWARM_BENCH_WORKERS:-1}
 
-export EXTRA_START="printf '\"bench\" \"bench_pw\"\n' > \"\$ANCHOR_BASE/pgswarm-users.txt\" &&
-  chmod 600 \"\$ANCHOR_BASE/pgswarm-users.txt\" &&
+# ';' not '&&' before nohup: '&' must background pgswarm itself, so that $!
+# (the pid file: CPU accounting and the stop below) is pgswarm's own pid.
+export EXTRA_START="printf '\"bench\" \"bench_pw\"\n' > \"\$ANCHOR_BASE/pgswarm-users.txt\";
+  chmod 600 \"\$ANCHOR_BASE/pgswarm-users.txt\";
   nohup $PGSWARM pool --listen 127.0.0.1 --port $POOL_PORT --hosts 127.0.0.1:15432 \
     --auth-file \"\$ANCHOR_BASE/pgswarm-users.txt\" --pool-mode transaction \
     --default-pool-size 20 --max-client-conn 12000 --workers $WORKERS --http-port 0 \

@@ -36,7 +36,9 @@ int runPool(const PoolConfig& config) {
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config.workers; ++i) {
     workers.push_back(std::make_unique<Worker>(shared, i));
-    if (auto listening = workers.back()->listen(*endpoint); !listening) {
+    auto listening = i == 0 ? workers.back()->listen(*endpoint)
+                            : workers.back()->shareListener(*workers.front());
+    if (!listening) {
       spdlog::error("{}", listening.error().message);
       return 1;
     }

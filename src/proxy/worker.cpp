@@ -2,6 +2,10 @@
 #include "proxy/worker.hpp"
 
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <future>
 
@@ -21,20 +25,30 @@ Worker::~Worker() {
 }
 
 Status Worker::listen(const asio::ip::tcp::endpoint& endpoint) {
+  // No SO_REUSEPORT: it would let a second pool process on the same port
+  // silently take half the clients. Workers share this one socket instead.
   std::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) {
-    int one = 1;
-    if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-      ec = std::error_code(errno, std::generic_category());
-    }
-  }
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     return makeError("cannot listen on {}:{}: {}", endpoint.address().to_string(), endpoint.port(),
                      ec.message());
+  }
+  return Ok{};
+}
+
+Status Worker::shareListener(const Worker& first) {
+  // A duplicate of the first worker's listening socket: the kernel hands
+  // each new connection to one of the workers waiting in accept.
+  int fd = ::dup(const_cast<Worker&>(first).acceptor_.native_handle());
+  if (fd < 0) return makeError("cannot share the listening socket: {}", std::strerror(errno));
+  std::error_code ec;
+  acceptor_.assign(first.acceptor_.local_endpoint(ec).protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return makeError("cannot share the listening socket: {}", ec.message());
   }
   return Ok{};
 }

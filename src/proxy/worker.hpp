@@ -1,5 +1,5 @@
-// One event-loop thread of the pool: its own listening socket (SO_REUSEPORT,
-// so the kernel spreads new clients over workers), its own sessions and its
+// One event-loop thread of the pool: accepts on the pool's one listening
+// socket (shared by all workers; the kernel gives each connection to one), its own sessions and its
 // own server pools. Nothing a worker owns is touched by another thread, so
 // the per-message path takes no lock; only the stats below are read from
 // elsewhere (relaxed atomics with a single writer).
@@ -52,6 +52,8 @@ class Worker {
   Worker& operator=(const Worker&) = delete;
 
   [[nodiscard]] Status listen(const asio::ip::tcp::endpoint& endpoint);
+  // Accepts on the same listening socket as `first` (a dup of it).
+  [[nodiscard]] Status shareListener(const Worker& first);
   void start();
   // Asks the loop to close the listener and every session; returns at once.
   void requestStop();
