@@ -19,6 +19,7 @@
 #include "cluster/node_status.hpp"
 #include "cluster/pg_client.hpp"
 #include "common/files.hpp"
+#include "common/settings.hpp"
 #include "runtime/ports.hpp"
 #include "runtime/process.hpp"
 
@@ -392,19 +393,11 @@ bool isEmptyOrAbsent(const std::string& dir) {
   return fs::is_directory(dir, ec) && fs::is_empty(dir, ec);
 }
 
-Result<std::string> readSecret(const std::string& path) {
-  auto text = readFile(path);
-  if (!text) return text.error();
-  std::string secret = *text;
-  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) secret.pop_back();
-  return secret;
-}
-
 // Starts the pool in front of the primary unless it already runs.
 Status ensurePool(const LocalCluster& cluster, StartedAgents& started) {
   if (cluster.poolPort == 0 || !fs::exists(cluster.userlistPath())) return Ok{};  // older layout
   if (runningPool(cluster)) return Ok{};
-  auto password = readSecret(cluster.passwordPath());
+  auto password = readSecretFile(cluster.passwordPath());
   if (!password) return password.error();
   auto pid = startPool(cluster);
   if (!pid) return pid.error();
@@ -578,7 +571,7 @@ void addLagFromPrimary(nlohmann::json& nodes, const cluster::NodeStatus& primary
 Result<nlohmann::json> localClusterStatus(const std::string& dir) {
   auto cluster = loadLocalCluster(dir);
   if (!cluster) return cluster.error();
-  auto password = readSecret(cluster->passwordPath());
+  auto password = readSecretFile(cluster->passwordPath());
   if (!password) return password.error();
   nlohmann::json nodes = nlohmann::json::array();
   std::optional<cluster::NodeStatus> primary;
