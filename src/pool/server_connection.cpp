@@ -11,6 +11,7 @@
 #include "protocol/backend.hpp"
 #include "protocol/error_response.hpp"
 #include "protocol/frame.hpp"
+#include "protocol/frontend.hpp"
 #include "protocol/writer.hpp"
 
 namespace pgswarm::pool {
@@ -21,6 +22,16 @@ using namespace asio::experimental::awaitable_operators;
 
 std::string_view asText(protocol::Bytes bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+}
+
+void setParameterIn(Parameters& parameters, std::string_view name, std::string_view value) {
+  auto it = std::find_if(parameters.begin(), parameters.end(),
+                         [&](const auto& p) { return p.name == name; });
+  if (it != parameters.end()) {
+    it->value = std::string(value);
+  } else {
+    parameters.push_back({std::string(name), std::string(value)});
+  }
 }
 
 // The login conversation after the startup packet, one server message at a time.
@@ -76,14 +87,8 @@ class Login {
     return Step::kFailed;
   }
 
-  void setParameter(std::string name, std::string value) {
-    auto it = std::find_if(parameters_.begin(), parameters_.end(),
-                           [&](const auto& p) { return p.name == name; });
-    if (it != parameters_.end()) {
-      it->value = std::move(value);
-    } else {
-      parameters_.push_back({std::move(name), std::move(value)});
-    }
+  void setParameter(std::string_view name, std::string_view value) {
+    setParameterIn(parameters_, name, value);
   }
 
   template <typename Message>
@@ -266,6 +271,47 @@ asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, Ser
       co_return ConnectFailure{"login to " + where + " failed: " + ec.message(), {}};
     }
   }
+}
+
+void ServerConnection::setParameter(std::string_view name, std::string_view value) {
+  setParameterIn(parameters_, name, value);
+}
+
+asio::awaitable<InternalQueryOutcome> runInternalQuery(ServerConnection& conn, std::string_view sql,
+                                                       std::chrono::milliseconds timeout) {
+  InternalQueryOutcome outcome;
+  std::string query;
+  protocol::Writer writer(query);
+  if (protocol::Query{sql}.encode(writer) != protocol::EncodeStatus::kOk ||
+      co_await runtime::writeAll(conn.socket(), query)) {
+    outcome.usable = false;
+    co_return outcome;
+  }
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto frame = protocol::splitFrame(conn.input().data());
+    if (frame.status == protocol::FrameStatus::kReady) {
+      char type = frame.frame.type;
+      if (type == protocol::kErrorResponse && outcome.errorResponse.empty()) {
+        auto whole = conn.input().data().first(frame.frame.length);
+        outcome.errorResponse.assign(reinterpret_cast<const char*>(whole.data()), whole.size());
+      } else if (type == protocol::kParameterStatus) {
+        if (auto status = protocol::ParameterStatus::parse(frame.frame.body)) {
+          conn.setParameter(status->name, status->value);
+        }
+      }
+      conn.input().consume(frame.frame.length);
+      if (type == protocol::kReadyForQuery) break;
+      continue;
+    }
+    if (frame.status == protocol::FrameStatus::kMalformed ||
+        co_await runtime::readSomeWithin(conn.socket(), conn.input(), remaining(deadline))) {
+      outcome.usable = false;
+      co_return outcome;
+    }
+  }
+  outcome.usable = conn.input().empty();
+  co_return outcome;
 }
 
 asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor, ServerAddress address,

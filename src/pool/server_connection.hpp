@@ -66,6 +66,12 @@ class ServerConnection {
   // Server-wide statement names prepared on this connection by the proxy
   // (transaction mode; see proxy/prepared_statements.hpp).
   std::unordered_set<std::string> preparedStatements;
+  // Transaction mode: the settings key (proxy/state_tracker.hpp) this
+  // connection was last brought to; empty for a server's own defaults.
+  std::string appliedSettings;
+
+  // A ParameterStatus the server sent after login.
+  void setParameter(std::string_view name, std::string_view value);
 
   void close();
   [[nodiscard]] bool isOpen() const { return socket_.is_open(); }
@@ -93,6 +99,18 @@ using ConnectResult = std::variant<std::unique_ptr<ServerConnection>, ConnectFai
                                                            Parameters startup,
                                                            ServerCredentials credentials,
                                                            std::chrono::milliseconds timeout);
+
+// What a query the pool itself runs on a server connection came to.
+struct InternalQueryOutcome {
+  bool usable = true;         // the connection answered ReadyForQuery and holds nothing else
+  std::string errorResponse;  // raw bytes of the first ErrorResponse, or empty
+};
+
+// Runs `sql` as one simple Query on a connection at ReadyForQuery, reads to
+// the next ReadyForQuery within `timeout`, swallowing the results;
+// ParameterStatus messages update the connection's parameters.
+[[nodiscard]] asio::awaitable<InternalQueryOutcome> runInternalQuery(
+    ServerConnection& conn, std::string_view sql, std::chrono::milliseconds timeout);
 
 // Sends a CancelRequest for (pid, secret) to `address` on a new connection.
 [[nodiscard]] asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor,

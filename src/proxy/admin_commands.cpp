@@ -181,9 +181,10 @@ ResultTable showPools(const ProxySnapshot& snapshot, const PoolConfig& config) {
 }
 
 ResultTable showClients(const ProxySnapshot& snapshot) {
-  ResultTable table{{text("type"), text("user"), text("database"), text("state"), text("addr"),
-                     integer("port"), text("connect_time"), text("link"), integer("worker")},
-                    {}};
+  ResultTable table{
+      {text("type"), text("user"), text("database"), text("state"), text("addr"), integer("port"),
+       text("connect_time"), text("link"), integer("worker"), text("pinned")},
+      {}};
   std::vector<const ClientSnapshot*> clients;
   for (const auto& worker : snapshot.workers) {
     for (const auto& client : worker.clients) clients.push_back(&client);
@@ -194,7 +195,8 @@ ResultTable showClients(const ProxySnapshot& snapshot) {
     table.rows.push_back({"C", client->user, client->database, client->state, client->addr,
                           number(std::int64_t{client->port}), formatTime(client->connectTime),
                           client->link.empty() ? std::nullopt : std::optional(client->link),
-                          number(std::int64_t{client->worker})});
+                          number(std::int64_t{client->worker}),
+                          client->pinned.empty() ? std::nullopt : std::optional(client->pinned)});
   }
   return table;
 }

@@ -72,6 +72,7 @@ std::vector<SettingDef> buildDefs() {
        .defaultValue = "5",
        .help = "seconds to connect and log in to a server"},
       {.key = "pool.query_wait_timeout",
+       .flag = "query-wait-timeout",
        .defaultValue = "120",
        .help = "seconds a client waits for a server connection"},
       {.key = "pool.server_idle_timeout",

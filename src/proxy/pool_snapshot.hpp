@@ -25,6 +25,7 @@ struct ClientSnapshot {
   WallClock::time_point connectTime;
   std::string link;  // local "addr:port" of the attached server connection, or empty
   int worker = 0;
+  std::string pinned;  // transaction mode: why the client keeps its server, or empty
 };
 
 struct ServerSnapshot {

@@ -16,6 +16,7 @@
 #include "proxy/client_auth.hpp"
 #include "proxy/prepared_statements.hpp"
 #include "proxy/worker.hpp"
+#include "sql/classifier.hpp"
 
 namespace pgswarm::proxy {
 namespace {
@@ -26,7 +27,20 @@ constexpr std::size_t kHeaderLength = 5;  // type byte + int32 length
 // Server messages the relay must see whole; everything else may be
 // forwarded as soon as its header is known.
 bool serverTypeNeedsWholeMessage(char type) {
-  return type == protocol::kReadyForQuery || type == protocol::kParameterStatus;
+  return type == protocol::kReadyForQuery || type == protocol::kParameterStatus ||
+         type == protocol::kCommandComplete;
+}
+
+// Query and Parse texts up to this size are classified (and so held whole
+// until they have arrived); longer ones are streamed through unclassified.
+constexpr std::size_t kMaxClassifiedMessage = sql::kDefaultMaxParseBytes + kHeaderLength + 1;
+
+// Settings no client has: a server left by a client's own RESET ALL or
+// DISCARD ALL gets the client's settings replayed by the next one.
+constexpr std::string_view kDivergedSettings = "\x01diverged";
+
+std::string_view asText(std::span<const std::byte> bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 std::size_t messageLength(std::span<const std::byte> data) {
@@ -155,6 +169,19 @@ asio::awaitable<bool> Session::startup() {
           if (parameter.name.rfind("_pq_.", 0) == 0) continue;  // protocol options
           startupParameters_.push_back(parameter);
         }
+        if (worker_.shared().config.mode == PoolMode::kTransaction) {
+          auto settings = startupSettings(startupParameters_);
+          if (!settings) {
+            co_await fatal(protocol::sqlstate::kFeatureNotSupported, settings.error().message);
+            co_return false;
+          }
+          tracker_.emplace(std::move(*settings));
+          // Server connections start with the server's defaults; each
+          // client's own parameters are applied by the tracker's replay.
+          serverStartup_ = {{"user", user_}, {"database", database_}};
+        } else {
+          serverStartup_ = startupParameters_;
+        }
         co_return true;
       }
     }
@@ -208,7 +235,7 @@ asio::awaitable<bool> Session::attachServer() {
   auto& shared = worker_.shared();
   state_ = SessionState::kWaiting;
   auto deadline = Clock::now() + shared.config.queryWaitTimeout;
-  auto result = co_await pool_->acquire(startupParameters_, credentials_, deadline);
+  auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result)) {
     switch (failure->kind) {
       case pool::AcquireFailure::Kind::kTimeout:
@@ -229,6 +256,10 @@ asio::awaitable<bool> Session::attachServer() {
     co_return false;
   }
   server_ = std::move(std::get<pool::Lease>(result));
+  if (tracker_ && server_->appliedSettings != tracker_->settingsKey() &&
+      !co_await replaySettings()) {
+    co_return false;
+  }
   state_ = SessionState::kActive;
   if (cancelKey_) {
     shared.cancels.attach(*cancelKey_,
@@ -238,8 +269,35 @@ asio::awaitable<bool> Session::attachServer() {
   co_return true;
 }
 
+// Brings the server just acquired to this client's settings; on failure
+// the client gets the server's error and the session ends.
+asio::awaitable<bool> Session::replaySettings() {
+  auto outcome = co_await pool::runInternalQuery(*server_, tracker_->replayQuery(),
+                                                 worker_.shared().config.serverConnectTimeout);
+  if (outcome.usable && outcome.errorResponse.empty()) {
+    server_->appliedSettings = tracker_->settingsKey();
+    co_return true;
+  }
+  server_.discard();
+  state_ = SessionState::kClosing;
+  if (outcome.errorResponse.empty()) {
+    co_await fatal(protocol::sqlstate::kConnectionFailure,
+                   "could not apply the client's settings on a server connection");
+  } else {
+    (void)co_await runtime::writeAll(client_, outcome.errorResponse);
+  }
+  co_return false;
+}
+
+// What the server holds now, so the next client can tell whether to replay.
+void Session::noteServerSettings() {
+  server_->appliedSettings =
+      tracker_->takeServerDiverged() ? std::string(kDivergedSettings) : tracker_->settingsKey();
+}
+
 void Session::releaseServer() {
   if (cancelKey_) worker_.shared().cancels.detach(*cancelKey_);
+  if (tracker_) noteServerSettings();
   server_.giveBack();
   state_ = SessionState::kIdle;
 }
@@ -284,40 +342,23 @@ asio::awaitable<void> Session::finishServer() {
   if (cancelKey_) worker_.shared().cancels.detach(*cancelKey_);
   const auto& config = worker_.shared().config;
   bool sessionMode = config.mode == PoolMode::kSession;
+  // A transaction-mode client that leaves state behind that no replay can
+  // undo (a lock, a LISTEN, a temp table, a role) takes its server with it.
   if (serverBroken_ || !serverIdle() || !server_->input().empty() ||
-      (sessionMode && config.serverReset == ServerReset::kReconnect)) {
+      (sessionMode && config.serverReset == ServerReset::kReconnect) ||
+      (tracker_ && tracker_->pinned())) {
     server_.discard();
     co_return;
   }
   if (sessionMode && !config.serverResetQuery.empty()) {
-    std::string query;
-    protocol::Writer writer(query);
-    (void)protocol::Query{config.serverResetQuery}.encode(writer);
-    auto& conn = *server_;
-    if (co_await runtime::writeAll(conn.socket(), query)) {
-      server_.discard();
-      co_return;
-    }
-    for (;;) {
-      auto frame = protocol::splitFrame(conn.input().data());
-      if (frame.status == protocol::FrameStatus::kReady) {
-        char type = frame.frame.type;
-        conn.input().consume(frame.frame.length);
-        if (type == protocol::kErrorResponse) serverBroken_ = true;
-        if (type == protocol::kReadyForQuery) break;
-        continue;
-      }
-      if (frame.status == protocol::FrameStatus::kMalformed ||
-          co_await runtime::readSomeWithin(conn.socket(), conn.input(), std::chrono::seconds(10))) {
-        serverBroken_ = true;
-        break;
-      }
-    }
-    if (serverBroken_ || !conn.input().empty()) {
+    auto outcome = co_await pool::runInternalQuery(*server_, config.serverResetQuery,
+                                                   std::chrono::seconds(10));
+    if (!outcome.usable || !outcome.errorResponse.empty()) {
       server_.discard();
       co_return;
     }
   }
+  if (tracker_) noteServerSettings();
   server_.giveBack();
 }
 
@@ -357,14 +398,10 @@ void Session::countClientMessage(char type) {
   }
 }
 
-bool Session::tracksStatements() const {
-  return worker_.shared().config.mode == PoolMode::kTransaction;
-}
-
 Session::Scan Session::scanClient(std::size_t& consumed) {
   auto data = clientIn_.data();
   const auto maxPacket = worker_.shared().config.maxPacketSize;
-  const bool track = tracksStatements() && server_;
+  const bool track = tracker_ && server_;
   consumed = 0;
   rewriting_ = false;
   toServer_.clear();
@@ -382,6 +419,9 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
     auto frame = protocol::splitFrame(rest, {.maxMessageLength = maxPacket});
     if (frame.status == protocol::FrameStatus::kMalformed) return Scan::kMalformed;
     if (type == protocol::kTerminate) return Scan::kTerminate;
+    if (track && !trackClientMessage(type, rest, frame.status == protocol::FrameStatus::kReady)) {
+      break;  // the tracker needs more of this message
+    }
     countClientMessage(type);
     if (track && !namedStatementsSeen_ && type == protocol::kParse) {
       if (rest.size() <= kHeaderLength) break;  // the name's first byte decides
@@ -406,6 +446,60 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
     consumed += frame.frame.length;
   }
   return Scan::kOk;
+}
+
+// Tells the state tracker what the client sends; false when it must see
+// more of the message first. Called once per message, or again only where
+// the call is idempotent (a Parse or Bind the renaming waits for).
+bool Session::trackClientMessage(char type, std::span<const std::byte> rest, bool whole) {
+  auto& tracker = *tracker_;
+  const auto declared = messageLength(rest);
+  auto body = rest.first(std::min(rest.size(), declared)).subspan(kHeaderLength);
+  auto reader = protocol::Reader::forBody(body);
+  auto classify = [&](std::string_view text) { return worker_.classifier().classify(text); };
+  switch (type) {
+    case protocol::kQuery:
+      if (!whole && declared <= kMaxClassifiedMessage) return false;
+      tracker.query(whole ? classify(asText(body.first(body.empty() ? 0 : body.size() - 1)))
+                          : nullptr);
+      return true;
+    case protocol::kParse: {
+      if (!whole && declared <= kMaxClassifiedMessage) return false;
+      auto name = reader.cstring();
+      if (!name) return true;  // malformed: the server will say so
+      auto text = whole ? reader.cstring() : protocol::ParseResult<std::string_view>(name.error());
+      tracker.parse(*name, text ? classify(*text) : nullptr);
+      return true;
+    }
+    case protocol::kBind: {
+      auto portal = reader.cstring();
+      auto statement = portal ? reader.cstring() : portal;
+      if (!statement) return whole;  // wait for both names
+      tracker.bind(*portal, *statement);
+      return true;
+    }
+    case protocol::kExecute: {
+      if (!whole) return false;
+      auto portal = reader.cstring();
+      tracker.execute(portal ? *portal : std::string_view{});
+      return true;
+    }
+    case protocol::kClose: {
+      if (!whole) return false;
+      auto kind = reader.byte();
+      auto name = kind ? reader.cstring() : protocol::ParseResult<std::string_view>(kind.error());
+      if (!name) return true;
+      if (*kind == 'S') tracker.closeStatement(*name);
+      if (*kind == 'P') tracker.closePortal(*name);
+      return true;
+    }
+    case protocol::kSync:
+    case protocol::kFunctionCall:  // answered with its own ReadyForQuery
+      tracker.sync();
+      return true;
+    default:
+      return true;
+  }
 }
 
 const PreparedStatement* Session::knownStatement(std::string_view name) const {
@@ -561,6 +655,7 @@ bool Session::onServerMessage(char type) {
       return !injected;
     }
     case protocol::kErrorResponse:
+      if (tracker_) tracker_->error();
       forgetUnconfirmedParses();
       untrackedParses_ = 0;
       return true;
@@ -605,11 +700,40 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
         worker_.stats().countTransaction();
         pool_->countTransaction();
       }
+      if (tracker_) {
+        tracker_->readyForQuery(static_cast<char>(txStatus_));
+        if (tracker_->takeStatementsDeallocated()) {  // DEALLOCATE ALL, DISCARD ALL
+          server_->preparedStatements.clear();
+          clientStatements_.clear();
+        }
+      }
+    } else if (type == protocol::kParameterStatus) {
+      if (auto status = protocol::ParameterStatus::parse(frame.frame.body)) {
+        server_->setParameter(status->name, status->value);
+      }
+    } else if (tracker_) {
+      trackServerMessage(type, frame.frame);
     }
     if (onServerMessage(type)) forwardToClient(consumed, frame.frame.length);
     consumed += frame.frame.length;
   }
   return Scan::kOk;
+}
+
+void Session::trackServerMessage(char type, const protocol::Frame& frame) {
+  switch (type) {
+    case protocol::kCommandComplete: {
+      auto tag = protocol::Reader::forBody(frame.body).cstring();
+      tracker_->commandComplete(tag ? *tag : std::string_view{});
+      break;
+    }
+    case protocol::kEmptyQueryResponse:
+    case protocol::kPortalSuspended:
+      tracker_->statementDone();
+      break;
+    default:
+      break;
+  }
 }
 
 // True when the buffer starts with a message the server must see (so a
@@ -693,7 +817,10 @@ asio::awaitable<void> Session::serverLoop() {
       }
       conn.input().consume(consumed);
     }
-    if (transactionMode && serverIdle() && conn.input().empty() && !closing_) releaseServer();
+    if (transactionMode && serverIdle() && conn.input().empty() && !closing_ &&
+        !tracker_->pinned()) {
+      releaseServer();
+    }
   }
 }
 

@@ -22,6 +22,7 @@
 #include "protocol/frontend.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/prepared_statements.hpp"
+#include "proxy/state_tracker.hpp"
 #include "runtime/byte_buffer.hpp"
 #include "runtime/stream.hpp"
 
@@ -56,6 +57,8 @@ class Session {
   // For SHOW CLIENTS / SHOW SERVERS: the server connection attached now, if any.
   [[nodiscard]] const pool::ServerConnection* server() const { return server_.get(); }
   [[nodiscard]] std::chrono::steady_clock::time_point connectedAt() const { return connectedAt_; }
+  // Transaction mode: why the client keeps its server connection, or empty.
+  [[nodiscard]] std::string pinReason() const { return tracker_ ? tracker_->pinReason() : ""; }
 
  private:
   enum class Scan { kOk, kTerminate, kMalformed };
@@ -63,6 +66,10 @@ class Session {
   asio::awaitable<bool> startup();
   asio::awaitable<bool> login();
   asio::awaitable<bool> attachServer();
+  asio::awaitable<bool> replaySettings();
+  void noteServerSettings();
+  bool trackClientMessage(char type, std::span<const std::byte> rest, bool whole);
+  void trackServerMessage(char type, const protocol::Frame& frame);
   asio::awaitable<void> relay();
   asio::awaitable<void> clientLoop();
   asio::awaitable<void> serverLoop();
@@ -74,7 +81,6 @@ class Session {
   Scan scanServer(std::size_t& consumed);
   void countClientMessage(char type);
   [[nodiscard]] bool hasMessageForServer() const;
-  [[nodiscard]] bool tracksStatements() const;
   static bool namesStatement(char type);
   void noteParse(bool named);
   void emitToServer(std::span<const std::byte> bytes);
@@ -102,6 +108,9 @@ class Session {
   std::string user_;
   std::string database_;
   pool::Parameters startupParameters_;
+  pool::Parameters serverStartup_;  // what server connections for this client start with
+  // Transaction mode only: the client's session state (see state_tracker.hpp).
+  std::optional<StateTracker> tracker_;
   pool::ServerPool* pool_ = nullptr;
   pool::ServerCredentials credentials_;
   pool::Lease server_;

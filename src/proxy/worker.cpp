@@ -186,7 +186,8 @@ WorkerSnapshot Worker::snapshotInLoop() const {
                           .addr = addr,
                           .port = port,
                           .connectTime = wall(session->connectedAt()),
-                          .worker = index_};
+                          .worker = index_,
+                          .pinned = session->pinReason()};
     if (const auto* conn = session->server()) {
       auto [localAddr, localPort] = localEndpoint(*conn);
       client.link = localAddr + ":" + std::to_string(localPort);

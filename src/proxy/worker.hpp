@@ -20,6 +20,7 @@
 #include "pool/server_pool.hpp"
 #include "proxy/pool_snapshot.hpp"
 #include "proxy/shared_state.hpp"
+#include "sql/classifier.hpp"
 
 namespace pgswarm::proxy {
 
@@ -64,6 +65,8 @@ class Worker {
   [[nodiscard]] int index() const { return index_; }
   // The pool of (user, database) on this worker, made on first use.
   [[nodiscard]] pool::ServerPool& poolFor(const std::string& user, const std::string& database);
+  // Query classification with this thread's own cache.
+  [[nodiscard]] sql::Classifier& classifier() { return classifier_; }
   void addSession(Session* session) { sessions_.insert(session); }
   void removeSession(Session* session) { sessions_.erase(session); }
 
@@ -91,6 +94,7 @@ class Worker {
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::steady_timer maintenance_{io_};
   std::set<Session*> sessions_;
+  sql::Classifier classifier_;
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -201,7 +201,12 @@ PoolProcess::PoolProcess(const LocalCluster& cluster, const std::vector<std::str
         return running() && cluster::PgConnection::connect(target).ok();
       },
       std::chrono::seconds(30));
-  if (!ready) throw std::runtime_error("pool did not start:\n" + log());
+  if (!ready) {
+    // The destructor does not run for a constructor that throws.
+    auto why = "pool did not start:\n" + log();
+    runtime::stopProcess(pid_, std::chrono::seconds(10));
+    throw std::runtime_error(why);
+  }
 }
 
 PoolProcess::~PoolProcess() {
@@ -226,6 +231,22 @@ CommandOutput runPgClient(const std::string& program, const std::vector<std::str
                                 .env = {{"PGPASSWORD", password}, {"PGCONNECT_TIMEOUT", "10"}}};
   options.argv.insert(options.argv.end(), args.begin(), args.end());
   return captureRun(options);
+}
+
+RawConn rawConnect(int port, const std::string& user, const std::string& password,
+                   const std::string& extra) {
+  std::string info = "host=127.0.0.1 port=" + std::to_string(port) + " user=" + user +
+                     " dbname=postgres connect_timeout=10 password=" + password + " " + extra;
+  return RawConn(PQconnectdb(info.c_str()));
+}
+
+std::string scalar(PGconn* conn, const char* sql) {
+  PGresult* result = PQexec(conn, sql);
+  std::string value = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1
+                          ? PQgetvalue(result, 0, 0)
+                          : std::string("error: ") + PQresultErrorMessage(result);
+  PQclear(result);
+  return value;
 }
 
 }  // namespace pgswarm::test

@@ -3,10 +3,12 @@
 // a test fails) without touching any process the test did not start.
 #pragma once
 
+#include <libpq-fe.h>
 #include <sys/types.h>
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -101,6 +103,18 @@ class PoolProcess {
   pid_t pid_ = -1;
   int port_ = 0;
 };
+
+// A bare libpq connection, for tests that need protocol-level control
+// (prepared statements, notifications, cancel) that PgConnection hides.
+struct PgConnDeleter {
+  void operator()(PGconn* conn) const { PQfinish(conn); }
+};
+using RawConn = std::unique_ptr<PGconn, PgConnDeleter>;
+// To 127.0.0.1:port, database postgres; `extra` adds conninfo keywords.
+RawConn rawConnect(int port, const std::string& user, const std::string& password,
+                   const std::string& extra = "");
+// The single value `sql` returns, or "error: <message>".
+std::string scalar(PGconn* conn, const char* sql);
 
 // Runs a PostgreSQL 15 client program (psql, pgbench) with PGPASSWORD set.
 CommandOutput runPgClient(const std::string& program, const std::vector<std::string>& args,

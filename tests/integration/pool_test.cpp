@@ -25,26 +25,6 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-struct PgConnDeleter {
-  void operator()(PGconn* conn) const { PQfinish(conn); }
-};
-using RawConn = std::unique_ptr<PGconn, PgConnDeleter>;
-
-RawConn rawConnect(int port, const std::string& user, const std::string& password) {
-  std::string info = "host=127.0.0.1 port=" + std::to_string(port) + " user=" + user +
-                     " dbname=postgres connect_timeout=10 password=" + password;
-  return RawConn(PQconnectdb(info.c_str()));
-}
-
-std::string scalar(PGconn* conn, const char* sql) {
-  PGresult* result = PQexec(conn, sql);
-  std::string value = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1
-                          ? PQgetvalue(result, 0, 0)
-                          : std::string("error: ") + PQresultErrorMessage(result);
-  PQclear(result);
-  return value;
-}
-
 class PoolOnCluster : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
