@@ -20,6 +20,11 @@ Status Users::load(const PoolConfig& config) {
     if (!secret) return secret.error();
     (*list)[config.seedUser] = *secret;
   }
+  if (!config.authUser.empty() && !list->contains(config.authUser)) {
+    return makeError(
+        "auth_user \"{}\" is not in the auth file: the pool logs in as it to run auth_query",
+        config.authUser);
+  }
   std::lock_guard lock(mutex_);
   users_ = std::move(list);
   return Ok{};
