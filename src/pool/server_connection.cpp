@@ -130,13 +130,16 @@ class Login {
   Step sendMd5(const protocol::Frame& frame, std::string& out) {
     auto request = protocol::AuthenticationMd5Password::parse(frame.body);
     if (!request) return fail("malformed md5 request from server");
-    if (credentials_.password.empty()) {
+    if (credentials_.password.empty() && credentials_.md5Secret.empty()) {
       return fail("server asks for md5, but the pool knows no password for " + user_);
     }
     auth::Md5Salt salt{};
     std::transform(request->salt.begin(), request->salt.end(), salt.begin(),
                    [](std::byte b) { return std::to_integer<std::uint8_t>(b); });
-    auto response = auth::md5ResponseFromPassword(credentials_.password, user_, salt);
+    // The md5 answer needs only the stored form, as PgBouncer uses it.
+    auto response = !credentials_.password.empty()
+                        ? auth::md5ResponseFromPassword(credentials_.password, user_, salt)
+                        : auth::md5Response(credentials_.md5Secret, salt);
     if (!response) return fail(response.error().message);
     return send(protocol::PasswordMessage{*response}, out);
   }

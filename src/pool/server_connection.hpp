@@ -32,6 +32,7 @@ struct ServerAddress {
 // How the pool proves who it is to the server for one user.
 struct ServerCredentials {
   std::string password;                            // plaintext, when known
+  std::string md5Secret;                           // "md5..." stored form: answers md5 only
   std::optional<auth::ScramClientKeys> scramKeys;  // from a client's SCRAM login
 };
 

@@ -288,7 +288,8 @@ ResultTable showConfig(const PoolConfig& config) {
   auto described = describeConfig(config);
   const auto& defs = poolSettingDefs();
   for (std::size_t i = 0; i < described.size() && i < defs.size(); ++i) {
-    // Only the users change without a restart (RELOAD); the file itself is fixed.
+    // Only the users and the hba file's rules change without a restart (RELOAD);
+    // the settings themselves are fixed.
     table.rows.push_back(
         {described[i].first, described[i].second, defs[i].defaultValue, std::string("no")});
   }

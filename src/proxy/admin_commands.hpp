@@ -25,7 +25,7 @@ enum class AdminCommand {
   kShowNodes,
   kShowVersion,
   kShowHelp,
-  kReload,  // re-read the users, as SIGHUP does
+  kReload,  // re-read the users and the hba file, as SIGHUP does
   kPause,   // new transactions wait until RESUME
   kResume,
   kEmpty,    // only blanks and semicolons: EmptyQueryResponse

@@ -126,14 +126,17 @@ ResultTable viewOf(AdminCommand command, const ProxySnapshot& snapshot, const Po
 }
 
 asio::awaitable<void> reload(ProxyShared& shared, std::string& out) {
-  auto reloaded = shared.users.load(shared.config);
+  auto reloaded = reloadAuthentication(shared);
   if (!reloaded) {
-    spdlog::error("RELOAD failed, keeping the old users: {}", reloaded.error().message);
-    appendError(out, protocol::sqlstate::kSystemError,
-                "reload failed, keeping the old users: " + reloaded.error().message);
+    spdlog::error("RELOAD failed, keeping the old users and access rules: {}",
+                  reloaded.error().message);
+    appendError(
+        out, protocol::sqlstate::kSystemError,
+        "reload failed, keeping the old users and access rules: " + reloaded.error().message);
     co_return;
   }
-  spdlog::info("reloaded users from the admin console ({} users)", shared.users.size());
+  spdlog::info("reloaded users ({} users) and access rules from the admin console",
+               shared.users.size());
   appendCommandComplete(out, "RELOAD");
 }
 

@@ -11,6 +11,9 @@
 #include "protocol/frame.hpp"
 #include "protocol/sqlstate.hpp"
 #include "protocol/writer.hpp"
+#include "proxy/access_rules.hpp"
+#include "proxy/auth_query.hpp"
+#include "proxy/worker.hpp"
 
 namespace pgswarm::proxy {
 namespace {
@@ -48,10 +51,9 @@ const auth::Bytes& mockKey() {
 }
 
 asio::awaitable<AuthOutcome> scramExchange(runtime::Socket& socket, runtime::ByteBuffer& input,
-                                           const std::string& user, Users& users,
-                                           Clock::time_point deadline) {
-  auto secret = users.find(user);
-  auto server = auth::ScramServer::forUser(secret ? &*secret : nullptr, user, mockKey());
+                                           const std::string& user, const auth::Secret* secret,
+                                           Users& users, Clock::time_point deadline) {
+  auto server = auth::ScramServer::forUser(secret, user, mockKey());
   if (!server) co_return co_await reject(socket, user);
   protocol::AuthenticationSasl offer{{"SCRAM-SHA-256"}};
   if (!co_await send(socket, offer)) co_return AuthOutcome::kDisconnected;
@@ -87,8 +89,8 @@ asio::awaitable<AuthOutcome> scramExchange(runtime::Socket& socket, runtime::Byt
 }
 
 asio::awaitable<AuthOutcome> md5Exchange(runtime::Socket& socket, runtime::ByteBuffer& input,
-                                         const std::string& user, Users& users,
-                                         Clock::time_point deadline) {
+                                         const std::string& user, const auth::Secret& secret,
+                                         Users& users, Clock::time_point deadline) {
   protocol::AuthenticationMd5Password request;
   auth::Md5Salt salt{};
   (void)::getrandom(salt.data(), salt.size(), 0);
@@ -97,14 +99,120 @@ asio::awaitable<AuthOutcome> md5Exchange(runtime::Socket& socket, runtime::ByteB
   auto reply = co_await readLoginMessage(socket, input, deadline);
   if (!reply) co_return AuthOutcome::kDisconnected;
   auto password = protocol::PasswordMessage::parse(protocol::asBytes(reply->body));
-  auto secret = users.find(user);
-  if (reply->type != protocol::kPasswordMessage || !password || !secret) {
+  if (reply->type != protocol::kPasswordMessage || !password) {
     co_return co_await reject(socket, user);
   }
-  auto verdict = auth::verifyMd5Response(*secret, user, salt, password->password);
+  auto verdict = auth::verifyMd5Response(secret, user, salt, password->password);
   if (!verdict || *verdict != auth::Verdict::kAuthenticated)
     co_return co_await reject(socket, user);
+  // An auth_query user: the same secret answers the server's md5 requests.
+  if (const auto* md5 = std::get_if<auth::Md5Secret>(&secret); md5 && !users.find(user)) {
+    users.rememberMd5Secret(user, md5->digest);
+  }
   co_return AuthOutcome::kAuthenticated;
+}
+
+std::optional<IpAddress> clientAddress(const runtime::Socket& socket) {
+  std::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return std::nullopt;
+  auto address = endpoint.address();
+  // A pool listening on "::" sees IPv4 clients as ::ffff:a.b.c.d; rules name them as IPv4.
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return IpAddress::parse(address.to_string());
+}
+
+ClientAuthMethod fromHba(HbaMethod method) {
+  switch (method) {
+    case HbaMethod::kMd5:
+      return ClientAuthMethod::kMd5;
+    case HbaMethod::kTrust:
+      return ClientAuthMethod::kTrust;
+    case HbaMethod::kScramSha256:
+    case HbaMethod::kReject:
+      break;
+  }
+  return ClientAuthMethod::kScramSha256;
+}
+
+// The method for this client, or nullopt once a 28000 refusal has been sent.
+asio::awaitable<std::optional<ClientAuthMethod>> chooseMethod(ProxyShared& shared,
+                                                              runtime::Socket& socket,
+                                                              const std::string& user,
+                                                              const std::string& database) {
+  auto rules = shared.access.current();
+  if (!rules) co_return shared.config.authType;
+  auto address = clientAddress(socket);
+  if (!address) co_return std::nullopt;  // the client is already gone
+  HbaClient client{.address = *address, .database = database, .user = user};
+  client.sameHost = rules->usesSameHost() && isOwnAddress(*address);
+  const auto* rule = findHbaRule(*rules, client);
+  if (rule == nullptr || rule->method == HbaMethod::kReject) {
+    auto message = rule == nullptr ? hbaNoEntryMessage(client) : hbaRejectMessage(client);
+    spdlog::info("{}{}", message,
+                 rule == nullptr ? "" : fmt::format(" ({}:{})", rules->source, rule->line));
+    co_await sendFatal(socket, protocol::sqlstate::kInvalidAuthorizationSpecification, message);
+    co_return std::nullopt;
+  }
+  spdlog::debug("client {} user {} database {}: {}:{} says {}", address->toString(), user, database,
+                rules->source, rule->line, toString(rule->method));
+  co_return fromHba(rule->method);
+}
+
+// Runs auth_query on one of the worker's auth_user connections.
+asio::awaitable<AuthQueryResult> lookUp(Worker& worker, const std::string& user,
+                                        Clock::time_point deadline) {
+  auto& shared = worker.shared();
+  const auto& config = shared.config;
+  pool::Parameters startup{{"user", config.authUser},
+                           {"database", config.authDbname},
+                           {"application_name", "pgswarm auth_query"}};
+  auto credentials = shared.users.credentials(config.authUser);
+  auto acquired = co_await worker.authQueryPool().acquire(startup, credentials, deadline);
+  if (auto* failure = std::get_if<pool::AcquireFailure>(&acquired)) {
+    co_return AuthQueryResult{.error = failure->kind == pool::AcquireFailure::Kind::kConnect
+                                           ? failure->connect.message
+                                           : std::string("no auth_user connection in time")};
+  }
+  auto& lease = std::get<pool::Lease>(acquired);
+  bool reusable = false;
+  auto result = co_await runAuthQuery(*lease, config.authQuery, user, deadline, reusable);
+  if (reusable) {
+    lease.giveBack();
+  } else {
+    lease.discard();
+  }
+  co_return result;
+}
+
+// The user's secret from the auth file, else (auth_user set) from the cache
+// or auth_query. nullopt: unknown, which gets the mock exchange.
+asio::awaitable<std::optional<auth::Secret>> findSecret(Worker& worker, const std::string& user,
+                                                        Clock::time_point deadline) {
+  auto& shared = worker.shared();
+  if (auto secret = shared.users.find(user)) co_return secret;
+  if (shared.config.authUser.empty()) co_return std::nullopt;
+  if (auto cached = shared.authCache.find(user, Clock::now())) co_return *cached;
+  // Bounded by the connect timeout too: a dead primary must not hold the
+  // login for all of client_login_timeout.
+  auto lookUpDeadline = std::min(deadline, Clock::now() + 2 * shared.config.serverConnectTimeout);
+  auto result = co_await lookUp(worker, user, lookUpDeadline);
+  switch (result.kind) {
+    case AuthQueryResult::Kind::kFound:
+      shared.authCache.store(user, result.secret, Clock::now());
+      co_return result.secret;
+    case AuthQueryResult::Kind::kNotFound:
+      shared.authCache.store(user, std::nullopt, Clock::now());
+      co_return std::nullopt;
+    case AuthQueryResult::Kind::kFailed:
+      break;
+  }
+  // Not cached: the next login tries again. The client sees the same
+  // failure as for a wrong password, so nothing about the user leaks.
+  spdlog::warn("auth_query for user \"{}\" failed: {}", user, result.error);
+  co_return std::nullopt;
 }
 
 }  // namespace
@@ -136,18 +244,23 @@ asio::awaitable<std::optional<OwnedMessage>> readLoginMessage(runtime::Socket& s
   }
 }
 
-asio::awaitable<AuthOutcome> authenticateClient(runtime::Socket& socket, runtime::ByteBuffer& input,
-                                                const std::string& user, ClientAuthMethod method,
-                                                Users& users, Clock::time_point deadline) {
-  switch (method) {
-    case ClientAuthMethod::kTrust:
-      co_return AuthOutcome::kAuthenticated;
-    case ClientAuthMethod::kMd5:
-      co_return co_await md5Exchange(socket, input, user, users, deadline);
-    case ClientAuthMethod::kScramSha256:
-      co_return co_await scramExchange(socket, input, user, users, deadline);
+asio::awaitable<AuthOutcome> authenticateClient(Worker& worker, runtime::Socket& socket,
+                                                runtime::ByteBuffer& input, const std::string& user,
+                                                const std::string& database,
+                                                Clock::time_point deadline) {
+  auto& shared = worker.shared();
+  auto method = co_await chooseMethod(shared, socket, user, database);
+  if (!method) co_return AuthOutcome::kRejected;
+  if (*method == ClientAuthMethod::kTrust) co_return AuthOutcome::kAuthenticated;
+  auto secret = co_await findSecret(worker, user, deadline);
+  // md5 needs an md5 or plaintext secret; with a SCRAM secret (or none, as
+  // with PostgreSQL's default password_encryption) the exchange is SCRAM.
+  if (*method == ClientAuthMethod::kMd5 && secret &&
+      auth::kindOf(*secret) != auth::SecretKind::kScram) {
+    co_return co_await md5Exchange(socket, input, user, *secret, shared.users, deadline);
   }
-  co_return AuthOutcome::kRejected;
+  co_return co_await scramExchange(socket, input, user, secret ? &*secret : nullptr, shared.users,
+                                   deadline);
 }
 
 }  // namespace pgswarm::proxy

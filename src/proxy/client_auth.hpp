@@ -1,17 +1,19 @@
-// The pool authenticating a client, as PostgreSQL would: SCRAM-SHA-256 (with
-// a mock exchange for unknown users so they cannot be told apart), md5 when
-// configured, or trust when configured. Sends every message of the exchange
-// except AuthenticationOk, which the session sends with the rest of the
-// welcome. Failures answer 28P01 as PostgreSQL does.
+// The pool authenticating a client, as PostgreSQL would: the method comes
+// from the first matching hba_file rule (no rule or a reject rule: 28000),
+// else from auth_type; then SCRAM-SHA-256 (with a mock exchange for unknown
+// users so they cannot be told apart), md5 (SCRAM instead when the secret is
+// a SCRAM one, as PostgreSQL does), or trust. A user missing from the auth
+// file is looked up with auth_query when auth_user is set. Sends every
+// message of the exchange except AuthenticationOk, which the session sends
+// with the rest of the welcome. Wrong passwords answer 28P01.
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 #include <asio.hpp>
 
-#include "proxy/pool_config.hpp"
-#include "proxy/users.hpp"
 #include "runtime/byte_buffer.hpp"
 #include "runtime/stream.hpp"
 
@@ -23,9 +25,12 @@ enum class AuthOutcome {
   kDisconnected,  // the client went away or timed out
 };
 
+class Worker;
+
+// Runs on `worker`'s loop (auth_query uses its connections).
 [[nodiscard]] asio::awaitable<AuthOutcome> authenticateClient(
-    runtime::Socket& socket, runtime::ByteBuffer& input, const std::string& user,
-    ClientAuthMethod method, Users& users, std::chrono::steady_clock::time_point deadline);
+    Worker& worker, runtime::Socket& socket, runtime::ByteBuffer& input, const std::string& user,
+    const std::string& database, std::chrono::steady_clock::time_point deadline);
 
 // An owned copy of one client message (login phase only, where messages are small).
 struct OwnedMessage {

@@ -46,6 +46,24 @@ std::vector<SettingDef> buildDefs() {
        .env = {"PASSWORD"},
        .help = "password of pool.user",
        .secret = true},
+      {.key = "pool.hba_file",
+       .flag = "hba-file",
+       .help = "client access rules in pg_hba.conf format (host lines); re-read on RELOAD"},
+      {.key = "pool.auth_user",
+       .flag = "auth-user",
+       .help = "user (in the auth file) that runs auth_query for users not in the auth file"},
+      {.key = "pool.auth_query",
+       .flag = "auth-query",
+       .defaultValue = kDefaultAuthQuery,
+       .help = "query returning (user name, secret) for $1, run on the primary as auth_user"},
+      {.key = "pool.auth_dbname",
+       .flag = "auth-dbname",
+       .defaultValue = "postgres",
+       .help = "database auth_query runs in"},
+      {.key = "pool.auth_query_cache_ttl",
+       .flag = "auth-query-cache-ttl",
+       .defaultValue = "5",
+       .help = "seconds a secret found (or not found) by auth_query is reused; 0: never"},
       {.key = "pool.admin_users",
        .flag = "admin-users",
        .defaultValue = "postgres",
@@ -225,6 +243,14 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
         "no users: set pool.auth_file (--auth-file) or pool.user and pool.password "
         "(USER / PASSWORD or PASSWORD_FILE)");
   }
+  config.hbaFile = settings.text("pool.hba_file");
+  config.authUser = settings.text("pool.auth_user");
+  config.authQuery = settings.text("pool.auth_query");
+  config.authDbname = settings.text("pool.auth_dbname");
+  if (!config.authUser.empty() && (config.authQuery.empty() || config.authDbname.empty())) {
+    return makeError(
+        "pool.auth_user is set: pool.auth_query and pool.auth_dbname must not be empty");
+  }
   config.adminUsers = splitList(settings.text("pool.admin_users"));
   config.serverResetQuery = settings.text("pool.server_reset_query");
 
@@ -237,7 +263,8 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
         Timeout{"pool.server_connect_timeout", &config.serverConnectTimeout},
         Timeout{"pool.query_wait_timeout", &config.queryWaitTimeout},
         Timeout{"pool.server_idle_timeout", &config.serverIdleTimeout},
-        Timeout{"pool.server_lifetime", &config.serverLifetime}}) {
+        Timeout{"pool.server_lifetime", &config.serverLifetime},
+        Timeout{"pool.auth_query_cache_ttl", &config.authQueryCacheTtl}}) {
     auto value = seconds(settings, key);
     if (!value) return value.error();
     *target = *value;
@@ -270,6 +297,11 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"auth_file", config.authFile},
       {"user", config.seedUser},
       {"password", config.seedPassword.empty() ? "" : "********"},
+      {"hba_file", config.hbaFile},
+      {"auth_user", config.authUser},
+      {"auth_query", config.authQuery},
+      {"auth_dbname", config.authDbname},
+      {"auth_query_cache_ttl", seconds(config.authQueryCacheTtl)},
       {"admin_users", admins},
       {"default_pool_size", std::to_string(config.defaultPoolSize)},
       {"max_client_conn", std::to_string(config.maxClientConnections)},

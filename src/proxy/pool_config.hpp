@@ -16,6 +16,9 @@ namespace pgswarm::proxy {
 enum class PoolMode { kSession, kTransaction };
 enum class ClientAuthMethod { kScramSha256, kMd5, kTrust };
 enum class ServerReset { kDiscard, kReconnect };
+// PgBouncer's default, schema-qualified so a user's search_path cannot redirect it.
+inline constexpr const char* kDefaultAuthQuery =
+    "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1";
 [[nodiscard]] const char* toString(PoolMode mode);
 [[nodiscard]] const char* toString(ClientAuthMethod method);
 
@@ -29,6 +32,13 @@ struct PoolConfig {
   std::string authFile;  // PgBouncer userlist.txt format
   std::string seedUser;  // USER / PASSWORD of the seed image: one more userlist entry
   std::string seedPassword;
+  std::string hbaFile;  // pg_hba.conf-style access rules; empty: auth_type for everyone
+  // auth_query: users missing from the auth file are looked up on the primary
+  // as auth_user (who must be in the auth file) when auth_user is set.
+  std::string authUser;
+  std::string authQuery = kDefaultAuthQuery;
+  std::string authDbname = "postgres";
+  std::chrono::milliseconds authQueryCacheTtl{5000};
   std::vector<std::string> adminUsers;
   int defaultPoolSize = 20;
   int maxClientConnections = 1000;

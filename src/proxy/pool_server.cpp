@@ -24,7 +24,7 @@ Result<asio::ip::tcp::endpoint> listenEndpoint(const PoolConfig& config) {
 
 int runPool(const PoolConfig& config) {
   ProxyShared shared(config);
-  if (auto loaded = shared.users.load(config); !loaded) {
+  if (auto loaded = reloadAuthentication(shared); !loaded) {
     spdlog::error("{}", loaded.error().message);
     return 2;
   }
@@ -67,11 +67,12 @@ int runPool(const PoolConfig& config) {
                                                                   int signal) {
     if (ec) return;
     if (signal == SIGHUP) {
-      auto reloaded = shared.users.load(config);
+      auto reloaded = reloadAuthentication(shared);
       if (reloaded) {
-        spdlog::info("reloaded users ({} users)", shared.users.size());
+        spdlog::info("reloaded users ({} users) and access rules", shared.users.size());
       } else {
-        spdlog::error("reload failed, keeping the old users: {}", reloaded.error().message);
+        spdlog::error("reload failed, keeping the old users and access rules: {}",
+                      reloaded.error().message);
       }
       signals.async_wait(onSignal);
       return;

@@ -200,8 +200,8 @@ asio::awaitable<void> Session::handleCancel(const CancelKey& key) {
 asio::awaitable<bool> Session::login() {
   auto& shared = worker_.shared();
   auto deadline = Clock::now() + shared.config.clientLoginTimeout;
-  auto outcome = co_await authenticateClient(client_, clientIn_, user_, shared.config.authType,
-                                             shared.users, deadline);
+  auto outcome =
+      co_await authenticateClient(worker_, client_, clientIn_, user_, database_, deadline);
   if (outcome != AuthOutcome::kAuthenticated) co_return false;
   if (database_ == kAdminDatabase) {
     co_await runAdminConsole(worker_, client_, clientIn_, user_);

@@ -1,11 +1,14 @@
 // What all workers of one pool process share: the validated config, the
-// users, the cancel keys and a few counters. Nothing here is touched per
-// message; workers own their pools and sessions.
+// users, the access rules, the auth_query cache, the cancel keys and a few
+// counters. Nothing here is touched per message; workers own their pools
+// and sessions.
 #pragma once
 
 #include <atomic>
 #include <vector>
 
+#include "proxy/access_rules.hpp"
+#include "proxy/auth_query.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/pool_config.hpp"
 #include "proxy/users.hpp"
@@ -18,6 +21,8 @@ struct ProxyShared {
   explicit ProxyShared(PoolConfig c) : config(std::move(c)) {}
   const PoolConfig config;
   Users users;
+  AccessRules access;
+  SecretCache authCache{config.authQueryCacheTtl};
   CancelRegistry cancels;
   std::atomic<int> clients{0};
   // Filled by runPool before any worker starts and never changed afterwards,

@@ -27,12 +27,16 @@ class Users {
   // What the pool can log in to servers with for this user.
   [[nodiscard]] pool::ServerCredentials credentials(const std::string& user) const;
   void rememberScramKeys(const std::string& user, auth::ScramClientKeys keys);
+  // An md5 secret that authenticated a client of a user missing from the
+  // auth file (auth_query): enough to answer a server's md5 request.
+  void rememberMd5Secret(const std::string& user, std::string md5Secret);
   [[nodiscard]] std::size_t size() const;
 
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const auth::UserList> users_ = std::make_shared<auth::UserList>();
   std::map<std::string, auth::ScramClientKeys> scramKeys_;
+  std::map<std::string, std::string> md5Secrets_;
 };
 
 }  // namespace pgswarm::proxy

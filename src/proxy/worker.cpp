@@ -22,6 +22,7 @@ Worker::~Worker() {
   join();
   // Pools close their idle connections while io_ still exists.
   pools_.clear();
+  authQueryPool_.reset();
 }
 
 Status Worker::listen(const asio::ip::tcp::endpoint& endpoint) {
@@ -74,6 +75,7 @@ void Worker::stopInLoop() {
   acceptor_.close(ignored);
   maintenance_.cancel();
   for (auto& [key, pool] : pools_) pool->shutdown();
+  if (authQueryPool_) authQueryPool_->shutdown();
   // Copy: aborting a session may end it and erase it from the set.
   auto sessions = sessions_;
   for (Session* session : sessions) session->abort();
@@ -97,6 +99,20 @@ pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& da
   // A pool made during PAUSE starts paused; RESUME reaches it through applyPause.
   made->setPaused(shared_.paused.load());
   return *pools_.emplace(key, std::move(made)).first->second;
+}
+
+pool::ServerPool& Worker::authQueryPool() {
+  if (!authQueryPool_) {
+    const auto& config = shared_.config;
+    // Two per worker: lookups are short, and the cache absorbs repeats.
+    pool::PoolLimits limits{.maxServers = 2,
+                            .connectTimeout = config.serverConnectTimeout,
+                            .idleTimeout = config.serverIdleTimeout,
+                            .lifetime = config.serverLifetime};
+    authQueryPool_ = std::make_unique<pool::ServerPool>(
+        io_.get_executor(), config.authUser, config.authDbname, config.servers.front(), limits);
+  }
+  return *authQueryPool_;
 }
 
 void Worker::postSnapshot(std::function<void(WorkerSnapshot)> done) {
@@ -226,6 +242,7 @@ asio::awaitable<void> Worker::maintenanceLoop() {
     std::error_code ec;
     co_await maintenance_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     for (auto& [key, pool] : pools_) pool->closeExpired();
+    if (authQueryPool_) authQueryPool_->closeExpired();
   }
 }
 

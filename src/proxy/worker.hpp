@@ -67,6 +67,9 @@ class Worker {
   [[nodiscard]] pool::ServerPool& poolFor(const std::string& user, const std::string& database);
   // Query classification with this thread's own cache.
   [[nodiscard]] sql::Classifier& classifier() { return classifier_; }
+  // The connections auth_query runs on (as auth_user): apart from the client
+  // pools, so SHOW POOLS does not list it and PAUSE does not hold logins.
+  [[nodiscard]] pool::ServerPool& authQueryPool();
   void addSession(Session* session) { sessions_.insert(session); }
   void removeSession(Session* session) { sessions_.erase(session); }
 
@@ -90,6 +93,7 @@ class Worker {
   // Pools outlive the loop's handlers: leases return into them while the
   // loop unwinds, so they are declared (and destroyed) around io_.
   std::map<std::pair<std::string, std::string>, std::unique_ptr<pool::ServerPool>> pools_;
+  std::unique_ptr<pool::ServerPool> authQueryPool_;
   asio::io_context io_{1};
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::steady_timer maintenance_{io_};
