@@ -84,16 +84,17 @@ pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& da
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
   const auto& config = shared_.config;
-  int workers = std::max(config.workers, 1);
   pool::PoolLimits limits{
-      // Each worker owns a share of the pool: ceil(size / workers).
-      .maxServers = std::max(1, (config.defaultPoolSize + workers - 1) / workers),
+      .minServers = config.minPoolSize,
+      .reserveTimeout = config.reservePoolTimeout,
       .connectTimeout = config.serverConnectTimeout,
       .idleTimeout = config.serverIdleTimeout,
       .lifetime = config.serverLifetime,
   };
+  // The one lock of this path, once per (user, database) and worker.
+  auto& slots = shared_.slots.slotsFor(user, database);
   auto made = std::make_unique<pool::ServerPool>(io_.get_executor(), user, database,
-                                                 config.servers.front(), limits);
+                                                 config.servers.front(), limits, slots, index_);
   // A pool made during PAUSE starts paused; RESUME reaches it through applyPause.
   made->setPaused(shared_.paused.load());
   return *pools_.emplace(key, std::move(made)).first->second;
@@ -168,7 +169,7 @@ WorkerSnapshot Worker::snapshotInLoop() const {
         .idle = static_cast<int>(pool->idleCount()),
         .connecting = pool->connectingCount(),
         .waiting = static_cast<int>(pool->waitingCount()),
-        .maxServers = pool->limits().maxServers,
+        .maxServers = pool->poolLimit(),
         .maxWait =
             oldest ? std::chrono::duration_cast<std::chrono::microseconds>(wall.steadyNow - *oldest)
                    : std::chrono::microseconds(0),
@@ -221,10 +222,12 @@ asio::awaitable<void> Worker::acceptLoop() {
 
 asio::awaitable<void> Worker::maintenanceLoop() {
   while (!stopping_) {
-    maintenance_.expires_after(std::chrono::seconds(5));
+    // Every second: min_pool_size refills soon after a server connection dies.
+    maintenance_.expires_after(std::chrono::seconds(1));
     std::error_code ec;
     co_await maintenance_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    for (auto& [key, pool] : pools_) pool->closeExpired();
+    if (stopping_) break;
+    for (auto& [key, pool] : pools_) pool->maintain();
   }
 }
 

@@ -2,7 +2,8 @@
 // socket (shared by all workers; the kernel gives each connection to one), its own sessions and its
 // own server pools. Nothing a worker owns is touched by another thread, so
 // the per-message path takes no lock; only the stats below are read from
-// elsewhere (relaxed atomics with a single writer).
+// elsewhere (relaxed atomics with a single writer). A pool's connection
+// limit is shared with the other workers through ProxyShared::slots.
 #pragma once
 
 #include <atomic>

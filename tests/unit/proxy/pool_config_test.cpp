@@ -1,0 +1,63 @@
+// Pool settings: workers default to the core count, the pool-size settings
+// and their validation (min_pool_size within default_pool_size).
+#include "proxy/pool_config.hpp"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace pgswarm::proxy {
+namespace {
+
+Result<PoolConfig> configWith(std::map<std::string, std::string> flags) {
+  flags.emplace("pool.hosts", "127.0.0.1:5432");
+  flags.emplace("pool.user", "app");
+  flags.emplace("pool.password", "secret");
+  auto settings = Settings::resolve(poolSettingDefs(), nullptr, {}, flags);
+  if (!settings) return settings.error();
+  return poolConfigFromSettings(*settings);
+}
+
+TEST(PoolConfig, WorkersDefaultToTheCoreCount) {
+  auto config = configWith({});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_EQ(config->workers, std::max(1, std::min(cores, 256)));
+  EXPECT_EQ(config->workers, defaultWorkers());
+}
+
+TEST(PoolConfig, PoolSizesAndReserve) {
+  auto config = configWith({{"pool.default_pool_size", "3"},
+                            {"pool.min_pool_size", "2"},
+                            {"pool.reserve_pool_size", "1"},
+                            {"pool.reserve_pool_timeout", "7"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->defaultPoolSize, 3);
+  EXPECT_EQ(config->minPoolSize, 2);
+  EXPECT_EQ(config->reservePoolSize, 1);
+  EXPECT_EQ(config->reservePoolTimeout, std::chrono::seconds(7));
+  auto described = describeConfig(*config);
+  std::map<std::string, std::string> values(described.begin(), described.end());
+  EXPECT_EQ(values["min_pool_size"], "2");
+  EXPECT_EQ(values["reserve_pool_size"], "1");
+  EXPECT_EQ(values["reserve_pool_timeout"], "7");
+}
+
+TEST(PoolConfig, DefaultsKeepTheOldBehaviour) {
+  auto config = configWith({});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->minPoolSize, 0);
+  EXPECT_EQ(config->reservePoolSize, 0);
+  EXPECT_EQ(config->reservePoolTimeout, std::chrono::seconds(5));
+}
+
+TEST(PoolConfig, MinPoolSizeAboveDefaultPoolSizeIsRefused) {
+  auto config = configWith({{"pool.default_pool_size", "3"}, {"pool.min_pool_size", "4"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("default_pool_size"), std::string::npos)
+      << config.error().message;
+  EXPECT_FALSE(configWith({{"pool.reserve_pool_size", "-1"}}).ok());
+}
+
+}  // namespace
+}  // namespace pgswarm::proxy
