@@ -5,9 +5,11 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -51,7 +53,7 @@ class PoolSizes : public ::testing::Test {
     auto up = cluster_->up();
     ASSERT_EQ(up.exitCode, 0) << up.output;
     auto direct = cluster_->connect(0);
-    for (const char* db : {"sz_limit", "sz_min", "sz_reserve"}) {
+    for (const char* db : {"sz_limit", "sz_min", "sz_reserve", "sz_fair"}) {
       auto made = direct.query(std::string("CREATE DATABASE ") + db);
       ASSERT_TRUE(made.ok()) << made.error().message;
     }
@@ -214,6 +216,46 @@ TEST_F(PoolSizes, ReservePoolOnlyAfterReservePoolTimeout) {
   EXPECT_LT(waited, 10s);
   EXPECT_EQ(serverConnections("sz_reserve"), 2);
   PQclear(PQexec(holder.get(), "COMMIT"));
+}
+
+// One server connection, two workers, clients on both: a worker whose own
+// clients always wait must still let the other worker's clients have the
+// connection. Were it handed over locally forever, the other worker's
+// clients would wait for all of them (about 4 s) and hit the 3 s
+// query_wait_timeout.
+TEST_F(PoolSizes, WaitersOfAnotherWorkerAreNotStarved) {
+  TempDir temp;
+  std::string config = temp.path() + "/pool.toml";
+  std::ofstream(config) << "[pool]\nquery_wait_timeout = 3\n";
+  std::string script = temp.path() + "/sleep.sql";
+  std::ofstream(script) << "SELECT pg_sleep(0.005);\n";
+  PoolProcess pool(*cluster_, {"--config", config, "--pool-mode", "transaction", "--workers", "2",
+                               "--default-pool-size", "1"});
+  std::atomic<bool> running{true};
+  std::set<std::string> workersSeen;
+  std::thread watcher([&] {
+    auto admin = rawConnect(pool.port(), "pgswarm", cluster_->password());
+    while (running && PQstatus(admin.get()) == CONNECTION_OK) {
+      PGresult* clients = PQexec(admin.get(), "SHOW CLIENTS");
+      if (PQresultStatus(clients) == PGRES_TUPLES_OK) {
+        for (int i = 0; i < PQntuples(clients); ++i) {
+          if (std::string(PQgetvalue(clients, i, PQfnumber(clients, "database"))) == "sz_fair") {
+            workersSeen.insert(PQgetvalue(clients, i, PQfnumber(clients, "worker")));
+          }
+        }
+      }
+      PQclear(clients);
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  auto run = pgbench(pool.port(), "sz_fair", {"-c", "12", "-j", "4", "-t", "80", "-f", script});
+  running = false;
+  watcher.join();
+  EXPECT_EQ(run.exitCode, 0) << run.output << pool.log().substr(0, 4000);
+  EXPECT_TRUE(contains(run.output, "number of transactions actually processed: 960/960"))
+      << run.output;
+  EXPECT_EQ(workersSeen.size(), 2U) << "all clients landed on one worker; nothing was tested";
+  EXPECT_LE(serverConnections("sz_fair"), 1);
 }
 
 }  // namespace
