@@ -187,9 +187,10 @@ class ServerPool {
   std::deque<std::unique_ptr<ServerConnection>> idle_;  // most recently used at the back
   std::list<Waiter*> waiters_;
   std::list<Waiter*> pausedWaiters_;  // held by PAUSE, in arrival order
-  // Each of these holds one slot of slots_: active_ counts leased
-  // connections (and ones handed to a waiter), connecting_ connections being
-  // opened (and slots granted to a waiter that has yet to open one).
+  // Each idle connection and each count below holds one slot of slots_:
+  // active_ counts leased connections (and ones handed to a waiter),
+  // connecting_ connections being opened (and slots granted to a waiter
+  // that has yet to open one).
   int active_ = 0;
   int connecting_ = 0;
   bool shuttingDown_ = false;
