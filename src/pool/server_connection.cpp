@@ -1,7 +1,10 @@
 // Server login for the pool: see server_connection.hpp.
 #include "pool/server_connection.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include <asio/experimental/awaitable_operators.hpp>
 
@@ -219,6 +222,14 @@ void ServerConnection::close() {
   std::error_code ignored;
   socket_.shutdown(asio::socket_base::shutdown_both, ignored);
   socket_.close(ignored);
+}
+
+bool ServerConnection::closedByServer() {
+  if (!socket_.is_open() || !input_.empty()) return true;
+  char byte = 0;
+  auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n >= 0) return true;  // bytes while idle, or end of stream
+  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
 asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, ServerAddress address,

@@ -76,6 +76,10 @@ class ServerConnection {
 
   void close();
   [[nodiscard]] bool isOpen() const { return socket_.is_open(); }
+  // For an idle connection, where the server has nothing to say: true when
+  // it said something anyway or hung up (FATAL from pg_terminate_backend, a
+  // restart), or when the socket is closed. Never blocks; reads nothing.
+  [[nodiscard]] bool closedByServer();
 
  private:
   friend asio::awaitable<std::variant<std::unique_ptr<ServerConnection>, ConnectFailure>>

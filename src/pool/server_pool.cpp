@@ -1,4 +1,4 @@
-// Per-worker server pool: see server_pool.hpp.
+// Per-worker server pool over process-wide slots: see server_pool.hpp.
 #include "pool/server_pool.hpp"
 
 #include <algorithm>
@@ -29,15 +29,21 @@ void Lease::discard() {
 }
 
 ServerPool::ServerPool(asio::any_io_executor executor, std::string user, std::string database,
-                       ServerAddress address, PoolLimits limits)
+                       ServerAddress address, PoolLimits limits, PoolSlots& slots, int worker)
     : executor_(std::move(executor)),
       user_(std::move(user)),
       database_(std::move(database)),
       address_(std::move(address)),
-      limits_(limits) {}
+      limits_(limits),
+      slots_(slots),
+      worker_(worker) {
+  // Last: other workers may post to this pool from now on.
+  slots_.attach(worker_, this);
+}
 
 ServerPool::~ServerPool() {
   shutdown();
+  slots_.attach(worker_, nullptr);
 }
 
 std::unique_ptr<ServerConnection> ServerPool::takeIdle(const Parameters& startup) {
@@ -46,12 +52,14 @@ std::unique_ptr<ServerConnection> ServerPool::takeIdle(const Parameters& startup
     if ((*it)->startupParameters() == startup) {
       auto conn = std::move(*it);
       idle_.erase(std::next(it).base());
+      publishIdle();
       return conn;
     }
   }
   return nullptr;
 }
 
+// The caller holds a slot for it (counted in no counter yet).
 asio::awaitable<AcquireResult> ServerPool::openNew(const Parameters& startup,
                                                    const ServerCredentials& credentials) {
   ++connecting_;
@@ -67,6 +75,11 @@ asio::awaitable<AcquireResult> ServerPool::openNew(const Parameters& startup,
   conn->id = nextId_++;
   ++counters_.connectsMade;
   ++active_;
+  if (limits_.minServers > 0 && !fillTemplate_) {
+    // Only after a login worked: a pool for a missing database never fills.
+    fillTemplate_ = FillTemplate{startup, credentials};
+    startFill();
+  }
   co_return Lease(this, std::move(conn));
 }
 
@@ -81,25 +94,71 @@ asio::awaitable<AcquireResult> ServerPool::acquire(const Parameters& startup,
     ++active_;
     co_return Lease(this, std::move(conn));
   }
-  if (total() >= limits_.maxServers && !idle_.empty()) {
-    // Full, but an idle connection with other startup parameters can make room.
-    idle_.front()->close();
-    idle_.pop_front();
+  // Nobody of this worker in line yet: no newcomer overtakes a waiter.
+  if (waiters_.empty()) {
+    if (slots_.tryTake()) co_return co_await openNew(startup, credentials);
+    if (!idle_.empty()) {
+      // All slots taken, but an idle connection with other startup
+      // parameters can make room: its slot is reused for ours.
+      idle_.front()->close();
+      idle_.pop_front();
+      publishIdle();
+      co_return co_await openNew(startup, credentials);
+    }
   }
-  if (total() < limits_.maxServers) co_return co_await openNew(startup, credentials);
+  co_return co_await waitForServer(startup, credentials, deadline);
+}
 
+asio::awaitable<AcquireResult> ServerPool::waitForServer(const Parameters& startup,
+                                                         const ServerCredentials& credentials,
+                                                         Clock::time_point deadline) {
   ++counters_.waits;
-  auto waitStart = Clock::now();
   Waiter waiter(executor_);
-  waiter.timer.expires_at(deadline);
   auto position = waiters_.insert(waiters_.end(), &waiter);
-  std::error_code ec;
-  co_await waiter.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  if (!waiter.handed && !waiter.slotFreed && !waiter.shutdown) waiters_.erase(position);
+  publishDemand();
+  // After publishing: a slot another worker gave back just before is taken
+  // here, or that worker saw our demand (see PoolSlots).
+  serveFromFreeSlots();
+  // Checkpoints besides the deadline: once the wait reaches rebalanceAfter,
+  // ask a worker with idle connections for one; after reserveTimeout, try
+  // a reserve slot.
+  bool askedForIdle = false;
+  bool reserveTried = slots_.reserve() == 0;
+  auto askAt = waiter.since + limits_.rebalanceAfter;
+  auto reserveAt = waiter.since + limits_.reserveTimeout;
+  while (!waiter.woken()) {
+    auto wakeAt = deadline;
+    if (!askedForIdle) wakeAt = std::min(wakeAt, askAt);
+    if (!reserveTried) wakeAt = std::min(wakeAt, reserveAt);
+    waiter.timer.expires_at(wakeAt);
+    std::error_code ec;
+    co_await waiter.timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (waiter.woken()) break;
+    auto now = Clock::now();
+    if (now >= deadline) break;
+    if (!askedForIdle && now >= askAt) {
+      askedForIdle = true;
+      askForIdle();
+    }
+    if (!reserveTried && now >= reserveAt) {
+      reserveTried = true;
+      if (slots_.tryTakeReserve()) {
+        waiters_.erase(position);
+        publishDemand();
+        ++counters_.reserveConnects;
+        waiter.slotFreed = true;
+        ++connecting_;
+      }
+    }
+  }
+  if (!waiter.woken()) {
+    waiters_.erase(position);
+    publishDemand();
+  }
   counters_.waitTime +=
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waitStart);
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waiter.since);
   // A handed connection is still counted in active_ and a granted slot in
-  // connecting_ (see returnConnection/onSlotFreed), so no newcomer can take
+  // connecting_ (see returnConnection/grantToFront), so no newcomer can take
   // them between the wake-up and this point.
   if (waiter.handed) {
     if (waiter.handed->startupParameters() == startup)
@@ -111,7 +170,10 @@ asio::awaitable<AcquireResult> ServerPool::acquire(const Parameters& startup,
   }
   if (waiter.slotFreed) {
     --connecting_;
-    if (waiter.shutdown) co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
+    if (shuttingDown_) {
+      slots_.give();
+      co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
+    }
     co_return co_await openNew(startup, credentials);
   }
   if (waiter.shutdown) co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
@@ -179,35 +241,184 @@ void ServerPool::returnConnection(std::unique_ptr<ServerConnection> conn, bool r
     return;
   }
   conn->lastUsed = now;
+  // A client of another worker has waited rebalanceAfter longer than ours
+  // (or than now, when nobody here waits): its worker gets the slot. The
+  // socket stays on this thread, so the connection is closed, not moved.
+  auto remote = slots_.oldestDemand(worker_);
+  auto localSince = waiters_.empty() ? now : waiters_.front()->since;
+  if (remote && remote->since + limits_.rebalanceAfter <= localSince) {
+    --active_;
+    conn->close();
+    ++counters_.slotsMoved;
+    passSlot(remote);
+    return;
+  }
   if (!waiters_.empty()) {
     // Handed straight over and still counted as active: the waiter owns it.
     Waiter* next = waiters_.front();
     waiters_.pop_front();
+    publishDemand();
     next->handed = std::move(conn);
     next->timer.cancel();
     return;
   }
   --active_;
   idle_.push_back(std::move(conn));
+  publishIdle();
 }
 
-void ServerPool::onSlotFreed() {
-  if (waiters_.empty()) return;
+void ServerPool::grantToFront() {
   Waiter* next = waiters_.front();
   waiters_.pop_front();
+  publishDemand();
   next->slotFreed = true;
   ++connecting_;  // reserved for that waiter until it opens its connection
   next->timer.cancel();
 }
 
+void ServerPool::onSlotFreed() {
+  if (shuttingDown_) {
+    slots_.give();
+    return;
+  }
+  if (slots_.used() > slots_.limit()) {
+    // A reserve slot: only for a client that has waited reserve_pool_timeout,
+    // else the pool shrinks back to default_pool_size.
+    if (!waiters_.empty() && Clock::now() - waiters_.front()->since >= limits_.reserveTimeout) {
+      grantToFront();
+    } else {
+      passSlot(std::nullopt);
+    }
+    return;
+  }
+  // No connection to keep: strictly the oldest waiter of any worker.
+  auto remote = slots_.oldestDemand(worker_);
+  if (!waiters_.empty() && (!remote || waiters_.front()->since <= remote->since)) {
+    grantToFront();
+    return;
+  }
+  passSlot(remote);
+}
+
+void ServerPool::passSlot(std::optional<PoolSlots::Demand> remote) {
+  if (remote) {
+    if (ServerPool* peer = slots_.member(remote->worker)) {
+      // Still counted in PoolSlots: the slot changes hands, so no newcomer
+      // anywhere can take it on the way.
+      asio::post(peer->executor_, [peer] { peer->onSlotGranted(); });
+      return;
+    }
+  }
+  slots_.give();
+  if (shuttingDown_) return;
+  // Read again after giving: a worker that published its demand after the
+  // read above may have failed its tryTake before our give.
+  if (auto again = slots_.oldestDemand(worker_)) {
+    if (ServerPool* peer = slots_.member(again->worker)) {
+      asio::post(peer->executor_, [peer] { peer->serveFromFreeSlots(); });
+    }
+  }
+}
+
+void ServerPool::onSlotGranted() {
+  if (!shuttingDown_ && !waiters_.empty()) {
+    grantToFront();
+    return;
+  }
+  // The waiter it was meant for is gone (served, timed out, took a reserve
+  // slot): pass it on.
+  passSlot(shuttingDown_ ? std::nullopt : slots_.oldestDemand(worker_));
+}
+
+void ServerPool::serveFromFreeSlots() {
+  while (!shuttingDown_ && !waiters_.empty() && slots_.tryTake()) grantToFront();
+}
+
+void ServerPool::askForIdle() {
+  auto worker = slots_.workerWithIdle(worker_);
+  if (!worker) return;
+  if (ServerPool* peer = slots_.member(*worker)) {
+    asio::post(peer->executor_, [peer] { peer->onIdleWanted(); });
+  }
+}
+
+void ServerPool::onIdleWanted() {
+  if (shuttingDown_ || idle_.empty()) return;
+  // Only for a waiter that is still there and has waited long enough.
+  auto remote = slots_.oldestDemand(worker_);
+  if (!remote || remote->since + limits_.rebalanceAfter > Clock::now()) return;
+  idle_.front()->close();  // the least recently used
+  idle_.pop_front();
+  publishIdle();
+  ++counters_.slotsMoved;
+  onSlotFreed();
+}
+
+void ServerPool::publishDemand() {
+  std::optional<Clock::time_point> demand;
+  if (!waiters_.empty()) demand = waiters_.front()->since;
+  if (demand == publishedDemand_) return;
+  publishedDemand_ = demand;
+  slots_.setDemand(worker_, demand);
+}
+
+void ServerPool::publishIdle() {
+  slots_.setIdle(worker_, static_cast<int>(idle_.size()));
+}
+
+void ServerPool::maintain() {
+  closeExpired();
+  startFill();
+}
+
 void ServerPool::closeExpired() {
   auto now = Clock::now();
+  int freed = 0;
   std::erase_if(idle_, [&](std::unique_ptr<ServerConnection>& conn) {
-    bool expired = now - conn->lastUsed > limits_.idleTimeout ||
-                   now - conn->createdAt() > limits_.lifetime || !conn->isOpen();
-    if (expired) conn->close();
+    // Idle past idleTimeout is closed only above min_pool_size; a
+    // connection the server ended (pg_terminate_backend, restart) always.
+    bool expired = (now - conn->lastUsed > limits_.idleTimeout &&
+                    slots_.used() - freed > limits_.minServers) ||
+                   now - conn->createdAt() > limits_.lifetime || conn->closedByServer();
+    if (expired) {
+      conn->close();
+      ++freed;
+    }
     return expired;
   });
+  if (freed == 0) return;
+  publishIdle();
+  for (int i = 0; i < freed; ++i) onSlotFreed();
+}
+
+void ServerPool::startFill() {
+  if (filling_ || !fillTemplate_ || shuttingDown_ || limits_.minServers <= 0) return;
+  if (slots_.used() >= std::min(limits_.minServers, slots_.limit())) return;
+  filling_ = true;
+  asio::co_spawn(executor_, fill(), asio::detached);
+}
+
+asio::awaitable<void> ServerPool::fill() {
+  // tryTakeBelow is one atomic step, so workers filling at once never open
+  // more than minServers between them.
+  while (!shuttingDown_ && slots_.tryTakeBelow(limits_.minServers)) {
+    ++connecting_;
+    auto result = co_await connectServer(executor_, address_, fillTemplate_->startup,
+                                         fillTemplate_->credentials, limits_.connectTimeout);
+    --connecting_;
+    if (std::holds_alternative<ConnectFailure>(result)) {
+      ++counters_.connectFailures;
+      onSlotFreed();
+      break;  // the next maintenance tick tries again
+    }
+    auto conn = std::move(std::get<std::unique_ptr<ServerConnection>>(result));
+    conn->id = nextId_++;
+    conn->lastUsed = Clock::now();
+    ++counters_.connectsMade;
+    ++active_;
+    returnConnection(std::move(conn), true);  // to a waiter, or idle
+  }
+  filling_ = false;
 }
 
 void ServerPool::shutdown() {
@@ -219,15 +430,22 @@ void ServerPool::shutdown() {
     }
     list->clear();
   }
-  for (auto& conn : idle_) conn->close();
+  publishDemand();
+  for (auto& conn : idle_) {
+    conn->close();
+    slots_.give();
+  }
   idle_.clear();
+  publishIdle();
 }
 
 void ServerPool::setAddress(ServerAddress address) {
   address_ = std::move(address);
+  auto closed = idle_.size();
   for (auto& conn : idle_) conn->close();
   idle_.clear();
-  onSlotFreed();
+  publishIdle();
+  for (std::size_t i = 0; i < closed; ++i) onSlotFreed();
 }
 
 }  // namespace pgswarm::pool

@@ -1,9 +1,11 @@
 // The server connections of one (user, database) on one worker thread: idle
-// connections, a size limit, and a FIFO of clients waiting for one. A
-// checked-out connection is a Lease that returns itself; a lease dropped
-// without giveBack() closes its connection, so a connection in an unknown
-// state can never be handed to another client. Single-threaded by design:
-// each worker owns its pools, so nothing here takes a lock.
+// connections, a FIFO of clients waiting for one, and slots taken from the
+// process-wide PoolSlots of that (user, database) (default_pool_size is a
+// limit for the whole process). A checked-out connection is a Lease that
+// returns itself; a lease dropped without giveBack() closes its connection,
+// so a connection in an unknown state can never be handed to another client.
+// Each worker owns its pools and their sockets; other workers reach a pool
+// only by posting to its executor, so nothing here takes a lock.
 #pragma once
 
 #include <chrono>
@@ -16,12 +18,18 @@
 
 #include <asio.hpp>
 
+#include "pool/pool_slots.hpp"
 #include "pool/server_connection.hpp"
 
 namespace pgswarm::pool {
 
 struct PoolLimits {
-  int maxServers = 20;  // this worker's share of default_pool_size
+  int minServers = 0;  // min_pool_size, for the whole process: opened in the background
+  std::chrono::milliseconds reserveTimeout{5000};  // a waiter may take a reserve slot after this
+  // A slot moves to another worker's waiter (by closing a connection here)
+  // only once that waiter has waited this much longer than ours: a shorter
+  // imbalance is cheaper to wait out than a new backend.
+  std::chrono::milliseconds rebalanceAfter{50};
   std::chrono::milliseconds connectTimeout{5000};
   std::chrono::milliseconds idleTimeout{600000};  // close idle servers after this
   std::chrono::milliseconds lifetime{3600000};    // close servers older than this when idle
@@ -36,6 +44,8 @@ struct PoolCounters {
   // Counted by the client session that owns a lease (SHOW STATS per database).
   std::uint64_t queries = 0;
   std::uint64_t transactions = 0;
+  std::uint64_t reserveConnects = 0;  // slots taken from reserve_pool_size
+  std::uint64_t slotsMoved = 0;       // connections closed so another worker could open one
 };
 
 class ServerPool;
@@ -74,20 +84,25 @@ using AcquireResult = std::variant<Lease, AcquireFailure>;
 
 class ServerPool {
  public:
+  // `slots` is shared with the other workers' pools of (user, database);
+  // `worker` is this pool's index in it.
   ServerPool(asio::any_io_executor executor, std::string user, std::string database,
-             ServerAddress address, PoolLimits limits);
+             ServerAddress address, PoolLimits limits, PoolSlots& slots, int worker);
   ~ServerPool();
   ServerPool(const ServerPool&) = delete;
   ServerPool& operator=(const ServerPool&) = delete;
 
   // An idle connection opened with exactly `startup` parameters, else a new
-  // one if the limit allows (closing an idle mismatched one to make room),
-  // else waits in line until `deadline`.
+  // one if a shared slot is free (or an idle mismatched one can be closed to
+  // make room), else waits in line until `deadline`; after reserveTimeout in
+  // line it may take a reserve slot.
   [[nodiscard]] asio::awaitable<AcquireResult> acquire(
       const Parameters& startup, const ServerCredentials& credentials,
       std::chrono::steady_clock::time_point deadline);
 
-  // Closes idle connections past idleTimeout or lifetime (called periodically).
+  // Closes idle connections past idleTimeout or lifetime, or that the
+  // server closed; then opens connections up to minServers (periodically).
+  void maintain();
   void closeExpired();
   // Wakes every waiter with kShutdown and closes idle connections.
   void shutdown();
@@ -106,6 +121,8 @@ class ServerPool {
   [[nodiscard]] int connectingCount() const { return connecting_; }
   [[nodiscard]] std::size_t waitingCount() const { return waiters_.size() + pausedWaiters_.size(); }
   [[nodiscard]] const PoolLimits& limits() const { return limits_; }
+  // default_pool_size: the limit of the whole process, not of this worker.
+  [[nodiscard]] int poolLimit() const { return slots_.limit(); }
   [[nodiscard]] const PoolCounters& counters() const { return counters_; }
   [[nodiscard]] const ServerAddress& address() const { return address_; }
   // For SHOW SERVERS: the idle connections, and when the longest waiter began.
@@ -124,12 +141,33 @@ class ServerPool {
     bool slotFreed = false;                    // room to open a new one
     bool shutdown = false;
     bool resumed = false;  // RESUME ended a pause wait
+    [[nodiscard]] bool woken() const { return handed || slotFreed || shutdown; }
+  };
+  // What the background fill for minServers logs in with: the first client's.
+  struct FillTemplate {
+    Parameters startup;
+    ServerCredentials credentials;
   };
 
   void returnConnection(std::unique_ptr<ServerConnection> conn, bool reusable);
+  // A slot this pool holds has no connection any more: the oldest waiter, here
+  // or on another worker, gets it; else it goes back to PoolSlots.
   void onSlotFreed();
-  [[nodiscard]] int total() const { return active_ + connecting_ + static_cast<int>(idle_.size()); }
+  void passSlot(std::optional<PoolSlots::Demand> remote);
+  void grantToFront();
+  // Posted by other workers to this pool's executor.
+  void onSlotGranted();       // a slot handed over to this worker
+  void serveFromFreeSlots();  // slots may be free: take them for our waiters
+  void onIdleWanted();        // another worker waits: close an idle connection
+  void askForIdle();
+  void publishDemand();
+  void publishIdle();
+  void startFill();
+  [[nodiscard]] asio::awaitable<void> fill();
   std::unique_ptr<ServerConnection> takeIdle(const Parameters& startup);
+  [[nodiscard]] asio::awaitable<AcquireResult> waitForServer(
+      const Parameters& startup, const ServerCredentials& credentials,
+      std::chrono::steady_clock::time_point deadline);
   // nullopt once RESUMEd; a failure when the deadline or a shutdown came first.
   [[nodiscard]] asio::awaitable<std::optional<AcquireFailure>> waitWhilePaused(
       std::chrono::steady_clock::time_point deadline);
@@ -141,9 +179,18 @@ class ServerPool {
   std::string database_;
   ServerAddress address_;
   PoolLimits limits_;
+  PoolSlots& slots_;
+  int worker_;
+  std::optional<std::chrono::steady_clock::time_point> publishedDemand_;
+  std::optional<FillTemplate> fillTemplate_;
+  bool filling_ = false;
   std::deque<std::unique_ptr<ServerConnection>> idle_;  // most recently used at the back
   std::list<Waiter*> waiters_;
   std::list<Waiter*> pausedWaiters_;  // held by PAUSE, in arrival order
+  // Each idle connection and each count below holds one slot of slots_:
+  // active_ counts leased connections (and ones handed to a waiter),
+  // connecting_ connections being opened (and slots granted to a waiter
+  // that has yet to open one).
   int active_ = 0;
   int connecting_ = 0;
   bool shuttingDown_ = false;

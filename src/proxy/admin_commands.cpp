@@ -80,7 +80,8 @@ ResultColumn integer(std::string name) {
   return {std::move(name), true};
 }
 
-// One (database, user) across workers: each worker owns a share of the pool.
+// One (database, user) across workers: each worker has its own connections
+// under one shared limit.
 struct PoolTotals {
   int clActive = 0;
   int clWaiting = 0;
@@ -98,7 +99,7 @@ std::map<PoolKey, PoolTotals> poolTotals(const ProxySnapshot& snapshot) {
       total.idle += pool.idle;
       total.connecting += pool.connecting;
       total.waiting += pool.waiting;
-      total.maxServers += pool.maxServers;
+      total.maxServers = std::max(total.maxServers, pool.maxServers);  // one shared limit
       total.maxWait = std::max(total.maxWait, pool.maxWait);
       total.paused = total.paused || pool.paused;
       total.counters.connectsMade += pool.counters.connectsMade;

@@ -51,6 +51,8 @@ std::map<PoolKey, PoolSnapshot> poolsByKey(const ProxySnapshot& snapshot) {
       sum.counters.waits += pool.counters.waits;
       sum.counters.waitTimeouts += pool.counters.waitTimeouts;
       sum.counters.waitTime += pool.counters.waitTime;
+      sum.counters.reserveConnects += pool.counters.reserveConnects;
+      sum.counters.slotsMoved += pool.counters.slotsMoved;
     }
   }
   return pools;
@@ -110,6 +112,14 @@ void renderPoolCounters(Exposition& out, const std::map<PoolKey, PoolSnapshot>& 
        [](const pool::PoolCounters& c) { return static_cast<double>(c.waitTimeouts); }},
       {"pgswarm_pool_wait_seconds_total", "Time clients spent waiting for a server connection.",
        [](const pool::PoolCounters& c) { return static_cast<double>(c.waitTime.count()) / 1e6; }},
+      {"pgswarm_pool_reserve_connects_total",
+       "Server connections opened from reserve_pool_size for a client that waited "
+       "reserve_pool_timeout.",
+       [](const pool::PoolCounters& c) { return static_cast<double>(c.reserveConnects); }},
+      {"pgswarm_pool_slots_moved_total",
+       "Server connections closed so that another worker could open one (default_pool_size "
+       "is shared by all workers).",
+       [](const pool::PoolCounters& c) { return static_cast<double>(c.slotsMoved); }},
   };
   for (const auto& counter : counters) {
     out.family(counter.name, "counter", counter.help);

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <map>
 #include <sstream>
+#include <thread>
 
 namespace pgswarm::proxy {
 namespace {
@@ -16,12 +17,12 @@ std::vector<SettingDef> buildDefs() {
        .defaultValue = "127.0.0.1",
        .help = "address the pool listens on (0.0.0.0 for all)"},
       {.key = "pool.listen_port", .flag = "port", .defaultValue = "6432", .help = "pool port"},
-      // One worker until pools are shared across workers (docs/roadmap.md):
-      // each worker owns ceil(default_pool_size / workers) server connections.
+      // Pools are shared across workers (one slot counter per user and
+      // database), so more workers never mean more server connections.
       {.key = "pool.workers",
        .flag = "workers",
-       .defaultValue = "1",
-       .help = "event-loop threads; each owns its share of every pool"},
+       .defaultValue = std::to_string(defaultWorkers()),
+       .help = "event-loop threads (default: the number of cores)"},
       {.key = "pool.pool_mode",
        .flag = "pool-mode",
        .defaultValue = "session",
@@ -71,7 +72,19 @@ std::vector<SettingDef> buildDefs() {
       {.key = "pool.default_pool_size",
        .flag = "default-pool-size",
        .defaultValue = "20",
-       .help = "server connections per (user, database)"},
+       .help = "server connections per (user, database), for the whole process"},
+      {.key = "pool.min_pool_size",
+       .flag = "min-pool-size",
+       .defaultValue = "0",
+       .help = "server connections kept open per (user, database) once a client logged in"},
+      {.key = "pool.reserve_pool_size",
+       .flag = "reserve-pool-size",
+       .defaultValue = "0",
+       .help = "extra server connections for clients that waited reserve_pool_timeout"},
+      {.key = "pool.reserve_pool_timeout",
+       .flag = "reserve-pool-timeout",
+       .defaultValue = "5",
+       .help = "seconds a client waits before a reserve connection may be opened for it"},
       {.key = "pool.max_client_conn",
        .flag = "max-client-conn",
        .defaultValue = "1000",
@@ -165,6 +178,10 @@ const char* toString(ClientAuthMethod method) {
   return "?";
 }
 
+int defaultWorkers() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1U, 256U));
+}
+
 const std::vector<SettingDef>& poolSettingDefs() {
   static const std::vector<SettingDef> defs = buildDefs();
   return defs;
@@ -202,7 +219,10 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
   auto poolSize = settings.integer("pool.default_pool_size", 1, 100000);
   auto maxClients = settings.integer("pool.max_client_conn", 1, 1000000);
   auto maxPacket = settings.integer("pool.max_packet_size", 1024, 1L << 30);
-  for (const auto* value : {&port, &workers, &poolSize, &maxClients, &maxPacket}) {
+  auto minPool = settings.integer("pool.min_pool_size", 0, 100000);
+  auto reservePool = settings.integer("pool.reserve_pool_size", 0, 100000);
+  for (const auto* value :
+       {&port, &workers, &poolSize, &maxClients, &maxPacket, &minPool, &reservePool}) {
     if (!*value) return value->error();
   }
   config.listenPort = static_cast<int>(*port);
@@ -210,6 +230,13 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
   config.defaultPoolSize = static_cast<int>(*poolSize);
   config.maxClientConnections = static_cast<int>(*maxClients);
   config.maxPacketSize = static_cast<std::size_t>(*maxPacket);
+  config.minPoolSize = static_cast<int>(*minPool);
+  config.reservePoolSize = static_cast<int>(*reservePool);
+  if (config.minPoolSize > config.defaultPoolSize) {
+    return makeError("{} ({}) is more than pool.default_pool_size ({})",
+                     settings.origin("pool.min_pool_size"), config.minPoolSize,
+                     config.defaultPoolSize);
+  }
 
   auto mode =
       choice<PoolMode>(settings, "pool.pool_mode",
@@ -262,6 +289,7 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
        {Timeout{"pool.client_login_timeout", &config.clientLoginTimeout},
         Timeout{"pool.server_connect_timeout", &config.serverConnectTimeout},
         Timeout{"pool.query_wait_timeout", &config.queryWaitTimeout},
+        Timeout{"pool.reserve_pool_timeout", &config.reservePoolTimeout},
         Timeout{"pool.server_idle_timeout", &config.serverIdleTimeout},
         Timeout{"pool.server_lifetime", &config.serverLifetime},
         Timeout{"pool.auth_query_cache_ttl", &config.authQueryCacheTtl}}) {
@@ -304,6 +332,9 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"auth_query_cache_ttl", seconds(config.authQueryCacheTtl)},
       {"admin_users", admins},
       {"default_pool_size", std::to_string(config.defaultPoolSize)},
+      {"min_pool_size", std::to_string(config.minPoolSize)},
+      {"reserve_pool_size", std::to_string(config.reservePoolSize)},
+      {"reserve_pool_timeout", seconds(config.reservePoolTimeout)},
       {"max_client_conn", std::to_string(config.maxClientConnections)},
       {"server_reset_query", config.serverResetQuery},
       {"server_reset", config.serverReset == ServerReset::kDiscard ? "discard" : "reconnect"},

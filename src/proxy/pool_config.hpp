@@ -25,7 +25,7 @@ inline constexpr const char* kDefaultAuthQuery =
 struct PoolConfig {
   std::string listenAddress = "127.0.0.1";
   int listenPort = 6432;
-  int workers = 1;
+  int workers = 1;  // the setting's default is the core count (defaultWorkers())
   PoolMode mode = PoolMode::kSession;
   std::vector<pool::ServerAddress> servers;  // the first is the primary (until topology, issue 4)
   ClientAuthMethod authType = ClientAuthMethod::kScramSha256;
@@ -40,7 +40,10 @@ struct PoolConfig {
   std::string authDbname = "postgres";
   std::chrono::milliseconds authQueryCacheTtl{5000};
   std::vector<std::string> adminUsers;
-  int defaultPoolSize = 20;
+  int defaultPoolSize = 20;  // per (user, database), for the whole process
+  int minPoolSize = 0;
+  int reservePoolSize = 0;
+  std::chrono::milliseconds reservePoolTimeout{5000};
   int maxClientConnections = 1000;
   std::string serverResetQuery = "DISCARD ALL";
   ServerReset serverReset = ServerReset::kDiscard;
@@ -56,6 +59,8 @@ struct PoolConfig {
 };
 
 [[nodiscard]] const std::vector<SettingDef>& poolSettingDefs();
+// std::thread::hardware_concurrency(), at least 1 and at most 256.
+[[nodiscard]] int defaultWorkers();
 [[nodiscard]] Result<PoolConfig> poolConfigFromSettings(const Settings& settings);
 // "h1:5432:h2:5433" (the seed's HOSTS) or "h1:5432,h2:5433".
 [[nodiscard]] Result<std::vector<pool::ServerAddress>> parseHosts(const std::string& text);

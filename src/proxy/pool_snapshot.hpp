@@ -51,7 +51,7 @@ struct PoolSnapshot {
   int idle = 0;
   int connecting = 0;
   int waiting = 0;                       // clients queued for a server (or held by PAUSE)
-  int maxServers = 0;                    // this worker's share of default_pool_size
+  int maxServers = 0;                    // default_pool_size (the limit of all workers together)
   std::chrono::microseconds maxWait{0};  // age of the oldest waiter
   bool paused = false;
   pool::PoolCounters counters;

@@ -1,12 +1,15 @@
 // What all workers of one pool process share: the validated config, the
-// users, the access rules, the auth_query cache, the cancel keys and a few
-// counters. Nothing here is touched per message; workers own their pools
-// and sessions.
+// users, the access rules, the auth_query cache, the cancel keys, the
+// server-connection slots of every (user, database) and a few counters.
+// Nothing here is locked per message: the slots are atomics, and workers
+// own their pools and sessions.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <vector>
 
+#include "pool/pool_slots.hpp"
 #include "proxy/access_rules.hpp"
 #include "proxy/auth_query.hpp"
 #include "proxy/cancel_registry.hpp"
@@ -18,12 +21,16 @@ namespace pgswarm::proxy {
 class Worker;
 
 struct ProxyShared {
-  explicit ProxyShared(PoolConfig c) : config(std::move(c)) {}
+  explicit ProxyShared(PoolConfig c)
+      : config(std::move(c)),
+        slots(config.defaultPoolSize, config.reservePoolSize, std::max(config.workers, 1)) {}
   const PoolConfig config;
   Users users;
   AccessRules access;
   SecretCache authCache{config.authQueryCacheTtl};
   CancelRegistry cancels;
+  // default_pool_size (+ reserve) per (user, database) across all workers.
+  pool::PoolSlotRegistry slots;
   std::atomic<int> clients{0};
   // Filled by runPool before any worker starts and never changed afterwards,
   // so the admin console and /metrics may read it from any thread unlocked.

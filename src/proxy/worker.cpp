@@ -86,16 +86,17 @@ pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& da
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
   const auto& config = shared_.config;
-  int workers = std::max(config.workers, 1);
   pool::PoolLimits limits{
-      // Each worker owns a share of the pool: ceil(size / workers).
-      .maxServers = std::max(1, (config.defaultPoolSize + workers - 1) / workers),
+      .minServers = config.minPoolSize,
+      .reserveTimeout = config.reservePoolTimeout,
       .connectTimeout = config.serverConnectTimeout,
       .idleTimeout = config.serverIdleTimeout,
       .lifetime = config.serverLifetime,
   };
+  // The one lock of this path, once per (user, database) and worker.
+  auto& slots = shared_.slots.slotsFor(user, database);
   auto made = std::make_unique<pool::ServerPool>(io_.get_executor(), user, database,
-                                                 config.servers.front(), limits);
+                                                 config.servers.front(), limits, slots, index_);
   // A pool made during PAUSE starts paused; RESUME reaches it through applyPause.
   made->setPaused(shared_.paused.load());
   return *pools_.emplace(key, std::move(made)).first->second;
@@ -104,13 +105,15 @@ pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& da
 pool::ServerPool& Worker::authQueryPool() {
   if (!authQueryPool_) {
     const auto& config = shared_.config;
-    // Two per worker: lookups are short, and the cache absorbs repeats.
-    pool::PoolLimits limits{.maxServers = 2,
-                            .connectTimeout = config.serverConnectTimeout,
+    // Two per worker, this worker's alone: lookups are short, and the cache
+    // absorbs repeats.
+    pool::PoolLimits limits{.connectTimeout = config.serverConnectTimeout,
                             .idleTimeout = config.serverIdleTimeout,
                             .lifetime = config.serverLifetime};
-    authQueryPool_ = std::make_unique<pool::ServerPool>(
-        io_.get_executor(), config.authUser, config.authDbname, config.servers.front(), limits);
+    authQuerySlots_ = std::make_unique<pool::PoolSlots>(2, 0, 1);
+    authQueryPool_ =
+        std::make_unique<pool::ServerPool>(io_.get_executor(), config.authUser, config.authDbname,
+                                           config.servers.front(), limits, *authQuerySlots_, 0);
   }
   return *authQueryPool_;
 }
@@ -184,7 +187,7 @@ WorkerSnapshot Worker::snapshotInLoop() const {
         .idle = static_cast<int>(pool->idleCount()),
         .connecting = pool->connectingCount(),
         .waiting = static_cast<int>(pool->waitingCount()),
-        .maxServers = pool->limits().maxServers,
+        .maxServers = pool->poolLimit(),
         .maxWait =
             oldest ? std::chrono::duration_cast<std::chrono::microseconds>(wall.steadyNow - *oldest)
                    : std::chrono::microseconds(0),
@@ -238,11 +241,13 @@ asio::awaitable<void> Worker::acceptLoop() {
 
 asio::awaitable<void> Worker::maintenanceLoop() {
   while (!stopping_) {
-    maintenance_.expires_after(std::chrono::seconds(5));
+    // Every second: min_pool_size refills soon after a server connection dies.
+    maintenance_.expires_after(std::chrono::seconds(1));
     std::error_code ec;
     co_await maintenance_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    for (auto& [key, pool] : pools_) pool->closeExpired();
-    if (authQueryPool_) authQueryPool_->closeExpired();
+    if (stopping_) break;
+    for (auto& [key, pool] : pools_) pool->maintain();
+    if (authQueryPool_) authQueryPool_->maintain();
   }
 }
 

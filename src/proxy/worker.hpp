@@ -2,7 +2,8 @@
 // socket (shared by all workers; the kernel gives each connection to one), its own sessions and its
 // own server pools. Nothing a worker owns is touched by another thread, so
 // the per-message path takes no lock; only the stats below are read from
-// elsewhere (relaxed atomics with a single writer).
+// elsewhere (relaxed atomics with a single writer). A pool's connection
+// limit is shared with the other workers through ProxyShared::slots.
 #pragma once
 
 #include <atomic>
@@ -93,6 +94,7 @@ class Worker {
   // Pools outlive the loop's handlers: leases return into them while the
   // loop unwinds, so they are declared (and destroyed) around io_.
   std::map<std::pair<std::string, std::string>, std::unique_ptr<pool::ServerPool>> pools_;
+  std::unique_ptr<pool::PoolSlots> authQuerySlots_;  // before the pool that uses them
   std::unique_ptr<pool::ServerPool> authQueryPool_;
   asio::io_context io_{1};
   asio::ip::tcp::acceptor acceptor_{io_};

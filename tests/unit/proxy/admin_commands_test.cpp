@@ -63,7 +63,7 @@ std::string cell(const ResultTable& table, std::size_t row, const std::string& c
   return "";
 }
 
-// Two workers, each with a share of the pool (app, alice), one with (app, bob).
+// Two workers with connections of (app, alice) under one shared limit, one with (app, bob).
 ProxySnapshot twoWorkers() {
   ProxySnapshot snapshot{.workersAsked = 2, .clientConnections = 4, .users = 3};
   WorkerSnapshot first{.index = 0, .queries = 10, .transactions = 7};
@@ -131,7 +131,8 @@ TEST(AdminViews, ShowPoolsSumsWorkersInPgBouncerColumns) {
   EXPECT_EQ(cell(table, 0, "maxwait"), "1");
   EXPECT_EQ(cell(table, 0, "maxwait_us"), "500000");
   EXPECT_EQ(cell(table, 0, "pool_mode"), "transaction");
-  EXPECT_EQ(cell(table, 0, "pool_size"), "10");
+  // default_pool_size is one limit shared by the workers, not a share each.
+  EXPECT_EQ(cell(table, 0, "pool_size"), "5");
   EXPECT_EQ(cell(table, 1, "user"), "bob");
   EXPECT_EQ(cell(table, 1, "cl_active"), "0");
   EXPECT_TRUE(table.columns[2].integer);

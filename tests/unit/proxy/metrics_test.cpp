@@ -28,13 +28,17 @@ ProxySnapshot sample() {
                                       .connectFailures = 1,
                                       .waits = 3,
                                       .waitTimeouts = 1,
-                                      .waitTime = 2500ms}});
+                                      .waitTime = 2500ms,
+                                      .reserveConnects = 1,
+                                      .slotsMoved = 2}});
   first.clients.push_back({.state = "active"});
   first.clients.push_back({.state = "active"});
   first.clients.push_back({.state = "waiting"});
   WorkerSnapshot second{.index = 1, .queries = 12, .transactions = 2};
-  second.pools.push_back(
-      {.user = "app", .database = "shop", .idle = 2, .counters = {.connectsMade = 2}});
+  second.pools.push_back({.user = "app",
+                          .database = "shop",
+                          .idle = 2,
+                          .counters = {.connectsMade = 2, .slotsMoved = 3}});
   second.pools.push_back({.user = "we\"ird\\", .database = "line\nbreak", .connecting = 1});
   snapshot.workers = {first, second};
   return snapshot;
@@ -80,7 +84,8 @@ TEST(Metrics, EveryLineIsValidTextFormat) {
         "pgswarm_pool_queries_total", "pgswarm_pool_server_connects_total",
         "pgswarm_pool_server_connect_failures_total", "pgswarm_pool_wait_seconds_total",
         "pgswarm_pool_waits_total", "pgswarm_pool_wait_timeouts_total",
-        "pgswarm_pool_max_client_connections"}) {
+        "pgswarm_pool_max_client_connections", "pgswarm_pool_reserve_connects_total",
+        "pgswarm_pool_slots_moved_total"}) {
     EXPECT_TRUE(typed.contains(family)) << family;
   }
 }
@@ -105,6 +110,8 @@ TEST(Metrics, ValuesAreSummedOverWorkers) {
   EXPECT_EQ(values["pgswarm_pool_wait_timeouts_total{" + shop + "}"], "1");
   EXPECT_EQ(values["pgswarm_pool_wait_seconds_total{" + shop + "}"], "2.5");
   EXPECT_EQ(values["pgswarm_pool_max_wait_seconds{" + shop + "}"], "1.5");
+  EXPECT_EQ(values["pgswarm_pool_reserve_connects_total{" + shop + "}"], "1");
+  EXPECT_EQ(values["pgswarm_pool_slots_moved_total{" + shop + "}"], "5");
   EXPECT_EQ(values["pgswarm_pool_max_client_connections"], "500");
   EXPECT_EQ(values["pgswarm_pool_paused"], "1");
   EXPECT_EQ(values["pgswarm_pool_workers"], "2");

@@ -1,6 +1,9 @@
-// The access and auth_query settings of `pgswarm pool`: defaults, the
-// PGSWARM_POOL_* environment names, and the checks that need no files.
+// Pool settings: workers default to the core count, the pool-size settings
+// and their validation (min_pool_size within default_pool_size), and the
+// access and auth_query settings with their PGSWARM_POOL_* names.
 #include "proxy/pool_config.hpp"
+
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -11,6 +14,15 @@ Result<PoolConfig> configFrom(const EnvironmentMap& env) {
   EnvironmentMap all{{"HOSTS", "db1:5432"}, {"USER", "postgres"}, {"PASSWORD", "pw"}};
   for (const auto& [name, value] : env) all[name] = value;
   auto settings = Settings::resolve(poolSettingDefs(), nullptr, all, {});
+  if (!settings) return settings.error();
+  return poolConfigFromSettings(*settings);
+}
+
+Result<PoolConfig> configWith(std::map<std::string, std::string> flags) {
+  flags.emplace("pool.hosts", "127.0.0.1:5432");
+  flags.emplace("pool.user", "app");
+  flags.emplace("pool.password", "secret");
+  auto settings = Settings::resolve(poolSettingDefs(), nullptr, {}, flags);
   if (!settings) return settings.error();
   return poolConfigFromSettings(*settings);
 }
@@ -50,6 +62,47 @@ TEST(PoolConfig, DescribeConfigKnowsEverySetting) {
   auto config = configFrom({});
   ASSERT_TRUE(config.ok());
   for (const auto& [key, value] : describeConfig(*config)) EXPECT_NE(value, "(unknown)") << key;
+}
+
+TEST(PoolConfig, WorkersDefaultToTheCoreCount) {
+  auto config = configWith({});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  EXPECT_EQ(config->workers, std::max(1, std::min(cores, 256)));
+  EXPECT_EQ(config->workers, defaultWorkers());
+}
+
+TEST(PoolConfig, PoolSizesAndReserve) {
+  auto config = configWith({{"pool.default_pool_size", "3"},
+                            {"pool.min_pool_size", "2"},
+                            {"pool.reserve_pool_size", "1"},
+                            {"pool.reserve_pool_timeout", "7"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->defaultPoolSize, 3);
+  EXPECT_EQ(config->minPoolSize, 2);
+  EXPECT_EQ(config->reservePoolSize, 1);
+  EXPECT_EQ(config->reservePoolTimeout, std::chrono::seconds(7));
+  auto described = describeConfig(*config);
+  std::map<std::string, std::string> values(described.begin(), described.end());
+  EXPECT_EQ(values["min_pool_size"], "2");
+  EXPECT_EQ(values["reserve_pool_size"], "1");
+  EXPECT_EQ(values["reserve_pool_timeout"], "7");
+}
+
+TEST(PoolConfig, DefaultsKeepTheOldBehaviour) {
+  auto config = configWith({});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->minPoolSize, 0);
+  EXPECT_EQ(config->reservePoolSize, 0);
+  EXPECT_EQ(config->reservePoolTimeout, std::chrono::seconds(5));
+}
+
+TEST(PoolConfig, MinPoolSizeAboveDefaultPoolSizeIsRefused) {
+  auto config = configWith({{"pool.default_pool_size", "3"}, {"pool.min_pool_size", "4"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message.find("default_pool_size"), std::string::npos)
+      << config.error().message;
+  EXPECT_FALSE(configWith({{"pool.reserve_pool_size", "-1"}}).ok());
 }
 
 }  // namespace
