@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -101,6 +102,11 @@ class PoolProcess {
   pid_t pid_ = -1;
   int port_ = 0;
 };
+
+// Runs any program to completion (stdout and stderr merged), with `env` set
+// on top of this process's environment.
+CommandOutput runProgram(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env = {});
 
 // Runs a PostgreSQL 15 client program (psql, pgbench) with PGPASSWORD set.
 CommandOutput runPgClient(const std::string& program, const std::vector<std::string>& args,
