@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pgswarm builds, runs and tests with. Idempotent:
-# it only calls apt-get when a package is missing. Needs root (or sudo).
+# Installs the Debian packages pgswarm builds, runs and tests with, and the
+# npm packages of the driver tests. Idempotent: it only calls apt-get or npm
+# when something is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 # postgresql-15 carries the contrib modules (postgresql-contrib-15 is only a
 # virtual name it provides, which dpkg never reports as installed).
@@ -13,6 +15,10 @@ packages=(
   libidn-dev libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps curl ca-certificates
 )
+
+# Node.js for tests/drivers: Debian's, unless some node is there already.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -42,3 +48,11 @@ install_debian_packages() {
 }
 [ ${#missing[@]} -eq 0 ] || install_debian_packages
 
+# node-postgres for tests/drivers/node, pinned by its package-lock.json.
+# From npm: Debian's node-pg cannot be installed next to a nodejs that is not
+# Debian's own.
+driver_dir=tests/drivers/node
+if [ ! -f "$driver_dir/node_modules/pg/package.json" ]; then
+  echo "install-deps: installing node-postgres into $driver_dir"
+  (cd "$driver_dir" && npm ci --no-audit --no-fund --silent)
+fi
