@@ -4,6 +4,7 @@
 // in transaction mode. Everything the backend says from AuthenticationOk on
 // must be the same, byte for byte, in all three.
 #include <cstdio>
+#include <future>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,7 +28,8 @@ struct Step {
   std::string expect;
 };
 
-std::vector<Step> script() {
+// `table` is this client's own table (concurrent clients each have one).
+std::vector<Step> script(const std::string& table = "transcript_t") {
   using namespace wire;
   std::vector<Step> steps{
       {"multi-statement simple query",
@@ -68,17 +70,31 @@ std::vector<Step> script() {
       {"statement without rows, extended",
        parse("", "DO $$BEGIN END$$") + bind("", "", {}) + describePortal("") + execute("") + sync(),
        "12nCZ"},
+      {"parse and describe in one pipeline",
+       parse("s_described", "SELECT $1::int AS i, now() IS NOT NULL AS t") +
+           describeStatement("s_described") + sync(),
+       "1tTZ"},
+      {"flush without sync", bind("", "s_described", {"7"}) + execute("") + flush(), "2DC"},
+      {"sync after flush", sync(), "Z"},
+      {"begin before a parse", query("BEGIN"), "CZ"},
+      {"parse inside a transaction", parse("s_in_tx", "SELECT 'from tx' AS f") + sync(), "1Z"},
+      {"rollback keeps the statement", query("ROLLBACK"), "CZ"},
+      {"statement parsed in a rolled back transaction",
+       bind("", "s_in_tx", {}) + execute("") + sync(), "2DCZ"},
+      {"failed parse of a named statement", parse("s_bad", "SELEC 1") + sync(), "EZ"},
+      {"statement whose parse failed does not exist", bind("", "s_bad", {}) + execute("") + sync(),
+       "EZ"},
       {"close a statement", closeStatement("s_named") + sync(), "3Z"},
       {"closed statement is gone", bind("", "s_named", {"x", "1"}) + execute("") + sync(), "EZ"},
-      {"truncate", query("TRUNCATE transcript_t"), "CZ"},
-      {"copy from stdin starts", query("COPY transcript_t FROM STDIN"), "G"},
+      {"truncate", query("TRUNCATE " + table), "CZ"},
+      {"copy from stdin starts", query("COPY " + table + " FROM STDIN"), "G"},
       {"copy from stdin data",
        copyData("1\tone\n") + copyData("2\ttwo\n3\t") + copyData("three\n") + copyDone(), "CZ"},
-      {"copy from stdin again", query("COPY transcript_t FROM STDIN"), "G"},
+      {"copy from stdin again", query("COPY " + table + " FROM STDIN"), "G"},
       {"copy fail", copyData("4\tfour\n") + copyFail("client gave up"), "EZ"},
-      {"copy to stdout", query("COPY (SELECT * FROM transcript_t ORDER BY id) TO STDOUT"),
+      {"copy to stdout", query("COPY (SELECT * FROM " + table + " ORDER BY id) TO STDOUT"),
        "HdddcCZ"},
-      {"select from the table", query("SELECT id, v FROM transcript_t ORDER BY id"), "TDDDCZ"},
+      {"select from the table", query("SELECT id, v FROM " + table + " ORDER BY id"), "TDDDCZ"},
   };
   return steps;
 }
@@ -111,14 +127,15 @@ struct Transcript {
   std::string types;  // per step, "label: types"
 };
 
-Transcript runScript(int port, const std::string& password) {
+Transcript runScript(int port, const std::string& password,
+                     const std::string& table = "transcript_t") {
   Transcript out;
   WireClient client(port);
   auto welcome = client.login("postgres", password, "postgres",
                               {{"application_name", "transcript"}, {"client_encoding", "UTF8"}});
   out.text += "## login\n";
   for (const auto& message : welcome) out.text += render(message) + "\n";
-  for (const auto& step : script()) {
+  for (const auto& step : script(table)) {
     out.text += "## " + step.label + "\n";
     EXPECT_TRUE(client.send(step.send)) << step.label;
     std::string types;
@@ -150,13 +167,18 @@ class Transcripts : public ::testing::Test {
     auto up = cluster_->up();
     ASSERT_EQ(up.exitCode, 0) << up.output;
     auto conn = cluster_->connect(0);
-    auto created = conn.query("CREATE TABLE transcript_t (id int PRIMARY KEY, v text)");
-    ASSERT_TRUE(created.ok()) << created.error().message;
+    for (const auto& table : tables()) {
+      auto created = conn.query("CREATE TABLE " + table + " (id int PRIMARY KEY, v text)");
+      ASSERT_TRUE(created.ok()) << created.error().message;
+    }
     transactionPool_ = new PoolProcess(  // NOLINT
         *cluster_, {"--pool-mode", "transaction", "--default-pool-size", "2", "--workers", "1"});
     // Straight to PostgreSQL, twice: the script must be deterministic on its
     // own before the pool can be held to it.
     direct_ = runScript(cluster_->nodePort(0), cluster_->password());
+    for (const auto& table : tables()) {
+      directPerTable_.push_back(runScript(cluster_->nodePort(0), cluster_->password(), table));
+    }
     ready_ = true;
   }
   static void TearDownTestSuite() {
@@ -169,7 +191,13 @@ class Transcripts : public ::testing::Test {
 
   static inline LocalCluster* cluster_ = nullptr;
   static inline PoolProcess* transactionPool_ = nullptr;
+  // transcript_t for the single-client runs, one more per concurrent client.
+  static std::vector<std::string> tables() {
+    return {"transcript_t", "transcript_c1", "transcript_c2", "transcript_c3"};
+  }
+
   static inline Transcript direct_;
+  static inline std::vector<Transcript> directPerTable_;
   static inline bool ready_ = false;
 };
 
@@ -196,6 +224,21 @@ TEST_F(Transcripts, TransactionModePoolIsTransparent) {
 TEST_F(Transcripts, TransactionModePoolIsTransparentOnReusedServers) {
   auto pooled = runScript(transactionPool_->port(), cluster_->password());
   EXPECT_EQ(pooled.text, direct_.text);
+}
+
+// Three clients at once on two server connections: transactions land on
+// whichever server is free, so named statements must follow their client
+// from server to server, and no client may see another's messages.
+TEST_F(Transcripts, ConcurrentClientsOnFewerServersInTransactionMode) {
+  std::vector<std::future<Transcript>> runs;
+  for (std::size_t i = 1; i < tables().size(); ++i) {
+    runs.push_back(std::async(std::launch::async, [i] {
+      return runScript(transactionPool_->port(), cluster_->password(), tables()[i]);
+    }));
+  }
+  for (std::size_t i = 1; i < tables().size(); ++i) {
+    EXPECT_EQ(runs[i - 1].get().text, directPerTable_[i].text) << tables()[i];
+  }
 }
 
 }  // namespace

@@ -245,6 +245,9 @@ std::string closeStatement(std::string_view name) {
 std::string sync() {
   return encoded(protocol::Sync{});
 }
+std::string flush() {
+  return encoded(protocol::Flush{});
+}
 std::string copyData(std::string_view data) {
   return encoded(protocol::CopyData{data});
 }

@@ -81,6 +81,7 @@ std::string describePortal(std::string_view name);
 std::string execute(std::string_view portal, int maxRows = 0);
 std::string closeStatement(std::string_view name);
 std::string sync();
+std::string flush();
 std::string copyData(std::string_view data);
 std::string copyDone();
 std::string copyFail(std::string_view message);
