@@ -2,6 +2,7 @@
 #   make        build build/pgswarm (release)
 #   make up     install what is missing, build, start a local cluster
 #   make test   install what is missing, build with ASan+UBSan, run every test
+#   make fuzz-smoke   build the libFuzzer targets (clang), fuzz each for 15 s
 #   make down / make status   stop / show the local cluster
 SHELL := /bin/bash
 UP_ARGS ?=
@@ -10,7 +11,7 @@ UP_ARGS ?=
 # ./pgswarm-data when it is, /var/lib/pgswarm/local otherwise.
 CLUSTER_DIR = $(shell ./scripts/cluster-dir.sh)
 
-.PHONY: all deps release debug test up down status format tidy clean
+.PHONY: all deps release debug test fuzz-smoke up down status format tidy clean
 
 all: release
 
@@ -37,6 +38,9 @@ status:
 test: deps debug
 	ctest --preset debug
 
+fuzz-smoke: deps
+	./scripts/fuzz-smoke.sh
+
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
@@ -44,4 +48,4 @@ tidy: release
 	git ls-files 'src/*.cpp' | xargs clang-tidy -p build --quiet
 
 clean:
-	rm -rf build build-debug
+	rm -rf build build-debug build-fuzz

@@ -225,6 +225,11 @@ std::string PoolProcess::log() const {
   return text.str();
 }
 
+CommandOutput runProgram(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env) {
+  return captureRun(runtime::SpawnOptions{.argv = argv, .env = env});
+}
+
 CommandOutput runPgClient(const std::string& program, const std::vector<std::string>& args,
                           const std::string& password) {
   runtime::SpawnOptions options{.argv = {"/usr/lib/postgresql/15/bin/" + program},

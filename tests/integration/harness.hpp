@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -115,6 +116,11 @@ RawConn rawConnect(int port, const std::string& user, const std::string& passwor
                    const std::string& extra = "");
 // The single value `sql` returns, or "error: <message>".
 std::string scalar(PGconn* conn, const char* sql);
+
+// Runs any program to completion (stdout and stderr merged), with `env` set
+// on top of this process's environment.
+CommandOutput runProgram(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env = {});
 
 // Runs a PostgreSQL 15 client program (psql, pgbench) with PGPASSWORD set.
 CommandOutput runPgClient(const std::string& program, const std::vector<std::string>& args,
