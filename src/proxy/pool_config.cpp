@@ -109,6 +109,14 @@ std::vector<SettingDef> buildDefs() {
       {.key = "pool.server_idle_timeout",
        .defaultValue = "600",
        .help = "seconds an idle server connection is kept"},
+      {.key = "pool.client_idle_timeout",
+       .flag = "client-idle-timeout",
+       .defaultValue = "0",
+       .help = "seconds a logged-in client may sit idle outside a transaction (0: no limit)"},
+      {.key = "pool.idle_transaction_timeout",
+       .flag = "idle-transaction-timeout",
+       .defaultValue = "0",
+       .help = "seconds a client may sit idle inside a transaction (0: no limit)"},
       {.key = "pool.server_lifetime",
        .defaultValue = "3600",
        .help = "seconds after which a server connection is closed once idle"},
@@ -292,6 +300,8 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
         Timeout{"pool.reserve_pool_timeout", &config.reservePoolTimeout},
         Timeout{"pool.server_idle_timeout", &config.serverIdleTimeout},
         Timeout{"pool.server_lifetime", &config.serverLifetime},
+        Timeout{"pool.client_idle_timeout", &config.clientIdleTimeout},
+        Timeout{"pool.idle_transaction_timeout", &config.idleTransactionTimeout},
         Timeout{"pool.auth_query_cache_ttl", &config.authQueryCacheTtl}}) {
     auto value = seconds(settings, key);
     if (!value) return value.error();
@@ -343,6 +353,8 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"query_wait_timeout", seconds(config.queryWaitTimeout)},
       {"server_idle_timeout", seconds(config.serverIdleTimeout)},
       {"server_lifetime", seconds(config.serverLifetime)},
+      {"client_idle_timeout", seconds(config.clientIdleTimeout)},
+      {"idle_transaction_timeout", seconds(config.idleTransactionTimeout)},
       {"max_packet_size", std::to_string(config.maxPacketSize)},
       {"http_listen", config.httpListen},
       {"http_port", std::to_string(config.httpPort)},

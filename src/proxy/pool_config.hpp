@@ -51,6 +51,8 @@ struct PoolConfig {
   std::chrono::milliseconds serverConnectTimeout{5000};
   std::chrono::milliseconds queryWaitTimeout{120000};
   std::chrono::milliseconds serverIdleTimeout{600000};
+  std::chrono::milliseconds clientIdleTimeout{0};       // 0: no limit
+  std::chrono::milliseconds idleTransactionTimeout{0};  // 0: no limit
   std::chrono::milliseconds serverLifetime{3600000};
   std::size_t maxPacketSize = 256 * 1024 * 1024;
   std::string logLevel = "info";

@@ -39,6 +39,43 @@ constexpr std::size_t kMaxClassifiedMessage = sql::kDefaultMaxParseBytes + kHead
 // DISCARD ALL gets the client's settings replayed by the next one.
 constexpr std::string_view kDivergedSettings = "\x01diverged";
 
+// The message types a backend accepts after login (PostgreSQL's SocketBackend).
+bool isFrontendType(char type) {
+  switch (type) {
+    case protocol::kQuery:
+    case protocol::kFunctionCall:
+    case protocol::kTerminate:
+    case protocol::kBind:
+    case protocol::kClose:
+    case protocol::kDescribe:
+    case protocol::kExecute:
+    case protocol::kFlush:
+    case protocol::kParse:
+    case protocol::kSync:
+    case protocol::kCopyData:
+    case protocol::kCopyDone:
+    case protocol::kCopyFail:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// As PostgreSQL: only messages that carry data may be long.
+std::size_t maxClientMessage(char type, std::size_t configured) {
+  constexpr std::size_t kSmallMessageLimit = 10000;
+  switch (type) {
+    case protocol::kQuery:
+    case protocol::kParse:
+    case protocol::kBind:
+    case protocol::kFunctionCall:
+    case protocol::kCopyData:
+      return configured;
+    default:
+      return std::min(configured, kSmallMessageLimit);
+  }
+}
+
 std::string_view asText(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
@@ -89,6 +126,39 @@ void Session::abort() {
   client_.close(ignored);
   if (server_) server_->close();
   wakeServerLoop();
+}
+
+// Nothing in flight either way: the session waits for the client's next message.
+bool Session::waitingForClient() const {
+  return state_ != SessionState::kLogin && state_ != SessionState::kWaiting &&
+         state_ != SessionState::kClosing && pendingSyncs_ == 0 && !unsynced_ &&
+         clientPassthrough_ == 0 && serverPassthrough_ == 0 && !closing_;
+}
+
+void Session::enforceIdleTimeouts(Clock::time_point now) {
+  if (!waitingForClient()) return;
+  const auto& config = worker_.shared().config;
+  bool inTransaction = txStatus_ != protocol::TransactionStatus::kIdle;
+  auto limit = inTransaction ? config.idleTransactionTimeout : config.clientIdleTimeout;
+  if (limit.count() <= 0 || now - idleSince_ < limit) return;
+  closing_ = true;  // once
+  // PostgreSQL's own codes for its idle_in_transaction_session_timeout and
+  // idle_session_timeout, so clients handle them the same way.
+  auto ending = inTransaction ? endIdle(protocol::sqlstate::kIdleInTransactionSessionTimeout,
+                                        "terminating connection due to idle-in-transaction timeout "
+                                        "(idle_transaction_timeout)")
+                              : endIdle(protocol::sqlstate::kIdleSessionTimeout,
+                                        "terminating connection due to idle-session timeout "
+                                        "(client_idle_timeout)");
+  // The handler keeps the session alive until the error is written.
+  asio::co_spawn(client_.get_executor(), std::move(ending),
+                 [self = shared_from_this()](const std::exception_ptr&) {});
+}
+
+asio::awaitable<void> Session::endIdle(std::string_view sqlState, std::string message) {
+  spdlog::info("client {} ({}@{}): {}", peer_, user_, database_, message);
+  co_await fatal(sqlState, message);
+  abort();
 }
 
 asio::awaitable<void> Session::fatal(std::string_view sqlState, std::string_view message) {
@@ -227,6 +297,7 @@ asio::awaitable<bool> Session::login() {
   (void)protocol::ReadyForQuery{protocol::TransactionStatus::kIdle}.encode(writer);
   if (!sessionMode) releaseServer();
   if (co_await runtime::writeAll(client_, welcome)) co_return false;
+  idleSince_ = Clock::now();
   spdlog::debug("client {} logged in as {} to {}", peer_, user_, database_);
   co_return true;
 }
@@ -332,6 +403,8 @@ asio::awaitable<void> Session::relay() {
     std::error_code ec;
     co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
+  // Only now: serverLoop may have been writing to the client until it ended.
+  if (!malformed_.empty()) co_await fatal(protocol::sqlstate::kProtocolViolation, malformed_);
   co_await finishServer();
 }
 
@@ -416,8 +489,16 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
     auto rest = data.subspan(consumed);
     if (rest.size() < kHeaderLength) break;
     char type = static_cast<char>(rest[0]);
-    auto frame = protocol::splitFrame(rest, {.maxMessageLength = maxPacket});
-    if (frame.status == protocol::FrameStatus::kMalformed) return Scan::kMalformed;
+    if (!isFrontendType(type)) {
+      malformed_ = "invalid frontend message type " + std::to_string(static_cast<int>(type));
+      return Scan::kMalformed;
+    }
+    auto frame =
+        protocol::splitFrame(rest, {.maxMessageLength = maxClientMessage(type, maxPacket)});
+    if (frame.status == protocol::FrameStatus::kMalformed) {
+      malformed_ = "invalid message length";
+      return Scan::kMalformed;
+    }
     if (type == protocol::kTerminate) return Scan::kTerminate;
     if (track && !trackClientMessage(type, rest, frame.status == protocol::FrameStatus::kReady)) {
       break;  // the tracker needs more of this message
@@ -696,6 +777,7 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
       pendingParses_.clear();
       untrackedParses_ = 0;
       if (pendingSyncs_ > 0) --pendingSyncs_;
+      if (pendingSyncs_ == 0) idleSince_ = Clock::now();
       if (txStatus_ == protocol::TransactionStatus::kIdle) {
         worker_.stats().countTransaction();
         pool_->countTransaction();
@@ -737,11 +819,16 @@ void Session::trackServerMessage(char type, const protocol::Frame& frame) {
 }
 
 // True when the buffer starts with a message the server must see (so a
-// server is needed), not with a Terminate.
+// server is needed): not a Terminate, and not one that is malformed.
 bool Session::hasMessageForServer() const {
   auto data = clientIn_.data();
-  return clientPassthrough_ > 0 ||
-         (data.size() >= kHeaderLength && static_cast<char>(data[0]) != protocol::kTerminate);
+  if (clientPassthrough_ > 0) return true;
+  if (data.size() < kHeaderLength) return false;
+  auto type = static_cast<char>(data[0]);
+  if (type == protocol::kTerminate || !isFrontendType(type)) return false;
+  auto limit = maxClientMessage(type, worker_.shared().config.maxPacketSize);
+  return protocol::splitFrame(data, {.maxMessageLength = limit}).status !=
+         protocol::FrameStatus::kMalformed;
 }
 
 asio::awaitable<void> Session::clientLoop() {
@@ -752,10 +839,6 @@ asio::awaitable<void> Session::clientLoop() {
     if (!server_ && hasMessageForServer() && !co_await attachServer()) co_return;
     std::size_t consumed = 0;
     auto scan = scanClient(consumed);
-    if (scan == Scan::kMalformed && !server_) {
-      co_await fatal(protocol::sqlstate::kProtocolViolation, "invalid message length");
-      co_return;
-    }
     if (consumed > 0) {
       auto ec = rewriting_ ? co_await runtime::writeAll(server_->socket(), toServer_)
                            : co_await runtime::writeAll(server_->socket(),

@@ -39,7 +39,7 @@ enum class SessionState {
 };
 [[nodiscard]] const char* toString(SessionState state);
 
-class Session {
+class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Worker& worker, runtime::Socket socket);
   ~Session();
@@ -49,6 +49,9 @@ class Session {
   [[nodiscard]] asio::awaitable<void> run();
   // Ends the session from outside (shutdown): closes both sockets.
   void abort();
+  // Worker maintenance: ends a client idle past client_idle_timeout (or
+  // idle_transaction_timeout inside a transaction) with PostgreSQL's error.
+  void enforceIdleTimeouts(std::chrono::steady_clock::time_point now);
 
   [[nodiscard]] SessionState state() const { return state_; }
   [[nodiscard]] const std::string& user() const { return user_; }
@@ -76,6 +79,8 @@ class Session {
   asio::awaitable<void> finishServer();
   asio::awaitable<void> handleCancel(const CancelKey& key);
   asio::awaitable<void> fatal(std::string_view sqlState, std::string_view message);
+  asio::awaitable<void> endIdle(std::string_view sqlState, std::string message);
+  [[nodiscard]] bool waitingForClient() const;
 
   Scan scanClient(std::size_t& consumed);
   Scan scanServer(std::size_t& consumed);
@@ -125,6 +130,9 @@ class Session {
   std::size_t clientPassthrough_ = 0;  // bytes of a partly forwarded client message
   std::size_t serverPassthrough_ = 0;  // bytes of a partly forwarded server message
   bool closing_ = false;
+  // Since when the session waits for the client (ReadyForQuery sent).
+  std::chrono::steady_clock::time_point idleSince_ = std::chrono::steady_clock::now();
+  std::string malformed_;  // why the client's input was refused (08P01), or empty
   bool serverBroken_ = false;
   // Transaction mode: the client's named statements, Parses awaiting their
   // ParseComplete, and the rebuilt bytes when a batch had to be renamed.

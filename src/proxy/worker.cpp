@@ -239,6 +239,14 @@ asio::awaitable<void> Worker::acceptLoop() {
   }
 }
 
+void Worker::enforceClientTimeouts() {
+  const auto& config = shared_.config;
+  if (config.clientIdleTimeout.count() <= 0 && config.idleTransactionTimeout.count() <= 0) return;
+  auto now = std::chrono::steady_clock::now();
+  auto sessions = sessions_;  // a session may end while we look
+  for (Session* session : sessions) session->enforceIdleTimeouts(now);
+}
+
 asio::awaitable<void> Worker::maintenanceLoop() {
   while (!stopping_) {
     // Every second: min_pool_size refills soon after a server connection dies.
@@ -248,6 +256,7 @@ asio::awaitable<void> Worker::maintenanceLoop() {
     if (stopping_) break;
     for (auto& [key, pool] : pools_) pool->maintain();
     if (authQueryPool_) authQueryPool_->maintain();
+    enforceClientTimeouts();
   }
 }
 

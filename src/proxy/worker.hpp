@@ -85,6 +85,7 @@ class Worker {
  private:
   asio::awaitable<void> acceptLoop();
   asio::awaitable<void> maintenanceLoop();
+  void enforceClientTimeouts();
   void stopInLoop();
   [[nodiscard]] WorkerSnapshot snapshotInLoop() const;
 

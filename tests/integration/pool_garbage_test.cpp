@@ -75,22 +75,11 @@ std::vector<GarbageCase> garbageCases() {
       {"Query without its NUL", true, "Q" + int32(12) + "SELECT 1"},
       {"Bind with more parameters than bytes", true,
        "B" + int32(4 + 2 + 2 + 2) + std::string("\0\0\0\0\0\x05", 6) + wire::sync()},
-  };
-}
-
-// Bytes the pool answers differently from PostgreSQL today (pool bugs, see
-// the test KnownBugs below); move a case to garbageCases() once fixed.
-std::vector<GarbageCase> knownBugCases() {
-  return {
       // PostgreSQL reads the type byte first: FATAL 08P01 "invalid frontend
-      // message type 0". The pool sees only an impossible length and closes
-      // without a word (it answers 08P01 only when no server is attached).
+      // message type 0"; no server connection is taken for it.
       {"NUL type with text for a length", true, std::string("\0garbage, not a message", 23)},
       // PostgreSQL caps every message but Query, Parse, Bind, FunctionCall,
-      // CopyData and the password messages at 10000 bytes and closes
-      // silently. The pool forwards it, the server closes, and the client
-      // gets 08006 "server connection closed unexpectedly" (and a backend is
-      // lost).
+      // CopyData and the password messages at 10000 bytes.
       {"Sync of 20000 bytes", true, "S" + int32(20004) + std::string(20000, '\0')},
   };
 }
@@ -239,18 +228,6 @@ TEST_F(PoolGarbage, BadClientsGet08P01WhilePgbenchLosesNothing) {
   auto log = pool_->log();
   EXPECT_FALSE(contains(log, "runtime error")) << log;  // UBSan
   EXPECT_FALSE(contains(log, "AddressSanitizer")) << log;
-}
-
-// Run with --gtest_also_run_disabled_tests; enable when the pool is fixed.
-TEST_F(PoolGarbage, DISABLED_KnownBugs) {
-  const auto password = cluster_->password();
-  for (const auto& garbage : knownBugCases()) {
-    auto reference = runCase(cluster_->nodePort(0), password, garbage);
-    auto pooled = runCase(pool_->port(), password, garbage);
-    EXPECT_TRUE((pooled.sqlState == "08P01" && pooled.closed) || pooled == reference)
-        << garbage.label << ": through the pool " << describe(pooled) << ", PostgreSQL "
-        << describe(reference);
-  }
 }
 
 }  // namespace

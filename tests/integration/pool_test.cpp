@@ -11,6 +11,7 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -277,6 +278,34 @@ TEST_F(PoolOnCluster, MalformedStartupIsAnsweredWith08P01) {
   EXPECT_TRUE(contains(reply, "08P01")) << reply;
   auto conn = rawConnect(transactionPool_->port(), "postgres", cluster_->password());
   EXPECT_EQ(scalar(conn.get(), "SELECT 'fine'"), "fine");
+}
+
+// Idle clients are ended with PostgreSQL's own errors; a client that holds a
+// transaction open loses it (rolled back) and its server connection.
+TEST_F(PoolOnCluster, IdleTimeoutsEndIdleClients) {
+  PoolProcess timed(*cluster_, {"--pool-mode", "transaction", "--workers", "1",
+                                "--client-idle-timeout", "1", "--idle-transaction-timeout", "2"});
+  auto password = cluster_->password();
+  auto idle = rawConnect(timed.port(), "postgres", password);
+  auto inTransaction = rawConnect(timed.port(), "postgres", password);
+  auto busy = rawConnect(timed.port(), "postgres", password);
+  ASSERT_EQ(scalar(inTransaction.get(), "SELECT 1"), "1");
+  PQclear(PQexec(inTransaction.get(), "CREATE TABLE IF NOT EXISTS idle_it (x int)"));
+  PQclear(PQexec(inTransaction.get(), "BEGIN"));
+  PQclear(PQexec(inTransaction.get(), "INSERT INTO idle_it VALUES (1)"));
+  // A query running longer than both timeouts is not idle.
+  EXPECT_EQ(scalar(busy.get(), "SELECT 1 FROM pg_sleep(3)"), "1");
+  std::this_thread::sleep_for(1500ms);
+  // libpq reports an unsolicited FATAL on the connection, not the result.
+  EXPECT_NE(scalar(idle.get(), "SELECT 1"), "1");
+  EXPECT_TRUE(contains(PQerrorMessage(idle.get()), "idle-session timeout"))
+      << PQerrorMessage(idle.get());
+  EXPECT_NE(scalar(inTransaction.get(), "SELECT 1"), "1");
+  EXPECT_TRUE(contains(PQerrorMessage(inTransaction.get()), "idle-in-transaction timeout"))
+      << PQerrorMessage(inTransaction.get());
+  auto check = rawConnect(timed.port(), "postgres", password);
+  EXPECT_EQ(scalar(check.get(), "SELECT count(*) FROM idle_it"), "0");
+  PQclear(PQexec(check.get(), "DROP TABLE idle_it"));
 }
 
 }  // namespace
