@@ -833,7 +833,7 @@ bool Session::hasMessageForServer() const {
 
 asio::awaitable<void> Session::clientLoop() {
   for (;;) {
-    if (co_await runtime::readSome(client_, clientIn_)) co_return;
+    if (co_await runtime::readSomeWhenReady(client_, clientIn_)) co_return;
     // Attach before scanning: renaming statements depends on what that
     // server has prepared.
     if (!server_ && hasMessageForServer() && !co_await attachServer()) co_return;

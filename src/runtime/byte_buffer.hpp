@@ -12,6 +12,10 @@ namespace pgswarm::runtime {
 
 class ByteBuffer {
  public:
+  // Reads come in chunks of this size; storage of exactly this size is
+  // recycled through a small per-thread cache (see release()).
+  static constexpr std::size_t kChunk = 16384;
+
   explicit ByteBuffer(std::size_t initialCapacity = 8192) : storage_(initialCapacity) {}
 
   // Unconsumed bytes.
@@ -23,6 +27,10 @@ class ByteBuffer {
 
   // Room for at least `min` more bytes at the back (compacts, then grows).
   [[nodiscard]] std::span<std::byte> prepare(std::size_t min) {
+    if (storage_.empty() && min <= kChunk && !spares().empty()) {
+      storage_ = std::move(spares().back());
+      spares().pop_back();
+    }
     if (storage_.size() - end_ < min) {
       if (begin_ > 0) {
         std::memmove(storage_.data(), storage_.data() + begin_, end_ - begin_);
@@ -54,7 +62,26 @@ class ByteBuffer {
   }
   [[nodiscard]] std::size_t capacity() const { return storage_.size(); }
 
+  // An empty buffer gives its memory up, so a connection that mostly waits
+  // (an idle client) holds none; a chunk-sized block goes to this thread's
+  // cache, where the next prepare() on this thread finds it without malloc.
+  void release() {
+    if (!empty() || storage_.empty()) return;
+    begin_ = end_ = 0;
+    auto& cache = spares();
+    if (storage_.size() == kChunk && cache.size() < kMaxSpares) {
+      cache.push_back(std::move(storage_));
+    }
+    std::vector<std::byte>().swap(storage_);
+  }
+
  private:
+  static constexpr std::size_t kMaxSpares = 256;  // 4 MiB per thread at most
+  static std::vector<std::vector<std::byte>>& spares() {
+    thread_local std::vector<std::vector<std::byte>> cache;
+    return cache;
+  }
+
   std::vector<std::byte> storage_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;

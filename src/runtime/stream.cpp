@@ -14,6 +14,16 @@ asio::awaitable<std::error_code> readSome(Socket& socket, ByteBuffer& buffer, st
   co_return ec;
 }
 
+asio::awaitable<std::error_code> readSomeWhenReady(Socket& socket, ByteBuffer& buffer) {
+  if (buffer.empty()) {
+    buffer.release();
+    std::error_code ec;
+    co_await socket.async_wait(Socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;
+  }
+  co_return co_await readSome(socket, buffer, ByteBuffer::kChunk);
+}
+
 asio::awaitable<std::error_code> readSomeWithin(Socket& socket, ByteBuffer& buffer,
                                                 std::chrono::milliseconds timeout,
                                                 std::size_t chunk) {

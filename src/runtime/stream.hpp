@@ -19,6 +19,11 @@ using Socket = asio::ip::tcp::socket;
 // Reads what is available (at least one byte) into `buffer`; ec on EOF/error.
 [[nodiscard]] asio::awaitable<std::error_code> readSome(Socket& socket, ByteBuffer& buffer,
                                                         std::size_t chunk = 16384);
+// As readSome, but while `buffer` is empty it waits for the socket to
+// become readable holding no buffer memory (ByteBuffer::release): for
+// connections that are idle most of the time, such as pooled clients.
+[[nodiscard]] asio::awaitable<std::error_code> readSomeWhenReady(Socket& socket,
+                                                                 ByteBuffer& buffer);
 // As readSome, but gives up with asio::error::timed_out after `timeout`.
 [[nodiscard]] asio::awaitable<std::error_code> readSomeWithin(Socket& socket, ByteBuffer& buffer,
                                                               std::chrono::milliseconds timeout,
