@@ -15,6 +15,7 @@
 namespace pgswarm::runtime {
 
 using Socket = asio::ip::tcp::socket;
+class ClientStream;  // client_stream.hpp: the same calls on a plain-or-TLS client connection
 
 // Reads what is available (at least one byte) into `buffer`; ec on EOF/error.
 [[nodiscard]] asio::awaitable<std::error_code> readSome(Socket& socket, ByteBuffer& buffer,
@@ -26,6 +27,17 @@ using Socket = asio::ip::tcp::socket;
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket,
                                                         std::span<const std::byte> bytes);
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes);
+
+[[nodiscard]] asio::awaitable<std::error_code> readSome(ClientStream& stream, ByteBuffer& buffer,
+                                                        std::size_t chunk = 16384);
+[[nodiscard]] asio::awaitable<std::error_code> readSomeWithin(ClientStream& stream,
+                                                              ByteBuffer& buffer,
+                                                              std::chrono::milliseconds timeout,
+                                                              std::size_t chunk = 16384);
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(ClientStream& stream,
+                                                        std::span<const std::byte> bytes);
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(ClientStream& stream,
+                                                        std::string_view bytes);
 
 // TCP_NODELAY and keepalive, as every PostgreSQL connection wants them.
 void tuneSocket(Socket& socket);
