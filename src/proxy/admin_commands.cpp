@@ -184,7 +184,7 @@ ResultTable showPools(const ProxySnapshot& snapshot, const PoolConfig& config) {
 ResultTable showClients(const ProxySnapshot& snapshot) {
   ResultTable table{
       {text("type"), text("user"), text("database"), text("state"), text("addr"), integer("port"),
-       text("connect_time"), text("link"), integer("worker"), text("pinned")},
+       text("connect_time"), text("link"), integer("worker"), text("pinned"), text("tls")},
       {}};
   std::vector<const ClientSnapshot*> clients;
   for (const auto& worker : snapshot.workers) {
@@ -197,7 +197,8 @@ ResultTable showClients(const ProxySnapshot& snapshot) {
                           number(std::int64_t{client->port}), formatTime(client->connectTime),
                           client->link.empty() ? std::nullopt : std::optional(client->link),
                           number(std::int64_t{client->worker}),
-                          client->pinned.empty() ? std::nullopt : std::optional(client->pinned)});
+                          client->pinned.empty() ? std::nullopt : std::optional(client->pinned),
+                          client->tls.empty() ? std::nullopt : std::optional(client->tls)});
   }
   return table;
 }
@@ -289,8 +290,8 @@ ResultTable showConfig(const PoolConfig& config) {
   auto described = describeConfig(config);
   const auto& defs = poolSettingDefs();
   for (std::size_t i = 0; i < described.size() && i < defs.size(); ++i) {
-    // Only the users and the hba file's rules change without a restart (RELOAD);
-    // the settings themselves are fixed.
+    // Only the users, the hba file's rules and the TLS files' contents change
+    // without a restart (RELOAD); the settings themselves are fixed.
     table.rows.push_back(
         {described[i].first, described[i].second, defs[i].defaultValue, std::string("no")});
   }

@@ -137,6 +137,15 @@ asio::awaitable<void> reload(ProxyShared& shared, std::string& out) {
   }
   spdlog::info("reloaded users ({} users) and access rules from the admin console",
                shared.users.size());
+  bool tlsChanged = false;
+  if (auto tls = shared.tls.reload(shared.config, &tlsChanged); !tls) {
+    spdlog::error("RELOAD: keeping the old TLS certificate: {}", tls.error().message);
+    appendError(out, protocol::sqlstate::kSystemError,
+                "reloaded users and access rules, but kept the old TLS certificate: " +
+                    tls.error().message);
+    co_return;
+  }
+  if (tlsChanged) spdlog::info("reloaded the TLS certificate and key");
   appendCommandComplete(out, "RELOAD");
 }
 
@@ -196,7 +205,7 @@ enum class ConsoleStep {
   kEnd,       // Terminate, EOF, or a protocol violation already reported
 };
 
-asio::awaitable<ConsoleStep> serveOne(ProxyShared& shared, runtime::Socket& client,
+asio::awaitable<ConsoleStep> serveOne(ProxyShared& shared, runtime::ClientStream& client,
                                       runtime::ByteBuffer& input, bool& skipToSync) {
   auto frame = protocol::splitFrame(input.data(), {.maxMessageLength = kMaxConsoleMessage});
   while (frame.status == protocol::FrameStatus::kNeedMore) {
@@ -262,7 +271,7 @@ asio::awaitable<ConsoleStep> serveOne(ProxyShared& shared, runtime::Socket& clie
 
 }  // namespace
 
-asio::awaitable<void> runAdminConsole(Worker& worker, runtime::Socket& client,
+asio::awaitable<void> runAdminConsole(Worker& worker, runtime::ClientStream& client,
                                       runtime::ByteBuffer& input, const std::string& user) {
   auto& shared = worker.shared();
   const auto& admins = shared.config.adminUsers;

@@ -10,6 +10,7 @@
 #include <asio.hpp>
 
 #include "runtime/byte_buffer.hpp"
+#include "runtime/client_stream.hpp"
 #include "runtime/stream.hpp"
 
 namespace pgswarm::proxy {
@@ -22,7 +23,7 @@ inline constexpr std::string_view kAdminDatabase = "pgswarm";
 // Runs after the client authenticated: sends the welcome, then serves
 // commands until Terminate or the connection ends. A user not in
 // pool.admin_users gets FATAL 42501 instead.
-asio::awaitable<void> runAdminConsole(Worker& worker, runtime::Socket& client,
+asio::awaitable<void> runAdminConsole(Worker& worker, runtime::ClientStream& client,
                                       runtime::ByteBuffer& input, const std::string& user);
 
 }  // namespace pgswarm::proxy

@@ -27,14 +27,14 @@ std::chrono::milliseconds until(Clock::time_point deadline) {
 }
 
 template <typename Message>
-asio::awaitable<bool> send(runtime::Socket& socket, const Message& message) {
+asio::awaitable<bool> send(runtime::ClientStream& socket, const Message& message) {
   std::string out;
   protocol::Writer writer(out);
   if (message.encode(writer) != protocol::EncodeStatus::kOk) co_return false;
   co_return !(co_await runtime::writeAll(socket, out));
 }
 
-asio::awaitable<AuthOutcome> reject(runtime::Socket& socket, const std::string& user) {
+asio::awaitable<AuthOutcome> reject(runtime::ClientStream& socket, const std::string& user) {
   co_await sendFatal(socket, protocol::sqlstate::kInvalidPassword,
                      "password authentication failed for user \"" + user + "\"");
   co_return AuthOutcome::kRejected;
@@ -50,9 +50,10 @@ const auth::Bytes& mockKey() {
   return key;
 }
 
-asio::awaitable<AuthOutcome> scramExchange(runtime::Socket& socket, runtime::ByteBuffer& input,
-                                           const std::string& user, const auth::Secret* secret,
-                                           Users& users, Clock::time_point deadline) {
+asio::awaitable<AuthOutcome> scramExchange(runtime::ClientStream& socket,
+                                           runtime::ByteBuffer& input, const std::string& user,
+                                           const auth::Secret* secret, Users& users,
+                                           Clock::time_point deadline) {
   auto server = auth::ScramServer::forUser(secret, user, mockKey());
   if (!server) co_return co_await reject(socket, user);
   protocol::AuthenticationSasl offer{{"SCRAM-SHA-256"}};
@@ -88,7 +89,7 @@ asio::awaitable<AuthOutcome> scramExchange(runtime::Socket& socket, runtime::Byt
   co_return AuthOutcome::kAuthenticated;
 }
 
-asio::awaitable<AuthOutcome> md5Exchange(runtime::Socket& socket, runtime::ByteBuffer& input,
+asio::awaitable<AuthOutcome> md5Exchange(runtime::ClientStream& socket, runtime::ByteBuffer& input,
                                          const std::string& user, const auth::Secret& secret,
                                          Users& users, Clock::time_point deadline) {
   protocol::AuthenticationMd5Password request;
@@ -112,9 +113,11 @@ asio::awaitable<AuthOutcome> md5Exchange(runtime::Socket& socket, runtime::ByteB
   co_return AuthOutcome::kAuthenticated;
 }
 
-std::optional<IpAddress> clientAddress(const runtime::Socket& socket) {
+}  // namespace
+
+std::optional<IpAddress> clientAddress(const runtime::ClientStream& socket) {
   std::error_code ec;
-  auto endpoint = socket.remote_endpoint(ec);
+  auto endpoint = socket.socket().remote_endpoint(ec);
   if (ec) return std::nullopt;
   auto address = endpoint.address();
   // A pool listening on "::" sees IPv4 clients as ::ffff:a.b.c.d; rules name them as IPv4.
@@ -123,6 +126,8 @@ std::optional<IpAddress> clientAddress(const runtime::Socket& socket) {
   }
   return IpAddress::parse(address.to_string());
 }
+
+namespace {
 
 ClientAuthMethod fromHba(HbaMethod method) {
   switch (method) {
@@ -139,14 +144,14 @@ ClientAuthMethod fromHba(HbaMethod method) {
 
 // The method for this client, or nullopt once a 28000 refusal has been sent.
 asio::awaitable<std::optional<ClientAuthMethod>> chooseMethod(ProxyShared& shared,
-                                                              runtime::Socket& socket,
+                                                              runtime::ClientStream& socket,
                                                               const std::string& user,
                                                               const std::string& database) {
   auto rules = shared.access.current();
   if (!rules) co_return shared.config.authType;
   auto address = clientAddress(socket);
   if (!address) co_return std::nullopt;  // the client is already gone
-  HbaClient client{.address = *address, .database = database, .user = user};
+  HbaClient client{.address = *address, .ssl = socket.tls(), .database = database, .user = user};
   client.sameHost = rules->usesSameHost() && isOwnAddress(*address);
   const auto* rule = findHbaRule(*rules, client);
   if (rule == nullptr || rule->method == HbaMethod::kReject) {
@@ -217,13 +222,13 @@ asio::awaitable<std::optional<auth::Secret>> findSecret(Worker& worker, const st
 
 }  // namespace
 
-asio::awaitable<void> sendFatal(runtime::Socket& socket, std::string_view sqlState,
+asio::awaitable<void> sendFatal(runtime::ClientStream& socket, std::string_view sqlState,
                                 std::string_view message, std::string_view detail) {
   auto bytes = protocol::makeErrorResponse(protocol::Severity::kFatal, sqlState, message, detail);
   (void)co_await runtime::writeAll(socket, bytes);
 }
 
-asio::awaitable<std::optional<OwnedMessage>> readLoginMessage(runtime::Socket& socket,
+asio::awaitable<std::optional<OwnedMessage>> readLoginMessage(runtime::ClientStream& socket,
                                                               runtime::ByteBuffer& input,
                                                               Clock::time_point deadline) {
   for (;;) {
@@ -244,7 +249,7 @@ asio::awaitable<std::optional<OwnedMessage>> readLoginMessage(runtime::Socket& s
   }
 }
 
-asio::awaitable<AuthOutcome> authenticateClient(Worker& worker, runtime::Socket& socket,
+asio::awaitable<AuthOutcome> authenticateClient(Worker& worker, runtime::ClientStream& socket,
                                                 runtime::ByteBuffer& input, const std::string& user,
                                                 const std::string& database,
                                                 Clock::time_point deadline) {

@@ -14,7 +14,9 @@
 
 #include <asio.hpp>
 
+#include "proxy/hba.hpp"
 #include "runtime/byte_buffer.hpp"
+#include "runtime/client_stream.hpp"
 #include "runtime/stream.hpp"
 
 namespace pgswarm::proxy {
@@ -29,8 +31,9 @@ class Worker;
 
 // Runs on `worker`'s loop (auth_query uses its connections).
 [[nodiscard]] asio::awaitable<AuthOutcome> authenticateClient(
-    Worker& worker, runtime::Socket& socket, runtime::ByteBuffer& input, const std::string& user,
-    const std::string& database, std::chrono::steady_clock::time_point deadline);
+    Worker& worker, runtime::ClientStream& socket, runtime::ByteBuffer& input,
+    const std::string& user, const std::string& database,
+    std::chrono::steady_clock::time_point deadline);
 
 // An owned copy of one client message (login phase only, where messages are small).
 struct OwnedMessage {
@@ -40,11 +43,15 @@ struct OwnedMessage {
 // Reads one whole message; nullopt on EOF, timeout or a malformed length
 // (for which an 08P01 ErrorResponse has been sent).
 [[nodiscard]] asio::awaitable<std::optional<OwnedMessage>> readLoginMessage(
-    runtime::Socket& socket, runtime::ByteBuffer& input,
+    runtime::ClientStream& socket, runtime::ByteBuffer& input,
     std::chrono::steady_clock::time_point deadline);
 
+// The client's address as access rules name it (IPv4-mapped IPv6 as IPv4);
+// nullopt once the client is gone.
+[[nodiscard]] std::optional<IpAddress> clientAddress(const runtime::ClientStream& socket);
+
 // Sends an ErrorResponse (severity FATAL) and nothing else.
-asio::awaitable<void> sendFatal(runtime::Socket& socket, std::string_view sqlState,
+asio::awaitable<void> sendFatal(runtime::ClientStream& socket, std::string_view sqlState,
                                 std::string_view message, std::string_view detail = {});
 
 }  // namespace pgswarm::proxy

@@ -84,7 +84,7 @@ struct HbaRules {
 
 struct HbaClient {
   IpAddress address;      // IPv4-mapped IPv6 addresses already turned into IPv4
-  bool ssl = false;       // no TLS yet: always false
+  bool ssl = false;       // the connection is TLS (hostssl / hostnossl)
   bool sameHost = false;  // address is one of this host's; only read for samehost rules
   std::string_view database;
   std::string_view user;

@@ -7,6 +7,8 @@
 #include <sstream>
 #include <thread>
 
+#include "runtime/tls.hpp"
+
 namespace pgswarm::proxy {
 namespace {
 
@@ -131,6 +133,31 @@ std::vector<SettingDef> buildDefs() {
        .flag = "http-port",
        .defaultValue = "8080",
        .help = "port of the HTTP endpoint; 0 disables it"},
+      {.key = "pool.tls_cert_file",
+       .flag = "tls-cert-file",
+       .env = {"PGSWARM_CLIENT_TLS_CERT_FILE"},
+       .help = "PEM certificate (chain) offered to clients that ask for TLS"},
+      {.key = "pool.tls_key_file",
+       .flag = "tls-key-file",
+       .env = {"PGSWARM_CLIENT_TLS_KEY_FILE"},
+       .help = "PEM private key of tls_cert_file; mode 0600 (or 0640 owned by root)"},
+      {.key = "pool.tls_ca_file",
+       .flag = "tls-ca-file",
+       .env = {"PGSWARM_CLIENT_TLS_CA_FILE"},
+       .help = "PEM CA bundle for client certificates (checked, not used yet)"},
+      {.key = "pool.tls_mode",
+       .flag = "tls-mode",
+       .env = {"PGSWARM_CLIENT_TLS_SSLMODE"},
+       .help = "disable, allow, prefer or require (default: prefer with a certificate, else "
+               "disable)"},
+      {.key = "pool.tls_protocols",
+       .flag = "tls-protocols",
+       .defaultValue = "secure",
+       .help = "secure (TLS 1.2 and 1.3), tlsv1.2, tlsv1.3 or a comma list of them"},
+      {.key = "pool.tls_ciphers",
+       .flag = "tls-ciphers",
+       .defaultValue = "default",
+       .help = "OpenSSL cipher list for TLS 1.2; default: forward-secret strong suites"},
       {.key = "pool.log_level",
        .flag = "log-level",
        .defaultValue = "info",
@@ -168,10 +195,57 @@ std::vector<std::string> splitList(const std::string& text) {
   return items;
 }
 
+// The files themselves are read when the pool starts (and on RELOAD), so a
+// config check does not need them; here only what fits together.
+Status readTlsSettings(const Settings& settings, PoolConfig& config) {
+  config.tlsCertFile = settings.text("pool.tls_cert_file");
+  config.tlsKeyFile = settings.text("pool.tls_key_file");
+  config.tlsCaFile = settings.text("pool.tls_ca_file");
+  config.tlsProtocols = settings.text("pool.tls_protocols");
+  config.tlsCiphers = settings.text("pool.tls_ciphers");
+  bool haveCert = !config.tlsCertFile.empty() || !config.tlsKeyFile.empty();
+  if (haveCert && (config.tlsCertFile.empty() || config.tlsKeyFile.empty())) {
+    return makeError("pool.tls_cert_file and pool.tls_key_file must be set together");
+  }
+  if (settings.text("pool.tls_mode").empty()) {
+    config.tlsMode = haveCert ? ClientTlsMode::kPrefer : ClientTlsMode::kDisable;
+  } else {
+    auto mode = choice<ClientTlsMode>(settings, "pool.tls_mode",
+                                      {{"disable", ClientTlsMode::kDisable},
+                                       {"allow", ClientTlsMode::kAllow},
+                                       {"prefer", ClientTlsMode::kPrefer},
+                                       {"require", ClientTlsMode::kRequire}});
+    if (!mode) return mode.error();
+    config.tlsMode = *mode;
+  }
+  if (config.tlsMode != ClientTlsMode::kDisable && !haveCert) {
+    return makeError("{} is {}: set pool.tls_cert_file and pool.tls_key_file",
+                     settings.origin("pool.tls_mode"), toString(config.tlsMode));
+  }
+  if (auto versions = runtime::parseTlsProtocols(config.tlsProtocols); !versions) {
+    return makeError("{}: {}", settings.origin("pool.tls_protocols"), versions.error().message);
+  }
+  return Ok{};
+}
+
 }  // namespace
 
 const char* toString(PoolMode mode) {
   return mode == PoolMode::kSession ? "session" : "transaction";
+}
+
+const char* toString(ClientTlsMode mode) {
+  switch (mode) {
+    case ClientTlsMode::kDisable:
+      return "disable";
+    case ClientTlsMode::kAllow:
+      return "allow";
+    case ClientTlsMode::kPrefer:
+      return "prefer";
+    case ClientTlsMode::kRequire:
+      return "require";
+  }
+  return "?";
 }
 
 const char* toString(ClientAuthMethod method) {
@@ -307,6 +381,7 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
     if (!value) return value.error();
     *target = *value;
   }
+  if (auto tls = readTlsSettings(settings, config); !tls) return tls.error();
   config.logLevel = settings.text("pool.log_level");
   config.httpListen = settings.text("pool.http_listen");
   auto httpPort = settings.integer("pool.http_port", 0, 65535);
@@ -358,6 +433,12 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"max_packet_size", std::to_string(config.maxPacketSize)},
       {"http_listen", config.httpListen},
       {"http_port", std::to_string(config.httpPort)},
+      {"tls_cert_file", config.tlsCertFile},
+      {"tls_key_file", config.tlsKeyFile},
+      {"tls_ca_file", config.tlsCaFile},
+      {"tls_mode", toString(config.tlsMode)},
+      {"tls_protocols", config.tlsProtocols},
+      {"tls_ciphers", config.tlsCiphers},
       {"log_level", config.logLevel},
   };
   std::vector<std::pair<std::string, std::string>> described;

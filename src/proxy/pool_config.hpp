@@ -16,6 +16,14 @@ namespace pgswarm::proxy {
 enum class PoolMode { kSession, kTransaction };
 enum class ClientAuthMethod { kScramSha256, kMd5, kTrust };
 enum class ServerReset { kDiscard, kReconnect };
+// What the pool answers an SSLRequest, and whether it insists on one.
+enum class ClientTlsMode {
+  kDisable,  // answer 'N': clients stay plain (also when no certificate is set)
+  kAllow,    // TLS when the client asks; plain clients are welcome too
+  kPrefer,   // the same as allow on the server side (PgBouncer keeps both names)
+  kRequire,  // TLS when asked; a plain StartupMessage gets 28000 like a hostssl-only pg_hba
+};
+[[nodiscard]] const char* toString(ClientTlsMode mode);
 // PgBouncer's default, schema-qualified so a user's search_path cannot redirect it.
 inline constexpr const char* kDefaultAuthQuery =
     "SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = $1";
@@ -55,6 +63,13 @@ struct PoolConfig {
   std::chrono::milliseconds idleTransactionTimeout{0};  // 0: no limit
   std::chrono::milliseconds serverLifetime{3600000};
   std::size_t maxPacketSize = 256 * 1024 * 1024;
+  // Client-side TLS: cert and key (PEM) turn it on; prefer is then the default mode.
+  std::string tlsCertFile;
+  std::string tlsKeyFile;
+  std::string tlsCaFile;  // loaded and checked; client certificates are not asked for yet
+  ClientTlsMode tlsMode = ClientTlsMode::kDisable;
+  std::string tlsProtocols = "secure";  // TLS 1.2 and 1.3
+  std::string tlsCiphers = "default";   // runtime::kDefaultTlsCiphers
   std::string logLevel = "info";
   std::string httpListen = "127.0.0.1";  // GET /metrics and /health
   int httpPort = 8080;                   // 0: no HTTP endpoint

@@ -28,6 +28,10 @@ int runPool(const PoolConfig& config) {
     spdlog::error("{}", loaded.error().message);
     return 2;
   }
+  if (auto tls = shared.tls.reload(config); !tls) {
+    spdlog::error("TLS: {}", tls.error().message);
+    return 2;
+  }
   auto endpoint = listenEndpoint(config);
   if (!endpoint) {
     spdlog::error("{}", endpoint.error().message);
@@ -57,9 +61,10 @@ int runPool(const PoolConfig& config) {
       spdlog::info("metrics on http://{}:{}/metrics", config.httpListen, config.httpPort);
     }
   }
-  spdlog::info("pool listening on {}:{} ({} mode, {} workers, server {}:{}, {} users)",
+  spdlog::info("pool listening on {}:{} ({} mode, {} workers, server {}:{}, {} users, TLS {})",
                config.listenAddress, config.listenPort, toString(config.mode), config.workers,
-               config.servers.front().host, config.servers.front().port, shared.users.size());
+               config.servers.front().host, config.servers.front().port, shared.users.size(),
+               toString(config.tlsMode));
 
   asio::io_context signals_loop;
   asio::signal_set signals(signals_loop, SIGINT, SIGTERM, SIGHUP);
@@ -73,6 +78,12 @@ int runPool(const PoolConfig& config) {
       } else {
         spdlog::error("reload failed, keeping the old users and access rules: {}",
                       reloaded.error().message);
+      }
+      bool tlsChanged = false;
+      if (auto tls = shared.tls.reload(shared.config, &tlsChanged); !tls) {
+        spdlog::error("reload: keeping the old TLS certificate: {}", tls.error().message);
+      } else if (tlsChanged) {
+        spdlog::info("reloaded the TLS certificate and key");
       }
       signals.async_wait(onSignal);
       return;

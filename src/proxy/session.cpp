@@ -14,6 +14,7 @@
 #include "protocol/writer.hpp"
 #include "proxy/admin_console.hpp"
 #include "proxy/client_auth.hpp"
+#include "proxy/hba.hpp"
 #include "proxy/prepared_statements.hpp"
 #include "proxy/worker.hpp"
 #include "sql/classifier.hpp"
@@ -109,7 +110,7 @@ Session::Session(Worker& worker, runtime::Socket socket)
       serverWake_(client_.get_executor()),
       serverDone_(client_.get_executor()) {
   std::error_code ec;
-  auto endpoint = client_.remote_endpoint(ec);
+  auto endpoint = client_.socket().remote_endpoint(ec);
   peer_ = ec ? "?" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
   worker_.addSession(this);
 }
@@ -122,8 +123,8 @@ Session::~Session() {
 void Session::abort() {
   closing_ = true;
   std::error_code ignored;
-  client_.shutdown(asio::socket_base::shutdown_both, ignored);
-  client_.close(ignored);
+  client_.socket().shutdown(asio::socket_base::shutdown_both, ignored);
+  client_.socket().close(ignored);
   if (server_) server_->close();
   wakeServerLoop();
 }
@@ -166,7 +167,7 @@ asio::awaitable<void> Session::fatal(std::string_view sqlState, std::string_view
 }
 
 asio::awaitable<void> Session::run() {
-  runtime::tuneSocket(client_);
+  runtime::tuneSocket(client_.socket());
   auto& shared = worker_.shared();
   int clients = ++shared.clients;
   if (clients > shared.config.maxClientConnections) {
@@ -179,7 +180,7 @@ asio::awaitable<void> Session::run() {
   state_ = SessionState::kClosing;
   --shared.clients;
   std::error_code ignored;
-  client_.close(ignored);
+  client_.socket().close(ignored);
 }
 
 // Reads startup packets until a StartupMessage; false when the connection ends here.
@@ -205,8 +206,18 @@ asio::awaitable<bool> Session::startup() {
       co_await fatal(protocol::sqlstate::kProtocolViolation, "invalid startup packet");
       co_return false;
     }
+    if (client_.tls() && (*kind == protocol::StartupPacketKind::kSslRequest ||
+                          *kind == protocol::StartupPacketKind::kGssEncRequest)) {
+      // PostgreSQL negotiates encryption once; inside TLS it is an unknown protocol.
+      co_await fatal(protocol::sqlstate::kProtocolViolation,
+                     "encryption requested inside an encrypted connection");
+      co_return false;
+    }
     switch (*kind) {
       case protocol::StartupPacketKind::kSslRequest:
+        clientIn_.consume(frame.frame.length);
+        if (!co_await negotiateTls(deadline)) co_return false;
+        continue;
       case protocol::StartupPacketKind::kGssEncRequest:
         clientIn_.consume(frame.frame.length);
         if (co_await runtime::writeAll(client_, std::string_view("N"))) co_return false;
@@ -230,6 +241,10 @@ asio::awaitable<bool> Session::startup() {
         }
         user_ = std::string(message->user());
         database_ = std::string(message->database());
+        if (!client_.tls() && worker_.shared().config.tlsMode == ClientTlsMode::kRequire) {
+          co_await refusePlain();
+          co_return false;
+        }
         for (const auto& parameter : message->parameters) {
           if (parameter.name == "replication") {
             co_await fatal(protocol::sqlstate::kFeatureNotSupported,
@@ -256,6 +271,43 @@ asio::awaitable<bool> Session::startup() {
       }
     }
   }
+}
+
+// Answers an SSLRequest: 'N' without a TLS context, else 'S' and the
+// handshake. False when the connection ends here.
+asio::awaitable<bool> Session::negotiateTls(Clock::time_point deadline) {
+  auto context = worker_.shared().tls.current();
+  if (!context) co_return !co_await runtime::writeAll(client_, std::string_view("N"));
+  // Bytes after the SSLRequest were sent in the clear before the handshake:
+  // acting on them lets a man in the middle inject a plaintext prefix
+  // (CVE-2021-23222), so they end the connection instead.
+  std::error_code ec;
+  std::size_t unread = client_.socket().available(ec);
+  if (!clientIn_.empty() || unread > 0) {
+    co_await sendFatal(client_, protocol::sqlstate::kProtocolViolation,
+                       "received unencrypted data after SSL request",
+                       "This could be either a client-software bug or evidence of an attempted "
+                       "man-in-the-middle attack.");
+    co_return false;
+  }
+  if (co_await runtime::writeAll(client_, std::string_view("S"))) co_return false;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  if (auto failed = co_await client_.startTls(std::move(context), left)) {
+    spdlog::debug("client {}: TLS handshake failed: {}", peer_, failed.message());
+    co_return false;
+  }
+  spdlog::debug("client {}: {}", peer_, client_.tlsDescription());
+  co_return true;
+}
+
+// tls_mode require: the words PostgreSQL uses when only hostssl lines match.
+asio::awaitable<void> Session::refusePlain() {
+  auto address = clientAddress(client_);
+  HbaClient client{
+      .address = address ? *address : IpAddress{}, .database = database_, .user = user_};
+  auto message = hbaNoEntryMessage(client);
+  spdlog::info("{} (tls_mode require)", message);
+  co_await fatal(protocol::sqlstate::kInvalidAuthorizationSpecification, message);
 }
 
 asio::awaitable<void> Session::handleCancel(const CancelKey& key) {

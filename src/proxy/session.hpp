@@ -1,5 +1,6 @@
 // One client connection, start to end, as one readable coroutine: startup
-// (SSLRequest/GSSENCRequest answered 'N', CancelRequest routed), login, then
+// (SSLRequest answered 'S' and TLS when configured, else 'N'; GSSENCRequest
+// 'N'; CancelRequest routed), login, then
 // the relay. The relay is two loops over one state: client -> server
 // (acquires a server when it has none) and server -> client (gives the
 // server back at ReadyForQuery 'I' in transaction mode). Messages are only
@@ -24,6 +25,7 @@
 #include "proxy/prepared_statements.hpp"
 #include "proxy/state_tracker.hpp"
 #include "runtime/byte_buffer.hpp"
+#include "runtime/client_stream.hpp"
 #include "runtime/stream.hpp"
 
 namespace pgswarm::proxy {
@@ -57,6 +59,8 @@ class Session : public std::enable_shared_from_this<Session> {
   [[nodiscard]] const std::string& user() const { return user_; }
   [[nodiscard]] const std::string& database() const { return database_; }
   [[nodiscard]] std::string peer() const { return peer_; }
+  // "TLSv1.3/TLS_AES_256_GCM_SHA384" for a TLS client, else empty.
+  [[nodiscard]] const std::string& tls() const { return client_.tlsDescription(); }
   // For SHOW CLIENTS / SHOW SERVERS: the server connection attached now, if any.
   [[nodiscard]] const pool::ServerConnection* server() const { return server_.get(); }
   [[nodiscard]] std::chrono::steady_clock::time_point connectedAt() const { return connectedAt_; }
@@ -67,6 +71,8 @@ class Session : public std::enable_shared_from_this<Session> {
   enum class Scan { kOk, kTerminate, kMalformed };
 
   asio::awaitable<bool> startup();
+  asio::awaitable<bool> negotiateTls(std::chrono::steady_clock::time_point deadline);
+  asio::awaitable<void> refusePlain();
   asio::awaitable<bool> login();
   asio::awaitable<bool> attachServer();
   asio::awaitable<bool> replaySettings();
@@ -107,7 +113,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void wakeServerLoop();
 
   Worker& worker_;
-  runtime::Socket client_;
+  runtime::ClientStream client_;
   runtime::ByteBuffer clientIn_;
   std::string peer_;
   std::string user_;

@@ -13,6 +13,7 @@
 #include "proxy/access_rules.hpp"
 #include "proxy/auth_query.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/client_tls.hpp"
 #include "proxy/pool_config.hpp"
 #include "proxy/users.hpp"
 
@@ -27,6 +28,7 @@ struct ProxyShared {
   const PoolConfig config;
   Users users;
   AccessRules access;
+  ClientTls tls;
   SecretCache authCache{config.authQueryCacheTtl};
   CancelRegistry cancels;
   // default_pool_size (+ reserve) per (user, database) across all workers.

@@ -206,7 +206,8 @@ WorkerSnapshot Worker::snapshotInLoop() const {
                           .port = port,
                           .connectTime = wall(session->connectedAt()),
                           .worker = index_,
-                          .pinned = session->pinReason()};
+                          .pinned = session->pinReason(),
+                          .tls = session->tls()};
     if (const auto* conn = session->server()) {
       auto [localAddr, localPort] = localEndpoint(*conn);
       client.link = localAddr + ":" + std::to_string(localPort);

@@ -3,54 +3,96 @@
 
 #include <asio/experimental/awaitable_operators.hpp>
 
-namespace pgswarm::runtime {
+#include "runtime/client_stream.hpp"
 
-asio::awaitable<std::error_code> readSome(Socket& socket, ByteBuffer& buffer, std::size_t chunk) {
+namespace pgswarm::runtime {
+namespace {
+
+// One body for both stream kinds; each public overload instantiates it.
+template <typename Stream>
+asio::awaitable<std::error_code> readSomeOn(Stream& stream, ByteBuffer& buffer, std::size_t chunk) {
   auto room = buffer.prepare(chunk);
   std::error_code ec;
-  std::size_t n = co_await socket.async_read_some(asio::buffer(room.data(), room.size()),
+  std::size_t n = co_await stream.async_read_some(asio::buffer(room.data(), room.size()),
                                                   asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) buffer.commit(n);
   co_return ec;
 }
 
-asio::awaitable<std::error_code> readSomeWhenReady(Socket& socket, ByteBuffer& buffer) {
-  if (buffer.empty()) {
-    buffer.release();
-    std::error_code ec;
-    co_await socket.async_wait(Socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return ec;
-  }
-  co_return co_await readSome(socket, buffer, ByteBuffer::kChunk);
-}
-
-asio::awaitable<std::error_code> readSomeWithin(Socket& socket, ByteBuffer& buffer,
-                                                std::chrono::milliseconds timeout,
-                                                std::size_t chunk) {
+template <typename Stream>
+asio::awaitable<std::error_code> readSomeWithinOn(Stream& stream, ByteBuffer& buffer,
+                                                  std::chrono::milliseconds timeout,
+                                                  std::size_t chunk) {
   // The parallel group cancels whichever operation loses, so no handler can
   // outlive this frame. Only used outside the per-message path (logins).
   using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer timer(socket.get_executor());
+  asio::steady_timer timer(stream.get_executor());
   timer.expires_after(timeout);
   std::error_code timerEc;
-  auto winner = co_await (readSome(socket, buffer, chunk) ||
+  auto winner = co_await (readSomeOn(stream, buffer, chunk) ||
                           timer.async_wait(asio::redirect_error(asio::use_awaitable, timerEc)));
   if (winner.index() == 1) co_return make_error_code(asio::error::timed_out);
   co_return std::get<0>(winner);
 }
 
-asio::awaitable<std::error_code> writeAll(Socket& socket, std::span<const std::byte> bytes) {
+template <typename Stream>
+asio::awaitable<std::error_code> writeAllOn(Stream& stream, const void* data, std::size_t size) {
   std::error_code ec;
-  co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
+  co_await asio::async_write(stream, asio::buffer(data, size),
                              asio::redirect_error(asio::use_awaitable, ec));
   co_return ec;
 }
 
+}  // namespace
+
+asio::awaitable<std::error_code> readSome(Socket& socket, ByteBuffer& buffer, std::size_t chunk) {
+  return readSomeOn(socket, buffer, chunk);
+}
+
+asio::awaitable<std::error_code> readSome(ClientStream& stream, ByteBuffer& buffer,
+                                          std::size_t chunk) {
+  return readSomeOn(stream, buffer, chunk);
+}
+
+asio::awaitable<std::error_code> readSomeWhenReady(ClientStream& stream, ByteBuffer& buffer) {
+  // TLS may hold decrypted bytes the socket no longer shows as readable, so
+  // only a plain connection waits on the socket itself.
+  if (buffer.empty() && !stream.tls()) {
+    buffer.release();
+    std::error_code ec;
+    co_await stream.socket().async_wait(Socket::wait_read,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ec;
+  }
+  co_return co_await readSomeOn(stream, buffer, ByteBuffer::kChunk);
+}
+
+asio::awaitable<std::error_code> readSomeWithin(Socket& socket, ByteBuffer& buffer,
+                                                std::chrono::milliseconds timeout,
+                                                std::size_t chunk) {
+  return readSomeWithinOn(socket, buffer, timeout, chunk);
+}
+
+asio::awaitable<std::error_code> readSomeWithin(ClientStream& stream, ByteBuffer& buffer,
+                                                std::chrono::milliseconds timeout,
+                                                std::size_t chunk) {
+  return readSomeWithinOn(stream, buffer, timeout, chunk);
+}
+
+asio::awaitable<std::error_code> writeAll(Socket& socket, std::span<const std::byte> bytes) {
+  return writeAllOn(socket, bytes.data(), bytes.size());
+}
+
 asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes) {
-  std::error_code ec;
-  co_await asio::async_write(socket, asio::buffer(bytes.data(), bytes.size()),
-                             asio::redirect_error(asio::use_awaitable, ec));
-  co_return ec;
+  return writeAllOn(socket, bytes.data(), bytes.size());
+}
+
+asio::awaitable<std::error_code> writeAll(ClientStream& stream, std::span<const std::byte> bytes) {
+  return writeAllOn(stream, bytes.data(), bytes.size());
+}
+
+asio::awaitable<std::error_code> writeAll(ClientStream& stream, std::string_view bytes) {
+  return writeAllOn(stream, bytes.data(), bytes.size());
 }
 
 void tuneSocket(Socket& socket) {

@@ -15,15 +15,11 @@
 namespace pgswarm::runtime {
 
 using Socket = asio::ip::tcp::socket;
+class ClientStream;  // client_stream.hpp: the same calls on a plain-or-TLS client connection
 
 // Reads what is available (at least one byte) into `buffer`; ec on EOF/error.
 [[nodiscard]] asio::awaitable<std::error_code> readSome(Socket& socket, ByteBuffer& buffer,
                                                         std::size_t chunk = 16384);
-// As readSome, but while `buffer` is empty it waits for the socket to
-// become readable holding no buffer memory (ByteBuffer::release): for
-// connections that are idle most of the time, such as pooled clients.
-[[nodiscard]] asio::awaitable<std::error_code> readSomeWhenReady(Socket& socket,
-                                                                 ByteBuffer& buffer);
 // As readSome, but gives up with asio::error::timed_out after `timeout`.
 [[nodiscard]] asio::awaitable<std::error_code> readSomeWithin(Socket& socket, ByteBuffer& buffer,
                                                               std::chrono::milliseconds timeout,
@@ -31,6 +27,22 @@ using Socket = asio::ip::tcp::socket;
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket,
                                                         std::span<const std::byte> bytes);
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes);
+
+[[nodiscard]] asio::awaitable<std::error_code> readSome(ClientStream& stream, ByteBuffer& buffer,
+                                                        std::size_t chunk = 16384);
+// As readSome, but while `buffer` is empty a plain connection waits for the
+// socket to become readable holding no buffer memory (ByteBuffer::release):
+// for connections that are idle most of the time, such as pooled clients.
+[[nodiscard]] asio::awaitable<std::error_code> readSomeWhenReady(ClientStream& stream,
+                                                                 ByteBuffer& buffer);
+[[nodiscard]] asio::awaitable<std::error_code> readSomeWithin(ClientStream& stream,
+                                                              ByteBuffer& buffer,
+                                                              std::chrono::milliseconds timeout,
+                                                              std::size_t chunk = 16384);
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(ClientStream& stream,
+                                                        std::span<const std::byte> bytes);
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(ClientStream& stream,
+                                                        std::string_view bytes);
 
 // TCP_NODELAY and keepalive, as every PostgreSQL connection wants them.
 void tuneSocket(Socket& socket);

@@ -82,7 +82,8 @@ ProxySnapshot twoWorkers() {
                            .addr = "10.0.0.1",
                            .port = 5000,
                            .link = "127.0.0.1:6000",
-                           .worker = 0});
+                           .worker = 0,
+                           .tls = "TLSv1.3/TLS_AES_256_GCM_SHA384"});
   first.clients.push_back(
       {.user = "alice", .database = "app", .state = "waiting", .addr = "10.0.0.2", .port = 5001});
   first.clients.push_back(
@@ -152,6 +153,19 @@ TEST(AdminViews, ShowClientsListsEveryClientWithItsLink) {
   }
   EXPECT_EQ(linked, 1u);
   EXPECT_EQ(admin, 1u);
+}
+
+TEST(AdminViews, ShowClientsNamesTlsOrNull) {
+  auto table = showClients(twoWorkers());
+  std::size_t tls = 0;
+  std::size_t plain = 0;
+  for (std::size_t row = 0; row < table.rows.size(); ++row) {
+    auto value = cell(table, row, "tls");
+    if (value == "TLSv1.3/TLS_AES_256_GCM_SHA384") ++tls;
+    if (value == "<NULL>") ++plain;
+  }
+  EXPECT_EQ(tls, 1u);
+  EXPECT_EQ(plain, 3u);
 }
 
 TEST(AdminViews, ShowServersShowsBackendPidAndClient) {

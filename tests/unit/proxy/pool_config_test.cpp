@@ -107,3 +107,61 @@ TEST(PoolConfig, MinPoolSizeAboveDefaultPoolSizeIsRefused) {
 
 }  // namespace
 }  // namespace pgswarm::proxy
+
+namespace pgswarm::proxy {
+namespace {
+
+TEST(PoolConfig, TlsIsOffWithoutACertificate) {
+  auto config = configWith({});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->tlsMode, ClientTlsMode::kDisable);
+  EXPECT_EQ(config->tlsProtocols, "secure");
+}
+
+TEST(PoolConfig, TlsPrefersOnceACertificateIsSet) {
+  auto config =
+      configWith({{"pool.tls_cert_file", "/c/server.crt"}, {"pool.tls_key_file", "/c/server.key"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->tlsMode, ClientTlsMode::kPrefer);
+  EXPECT_EQ(config->tlsCertFile, "/c/server.crt");
+  auto disabled = configWith({{"pool.tls_cert_file", "/c/server.crt"},
+                              {"pool.tls_key_file", "/c/server.key"},
+                              {"pool.tls_mode", "disable"}});
+  ASSERT_TRUE(disabled.ok());
+  EXPECT_EQ(disabled->tlsMode, ClientTlsMode::kDisable);
+}
+
+TEST(PoolConfig, TlsModeFromPgBouncersName) {
+  auto config = configFrom({{"PGSWARM_CLIENT_TLS_SSLMODE", "require"},
+                            {"PGSWARM_CLIENT_TLS_CERT_FILE", "/c/server.crt"},
+                            {"PGSWARM_CLIENT_TLS_KEY_FILE", "/c/server.key"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->tlsMode, ClientTlsMode::kRequire);
+}
+
+TEST(PoolConfig, TlsSettingsThatDoNotFit) {
+  auto noCert = configWith({{"pool.tls_mode", "require"}});
+  ASSERT_FALSE(noCert.ok());
+  EXPECT_NE(noCert.error().message.find("set pool.tls_cert_file and pool.tls_key_file"),
+            std::string::npos);
+  EXPECT_FALSE(configWith({{"pool.tls_cert_file", "/c/server.crt"}}).ok());
+  EXPECT_FALSE(configWith({{"pool.tls_cert_file", "/c/server.crt"},
+                           {"pool.tls_key_file", "/c/server.key"},
+                           {"pool.tls_mode", "verify-full"}})
+                   .ok());
+  EXPECT_FALSE(configWith({{"pool.tls_cert_file", "/c/server.crt"},
+                           {"pool.tls_key_file", "/c/server.key"},
+                           {"pool.tls_protocols", "tlsv1"}})
+                   .ok());
+}
+
+TEST(PoolConfig, ShowConfigKnowsTheTlsSettings) {
+  auto config = configWith({});
+  ASSERT_TRUE(config.ok());
+  for (const auto& [key, value] : describeConfig(*config)) {
+    EXPECT_NE(value, "(unknown)") << key;
+  }
+}
+
+}  // namespace
+}  // namespace pgswarm::proxy

@@ -1,0 +1,149 @@
+// TLS server contexts: see tls.hpp.
+#include "runtime/tls.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+
+namespace pgswarm::runtime {
+namespace {
+
+// The oldest queued OpenSSL reason, and the queue emptied for the next call.
+std::string openSslReason() {
+  unsigned long code = ERR_get_error();
+  std::string reason = code == 0                       ? "unknown OpenSSL error"
+                       : ERR_reason_error_string(code) ? ERR_reason_error_string(code)
+                                                       : "OpenSSL error";
+  ERR_clear_error();
+  return reason;
+}
+
+// A key that needs a passphrase must fail at once, never prompt on a terminal.
+int noPassphrase(char* /*buffer*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) {
+  return 0;
+}
+
+std::string trimmed(std::string text) {
+  text.erase(0, text.find_first_not_of(" \t"));
+  text.erase(text.find_last_not_of(" \t") + 1);
+  return text;
+}
+
+Status checkReadable(const std::string& what, const std::string& path) {
+  if (path.empty()) return makeError("{} is not set", what);
+  if (::access(path.c_str(), R_OK) != 0) {
+    return makeError("could not access {} \"{}\": {}", what, path, std::strerror(errno));
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Result<TlsVersions> parseTlsProtocols(const std::string& text) {
+  auto lowered = text;
+  for (auto& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (trimmed(lowered) == "secure" || trimmed(lowered) == "all" || trimmed(lowered).empty()) {
+    return TlsVersions{TLS1_2_VERSION, TLS1_3_VERSION};
+  }
+  TlsVersions versions{};
+  std::stringstream in(lowered);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    item = trimmed(item);
+    int version = 0;
+    if (item == "tlsv1.2") {
+      version = TLS1_2_VERSION;
+    } else if (item == "tlsv1.3") {
+      version = TLS1_3_VERSION;
+    } else if (item == "tlsv1" || item == "tlsv1.0" || item == "tlsv1.1" || item == "legacy") {
+      return makeError("tls_protocols: {} is not accepted; TLS 1.2 is the oldest version", item);
+    } else {
+      return makeError("tls_protocols: '{}' is not one of secure, all, tlsv1.2, tlsv1.3", item);
+    }
+    versions.min = versions.min == 0 ? version : std::min(versions.min, version);
+    versions.max = std::max(versions.max, version);
+  }
+  if (versions.min == 0) return makeError("tls_protocols: '{}' names no version", text);
+  return versions;
+}
+
+Status checkKeyFileMode(const std::string& path, mode_t mode, uid_t owner, uid_t self) {
+  if (owner != self && owner != 0) {
+    return makeError("private key file \"{}\" must be owned by this user or root", path);
+  }
+  bool tooOpen = owner == self ? (mode & (S_IRWXG | S_IRWXO)) != 0
+                               : (mode & (S_IWGRP | S_IXGRP | S_IRWXO)) != 0;
+  if (tooOpen) {
+    return makeError(
+        "private key file \"{}\" has group or world access; it must have permissions u=rw "
+        "(0600) or less if owned by this user, or u=rw,g=r (0640) or less if owned by root",
+        path);
+  }
+  return Ok{};
+}
+
+Result<std::shared_ptr<asio::ssl::context>> makeTlsServerContext(const TlsServerFiles& files) {
+  if (auto ok = checkReadable("certificate file", files.certFile); !ok) return ok.error();
+  if (auto ok = checkReadable("private key file", files.keyFile); !ok) return ok.error();
+  struct stat keyStat {};
+  if (::stat(files.keyFile.c_str(), &keyStat) != 0) {
+    return makeError("could not access private key file \"{}\": {}", files.keyFile,
+                     std::strerror(errno));
+  }
+  if (!S_ISREG(keyStat.st_mode)) {
+    return makeError("private key file \"{}\" is not a regular file", files.keyFile);
+  }
+  if (auto ok = checkKeyFileMode(files.keyFile, keyStat.st_mode, keyStat.st_uid, ::geteuid());
+      !ok) {
+    return ok.error();
+  }
+  auto versions = parseTlsProtocols(files.protocols);
+  if (!versions) return versions.error();
+
+  ERR_clear_error();
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  SSL_CTX* native = context->native_handle();
+  SSL_CTX_set_default_passwd_cb(native, noPassphrase);
+  SSL_CTX_set_min_proto_version(native, versions->min);
+  SSL_CTX_set_max_proto_version(native, versions->max);
+  // No compression (CRIME), no renegotiation, no session resumption: each
+  // connection is a full handshake, as PostgreSQL does it.
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(native, 0);
+  const std::string ciphers = files.ciphers == "default" || files.ciphers.empty()
+                                  ? std::string(kDefaultTlsCiphers)
+                                  : files.ciphers;
+  if (SSL_CTX_set_cipher_list(native, ciphers.c_str()) != 1) {
+    return makeError("tls_ciphers '{}': {}", ciphers, openSslReason());
+  }
+  if (SSL_CTX_use_certificate_chain_file(native, files.certFile.c_str()) != 1) {
+    return makeError("could not load server certificate file \"{}\": {}", files.certFile,
+                     openSslReason());
+  }
+  if (SSL_CTX_use_PrivateKey_file(native, files.keyFile.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return makeError("could not load private key file \"{}\": {}", files.keyFile, openSslReason());
+  }
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return makeError("private key file \"{}\" does not match certificate \"{}\": {}", files.keyFile,
+                     files.certFile, openSslReason());
+  }
+  if (!files.caFile.empty()) {
+    if (auto ok = checkReadable("CA file", files.caFile); !ok) return ok.error();
+    if (SSL_CTX_load_verify_locations(native, files.caFile.c_str(), nullptr) != 1) {
+      return makeError("could not load root certificate file \"{}\": {}", files.caFile,
+                       openSslReason());
+    }
+    // Loaded and checked, but client certificates are not asked for yet.
+  }
+  SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+  return context;
+}
+
+}  // namespace pgswarm::runtime
