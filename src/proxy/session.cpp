@@ -18,6 +18,7 @@
 #include "proxy/prepared_statements.hpp"
 #include "proxy/worker.hpp"
 #include "sql/classifier.hpp"
+#include "sql/session_prefilter.hpp"
 
 namespace pgswarm::proxy {
 namespace {
@@ -589,7 +590,12 @@ bool Session::trackClientMessage(char type, std::span<const std::byte> rest, boo
   const auto declared = messageLength(rest);
   auto body = rest.first(std::min(rest.size(), declared)).subspan(kHeaderLength);
   auto reader = protocol::Reader::forBody(body);
-  auto classify = [&](std::string_view text) { return worker_.classifier().classify(text); };
+  // Most texts are unique (inlined literals), so the cache would miss: a
+  // lexical check first keeps the parser off the common path.
+  auto classify = [&](std::string_view text) -> std::shared_ptr<const sql::Classification> {
+    if (!sql::mayAffectSession(text)) return nullptr;
+    return worker_.classifier().classify(text);
+  };
   switch (type) {
     case protocol::kQuery:
       if (!whole && declared <= kMaxClassifiedMessage) return false;

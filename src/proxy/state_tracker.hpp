@@ -47,7 +47,8 @@ class StateTracker {
   explicit StateTracker(std::map<std::string, std::string> startup = {});
 
   // Client to server, in the order sent. A null classification is a text
-  // the pool did not classify (too large): it is assumed to change nothing.
+  // the pool did not parse (too large, or cleared by sql::mayAffectSession):
+  // it changes nothing, however many statements it holds.
   void query(std::shared_ptr<const sql::Classification> classification);
   void parse(std::string_view statement, std::shared_ptr<const sql::Classification> classification);
   void bind(std::string_view portal, std::string_view statement);

@@ -1,0 +1,93 @@
+// The pre-check must flag every text the classifier finds a session effect
+// or transaction control in (it may flag more), and pass the texts of the
+// hot path (pgbench's) without a parse.
+#include "sql/session_prefilter.hpp"
+
+#include <gtest/gtest.h>
+
+#include "sql/classifier.hpp"
+
+namespace pgswarm::sql {
+namespace {
+
+// Statements with effects or transaction control, in many spellings.
+constexpr const char* kFlagged[] = {
+    "BEGIN",
+    "begin isolation level serializable read only deferrable",
+    "START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ WRITE",
+    "COMMIT",
+    "END",
+    "commit and chain",
+    "ROLLBACK",
+    "ABORT",
+    "SAVEPOINT s",
+    "RELEASE SAVEPOINT s",
+    "ROLLBACK TO SAVEPOINT s",
+    "PREPARE TRANSACTION 'g'",
+    "COMMIT PREPARED 'g'",
+    "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY",
+    "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "SET search_path TO a; SET work_mem = '1MB'; SELECT 1",
+    "SELECT 1; LISTEN ch; SELECT 2",
+    "  /* leading comment */ SET TIME ZONE LOCAL",
+    "-- a comment line\nset work_mem = '64MB'",
+    "RESET ALL",
+    "RESET Search_Path",
+    "SET ROLE bob",
+    "RESET SESSION AUTHORIZATION",
+    "LISTEN orders",
+    "UNLISTEN *",
+    "CREATE TEMP TABLE t (a int)",
+    "CREATE TEMPORARY VIEW v AS SELECT 1",
+    "CREATE LOCAL TEMP TABLE t (a int)",
+    "CREATE TABLE pg_temp.t (a int)",
+    "SELECT 1 INTO TEMP t",
+    "SELECT pg_advisory_lock(1)",
+    "select PG_TRY_ADVISORY_LOCK_SHARED(1)",
+    "SELECT x FROM t WHERE pg_advisory_unlock_all() IS NOT NULL",
+    "SELECT set_config('x', 'y', false)",
+    "SELECT pg_catalog.set_config('x', current_user, false)",
+    "SELECT \"set_config\"('x', 'y', false)",
+    "DECLARE c CURSOR WITH HOLD FOR SELECT * FROM t",
+    "CLOSE ALL",
+    "PREPARE q(int) AS SELECT * FROM t WHERE a = $1",
+    "DEALLOCATE ALL",
+    "DISCARD ALL",
+    "DISCARD TEMP",
+    "LOAD 'auto_explain'",
+    "WITH x AS (SELECT 1) SELECT set_config('a', 'b', false) FROM x",
+};
+
+TEST(SessionPrefilter, FlagsEverythingTheClassifierFlags) {
+  for (const char* text : kFlagged) {
+    auto classification = classify(text);
+    ASSERT_EQ(classification.status, ClassificationStatus::kOk) << text;
+    EXPECT_TRUE(classification.sessionEffects || classification.transactionControl) << text;
+    EXPECT_TRUE(mayAffectSession(text)) << text;
+  }
+}
+
+TEST(SessionPrefilter, PassesPlainQueries) {
+  for (const char* text : {
+           "SELECT abalance FROM pgbench_accounts WHERE aid = 42;",
+           "UPDATE pgbench_accounts SET abalance = abalance + -4035 WHERE aid = 35331;",
+           "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 2, 3, 4, "
+           "CURRENT_TIMESTAMP);",
+           "SELECT CASE WHEN a THEN 1 END FROM t",
+           "SELECT offset_value, dataset FROM settings_table",
+           "SELECT 'BEGIN' FROM t",  // a literal, but not where a statement starts
+       }) {
+    auto classification = classify(text);
+    EXPECT_FALSE(classification.sessionEffects || classification.transactionControl) << text;
+    EXPECT_FALSE(mayAffectSession(text)) << text;
+  }
+}
+
+TEST(SessionPrefilter, MayFlagMoreThanNeeded) {
+  // A literal that looks like a statement start: a parse settles it.
+  EXPECT_TRUE(mayAffectSession("SELECT 1; 'x'; set"));
+  EXPECT_TRUE(mayAffectSession("SELECT 'temp'"));
+}
+
+}  // namespace
+}  // namespace pgswarm::sql
