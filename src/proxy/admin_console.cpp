@@ -281,7 +281,7 @@ asio::awaitable<void> runAdminConsole(Worker& worker, runtime::ClientStream& cli
                        "not allowed: user \"" + user + "\" is not an admin user");
     co_return;
   }
-  CancelKeyGuard key(shared.cancels, shared.cancels.add(0));
+  CancelKeyGuard key(shared.cancels, shared.cancels.add(0).key);
   if (co_await runtime::writeAll(client, welcome(key.key()))) co_return;
   spdlog::debug("admin console opened for {}", user);
   bool skipToSync = false;

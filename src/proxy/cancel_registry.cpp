@@ -15,7 +15,23 @@ std::int32_t randomSecret() {
 
 }  // namespace
 
-CancelKey CancelRegistry::add(std::int32_t pid) {
+void CancelSlot::attach(CancelTarget target) {
+  std::lock_guard lock(mutex_);
+  target_ = std::move(target);
+}
+
+void CancelSlot::detach() {
+  std::lock_guard lock(mutex_);
+  target_.reset();
+}
+
+std::optional<CancelTarget> CancelSlot::target() const {
+  std::lock_guard lock(mutex_);
+  return target_;
+}
+
+CancelRegistry::Registration CancelRegistry::add(std::int32_t pid) {
+  auto slot = std::make_shared<CancelSlot>();
   std::lock_guard lock(mutex_);
   for (;;) {
     if (pid == 0) {
@@ -23,7 +39,7 @@ CancelKey CancelRegistry::add(std::int32_t pid) {
       nextPid_ = nextPid_ <= 1 ? 0x7ffffffe : nextPid_ - 1;
     }
     CancelKey key{pid != 0 ? pid : nextPid_, randomSecret()};
-    if (entries_.emplace(key, std::nullopt).second) return key;
+    if (entries_.emplace(key, slot).second) return {key, slot};
   }
 }
 
@@ -32,21 +48,15 @@ void CancelRegistry::remove(const CancelKey& key) {
   entries_.erase(key);
 }
 
-void CancelRegistry::attach(const CancelKey& key, CancelTarget target) {
-  std::lock_guard lock(mutex_);
-  if (auto it = entries_.find(key); it != entries_.end()) it->second = std::move(target);
-}
-
-void CancelRegistry::detach(const CancelKey& key) {
-  std::lock_guard lock(mutex_);
-  if (auto it = entries_.find(key); it != entries_.end()) it->second.reset();
-}
-
 std::optional<CancelTarget> CancelRegistry::find(const CancelKey& key) const {
-  std::lock_guard lock(mutex_);
-  auto it = entries_.find(key);
-  if (it == entries_.end()) return std::nullopt;
-  return it->second;
+  std::shared_ptr<CancelSlot> slot;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return std::nullopt;
+    slot = it->second;
+  }
+  return slot->target();
 }
 
 std::size_t CancelRegistry::size() const {

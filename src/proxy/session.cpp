@@ -118,7 +118,7 @@ Session::Session(Worker& worker, runtime::Socket socket)
 
 Session::~Session() {
   worker_.removeSession(this);
-  if (cancelKey_) worker_.shared().cancels.remove(*cancelKey_);
+  if (cancel_.slot) worker_.shared().cancels.remove(cancel_.key);
 }
 
 void Session::abort() {
@@ -338,7 +338,8 @@ asio::awaitable<bool> Session::login() {
   // client's welcome, and a missing database or role fails here, at login.
   if (!co_await attachServer()) co_return false;
   bool sessionMode = shared.config.mode == PoolMode::kSession;
-  cancelKey_ = shared.cancels.add(sessionMode ? server_->backendPid() : 0);
+  cancel_ = shared.cancels.add(sessionMode ? server_->backendPid() : 0);
+  cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
 
   std::string welcome;
   protocol::Writer writer(welcome);
@@ -346,7 +347,7 @@ asio::awaitable<bool> Session::login() {
   for (const auto& parameter : server_->parameters()) {
     (void)protocol::ParameterStatus{parameter.name, parameter.value}.encode(writer);
   }
-  (void)protocol::BackendKeyData{cancelKey_->pid, cancelKey_->secret}.encode(writer);
+  (void)protocol::BackendKeyData{cancel_.key.pid, cancel_.key.secret}.encode(writer);
   (void)protocol::ReadyForQuery{protocol::TransactionStatus::kIdle}.encode(writer);
   if (!sessionMode) releaseServer();
   if (co_await runtime::writeAll(client_, welcome)) co_return false;
@@ -385,9 +386,8 @@ asio::awaitable<bool> Session::attachServer() {
     co_return false;
   }
   state_ = SessionState::kActive;
-  if (cancelKey_) {
-    shared.cancels.attach(*cancelKey_,
-                          {server_->address(), server_->backendPid(), server_->backendSecret()});
+  if (cancel_.slot) {
+    cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
   }
   wakeServerLoop();
   co_return true;
@@ -420,7 +420,7 @@ void Session::noteServerSettings() {
 }
 
 void Session::releaseServer() {
-  if (cancelKey_) worker_.shared().cancels.detach(*cancelKey_);
+  if (cancel_.slot) cancel_.slot->detach();
   if (tracker_) noteServerSettings();
   server_.giveBack();
   state_ = SessionState::kIdle;
@@ -465,7 +465,7 @@ asio::awaitable<void> Session::relay() {
 // query (session mode) so the next client inherits nothing; anything else is closed.
 asio::awaitable<void> Session::finishServer() {
   if (!server_) co_return;
-  if (cancelKey_) worker_.shared().cancels.detach(*cancelKey_);
+  if (cancel_.slot) cancel_.slot->detach();
   const auto& config = worker_.shared().config;
   bool sessionMode = config.mode == PoolMode::kSession;
   // A transaction-mode client that leaves state behind that no replay can

@@ -9,7 +9,6 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,6 +25,7 @@
 #include "proxy/state_tracker.hpp"
 #include "runtime/byte_buffer.hpp"
 #include "runtime/client_stream.hpp"
+#include "runtime/fifo.hpp"
 #include "runtime/stream.hpp"
 
 namespace pgswarm::proxy {
@@ -125,7 +125,7 @@ class Session : public std::enable_shared_from_this<Session> {
   pool::ServerPool* pool_ = nullptr;
   pool::ServerCredentials credentials_;
   pool::Lease server_;
-  std::optional<CancelKey> cancelKey_;
+  CancelRegistry::Registration cancel_;  // slot empty until login succeeds
   SessionState state_ = SessionState::kLogin;
   const std::chrono::steady_clock::time_point connectedAt_ = std::chrono::steady_clock::now();
 
@@ -145,7 +145,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ClientStatements clientStatements_;
   bool namedStatementsSeen_ = false;
   int untrackedParses_ = 0;
-  std::deque<PendingParse> pendingParses_;
+  runtime::Fifo<PendingParse> pendingParses_;
   std::string toServer_;
   bool rewriting_ = false;
   std::vector<std::pair<std::size_t, std::size_t>> toClient_;  // (offset, length) pieces

@@ -20,7 +20,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -31,6 +30,7 @@
 
 #include "common/result.hpp"
 #include "pool/server_connection.hpp"
+#include "runtime/fifo.hpp"
 #include "sql/statement.hpp"
 
 namespace pgswarm::proxy {
@@ -120,7 +120,7 @@ class StateTracker {
   bool statementsDeallocated_ = false;
 
   // Statements in flight and the transaction's pending effects.
-  std::deque<Pending> pending_;
+  runtime::Fifo<Pending> pending_;
   std::uint64_t clientBatch_ = 0;  // batch of the next Query / of messages before the next Sync
   std::uint64_t serverBatch_ = 0;  // batch the server is answering
   bool batchFailed_ = false;

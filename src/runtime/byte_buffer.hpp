@@ -76,7 +76,7 @@ class ByteBuffer {
   }
 
  private:
-  static constexpr std::size_t kMaxSpares = 256;  // 4 MiB per thread at most
+  static constexpr std::size_t kMaxSpares = 32;  // 512 KiB per thread at most
   static std::vector<std::vector<std::byte>>& spares() {
     thread_local std::vector<std::vector<std::byte>> cache;
     return cache;

@@ -187,28 +187,32 @@ TEST_F(PoolOnCluster, NamedStatementsBelongToTheirClient) {
 
 TEST_F(PoolOnCluster, CancelStopsOnlyThatClientsQuery) {
   auto password = cluster_->password();
-  auto victim = rawConnect(transactionPool_->port(), "postgres", password);
-  auto bystander = rawConnect(transactionPool_->port(), "postgres", password);
-  ASSERT_EQ(PQstatus(victim.get()), CONNECTION_OK) << PQerrorMessage(victim.get());
-  ASSERT_EQ(PQstatus(bystander.get()), CONNECTION_OK);
-  auto started = std::chrono::steady_clock::now();
-  auto sleeper = std::async(std::launch::async, [&] {
-    PGresult* result = PQexec(victim.get(), "SELECT pg_sleep(30)");
-    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-    std::string code = state != nullptr ? state : "";
-    PQclear(result);
-    return code;
-  });
-  std::this_thread::sleep_for(500ms);
-  PGcancel* cancel = PQgetCancel(victim.get());
-  char error[256];
-  ASSERT_EQ(PQcancel(cancel, error, sizeof error), 1) << error;
-  PQfreeCancel(cancel);
-  ASSERT_EQ(sleeper.wait_for(10s), std::future_status::ready);
-  EXPECT_EQ(sleeper.get(), "57014");
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
-  EXPECT_EQ(scalar(bystander.get(), "SELECT 'unharmed'"), "unharmed");
-  EXPECT_EQ(scalar(victim.get(), "SELECT 'usable again'"), "usable again");
+  for (int port : {cluster_->poolPort(), transactionPool_->port()}) {
+    auto victim = rawConnect(port, "postgres", password);
+    auto bystander = rawConnect(port, "postgres", password);
+    ASSERT_EQ(PQstatus(victim.get()), CONNECTION_OK) << PQerrorMessage(victim.get());
+    ASSERT_EQ(PQstatus(bystander.get()), CONNECTION_OK);
+    auto started = std::chrono::steady_clock::now();
+    // The first query of the session: in session mode its server has been
+    // attached since login.
+    auto sleeper = std::async(std::launch::async, [&] {
+      PGresult* result = PQexec(victim.get(), "SELECT pg_sleep(30)");
+      const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+      std::string code = state != nullptr ? state : "";
+      PQclear(result);
+      return code;
+    });
+    std::this_thread::sleep_for(500ms);
+    PGcancel* cancel = PQgetCancel(victim.get());
+    char error[256];
+    ASSERT_EQ(PQcancel(cancel, error, sizeof error), 1) << error;
+    PQfreeCancel(cancel);
+    ASSERT_EQ(sleeper.wait_for(10s), std::future_status::ready) << "port " << port;
+    EXPECT_EQ(sleeper.get(), "57014") << "port " << port;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);
+    EXPECT_EQ(scalar(bystander.get(), "SELECT 'unharmed'"), "unharmed");
+    EXPECT_EQ(scalar(victim.get(), "SELECT 'usable again'"), "usable again");
+  }
 }
 
 TEST_F(PoolOnCluster, WrongPasswordAndUnknownUserAreRefusedAlike) {
