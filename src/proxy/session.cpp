@@ -106,10 +106,7 @@ const char* toString(SessionState state) {
 }
 
 Session::Session(Worker& worker, runtime::Socket socket)
-    : worker_(worker),
-      client_(std::move(socket)),
-      serverWake_(client_.get_executor()),
-      serverDone_(client_.get_executor()) {
+    : worker_(worker), client_(std::move(socket)), serverDone_(client_.get_executor()) {
   std::error_code ec;
   auto endpoint = client_.socket().remote_endpoint(ec);
   peer_ = ec ? "?" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -127,7 +124,6 @@ void Session::abort() {
   client_.socket().shutdown(asio::socket_base::shutdown_both, ignored);
   client_.socket().close(ignored);
   if (server_) server_->close();
-  wakeServerLoop();
 }
 
 // Nothing in flight either way: the session waits for the client's next message.
@@ -389,7 +385,7 @@ asio::awaitable<bool> Session::attachServer() {
   if (cancel_.slot) {
     cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
   }
-  wakeServerLoop();
+  if (relaying_) startServerLoop();
   co_return true;
 }
 
@@ -431,17 +427,20 @@ bool Session::serverIdle() const {
          clientPassthrough_ == 0 && serverPassthrough_ == 0;
 }
 
-void Session::wakeServerLoop() {
-  serverWake_.cancel();
+// One server loop per attachment: it runs while a server is attached and
+// ends when the server goes back (transaction mode) or the session closes,
+// so an idle client keeps no suspended reader and needs no wake-up.
+void Session::startServerLoop() {
+  if (serverLoopRunning_) return;
+  serverLoopRunning_ = true;
+  asio::co_spawn(client_.get_executor(), serverLoop(),
+                 [self = shared_from_this()](const std::exception_ptr&) {});
 }
 
 asio::awaitable<void> Session::relay() {
-  serverLoopRunning_ = true;
+  relaying_ = true;
   serverDone_.expires_at(Clock::time_point::max());
-  asio::co_spawn(client_.get_executor(), serverLoop(), [this](const std::exception_ptr&) {
-    serverLoopRunning_ = false;
-    serverDone_.cancel();
-  });
+  if (server_) startServerLoop();  // session mode: attached since login
   co_await clientLoop();
   closing_ = true;
   if (server_ && serverIdle()) {
@@ -451,7 +450,6 @@ asio::awaitable<void> Session::relay() {
     serverBroken_ = true;
     server_->close();
   }
-  wakeServerLoop();
   while (serverLoopRunning_) {
     std::error_code ec;
     co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -926,14 +924,16 @@ asio::awaitable<std::error_code> Session::writePiecesToClient(std::span<const st
 }
 
 asio::awaitable<void> Session::serverLoop() {
-  const bool transactionMode = worker_.shared().config.mode == PoolMode::kTransaction;
-  while (!closing_) {
-    if (!server_) {
-      serverWake_.expires_at(Clock::time_point::max());
-      std::error_code ec;
-      co_await serverWake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      continue;
+  // Runs at every exit, before anything else can attach a server again.
+  struct Finished {
+    Session& session;
+    ~Finished() {
+      session.serverLoopRunning_ = false;
+      session.serverDone_.cancel();  // relay() may be waiting for this loop
     }
+  } finished{*this};
+  const bool transactionMode = worker_.shared().config.mode == PoolMode::kTransaction;
+  while (server_ && !closing_) {
     auto& conn = *server_;
     if (auto ec = co_await runtime::readSome(conn.socket(), conn.input())) {
       if (closing_) co_return;
@@ -961,6 +961,7 @@ asio::awaitable<void> Session::serverLoop() {
     if (transactionMode && serverIdle() && conn.input().empty() && !closing_ &&
         !tracker_->pinned()) {
       releaseServer();
+      co_return;
     }
   }
 }

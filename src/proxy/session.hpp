@@ -2,8 +2,9 @@
 // (SSLRequest answered 'S' and TLS when configured, else 'N'; GSSENCRequest
 // 'N'; CancelRequest routed), login, then
 // the relay. The relay is two loops over one state: client -> server
-// (acquires a server when it has none) and server -> client (gives the
-// server back at ReadyForQuery 'I' in transaction mode). Messages are only
+// (acquires a server when it has none) and server -> client, which runs
+// only while a server is attached (it gives the server back at
+// ReadyForQuery 'I' in transaction mode and ends). Messages are only
 // framed, never copied: whole and partial messages are forwarded straight
 // from the receive buffers, so huge rows and COPY streams are not buffered.
 #pragma once
@@ -110,7 +111,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<std::error_code> writePiecesToClient(std::span<const std::byte> data);
   [[nodiscard]] bool serverIdle() const;
   void releaseServer();
-  void wakeServerLoop();
+  void startServerLoop();
 
   Worker& worker_;
   runtime::ClientStream client_;
@@ -149,9 +150,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string toServer_;
   bool rewriting_ = false;
   std::vector<std::pair<std::size_t, std::size_t>> toClient_;  // (offset, length) pieces
-  asio::steady_timer serverWake_;  // serverLoop sleeps here while no server is attached
   asio::steady_timer serverDone_;  // relay() waits here for serverLoop to end
   bool serverLoopRunning_ = false;
+  bool relaying_ = false;  // login is over: attaching a server starts its loop
 };
 
 }  // namespace pgswarm::proxy
