@@ -134,10 +134,6 @@ void appendFile(const std::string& path, const std::string& text) {
   out << text;
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 const char* const kRules =
     "# TYPE  DATABASE   USER              ADDRESS        METHOD\n"
     "host    forbidden  all               all            reject\n"

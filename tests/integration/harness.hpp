@@ -122,6 +122,10 @@ std::string scalar(PGconn* conn, const char* sql);
 CommandOutput runProgram(const std::vector<std::string>& argv,
                          const std::map<std::string, std::string>& env = {});
 
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 // Runs a PostgreSQL 15 client program (psql, pgbench) with PGPASSWORD set.
 CommandOutput runPgClient(const std::string& program, const std::vector<std::string>& args,
                           const std::string& password);

@@ -19,10 +19,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 TEST(Lifecycle, DownLeavesNoProcessAndDataSurvivesUpAgain) {
   LocalCluster cluster(1);
   auto up = cluster.up();

@@ -20,10 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 // The rows of `rows` as column -> value maps, for finding a row by content.
 std::vector<std::map<std::string, std::string>> asMaps(const cluster::QueryRows& rows,
                                                        const std::vector<std::string>& columns) {

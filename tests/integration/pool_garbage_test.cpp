@@ -23,10 +23,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::string bytes(std::initializer_list<unsigned char> values) {
   return {values.begin(), values.end()};
 }

@@ -22,10 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 struct PgConnDeleter {
   void operator()(PGconn* conn) const { PQfinish(conn); }
 };
