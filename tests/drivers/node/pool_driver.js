@@ -14,12 +14,11 @@ const clients = Number(process.env.DRIVER_CLIENTS || 12);
 const maxBackends = Number(process.env.DRIVER_MAX_BACKENDS || 3);
 const rounds = 15;
 
-// One application_name for all: the pool reuses a server connection only for
-// a client with exactly the same startup parameters, so a name per client
-// would cost a new backend per transaction and defeat the reuse checked in
-// main().
+// A name per client: transaction mode applies each client's startup
+// parameters on whichever server it gets, so differing names must still
+// share the few backends checked in main().
 async function connect(index) {
-  const client = new Client({ database: 'postgres', application_name: 'pgswarm-driver-test' });
+  const client = new Client({ database: 'postgres', application_name: `pgswarm-driver-${index}` });
   let scram = false;
   client.connection.once('authenticationSASL', () => { scram = true; });
   await client.connect();
@@ -36,6 +35,9 @@ async function simpleQueries(client, index) {
   assert.deepEqual(many[1].rows.map((r) => r.g), [1, 2, 3]);
   const empty = await client.query('SELECT 1 WHERE false');
   assert.equal(empty.rowCount, 0);
+  // Its own startup parameter, on a backend other clients share.
+  const name = await client.query('SHOW application_name');
+  assert.equal(name.rows[0].application_name, `pgswarm-driver-${index}`);
 }
 
 async function parameterized(client, index) {
