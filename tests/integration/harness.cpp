@@ -1,6 +1,16 @@
 // Integration test harness: see harness.hpp.
 #include "harness.hpp"
 
+#include <unistd.h>
+
+#include <sys/time.h>
+
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -252,6 +262,22 @@ std::string scalar(PGconn* conn, const char* sql) {
                           : std::string("error: ") + PQresultErrorMessage(result);
   PQclear(result);
   return value;
+}
+
+int connectLoopback(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace pgswarm::test

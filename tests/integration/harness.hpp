@@ -122,6 +122,10 @@ std::string scalar(PGconn* conn, const char* sql);
 CommandOutput runProgram(const std::vector<std::string>& argv,
                          const std::map<std::string, std::string>& env = {});
 
+// A TCP connection to 127.0.0.1:port whose reads give up after 10 s, for
+// tests that speak raw bytes; -1 when it cannot connect. Close it with ::close.
+int connectLoopback(int port);
+
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }

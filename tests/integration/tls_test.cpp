@@ -163,16 +163,9 @@ TEST_F(Tls, PgbenchOverTlsInTransactionModeLosesNothing) {
 
 // Raw bytes to the pool and everything it answers until it closes.
 std::string exchange(int port, const std::string& bytes) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  timeval timeout{.tv_sec = 10, .tv_usec = 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  int fd = connectLoopback(port);
   std::string reply;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
-      ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
+  if (fd >= 0 && ::send(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size())) {
     char buffer[4096];
     for (;;) {
       auto n = ::recv(fd, buffer, sizeof(buffer), 0);
@@ -180,7 +173,7 @@ std::string exchange(int port, const std::string& bytes) {
       reply.append(buffer, static_cast<std::size_t>(n));
     }
   }
-  ::close(fd);
+  if (fd >= 0) ::close(fd);
   return reply;
 }
 
@@ -209,14 +202,8 @@ TEST_F(Tls, BytesAfterAnSslRequestAreRefusedBeforeTheHandshake) {
 
 TEST_F(Tls, GssEncRequestIsStillDeclined) {
   // GSSENCRequest, then nothing: 'N' and the pool waits for the next packet.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(prefer_->port()));
-  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
-  timeval timeout{.tv_sec = 10, .tv_usec = 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  int fd = connectLoopback(prefer_->port());
+  ASSERT_GE(fd, 0);
   std::string request = int32(8) + int32(80877104);
   ASSERT_EQ(::send(fd, request.data(), request.size(), 0), 8);
   char answer = 0;
