@@ -9,6 +9,7 @@
 
 #include "sql/classification_cache.hpp"
 #include "sql/function_allowlist.hpp"
+#include "sql/read_intent.hpp"
 #include "sql/statement.hpp"
 
 namespace pgswarm::sql {
@@ -41,6 +42,11 @@ class Classifier {
   explicit Classifier(ClassifierOptions options = {});
 
   [[nodiscard]] std::shared_ptr<const Classification> classify(std::string_view query);
+  // readIntent(classify(query)) without touching the classification cache,
+  // cached by literalFreeKey(query) (by the exact text when there is no
+  // key), so texts that differ only in literals parse once: the router's
+  // hot path. Bounded like the classification cache.
+  [[nodiscard]] ReadIntent readIntent(std::string_view query);
   [[nodiscard]] const CacheStats& cacheStats() const { return cache_.stats(); }
   [[nodiscard]] const ClassifierOptions& options() const { return options_; }
 

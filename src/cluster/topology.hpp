@@ -1,0 +1,75 @@
+// What the pool knows about its nodes: one observation per configured node
+// (health, role, timeline, WAL positions, lag), gathered by HealthMonitor and
+// published as an immutable Topology. Readers hold a shared_ptr to one
+// snapshot; an update builds a new one and swaps it (DESIGN.md: control flows
+// to the proxy as immutable snapshots, never shared mutable state).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/node_status.hpp"
+
+namespace pgswarm::cluster {
+
+// A WAL position as a number ("16/B374D848" is 0x16B374D848).
+using Lsn = std::uint64_t;
+[[nodiscard]] std::optional<Lsn> parseLsn(std::string_view text);
+[[nodiscard]] std::string formatLsn(Lsn lsn);
+
+enum class NodeHealth : unsigned char {
+  kUnknown,  // not probed yet
+  kUp,       // the last probe answered
+  kDown,     // the last probe failed (connect, query or timeout)
+};
+[[nodiscard]] const char* toString(NodeHealth health);
+
+// A node as configured: where it is and its share of reads.
+struct MonitoredNode {
+  std::string name;  // "host:port" unless configured otherwise
+  std::string host;
+  int port = 5432;
+  int weight = 1;  // read weight as a replica; 0 keeps it out of reads
+};
+
+struct NodeObservation {
+  MonitoredNode node;
+  NodeHealth health = NodeHealth::kUnknown;
+  NodeRole role = NodeRole::kUnknown;  // as of the last successful probe
+  std::int64_t timeline = 0;
+  std::optional<Lsn> currentLsn;  // primary: pg_current_wal_lsn()
+  std::optional<Lsn> receiveLsn;  // replica: pg_last_wal_receive_lsn()
+  std::optional<Lsn> replayLsn;   // replica: pg_last_wal_replay_lsn()
+  bool replayPaused = false;      // replica: pg_is_wal_replay_paused()
+  // Replica: 0 when everything received is replayed, else seconds since the
+  // last replayed commit (an idle primary does not make a replica "late").
+  std::optional<double> replayDelaySeconds;
+  // Replica: the primary's latest currentLsn minus replayLsn, at least 0.
+  std::optional<std::uint64_t> lagBytes;
+  // When the last successful probe's query was sent: every value above was
+  // true at or after this instant (replay only moves forward).
+  std::chrono::steady_clock::time_point observedAt{};
+  std::chrono::steady_clock::time_point healthSince{};  // last change of health
+  std::string lastError;  // of the last failed probe; empty while up
+  std::uint64_t probes = 0;
+  std::uint64_t failures = 0;
+};
+
+struct Topology {
+  std::uint64_t version = 0;            // grows with every published snapshot
+  std::vector<NodeObservation> nodes;  // configuration order, always all of them
+
+  // The one node that is up and says it is primary; -1 when none is, or
+  // when more than one does (split brain: the caller decides what to do).
+  [[nodiscard]] int primaryIndex() const;
+};
+
+// Fills lagBytes of every replica from the primary's currentLsn (none when
+// there is no single primary). HealthMonitor calls it before publishing.
+void computeLag(Topology& topology);
+
+}  // namespace pgswarm::cluster

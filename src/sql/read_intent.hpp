@@ -1,0 +1,43 @@
+// Where a query text may run, as the router needs it: the whole
+// classification reduced to one of four answers, plus the literal-free key
+// that lets one cached answer serve every text that differs only in its
+// literals (`... WHERE aid = 17` and `... WHERE aid = 42`). Pure; no I/O.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "sql/statement.hpp"
+
+namespace pgswarm::sql {
+
+enum class ReadIntent : unsigned char {
+  kPrimary,        // must run on the primary: anything not provably read-only
+  kReplica,        // read-only statements outside any transaction block
+  kBeginReadOnly,  // opens a transaction declared READ ONLY; what follows in the text reads
+  kBegin,          // opens a transaction not declared read-only: the session default decides
+};
+[[nodiscard]] std::string_view toString(ReadIntent intent);
+
+// kReplica when the classification is kOk and every statement is read-only;
+// kBeginReadOnly / kBegin when the first statement is BEGIN / START
+// TRANSACTION (READ ONLY or not) and every later one is read-only; kPrimary
+// for everything else: writes, DDL, locks, SET, COPY, CALL, DO, EXECUTE,
+// COMMIT/ROLLBACK, parse errors, texts too large or unreadable, empty texts.
+[[nodiscard]] ReadIntent readIntent(const Classification& classification);
+
+// `text` with every literal (numbers, '...', E'...', B'...', X'...', U&'...',
+// $tag$...$tag$) replaced by a placeholder, and everything else (keywords,
+// identifiers, "quoted identifiers", $n parameters, operators, whitespace,
+// comments) kept byte for byte. nullopt when the text cannot be scanned with
+// certainty (an unterminated literal, quoted identifier or comment): the
+// caller then keys by the exact text.
+[[nodiscard]] std::optional<std::string> literalFreeKey(std::string_view text);
+
+// False when an intent must not be shared between texts with the same
+// literal-free key because a literal can change it (EXPLAIN (ANALYZE 0)
+// against EXPLAIN (ANALYZE 1)).
+[[nodiscard]] bool intentIgnoresLiterals(const Classification& classification);
+
+}  // namespace pgswarm::sql
