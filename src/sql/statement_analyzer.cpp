@@ -599,14 +599,34 @@ class Analyzer {
     }
   }
 
+  // A set operation's arms (larg, rarg) are SelectStmts written unwrapped,
+  // which the walk cannot recognise, so each arm is checked from here, with
+  // a stack of its own: UNION chains are as deep as the client writes them.
+  // The server takes INTO from the leftmost arm (SELECT * INTO x FROM t
+  // UNION SELECT 1 creates x).
   void visitSelect(const Json& body) {
-    const Json* locking = field(body, "lockingClause");
+    const Json* leftmost = &body;
+    while (const Json* left = field(*leftmost, "larg")) leftmost = left;
+    std::vector<const Json*> arms{&body};
+    while (!arms.empty()) {
+      const Json* arm = arms.back();
+      arms.pop_back();
+      checkSelect(*arm, &body == top_ && arm == leftmost);
+      for (std::string_view side : {"larg", "rarg"}) {
+        if (const Json* next = field(*arm, side)) arms.push_back(next);
+      }
+    }
+  }
+
+  // topLevel: an INTO here creates its table now (and may be temporary).
+  void checkSelect(const Json& select, bool topLevel) {
+    const Json* locking = field(select, "lockingClause");
     if (locking != nullptr && !locking->empty()) {
       statement_.blockers.add(ReadOnlyBlocker::kLockingClause);
     }
-    if (const Json* into = field(body, "intoClause")) {
+    if (const Json* into = field(select, "intoClause")) {
       statement_.blockers.add(ReadOnlyBlocker::kSelectInto);
-      markWritten(field(*into, "rel"), &body == top_);
+      markWritten(field(*into, "rel"), topLevel);
     }
   }
 

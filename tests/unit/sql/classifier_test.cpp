@@ -59,6 +59,8 @@ TEST(Tables, ReadAndWrittenTablesWithSchemas) {
   expectTables("ALTER TABLE s.n ADD COLUMN b int", {written("s", "n")});
   expectTables("CREATE TABLE c AS SELECT * FROM t", {written("", "c"), read("", "t")});
   expectTables("SELECT * INTO c FROM t", {written("", "c"), read("", "t")});
+  expectTables("SELECT * INTO c FROM t UNION SELECT * FROM u",
+               {written("", "c"), read("", "t"), read("", "u")});
   expectTables("LOCK TABLE t", {read("", "t")});
   expectTables("SELECT 1", {});
 }
@@ -283,6 +285,15 @@ TEST(Limits, DeepestExpressionAtTheLimitDoesNotCrash) {
   // Parentheses are bounded by the grammar's own stack (an error, not a crash).
   std::string parens = "SELECT " + std::string(20000, '(') + "1" + std::string(20000, ')');
   EXPECT_EQ(classify(parens).status, ClassificationStatus::kParseError);
+}
+
+// A UNION chain is left-deep too, and the analyzer follows its arms.
+TEST(Limits, DeepestUnionChainAtTheLimitDoesNotCrash) {
+  std::string chain = "SELECT * INTO x FROM t";
+  while (chain.size() + 16 <= kDefaultMaxParseBytes) chain += " UNION SELECT 1";
+  Classification result = classify(chain);
+  ASSERT_EQ(result.status, ClassificationStatus::kOk) << describe(result).substr(0, 200);
+  EXPECT_TRUE(result.statements[0].blockers.has(ReadOnlyBlocker::kSelectInto));
 }
 
 TEST(Limits, LongButShallowStatementsParse) {

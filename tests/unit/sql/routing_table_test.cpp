@@ -101,6 +101,12 @@ const std::vector<Row> kRows = {
      {B::kModifyingCte}},
     {"SELECT * INTO new_table FROM t", K::kSelect, {B::kSelectInto}},
     {"SELECT 1 INTO TEMP tmp", K::kSelect, {B::kSelectInto}},
+    // Set-operation arms are unwrapped SelectStmts in the tree; the server
+    // takes INTO from the leftmost one.
+    {"SELECT * INTO x FROM t UNION SELECT 1", K::kSelect, {B::kSelectInto}},
+    {"SELECT 1 UNION ALL (SELECT 2 EXCEPT SELECT * INTO y FROM u)", K::kSelect, {B::kSelectInto}},
+    {"(SELECT * FROM t FOR UPDATE) UNION ALL SELECT * FROM u", K::kSelect, {B::kLockingClause}},
+    {"SELECT 1 UNION (SELECT a FROM t FOR SHARE)", K::kSelect, {B::kLockingClause}},
     {"SELECT nextval('s') FROM t FOR UPDATE", K::kSelect, {B::kUnsafeFunction, B::kLockingClause}},
     {"EXPLAIN ANALYZE DELETE FROM t", K::kExplainAnalyze, {B::kExplainAnalyzeWrite}},
     {"EXPLAIN (ANALYZE true) UPDATE t SET a = 1", K::kExplainAnalyze, {B::kExplainAnalyzeWrite}},

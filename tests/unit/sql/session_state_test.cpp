@@ -260,6 +260,7 @@ TEST(SessionState, TemporaryObjects) {
       {"CREATE TEMP VIEW v AS SELECT 1", "v"},
       {"CREATE TEMPORARY SEQUENCE s", "s"},
       {"SELECT * INTO TEMP TABLE tmp6 FROM t", "tmp6"},
+      {"SELECT * INTO TEMP tmp7 FROM t UNION SELECT * FROM u", "tmp7"},
       {"CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql AS 'SELECT 1'", "pg_temp.f"},
   };
   for (const Case& c : cases) {
