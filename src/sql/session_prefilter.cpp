@@ -1,15 +1,30 @@
-// The session-effect pre-check: see session_prefilter.hpp.
+// The session-effect pre-check: see session_prefilter.hpp. Words are taken
+// from lexer.hpp's tokens, so a "--" or "/*" inside a string, a dollar
+// quote or a quoted identifier cannot hide the statement after it.
 #include "sql/session_prefilter.hpp"
 
+#include <algorithm>
 #include <array>
-#include <cctype>
-#include <string>
+#include <optional>
+
+#include "sql/lexer.hpp"
 
 namespace pgswarm::sql {
 namespace {
 
-bool isWordChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$';
+using detail::TokenKind;
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// word, in any case, equals or starts with a lower-case pattern.
+bool startsWithWord(std::string_view word, std::string_view pattern) {
+  return word.size() >= pattern.size() && std::equal(pattern.begin(), pattern.end(), word.begin(),
+                                                     [](char p, char w) { return p == lower(w); });
+}
+bool isWord(std::string_view word, std::string_view pattern) {
+  return word.size() == pattern.size() && startsWithWord(word, pattern);
 }
 
 // First words of the statements that matter (transaction control and the
@@ -21,52 +36,62 @@ constexpr std::array kLeadingWords{
 };
 
 bool isLeadingWord(std::string_view word) {
-  for (std::string_view candidate : kLeadingWords) {
-    if (word == candidate) return true;
-  }
-  return false;
+  return std::any_of(kLeadingWords.begin(), kLeadingWords.end(),
+                     [&](std::string_view candidate) { return isWord(word, candidate); });
 }
 
-// Words that matter wherever they are: temporary objects and the functions
-// that change session state.
+// Names that matter wherever they are: temporary objects and the functions
+// that change session state. Also checked inside quoted identifiers
+// ("set_config"(...) calls the same function).
 bool isAnywhereWord(std::string_view word) {
-  return word == "temp" || word == "temporary" || word == "set_config" ||
-         word.starts_with("pg_temp") || word.starts_with("pg_advisory") ||
-         word.starts_with("pg_try_advisory");
+  return isWord(word, "temp") || isWord(word, "temporary") || isWord(word, "set_config") ||
+         startsWithWord(word, "pg_temp") || startsWithWord(word, "pg_advisory") ||
+         startsWithWord(word, "pg_try_advisory");
+}
+
+// Whether a statement starts after a run of whitespace and punctuation.
+bool startsStatement(std::string_view run, bool atStart) {
+  for (char c : run) {
+    if (c == ';') {
+      atStart = true;
+    } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v') {
+      atStart = false;
+    }
+  }
+  return atStart;
 }
 
 }  // namespace
 
 bool mayAffectSession(std::string_view text) {
   bool statementStart = true;
-  std::string word;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    char c = text[i];
-    if (c == '-' && i + 1 < text.size() && text[i + 1] == '-') {  // comment to end of line
-      while (i < text.size() && text[i] != '\n') ++i;
-      continue;
-    }
-    if (c == '/' && i + 1 < text.size() && text[i + 1] == '*') {  // block comment
-      auto end = text.find("*/", i + 2);
-      i = end == std::string_view::npos ? text.size() : end + 2;
-      continue;
-    }
-    if (!isWordChar(c)) {
-      if (c == ';')
-        statementStart = true;
-      else if (std::isspace(static_cast<unsigned char>(c)) == 0)
+  detail::Lexer lexer(text);
+  while (std::optional<detail::Token> token = lexer.next()) {
+    const std::string_view spelling = text.substr(token->begin, token->end - token->begin);
+    switch (token->kind) {
+      case TokenKind::kComment:
+        break;
+      case TokenKind::kOther:
+        statementStart = startsStatement(spelling, statementStart);
+        break;
+      case TokenKind::kWord:
+        if ((statementStart && isLeadingWord(spelling)) || isAnywhereWord(spelling)) return true;
         statementStart = false;
-      ++i;
-      continue;
+        break;
+      case TokenKind::kQuotedIdentifier:
+        // U&"..." may spell any name with escapes.
+        if (spelling.front() != '"') return true;
+        if (isAnywhereWord(spelling.substr(1, spelling.size() - 2))) return true;
+        statementStart = false;
+        break;
+      case TokenKind::kUnterminated:
+        return true;  // only the parser can tell
+      case TokenKind::kNumber:
+      case TokenKind::kString:
+      case TokenKind::kParameter:
+        statementStart = false;
+        break;
     }
-    word.clear();
-    while (i < text.size() && isWordChar(text[i])) {
-      word += static_cast<char>(std::tolower(static_cast<unsigned char>(text[i])));
-      ++i;
-    }
-    if ((statementStart && isLeadingWord(word)) || isAnywhereWord(word)) return true;
-    statementStart = false;
   }
   return false;
 }

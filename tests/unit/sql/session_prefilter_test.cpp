@@ -84,9 +84,45 @@ TEST(SessionPrefilter, PassesPlainQueries) {
 }
 
 TEST(SessionPrefilter, MayFlagMoreThanNeeded) {
-  // A literal that looks like a statement start: a parse settles it.
-  EXPECT_TRUE(mayAffectSession("SELECT 1; 'x'; set"));
-  EXPECT_TRUE(mayAffectSession("SELECT 'temp'"));
+  // A name that only looks like a session function, unterminated texts and
+  // unicode-escaped identifiers: a parse settles them.
+  EXPECT_TRUE(mayAffectSession("SELECT pg_temporary_thing FROM t"));
+  EXPECT_TRUE(mayAffectSession("SELECT 'unterminated"));
+  EXPECT_TRUE(mayAffectSession("SELECT 1 /* unterminated"));
+  EXPECT_TRUE(mayAffectSession("SELECT U&\"a\" FROM t"));
+}
+
+// Comment markers inside literals and quoted identifiers are not comments,
+// so they cannot hide what follows them.
+TEST(SessionPrefilter, CommentMarkersInsideLiteralsHideNothing) {
+  for (const char* text : {
+           "SELECT '--'; SET search_path = evil",
+           "SELECT '/*'; SET search_path = evil; SELECT '*/'",
+           "SELECT $$--$$; SET search_path = evil",
+           "SELECT $q$ /* $q$; SET search_path = evil; SELECT $q$ */ $q$",
+           "SELECT E'\\'--'; SET search_path = evil",
+           "SELECT \"--\"; SET search_path = evil",
+           "SELECT \"/*\" FROM t; SELECT pg_advisory_lock(1); SELECT 1 AS \"*/\"",
+           "CREATE TABLE \"pg_temp\".t (a int)",
+           "SELECT \"pg_advisory_lock\"(1)",
+       }) {
+    auto classification = classify(text);
+    ASSERT_EQ(classification.status, ClassificationStatus::kOk) << text;
+    EXPECT_TRUE(classification.sessionEffects || classification.transactionControl) << text;
+    EXPECT_TRUE(mayAffectSession(text)) << text;
+  }
+}
+
+TEST(SessionPrefilter, WordsInsideLiteralsAndCommentsAreNotStatements) {
+  for (const char* text : {
+           "SELECT 'temp', 'set_config', $$ BEGIN $$",
+           "SELECT 1; 'x'; 'set'",
+           "SELECT 1 -- ; SET x = 1",
+           "SELECT 1 /* ; SET x = 1 /* nested */ ; RESET ALL */",
+           "SELECT E'\\'; SET x = 1'",
+       }) {
+    EXPECT_FALSE(mayAffectSession(text)) << text;
+  }
 }
 
 }  // namespace
