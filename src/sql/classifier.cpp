@@ -4,6 +4,7 @@
 #include "sql/classifier.hpp"
 
 #include <exception>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -139,7 +140,7 @@ Classification classify(std::string_view query, const FunctionAllowlist& allowli
 }
 
 Classifier::Classifier(ClassifierOptions options)
-    : options_(std::move(options)), cache_(options_.cache) {}
+    : options_(std::move(options)), cache_(options_.cache), intents_(options_.intentCache) {}
 
 std::shared_ptr<const Classification> Classifier::classify(std::string_view query) {
   if (std::shared_ptr<const Classification> cached = cache_.find(query)) return cached;
@@ -147,6 +148,24 @@ std::shared_ptr<const Classification> Classifier::classify(std::string_view quer
       sql::classify(query, options_.allowlist, options_.maxParseBytes));
   cache_.insert(query, fresh);
   return fresh;
+}
+
+ReadIntent Classifier::readIntent(std::string_view query) {
+  // classify() would answer kTooLarge without parsing, so kPrimary; and the
+  // answer for a text that was never parsed is not one to share.
+  if (query.size() > options_.maxParseBytes) return ReadIntent::kPrimary;
+  const std::optional<std::string> key = literalFreeKey(query);
+  // A zero byte is a parse error too. Never keeping such a text by itself
+  // also keeps it apart from the keys, whose placeholders hold zero bytes.
+  if (!key && query.find('\0') != std::string_view::npos) return ReadIntent::kPrimary;
+  const std::string_view keyOrText = key ? std::string_view(*key) : query;
+  if (std::optional<ReadIntent> cached = intents_.find(keyOrText, query)) return *cached;
+  // Not through cache_: unique literals would only fill it.
+  const Classification classification =
+      sql::classify(query, options_.allowlist, options_.maxParseBytes);
+  const ReadIntent intent = sql::readIntent(classification);
+  intents_.insert(intentIgnoresLiterals(classification) ? keyOrText : query, intent);
+  return intent;
 }
 
 }  // namespace pgswarm::sql

@@ -9,6 +9,7 @@
 
 #include "sql/classification_cache.hpp"
 #include "sql/function_allowlist.hpp"
+#include "sql/intent_cache.hpp"
 #include "sql/read_intent.hpp"
 #include "sql/statement.hpp"
 
@@ -32,11 +33,13 @@ struct ClassifierOptions {
   FunctionAllowlist allowlist;  // default: FunctionAllowlist::defaults()
   std::size_t maxParseBytes = kDefaultMaxParseBytes;
   CacheLimits cache;
+  CacheLimits intentCache;  // Classifier::readIntent's own cache
 };
 
-// classify() behind an LRU cache keyed by the exact query text. One per
-// worker thread: no locking inside, not safe to share between threads. The
-// returned classification stays valid after eviction (shared ownership).
+// classify() behind an LRU cache keyed by the exact query text, and read
+// intents behind a second one keyed by literal-free text. One per worker
+// thread: no locking inside, not safe to share between threads. The returned
+// classification stays valid after eviction (shared ownership).
 class Classifier {
  public:
   explicit Classifier(ClassifierOptions options = {});
@@ -44,15 +47,20 @@ class Classifier {
   [[nodiscard]] std::shared_ptr<const Classification> classify(std::string_view query);
   // readIntent(classify(query)) without touching the classification cache,
   // cached by literalFreeKey(query) (by the exact text when there is no
-  // key), so texts that differ only in literals parse once: the router's
-  // hot path. Bounded like the classification cache.
+  // key, or when intentIgnoresLiterals() is false), so texts that differ
+  // only in literals parse once: the router's hot path. One difference: a
+  // text the parser rejects only for a literal (0x1F before PostgreSQL 16)
+  // gets the answer cached for its key; any server rejects it or runs it as
+  // that answer says. Texts over maxParseBytes are kPrimary without a look.
   [[nodiscard]] ReadIntent readIntent(std::string_view query);
   [[nodiscard]] const CacheStats& cacheStats() const { return cache_.stats(); }
+  [[nodiscard]] const CacheStats& intentCacheStats() const { return intents_.stats(); }
   [[nodiscard]] const ClassifierOptions& options() const { return options_; }
 
  private:
   ClassifierOptions options_;
   ClassificationCache cache_;
+  IntentCache intents_;
 };
 
 }  // namespace pgswarm::sql

@@ -35,6 +35,13 @@ enum class ReadIntent : unsigned char {
 // caller then keys by the exact text.
 [[nodiscard]] std::optional<std::string> literalFreeKey(std::string_view text);
 
+// What stands for a literal in a literal-free key. A zero byte cannot occur
+// in a keyed text (literalFreeKey refuses texts holding one), so a key maps
+// back to exactly one sequence of non-literal bytes and literal classes.
+// A prefix (E, B, X, N, U&) is kept: only the quoted part is replaced.
+inline constexpr std::string_view kNumberPlaceholder{"\0n", 2};
+inline constexpr std::string_view kStringPlaceholder{"\0s", 2};
+
 // False when an intent must not be shared between texts with the same
 // literal-free key because a literal can change it (EXPLAIN (ANALYZE 0)
 // against EXPLAIN (ANALYZE 1)).
