@@ -81,19 +81,32 @@ constexpr auto kDefaultNames = std::to_array<std::string_view>({
 });
 // clang-format on
 
-// Exact names that write, lock or change session state.
+// Exact names that write, lock, change session or server state, or run SQL
+// given as text (query_to_xml('DELETE ... RETURNING 1', ...), ts_stat).
 // clang-format off
 constexpr auto kNeverSafeNames = std::to_array<std::string_view>({
-    "nextval", "setval", "currval", "lastval", "set_config", "pg_notify", "txid_current",
-    "pg_current_xact_id", "loread", "lowrite",
+    "nextval", "setval", "currval", "lastval", "set_config", "setseed", "pg_notify",
+    "txid_current", "txid_current_if_assigned", "pg_current_xact_id",
+    "pg_current_xact_id_if_assigned", "pg_export_snapshot", "loread", "lowrite",
+    "query_to_xml", "query_to_xmlschema", "query_to_xml_and_xmlschema", "cursor_to_xml",
+    "cursor_to_xmlschema", "ts_stat", "pg_cancel_backend", "pg_terminate_backend",
+    "pg_reload_conf", "pg_rotate_logfile", "pg_switch_wal", "pg_switch_xlog", "pg_promote",
+    "pg_start_backup", "pg_stop_backup", "pg_log_backend_memory_contexts",
+    "pg_import_system_collations", "pg_drop_replication_slot", "pg_replication_slot_advance",
+    "pg_logical_emit_message", "pg_nextoid",
 });
 // clang-format on
 
 // Whole families: advisory locks (session or transaction scoped), large
-// objects, dblink (runs arbitrary SQL elsewhere).
+// objects, dblink (runs arbitrary SQL elsewhere), statistics resets,
+// restore points and replication slots, backups, logical decoding (consumes
+// a slot), replication origins, WAL replay control (works on a standby, and
+// pauses it), adminpack's file writes, binary-upgrade support.
 // clang-format off
 constexpr auto kNeverSafePrefixes = std::to_array<std::string_view>({
-    "pg_advisory_", "pg_try_advisory_", "lo_", "dblink",
+    "pg_advisory_", "pg_try_advisory_", "lo_", "dblink", "pg_stat_reset",
+    "pg_stat_statements_reset", "pg_create_", "pg_copy_", "pg_backup_", "pg_logical_slot_",
+    "pg_replication_origin_", "pg_wal_replay_", "pg_file_", "binary_upgrade_",
 });
 // clang-format on
 

@@ -136,6 +136,48 @@ TEST(FunctionAllowlistTest, DefaultsAndMatchingRules) {
   }
 }
 
+// Functions that write, run SQL given as text or change server state stay
+// unsafe even when a caller's list names them, and none is in the default.
+TEST(FunctionAllowlistTest, NeverSafeFamilies) {
+  const std::vector<std::string> names = {"query_to_xml",
+                                          "query_to_xml_and_xmlschema",
+                                          "cursor_to_xml",
+                                          "ts_stat",
+                                          "setseed",
+                                          "txid_current_if_assigned",
+                                          "pg_export_snapshot",
+                                          "pg_cancel_backend",
+                                          "pg_terminate_backend",
+                                          "pg_reload_conf",
+                                          "pg_switch_wal",
+                                          "pg_promote",
+                                          "pg_stat_reset",
+                                          "pg_stat_reset_shared",
+                                          "pg_stat_statements_reset",
+                                          "pg_create_restore_point",
+                                          "pg_create_logical_replication_slot",
+                                          "pg_drop_replication_slot",
+                                          "pg_logical_slot_get_changes",
+                                          "pg_replication_origin_create",
+                                          "pg_wal_replay_pause",
+                                          "pg_wal_replay_resume",
+                                          "pg_backup_start",
+                                          "pg_file_write",
+                                          "lo_from_bytea",
+                                          "dblink_connect",
+                                          "pg_advisory_unlock_all",
+                                          "pg_catalog.pg_terminate_backend"};
+  Result<FunctionAllowlist> list = FunctionAllowlist::fromNames(names);
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  for (const std::string& name : names) {
+    EXPECT_TRUE(neverSafeFunction(name)) << name;
+    EXPECT_FALSE(list->allows(name)) << name;
+  }
+  for (std::string_view name : defaultFunctionNames()) {
+    EXPECT_FALSE(neverSafeFunction(name)) << name;
+  }
+}
+
 TEST(FunctionAllowlistTest, CallerListReplacesTheDefaultButNeverSafeStillWins) {
   const std::vector<std::string> names = {"my_function", "app.safe", "nextval"};
   Result<FunctionAllowlist> list = FunctionAllowlist::fromNames(names);
