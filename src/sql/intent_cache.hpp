@@ -19,6 +19,13 @@ namespace pgswarm::sql {
 class IntentCache {
  public:
   explicit IntentCache(CacheLimits limits = {});
+  // index_ views keys held in order_'s nodes: a copy would view the
+  // original's. Moving keeps the nodes, so it keeps the views valid.
+  IntentCache(const IntentCache&) = delete;
+  IntentCache& operator=(const IntentCache&) = delete;
+  IntentCache(IntentCache&&) = default;
+  IntentCache& operator=(IntentCache&&) = default;
+  ~IntentCache() = default;
 
   // The intent kept under key or, when exact differs from it, under exact
   // (a text whose intent depends on its literals is kept by its own text).
