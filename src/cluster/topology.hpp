@@ -48,19 +48,20 @@ struct NodeObservation {
   // Replica: 0 when everything received is replayed, else seconds since the
   // last replayed commit (an idle primary does not make a replica "late").
   std::optional<double> replayDelaySeconds;
-  // Replica: the primary's latest currentLsn minus replayLsn, at least 0.
+  // Replica: the primary's latest currentLsn minus replayLsn, at least 0;
+  // absent while there is no single primary or this replica is down.
   std::optional<std::uint64_t> lagBytes;
   // When the last successful probe's query was sent: every value above was
   // true at or after this instant (replay only moves forward).
   std::chrono::steady_clock::time_point observedAt{};
   std::chrono::steady_clock::time_point healthSince{};  // last change of health
-  std::string lastError;  // of the last failed probe; empty while up
+  std::string lastError;                                // of the last failed probe; empty while up
   std::uint64_t probes = 0;
   std::uint64_t failures = 0;
 };
 
 struct Topology {
-  std::uint64_t version = 0;            // grows with every published snapshot
+  std::uint64_t version = 0;           // grows with every published snapshot
   std::vector<NodeObservation> nodes;  // configuration order, always all of them
 
   // The one node that is up and says it is primary; -1 when none is, or
