@@ -222,13 +222,27 @@ std::optional<pid_t> runningPool(const LocalCluster& cluster) {
 }
 
 Result<pid_t> startPool(const LocalCluster& cluster) {
-  const LocalNode& primary = cluster.nodes.front();
-  std::vector<std::string> argv{selfExecutable(), "pool",
-                                "--listen",       "127.0.0.1",
-                                "--port",         std::to_string(cluster.poolPort),
-                                "--hosts",        "127.0.0.1:" + std::to_string(primary.port),
-                                "--auth-file",    cluster.userlistPath(),
-                                "--http-port",    std::to_string(cluster.httpPort)};
+  // Every node, the primary first: the pool learns the roles itself.
+  std::string hosts;
+  for (const auto& node : cluster.nodes) {
+    hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node.port);
+  }
+  std::vector<std::string> argv{selfExecutable(),
+                                "pool",
+                                "--listen",
+                                "127.0.0.1",
+                                "--port",
+                                std::to_string(cluster.poolPort),
+                                "--hosts",
+                                hosts,
+                                "--auth-file",
+                                cluster.userlistPath(),
+                                "--health-check-user",
+                                "postgres",
+                                "--health-check-password-file",
+                                cluster.passwordPath(),
+                                "--http-port",
+                                std::to_string(cluster.httpPort)};
   runtime::SpawnOptions options{.argv = argv,
                                 .unsetEnv = {"HOSTS", "USER", "PASSWORD", "PASSWORD_FILE"},
                                 .outputPath = cluster.poolLogPath(),

@@ -80,9 +80,10 @@ ServerPool* PoolSlots::member(int worker) const {
   return perWorker_.at(static_cast<std::size_t>(worker)).pool.load();
 }
 
-PoolSlots& PoolSlotRegistry::slotsFor(const std::string& user, const std::string& database) {
+PoolSlots& PoolSlotRegistry::slotsFor(const std::string& user, const std::string& database,
+                                      int node) {
   std::lock_guard lock(mutex_);
-  auto& slots = slots_[{user, database}];
+  auto& slots = slots_[{user, database, node}];
   if (!slots) slots = std::make_unique<PoolSlots>(limit_, reserve_, workers_);
   return *slots;
 }

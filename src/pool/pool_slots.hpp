@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -87,14 +88,15 @@ class PoolSlotRegistry {
  public:
   PoolSlotRegistry(int limit, int reserve, int workers)
       : limit_(limit), reserve_(reserve), workers_(workers) {}
-  [[nodiscard]] PoolSlots& slotsFor(const std::string& user, const std::string& database);
+  [[nodiscard]] PoolSlots& slotsFor(const std::string& user, const std::string& database,
+                                    int node = 0);
 
  private:
   const int limit_;
   const int reserve_;
   const int workers_;
   std::mutex mutex_;
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<PoolSlots>> slots_;
+  std::map<std::tuple<std::string, std::string, int>, std::unique_ptr<PoolSlots>> slots_;
 };
 
 }  // namespace pgswarm::pool

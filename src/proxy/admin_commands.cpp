@@ -11,6 +11,7 @@
 
 #include "protocol/backend.hpp"
 #include "protocol/writer.hpp"
+#include "proxy/router.hpp"
 
 #ifndef PGSWARM_VERSION
 #define PGSWARM_VERSION "unknown"
@@ -336,13 +337,51 @@ ResultTable showLists(const ProxySnapshot& snapshot) {
   return table;
 }
 
-ResultTable showNodes(const PoolConfig& config) {
-  ResultTable table{{text("host"), integer("port"), text("role")}, {}};
+ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config) {
+  ResultTable table{
+      {integer("node"), text("host"), integer("port"), text("role"), text("health"),
+       integer("weight"), text("reads"), integer("lag_bytes"), integer("replay_delay_ms"),
+       text("lsn"), integer("transactions"), integer("active"), text("last_error")},
+      {}};
+  auto policy = RoutingPolicy::fromConfig(config);
   for (std::size_t i = 0; i < config.servers.size(); ++i) {
-    // Roles as configured (the first host is the primary) until topology
-    // tracking exists; this is not a health check.
-    table.rows.push_back({config.servers[i].host, number(std::int64_t{config.servers[i].port}),
-                          std::string(i == 0 ? "primary" : "standby")});
+    std::uint64_t routed = 0;
+    std::int64_t now = 0;
+    for (const auto& worker : snapshot.workers) {
+      if (i < worker.routedTotal.size()) routed += worker.routedTotal[i];
+      if (i < worker.routedNow.size()) now += worker.routedNow[i];
+    }
+    const auto& server = config.servers[i];
+    const auto* observed = snapshot.topology && i < snapshot.topology->nodes.size()
+                               ? &snapshot.topology->nodes[i]
+                               : nullptr;
+    bool primary = observed ? primaryNode(*snapshot.topology) == static_cast<int>(i) : i == 0;
+    std::optional<std::string> role =
+        observed ? cluster::toString(observed->role) : (i == 0 ? "primary" : "unchecked");
+    std::optional<std::string> reads;
+    std::optional<std::string> lagBytes;
+    std::optional<std::string> delay;
+    std::optional<std::string> lsn;
+    std::optional<std::string> lastError;
+    if (observed) {
+      auto exclusion = readExclusion(*snapshot.topology, policy, i);
+      reads = exclusion.empty() ? std::string("yes") : std::string(exclusion);
+      if (observed->lagBytes) lagBytes = number(*observed->lagBytes);
+      if (observed->replayDelaySeconds) {
+        delay = number(static_cast<std::int64_t>(*observed->replayDelaySeconds * 1000.0));
+      }
+      auto position = observed->role == cluster::NodeRole::kPrimary ? observed->currentLsn
+                                                                    : observed->replayLsn;
+      if (position) lsn = cluster::formatLsn(*position);
+      if (!observed->lastError.empty()) lastError = observed->lastError;
+    } else {
+      reads = primary ? "primary" : "health checks off";
+    }
+    table.rows.push_back({number(static_cast<std::int64_t>(i)), server.host,
+                          number(std::int64_t{server.port}), role,
+                          observed ? cluster::toString(observed->health) : "unchecked",
+                          number(std::int64_t{primary ? config.primaryWeight : config.weights[i]}),
+                          reads, lagBytes, delay, lsn, number(routed), number(now), lastError});
   }
   return table;
 }

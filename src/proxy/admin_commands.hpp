@@ -55,7 +55,9 @@ struct ResultTable {
 [[nodiscard]] ResultTable showTotals(const ProxySnapshot& snapshot);
 [[nodiscard]] ResultTable showConfig(const PoolConfig& config);
 [[nodiscard]] ResultTable showLists(const ProxySnapshot& snapshot);
-[[nodiscard]] ResultTable showNodes(const PoolConfig& config);
+// Per node: role and health as the monitor saw them, whether it takes reads
+// (or why not), lag, and the transactions routed there.
+[[nodiscard]] ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config);
 [[nodiscard]] ResultTable showVersion();
 [[nodiscard]] std::string versionString();
 

@@ -96,6 +96,7 @@ bool needsSnapshot(AdminCommand command) {
     case AdminCommand::kShowStats:
     case AdminCommand::kShowTotals:
     case AdminCommand::kShowLists:
+    case AdminCommand::kShowNodes:
       return true;
     default:
       return false;
@@ -119,7 +120,7 @@ ResultTable viewOf(AdminCommand command, const ProxySnapshot& snapshot, const Po
     case AdminCommand::kShowConfig:
       return showConfig(config);
     case AdminCommand::kShowNodes:
-      return showNodes(config);
+      return showNodes(snapshot, config);
     default:
       return showVersion();
   }

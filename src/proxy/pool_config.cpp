@@ -32,7 +32,52 @@ std::vector<SettingDef> buildDefs() {
       {.key = "pool.hosts",
        .flag = "hosts",
        .env = {"HOSTS"},
-       .help = "servers as host:port:host:port (the first is the primary)"},
+       .help = "nodes as host:port:host:port; roles are learned by health checks (until then the "
+               "first is the primary)"},
+      {.key = "pool.weights",
+       .flag = "weights",
+       .help = "read weight of each host as a replica, comma separated in hosts order "
+               "(default 1 each; 0: no reads)"},
+      {.key = "pool.primary_weight",
+       .flag = "primary-weight",
+       .defaultValue = "0",
+       .help = "the primary's read weight while a replica can take reads (0: reads go to "
+               "replicas)"},
+      {.key = "pool.load_balance",
+       .flag = "load-balance",
+       .defaultValue = "on",
+       .help = "send read-only transactions to replicas (transaction mode)"},
+      {.key = "pool.read_your_writes",
+       .flag = "read-your-writes",
+       .defaultValue = "on",
+       .help = "after a client's write, its reads wait for replicas that replayed it"},
+      {.key = "pool.max_replica_lag_bytes",
+       .flag = "max-replica-lag-bytes",
+       .defaultValue = "16777216",
+       .help = "replicas further behind the primary's WAL take no reads (0: no bound)"},
+      {.key = "pool.max_replica_lag_ms",
+       .flag = "max-replica-lag-ms",
+       .defaultValue = "10000",
+       .help = "replicas whose replay is this far behind in time take no reads (0: no bound)"},
+      {.key = "pool.health_check_period_ms",
+       .flag = "health-check-period-ms",
+       .defaultValue = "1000",
+       .help = "how often each node is asked its role and WAL positions (100 at least; 0: off)"},
+      {.key = "pool.health_check_timeout_ms",
+       .flag = "health-check-timeout-ms",
+       .defaultValue = "2000",
+       .help = "connect and query timeout of a health check"},
+      {.key = "pool.health_check_user",
+       .flag = "health-check-user",
+       .defaultValue = "postgres",
+       .help = "user of the health checks' control connections"},
+      {.key = "pool.health_check_password",
+       .flag = "health-check-password",
+       .help = "password of health_check_user (default: its plain password in the auth file)",
+       .secret = true},
+      {.key = "pool.health_check_dbname",
+       .defaultValue = "postgres",
+       .help = "database the health checks connect to"},
       {.key = "pool.auth_type",
        .flag = "auth-type",
        .defaultValue = "scram-sha-256",
@@ -228,6 +273,74 @@ Status readTlsSettings(const Settings& settings, PoolConfig& config) {
   return Ok{};
 }
 
+Result<std::vector<int>> parseWeights(const Settings& settings, std::size_t servers) {
+  auto text = settings.text("pool.weights");
+  if (text.empty()) return std::vector<int>(servers, 1);
+  std::vector<int> weights;
+  for (const auto& item : splitList(text)) {
+    int weight = -1;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), weight);
+    if (ec != std::errc() || end != item.data() + item.size() || weight < 0 || weight > 1000) {
+      return makeError("{}: '{}' is not a weight from 0 to 1000", settings.origin("pool.weights"),
+                       item);
+    }
+    weights.push_back(weight);
+  }
+  if (weights.size() != servers) {
+    return makeError("{}: {} weights for {} hosts", settings.origin("pool.weights"), weights.size(),
+                     servers);
+  }
+  return weights;
+}
+
+Result<std::chrono::milliseconds> milliseconds(const Settings& settings, const std::string& key,
+                                               long min) {
+  auto value = settings.integer(key, 0, 86400L * 1000);
+  if (!value) return value.error();
+  if (*value != 0 && *value < min) {
+    return makeError("{}: {} ms is below the minimum of {} ms (0 turns it off)",
+                     settings.origin(key), *value, min);
+  }
+  return std::chrono::milliseconds(*value);
+}
+
+// Needs config.servers.
+Status readRoutingSettings(const Settings& settings, PoolConfig& config) {
+  auto weights = parseWeights(settings, config.servers.size());
+  auto primaryWeight = settings.integer("pool.primary_weight", 0, 1000);
+  auto loadBalance = settings.boolean("pool.load_balance");
+  auto readYourWrites = settings.boolean("pool.read_your_writes");
+  auto lagBytes = settings.integer("pool.max_replica_lag_bytes", 0, 1L << 50);
+  auto lag = milliseconds(settings, "pool.max_replica_lag_ms", 1);
+  auto period = milliseconds(settings, "pool.health_check_period_ms", 100);
+  auto timeout = milliseconds(settings, "pool.health_check_timeout_ms", 100);
+  if (!weights) return weights.error();
+  for (const auto* value : {&primaryWeight, &lagBytes}) {
+    if (!*value) return value->error();
+  }
+  for (const auto* value : {&loadBalance, &readYourWrites}) {
+    if (!*value) return value->error();
+  }
+  for (const auto* value : {&lag, &period, &timeout}) {
+    if (!*value) return value->error();
+  }
+  if (timeout->count() == 0) {
+    return makeError("{}: must be more than 0", settings.origin("pool.health_check_timeout_ms"));
+  }
+  config.weights = std::move(*weights);
+  config.primaryWeight = static_cast<int>(*primaryWeight);
+  config.loadBalance = *loadBalance;
+  config.readYourWrites = *readYourWrites;
+  config.maxReplicaLagBytes = static_cast<std::uint64_t>(*lagBytes);
+  config.maxReplicaLag = *lag;
+  config.healthCheckPeriod = *period;
+  config.healthCheckTimeout = *timeout;
+  config.healthCheckUser = settings.text("pool.health_check_user");
+  config.healthCheckPassword = settings.text("pool.health_check_password");
+  config.healthCheckDbname = settings.text("pool.health_check_dbname");
+  return Ok{};
+}
+
 }  // namespace
 
 const char* toString(PoolMode mode) {
@@ -344,6 +457,8 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
   if (!servers) return makeError("{}: {}", settings.origin("pool.hosts"), servers.error().message);
   config.servers = std::move(*servers);
 
+  if (auto routing = readRoutingSettings(settings, config); !routing) return routing.error();
+
   config.authFile = settings.text("pool.auth_file");
   config.seedUser = settings.text("pool.user");
   config.seedPassword = settings.text("pool.password");
@@ -398,6 +513,10 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
   for (const auto& server : config.servers) {
     hosts += (hosts.empty() ? "" : ",") + server.host + ":" + std::to_string(server.port);
   }
+  std::string weightList;
+  for (int weight : config.weights) {
+    weightList += (weightList.empty() ? "" : ",") + std::to_string(weight);
+  }
   std::string admins;
   for (const auto& admin : config.adminUsers) admins += (admins.empty() ? "" : ",") + admin;
   std::map<std::string, std::string> values{
@@ -406,6 +525,17 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"workers", std::to_string(config.workers)},
       {"pool_mode", toString(config.mode)},
       {"hosts", hosts},
+      {"weights", weightList},
+      {"primary_weight", std::to_string(config.primaryWeight)},
+      {"load_balance", config.loadBalance ? "on" : "off"},
+      {"read_your_writes", config.readYourWrites ? "on" : "off"},
+      {"max_replica_lag_bytes", std::to_string(config.maxReplicaLagBytes)},
+      {"max_replica_lag_ms", std::to_string(config.maxReplicaLag.count())},
+      {"health_check_period_ms", std::to_string(config.healthCheckPeriod.count())},
+      {"health_check_timeout_ms", std::to_string(config.healthCheckTimeout.count())},
+      {"health_check_user", config.healthCheckUser},
+      {"health_check_password", config.healthCheckPassword.empty() ? "" : "********"},
+      {"health_check_dbname", config.healthCheckDbname},
       {"auth_type", toString(config.authType)},
       {"auth_file", config.authFile},
       {"user", config.seedUser},

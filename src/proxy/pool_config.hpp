@@ -35,7 +35,24 @@ struct PoolConfig {
   int listenPort = 6432;
   int workers = 1;  // the setting's default is the core count (defaultWorkers())
   PoolMode mode = PoolMode::kSession;
-  std::vector<pool::ServerAddress> servers;  // the first is the primary (until topology, issue 4)
+  // The nodes, in configuration order. Roles come from the health monitor;
+  // until it has spoken (or when it is off) the first is the primary.
+  std::vector<pool::ServerAddress> servers;
+  // Read routing (transaction mode): a node's read weight as a replica
+  // (0: no reads), the primary's share of reads while a replica can take
+  // them, and the consistency rules. See docs/operations.md.
+  std::vector<int> weights;  // one per server
+  int primaryWeight = 0;
+  bool loadBalance = true;
+  bool readYourWrites = true;
+  std::uint64_t maxReplicaLagBytes = 16 * 1024 * 1024;  // 0: no bound
+  std::chrono::milliseconds maxReplicaLag{10000};       // replay delay; 0: no bound
+  // The health monitor's control connections (libpq); period 0 turns it off.
+  std::chrono::milliseconds healthCheckPeriod{1000};
+  std::chrono::milliseconds healthCheckTimeout{2000};
+  std::string healthCheckUser = "postgres";
+  std::string healthCheckPassword;  // empty: the user's plain password in the auth file, or libpq's
+  std::string healthCheckDbname = "postgres";
   ClientAuthMethod authType = ClientAuthMethod::kScramSha256;
   std::string authFile;  // PgBouncer userlist.txt format
   std::string seedUser;  // USER / PASSWORD of the seed image: one more userlist entry

@@ -20,6 +20,36 @@ Result<asio::ip::tcp::endpoint> listenEndpoint(const PoolConfig& config) {
   return asio::ip::tcp::endpoint(address, static_cast<unsigned short>(config.listenPort));
 }
 
+// The health checks log in with health_check_password, else the user's
+// plain password from the auth file, else whatever libpq finds (PGPASSFILE).
+std::string healthCheckPassword(const ProxyShared& shared) {
+  const auto& config = shared.config;
+  if (!config.healthCheckPassword.empty()) return config.healthCheckPassword;
+  auto secret = shared.users.find(config.healthCheckUser);
+  if (const auto* plain = secret ? std::get_if<auth::PlainSecret>(&*secret) : nullptr) {
+    return plain->password;
+  }
+  return {};
+}
+
+std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared) {
+  const auto& config = shared.config;
+  cluster::HealthMonitorOptions options{.user = config.healthCheckUser,
+                                        .password = healthCheckPassword(shared),
+                                        .dbname = config.healthCheckDbname,
+                                        .period = config.healthCheckPeriod,
+                                        .connectTimeout = config.healthCheckTimeout,
+                                        .queryTimeout = config.healthCheckTimeout};
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    const auto& server = config.servers[i];
+    options.nodes.push_back({.name = server.host + ":" + std::to_string(server.port),
+                             .host = server.host,
+                             .port = server.port,
+                             .weight = config.weights[i]});
+  }
+  return std::make_unique<cluster::HealthMonitor>(std::move(options));
+}
+
 }  // namespace
 
 int runPool(const PoolConfig& config) {
@@ -36,6 +66,10 @@ int runPool(const PoolConfig& config) {
   if (!endpoint) {
     spdlog::error("{}", endpoint.error().message);
     return 2;
+  }
+  if (config.healthCheckPeriod.count() > 0) {
+    shared.monitor = makeMonitor(shared);
+    shared.monitor->start();
   }
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config.workers; ++i) {
@@ -61,10 +95,12 @@ int runPool(const PoolConfig& config) {
       spdlog::info("metrics on http://{}:{}/metrics", config.httpListen, config.httpPort);
     }
   }
-  spdlog::info("pool listening on {}:{} ({} mode, {} workers, server {}:{}, {} users, TLS {})",
-               config.listenAddress, config.listenPort, toString(config.mode), config.workers,
-               config.servers.front().host, config.servers.front().port, shared.users.size(),
-               toString(config.tlsMode));
+  spdlog::info(
+      "pool listening on {}:{} ({} mode, {} workers, {} node(s), first {}:{}, {} users, "
+      "TLS {})",
+      config.listenAddress, config.listenPort, toString(config.mode), config.workers,
+      config.servers.size(), config.servers.front().host, config.servers.front().port,
+      shared.users.size(), toString(config.tlsMode));
 
   asio::io_context signals_loop;
   asio::signal_set signals(signals_loop, SIGINT, SIGTERM, SIGHUP);
@@ -95,6 +131,7 @@ int runPool(const PoolConfig& config) {
   std::thread signalThread([&] { signals_loop.run(); });
   for (auto& worker : workers) worker->join();
   http.stop();
+  if (shared.monitor) shared.monitor->stop();
   signals_loop.stop();
   signalThread.join();
   spdlog::info("pool stopped");

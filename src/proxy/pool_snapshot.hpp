@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "cluster/topology.hpp"
 #include "pool/server_pool.hpp"
 
 namespace pgswarm::proxy {
@@ -65,6 +67,9 @@ struct WorkerSnapshot {
   std::vector<PoolSnapshot> pools;
   std::vector<ClientSnapshot> clients;
   std::vector<ServerSnapshot> servers;
+  // Per node (config order): transactions routed there in total, and now.
+  std::vector<std::uint64_t> routedTotal;
+  std::vector<int> routedNow;
 };
 
 // What the whole process looks like: every worker that answered in time,
@@ -75,6 +80,8 @@ struct ProxySnapshot {
   int clientConnections = 0;  // ProxyShared::clients
   std::size_t users = 0;
   bool paused = false;
+  // The health monitor's latest view; null when health checks are off.
+  std::shared_ptr<const cluster::Topology> topology;
 };
 
 }  // namespace pgswarm::proxy

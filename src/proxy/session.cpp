@@ -63,9 +63,12 @@ bool isFrontendType(char type) {
   }
 }
 
+// PostgreSQL's cap for messages that carry no data.
+constexpr std::size_t kMaxClientSmallMessage = 10000;
+
 // As PostgreSQL: only messages that carry data may be long.
 std::size_t maxClientMessage(char type, std::size_t configured) {
-  constexpr std::size_t kSmallMessageLimit = 10000;
+  constexpr std::size_t kSmallMessageLimit = kMaxClientSmallMessage;
   switch (type) {
     case protocol::kQuery:
     case protocol::kParse:
@@ -326,13 +329,13 @@ asio::awaitable<bool> Session::login() {
     co_await runAdminConsole(worker_, client_, clientIn_, user_);
     co_return false;
   }
-  pool_ = &worker_.poolFor(user_, database_);
   // Read once per session (after authentication, which may have recovered
   // SCRAM keys), not once per transaction.
   credentials_ = shared.users.credentials(user_);
+  routing_ = routingActive();
   // A server connection first, in both modes: its ParameterStatus set is the
   // client's welcome, and a missing database or role fails here, at login.
-  if (!co_await attachServer()) co_return false;
+  if (!co_await attachServer(primaryNode(worker_.topology()))) co_return false;
   bool sessionMode = shared.config.mode == PoolMode::kSession;
   cancel_ = shared.cancels.add(sessionMode ? server_->backendPid() : 0);
   cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
@@ -352,11 +355,23 @@ asio::awaitable<bool> Session::login() {
   co_return true;
 }
 
-asio::awaitable<bool> Session::attachServer() {
+asio::awaitable<bool> Session::attachServer(int node) {
   auto& shared = worker_.shared();
   state_ = SessionState::kWaiting;
   auto deadline = Clock::now() + shared.config.queryWaitTimeout;
+  pool_ = &worker_.poolFor(user_, database_, node);
   auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+  int primary = primaryNode(worker_.topology());
+  if (auto* failure = std::get_if<pool::AcquireFailure>(&result);
+      failure != nullptr && failure->kind == pool::AcquireFailure::Kind::kConnect &&
+      node != primary) {
+    // A replica the last health check still saw: the read goes to the
+    // primary rather than failing; the next check takes the replica out.
+    spdlog::warn("{}; reading from the primary instead", failure->connect.message);
+    node = primary;
+    pool_ = &worker_.poolFor(user_, database_, node);
+    result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+  }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result)) {
     switch (failure->kind) {
       case pool::AcquireFailure::Kind::kTimeout:
@@ -377,6 +392,10 @@ asio::awaitable<bool> Session::attachServer() {
     co_return false;
   }
   server_ = std::move(std::get<pool::Lease>(result));
+  routed_.set(worker_, node);
+  onReplica_ = node != primary;
+  attachmentWrote_ = false;
+  stayUntilRelease_ = false;
   if (tracker_ && server_->appliedSettings != tracker_->settingsKey() &&
       !co_await replaySettings()) {
     co_return false;
@@ -399,6 +418,7 @@ asio::awaitable<bool> Session::replaySettings() {
     co_return true;
   }
   server_.discard();
+  routed_.clear();
   state_ = SessionState::kClosing;
   if (outcome.errorResponse.empty()) {
     co_await fatal(protocol::sqlstate::kConnectionFailure,
@@ -419,7 +439,171 @@ void Session::releaseServer() {
   if (cancel_.slot) cancel_.slot->detach();
   if (tracker_) noteServerSettings();
   server_.giveBack();
+  // Acknowledged by now: any primary position observed from here on covers it.
+  if (attachmentWrote_) fence_.noteWrite(Clock::now());
+  routed_.clear();
+  onReplica_ = false;
   state_ = SessionState::kIdle;
+}
+
+void Session::RoutedNode::set(Worker& worker, int node) {
+  clear();
+  worker_ = &worker;
+  node_ = node;
+  worker.countRouted(node, 1);
+}
+
+void Session::RoutedNode::clear() {
+  if (worker_ != nullptr) worker_->countRouted(node_, -1);
+  worker_ = nullptr;
+  node_ = -1;
+}
+
+bool Session::routingActive() const {
+  const auto& config = worker_.shared().config;
+  return config.mode == PoolMode::kTransaction && config.loadBalance && config.servers.size() > 1;
+}
+
+std::optional<int> Session::chooseNode() {
+  const auto& topology = worker_.topology();
+  if (!routingActive()) return primaryNode(topology);
+  auto intent = batchIntent(clientIn_.data());
+  if (!intent) return std::nullopt;
+  routedIntent_ = intent;
+  bool read = *intent == sql::ReadIntent::kReplica || *intent == sql::ReadIntent::kBeginReadOnly;
+  return route(
+      topology, worker_.shared().routing,
+      {.read = read, .outstanding = worker_.routedNow(), .rotation = worker_.nextRotation()},
+      fence_);
+}
+
+namespace {
+
+// A batch's intent from its statements in order: reads after a first
+// statement keep its intent; anything else sends the batch to the primary.
+sql::ReadIntent combineIntent(std::optional<sql::ReadIntent> before, sql::ReadIntent next) {
+  if (!before) return next;
+  return next == sql::ReadIntent::kReplica ? *before : sql::ReadIntent::kPrimary;
+}
+
+// Looked ahead at most this far for the end of a batch: beyond it (huge
+// Binds, say) the batch goes to the primary unclassified.
+constexpr std::size_t kMaxRouteLookahead = 1 << 20;
+
+}  // namespace
+
+// The read intent of the client's next batch at the start of `data`: a
+// Query's text, or what an extended-protocol batch executes up to its Sync
+// or Flush. nullopt while the batch is still arriving.
+std::optional<sql::ReadIntent> Session::batchIntent(std::span<const std::byte> data) {
+  using sql::ReadIntent;
+  auto& classifier = worker_.classifier();
+  std::optional<ReadIntent> combined;
+  std::vector<std::pair<std::string_view, std::string_view>> statements;  // parsed here
+  std::vector<std::pair<std::string_view, std::string_view>> portals;     // bound here
+  auto textOf = [&](const auto& list, std::string_view name) -> std::optional<std::string_view> {
+    for (auto it = list.rbegin(); it != list.rend(); ++it) {
+      if (it->first == name) return it->second;
+    }
+    return std::nullopt;
+  };
+  std::size_t pos = 0;
+  while (data.size() - pos >= kHeaderLength) {
+    auto rest = data.subspan(pos);
+    auto type = static_cast<char>(rest[0]);
+    auto length = messageLength(rest);
+    if (length < kHeaderLength) return ReadIntent::kPrimary;  // malformed: scanClient says so
+    bool classifiable = type != protocol::kQuery && type != protocol::kParse
+                            ? length <= kMaxClientSmallMessage
+                            : length <= kMaxClassifiedMessage;
+    if (!classifiable) return ReadIntent::kPrimary;
+    if (length > rest.size()) break;
+    auto body = rest.subspan(kHeaderLength, length - kHeaderLength);
+    auto reader = protocol::Reader::forBody(body);
+    switch (type) {
+      case protocol::kQuery: {
+        if (pos != 0) return ReadIntent::kPrimary;
+        auto text = reader.cstring();
+        return text ? classifier.readIntent(*text) : ReadIntent::kPrimary;
+      }
+      case protocol::kParse: {
+        auto name = reader.cstring();
+        auto text = name ? reader.cstring() : name;
+        if (!text) return ReadIntent::kPrimary;
+        statements.emplace_back(*name, *text);
+        break;
+      }
+      case protocol::kBind: {
+        auto portal = reader.cstring();
+        auto statement = portal ? reader.cstring() : portal;
+        if (!statement) return ReadIntent::kPrimary;
+        auto text = textOf(statements, *statement);
+        if (!text) {
+          const auto* known = knownStatement(*statement);
+          if (known == nullptr) return ReadIntent::kPrimary;  // parsed in an earlier batch
+          text = known->sql;
+        }
+        portals.emplace_back(*portal, *text);
+        break;
+      }
+      case protocol::kExecute: {
+        auto portal = reader.cstring();
+        auto text = portal ? textOf(portals, *portal) : std::nullopt;
+        if (!text) return ReadIntent::kPrimary;
+        combined = combineIntent(combined, classifier.readIntent(*text));
+        break;
+      }
+      case protocol::kSync:
+      case protocol::kFlush:
+        // Parse and Describe alone run nothing: any node may answer them.
+        return combined.value_or(ReadIntent::kReplica);
+      case protocol::kDescribe:
+      case protocol::kClose:
+        break;
+      default:
+        return ReadIntent::kPrimary;  // FunctionCall, COPY data, Terminate
+    }
+    pos += length;
+  }
+  if (data.size() >= kMaxRouteLookahead) return ReadIntent::kPrimary;
+  return std::nullopt;
+}
+
+bool Session::admitBatch(std::span<const std::byte> rest) {
+  using sql::ReadIntent;
+  auto reads = [](ReadIntent intent) {
+    return intent == ReadIntent::kReplica || intent == ReadIntent::kBeginReadOnly;
+  };
+  // The batch chooseNode() routed was classified there already.
+  std::optional<ReadIntent> routed = std::exchange(routedIntent_, std::nullopt);
+  if (onReplica_) {
+    if (stayUntilRelease_) return true;
+    if (pendingSyncs_ == 0 && txStatus_ != protocol::TransactionStatus::kIdle) {
+      stayUntilRelease_ = true;  // the client's read-only transaction is open there
+      return true;
+    }
+    auto intent = routed ? routed : batchIntent(rest);
+    if (!intent) return false;  // wait for the rest of the batch
+    if (reads(*intent)) return true;
+    holdForRoute_ = true;
+    return false;
+  }
+  if (!attachmentWrote_ && worker_.shared().config.readYourWrites) {
+    auto intent = routed ? routed : batchIntent(rest);
+    attachmentWrote_ = !intent || !reads(*intent);
+  }
+  return true;
+}
+
+// Until the server answered everything sent so far (or is gone).
+asio::awaitable<void> Session::waitServerSettled() {
+  while (server_ && serverLoopRunning_ && pendingSyncs_ > 0 && !closing_) {
+    settleWaiting_ = true;
+    serverDone_.expires_at(Clock::time_point::max());
+    std::error_code ec;
+    co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  settleWaiting_ = false;
 }
 
 bool Session::serverIdle() const {
@@ -472,6 +656,7 @@ asio::awaitable<void> Session::finishServer() {
       (sessionMode && config.serverReset == ServerReset::kReconnect) ||
       (tracker_ && tracker_->pinned())) {
     server_.discard();
+    routed_.clear();
     co_return;
   }
   if (sessionMode && !config.serverResetQuery.empty()) {
@@ -479,11 +664,13 @@ asio::awaitable<void> Session::finishServer() {
                                                    std::chrono::seconds(10));
     if (!outcome.usable || !outcome.errorResponse.empty()) {
       server_.discard();
+      routed_.clear();
       co_return;
     }
   }
   if (tracker_) noteServerSettings();
   server_.giveBack();
+  routed_.clear();
 }
 
 // Bytes of the client buffer in [0, consumed) go to the server: as they are,
@@ -551,6 +738,7 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
       return Scan::kMalformed;
     }
     if (type == protocol::kTerminate) return Scan::kTerminate;
+    if (routing_ && !unsynced_ && server_ && !admitBatch(rest)) break;
     if (track && !trackClientMessage(type, rest, frame.status == protocol::FrameStatus::kReady)) {
       break;  // the tracker needs more of this message
     }
@@ -888,11 +1076,17 @@ bool Session::hasMessageForServer() const {
 }
 
 asio::awaitable<void> Session::clientLoop() {
+  bool read = true;
   for (;;) {
-    if (co_await runtime::readSomeWhenReady(client_, clientIn_)) co_return;
+    if (read && co_await runtime::readSomeWhenReady(client_, clientIn_)) co_return;
+    read = true;
     // Attach before scanning: renaming statements depends on what that
     // server has prepared.
-    if (!server_ && hasMessageForServer() && !co_await attachServer()) co_return;
+    if (!server_ && hasMessageForServer()) {
+      auto node = chooseNode();
+      if (!node) continue;  // the transaction's first statement is still arriving
+      if (!co_await attachServer(*node)) co_return;
+    }
     std::size_t consumed = 0;
     auto scan = scanClient(consumed);
     if (consumed > 0) {
@@ -906,6 +1100,16 @@ asio::awaitable<void> Session::clientLoop() {
       clientIn_.consume(consumed);
     }
     if (scan != Scan::kOk) co_return;
+    if (holdForRoute_) {
+      // A write after reads on a replica: once the replica answered them,
+      // either its transaction is still open (the batch goes there) or
+      // the server went back and the batch is routed afresh.
+      co_await waitServerSettled();
+      holdForRoute_ = false;
+      if (closing_) co_return;
+      if (server_) stayUntilRelease_ = true;
+      read = false;
+    }
   }
 }
 
@@ -958,6 +1162,7 @@ asio::awaitable<void> Session::serverLoop() {
       }
       conn.input().consume(consumed);
     }
+    if (settleWaiting_ && pendingSyncs_ == 0) serverDone_.cancel();
     if (transactionMode && serverIdle() && conn.input().empty() && !closing_ &&
         !tracker_->pinned()) {
       releaseServer();

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -23,11 +24,13 @@
 #include "protocol/frontend.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/prepared_statements.hpp"
+#include "proxy/router.hpp"
 #include "proxy/state_tracker.hpp"
 #include "runtime/byte_buffer.hpp"
 #include "runtime/client_stream.hpp"
 #include "runtime/fifo.hpp"
 #include "runtime/stream.hpp"
+#include "sql/read_intent.hpp"
 
 namespace pgswarm::proxy {
 
@@ -64,6 +67,7 @@ class Session : public std::enable_shared_from_this<Session> {
   [[nodiscard]] const std::string& tls() const { return client_.tlsDescription(); }
   // For SHOW CLIENTS / SHOW SERVERS: the server connection attached now, if any.
   [[nodiscard]] const pool::ServerConnection* server() const { return server_.get(); }
+  [[nodiscard]] const pool::ServerPool* serverPool() const { return server_ ? pool_ : nullptr; }
   [[nodiscard]] std::chrono::steady_clock::time_point connectedAt() const { return connectedAt_; }
   // Transaction mode: why the client keeps its server connection, or empty.
   [[nodiscard]] std::string pinReason() const { return tracker_ ? tracker_->pinReason() : ""; }
@@ -75,7 +79,15 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> negotiateTls(std::chrono::steady_clock::time_point deadline);
   asio::awaitable<void> refusePlain();
   asio::awaitable<bool> login();
-  asio::awaitable<bool> attachServer();
+  asio::awaitable<bool> attachServer(int node);
+  [[nodiscard]] bool routingActive() const;
+  // The node for the client's next transaction; nullopt until enough of it has arrived.
+  [[nodiscard]] std::optional<int> chooseNode();
+  [[nodiscard]] std::optional<sql::ReadIntent> batchIntent(std::span<const std::byte> data);
+  // At a batch boundary on a routed attachment: may this batch go to the
+  // attached server? false holds it until the server is settled (checkRoute).
+  bool admitBatch(std::span<const std::byte> rest);
+  asio::awaitable<void> waitServerSettled();
   asio::awaitable<bool> replaySettings();
   void noteServerSettings();
   bool trackClientMessage(char type, std::span<const std::byte> rest, bool whole);
@@ -123,7 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
   pool::Parameters serverStartup_;  // what server connections for this client start with
   // Transaction mode only: the client's session state (see state_tracker.hpp).
   std::optional<StateTracker> tracker_;
-  pool::ServerPool* pool_ = nullptr;
+  pool::ServerPool* pool_ = nullptr;  // of the attached (or last attached) server
   pool::ServerCredentials credentials_;
   pool::Lease server_;
   CancelRegistry::Registration cancel_;  // slot empty until login succeeds
@@ -153,6 +165,32 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer serverDone_;  // relay() waits here for serverLoop to end
   bool serverLoopRunning_ = false;
   bool relaying_ = false;  // login is over: attaching a server starts its loop
+
+  // Read routing (transaction mode with load balancing; see router.hpp).
+  // The attachment's node is counted in Worker::routedNow while attached.
+  class RoutedNode {
+   public:
+    RoutedNode() = default;
+    RoutedNode(const RoutedNode&) = delete;
+    RoutedNode& operator=(const RoutedNode&) = delete;
+    ~RoutedNode() { clear(); }
+    void set(Worker& worker, int node);
+    void clear();
+    [[nodiscard]] int node() const { return node_; }
+
+   private:
+    Worker* worker_ = nullptr;
+    int node_ = -1;
+  };
+  RoutedNode routed_;
+  WriteFence fence_;
+  bool routing_ = false;                         // routingActive(), fixed at login
+  std::optional<sql::ReadIntent> routedIntent_;  // of the batch chooseNode() just routed
+  bool onReplica_ = false;         // the attachment serves reads away from the primary
+  bool attachmentWrote_ = false;   // a batch that may write went to the primary
+  bool holdForRoute_ = false;      // a batch waits until the replica is settled
+  bool stayUntilRelease_ = false;  // the replica's open transaction takes everything
+  bool settleWaiting_ = false;     // clientLoop waits in waitServerSettled
 };
 
 }  // namespace pgswarm::proxy

@@ -9,12 +9,14 @@
 #include <atomic>
 #include <vector>
 
+#include "cluster/health_monitor.hpp"
 #include "pool/pool_slots.hpp"
 #include "proxy/access_rules.hpp"
 #include "proxy/auth_query.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/client_tls.hpp"
 #include "proxy/pool_config.hpp"
+#include "proxy/router.hpp"
 #include "proxy/users.hpp"
 
 namespace pgswarm::proxy {
@@ -24,14 +26,19 @@ class Worker;
 struct ProxyShared {
   explicit ProxyShared(PoolConfig c)
       : config(std::move(c)),
+        routing(RoutingPolicy::fromConfig(config)),
         slots(config.defaultPoolSize, config.reservePoolSize, std::max(config.workers, 1)) {}
   const PoolConfig config;
+  const RoutingPolicy routing;
+  // Started by runPool before the workers (health_check_period_ms > 0);
+  // null when checks are off: then every node's health stays unknown.
+  std::unique_ptr<cluster::HealthMonitor> monitor;
   Users users;
   AccessRules access;
   ClientTls tls;
   SecretCache authCache{config.authQueryCacheTtl};
   CancelRegistry cancels;
-  // default_pool_size (+ reserve) per (user, database) across all workers.
+  // default_pool_size (+ reserve) per (user, database, node) across all workers.
   pool::PoolSlotRegistry slots;
   std::atomic<int> clients{0};
   // Filled by runPool before any worker starts and never changed afterwards,

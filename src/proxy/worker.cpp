@@ -15,7 +15,30 @@
 
 namespace pgswarm::proxy {
 
-Worker::Worker(ProxyShared& shared, int index) : shared_(shared), index_(index) {}
+Worker::Worker(ProxyShared& shared, int index)
+    : shared_(shared),
+      index_(index),
+      routedNow_(shared.config.servers.size(), 0),
+      routedTotal_(shared.config.servers.size(), 0) {
+  if (shared_.monitor) {
+    topology_ = shared_.monitor->current();
+  } else {
+    auto fixed = std::make_shared<cluster::Topology>();
+    for (const auto& server : shared_.config.servers) {
+      fixed->nodes.push_back({.node = {.name = server.host + ":" + std::to_string(server.port),
+                                       .host = server.host,
+                                       .port = server.port}});
+    }
+    topology_ = std::move(fixed);
+  }
+}
+
+const cluster::Topology& Worker::topology() {
+  if (shared_.monitor && shared_.monitor->version() != topology_->version) {
+    topology_ = shared_.monitor->current();
+  }
+  return *topology_;
+}
 
 Worker::~Worker() {
   requestStop();
@@ -81,8 +104,8 @@ void Worker::stopInLoop() {
   for (Session* session : sessions) session->abort();
 }
 
-pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& database) {
-  auto key = std::make_pair(user, database);
+pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& database, int node) {
+  auto key = std::make_tuple(user, database, node);
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
   const auto& config = shared_.config;
@@ -94,9 +117,10 @@ pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& da
       .lifetime = config.serverLifetime,
   };
   // The one lock of this path, once per (user, database) and worker.
-  auto& slots = shared_.slots.slotsFor(user, database);
+  auto& slots = shared_.slots.slotsFor(user, database, node);
   auto made = std::make_unique<pool::ServerPool>(io_.get_executor(), user, database,
-                                                 config.servers.front(), limits, slots, index_);
+                                                 config.servers[static_cast<std::size_t>(node)],
+                                                 limits, slots, index_);
   // A pool made during PAUSE starts paused; RESUME reaches it through applyPause.
   made->setPaused(shared_.paused.load());
   return *pools_.emplace(key, std::move(made)).first->second;
@@ -176,8 +200,11 @@ ServerSnapshot serverSnapshot(const pool::ServerConnection& conn, const pool::Se
 
 WorkerSnapshot Worker::snapshotInLoop() const {
   WallClockOf wall;
-  WorkerSnapshot snapshot{
-      .index = index_, .queries = stats_.queries(), .transactions = stats_.transactions()};
+  WorkerSnapshot snapshot{.index = index_,
+                          .queries = stats_.queries(),
+                          .transactions = stats_.transactions(),
+                          .routedTotal = routedTotal_,
+                          .routedNow = routedNow_};
   for (const auto& [key, pool] : pools_) {
     auto oldest = pool->oldestWaitSince();
     snapshot.pools.push_back(PoolSnapshot{
@@ -211,9 +238,8 @@ WorkerSnapshot Worker::snapshotInLoop() const {
     if (const auto* conn = session->server()) {
       auto [localAddr, localPort] = localEndpoint(*conn);
       client.link = localAddr + ":" + std::to_string(localPort);
-      auto key = std::make_pair(session->user(), session->database());
-      if (auto it = pools_.find(key); it != pools_.end()) {
-        auto server = serverSnapshot(*conn, *it->second, wall, index_);
+      if (const auto* pool = session->serverPool()) {
+        auto server = serverSnapshot(*conn, *pool, wall, index_);
         server.state = "active";
         server.link = session->peer();
         snapshot.servers.push_back(std::move(server));
@@ -307,6 +333,7 @@ ProxySnapshot assemble(ProxyShared& shared, std::vector<std::optional<WorkerSnap
                          .clientConnections = shared.clients.load(),
                          .users = shared.users.size(),
                          .paused = shared.paused.load()};
+  if (shared.monitor) snapshot.topology = shared.monitor->current();
   for (auto& answer : answers) {
     if (answer) snapshot.workers.push_back(std::move(*answer));
   }

@@ -12,8 +12,10 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include <asio.hpp>
 
@@ -64,8 +66,21 @@ class Worker {
   [[nodiscard]] ProxyShared& shared() { return shared_; }
   [[nodiscard]] WorkerStats& stats() { return stats_; }
   [[nodiscard]] int index() const { return index_; }
-  // The pool of (user, database) on this worker, made on first use.
-  [[nodiscard]] pool::ServerPool& poolFor(const std::string& user, const std::string& database);
+  // The pool of (user, database) to node `node` (an index into
+  // config.servers) on this worker, made on first use.
+  [[nodiscard]] pool::ServerPool& poolFor(const std::string& user, const std::string& database,
+                                          int node);
+  // The latest topology snapshot; refreshed when the monitor published a
+  // newer one (one atomic load otherwise). Valid until the next call.
+  [[nodiscard]] const cluster::Topology& topology();
+  // Transactions this worker has running on each node now: the router's
+  // least-outstanding measure. Sessions count in and out around a lease.
+  void countRouted(int node, int delta) {
+    routedNow_[static_cast<std::size_t>(node)] += delta;
+    if (delta > 0) ++routedTotal_[static_cast<std::size_t>(node)];
+  }
+  [[nodiscard]] std::span<const int> routedNow() const { return routedNow_; }
+  [[nodiscard]] unsigned nextRotation() { return rotation_++; }
   // Query classification with this thread's own cache.
   [[nodiscard]] sql::Classifier& classifier() { return classifier_; }
   // The connections auth_query runs on (as auth_user): apart from the client
@@ -94,7 +109,7 @@ class Worker {
   WorkerStats stats_;
   // Pools outlive the loop's handlers: leases return into them while the
   // loop unwinds, so they are declared (and destroyed) around io_.
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<pool::ServerPool>> pools_;
+  std::map<std::tuple<std::string, std::string, int>, std::unique_ptr<pool::ServerPool>> pools_;
   std::unique_ptr<pool::PoolSlots> authQuerySlots_;  // before the pool that uses them
   std::unique_ptr<pool::ServerPool> authQueryPool_;
   asio::io_context io_{1};
@@ -102,6 +117,10 @@ class Worker {
   asio::steady_timer maintenance_{io_};
   std::set<Session*> sessions_;
   sql::Classifier classifier_;
+  std::shared_ptr<const cluster::Topology> topology_;
+  std::vector<int> routedNow_;
+  std::vector<std::uint64_t> routedTotal_;
+  unsigned rotation_ = 0;
   bool stopping_ = false;
   std::thread thread_;
 };
