@@ -441,6 +441,10 @@ void ServerPool::shutdown() {
 
 void ServerPool::setAddress(ServerAddress address) {
   address_ = std::move(address);
+  closeIdle();
+}
+
+void ServerPool::closeIdle() {
   auto closed = idle_.size();
   for (auto& conn : idle_) conn->close();
   idle_.clear();

@@ -130,6 +130,8 @@ class ServerPool {
   [[nodiscard]] std::optional<std::chrono::steady_clock::time_point> oldestWaitSince() const;
   // Points new connections elsewhere (after a topology change); idle ones are closed.
   void setAddress(ServerAddress address);
+  // Closes every idle connection (their server went away).
+  void closeIdle();
 
  private:
   friend class Lease;

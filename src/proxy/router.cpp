@@ -74,6 +74,7 @@ int route(const cluster::Topology& topology, const RoutingPolicy& policy, const 
   int bestWeight = 1;
   for (std::size_t step = 0; step < count; ++step) {
     std::size_t node = (step + input.rotation) % count;
+    if (node < 64 && (input.excluded >> node & 1U) != 0) continue;
     if (!readExclusion(topology, policy, node).empty()) continue;
     bool isPrimary = static_cast<int>(node) == known;
     if (!isPrimary && policy.readYourWrites && !meetsFence(topology.nodes[node], fence)) continue;

@@ -54,6 +54,7 @@ struct RouteInput {
   bool read = false;  // the transaction is read-only (autocommit reads, BEGIN READ ONLY)
   std::span<const int> outstanding;  // per node, transactions this worker has there now
   unsigned rotation = 0;             // breaks ties so equal nodes share the load
+  std::uint64_t excluded = 0;        // bit i: node i failed a read just now (nodes 0..63)
 };
 
 // The node index for the transaction. `fence` gains its LSN when the

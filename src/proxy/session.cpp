@@ -6,6 +6,7 @@
 #include "pool/server_connection.hpp"
 #include "protocol/authentication.hpp"
 #include "protocol/codes.hpp"
+#include "protocol/error_response.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/frontend.hpp"
 #include "protocol/reader.hpp"
@@ -31,6 +32,19 @@ constexpr std::size_t kHeaderLength = 5;  // type byte + int32 length
 bool serverTypeNeedsWholeMessage(char type) {
   return type == protocol::kReadyForQuery || type == protocol::kParameterStatus ||
          type == protocol::kCommandComplete;
+}
+
+// A read is sent again after its replica failed at most this often, and
+// only while its bytes fit here.
+constexpr int kMaxReadRetries = 2;
+constexpr std::size_t kMaxRetryBytes = 64 * 1024;
+
+// A FATAL or PANIC ErrorResponse: the server ends the connection after it.
+bool endsSession(std::span<const std::byte> body) {
+  auto fields = protocol::ErrorFields::parse(body);
+  if (!fields) return false;
+  auto severity = fields->severity();
+  return severity == protocol::Severity::kFatal || severity == protocol::Severity::kPanic;
 }
 
 // Query and Parse texts up to this size are classified (and so held whole
@@ -394,6 +408,10 @@ asio::awaitable<bool> Session::attachServer(int node) {
   server_ = std::move(std::get<pool::Lease>(result));
   routed_.set(worker_, node);
   onReplica_ = node != primary;
+  // Only a read that opens the attachment can be sent again: nothing of a
+  // transaction is behind it.
+  retryArmed_ = onReplica_ && relaying_ && retries_ < kMaxReadRetries;
+  retryBytes_.clear();
   attachmentWrote_ = false;
   stayUntilRelease_ = false;
   if (tracker_ && server_->appliedSettings != tracker_->settingsKey() &&
@@ -950,6 +968,7 @@ bool Session::rewriteStatementMessage(const protocol::Frame& frame,
 // Bytes [offset, offset+length) of the server buffer go to the client;
 // adjacent pieces merge, so usually the whole read is one piece.
 void Session::forwardToClient(std::size_t offset, std::size_t length) {
+  retryArmed_ = false;  // the client has seen part of the answer: no retry from here
   if (!toClient_.empty() && toClient_.back().first + toClient_.back().second == offset) {
     toClient_.back().second += length;
   } else {
@@ -1013,6 +1032,9 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
       serverPassthrough_ = messageLength(rest) - rest.size();
       consumed = data.size();
       break;
+    }
+    if (type == protocol::kErrorResponse && canRetryRead() && endsSession(frame.frame.body)) {
+      return Scan::kRetry;  // the replica is going away; nothing reached the client yet
     }
     if (type == protocol::kReadyForQuery) {
       auto ready = protocol::ReadyForQuery::parse(frame.frame.body);
@@ -1080,26 +1102,19 @@ asio::awaitable<void> Session::clientLoop() {
   for (;;) {
     if (read && co_await runtime::readSomeWhenReady(client_, clientIn_)) co_return;
     read = true;
+    if (retrying_) co_await waitRetryDone();
+    if (closing_) co_return;
     // Attach before scanning: renaming statements depends on what that
     // server has prepared.
     if (!server_ && hasMessageForServer()) {
       auto node = chooseNode();
       if (!node) continue;  // the transaction's first statement is still arriving
+      retries_ = 0;
       if (!co_await attachServer(*node)) co_return;
     }
-    std::size_t consumed = 0;
-    auto scan = scanClient(consumed);
-    if (consumed > 0) {
-      auto ec = rewriting_ ? co_await runtime::writeAll(server_->socket(), toServer_)
-                           : co_await runtime::writeAll(server_->socket(),
-                                                        clientIn_.data().first(consumed));
-      if (ec) {
-        serverBroken_ = true;
-        co_return;
-      }
-      clientIn_.consume(consumed);
-    }
-    if (scan != Scan::kOk) co_return;
+    auto scan = co_await sendClientInput();
+    if (!scan) co_return;
+    if (*scan != Scan::kOk) co_return;
     if (holdForRoute_) {
       // A write after reads on a replica: once the replica answered them,
       // either its transaction is still open (the batch goes there) or
@@ -1110,6 +1125,75 @@ asio::awaitable<void> Session::clientLoop() {
       if (server_) stayUntilRelease_ = true;
       read = false;
     }
+  }
+}
+
+asio::awaitable<std::optional<Session::Scan>> Session::sendClientInput() {
+  std::size_t consumed = 0;
+  auto scan = scanClient(consumed);
+  if (consumed == 0) co_return scan;
+  auto bytes = clientIn_.data().first(consumed);
+  writingToServer_ = true;
+  auto ec = rewriting_ ? co_await runtime::writeAll(server_->socket(), toServer_)
+                       : co_await runtime::writeAll(server_->socket(), bytes);
+  writingToServer_ = false;
+  if (retryArmed_) {
+    // Whole messages only: a read is sent again from its first byte.
+    retryBytes_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    retryArmed_ = clientPassthrough_ == 0 && retryBytes_.size() <= kMaxRetryBytes;
+  }
+  if (ec && !retryArmed_) {
+    serverBroken_ = true;
+    co_return std::nullopt;
+  }
+  // With a retry armed, the server loop sees the failure too and retries.
+  clientIn_.consume(consumed);
+  co_return scan;
+}
+
+bool Session::canRetryRead() const {
+  return retryArmed_ && !writingToServer_ && !closing_ && retries_ < kMaxReadRetries;
+}
+
+asio::awaitable<bool> Session::retryRead() {
+  retrying_ = true;
+  int failed = routed_.node();
+  spdlog::info("a read on {}:{} failed before any reply; sending it elsewhere",
+               server_->address().host, server_->address().port);
+  worker_.suspectNode(failed);
+  server_.discard();
+  routed_.clear();
+  if (cancel_.slot) cancel_.slot->detach();
+  pendingSyncs_ = 0;
+  unsynced_ = false;
+  txStatus_ = protocol::TransactionStatus::kIdle;
+  serverPassthrough_ = 0;
+  pendingParses_.clear();
+  untrackedParses_ = 0;
+  if (tracker_) tracker_->abandonInFlight();
+  clientIn_.prepend({reinterpret_cast<const std::byte*>(retryBytes_.data()), retryBytes_.size()});
+  retryBytes_.clear();
+  ++retries_;
+  auto node = chooseNode();  // the read is whole: its intent is known
+  bool sent = co_await attachServer(node.value_or(primaryNode(worker_.topology())));
+  if (sent) sent = (co_await sendClientInput()).has_value();
+  retrying_ = false;
+  serverDone_.cancel();  // clientLoop may wait for this
+  co_return sent;
+}
+
+asio::awaitable<void> Session::yieldUntilWritten() {
+  // The write's completion is already queued on this thread: a few turns do.
+  for (int turn = 0; turn < 1000 && writingToServer_; ++turn) {
+    co_await asio::post(client_.get_executor(), asio::use_awaitable);
+  }
+}
+
+asio::awaitable<void> Session::waitRetryDone() {
+  while (retrying_ && !closing_) {
+    serverDone_.expires_at(Clock::time_point::max());
+    std::error_code ec;
+    co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   }
 }
 
@@ -1139,8 +1223,17 @@ asio::awaitable<void> Session::serverLoop() {
   const bool transactionMode = worker_.shared().config.mode == PoolMode::kTransaction;
   while (server_ && !closing_) {
     auto& conn = *server_;
-    if (auto ec = co_await runtime::readSome(conn.socket(), conn.input())) {
+    auto ec = co_await runtime::readSome(conn.socket(), conn.input());
+    // A dead server answers before the client's bytes were even taken:
+    // let that write finish so the read can be sent again whole.
+    if (retryArmed_ && writingToServer_) co_await yieldUntilWritten();
+    if (ec) {
       if (closing_) co_return;
+      if (canRetryRead()) {
+        if (co_await retryRead()) continue;
+        abort();
+        co_return;
+      }
       serverBroken_ = true;
       spdlog::warn("server connection {}:{} lost: {}", conn.address().host, conn.address().port,
                    ec.message());
@@ -1150,7 +1243,13 @@ asio::awaitable<void> Session::serverLoop() {
       co_return;
     }
     std::size_t consumed = 0;
-    if (scanServer(consumed) == Scan::kMalformed) {
+    auto scan = scanServer(consumed);
+    if (scan == Scan::kRetry) {
+      if (co_await retryRead()) continue;
+      abort();
+      co_return;
+    }
+    if (scan == Scan::kMalformed) {
       serverBroken_ = true;
       abort();
       co_return;

@@ -73,7 +73,7 @@ class Session : public std::enable_shared_from_this<Session> {
   [[nodiscard]] std::string pinReason() const { return tracker_ ? tracker_->pinReason() : ""; }
 
  private:
-  enum class Scan { kOk, kTerminate, kMalformed };
+  enum class Scan { kOk, kTerminate, kMalformed, kRetry };
 
   asio::awaitable<bool> startup();
   asio::awaitable<bool> negotiateTls(std::chrono::steady_clock::time_point deadline);
@@ -88,6 +88,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // attached server? false holds it until the server is settled (checkRoute).
   bool admitBatch(std::span<const std::byte> rest);
   asio::awaitable<void> waitServerSettled();
+  // Scans the client's input and writes what it may send to the server;
+  // nullopt when the server cannot be written to.
+  asio::awaitable<std::optional<Scan>> sendClientInput();
+  // A replica died before answering a read: the read goes elsewhere.
+  [[nodiscard]] bool canRetryRead() const;
+  asio::awaitable<bool> retryRead();
+  asio::awaitable<void> waitRetryDone();
+  asio::awaitable<void> yieldUntilWritten();
   asio::awaitable<bool> replaySettings();
   void noteServerSettings();
   bool trackClientMessage(char type, std::span<const std::byte> rest, bool whole);
@@ -191,6 +199,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool holdForRoute_ = false;      // a batch waits until the replica is settled
   bool stayUntilRelease_ = false;  // the replica's open transaction takes everything
   bool settleWaiting_ = false;     // clientLoop waits in waitServerSettled
+  // Retry of a read whose replica failed before any reply reached the client.
+  std::string retryBytes_;  // the client's bytes sent on this attachment
+  bool retryArmed_ = false;
+  bool retrying_ = false;
+  bool writingToServer_ = false;
+  int retries_ = 0;
 };
 
 }  // namespace pgswarm::proxy

@@ -243,6 +243,12 @@ void StateTracker::error() {
   batchFailed_ = true;
 }
 
+void StateTracker::abandonInFlight() {
+  pending_.clear();
+  serverBatch_ = clientBatch_;
+  batchFailed_ = false;
+}
+
 void StateTracker::readyForQuery(char status) {
   while (!pending_.empty() && pending_.front().batch <= serverBatch_) pending_.pop_front();
   if (status == 'I') {

@@ -63,6 +63,11 @@ class StateTracker {
   void error();
   void readyForQuery(char status);
 
+  // Everything sent since the last answered batch will never be answered
+  // (its server died before replying): forget it, so that sending it again
+  // elsewhere tracks it afresh.
+  void abandonInFlight();
+
   // True while state that cannot be replayed exists; why, for SHOW CLIENTS.
   [[nodiscard]] bool pinned() const;
   [[nodiscard]] std::string pinReason() const;

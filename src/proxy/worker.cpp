@@ -19,7 +19,8 @@ Worker::Worker(ProxyShared& shared, int index)
     : shared_(shared),
       index_(index),
       routedNow_(shared.config.servers.size(), 0),
-      routedTotal_(shared.config.servers.size(), 0) {
+      routedTotal_(shared.config.servers.size(), 0),
+      suspectUntil_(shared.config.servers.size()) {
   if (shared_.monitor) {
     topology_ = shared_.monitor->current();
   } else {
@@ -31,6 +32,25 @@ Worker::Worker(ProxyShared& shared, int index)
     }
     topology_ = std::move(fixed);
   }
+}
+
+void Worker::suspectNode(int node) {
+  auto period = std::max(shared_.config.healthCheckPeriod, std::chrono::milliseconds(500));
+  auto index = static_cast<std::size_t>(node);
+  suspectUntil_[index] = std::chrono::steady_clock::now() + 2 * period;
+  if (index < 64) suspected_ |= std::uint64_t{1} << index;
+  for (auto& [key, pool] : pools_) {
+    if (std::get<2>(key) == node) pool->closeIdle();
+  }
+}
+
+std::uint64_t Worker::suspectedNodes() {
+  if (suspected_ == 0) return 0;
+  auto now = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < suspectUntil_.size() && i < 64; ++i) {
+    if (suspectUntil_[i] <= now) suspected_ &= ~(std::uint64_t{1} << i);
+  }
+  return suspected_;
 }
 
 const cluster::Topology& Worker::topology() {

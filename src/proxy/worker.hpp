@@ -81,6 +81,12 @@ class Worker {
   }
   [[nodiscard]] std::span<const int> routedNow() const { return routedNow_; }
   [[nodiscard]] unsigned nextRotation() { return rotation_++; }
+  // A read failed on `node` before the health checks noticed: no reads go
+  // there from this worker for two check periods, and its idle server
+  // connections (likely dead too) are closed.
+  void suspectNode(int node);
+  // Bit i set: node i is suspected now.
+  [[nodiscard]] std::uint64_t suspectedNodes();
   // Query classification with this thread's own cache.
   [[nodiscard]] sql::Classifier& classifier() { return classifier_; }
   // The connections auth_query runs on (as auth_user): apart from the client
@@ -120,6 +126,8 @@ class Worker {
   std::shared_ptr<const cluster::Topology> topology_;
   std::vector<int> routedNow_;
   std::vector<std::uint64_t> routedTotal_;
+  std::vector<std::chrono::steady_clock::time_point> suspectUntil_;
+  std::uint64_t suspected_ = 0;  // cached mask; recomputed while some bit is set
   unsigned rotation_ = 0;
   bool stopping_ = false;
   std::thread thread_;

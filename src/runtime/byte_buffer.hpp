@@ -51,6 +51,20 @@ class ByteBuffer {
     std::memcpy(room.data(), bytes.data(), bytes.size());
     commit(bytes.size());
   }
+  // Puts bytes back in front of the unread ones (a batch to send again).
+  void prepend(std::span<const std::byte> bytes) {
+    if (begin_ >= bytes.size()) {
+      begin_ -= bytes.size();
+      std::memcpy(storage_.data() + begin_, bytes.data(), bytes.size());
+      return;
+    }
+    std::vector<std::byte> joined(std::max(storage_.size(), bytes.size() + size()));
+    std::memcpy(joined.data(), bytes.data(), bytes.size());
+    if (size() > 0) std::memcpy(joined.data() + bytes.size(), storage_.data() + begin_, size());
+    end_ = bytes.size() + size();
+    begin_ = 0;
+    storage_.swap(joined);
+  }
   // Gives memory back after a burst (a huge row), keeping what is unread.
   void shrinkTo(std::size_t capacity) {
     if (storage_.size() <= capacity || size() > capacity) return;
