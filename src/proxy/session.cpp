@@ -350,6 +350,8 @@ asio::awaitable<bool> Session::login() {
   // A server connection first, in both modes: its ParameterStatus set is the
   // client's welcome, and a missing database or role fails here, at login.
   if (!co_await attachServer(primaryNode(worker_.topology()))) co_return false;
+  for (const auto& parameter : server_->parameters())
+    noteParameter(parameter.name, parameter.value);
   bool sessionMode = shared.config.mode == PoolMode::kSession;
   cancel_ = shared.cancels.add(sessionMode ? server_->backendPid() : 0);
   cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
@@ -477,6 +479,12 @@ void Session::RoutedNode::clear() {
   node_ = -1;
 }
 
+// PostgreSQL 14+ reports default_transaction_read_only, so the client's
+// own SET (and its startup options) reach the pool as ParameterStatus.
+void Session::noteParameter(std::string_view name, std::string_view value) {
+  if (name == "default_transaction_read_only") readOnlyByDefault_ = value == "on";
+}
+
 bool Session::routingActive() const {
   const auto& config = worker_.shared().config;
   return config.mode == PoolMode::kTransaction && config.loadBalance && config.servers.size() > 1;
@@ -488,7 +496,8 @@ std::optional<int> Session::chooseNode() {
   auto intent = batchIntent(clientIn_.data());
   if (!intent) return std::nullopt;
   routedIntent_ = intent;
-  bool read = *intent == sql::ReadIntent::kReplica || *intent == sql::ReadIntent::kBeginReadOnly;
+  bool read = *intent == sql::ReadIntent::kReplica || *intent == sql::ReadIntent::kBeginReadOnly ||
+              (*intent == sql::ReadIntent::kBegin && readOnlyByDefault_);
   return route(
       topology, worker_.shared().routing,
       {.read = read, .outstanding = worker_.routedNow(), .rotation = worker_.nextRotation()},
@@ -1058,6 +1067,7 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
     } else if (type == protocol::kParameterStatus) {
       if (auto status = protocol::ParameterStatus::parse(frame.frame.body)) {
         server_->setParameter(status->name, status->value);
+        noteParameter(status->name, status->value);
       }
     } else if (tracker_) {
       trackServerMessage(type, frame.frame);

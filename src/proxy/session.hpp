@@ -81,6 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> login();
   asio::awaitable<bool> attachServer(int node);
   [[nodiscard]] bool routingActive() const;
+  void noteParameter(std::string_view name, std::string_view value);
   // The node for the client's next transaction; nullopt until enough of it has arrived.
   [[nodiscard]] std::optional<int> chooseNode();
   [[nodiscard]] std::optional<sql::ReadIntent> batchIntent(std::span<const std::byte> data);
@@ -193,6 +194,7 @@ class Session : public std::enable_shared_from_this<Session> {
   RoutedNode routed_;
   WriteFence fence_;
   bool routing_ = false;                         // routingActive(), fixed at login
+  bool readOnlyByDefault_ = false;               // the client's default_transaction_read_only
   std::optional<sql::ReadIntent> routedIntent_;  // of the batch chooseNode() just routed
   bool onReplica_ = false;         // the attachment serves reads away from the primary
   bool attachmentWrote_ = false;   // a batch that may write went to the primary
