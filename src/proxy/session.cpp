@@ -37,6 +37,9 @@ bool serverTypeNeedsWholeMessage(char type) {
 // A read is sent again after its replica failed at most this often, and
 // only while its bytes fit here.
 constexpr int kMaxReadRetries = 2;
+// A session-mode read waits this long for a replica connection before it
+// runs on the session's own primary instead.
+constexpr std::chrono::milliseconds kBorrowWait{50};
 constexpr std::size_t kMaxRetryBytes = 64 * 1024;
 
 // A FATAL or PANIC ErrorResponse: the server ends the connection after it.
@@ -268,7 +271,17 @@ asio::awaitable<bool> Session::startup() {
           if (parameter.name.rfind("_pq_.", 0) == 0) continue;  // protocol options
           startupParameters_.push_back(parameter);
         }
-        if (worker_.shared().config.mode == PoolMode::kTransaction) {
+        const auto& config = worker_.shared().config;
+        if (config.mode == PoolMode::kSession) {
+          serverStartup_ = startupParameters_;
+          // Reads borrow replica connections: the tracker knows what pins
+          // the session to its primary and which settings to replay there.
+          if (config.loadBalance && config.servers.size() > 1) {
+            if (auto settings = startupSettings(startupParameters_)) {
+              tracker_.emplace(std::move(*settings));
+            }
+          }
+        } else {
           auto settings = startupSettings(startupParameters_);
           if (!settings) {
             co_await fatal(protocol::sqlstate::kFeatureNotSupported, settings.error().message);
@@ -278,8 +291,6 @@ asio::awaitable<bool> Session::startup() {
           // Server connections start with the server's defaults; each
           // client's own parameters are applied by the tracker's replay.
           serverStartup_ = {{"user", user_}, {"database", database_}};
-        } else {
-          serverStartup_ = startupParameters_;
         }
         co_return true;
       }
@@ -416,7 +427,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
   retryBytes_.clear();
   attachmentWrote_ = false;
   stayUntilRelease_ = false;
-  if (tracker_ && server_->appliedSettings != tracker_->settingsKey() &&
+  if (transactionMode() && server_->appliedSettings != tracker_->settingsKey() &&
       !co_await replaySettings()) {
     co_return false;
   }
@@ -487,7 +498,11 @@ void Session::noteParameter(std::string_view name, std::string_view value) {
 
 bool Session::routingActive() const {
   const auto& config = worker_.shared().config;
-  return config.mode == PoolMode::kTransaction && config.loadBalance && config.servers.size() > 1;
+  return tracker_ && config.loadBalance && config.servers.size() > 1;
+}
+
+bool Session::transactionMode() const {
+  return worker_.shared().config.mode == PoolMode::kTransaction;
 }
 
 std::optional<int> Session::chooseNode() {
@@ -557,6 +572,8 @@ std::optional<sql::ReadIntent> Session::batchIntent(std::span<const std::byte> d
         auto name = reader.cstring();
         auto text = name ? reader.cstring() : name;
         if (!text) return ReadIntent::kPrimary;
+        // Session mode: a named statement must exist on the primary.
+        if (!name->empty() && !transactionMode()) return ReadIntent::kPrimary;
         statements.emplace_back(*name, *text);
         break;
       }
@@ -615,11 +632,98 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
     holdForRoute_ = true;
     return false;
   }
+  if (!transactionMode() && pendingSyncs_ == 0 && !closing_ && !std::exchange(noBorrow_, false) &&
+      txStatus_ == protocol::TransactionStatus::kIdle && !tracker_->pinned()) {
+    // Session mode between transactions: a read may borrow a replica.
+    auto intent = batchIntent(rest);
+    if (!intent) return false;
+    if (reads(*intent)) {
+      int node = route(worker_.topology(), worker_.shared().routing,
+                       {.read = true,
+                        .outstanding = worker_.routedNow(),
+                        .rotation = worker_.nextRotation(),
+                        .excluded = worker_.suspectedNodes()},
+                       fence_);
+      if (node != routed_.node()) {
+        borrowNode_ = node;
+        return false;
+      }
+    }
+    attachmentWrote_ = attachmentWrote_ || !reads(*intent);
+    return true;
+  }
   if (!attachmentWrote_ && worker_.shared().config.readYourWrites) {
     auto intent = routed ? routed : batchIntent(rest);
     attachmentWrote_ = !intent || !reads(*intent);
   }
   return true;
+}
+
+// Session mode: the primary stays the session's; a read runs on a replica
+// connection borrowed from that replica's pool until the read is answered.
+asio::awaitable<void> Session::borrowReplica(int node) {
+  // Stop the primary's reader first; its connection waits, untouched.
+  parking_ = true;
+  std::error_code ignored;
+  server_->socket().cancel(ignored);
+  while (serverLoopRunning_) {
+    serverDone_.expires_at(Clock::time_point::max());
+    std::error_code ec;
+    co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  parking_ = false;
+  if (closing_) co_return;
+  auto* pool = &worker_.poolFor(user_, database_, node);
+  auto result = co_await pool->acquire(serverStartup_, credentials_, Clock::now() + kBorrowWait);
+  auto* lease = std::get_if<pool::Lease>(&result);
+  if (lease != nullptr && lease->get()->appliedSettings != tracker_->settingsKey()) {
+    auto outcome = co_await pool::runInternalQuery(**lease, tracker_->replayQuery(),
+                                                   worker_.shared().config.serverConnectTimeout);
+    if (outcome.usable && outcome.errorResponse.empty()) {
+      lease->get()->appliedSettings = tracker_->settingsKey();
+    } else {
+      lease->discard();
+      lease = nullptr;
+    }
+  }
+  if (lease == nullptr) {  // no replica connection now: the primary reads
+    noBorrow_ = true;
+    startServerLoop();
+    co_return;
+  }
+  parkedPrimary_ = std::move(server_);
+  parkedPool_ = pool_;
+  parkedNode_ = routed_.node();
+  server_ = std::move(*lease);
+  pool_ = pool;
+  routed_.set(worker_, node);
+  onReplica_ = true;
+  stayUntilRelease_ = false;
+  retryArmed_ = true;
+  retries_ = 0;
+  retryBytes_.clear();
+  if (cancel_.slot) {
+    cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
+  }
+  startServerLoop();
+}
+
+// The borrowed replica answered: it goes back, the primary is the session's again.
+void Session::returnReplica(bool reusable) {
+  if (reusable) {
+    noteServerSettings();
+    server_.giveBack();
+  } else {
+    server_.discard();
+  }
+  server_ = std::move(parkedPrimary_);
+  pool_ = parkedPool_;
+  routed_.set(worker_, parkedNode_);
+  onReplica_ = false;
+  retryArmed_ = false;
+  if (cancel_.slot) {
+    cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
+  }
 }
 
 // Until the server answered everything sent so far (or is gone).
@@ -673,6 +777,17 @@ asio::awaitable<void> Session::relay() {
 // Session ends: a clean, idle server goes back to the pool after the reset
 // query (session mode) so the next client inherits nothing; anything else is closed.
 asio::awaitable<void> Session::finishServer() {
+  if (parkedPrimary_) {
+    // The primary was parked between transactions: it is clean whatever
+    // became of the borrowed replica.
+    bool answered = serverIdle() && !serverBroken_ && server_->input().empty();
+    returnReplica(answered);
+    pendingSyncs_ = 0;
+    unsynced_ = false;
+    txStatus_ = protocol::TransactionStatus::kIdle;
+    clientPassthrough_ = serverPassthrough_ = 0;
+    serverBroken_ = false;
+  }
   if (!server_) co_return;
   if (cancel_.slot) cancel_.slot->detach();
   const auto& config = worker_.shared().config;
@@ -681,7 +796,7 @@ asio::awaitable<void> Session::finishServer() {
   // undo (a lock, a LISTEN, a temp table, a role) takes its server with it.
   if (serverBroken_ || !serverIdle() || !server_->input().empty() ||
       (sessionMode && config.serverReset == ServerReset::kReconnect) ||
-      (tracker_ && tracker_->pinned())) {
+      (transactionMode() && tracker_->pinned())) {
     server_.discard();
     routed_.clear();
     co_return;
@@ -695,7 +810,7 @@ asio::awaitable<void> Session::finishServer() {
       co_return;
     }
   }
-  if (tracker_) noteServerSettings();
+  if (transactionMode()) noteServerSettings();
   server_.giveBack();
   routed_.clear();
 }
@@ -740,6 +855,8 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
   auto data = clientIn_.data();
   const auto maxPacket = worker_.shared().config.maxPacketSize;
   const bool track = tracker_ && server_;
+  // Session mode keeps the client's statement names: they live on its primary.
+  const bool rename = track && transactionMode();
   consumed = 0;
   rewriting_ = false;
   toServer_.clear();
@@ -770,11 +887,11 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
       break;  // the tracker needs more of this message
     }
     countClientMessage(type);
-    if (track && !namedStatementsSeen_ && type == protocol::kParse) {
+    if (rename && !namedStatementsSeen_ && type == protocol::kParse) {
       if (rest.size() <= kHeaderLength) break;  // the name's first byte decides
       noteParse(static_cast<char>(rest[kHeaderLength]) != '\0');
     }
-    if (track && namedStatementsSeen_ && namesStatement(type)) {
+    if (rename && namedStatementsSeen_ && namesStatement(type)) {
       if (frame.status == protocol::FrameStatus::kNeedMore) break;  // renamed whole, or not at all
       auto whole = rest.first(frame.frame.length);
       if (!rewriteStatementMessage(frame.frame, whole, data.first(consumed)))
@@ -1056,6 +1173,11 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
       if (txStatus_ == protocol::TransactionStatus::kIdle) {
         worker_.stats().countTransaction();
         pool_->countTransaction();
+        // Session mode never releases its primary: a write ends here.
+        if (!transactionMode() && attachmentWrote_ && !onReplica_) {
+          fence_.noteWrite(Clock::now());
+          attachmentWrote_ = false;
+        }
       }
       if (tracker_) {
         tracker_->readyForQuery(static_cast<char>(txStatus_));
@@ -1125,6 +1247,12 @@ asio::awaitable<void> Session::clientLoop() {
     auto scan = co_await sendClientInput();
     if (!scan) co_return;
     if (*scan != Scan::kOk) co_return;
+    if (borrowNode_ >= 0) {
+      co_await borrowReplica(std::exchange(borrowNode_, -1));
+      if (closing_) co_return;
+      read = false;
+      continue;
+    }
     if (holdForRoute_) {
       // A write after reads on a replica: once the replica answered them,
       // either its transaction is still open (the batch goes there) or
@@ -1171,9 +1299,11 @@ asio::awaitable<bool> Session::retryRead() {
   spdlog::info("a read on {}:{} failed before any reply; sending it elsewhere",
                server_->address().host, server_->address().port);
   worker_.suspectNode(failed);
-  server_.discard();
-  routed_.clear();
-  if (cancel_.slot) cancel_.slot->detach();
+  if (!parkedPrimary_) {
+    server_.discard();
+    routed_.clear();
+    if (cancel_.slot) cancel_.slot->detach();
+  }
   pendingSyncs_ = 0;
   unsynced_ = false;
   txStatus_ = protocol::TransactionStatus::kIdle;
@@ -1184,8 +1314,13 @@ asio::awaitable<bool> Session::retryRead() {
   clientIn_.prepend({reinterpret_cast<const std::byte*>(retryBytes_.data()), retryBytes_.size()});
   retryBytes_.clear();
   ++retries_;
-  auto node = chooseNode();  // the read is whole: its intent is known
-  bool sent = co_await attachServer(node.value_or(primaryNode(worker_.topology())));
+  bool sent = true;
+  if (parkedPrimary_) {
+    returnReplica(false);  // session mode: the session's primary reads it
+  } else {
+    auto node = chooseNode();  // the read is whole: its intent is known
+    sent = co_await attachServer(node.value_or(primaryNode(worker_.topology())));
+  }
   if (sent) sent = (co_await sendClientInput()).has_value();
   retrying_ = false;
   serverDone_.cancel();  // clientLoop may wait for this
@@ -1234,6 +1369,7 @@ asio::awaitable<void> Session::serverLoop() {
   while (server_ && !closing_) {
     auto& conn = *server_;
     auto ec = co_await runtime::readSome(conn.socket(), conn.input());
+    if (parking_) co_return;  // borrowReplica() took over; the connection is fine
     // A dead server answers before the client's bytes were even taken:
     // let that write finish so the read can be sent again whole.
     if (retryArmed_ && writingToServer_) co_await yieldUntilWritten();
@@ -1272,6 +1408,10 @@ asio::awaitable<void> Session::serverLoop() {
       conn.input().consume(consumed);
     }
     if (settleWaiting_ && pendingSyncs_ == 0) serverDone_.cancel();
+    if (parkedPrimary_ && serverIdle() && conn.input().empty() && !closing_) {
+      returnReplica(true);
+      continue;
+    }
     if (transactionMode && serverIdle() && conn.input().empty() && !closing_ &&
         !tracker_->pinned()) {
       releaseServer();

@@ -82,6 +82,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> attachServer(int node);
   [[nodiscard]] bool routingActive() const;
   void noteParameter(std::string_view name, std::string_view value);
+  [[nodiscard]] bool transactionMode() const;
+  asio::awaitable<void> borrowReplica(int node);
+  void returnReplica(bool reusable);
   // The node for the client's next transaction; nullopt until enough of it has arrived.
   [[nodiscard]] std::optional<int> chooseNode();
   [[nodiscard]] std::optional<sql::ReadIntent> batchIntent(std::span<const std::byte> data);
@@ -207,6 +210,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool retrying_ = false;
   bool writingToServer_ = false;
   int retries_ = 0;
+  // Session mode: the primary parked while a read runs on a borrowed replica.
+  pool::Lease parkedPrimary_;
+  pool::ServerPool* parkedPool_ = nullptr;
+  int parkedNode_ = -1;
+  int borrowNode_ = -1;  // admitBatch chose a replica for the next read
+  bool parking_ = false;
+  bool noBorrow_ = false;  // the next batch runs on the primary (a borrow just failed)
 };
 
 }  // namespace pgswarm::proxy

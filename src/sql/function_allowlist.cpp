@@ -63,8 +63,10 @@ constexpr auto kDefaultNames = std::to_array<std::string_view>({
     "gen_random_uuid", "pg_typeof", "format_type", "hashtext", "hashint4", "hashint8",
     "to_regclass", "to_regtype", "to_regproc", "to_regnamespace", "pg_sleep",
     // session and server information
-    "version", "current_setting", "pg_is_in_recovery", "current_database", "current_schema",
-    "current_schemas", "current_user", "session_user", "current_role", "user", "pg_backend_pid",
+    // (not pg_backend_pid or pg_is_in_recovery: the client asks about its
+    // own server, the primary, whose pid its BackendKeyData carries)
+    "version", "current_setting", "current_database", "current_schema",
+    "current_schemas", "current_user", "session_user", "current_role", "user",
     "inet_server_addr", "inet_server_port", "inet_client_addr", "inet_client_port",
     "pg_postmaster_start_time", "pg_conf_load_time", "pg_last_wal_receive_lsn",
     "pg_last_wal_replay_lsn", "pg_last_xact_replay_timestamp", "pg_is_wal_replay_paused",

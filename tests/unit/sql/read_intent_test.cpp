@@ -40,7 +40,10 @@ const std::vector<IntentRow> kIntentRows = {
     {"SELECT coalesce(a, 0), lower(b), upper(c) FROM t", I::kReplica},
     {"SELECT date_trunc('day', now()), to_char(now(), 'YYYY')", I::kReplica},
     {"SELECT current_setting('search_path'), version()", I::kReplica},
-    {"SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()", I::kReplica},
+    {"SELECT pg_last_wal_replay_lsn(), pg_is_wal_replay_paused()", I::kReplica},
+    // The client asks about its own server: the primary answers.
+    {"SELECT pg_is_in_recovery()", I::kPrimary},
+    {"SELECT pg_backend_pid()", I::kPrimary},
     {"SELECT * FROM generate_series(1, 10) g", I::kReplica},
     {"SELECT row_number() OVER (PARTITION BY a ORDER BY b) FROM t", I::kReplica},
     {"SELECT 1 UNION ALL SELECT 2 EXCEPT SELECT 3", I::kReplica},
