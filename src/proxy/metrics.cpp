@@ -129,6 +129,45 @@ void renderPoolCounters(Exposition& out, const std::map<PoolKey, PoolSnapshot>& 
   }
 }
 
+// Per node: what the health checks saw and the transactions routed there.
+void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfig& config) {
+  auto label = [&](std::size_t i) {
+    const auto& server = config.servers[i];
+    return fmt::format("node=\"{}:{}\"", escapeLabelValue(server.host), server.port);
+  };
+  out.family("pgswarm_node_transactions_routed_total", "counter",
+             "Transactions (and session-mode reads) the pool sent to each node.");
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    std::uint64_t routed = 0;
+    for (const auto& worker : snapshot.workers) {
+      if (i < worker.routedTotal.size()) routed += worker.routedTotal[i];
+    }
+    out.sample("pgswarm_node_transactions_routed_total", label(i), routed);
+  }
+  if (!snapshot.topology) return;
+  const auto& nodes = snapshot.topology->nodes;
+  int primary = snapshot.topology->primaryIndex();
+  out.family("pgswarm_node_up", "gauge", "1 while the last health check of the node answered.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    out.sample("pgswarm_node_up", label(i), nodes[i].health == cluster::NodeHealth::kUp ? 1 : 0);
+  }
+  out.family("pgswarm_node_primary", "gauge", "1 for the node the pool sends writes to.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    out.sample("pgswarm_node_primary", label(i), static_cast<int>(i) == primary ? 1 : 0);
+  }
+  out.family("pgswarm_node_replica_lag_bytes", "gauge",
+             "WAL bytes a replica's replay is behind the primary's position.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].lagBytes)
+      out.sample("pgswarm_node_replica_lag_bytes", label(i), *nodes[i].lagBytes);
+  }
+  out.family("pgswarm_node_health_check_failures_total", "counter",
+             "Health checks of the node that failed (connect, query or timeout).");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    out.sample("pgswarm_node_health_check_failures_total", label(i), nodes[i].failures);
+  }
+}
+
 }  // namespace
 
 std::string escapeLabelValue(std::string_view value) {
@@ -167,6 +206,8 @@ std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& confi
              "Queries sent through the pool (Query and Execute messages).");
   out.sample("pgswarm_pool_queries_total", "", queries);
   renderPoolCounters(out, pools);
+
+  renderNodes(out, snapshot, config);
 
   out.family("pgswarm_pool_paused", "gauge", "1 while the pool is PAUSEd from the admin console.");
   out.sample("pgswarm_pool_paused", "", snapshot.paused ? 1 : 0);
