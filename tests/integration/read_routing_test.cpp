@@ -808,5 +808,92 @@ TEST_F(ReadRouting, DISABLED_ReadYourWritesHoldsWithAsynchronousCommit) {
   EXPECT_EQ(stale, 0);
 }
 
+// ---- A replica stopped under load (last: it stops and restarts node 1) ------
+
+TEST_F(ReadRouting, StoppedReplicaUnderPgbenchLeavesAndRejoins) {
+  constexpr int kStopped = 1;
+  const auto password = cluster_->password();
+  const auto primaryPort = std::to_string(cluster_->nodePort(0));
+  auto init = runPgClient(
+      "pgbench",
+      {"-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p", primaryPort, "-U", "postgres", "postgres"},
+      password);
+  ASSERT_EQ(init.exitCode, 0) << init.output;
+  ASSERT_TRUE(replicasCaughtUp());
+
+  auto console = admin();
+  auto rows = showNodes(console.get());
+  ASSERT_EQ(rows.size(), 3u);
+  const auto startCount = rows[kStopped].transactions;
+  auto bench = std::async(std::launch::async, [&] {
+    return runPgClient("pgbench",
+                       {"-S", "-n", "-c", "16", "-j", "2", "-T", "8", "-h", "127.0.0.1", "-p",
+                        std::to_string(pool_->port()), "-U", "postgres", "postgres"},
+                       password);
+  });
+  // Under way, and reading from the replica about to stop.
+  bool busy = waitUntil(
+      [&] {
+        rows = showNodes(console.get());
+        return rows.size() == 3u && rows[kStopped].transactions > startCount + 1000;
+      },
+      10s);
+  EXPECT_TRUE(busy) << describe(rows);
+
+  std::cout << "[ running ] SHOW NODES before the stop:" << describe(rows) << "\n";
+  auto stopping = Clock::now();
+  ASSERT_TRUE(stopNode(kStopped));
+  auto stopped = Clock::now();
+  // Polled every 10 ms (waitUntil's 100 ms step is too coarse here).
+  for (;;) {
+    rows = showNodes(console.get());
+    bool out =
+        rows.size() == 3u && rows[kStopped].health == "down" && rows[kStopped].reads != "yes";
+    if (out || Clock::now() - stopped > 5s) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  auto millis = [](Clock::duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+  };
+  auto outAfter = millis(Clock::now() - stopped);
+  std::cout << "[ stopped ] the agent stop took " << millis(stopped - stopping).count()
+            << " ms; replica down in SHOW NODES " << outAfter.count() << " ms after it returned\n";
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[kStopped].health, "down") << describe(rows);
+  EXPECT_EQ(rows[kStopped].reads, "down") << describe(rows);
+  EXPECT_LE(outAfter, 2 * kPeriod + 300ms);
+  const auto countAtDown = rows[kStopped].transactions;
+  const auto otherAtDown = rows[2].transactions;
+
+  auto result = bench.get();
+  std::cout << "[ pgbench ] exit " << result.exitCode << "\n" << result.output;
+  EXPECT_EQ(result.exitCode, 0) << "pgbench output above";
+  EXPECT_TRUE(contains(result.output, "number of failed transactions: 0 "))
+      << "pgbench output above";
+  EXPECT_FALSE(contains(result.output, "aborted")) << "pgbench output above";
+  rows = showNodes(console.get());
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[kStopped].transactions, countAtDown) << "reads went to the stopped replica";
+  EXPECT_GT(rows[2].transactions, otherAtDown + 1000) << describe(rows);
+
+  auto restarted = cluster_->up();  // restarts what is stopped, waits for streaming
+  ASSERT_EQ(restarted.exitCode, 0) << restarted.output;
+  bool back = waitUntil(
+      [&] {
+        rows = showNodes(console.get());
+        return rows.size() == 3u && rows[kStopped].health == "up" && rows[kStopped].reads == "yes";
+      },
+      5s);
+  ASSERT_TRUE(back) << describe(rows) << "\nnode" << kStopped << " itself: "
+                    << scalar(direct(kStopped).get(),
+                              "SELECT format('receive %s replay %s last replayed commit %s', "
+                              "pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), "
+                              "pg_last_xact_replay_timestamp())");
+  auto app = client();
+  bool readsThere = waitUntil(
+      [&] { return nodeOf(scalar(app.get(), "SELECT inet_server_port()")) == kStopped; }, 2s);
+  EXPECT_TRUE(readsThere);
+}
+
 }  // namespace
 }  // namespace pgswarm::test
