@@ -31,7 +31,9 @@ using Clock = std::chrono::steady_clock;
 // which is absent while no WAL receiver runs); otherwise from the last
 // restartpoint, which is right except for a while after a timeline switch.
 // Replay delay is 0 when all that was received is replayed, so an idle
-// primary does not make its replicas look late.
+// primary does not make its replicas look late. A restarted replica's WAL
+// receiver reports the start of the segment it streams from, behind what
+// recovery already replayed: that is caught up too.
 constexpr const char* kProbeQuery = R"sql(
 SELECT r,
        CASE WHEN r THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),
@@ -43,7 +45,7 @@ SELECT r,
        pg_last_wal_replay_lsn(),
        CASE WHEN r THEN pg_is_wal_replay_paused() END,
        CASE WHEN NOT r THEN NULL
-            WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
             ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())
        END
 FROM (SELECT pg_is_in_recovery() AS r) AS state

@@ -69,22 +69,36 @@ int route(const cluster::Topology& topology, const RoutingPolicy& policy, const 
   int known = topology.primaryIndex();
   if (policy.readYourWrites) advanceFence(topology, known, fence);
   const std::size_t count = topology.nodes.size();
+  auto eligible = [&](std::size_t node) {
+    if (node < 64 && (input.excluded >> node & 1U) != 0) return false;
+    if (!readExclusion(topology, policy, node).empty()) return false;
+    return static_cast<int>(node) == known || !policy.readYourWrites ||
+           meetsFence(topology.nodes[node], fence);
+  };
+  std::size_t candidates = 0;
+  for (std::size_t node = 0; node < count; ++node) candidates += eligible(node) ? 1 : 0;
+  if (candidates == 0) return primary;
+  // Ties go round the eligible nodes only: turning over all of them would
+  // give the node after an ineligible one (the primary, say) its turn too.
+  const std::size_t first = input.rotation % candidates;
   int best = -1;
   long bestLoad = 0;
   int bestWeight = 1;
-  for (std::size_t step = 0; step < count; ++step) {
-    std::size_t node = (step + input.rotation) % count;
-    if (node < 64 && (input.excluded >> node & 1U) != 0) continue;
-    if (!readExclusion(topology, policy, node).empty()) continue;
-    bool isPrimary = static_cast<int>(node) == known;
-    if (!isPrimary && policy.readYourWrites && !meetsFence(topology.nodes[node], fence)) continue;
+  std::size_t bestTurn = 0;
+  std::size_t ordinal = 0;
+  for (std::size_t node = 0; node < count; ++node) {
+    if (!eligible(node)) continue;
+    std::size_t turn = (ordinal++ + candidates - first) % candidates;
     int weight = weightOf(policy, node, known);
     long load = (node < input.outstanding.size() ? input.outstanding[node] : 0) + 1L;
-    // load / weight < bestLoad / bestWeight, without division.
-    if (best < 0 || load * bestWeight < bestLoad * weight) {
+    // load / weight against bestLoad / bestWeight, without division.
+    long mine = load * bestWeight;
+    long theirs = bestLoad * weight;
+    if (best < 0 || mine < theirs || (mine == theirs && turn < bestTurn)) {
       best = static_cast<int>(node);
       bestLoad = load;
       bestWeight = weight;
+      bestTurn = turn;
     }
   }
   return best >= 0 ? best : primary;

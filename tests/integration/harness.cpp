@@ -162,7 +162,7 @@ nlohmann::json LocalCluster::status() {
 }
 
 std::string LocalCluster::password() const {
-  std::ifstream in(dir_ + "/password");
+  std::ifstream in(passwordPath());
   std::string secret;
   std::getline(in, secret);
   return secret;
@@ -189,15 +189,24 @@ cluster::PgConnection LocalCluster::connect(int index) {
   return std::move(*conn);
 }
 
-PoolProcess::PoolProcess(const LocalCluster& cluster, const std::vector<std::string>& extraArgs) {
+PoolProcess::PoolProcess(const LocalCluster& cluster, PoolNodes nodes,
+                         const std::vector<std::string>& extraArgs) {
   auto port = runtime::pickFreePort();
   if (!port) throw std::runtime_error(port.error().message);
   port_ = *port;
+  std::string hosts = "127.0.0.1:" + std::to_string(cluster.nodePort(0));
+  for (int i = 1; nodes == PoolNodes::kAll && i < cluster.nodeCount(); ++i) {
+    hosts += ",127.0.0.1:" + std::to_string(cluster.nodePort(i));
+  }
   runtime::SpawnOptions options{
       .argv = {pgswarmBinary(), "pool", "--listen", "127.0.0.1", "--port", std::to_string(port_),
-               "--hosts", "127.0.0.1:" + std::to_string(cluster.nodePort(0)), "--auth-file",
-               cluster.dir() + "/userlist.txt", "--log-level", "debug", "--http-port", "0"},
+               "--hosts", hosts, "--auth-file", cluster.dir() + "/userlist.txt", "--log-level",
+               "debug", "--http-port", "0"},
       .outputPath = temp_.path() + "/pool.log"};
+  if (nodes == PoolNodes::kAll) {
+    options.argv.insert(options.argv.end(),
+                        {"--health-check-password-file", cluster.passwordPath()});
+  }
   options.argv.insert(options.argv.end(), extraArgs.begin(), extraArgs.end());
   auto pid = runtime::spawnProcess(options);
   if (!pid) throw std::runtime_error(pid.error().message);

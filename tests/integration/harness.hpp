@@ -74,6 +74,9 @@ class LocalCluster {
   [[nodiscard]] int nodePort(int index) const { return portBase_ + index; }
   [[nodiscard]] int apiPort(int index) const { return portBase_ + 1000 + index; }
   [[nodiscard]] int poolPort() const { return portBase_ + 500; }
+  [[nodiscard]] int nodeCount() const { return replicas_ + 1; }
+  // The superuser's password file (`pgswarm up` writes it).
+  [[nodiscard]] std::string passwordPath() const { return dir_ + "/password"; }
   [[nodiscard]] std::string password() const;
   [[nodiscard]] pgswarm::cluster::PgConnection connect(int index);
   // A connection through the cluster's pool.
@@ -86,11 +89,23 @@ class LocalCluster {
   int portBase_;
 };
 
-// A `pgswarm pool` started by a test in front of a LocalCluster's primary,
-// with the cluster's user list, on a free port; stopped by PID at the end.
+// Which of a LocalCluster's nodes a PoolProcess is given as hosts.
+enum class PoolNodes {
+  kPrimary,  // node 0 only
+  // Every node, the primary first, with health checks that log in with the
+  // cluster's password file (the pool learns the roles itself).
+  kAll,
+};
+
+// A `pgswarm pool` started by a test in front of a LocalCluster's primary
+// (or all its nodes), with the cluster's user list, on a free port; stopped
+// by PID at the end.
 class PoolProcess {
  public:
-  PoolProcess(const LocalCluster& cluster, const std::vector<std::string>& extraArgs);
+  PoolProcess(const LocalCluster& cluster, const std::vector<std::string>& extraArgs)
+      : PoolProcess(cluster, PoolNodes::kPrimary, extraArgs) {}
+  PoolProcess(const LocalCluster& cluster, PoolNodes nodes,
+              const std::vector<std::string>& extraArgs);
   ~PoolProcess();
   PoolProcess(const PoolProcess&) = delete;
   PoolProcess& operator=(const PoolProcess&) = delete;

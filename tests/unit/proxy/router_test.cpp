@@ -3,6 +3,8 @@
 // lagging, weight 0), the fallback to the primary, and read-your-writes.
 #include "proxy/router.hpp"
 
+#include <array>
+
 #include <gtest/gtest.h>
 
 namespace pgswarm::proxy {
@@ -74,6 +76,28 @@ TEST(Router, EqualReplicasShareByRotation) {
   auto topology = threeNodes();
   EXPECT_NE(routeRead(topology, policy(), {0, 0, 0}, 1),
             routeRead(topology, policy(), {0, 0, 0}, 2));
+}
+
+TEST(Router, TiesShareEvenlyAroundIneligibleNodes) {
+  // The primary (no read weight) sits before the replicas in the rotation:
+  // it must not hand its turns to the replica after it.
+  auto topology = threeNodes();
+  std::array<int, 3> picks{};
+  for (unsigned rotation = 0; rotation < 6; ++rotation) {
+    ++picks[static_cast<std::size_t>(routeRead(topology, policy(), {0, 0, 0}, rotation))];
+  }
+  EXPECT_EQ(picks, (std::array<int, 3>{0, 3, 3}));
+
+  // Four nodes, one of them down: the other two replicas still alternate.
+  topology.nodes.push_back(topology.nodes[1]);
+  topology.nodes[1].health = NodeHealth::kDown;
+  auto rules = policy();
+  rules.weights = {1, 1, 1, 1};
+  std::array<int, 4> four{};
+  for (unsigned rotation = 0; rotation < 8; ++rotation) {
+    ++four[static_cast<std::size_t>(routeRead(topology, rules, {0, 0, 0, 0}, rotation))];
+  }
+  EXPECT_EQ(four, (std::array<int, 4>{0, 0, 4, 4}));
 }
 
 TEST(Router, WeightsScaleTheShare) {
