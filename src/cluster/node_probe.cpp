@@ -47,10 +47,11 @@ SELECT r,
        CASE WHEN NOT r THEN NULL
             WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
             ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())
-       END
+       END,
+       CASE WHEN NOT r THEN pg_current_wal_insert_lsn() END
 FROM (SELECT pg_is_in_recovery() AS r) AS state
 )sql";
-constexpr int kProbeColumns = 7;
+constexpr int kProbeColumns = 8;
 
 // libpq messages end with a newline and may span lines (one per address tried).
 std::string oneLine(const char* message) {
@@ -137,6 +138,21 @@ bool parseNumber(const char* text, Number& out) {
 }
 
 // The probe's single row as a reading, or why it is not one.
+// pg_current_wal_insert_lsn() at a page boundary points past the page
+// header that the next record will follow, while a replica's replay
+// position is the end of the last record: without this a replica of an
+// idle primary would stay 24 (or, at a segment start, 40) bytes "behind"
+// for ever. Default WAL block and segment sizes.
+Lsn recordEnd(Lsn insert) {
+  constexpr Lsn kBlock = 8192;
+  constexpr Lsn kSegment = 16 * 1024 * 1024;
+  constexpr Lsn kShortHeader = 24;
+  constexpr Lsn kLongHeader = 40;
+  if (insert % kSegment == kLongHeader) return insert - kLongHeader;
+  if (insert % kBlock == kShortHeader) return insert - kShortHeader;
+  return insert;
+}
+
 std::optional<std::string> readRow(const PGresult* result, ProbeReading& reading) {
   if (PQntuples(result) != 1 || PQnfields(result) != kProbeColumns) {
     return fmt::format("{} rows of {} columns", PQntuples(result), PQnfields(result));
@@ -169,6 +185,8 @@ std::optional<std::string> readRow(const PGresult* result, ProbeReading& reading
     // clock skew can make it negative, which means "no delay".
     reading.replayDelaySeconds = seconds > 0 ? seconds : 0.0;
   }
+  if (!lsn(7, reading.insertLsn)) return fmt::format("insert LSN '{}'", value(7));
+  if (reading.insertLsn) reading.insertLsn = recordEnd(*reading.insertLsn);
   return std::nullopt;
 }
 
@@ -398,6 +416,7 @@ void applyOutcome(NodeObservation& observation, const ProbeOutcome& outcome,
   observation.role = reading.role;
   observation.timeline = reading.timeline;
   observation.currentLsn = reading.currentLsn;
+  observation.insertLsn = reading.insertLsn;
   observation.receiveLsn = reading.receiveLsn;
   observation.replayLsn = reading.replayLsn;
   observation.replayPaused = reading.replayPaused;

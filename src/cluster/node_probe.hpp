@@ -23,6 +23,7 @@ struct ProbeReading {
   NodeRole role = NodeRole::kUnknown;
   std::int64_t timeline = 0;
   std::optional<Lsn> currentLsn;
+  std::optional<Lsn> insertLsn;
   std::optional<Lsn> receiveLsn;
   std::optional<Lsn> replayLsn;
   bool replayPaused = false;

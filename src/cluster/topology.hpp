@@ -42,6 +42,10 @@ struct NodeObservation {
   NodeRole role = NodeRole::kUnknown;  // as of the last successful probe
   std::int64_t timeline = 0;
   std::optional<Lsn> currentLsn;  // primary: pg_current_wal_lsn()
+  // Primary: pg_current_wal_insert_lsn(), at or past every commit made
+  // before the probe, asynchronous ones included (their WAL may not be
+  // written yet, so currentLsn can be behind them): the read-your-writes bound.
+  std::optional<Lsn> insertLsn;
   std::optional<Lsn> receiveLsn;  // replica: pg_last_wal_receive_lsn()
   std::optional<Lsn> replayLsn;   // replica: pg_last_wal_replay_lsn()
   bool replayPaused = false;      // replica: pg_is_wal_replay_paused()

@@ -49,12 +49,16 @@ ServerPool::~ServerPool() {
 std::unique_ptr<ServerConnection> ServerPool::takeIdle(const Parameters& startup) {
   // Most recently used first: keeps the working set small and warm.
   for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-    if ((*it)->startupParameters() == startup) {
-      auto conn = std::move(*it);
-      idle_.erase(std::next(it).base());
-      publishIdle();
-      return conn;
-    }
+    if ((*it)->startupParameters() != startup) continue;
+    auto conn = std::move(*it);
+    idle_.erase(std::next(it).base());
+    publishIdle();
+    // One peek (a syscall) per lease: a backend ended while idle (admin
+    // command, server restart) must not take a client's query with it.
+    if (!conn->closedByServer()) return conn;
+    conn->close();
+    onSlotFreed();
+    return takeIdle(startup);
   }
   return nullptr;
 }

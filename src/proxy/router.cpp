@@ -20,9 +20,10 @@ bool meetsFence(const cluster::NodeObservation& node, const WriteFence& fence) {
 void advanceFence(const cluster::Topology& topology, int primary, WriteFence& fence) {
   if (!fence.committedAt || fence.lsn || primary < 0) return;
   const auto& observed = topology.nodes[static_cast<std::size_t>(primary)];
-  if (observed.health == cluster::NodeHealth::kUp && observed.currentLsn &&
+  auto bound = observed.insertLsn ? observed.insertLsn : observed.currentLsn;
+  if (observed.health == cluster::NodeHealth::kUp && bound &&
       observed.observedAt > *fence.committedAt) {
-    fence.lsn = observed.currentLsn;
+    fence.lsn = bound;
   }
 }
 

@@ -513,10 +513,12 @@ std::optional<int> Session::chooseNode() {
   routedIntent_ = intent;
   bool read = *intent == sql::ReadIntent::kReplica || *intent == sql::ReadIntent::kBeginReadOnly ||
               (*intent == sql::ReadIntent::kBegin && readOnlyByDefault_);
-  return route(
-      topology, worker_.shared().routing,
-      {.read = read, .outstanding = worker_.routedNow(), .rotation = worker_.nextRotation()},
-      fence_);
+  return route(topology, worker_.shared().routing,
+               {.read = read,
+                .outstanding = worker_.routedNow(),
+                .rotation = read ? worker_.nextRotation() : 0U,
+                .excluded = worker_.suspectedNodes()},
+               fence_);
 }
 
 namespace {
