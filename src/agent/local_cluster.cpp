@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include <httplib.h>
@@ -582,6 +583,37 @@ void addLagFromPrimary(nlohmann::json& nodes, const cluster::NodeStatus& primary
 
 }  // namespace
 
+// What the pool says of each node (SHOW NODES on its admin console): its
+// own view of the role and health, the node's read weight, whether it takes
+// reads and the transactions routed there. Keyed by port; empty when the
+// pool does not answer.
+std::map<std::string, nlohmann::json> poolNodeView(const LocalCluster& cluster,
+                                                   const std::string& password) {
+  std::map<std::string, nlohmann::json> view;
+  cluster::ConnectTarget target{.host = "127.0.0.1",
+                                .port = cluster.poolPort,
+                                .password = password,
+                                .dbname = "pgswarm",
+                                .applicationName = "pgswarm status",
+                                .connectTimeoutSeconds = 2};
+  auto conn = cluster::PgConnection::connect(target);
+  if (!conn) return view;
+  auto rows = conn->query("SHOW NODES");
+  if (!rows) return view;
+  for (std::size_t i = 0; i < rows->size(); ++i) {
+    auto number = [&](const char* column) -> nlohmann::json {
+      auto text = rows->get(i, column);
+      return text ? nlohmann::json(std::stoll(*text)) : nlohmann::json(nullptr);
+    };
+    view[rows->text(i, "port")] = {{"role", rows->text(i, "role")},
+                                   {"health", rows->text(i, "health")},
+                                   {"weight", number("weight")},
+                                   {"reads", rows->text(i, "reads")},
+                                   {"routed", number("transactions")}};
+  }
+  return view;
+}
+
 Result<nlohmann::json> localClusterStatus(const std::string& dir) {
   auto cluster = loadLocalCluster(dir);
   if (!cluster) return cluster.error();
@@ -597,6 +629,13 @@ Result<nlohmann::json> localClusterStatus(const std::string& dir) {
   }
   if (primary) addLagFromPrimary(nodes, *primary);
   auto pool = runningPool(*cluster);
+  if (pool) {
+    auto view = poolNodeView(*cluster, *password);
+    for (auto& node : nodes) {
+      auto it = view.find(node.value("port", nlohmann::json(0)).dump());
+      if (it != view.end()) node["pool"] = it->second;
+    }
+  }
   nlohmann::json poolJson{{"port", cluster->poolPort},
                           {"http_port", cluster->httpPort},
                           {"pid", pool ? nlohmann::json(*pool) : nlohmann::json(nullptr)},

@@ -26,15 +26,22 @@ std::string lsnOf(const nlohmann::json& node) {
 }  // namespace
 
 // Shared with `up`, which prints the same table when the cluster is ready.
+// The last four columns are the pool's view (SHOW NODES): its health check,
+// read weight, whether it sends reads there (or why not), transactions routed.
 void printStatusTable(const nlohmann::json& status) {
-  std::cout << fmt::format("{:<7} {:<8} {:<11} {:<16} {:>3} {:>12} {:>10} {:>7} {:<6}\n", "NAME",
-                           "ROLE", "STATE", "ADDRESS", "TL", "LSN", "LAG BYTES", "LAG S", "SYNC");
+  std::cout << fmt::format(
+      "{:<7} {:<8} {:<11} {:<16} {:>3} {:>12} {:>10} {:>7} {:<6} {:<7} {:>6} {:<14} {:>9}\n",
+      "NAME", "ROLE", "STATE", "ADDRESS", "TL", "LSN", "LAG BYTES", "LAG S", "SYNC", "HEALTH",
+      "WEIGHT", "READS", "ROUTED");
+  static const nlohmann::json kNoView = nlohmann::json::object();
   for (const auto& node : status["nodes"]) {
-    std::cout << fmt::format("{:<7} {:<8} {:<11} {:<16} {:>3} {:>12} {:>10} {:>7} {:<6}\n",
-                             field(node, "name"), field(node, "role"), field(node, "state"),
-                             field(node, "host") + ":" + field(node, "port"),
-                             field(node, "timeline"), lsnOf(node), field(node, "lag_bytes"),
-                             field(node, "lag_seconds"), field(node, "sync_state"));
+    const auto& pool = node.contains("pool") ? node["pool"] : kNoView;
+    std::cout << fmt::format(
+        "{:<7} {:<8} {:<11} {:<16} {:>3} {:>12} {:>10} {:>7} {:<6} {:<7} {:>6} {:<14} {:>9}\n",
+        field(node, "name"), field(node, "role"), field(node, "state"),
+        field(node, "host") + ":" + field(node, "port"), field(node, "timeline"), lsnOf(node),
+        field(node, "lag_bytes"), field(node, "lag_seconds"), field(node, "sync_state"),
+        field(pool, "health"), field(pool, "weight"), field(pool, "reads"), field(pool, "routed"));
   }
   if (status.contains("pool")) {
     const auto& pool = status["pool"];

@@ -30,6 +30,10 @@ struct PoolLimits {
   // only once that waiter has waited this much longer than ours: a shorter
   // imbalance is cheaper to wait out than a new backend.
   std::chrono::milliseconds rebalanceAfter{50};
+  // While this worker has waiters too, only a remote waiter this much older
+  // than ours takes the slot: enough to keep anyone from starving, rare
+  // enough not to churn backends under saturation.
+  std::chrono::milliseconds starvationAfter{500};
   std::chrono::milliseconds connectTimeout{5000};
   std::chrono::milliseconds idleTimeout{600000};  // close idle servers after this
   std::chrono::milliseconds lifetime{3600000};    // close servers older than this when idle
