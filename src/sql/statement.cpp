@@ -98,6 +98,8 @@ std::string_view toString(ReadOnlyBlocker blocker) {
       return "unsafe function";
     case ReadOnlyBlocker::kExplainAnalyzeWrite:
       return "EXPLAIN ANALYZE of a write";
+    case ReadOnlyBlocker::kStandbyState:
+      return "standby state";
   }
   return "?";
 }

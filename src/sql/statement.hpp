@@ -51,6 +51,7 @@ enum class ReadOnlyBlocker : unsigned char {
   kSelectInto,           // SELECT ... INTO creates a table
   kUnsafeFunction,       // calls a function outside the allowlist (see unsafeFunctions)
   kExplainAnalyzeWrite,  // EXPLAIN ANALYZE runs a statement that is not read-only
+  kStandbyState,         // SHOW of a setting a standby answers otherwise (transaction_read_only)
 };
 
 // A small bit set of ReadOnlyBlocker; empty on a read-only statement.

@@ -34,6 +34,11 @@ std::string_view text(const Json* value) {
              : std::string_view();
 }
 
+bool asksStandbyState(std::string_view setting) {
+  return setting == "transaction_read_only" || setting == "in_hot_standby" ||
+         setting == "default_transaction_read_only" || setting == "all";
+}
+
 // libpg_query leaves out fields at their zero value: a missing key is 0/false.
 long long integer(const Json* value) {
   return value != nullptr && value->is_number_integer() ? value->get<long long>() : 0;
@@ -708,6 +713,12 @@ class Analyzer {
     } else if (kind != StatementKind::kSelect && kind != StatementKind::kShow &&
                kind != StatementKind::kExplainAnalyze) {
       statement_.blockers.add(ReadOnlyBlocker::kStatementKind);
+    }
+    // A client asking whether its server is read-only (pgjdbc's
+    // targetServerType, health checks) asks about the primary it thinks
+    // it talks to; a standby would say "on".
+    if (kind == StatementKind::kShow && asksStandbyState(text(field(*top_, "name")))) {
+      statement_.blockers.add(ReadOnlyBlocker::kStandbyState);
     }
     statement_.readOnly = statement_.blockers.empty();
   }

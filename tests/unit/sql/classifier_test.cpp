@@ -121,16 +121,32 @@ TEST(Functions, CallStatementReportsTheProcedure) {
 TEST(FunctionAllowlistTest, DefaultsAndMatchingRules) {
   const FunctionAllowlist& defaults = FunctionAllowlist::defaults();
   EXPECT_GT(defaults.size(), 100U);
-  for (std::string_view safe :
-       {"now", "count", "sum", "avg", "min", "max", "coalesce", "lower", "upper", "length",
-        "substr", "abs", "round", "date_trunc", "to_char", "current_setting", "version", "pg_catalog.now"}) {
+  for (std::string_view safe : {"now", "count", "sum", "avg", "min", "max", "coalesce", "lower",
+                                "upper", "length", "substr", "abs", "round", "date_trunc",
+                                "to_char", "current_setting", "version", "pg_catalog.now"}) {
     EXPECT_TRUE(defaults.allows(safe)) << safe;
   }
-  for (std::string_view unsafe :
-       {"nextval", "setval", "currval", "lastval", "set_config", "pg_notify", "pg_advisory_lock",
-        "pg_advisory_xact_lock", "pg_try_advisory_lock", "lo_import", "lo_unlink", "loread",
-        "dblink", "dblink_exec", "txid_current", "pg_current_wal_lsn", "my_function",
-        "myschema.now", "pg_catalog.nextval", "pg_backend_pid", "pg_is_in_recovery"}) {
+  for (std::string_view unsafe : {"nextval",
+                                  "setval",
+                                  "currval",
+                                  "lastval",
+                                  "set_config",
+                                  "pg_notify",
+                                  "pg_advisory_lock",
+                                  "pg_advisory_xact_lock",
+                                  "pg_try_advisory_lock",
+                                  "lo_import",
+                                  "lo_unlink",
+                                  "loread",
+                                  "dblink",
+                                  "dblink_exec",
+                                  "txid_current",
+                                  "pg_current_wal_lsn",
+                                  "my_function",
+                                  "myschema.now",
+                                  "pg_catalog.nextval",
+                                  "pg_backend_pid",
+                                  "pg_is_in_recovery"}) {
     EXPECT_FALSE(defaults.allows(unsafe)) << unsafe;
   }
 }

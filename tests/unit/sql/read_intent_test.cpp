@@ -44,6 +44,10 @@ const std::vector<IntentRow> kIntentRows = {
     // The client asks about its own server: the primary answers.
     {"SELECT pg_is_in_recovery()", I::kPrimary},
     {"SELECT pg_backend_pid()", I::kPrimary},
+    {"SHOW transaction_read_only", I::kPrimary},
+    {"show in_hot_standby", I::kPrimary},
+    {"SHOW ALL", I::kPrimary},
+    {"SHOW search_path", I::kReplica},
     {"SELECT * FROM generate_series(1, 10) g", I::kReplica},
     {"SELECT row_number() OVER (PARTITION BY a ORDER BY b) FROM t", I::kReplica},
     {"SELECT 1 UNION ALL SELECT 2 EXCEPT SELECT 3", I::kReplica},
@@ -88,7 +92,6 @@ const std::vector<IntentRow> kIntentRows = {
     {"SELECT json_build_object('a', 1)->>'a', jsonb_agg(x) FROM t", I::kReplica},
     {"SHOW search_path", I::kReplica},
     {"SHOW x", I::kReplica},
-    {"SHOW ALL", I::kReplica},
     {"SHOW TIME ZONE", I::kReplica},
     {"SHOW TRANSACTION ISOLATION LEVEL", I::kReplica},
     {"EXPLAIN SELECT * FROM t", I::kReplica},

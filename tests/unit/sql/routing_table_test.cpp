@@ -63,8 +63,8 @@ const std::vector<Row> kRows = {
     {"SELECT $$ DELETE FROM t; $$", K::kSelect, {}},
     {"SELECT json_build_object('a', 1)->>'a', jsonb_agg(x) FROM t", K::kSelect, {}},
     {"SHOW search_path", K::kShow, {}},
-    {"SHOW ALL", K::kShow, {}},
-    {"SHOW transaction_read_only", K::kShow, {}},
+    {"SHOW ALL", K::kShow, {B::kStandbyState}},
+    {"SHOW transaction_read_only", K::kShow, {B::kStandbyState}},
     {"EXPLAIN SELECT * FROM t", K::kExplain, {}},
     {"EXPLAIN (COSTS OFF) SELECT * FROM t WHERE a = 1", K::kExplain, {}},
     {"EXPLAIN DELETE FROM t", K::kExplain, {}},  // plans only: runs nothing
