@@ -4,31 +4,14 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
-#include <list>
 #include <memory>
-#include <string>
 #include <string_view>
-#include <unordered_map>
 
+#include "sql/cache_limits.hpp"
 #include "sql/statement.hpp"
+#include "sql/text_lru.hpp"
 
 namespace pgswarm::sql {
-
-struct CacheLimits {
-  std::size_t maxEntries = 10'000;
-  std::size_t maxBytes = 16 * 1024 * 1024;  // keys plus approximate classification sizes
-  std::size_t maxQueryBytes = 8 * 1024;     // longer texts are classified but never kept
-};
-
-struct CacheStats {
-  std::uint64_t hits = 0;
-  std::uint64_t misses = 0;
-  std::uint64_t evictions = 0;
-  std::uint64_t bypassed = 0;  // lookups of texts longer than maxQueryBytes
-  std::size_t entries = 0;
-  std::size_t bytes = 0;
-};
 
 // Approximate heap and inline bytes a classification occupies.
 [[nodiscard]] std::size_t approximateBytes(const Classification& classification);
@@ -45,25 +28,12 @@ class ClassificationCache {
   // alone exceeds maxBytes), evicting least recently used entries to fit.
   void insert(std::string_view query, std::shared_ptr<const Classification> value);
 
-  void clear();
-  [[nodiscard]] const CacheStats& stats() const { return stats_; }
-  [[nodiscard]] const CacheLimits& limits() const { return limits_; }
+  void clear() { entries_.clear(); }
+  [[nodiscard]] const CacheStats& stats() const { return entries_.stats(); }
+  [[nodiscard]] const CacheLimits& limits() const { return entries_.limits(); }
 
  private:
-  struct Entry {
-    std::string query;
-    std::shared_ptr<const Classification> value;
-    std::size_t bytes = 0;
-  };
-  using Order = std::list<Entry>;  // front: most recently used
-
-  void evictOne();
-
-  CacheLimits limits_;
-  CacheStats stats_;
-  Order order_;
-  // Keys view the query strings held by order_'s nodes, which never move.
-  std::unordered_map<std::string_view, Order::iterator> index_;
+  TextLru<std::shared_ptr<const Classification>> entries_;
 };
 
 }  // namespace pgswarm::sql

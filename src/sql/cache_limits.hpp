@@ -1,0 +1,24 @@
+// Limits and statistics of the sql caches (classifications, read intents).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace pgswarm::sql {
+
+struct CacheLimits {
+  std::size_t maxEntries = 10'000;
+  std::size_t maxBytes = 16 * 1024 * 1024;  // keys plus approximate value sizes
+  std::size_t maxQueryBytes = 8 * 1024;     // longer texts are classified but never kept
+};
+
+struct CacheStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t bypassed = 0;  // lookups of texts longer than maxQueryBytes
+  std::size_t entries = 0;
+  std::size_t bytes = 0;
+};
+
+}  // namespace pgswarm::sql
