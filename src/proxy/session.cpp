@@ -513,7 +513,11 @@ std::optional<int> Session::chooseNode() {
   routedIntent_ = intent;
   bool read = *intent == sql::ReadIntent::kReplica || *intent == sql::ReadIntent::kBeginReadOnly ||
               (*intent == sql::ReadIntent::kBegin && readOnlyByDefault_);
-  return route(topology, worker_.shared().routing,
+  return routeNow(read);
+}
+
+int Session::routeNow(bool read) {
+  return route(worker_.topology(), worker_.shared().routing,
                {.read = read,
                 .outstanding = worker_.routedNow(),
                 .rotation = read ? worker_.nextRotation() : 0U,
@@ -640,12 +644,7 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
     auto intent = batchIntent(rest);
     if (!intent) return false;
     if (reads(*intent)) {
-      int node = route(worker_.topology(), worker_.shared().routing,
-                       {.read = true,
-                        .outstanding = worker_.routedNow(),
-                        .rotation = worker_.nextRotation(),
-                        .excluded = worker_.suspectedNodes()},
-                       fence_);
+      int node = routeNow(true);
       if (node != routed_.node()) {
         borrowNode_ = node;
         return false;
@@ -668,11 +667,7 @@ asio::awaitable<void> Session::borrowReplica(int node) {
   parking_ = true;
   std::error_code ignored;
   server_->socket().cancel(ignored);
-  while (serverLoopRunning_) {
-    serverDone_.expires_at(Clock::time_point::max());
-    std::error_code ec;
-    co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+  while (serverLoopRunning_) co_await awaitServerSignal();
   parking_ = false;
   if (closing_) co_return;
   auto* pool = &worker_.poolFor(user_, database_, node);
@@ -732,9 +727,7 @@ void Session::returnReplica(bool reusable) {
 asio::awaitable<void> Session::waitServerSettled() {
   while (server_ && serverLoopRunning_ && pendingSyncs_ > 0 && !closing_) {
     settleWaiting_ = true;
-    serverDone_.expires_at(Clock::time_point::max());
-    std::error_code ec;
-    co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    co_await awaitServerSignal();
   }
   settleWaiting_ = false;
 }
@@ -756,7 +749,6 @@ void Session::startServerLoop() {
 
 asio::awaitable<void> Session::relay() {
   relaying_ = true;
-  serverDone_.expires_at(Clock::time_point::max());
   if (server_) startServerLoop();  // session mode: attached since login
   co_await clientLoop();
   closing_ = true;
@@ -767,10 +759,7 @@ asio::awaitable<void> Session::relay() {
     serverBroken_ = true;
     server_->close();
   }
-  while (serverLoopRunning_) {
-    std::error_code ec;
-    co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+  while (serverLoopRunning_) co_await awaitServerSignal();
   // Only now: serverLoop may have been writing to the client until it ended.
   if (!malformed_.empty()) co_await fatal(protocol::sqlstate::kProtocolViolation, malformed_);
   co_await finishServer();
@@ -784,10 +773,7 @@ asio::awaitable<void> Session::finishServer() {
     // became of the borrowed replica.
     bool answered = serverIdle() && !serverBroken_ && server_->input().empty();
     returnReplica(answered);
-    pendingSyncs_ = 0;
-    unsynced_ = false;
-    txStatus_ = protocol::TransactionStatus::kIdle;
-    clientPassthrough_ = serverPassthrough_ = 0;
+    forgetInFlight();
     serverBroken_ = false;
   }
   if (!server_) co_return;
@@ -1306,13 +1292,7 @@ asio::awaitable<bool> Session::retryRead() {
     routed_.clear();
     if (cancel_.slot) cancel_.slot->detach();
   }
-  pendingSyncs_ = 0;
-  unsynced_ = false;
-  txStatus_ = protocol::TransactionStatus::kIdle;
-  serverPassthrough_ = 0;
-  pendingParses_.clear();
-  untrackedParses_ = 0;
-  if (tracker_) tracker_->abandonInFlight();
+  forgetInFlight();
   clientIn_.prepend({reinterpret_cast<const std::byte*>(retryBytes_.data()), retryBytes_.size()});
   retryBytes_.clear();
   ++retries_;
@@ -1329,6 +1309,18 @@ asio::awaitable<bool> Session::retryRead() {
   co_return sent;
 }
 
+// What was sent to a server that will never answer it: the relay starts
+// again from a clean state (the bytes themselves are the caller's).
+void Session::forgetInFlight() {
+  pendingSyncs_ = 0;
+  unsynced_ = false;
+  txStatus_ = protocol::TransactionStatus::kIdle;
+  clientPassthrough_ = serverPassthrough_ = 0;
+  pendingParses_.clear();
+  untrackedParses_ = 0;
+  if (tracker_) tracker_->abandonInFlight();
+}
+
 asio::awaitable<void> Session::yieldUntilWritten() {
   // The write's completion is already queued on this thread: a few turns do.
   for (int turn = 0; turn < 1000 && writingToServer_; ++turn) {
@@ -1337,11 +1329,15 @@ asio::awaitable<void> Session::yieldUntilWritten() {
 }
 
 asio::awaitable<void> Session::waitRetryDone() {
-  while (retrying_ && !closing_) {
-    serverDone_.expires_at(Clock::time_point::max());
-    std::error_code ec;
-    co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+  while (retrying_ && !closing_) co_await awaitServerSignal();
+}
+
+// Until serverLoop signals (serverDone_ cancelled: it ended, settled or
+// finished a retry); callers wait in a loop on their own condition.
+asio::awaitable<void> Session::awaitServerSignal() {
+  serverDone_.expires_at(Clock::time_point::max());
+  std::error_code ec;
+  co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 asio::awaitable<std::error_code> Session::writePiecesToClient(std::span<const std::byte> data) {

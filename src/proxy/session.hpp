@@ -99,6 +99,10 @@ class Session : public std::enable_shared_from_this<Session> {
   [[nodiscard]] bool canRetryRead() const;
   asio::awaitable<bool> retryRead();
   asio::awaitable<void> waitRetryDone();
+  asio::awaitable<void> awaitServerSignal();
+  void forgetInFlight();
+  // The node route() picks now for a read (or the primary for a write).
+  [[nodiscard]] int routeNow(bool read);
   asio::awaitable<void> yieldUntilWritten();
   asio::awaitable<bool> replaySettings();
   void noteServerSettings();
