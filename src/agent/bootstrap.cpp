@@ -94,11 +94,12 @@ Status writeHba(const NodeContext& node) {
                         pgHbaConf(node.config.replicationUser), 0600, node.runAs);
 }
 
+// For any host and port: the replication role is the cluster's, and after a
+// failover primary_conninfo names another node (the pool rewrites it).
 Status writePassfile(const NodeContext& node) {
   const auto& config = node.config;
   return writeOwnedFile(config.passfilePath(),
-                        passfileLine(config.primaryHost, config.primaryPort, config.replicationUser,
-                                     config.replicationPassword),
+                        anyHostPassfileLine(config.replicationUser, config.replicationPassword),
                         0600, node.runAs);
 }
 

@@ -55,6 +55,7 @@ nlohmann::json manifestJson(const LocalCluster& cluster) {
   return {{"format", 1},
           {"pool_port", cluster.poolPort},
           {"http_port", cluster.httpPort},
+          {"failover", cluster.failover},
           {"nodes", nodes}};
 }
 
@@ -153,7 +154,10 @@ Result<LocalCluster> planCluster(const LocalClusterSpec& spec) {
     return makeError("--port-base {} leaves no room for {} nodes and their agent ports (+{})",
                      spec.portBase, spec.replicas + 1, kApiPortOffset);
   }
-  LocalCluster cluster{.dir = spec.dir, .poolPort = spec.poolPort, .httpPort = spec.httpPort};
+  LocalCluster cluster{.dir = spec.dir,
+                       .poolPort = spec.poolPort,
+                       .httpPort = spec.httpPort,
+                       .failover = spec.failover};
   for (int i = 0; i <= spec.replicas; ++i) {
     cluster.nodes.push_back(LocalNode{.name = "node" + std::to_string(i),
                                       .createdAsPrimary = i == 0,
@@ -243,7 +247,9 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
                                 "--health-check-password-file",
                                 cluster.passwordPath(),
                                 "--http-port",
-                                std::to_string(cluster.httpPort)};
+                                std::to_string(cluster.httpPort),
+                                "--failover",
+                                cluster.failover ? "on" : "off"};
   runtime::SpawnOptions options{.argv = argv,
                                 .unsetEnv = {"HOSTS", "USER", "PASSWORD", "PASSWORD_FILE"},
                                 .outputPath = cluster.poolLogPath(),
@@ -432,6 +438,7 @@ Result<LocalCluster> loadLocalCluster(const std::string& dir) {
   }
   cluster.poolPort = json.value("pool_port", 0);
   cluster.httpPort = json.value("http_port", 0);
+  cluster.failover = json.value("failover", true);
   for (const auto& entry : json["nodes"]) {
     cluster.nodes.push_back(LocalNode{.name = entry.value("name", ""),
                                       .createdAsPrimary = entry.value("created_as_primary", false),

@@ -33,6 +33,7 @@ struct LocalClusterSpec {
   int httpPort = 8080;
   std::string password;  // empty: generated and stored in DIR/password
   std::string pgBin;     // empty: the agent's default
+  bool failover = true;  // the pool promotes a replica when the primary is lost
 };
 
 // The manifest written by the first `up`: the desired layout of the cluster.
@@ -40,6 +41,7 @@ struct LocalCluster {
   std::string dir;
   int poolPort = 0;
   int httpPort = 0;
+  bool failover = true;
   std::vector<LocalNode> nodes;
 
   [[nodiscard]] std::string manifestPath() const { return dir + "/pgswarm-cluster.json"; }

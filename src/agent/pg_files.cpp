@@ -122,10 +122,22 @@ std::string pgHbaConf(const std::string& replicationUser) {
       user);
 }
 
+namespace {
+
+std::string passfileField(const std::string& value) {
+  return escapeWith(value, ":\\", '\\');
+}
+
+}  // namespace
+
 std::string passfileLine(const std::string& host, int port, const std::string& user,
                          const std::string& password) {
-  auto field = [](const std::string& value) { return escapeWith(value, ":\\", '\\'); };
-  return fmt::format("{}:{}:*:{}:{}\n", field(host), port, field(user), field(password));
+  return fmt::format("{}:{}:*:{}:{}\n", passfileField(host), port, passfileField(user),
+                     passfileField(password));
+}
+
+std::string anyHostPassfileLine(const std::string& user, const std::string& password) {
+  return fmt::format("*:*:*:{}:{}\n", passfileField(user), passfileField(password));
 }
 
 }  // namespace pgswarm::agent

@@ -42,7 +42,9 @@ inline constexpr const char* kPgswarmConfName = "pgswarm.conf";
 // the replication user, no trust anywhere.
 [[nodiscard]] std::string pgHbaConf(const std::string& replicationUser);
 
-// One passfile line host:port:*:user:password with ':' and '\' escaped.
+// One passfile line host:port:*:user:password with ':' and '\' escaped;
+// the first for every host and port (*:*:*:user:password).
+[[nodiscard]] std::string anyHostPassfileLine(const std::string& user, const std::string& password);
 [[nodiscard]] std::string passfileLine(const std::string& host, int port, const std::string& user,
                                        const std::string& password);
 

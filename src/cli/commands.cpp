@@ -20,6 +20,7 @@ int run(int argc, char** argv) {
   add(registerDownCommand);
   add(registerStatusCommand);
   add(registerPoolCommand);
+  add(registerFailoverDiagramCommand);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

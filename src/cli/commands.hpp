@@ -17,6 +17,7 @@ CommandRunner registerUpCommand(CLI::App& app);
 CommandRunner registerDownCommand(CLI::App& app);
 CommandRunner registerStatusCommand(CLI::App& app);
 CommandRunner registerPoolCommand(CLI::App& app);
+CommandRunner registerFailoverDiagramCommand(CLI::App& app);
 
 // Parses argv, runs the chosen subcommand, returns the process exit code.
 int run(int argc, char** argv);

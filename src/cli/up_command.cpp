@@ -37,6 +37,11 @@ CommandRunner registerUpCommand(CLI::App& app) {
   command->add_option("--password-file", options->passwordFile, "read the password from a file")
       ->excludes(password);
   command->add_option("--pg-bin", options->spec.pgBin, "folder of the PostgreSQL 15 binaries");
+  command
+      ->add_option("--failover", options->spec.failover,
+                   "the pool promotes a replica when the primary is lost (on/off; kept for later "
+                   "`up`s of this cluster)")
+      ->capture_default_str();
   command->add_option("--log-level", options->logLevel, "trace, debug, info, warn, error")
       ->capture_default_str();
   return [options] {

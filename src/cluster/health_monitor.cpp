@@ -58,7 +58,10 @@ void logHealthChange(const NodeObservation& observation) {
 }  // namespace
 
 HealthMonitor::HealthMonitor(HealthMonitorOptions options)
-    : options_(normalized(std::move(options))), current_(initialTopology(options_)) {
+    : options_(normalized(std::move(options))),
+      current_(initialTopology(options_)),
+      probeRequested_(new std::atomic<bool>[options_.nodes.size()]) {
+  for (std::size_t i = 0; i < options_.nodes.size(); ++i) probeRequested_[i] = false;
   // Written once by stop() and never read until then, so it stays readable
   // and wakes every poll() of every probing thread, now and later.
   wakeFd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -129,21 +132,49 @@ void HealthMonitor::probeLoop(std::size_t index) {
     // longer than a period (timeouts): then the next one starts at once.
     nextProbe = std::max(nextProbe + options_.period, Clock::now());
     std::unique_lock lock(mutex_);
-    wake_.wait_until(lock, nextProbe, [this] { return stopping_.load(std::memory_order_acquire); });
+    wake_.wait_until(lock, nextProbe, [this, index] {
+      return stopping_.load(std::memory_order_acquire) || probeRequested_[index].load();
+    });
+    if (probeRequested_[index].exchange(false)) nextProbe = Clock::now();
   }
 }
 
-void HealthMonitor::publish(std::size_t index, NodeObservation observation) {
+template <typename Change>
+void HealthMonitor::republish(Change&& change) {
   {
     std::lock_guard lock(mutex_);
     auto next = std::make_shared<Topology>(*current_);
-    next->nodes[index] = std::move(observation);
+    change(*next);
     computeLag(*next);
     next->version = current_->version + 1;
     version_.store(next->version, std::memory_order_release);
     current_ = std::move(next);
   }
   notifyListener();
+}
+
+void HealthMonitor::publish(std::size_t index, NodeObservation observation) {
+  republish([&](Topology& topology) {
+    auto& slot = topology.nodes[index];
+    observation.fenced = slot.fenced;  // the coordinator's, not the probe's
+    slot = std::move(observation);
+  });
+}
+
+void HealthMonitor::setFenced(std::size_t index, bool fenced) {
+  republish([&](Topology& topology) { topology.nodes.at(index).fenced = fenced; });
+}
+
+void HealthMonitor::setAwaitingPrimary(bool awaiting) {
+  republish([&](Topology& topology) { topology.awaitingPrimary = awaiting; });
+}
+
+void HealthMonitor::requestProbe(std::size_t index) {
+  {
+    std::lock_guard lock(mutex_);
+    probeRequested_[index].store(true);
+  }
+  wake_.notify_all();
 }
 
 void HealthMonitor::notifyListener() {

@@ -71,11 +71,22 @@ class HealthMonitor {
   // is no longer running and will not be called again; calling setListener or
   // stop() from inside the listener deadlocks.
   void setListener(std::function<void(const Topology&)> listener);
+
+  // The failover coordinator's decisions, carried in every later snapshot
+  // (each publishes one at once): a fenced node is never the primary; while
+  // awaiting a primary, writes wait. Any thread but the listener's.
+  void setFenced(std::size_t index, bool fenced);
+  void setAwaitingPrimary(bool awaiting);
+  // Probes the node now rather than at its next period (after a promotion).
+  void requestProbe(std::size_t index);
   [[nodiscard]] const HealthMonitorOptions& options() const { return options_; }
 
  private:
   void probeLoop(std::size_t index);
   void publish(std::size_t index, NodeObservation observation);
+  // Publishes current_ changed by `change`, under mutex_, then notifies.
+  template <typename Change>
+  void republish(Change&& change);
   void notifyListener();
 
   const HealthMonitorOptions options_;
@@ -89,6 +100,7 @@ class HealthMonitor {
   std::function<void(const Topology&)> listener_;
   std::uint64_t notifiedVersion_ = 0;
   std::vector<std::thread> threads_;
+  std::unique_ptr<std::atomic<bool>[]> probeRequested_;  // per node, guarded wakes by mutex_
 };
 
 }  // namespace pgswarm::cluster

@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -48,10 +49,14 @@ SELECT r,
             WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
             ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())
        END,
-       CASE WHEN NOT r THEN pg_current_wal_insert_lsn() END
+       CASE WHEN NOT r THEN pg_current_wal_insert_lsn() END,
+       w.status,
+       extract(epoch FROM now() - w.last_msg_receipt_time),
+       w.sender_host || ':' || w.sender_port
 FROM (SELECT pg_is_in_recovery() AS r) AS state
+     LEFT JOIN pg_stat_wal_receiver AS w ON r
 )sql";
-constexpr int kProbeColumns = 8;
+constexpr int kProbeColumns = 11;
 
 // libpq messages end with a newline and may span lines (one per address tried).
 std::string oneLine(const char* message) {
@@ -187,6 +192,13 @@ std::optional<std::string> readRow(const PGresult* result, ProbeReading& reading
   }
   if (!lsn(7, reading.insertLsn)) return fmt::format("insert LSN '{}'", value(7));
   if (reading.insertLsn) reading.insertLsn = recordEnd(*reading.insertLsn);
+  if (const char* status = value(8)) reading.receiverStatus = status;
+  if (const char* silence = value(9)) {
+    double seconds = 0;
+    if (!parseNumber(silence, seconds)) return fmt::format("receiver silence '{}'", silence);
+    reading.receiverSilenceSeconds = std::max(seconds, 0.0);
+  }
+  if (const char* upstream = value(10)) reading.upstream = upstream;
   return std::nullopt;
 }
 
@@ -408,11 +420,13 @@ void applyOutcome(NodeObservation& observation, const ProbeOutcome& outcome,
   ++observation.probes;
   if (!outcome.reading) {
     ++observation.failures;
+    ++observation.consecutiveFailures;
     observation.lastError = outcome.error;
     return;
   }
   const auto& reading = *outcome.reading;
   observation.lastError.clear();
+  observation.consecutiveFailures = 0;
   observation.role = reading.role;
   observation.timeline = reading.timeline;
   observation.currentLsn = reading.currentLsn;
@@ -421,6 +435,9 @@ void applyOutcome(NodeObservation& observation, const ProbeOutcome& outcome,
   observation.replayLsn = reading.replayLsn;
   observation.replayPaused = reading.replayPaused;
   observation.replayDelaySeconds = reading.replayDelaySeconds;
+  observation.receiverStatus = reading.receiverStatus;
+  observation.receiverSilenceSeconds = reading.receiverSilenceSeconds;
+  observation.upstream = reading.upstream;
   observation.observedAt = reading.sentAt;
 }
 

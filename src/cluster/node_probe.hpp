@@ -28,6 +28,9 @@ struct ProbeReading {
   std::optional<Lsn> replayLsn;
   bool replayPaused = false;
   std::optional<double> replayDelaySeconds;
+  std::string receiverStatus;  // replica: pg_stat_wal_receiver.status, "" without a receiver
+  std::optional<double> receiverSilenceSeconds;    // since the receiver's last message
+  std::string upstream;                            // "host:port" the receiver streams from
   std::chrono::steady_clock::time_point sentAt{};  // when the query left
 };
 

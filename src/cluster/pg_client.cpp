@@ -145,4 +145,39 @@ std::string quoteLiteral(const std::string& value) {
   return quoted + "'";
 }
 
+namespace {
+
+// libpq's quoting for a conninfo value: single quotes, with ' and \ escaped.
+std::string quoteConninfoValue(const std::string& value) {
+  std::string quoted = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "'";
+}
+
+}  // namespace
+
+Result<std::string> retargetConninfo(const std::string& conninfo, const std::string& host,
+                                     int port) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (options == nullptr) {
+    std::string message = error != nullptr ? error : "out of memory";
+    PQfreemem(error);
+    return makeError("cannot parse primary_conninfo: {}", message);
+  }
+  std::string out = "host=" + quoteConninfoValue(host) + " port=" + std::to_string(port);
+  for (auto* option = options; option->keyword != nullptr; ++option) {
+    std::string keyword = option->keyword;
+    if (option->val == nullptr || keyword == "host" || keyword == "port" || keyword == "hostaddr") {
+      continue;
+    }
+    out += " " + keyword + "=" + quoteConninfoValue(option->val);
+  }
+  PQconninfoFree(options);
+  return out;
+}
+
 }  // namespace pgswarm::cluster

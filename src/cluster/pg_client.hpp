@@ -75,4 +75,10 @@ class PgConnection {
 [[nodiscard]] std::string quoteIdentifier(const std::string& name);
 [[nodiscard]] std::string quoteLiteral(const std::string& value);
 
+// `conninfo` (a replica's primary_conninfo) aimed at host:port instead,
+// every other keyword kept (user, password, sslmode, application_name);
+// hostaddr is dropped, as it would override the new host.
+[[nodiscard]] Result<std::string> retargetConninfo(const std::string& conninfo,
+                                                   const std::string& host, int port);
+
 }  // namespace pgswarm::cluster

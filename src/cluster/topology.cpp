@@ -57,13 +57,19 @@ const char* toString(NodeHealth health) {
 
 int Topology::primaryIndex() const {
   int found = -1;
+  bool tied = false;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const auto& node = nodes[i];
-    if (node.health != NodeHealth::kUp || node.role != NodeRole::kPrimary) continue;
-    if (found >= 0) return -1;  // two primaries: not ours to pick one
+    if (node.health != NodeHealth::kUp || node.role != NodeRole::kPrimary || node.fenced) continue;
+    if (found >= 0) {
+      auto best = nodes[static_cast<std::size_t>(found)].timeline;
+      if (node.timeline < best) continue;
+      tied = node.timeline == best;
+      if (tied) continue;
+    }
     found = static_cast<int>(i);
   }
-  return found;
+  return tied ? -1 : found;
 }
 
 void computeLag(Topology& topology) {

@@ -55,6 +55,15 @@ struct NodeObservation {
   // Replica: the primary's latest currentLsn minus replayLsn, at least 0;
   // absent while there is no single primary or this replica is down.
   std::optional<std::uint64_t> lagBytes;
+  // Replica: its WAL receiver's status ("streaming", "waiting", ...; empty
+  // while none runs), seconds since it last heard its upstream, and that
+  // upstream as "host:port" (shown only to superusers and pg_read_all_stats).
+  std::string receiverStatus;
+  std::optional<double> receiverSilenceSeconds;
+  std::string upstream;
+  // Set by the failover coordinator: this node never takes writes (a lost
+  // primary, or a stale one after a failover), whatever it reports.
+  bool fenced = false;
   // When the last successful probe's query was sent: every value above was
   // true at or after this instant (replay only moves forward).
   std::chrono::steady_clock::time_point observedAt{};
@@ -62,14 +71,20 @@ struct NodeObservation {
   std::string lastError;                                // of the last failed probe; empty while up
   std::uint64_t probes = 0;
   std::uint64_t failures = 0;
+  std::uint64_t consecutiveFailures = 0;  // failed probes since the last good one
 };
 
 struct Topology {
   std::uint64_t version = 0;           // grows with every published snapshot
   std::vector<NodeObservation> nodes;  // configuration order, always all of them
+  // The failover coordinator lost the primary and has not settled on one:
+  // writes wait for a primary rather than fail.
+  bool awaitingPrimary = false;
 
-  // The one node that is up and says it is primary; -1 when none is, or
-  // when more than one does (split brain: the caller decides what to do).
+  // The node that is up, not fenced, says it is primary and has the highest
+  // timeline among those that do (an old primary that comes back after a
+  // failover is on an older timeline); -1 when none is, or when two share
+  // the highest timeline (split brain: the caller decides what to do).
   [[nodiscard]] int primaryIndex() const;
 };
 

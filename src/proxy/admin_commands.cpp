@@ -37,6 +37,7 @@ constexpr CommandName kCommands[] = {
     {"SHOW CONFIG", AdminCommand::kShowConfig},
     {"SHOW LISTS", AdminCommand::kShowLists},
     {"SHOW NODES", AdminCommand::kShowNodes},
+    {"SHOW FAILOVER", AdminCommand::kShowFailover},
     {"SHOW VERSION", AdminCommand::kShowVersion},
     {"SHOW HELP", AdminCommand::kShowHelp},
     {"RELOAD", AdminCommand::kReload},
@@ -136,7 +137,27 @@ AdminCommand parseAdminCommand(std::string_view sql) {
   for (const auto& [name, command] : kCommands) {
     if (words == name) return command;
   }
+  if (promoteTarget(sql)) return AdminCommand::kPromote;
   return AdminCommand::kUnknown;
+}
+
+std::optional<std::string> promoteTarget(std::string_view sql) {
+  while (!sql.empty() && (isBlank(sql.back()) || sql.back() == ';')) sql.remove_suffix(1);
+  while (!sql.empty() && isBlank(sql.front())) sql.remove_prefix(1);
+  constexpr std::string_view kVerb = "PROMOTE";
+  if (sql.size() <= kVerb.size() || !isBlank(sql[kVerb.size()])) return std::nullopt;
+  for (std::size_t i = 0; i < kVerb.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(sql[i])) != kVerb[i]) return std::nullopt;
+  }
+  auto name = sql.substr(kVerb.size());
+  while (!name.empty() && isBlank(name.front())) name.remove_prefix(1);
+  if (name.size() >= 2 && name.front() == '\'' && name.back() == '\'') {
+    name = name.substr(1, name.size() - 2);
+  }
+  if (name.empty() || std::ranges::any_of(name, [](char c) { return isBlank(c) || c == '\''; })) {
+    return std::nullopt;
+  }
+  return std::string(name);
 }
 
 std::string adminCommandList() {
@@ -149,7 +170,7 @@ std::string adminCommandList() {
       others += "; " + std::string(name);
     }
   }
-  return shows + others;
+  return shows + others + "; PROMOTE 'node'";
 }
 
 std::string formatTime(WallClock::time_point time) {
@@ -358,6 +379,7 @@ ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config) {
     bool primary = observed ? primaryNode(*snapshot.topology) == static_cast<int>(i) : i == 0;
     std::optional<std::string> role =
         observed ? cluster::toString(observed->role) : (i == 0 ? "primary" : "unchecked");
+    if (observed && observed->fenced) role = *role + " (fenced)";
     std::optional<std::string> reads;
     std::optional<std::string> lagBytes;
     std::optional<std::string> delay;
@@ -383,6 +405,23 @@ ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config) {
                           number(std::int64_t{primary ? config.primaryWeight : config.weights[i]}),
                           reads, lagBytes, delay, lsn, number(routed), number(now), lastError});
   }
+  return table;
+}
+
+ResultTable showFailover(const ProxySnapshot& snapshot) {
+  ResultTable table{{text("state"), text("primary"), integer("failovers"), text("last_event"),
+                     text("last_event_at"), text("refusal")},
+                    {}};
+  if (!snapshot.failover) return table;
+  const auto& status = *snapshot.failover;
+  auto optional = [](const std::string& value) {
+    return value.empty() ? std::nullopt : std::optional<std::string>(value);
+  };
+  table.rows.push_back(
+      {cluster::toString(status.state), optional(status.primary), number(status.failovers),
+       optional(status.lastEvent),
+       status.lastEvent.empty() ? std::nullopt : std::optional(formatTime(status.lastEventAt)),
+       optional(status.refusal)});
   return table;
 }
 

@@ -23,11 +23,13 @@ enum class AdminCommand {
   kShowConfig,
   kShowLists,
   kShowNodes,
+  kShowFailover,
   kShowVersion,
   kShowHelp,
   kReload,  // re-read the users and the hba file, as SIGHUP does
   kPause,   // new transactions wait until RESUME
   kResume,
+  kPromote,  // PROMOTE 'node': the operator's failover override
   kEmpty,    // only blanks and semicolons: EmptyQueryResponse
   kUnknown,  // answered with 42601 and the command list
 };
@@ -36,6 +38,9 @@ enum class AdminCommand {
 [[nodiscard]] AdminCommand parseAdminCommand(std::string_view sql);
 // "SHOW POOLS|CLIENTS|...; RELOAD; PAUSE; RESUME" for hints and SHOW HELP.
 [[nodiscard]] std::string adminCommandList();
+// The node a PROMOTE command names (quotes removed); nullopt when `sql` is
+// not a PROMOTE with exactly one name.
+[[nodiscard]] std::optional<std::string> promoteTarget(std::string_view sql);
 
 struct ResultColumn {
   std::string name;
@@ -59,6 +64,7 @@ struct ResultTable {
 // (or why not), lag, and the transactions routed there.
 [[nodiscard]] ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config);
 [[nodiscard]] ResultTable showVersion();
+[[nodiscard]] ResultTable showFailover(const ProxySnapshot& snapshot);
 [[nodiscard]] std::string versionString();
 
 // RowDescription, one DataRow per row and CommandComplete `tag`, appended to `out`.

@@ -97,6 +97,7 @@ bool needsSnapshot(AdminCommand command) {
     case AdminCommand::kShowTotals:
     case AdminCommand::kShowLists:
     case AdminCommand::kShowNodes:
+    case AdminCommand::kShowFailover:
       return true;
     default:
       return false;
@@ -121,6 +122,8 @@ ResultTable viewOf(AdminCommand command, const ProxySnapshot& snapshot, const Po
       return showConfig(config);
     case AdminCommand::kShowNodes:
       return showNodes(snapshot, config);
+    case AdminCommand::kShowFailover:
+      return showFailover(snapshot);
     default:
       return showVersion();
   }
@@ -161,6 +164,23 @@ asio::awaitable<void> setPaused(ProxyShared& shared, bool paused, std::string& o
   appendCommandComplete(out, paused ? "PAUSE" : "RESUME");
 }
 
+// Hands the operator's choice to the coordinator, which promotes on its own
+// thread; SHOW FAILOVER tells how it went.
+void promote(ProxyShared& shared, const std::string& node, std::string& out) {
+  if (!shared.failover) {
+    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState,
+                "no failover coordinator runs (health checks off, or a single host)");
+    return;
+  }
+  if (auto accepted = shared.failover->promote(node); !accepted) {
+    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState, accepted.error().message);
+    return;
+  }
+  spdlog::warn("PROMOTE '{}' from the admin console", node);
+  appendNotice(out, fmt::format("promoting {}; SHOW FAILOVER follows it", node));
+  appendCommandComplete(out, "PROMOTE");
+}
+
 // Runs one console command and appends its whole answer except ReadyForQuery.
 asio::awaitable<void> execute(ProxyShared& shared, std::string_view sql, std::string& out) {
   auto command = parseAdminCommand(sql);
@@ -186,6 +206,9 @@ asio::awaitable<void> execute(ProxyShared& shared, std::string_view sql, std::st
     case AdminCommand::kPause:
     case AdminCommand::kResume:
       co_await setPaused(shared, command == AdminCommand::kPause, out);
+      co_return;
+    case AdminCommand::kPromote:
+      promote(shared, *promoteTarget(sql), out);
       co_return;
     default:
       break;

@@ -166,6 +166,17 @@ void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfi
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     out.sample("pgswarm_node_health_check_failures_total", label(i), nodes[i].failures);
   }
+  out.family("pgswarm_node_fenced", "gauge",
+             "1 while the failover coordinator keeps writes away from the node.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    out.sample("pgswarm_node_fenced", label(i), nodes[i].fenced ? 1 : 0);
+  }
+  if (!snapshot.failover) return;
+  out.family("pgswarm_failovers_total", "counter", "Replicas the pool promoted.");
+  out.sample("pgswarm_failovers_total", "", snapshot.failover->failovers);
+  out.family("pgswarm_failover_awaiting_primary", "gauge",
+             "1 while the primary is lost and writes wait for a failover.");
+  out.sample("pgswarm_failover_awaiting_primary", "", snapshot.topology->awaitingPrimary ? 1 : 0);
 }
 
 }  // namespace

@@ -59,6 +59,24 @@ std::vector<SettingDef> buildDefs() {
        .flag = "max-replica-lag-ms",
        .defaultValue = "10000",
        .help = "replicas whose replay is this far behind in time take no reads (0: no bound)"},
+      {.key = "pool.failover",
+       .flag = "failover",
+       .defaultValue = "on",
+       .help = "promote the most caught-up replica when the primary is lost (needs health "
+               "checks and two hosts or more)"},
+      {.key = "pool.failover_timeout_ms",
+       .flag = "failover-timeout-ms",
+       .defaultValue = "3000",
+       .help = "the primary is lost after this long without a good health check (and two failed "
+               "ones in a row)"},
+      {.key = "pool.maximum_lag_on_failover",
+       .flag = "maximum-lag-on-failover",
+       .defaultValue = "1048576",
+       .help = "bytes of WAL a replica may miss and still be promoted (0: no bound)"},
+      {.key = "pool.failover_priorities",
+       .flag = "failover-priorities",
+       .help = "failover priority of each host, comma separated in hosts order (default 1 "
+               "each; higher wins WAL ties; 0: never promoted)"},
       {.key = "pool.health_check_period_ms",
        .flag = "health-check-period-ms",
        .defaultValue = "1000",
@@ -273,24 +291,25 @@ Status readTlsSettings(const Settings& settings, PoolConfig& config) {
   return Ok{};
 }
 
-Result<std::vector<int>> parseWeights(const Settings& settings, std::size_t servers) {
-  auto text = settings.text("pool.weights");
+// One number from 0 to 1000 per host (weights, failover priorities); 1
+// each when unset.
+Result<std::vector<int>> parsePerHost(const Settings& settings, const std::string& key,
+                                      std::string_view what, std::size_t servers) {
+  auto text = settings.text(key);
   if (text.empty()) return std::vector<int>(servers, 1);
-  std::vector<int> weights;
+  std::vector<int> values;
   for (const auto& item : splitList(text)) {
-    int weight = -1;
-    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), weight);
-    if (ec != std::errc() || end != item.data() + item.size() || weight < 0 || weight > 1000) {
-      return makeError("{}: '{}' is not a weight from 0 to 1000", settings.origin("pool.weights"),
-                       item);
+    int value = -1;
+    auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), value);
+    if (ec != std::errc() || end != item.data() + item.size() || value < 0 || value > 1000) {
+      return makeError("{}: '{}' is not a {} from 0 to 1000", settings.origin(key), item, what);
     }
-    weights.push_back(weight);
+    values.push_back(value);
   }
-  if (weights.size() != servers) {
-    return makeError("{}: {} weights for {} hosts", settings.origin("pool.weights"), weights.size(),
-                     servers);
+  if (values.size() != servers) {
+    return makeError("{}: {} {}s for {} hosts", settings.origin(key), values.size(), what, servers);
   }
-  return weights;
+  return values;
 }
 
 Result<std::chrono::milliseconds> milliseconds(const Settings& settings, const std::string& key,
@@ -306,7 +325,7 @@ Result<std::chrono::milliseconds> milliseconds(const Settings& settings, const s
 
 // Needs config.servers.
 Status readRoutingSettings(const Settings& settings, PoolConfig& config) {
-  auto weights = parseWeights(settings, config.servers.size());
+  auto weights = parsePerHost(settings, "pool.weights", "weight", config.servers.size());
   auto primaryWeight = settings.integer("pool.primary_weight", 0, 1000);
   auto loadBalance = settings.boolean("pool.load_balance");
   auto readYourWrites = settings.boolean("pool.read_your_writes");
@@ -338,6 +357,28 @@ Status readRoutingSettings(const Settings& settings, PoolConfig& config) {
   config.healthCheckUser = settings.text("pool.health_check_user");
   config.healthCheckPassword = settings.text("pool.health_check_password");
   config.healthCheckDbname = settings.text("pool.health_check_dbname");
+  return Ok{};
+}
+
+// Needs config.servers.
+Status readFailoverSettings(const Settings& settings, PoolConfig& config) {
+  auto enabled = settings.boolean("pool.failover");
+  auto timeout = milliseconds(settings, "pool.failover_timeout_ms", 500);
+  auto lag = settings.integer("pool.maximum_lag_on_failover", 0, 1L << 50);
+  auto priorities =
+      parsePerHost(settings, "pool.failover_priorities", "priority", config.servers.size());
+  if (!enabled) return enabled.error();
+  if (!timeout) return timeout.error();
+  if (!lag) return lag.error();
+  if (!priorities) return priorities.error();
+  if (timeout->count() == 0) {
+    return makeError("{}: must be more than 0 (failover = off turns failover off)",
+                     settings.origin("pool.failover_timeout_ms"));
+  }
+  config.failover = *enabled;
+  config.failoverTimeout = *timeout;
+  config.maximumLagOnFailover = static_cast<std::uint64_t>(*lag);
+  config.failoverPriorities = std::move(*priorities);
   return Ok{};
 }
 
@@ -458,6 +499,7 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
   config.servers = std::move(*servers);
 
   if (auto routing = readRoutingSettings(settings, config); !routing) return routing.error();
+  if (auto failover = readFailoverSettings(settings, config); !failover) return failover.error();
 
   config.authFile = settings.text("pool.auth_file");
   config.seedUser = settings.text("pool.user");
@@ -505,6 +547,16 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
   return config;
 }
 
+namespace {
+
+std::string joinNumbers(const std::vector<int>& numbers) {
+  std::string joined;
+  for (int number : numbers) joined += (joined.empty() ? "" : ",") + std::to_string(number);
+  return joined;
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig& config) {
   auto seconds = [](std::chrono::milliseconds value) {
     return std::to_string(value.count() / 1000);
@@ -512,10 +564,6 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
   std::string hosts;
   for (const auto& server : config.servers) {
     hosts += (hosts.empty() ? "" : ",") + server.host + ":" + std::to_string(server.port);
-  }
-  std::string weightList;
-  for (int weight : config.weights) {
-    weightList += (weightList.empty() ? "" : ",") + std::to_string(weight);
   }
   std::string admins;
   for (const auto& admin : config.adminUsers) admins += (admins.empty() ? "" : ",") + admin;
@@ -525,12 +573,16 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"workers", std::to_string(config.workers)},
       {"pool_mode", toString(config.mode)},
       {"hosts", hosts},
-      {"weights", weightList},
+      {"weights", joinNumbers(config.weights)},
       {"primary_weight", std::to_string(config.primaryWeight)},
       {"load_balance", config.loadBalance ? "on" : "off"},
       {"read_your_writes", config.readYourWrites ? "on" : "off"},
       {"max_replica_lag_bytes", std::to_string(config.maxReplicaLagBytes)},
       {"max_replica_lag_ms", std::to_string(config.maxReplicaLag.count())},
+      {"failover", config.failover ? "on" : "off"},
+      {"failover_timeout_ms", std::to_string(config.failoverTimeout.count())},
+      {"maximum_lag_on_failover", std::to_string(config.maximumLagOnFailover)},
+      {"failover_priorities", joinNumbers(config.failoverPriorities)},
       {"health_check_period_ms", std::to_string(config.healthCheckPeriod.count())},
       {"health_check_timeout_ms", std::to_string(config.healthCheckTimeout.count())},
       {"health_check_user", config.healthCheckUser},

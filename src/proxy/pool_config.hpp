@@ -53,6 +53,11 @@ struct PoolConfig {
   std::string healthCheckUser = "postgres";
   std::string healthCheckPassword;  // empty: the user's plain password in the auth file, or libpq's
   std::string healthCheckDbname = "postgres";
+  // Failover (cluster/failover.hpp): needs health checks and 2+ servers.
+  bool failover = true;
+  std::chrono::milliseconds failoverTimeout{3000};
+  std::uint64_t maximumLagOnFailover = 1U << 20U;  // 0: no bound
+  std::vector<int> failoverPriorities;             // one per server; 0: never promoted
   ClientAuthMethod authType = ClientAuthMethod::kScramSha256;
   std::string authFile;  // PgBouncer userlist.txt format
   std::string seedUser;  // USER / PASSWORD of the seed image: one more userlist entry

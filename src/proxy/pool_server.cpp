@@ -50,6 +50,18 @@ std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared) {
   return std::make_unique<cluster::HealthMonitor>(std::move(options));
 }
 
+std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(ProxyShared& shared) {
+  const auto& config = shared.config;
+  cluster::FailoverCoordinatorOptions options{.policy = {.enabled = config.failover,
+                                                         .timeout = config.failoverTimeout,
+                                                         .maximumLag = config.maximumLagOnFailover,
+                                                         .priorities = config.failoverPriorities},
+                                              .user = config.healthCheckUser,
+                                              .password = healthCheckPassword(shared),
+                                              .dbname = config.healthCheckDbname};
+  return std::make_unique<cluster::FailoverCoordinator>(*shared.monitor, std::move(options));
+}
+
 }  // namespace
 
 int runPool(const PoolConfig& config) {
@@ -70,6 +82,10 @@ int runPool(const PoolConfig& config) {
   if (config.healthCheckPeriod.count() > 0) {
     shared.monitor = makeMonitor(shared);
     shared.monitor->start();
+    if (config.servers.size() > 1) {
+      shared.failover = makeCoordinator(shared);
+      shared.failover->start();
+    }
   }
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config.workers; ++i) {
@@ -131,6 +147,7 @@ int runPool(const PoolConfig& config) {
   std::thread signalThread([&] { signals_loop.run(); });
   for (auto& worker : workers) worker->join();
   http.stop();
+  if (shared.failover) shared.failover->stop();
   if (shared.monitor) shared.monitor->stop();
   signals_loop.stop();
   signalThread.join();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/failover_coordinator.hpp"
 #include "cluster/topology.hpp"
 #include "pool/server_pool.hpp"
 
@@ -82,6 +83,8 @@ struct ProxySnapshot {
   bool paused = false;
   // The health monitor's latest view; null when health checks are off.
   std::shared_ptr<const cluster::Topology> topology;
+  // The failover coordinator's state; absent when it does not run.
+  std::optional<cluster::FailoverStatus> failover;
 };
 
 }  // namespace pgswarm::proxy

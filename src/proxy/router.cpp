@@ -40,7 +40,13 @@ RoutingPolicy RoutingPolicy::fromConfig(const PoolConfig& config) {
 
 int primaryNode(const cluster::Topology& topology) {
   int primary = topology.primaryIndex();
-  return primary >= 0 ? primary : 0;
+  if (primary >= 0) return primary;
+  // Nothing answers as primary: the first node, unless fenced (then a
+  // write reaches a replica and fails there, never a lost primary).
+  for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
+    if (!topology.nodes[i].fenced) return static_cast<int>(i);
+  }
+  return 0;
 }
 
 std::string_view readExclusion(const cluster::Topology& topology, const RoutingPolicy& policy,

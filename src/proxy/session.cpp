@@ -40,6 +40,7 @@ constexpr int kMaxReadRetries = 2;
 // A session-mode read waits this long for a replica connection before it
 // runs on the session's own primary instead.
 constexpr std::chrono::milliseconds kBorrowWait{50};
+constexpr std::chrono::milliseconds kFailoverPoll{50};
 constexpr std::size_t kMaxRetryBytes = 64 * 1024;
 
 // A FATAL or PANIC ErrorResponse: the server ends the connection after it.
@@ -382,13 +383,55 @@ asio::awaitable<bool> Session::login() {
   co_return true;
 }
 
+asio::awaitable<bool> Session::waitOutFailover(std::optional<int> failed,
+                                               Clock::time_point deadline) {
+  const auto& config = worker_.shared().config;
+  if (!worker_.shared().failover) co_return !failed.has_value();
+  auto since = Clock::now();
+  // A crash is seen by the next check, up to a period (plus its timeout) away.
+  auto noticeBy = since + 2 * config.healthCheckPeriod + config.healthCheckTimeout;
+  asio::steady_timer timer(client_.get_executor());
+  for (;;) {
+    const auto& topology = worker_.topology();
+    int primary = topology.primaryIndex();
+    if (!topology.awaitingPrimary) {
+      if (!failed) co_return true;
+      if (primary >= 0 && (primary != *failed ||
+                           topology.nodes[static_cast<std::size_t>(primary)].observedAt > since)) {
+        co_return true;  // promoted elsewhere, or the old primary answers again
+      }
+      if (Clock::now() >= noticeBy) co_return false;  // no failover is coming
+    }
+    if (Clock::now() >= deadline) co_return false;
+    timer.expires_after(kFailoverPoll);
+    std::error_code ec;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (closing_) co_return false;
+  }
+}
+
 asio::awaitable<bool> Session::attachServer(int node) {
   auto& shared = worker_.shared();
   state_ = SessionState::kWaiting;
   auto deadline = Clock::now() + shared.config.queryWaitTimeout;
+  if (node == primaryNode(worker_.topology()) && worker_.topology().awaitingPrimary) {
+    (void)co_await waitOutFailover(std::nullopt, deadline);
+    node = primaryNode(worker_.topology());
+  }
   pool_ = &worker_.poolFor(user_, database_, node);
   auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
   int primary = primaryNode(worker_.topology());
+  // The primary is gone: after a failover the write goes to the new one.
+  for (auto* failure = std::get_if<pool::AcquireFailure>(&result);
+       failure != nullptr && failure->kind == pool::AcquireFailure::Kind::kConnect &&
+       failure->connect.serverError.empty() && node == primary;
+       failure = std::get_if<pool::AcquireFailure>(&result)) {
+    spdlog::warn("{}; waiting for a failover", failure->connect.message);
+    if (!co_await waitOutFailover(node, deadline)) break;
+    node = primary = primaryNode(worker_.topology());
+    pool_ = &worker_.poolFor(user_, database_, node);
+    result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+  }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result);
       failure != nullptr && failure->kind == pool::AcquireFailure::Kind::kConnect &&
       node != primary) {

@@ -80,6 +80,11 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> refusePlain();
   asio::awaitable<bool> login();
   asio::awaitable<bool> attachServer(int node);
+  // While the failover coordinator holds writes (or has yet to notice that
+  // `failed`, the primary, refused a connection), waits for a primary.
+  // True: attach to primaryNode() again; false: the failure stands.
+  asio::awaitable<bool> waitOutFailover(std::optional<int> failed,
+                                        std::chrono::steady_clock::time_point deadline);
   [[nodiscard]] bool routingActive() const;
   void noteParameter(std::string_view name, std::string_view value);
   [[nodiscard]] bool transactionMode() const;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <vector>
 
+#include "cluster/failover_coordinator.hpp"
 #include "cluster/health_monitor.hpp"
 #include "pool/pool_slots.hpp"
 #include "proxy/access_rules.hpp"
@@ -33,6 +34,9 @@ struct ProxyShared {
   // Started by runPool before the workers (health_check_period_ms > 0);
   // null when checks are off: then every node's health stays unknown.
   std::unique_ptr<cluster::HealthMonitor> monitor;
+  // Started after the monitor when failover is on and there are 2+ nodes;
+  // declared after it so it stops first.
+  std::unique_ptr<cluster::FailoverCoordinator> failover;
   Users users;
   AccessRules access;
   ClientTls tls;

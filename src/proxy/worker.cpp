@@ -354,6 +354,7 @@ ProxySnapshot assemble(ProxyShared& shared, std::vector<std::optional<WorkerSnap
                          .users = shared.users.size(),
                          .paused = shared.paused.load()};
   if (shared.monitor) snapshot.topology = shared.monitor->current();
+  if (shared.failover) snapshot.failover = shared.failover->status();
   for (auto& answer : answers) {
     if (answer) snapshot.workers.push_back(std::move(*answer));
   }

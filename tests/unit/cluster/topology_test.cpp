@@ -100,6 +100,30 @@ TEST(PrimaryIndex, ADownPrimaryDoesNotCount) {
   EXPECT_EQ(promoted.primaryIndex(), 1);
 }
 
+TEST(PrimaryIndex, TheHighestTimelineWins) {
+  // An old primary back after a failover is on the older timeline.
+  auto old = node(NodeHealth::kUp, NodeRole::kPrimary);
+  old.timeline = 1;
+  auto promoted = node(NodeHealth::kUp, NodeRole::kPrimary);
+  promoted.timeline = 2;
+  EXPECT_EQ((Topology{.version = 1, .nodes = {old, promoted}}.primaryIndex()), 1);
+  EXPECT_EQ((Topology{.version = 1, .nodes = {promoted, old}}.primaryIndex()), 0);
+  auto third = promoted;
+  EXPECT_EQ((Topology{.version = 1, .nodes = {promoted, old, third}}.primaryIndex()), -1);
+  third.timeline = 3;
+  EXPECT_EQ((Topology{.version = 1, .nodes = {promoted, old, promoted, third}}.primaryIndex()), 3);
+}
+
+TEST(PrimaryIndex, AFencedNodeNeverIs) {
+  auto fenced = node(NodeHealth::kUp, NodeRole::kPrimary);
+  fenced.fenced = true;
+  fenced.timeline = 5;
+  auto other = node(NodeHealth::kUp, NodeRole::kPrimary);
+  other.timeline = 2;
+  EXPECT_EQ((Topology{.version = 1, .nodes = {fenced}}.primaryIndex()), -1);
+  EXPECT_EQ((Topology{.version = 1, .nodes = {fenced, other}}.primaryIndex()), 1);
+}
+
 TEST(ComputeLag, PrimaryLsnMinusReplay) {
   Topology topology{.version = 1,
                     .nodes = {node(NodeHealth::kUp, NodeRole::kPrimary, 0x5000),

@@ -28,6 +28,19 @@ TEST(AdminCommand, ParsesEverySpelling) {
   EXPECT_EQ(parseAdminCommand("reload"), AdminCommand::kReload);
   EXPECT_EQ(parseAdminCommand("PAUSE;"), AdminCommand::kPause);
   EXPECT_EQ(parseAdminCommand("Resume"), AdminCommand::kResume);
+  EXPECT_EQ(parseAdminCommand("show failover"), AdminCommand::kShowFailover);
+  EXPECT_EQ(parseAdminCommand("promote 'db2:5432';"), AdminCommand::kPromote);
+}
+
+TEST(AdminCommand, PromoteNamesOneNode) {
+  EXPECT_EQ(promoteTarget("PROMOTE 'db2:5432'"), "db2:5432");
+  EXPECT_EQ(promoteTarget("  promote   db2:5432 ;"), "db2:5432");
+  EXPECT_EQ(promoteTarget("Promote 'Node-B'"), "Node-B");  // names keep their case
+  for (const char* bad :
+       {"PROMOTE", "PROMOTE ''", "PROMOTE a b", "PROMOTEx a", "PROMOTE 'a'b'", "SELECT 1"}) {
+    EXPECT_FALSE(promoteTarget(bad)) << bad;
+    EXPECT_NE(parseAdminCommand(bad), AdminCommand::kPromote) << bad;
+  }
 }
 
 TEST(AdminCommand, EmptyAndUnknown) {
@@ -43,8 +56,9 @@ TEST(AdminCommand, EmptyAndUnknown) {
 
 TEST(AdminCommand, ListNamesEveryCommand) {
   auto list = adminCommandList();
-  for (const char* word : {"SHOW POOLS|", "|CLIENTS|", "|SERVERS|", "|STATS|", "|CONFIG|",
-                           "|VERSION|", "RELOAD", "PAUSE", "RESUME"}) {
+  for (const char* word :
+       {"SHOW POOLS|", "|CLIENTS|", "|SERVERS|", "|STATS|", "|CONFIG|", "|VERSION|", "|FAILOVER|",
+        "RELOAD", "PAUSE", "RESUME", "PROMOTE 'node'"}) {
     EXPECT_NE(list.find(word), std::string::npos) << word << " missing from " << list;
   }
 }
@@ -210,6 +224,24 @@ TEST(AdminViews, ShowConfigMasksThePasswordAndShowsDefaults) {
   EXPECT_EQ(byKey["http_port"], (std::pair<std::string, std::string>{"9187", "8080"}));
   EXPECT_EQ(byKey["query_wait_timeout"].first, "120");
   for (const auto& [key, value] : byKey) EXPECT_NE(value.first, "(unknown)") << key;
+}
+
+TEST(AdminViews, ShowFailoverIsOneRowWhileACoordinatorRuns) {
+  ProxySnapshot snapshot;
+  EXPECT_TRUE(showFailover(snapshot).rows.empty());
+  snapshot.failover = cluster::FailoverStatus{.state = cluster::FailoverState::kRefused,
+                                              .primary = "db1:5432",
+                                              .failovers = 2,
+                                              .lastEvent = "electing -> refused on no candidate",
+                                              .refusal = "no replica can safely be promoted"};
+  auto table = showFailover(snapshot);
+  EXPECT_EQ(names(table), (std::vector<std::string>{"state", "primary", "failovers", "last_event",
+                                                    "last_event_at", "refusal"}));
+  ASSERT_EQ(table.rows.size(), 1U);
+  EXPECT_EQ(cell(table, 0, "state"), "refused");
+  EXPECT_EQ(cell(table, 0, "primary"), "db1:5432");
+  EXPECT_EQ(cell(table, 0, "failovers"), "2");
+  EXPECT_EQ(cell(table, 0, "refusal"), "no replica can safely be promoted");
 }
 
 TEST(AdminViews, ShowListsCountsObjects) {

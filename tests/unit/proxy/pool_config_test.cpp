@@ -89,6 +89,42 @@ TEST(PoolConfig, PoolSizesAndReserve) {
   EXPECT_EQ(values["reserve_pool_timeout"], "7");
 }
 
+TEST(PoolConfig, FailoverSettings) {
+  auto defaults = configWith({{"pool.hosts", "a:1,b:2,c:3"}});
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_TRUE(defaults->failover);
+  EXPECT_EQ(defaults->failoverTimeout, std::chrono::milliseconds(3000));
+  EXPECT_EQ(defaults->maximumLagOnFailover, 1048576U);
+  EXPECT_EQ(defaults->failoverPriorities, (std::vector<int>{1, 1, 1}));
+  auto set = configWith({{"pool.hosts", "a:1,b:2,c:3"},
+                         {"pool.failover", "off"},
+                         {"pool.failover_timeout_ms", "1500"},
+                         {"pool.maximum_lag_on_failover", "0"},
+                         {"pool.failover_priorities", "0,2,1"}});
+  ASSERT_TRUE(set.ok()) << set.error().message;
+  EXPECT_FALSE(set->failover);
+  EXPECT_EQ(set->failoverTimeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(set->maximumLagOnFailover, 0U);
+  EXPECT_EQ(set->failoverPriorities, (std::vector<int>{0, 2, 1}));
+  auto described = describeConfig(*set);
+  std::map<std::string, std::string> values(described.begin(), described.end());
+  EXPECT_EQ(values["failover"], "off");
+  EXPECT_EQ(values["failover_priorities"], "0,2,1");
+}
+
+TEST(PoolConfig, FailoverSettingsThatDoNotFit) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"pool.failover_timeout_ms", "100"},
+                                                        {"pool.failover_timeout_ms", "0"},
+                                                        {"pool.failover_priorities", "1,1"},
+                                                        {"pool.failover_priorities", "1,x,1"},
+                                                        {"pool.failover_priorities", "1,-1,1"},
+                                                        {"pool.maximum_lag_on_failover", "-5"}}) {
+    auto config = configWith({{"pool.hosts", "a:1,b:2,c:3"}, {key, value}});
+    EXPECT_FALSE(config.ok()) << key << " = " << value;
+  }
+}
+
 TEST(PoolConfig, DefaultsKeepTheOldBehaviour) {
   auto config = configWith({});
   ASSERT_TRUE(config.ok()) << config.error().message;

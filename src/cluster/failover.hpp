@@ -1,0 +1,117 @@
+// The failover decision, pure: when the primary counts as lost, which replica
+// may replace it, and the state machine that orders detection, fencing,
+// promotion and refusal. Table-driven, so every transition is logged by one
+// function and the whole machine prints as a Graphviz diagram
+// (`pgswarm failover-diagram`). FailoverCoordinator runs it against the
+// health monitor's snapshots and carries out the actions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cluster/topology.hpp"
+
+namespace pgswarm::cluster {
+
+struct FailoverPolicy {
+  bool enabled = true;
+  // Down this long, with at least minFailedProbes failed checks in a row,
+  // and the primary is lost (one dropped connection is not a failure).
+  std::chrono::milliseconds timeout{3000};
+  int minFailedProbes = 2;
+  // Bytes the candidate may miss of what the lost primary last reported
+  // having written; a candidate further behind is refused. 0: no limit.
+  std::uint64_t maximumLag = 1U << 20U;
+  // Per node in configuration order; a higher priority wins LSN ties and 0
+  // never promotes the node. Missing entries count as 1.
+  std::vector<int> priorities;
+};
+
+enum class FailoverState : unsigned char {
+  kNoPrimary,    // no primary seen yet: nothing to fail over from
+  kHealthy,      // the primary answers
+  kPrimaryLost,  // the primary stopped answering; waiting out the timeout
+  kElecting,     // the primary is fenced; a candidate is being chosen
+  kPromoting,    // the candidate is being promoted
+  kRefused,      // no safe candidate: waiting for the primary or an operator
+};
+[[nodiscard]] const char* toString(FailoverState state);
+
+enum class FailoverEvent : unsigned char {
+  kPrimaryUp,        // a primary answers (the old one, or one promoted elsewhere)
+  kPrimaryDown,      // a check of the primary failed
+  kTimeoutElapsed,   // isPrimaryLost() holds
+  kCandidateFound,   // pickCandidate() named a node
+  kNoCandidate,      // pickCandidate() refused
+  kPromoted,         // the candidate reports itself primary
+  kPromoteFailed,    // the promotion call failed or timed out
+  kManualPromotion,  // an operator named the node to promote
+};
+[[nodiscard]] const char* toString(FailoverEvent event);
+
+// What the coordinator does on entering the transition's target state.
+enum class FailoverAction : unsigned char {
+  kNone,
+  kAdoptPrimary,   // record the primary; stop waiting for one
+  kHoldWrites,     // new writes wait for a primary instead of failing
+  kFenceAndElect,  // stop routing to the old primary, close its connections, pick
+  kPromote,        // promote the candidate
+  kRepoint,        // point the other replicas at the new primary
+  kRefuse,         // say loudly why no replica is promoted
+};
+[[nodiscard]] const char* toString(FailoverAction action);
+
+struct FailoverTransition {
+  FailoverState from;
+  FailoverEvent event;
+  FailoverState to;
+  FailoverAction action;
+};
+
+// The transition for (state, event), or nullopt: the event changes nothing
+// there (a kPrimaryDown while already lost, say).
+[[nodiscard]] std::optional<FailoverTransition> nextTransition(FailoverState state,
+                                                               FailoverEvent event);
+// The whole table, in order, for the diagram and tests.
+[[nodiscard]] const std::vector<FailoverTransition>& failoverTable();
+// The table as a Graphviz digraph.
+[[nodiscard]] std::string failoverDiagram();
+
+// The primary (node `primary`) counts as lost: no good check for
+// policy.timeout and at least policy.minFailedProbes failed ones in a row.
+[[nodiscard]] bool isPrimaryLost(const Topology& topology, int primary,
+                                 const FailoverPolicy& policy,
+                                 std::chrono::steady_clock::time_point now);
+
+// A replica that can still hear the lost primary: its WAL receiver streams
+// and got a message within policy.timeout. The primary is then alive and
+// only the pool lost it, so failing over would make two primaries.
+[[nodiscard]] std::optional<std::size_t> replicaHearingPrimary(const Topology& topology,
+                                                               int primary,
+                                                               const FailoverPolicy& policy);
+
+struct CandidateVerdict {
+  std::size_t node = 0;
+  std::string excluded;  // empty: eligible
+};
+
+struct Election {
+  std::optional<std::size_t> winner;
+  std::string refusal;                     // why there is no winner
+  std::vector<CandidateVerdict> verdicts;  // every node but the lost primary
+};
+
+// The healthy replica with the most WAL received (ties: higher priority,
+// then name), unless it misses more than policy.maximumLag of what the lost
+// primary last reported, or a replica still hears the primary.
+[[nodiscard]] Election pickCandidate(const Topology& topology, int lostPrimary,
+                                     const FailoverPolicy& policy);
+
+// How much WAL a node holds: received (replicas) or written (primaries).
+[[nodiscard]] std::optional<Lsn> walPosition(const NodeObservation& node);
+
+}  // namespace pgswarm::cluster

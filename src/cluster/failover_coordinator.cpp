@@ -1,0 +1,382 @@
+// The failover coordinator's thread and actions: see failover_coordinator.hpp.
+#include "cluster/failover_coordinator.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "cluster/pg_client.hpp"
+
+namespace pgswarm::cluster {
+namespace {
+
+constexpr std::chrono::milliseconds kTick{100};
+constexpr std::chrono::milliseconds kPromotionSeenWithin{10000};
+
+std::string position(const NodeObservation& node) {
+  auto lsn = walPosition(node);
+  return lsn ? formatLsn(*lsn) : std::string("unknown");
+}
+
+}  // namespace
+
+FailoverCoordinator::FailoverCoordinator(HealthMonitor& monitor, FailoverCoordinatorOptions options)
+    : monitor_(monitor), options_(std::move(options)) {}
+
+FailoverCoordinator::~FailoverCoordinator() {
+  stop();
+}
+
+void FailoverCoordinator::start() {
+  if (thread_.joinable()) return;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = false;
+  }
+  monitor_.setListener([this](const Topology&) { wake_.notify_all(); });
+  thread_ = std::thread([this] { run(); });
+}
+
+void FailoverCoordinator::stop() {
+  if (!thread_.joinable()) return;
+  monitor_.setListener(nullptr);
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+FailoverStatus FailoverCoordinator::status() const {
+  std::lock_guard lock(mutex_);
+  return status_;
+}
+
+Status FailoverCoordinator::promote(const std::string& name) {
+  const auto& nodes = monitor_.options().nodes;
+  std::optional<std::size_t> index;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].name == name) index = i;
+  }
+  if (!index) return makeError("no node is named '{}'", name);
+  std::lock_guard lock(mutex_);
+  if (status_.state != FailoverState::kPrimaryLost && status_.state != FailoverState::kRefused) {
+    return makeError("the cluster is {}: a manual promotion is only for a lost primary",
+                     toString(status_.state));
+  }
+  manual_ = index;
+  wake_.notify_all();
+  return Ok{};
+}
+
+void FailoverCoordinator::run() {
+  for (;;) {
+    std::optional<std::size_t> manual;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, kTick, [this] { return stopping_ || manual_.has_value(); });
+      if (stopping_) return;
+      manual.swap(manual_);
+    }
+    auto topology = monitor_.current();
+    if (manual) {
+      candidate_ = manual;
+      fire(FailoverEvent::kManualPromotion, *topology,
+           fmt::format("an operator chose {}", topology->nodes[*manual].node.name));
+      continue;
+    }
+    step(*topology);
+  }
+}
+
+void FailoverCoordinator::step(const Topology& topology) {
+  switch (state_) {
+    case FailoverState::kNoPrimary:
+      if (topology.primaryIndex() >= 0) fire(FailoverEvent::kPrimaryUp, topology, "");
+      break;
+    case FailoverState::kHealthy:
+      onHealthy(topology);
+      break;
+    case FailoverState::kPrimaryLost:
+    case FailoverState::kRefused:
+      onPrimaryMissing(topology);
+      break;
+    case FailoverState::kElecting:
+    case FailoverState::kPromoting:
+      break;  // carried out inside fire(); never waited in
+  }
+}
+
+void FailoverCoordinator::onHealthy(const Topology& topology) {
+  const auto& observed = topology.nodes[static_cast<std::size_t>(primary_)];
+  if (observed.health == NodeHealth::kDown) {
+    return fire(FailoverEvent::kPrimaryDown, topology, observed.lastError);
+  }
+  int primary = topology.primaryIndex();
+  if (primary >= 0 && primary != primary_) {
+    spdlog::warn("failover: {} is now the primary (timeline {}), promoted outside the pool",
+                 topology.nodes[static_cast<std::size_t>(primary)].node.name,
+                 topology.nodes[static_cast<std::size_t>(primary)].timeline);
+    adopt(primary);
+  }
+  fenceStalePrimaries(topology);
+}
+
+void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
+  if (topology.primaryIndex() >= 0) return fire(FailoverEvent::kPrimaryUp, topology, "");
+  // The lost primary answers again and nobody was promoted: it is the
+  // primary still, fenced or not.
+  const auto& lost = topology.nodes[static_cast<std::size_t>(primary_)];
+  if (lost.fenced && lost.health == NodeHealth::kUp && lost.role == NodeRole::kPrimary) {
+    spdlog::info("failover: {} answers as primary again and no replica was promoted; unfencing",
+                 lost.node.name);
+    monitor_.setFenced(static_cast<std::size_t>(primary_), false);
+    return;
+  }
+  auto now = Clock::now();
+  if (state_ == FailoverState::kPrimaryLost &&
+      isPrimaryLost(topology, primary_, options_.policy, now)) {
+    return fire(
+        FailoverEvent::kTimeoutElapsed, topology,
+        fmt::format("{} failed {} checks in a row", lost.node.name, lost.consecutiveFailures));
+  }
+  if (state_ == FailoverState::kRefused && now - refusedAt_ >= options_.policy.timeout) {
+    fire(FailoverEvent::kTimeoutElapsed, topology, "trying again");
+  }
+}
+
+void FailoverCoordinator::fire(FailoverEvent event, const Topology& topology,
+                               const std::string& detail) {
+  auto transition = nextTransition(state_, event);
+  if (!transition) return;
+  auto line =
+      fmt::format("{} -> {} on {}{}{}", toString(transition->from), toString(transition->to),
+                  toString(event), detail.empty() ? "" : ": ", detail);
+  if (transition->to == FailoverState::kHealthy && event == FailoverEvent::kPrimaryUp &&
+      transition->from == FailoverState::kNoPrimary) {
+    spdlog::info("failover: {}", line);
+  } else {
+    spdlog::warn("failover: {}", line);
+  }
+  state_ = transition->to;
+  {
+    std::lock_guard lock(mutex_);
+    status_.state = state_;
+    status_.lastEvent = line;
+    status_.lastEventAt = std::chrono::system_clock::now();
+  }
+  perform(transition->action, topology);
+}
+
+void FailoverCoordinator::perform(FailoverAction action, const Topology& topology) {
+  switch (action) {
+    case FailoverAction::kNone:
+      break;
+    case FailoverAction::kAdoptPrimary:
+      adopt(topology.primaryIndex());
+      break;
+    case FailoverAction::kHoldWrites:
+      monitor_.setAwaitingPrimary(options_.policy.enabled);
+      if (options_.policy.enabled) {
+        spdlog::warn("failover: holding writes; {} fails over after {} ms without a good check",
+                     topology.nodes[static_cast<std::size_t>(primary_)].node.name,
+                     options_.policy.timeout.count());
+      }
+      break;
+    case FailoverAction::kFenceAndElect:
+      fenceAndElect(topology);
+      break;
+    case FailoverAction::kPromote:
+      promoteCandidate();
+      break;
+    case FailoverAction::kRepoint:
+      repointReplicas(topology);
+      break;
+    case FailoverAction::kRefuse:
+      refusedAt_ = Clock::now();
+      monitor_.setAwaitingPrimary(false);
+      break;
+  }
+}
+
+void FailoverCoordinator::adopt(int primary) {
+  if (primary < 0) return;
+  primary_ = primary;
+  monitor_.setAwaitingPrimary(false);
+  std::lock_guard lock(mutex_);
+  status_.primary = monitor_.options().nodes[static_cast<std::size_t>(primary)].name;
+  status_.refusal.clear();
+}
+
+void FailoverCoordinator::fenceAndElect(const Topology& topology) {
+  if (!options_.policy.enabled) {
+    spdlog::error("failover: failover is off; {} stays the primary until it answers",
+                  topology.nodes[static_cast<std::size_t>(primary_)].node.name);
+    return fire(FailoverEvent::kNoCandidate, topology, "failover = off");
+  }
+  // First, so no new transaction reaches the old primary whatever follows.
+  monitor_.setFenced(static_cast<std::size_t>(primary_), true);
+  auto election = pickCandidate(topology, primary_, options_.policy);
+  for (const auto& verdict : election.verdicts) {
+    const auto& node = topology.nodes[verdict.node];
+    spdlog::info("failover: candidate {} at {}: {}", node.node.name, position(node),
+                 verdict.excluded.empty() ? "eligible" : verdict.excluded);
+  }
+  if (!election.winner) {
+    {
+      std::lock_guard lock(mutex_);
+      status_.refusal = election.refusal;
+    }
+    spdlog::error(
+        "failover: REFUSED: {}; writes fail until the primary returns or an operator "
+        "promotes a node (admin console: PROMOTE 'node')",
+        election.refusal);
+    return fire(FailoverEvent::kNoCandidate, topology, election.refusal);
+  }
+  candidate_ = election.winner;
+  const auto& winner = topology.nodes[*election.winner];
+  fire(FailoverEvent::kCandidateFound, topology,
+       fmt::format("{} has the most WAL ({})", winner.node.name, position(winner)));
+}
+
+void FailoverCoordinator::promoteCandidate() {
+  auto lost = static_cast<std::size_t>(primary_);
+  if (!monitor_.current()->nodes[lost].fenced) monitor_.setFenced(lost, true);
+  const auto& node = monitor_.options().nodes[*candidate_];
+  monitor_.setFenced(*candidate_, false);
+  auto promoted = [&]() -> Status {
+    auto conn = PgConnection::connect({.host = node.host,
+                                       .port = node.port,
+                                       .user = options_.user,
+                                       .password = options_.password,
+                                       .dbname = options_.dbname,
+                                       .applicationName = "pgswarm failover"});
+    if (!conn) return conn.error();
+    auto rows = conn->query("SELECT pg_promote(true, $1)",
+                            {std::to_string(options_.promoteTimeout.count())});
+    if (!rows) return rows.error();
+    if (rows->text(0, "pg_promote") != "t") {
+      return makeError("pg_promote() did not finish within {} s", options_.promoteTimeout.count());
+    }
+    return Ok{};
+  }();
+  if (!promoted) {
+    spdlog::error("failover: promoting {} failed: {}", node.name, promoted.error().message);
+    return fire(FailoverEvent::kPromoteFailed, *monitor_.current(), promoted.error().message);
+  }
+  auto seen = waitForRole(*candidate_, NodeRole::kPrimary, kPromotionSeenWithin);
+  if (!seen) {
+    return fire(FailoverEvent::kPromoteFailed, *monitor_.current(),
+                fmt::format("{} was promoted but no check saw it as primary", node.name));
+  }
+  const auto& observed = seen->nodes[*candidate_];
+  fire(FailoverEvent::kPromoted, *seen,
+       fmt::format("{} is primary on timeline {}", node.name, observed.timeline));
+}
+
+std::shared_ptr<const Topology> FailoverCoordinator::waitForRole(
+    std::size_t node, NodeRole role, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    monitor_.requestProbe(node);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto topology = monitor_.current();
+    const auto& observed = topology->nodes[node];
+    if (observed.health == NodeHealth::kUp && observed.role == role) return topology;
+    std::lock_guard lock(mutex_);
+    if (stopping_ || Clock::now() >= deadline) return nullptr;
+  }
+}
+
+namespace {
+
+ConnectTarget targetFor(const MonitoredNode& node, const FailoverCoordinatorOptions& options) {
+  return {.host = node.host,
+          .port = node.port,
+          .user = options.user,
+          .password = options.password,
+          .dbname = options.dbname,
+          .applicationName = "pgswarm failover"};
+}
+
+// The replica's slot on the new primary, so it keeps the WAL the replica
+// still needs from the moment the replica is pointed there.
+Status ensureSlot(PgConnection& primary, const std::string& slot) {
+  return primary.execute(
+      "SELECT pg_create_physical_replication_slot($1, true) "
+      "WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)",
+      {slot});
+}
+
+Status repoint(const MonitoredNode& replica, const MonitoredNode& primary,
+               const FailoverCoordinatorOptions& options) {
+  auto conn = PgConnection::connect(targetFor(replica, options));
+  if (!conn) return conn.error();
+  auto settings = conn->query(
+      "SELECT current_setting('primary_conninfo') AS conninfo, "
+      "current_setting('primary_slot_name') AS slot");
+  if (!settings) return settings.error();
+  auto conninfo = retargetConninfo(settings->text(0, "conninfo"), primary.host, primary.port);
+  if (!conninfo) return conninfo.error();
+  if (auto slot = settings->text(0, "slot"); !slot.empty()) {
+    auto primaryConn = PgConnection::connect(targetFor(primary, options));
+    if (!primaryConn) return primaryConn.error();
+    if (auto made = ensureSlot(*primaryConn, slot); !made) return made;
+  }
+  if (auto set = conn->execute("ALTER SYSTEM SET primary_conninfo = " + quoteLiteral(*conninfo));
+      !set) {
+    return set;
+  }
+  return conn->execute("SELECT pg_reload_conf()");
+}
+
+}  // namespace
+
+void FailoverCoordinator::repointReplicas(const Topology& topology) {
+  auto lost = primary_;
+  adopt(static_cast<int>(*candidate_));
+  {
+    std::lock_guard lock(mutex_);
+    ++status_.failovers;
+  }
+  const auto& nodes = monitor_.options().nodes;
+  const auto& primary = nodes[*candidate_];
+  for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
+    const auto& observed = topology.nodes[i];
+    if (i == *candidate_ || static_cast<int>(i) == lost) continue;
+    if (observed.health != NodeHealth::kUp || observed.role != NodeRole::kReplica) {
+      spdlog::warn("failover: {} is {}; point it at {} when it returns", observed.node.name,
+                   toString(observed.health), primary.name);
+      continue;
+    }
+    if (auto done = repoint(nodes[i], primary, options_); !done) {
+      spdlog::error("failover: cannot point {} at {}: {}", nodes[i].name, primary.name,
+                    done.error().message);
+    } else {
+      spdlog::info("failover: {} now streams from {}", nodes[i].name, primary.name);
+    }
+  }
+  spdlog::warn("failover: done, {} is the primary; {} stays fenced until it rejoins as a replica",
+               primary.name, nodes[static_cast<std::size_t>(lost)].name);
+}
+
+void FailoverCoordinator::fenceStalePrimaries(const Topology& topology) {
+  const auto& current = topology.nodes[static_cast<std::size_t>(primary_)];
+  for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
+    const auto& observed = topology.nodes[i];
+    if (static_cast<int>(i) == primary_ || observed.health != NodeHealth::kUp) continue;
+    if (observed.role == NodeRole::kPrimary && !observed.fenced) {
+      spdlog::error(
+          "failover: {} says it is a primary (timeline {}) but {} is (timeline {}); fenced: "
+          "rejoin it as a replica of {}",
+          observed.node.name, observed.timeline, current.node.name, current.timeline,
+          current.node.name);
+      monitor_.setFenced(i, true);
+    } else if (observed.role == NodeRole::kReplica && observed.fenced) {
+      spdlog::info("failover: {} is a replica again; unfenced", observed.node.name);
+      monitor_.setFenced(i, false);
+    }
+  }
+}
+
+}  // namespace pgswarm::cluster

@@ -1,0 +1,90 @@
+// Runs the failover state machine (failover.hpp) on its own thread against
+// the health monitor's snapshots, and carries out its actions over libpq
+// control connections: fences the lost primary in the published topology
+// (so the proxy stops routing to it at once), promotes the chosen replica
+// with pg_promote(), creates its replication slots and points the other
+// replicas at it (ALTER SYSTEM SET primary_conninfo, reload). A primary
+// that comes back on an older timeline after a failover stays fenced.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "cluster/failover.hpp"
+#include "cluster/health_monitor.hpp"
+#include "common/result.hpp"
+
+namespace pgswarm::cluster {
+
+struct FailoverCoordinatorOptions {
+  FailoverPolicy policy;
+  // Promotion and re-pointing log in as this superuser (the health checks'
+  // credentials; pg_promote() and ALTER SYSTEM need a superuser).
+  std::string user = "postgres";
+  std::string password;
+  std::string dbname = "postgres";
+  std::chrono::seconds promoteTimeout{30};
+};
+
+struct FailoverStatus {
+  FailoverState state = FailoverState::kNoPrimary;
+  std::string primary;  // the node writes go to; empty while there is none
+  std::uint64_t failovers = 0;
+  std::string lastEvent;  // the last transition, as logged
+  std::chrono::system_clock::time_point lastEventAt{};
+  std::string refusal;  // while refused: why
+};
+
+class FailoverCoordinator {
+ public:
+  FailoverCoordinator(HealthMonitor& monitor, FailoverCoordinatorOptions options);
+  ~FailoverCoordinator();  // stop()
+  FailoverCoordinator(const FailoverCoordinator&) = delete;
+  FailoverCoordinator& operator=(const FailoverCoordinator&) = delete;
+
+  // Subscribes to the monitor (as its listener) and starts the thread.
+  void start();
+  void stop();
+
+  [[nodiscard]] FailoverStatus status() const;
+  // The operator's override while the primary is lost or a failover was
+  // refused: promote `name` although the checks found it unsafe.
+  [[nodiscard]] Status promote(const std::string& name);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void run();
+  void step(const Topology& topology);
+  void onHealthy(const Topology& topology);
+  void onPrimaryMissing(const Topology& topology);
+  void fire(FailoverEvent event, const Topology& topology, const std::string& detail);
+  void perform(FailoverAction action, const Topology& topology);
+  void fenceAndElect(const Topology& topology);
+  void promoteCandidate();
+  void repointReplicas(const Topology& topology);
+  void fenceStalePrimaries(const Topology& topology);
+  void adopt(int primary);
+  std::shared_ptr<const Topology> waitForRole(std::size_t node, NodeRole role,
+                                              std::chrono::milliseconds timeout);
+
+  HealthMonitor& monitor_;
+  const FailoverCoordinatorOptions options_;
+  mutable std::mutex mutex_;  // guards status_, manual_ and stopping_
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::optional<std::size_t> manual_;  // an operator's promotion, not yet taken up
+  FailoverStatus status_;
+  std::thread thread_;
+  // Thread-owned.
+  FailoverState state_ = FailoverState::kNoPrimary;
+  int primary_ = -1;  // the adopted primary, or the lost one while failing over
+  std::optional<std::size_t> candidate_;
+  Clock::time_point refusedAt_{};
+};
+
+}  // namespace pgswarm::cluster
