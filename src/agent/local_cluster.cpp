@@ -56,6 +56,7 @@ nlohmann::json manifestJson(const LocalCluster& cluster) {
           {"pool_port", cluster.poolPort},
           {"http_port", cluster.httpPort},
           {"failover", cluster.failover},
+          {"synchronous_mode", cluster.sync},
           {"nodes", nodes}};
 }
 
@@ -157,7 +158,8 @@ Result<LocalCluster> planCluster(const LocalClusterSpec& spec) {
   LocalCluster cluster{.dir = spec.dir,
                        .poolPort = spec.poolPort,
                        .httpPort = spec.httpPort,
-                       .failover = spec.failover};
+                       .failover = spec.failover,
+                       .sync = spec.sync};
   for (int i = 0; i <= spec.replicas; ++i) {
     cluster.nodes.push_back(LocalNode{.name = "node" + std::to_string(i),
                                       .createdAsPrimary = i == 0,
@@ -249,7 +251,9 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
                                 "--http-port",
                                 std::to_string(cluster.httpPort),
                                 "--failover",
-                                cluster.failover ? "on" : "off"};
+                                cluster.failover ? "on" : "off",
+                                "--synchronous-mode",
+                                cluster.sync ? "on" : "off"};
   runtime::SpawnOptions options{.argv = argv,
                                 .unsetEnv = {"HOSTS", "USER", "PASSWORD", "PASSWORD_FILE"},
                                 .outputPath = cluster.poolLogPath(),
@@ -439,6 +443,7 @@ Result<LocalCluster> loadLocalCluster(const std::string& dir) {
   cluster.poolPort = json.value("pool_port", 0);
   cluster.httpPort = json.value("http_port", 0);
   cluster.failover = json.value("failover", true);
+  cluster.sync = json.value("synchronous_mode", false);
   for (const auto& entry : json["nodes"]) {
     cluster.nodes.push_back(LocalNode{.name = entry.value("name", ""),
                                       .createdAsPrimary = entry.value("created_as_primary", false),

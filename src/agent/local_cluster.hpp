@@ -34,6 +34,7 @@ struct LocalClusterSpec {
   std::string password;  // empty: generated and stored in DIR/password
   std::string pgBin;     // empty: the agent's default
   bool failover = true;  // the pool promotes a replica when the primary is lost
+  bool sync = false;     // the pool runs synchronous_mode = on
 };
 
 // The manifest written by the first `up`: the desired layout of the cluster.
@@ -42,6 +43,7 @@ struct LocalCluster {
   int poolPort = 0;
   int httpPort = 0;
   bool failover = true;
+  bool sync = false;
   std::vector<LocalNode> nodes;
 
   [[nodiscard]] std::string manifestPath() const { return dir + "/pgswarm-cluster.json"; }

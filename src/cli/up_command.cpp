@@ -39,11 +39,14 @@ CommandRunner registerUpCommand(CLI::App& app) {
   command->add_option("--pg-bin", options->spec.pgBin, "folder of the PostgreSQL 15 binaries");
   command
       ->add_option("--failover", options->spec.failover,
-                   "the pool promotes a replica when the primary is lost (on/off; kept for later "
-                   "`up`s of this cluster)")
+                   "the pool promotes a replica when the primary is lost (on/off; set when the "
+                   "cluster is made)")
       ->capture_default_str();
   command->add_option("--log-level", options->logLevel, "trace, debug, info, warn, error")
       ->capture_default_str();
+  command->add_flag("--sync", options->spec.sync,
+                    "synchronous replication managed by the pool (ANY 1 of the replicas): no "
+                    "acknowledged commit is lost on failover (a new cluster only)");
   return [options] {
     if (auto logging = setupLogging(options->logLevel, "up"); !logging) {
       std::cerr << "pgswarm up: " << logging.error().message << "\n";

@@ -16,12 +16,19 @@ int priorityOf(const FailoverPolicy& policy, std::size_t node) {
   return node < policy.priorities.size() ? policy.priorities[node] : 1;
 }
 
+bool isMember(const SyncMembers& sync, std::size_t node) {
+  return std::ranges::find(sync.nodes, node) != sync.nodes.end();
+}
+
 std::string exclusion(const Topology& topology, std::size_t node, std::optional<Lsn> lostAt,
-                      const FailoverPolicy& policy) {
+                      const FailoverPolicy& policy, const SyncMembers& sync) {
   const auto& observed = topology.nodes[node];
   if (observed.health != NodeHealth::kUp) return toString(observed.health);
   if (observed.role != NodeRole::kReplica) return "not a replica";
   if (priorityOf(policy, node) <= 0) return "failover priority 0";
+  if (policy.syncMode != SyncMode::kOff && !isMember(sync, node)) {
+    return "not a synchronous standby";
+  }
   auto position = walPosition(observed);
   if (!position) return "no WAL position";
   if (policy.maximumLag > 0 && lostAt && *lostAt > *position &&
@@ -44,6 +51,37 @@ bool better(const Topology& topology, const FailoverPolicy& policy, std::size_t 
 }
 
 }  // namespace
+
+const char* toString(SyncMode mode) {
+  switch (mode) {
+    case SyncMode::kOff:
+      return "off";
+    case SyncMode::kOn:
+      return "on";
+    case SyncMode::kStrict:
+      return "strict";
+  }
+  return "off";
+}
+
+std::string synchronousStandbyNames(const std::vector<std::string>& names) {
+  if (names.empty()) return "";
+  std::string list;
+  for (const auto& name : names) {
+    if (!list.empty()) list += ", ";
+    bool plain = !name.empty() && std::ranges::all_of(name, [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    }) && !(name[0] >= '0' && name[0] <= '9');
+    if (plain) {
+      list += name;
+    } else {
+      list += '"';
+      for (char c : name) list += c == '"' ? std::string("\"\"") : std::string(1, c);
+      list += '"';
+    }
+  }
+  return "ANY 1 (" + list + ")";
+}
 
 const char* toString(FailoverState state) {
   switch (state) {
@@ -179,7 +217,25 @@ std::optional<std::size_t> replicaHearingPrimary(const Topology& topology, int p
   return std::nullopt;
 }
 
-Election pickCandidate(const Topology& topology, int lostPrimary, const FailoverPolicy& policy) {
+// Synchronous mode: a member that does not answer may hold the last
+// acknowledged commits.
+std::string unreachableMember(const Topology& topology, const SyncMembers& sync) {
+  for (auto node : sync.nodes) {
+    if (node < topology.nodes.size() && topology.nodes[node].health != NodeHealth::kUp) {
+      return fmt::format(
+          "synchronous standby {} is {}: it may hold acknowledged commits no other node has",
+          topology.nodes[node].node.name, toString(topology.nodes[node].health));
+    }
+  }
+  if (sync.nodes.empty()) {
+    return "synchronous_mode is on but no replica is a synchronous standby (replication was "
+           "degraded to asynchronous)";
+  }
+  return "";
+}
+
+Election pickCandidate(const Topology& topology, int lostPrimary, const FailoverPolicy& policy,
+                       const SyncMembers& sync) {
   Election election;
   std::optional<Lsn> lostAt;
   if (lostPrimary >= 0 && static_cast<std::size_t>(lostPrimary) < topology.nodes.size()) {
@@ -187,7 +243,7 @@ Election pickCandidate(const Topology& topology, int lostPrimary, const Failover
   }
   for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
     if (static_cast<int>(i) == lostPrimary) continue;
-    auto verdict = CandidateVerdict{i, exclusion(topology, i, lostAt, policy)};
+    auto verdict = CandidateVerdict{i, exclusion(topology, i, lostAt, policy, sync)};
     if (verdict.excluded.empty() &&
         (!election.winner || better(topology, policy, i, *election.winner))) {
       election.winner = i;
@@ -201,6 +257,13 @@ Election pickCandidate(const Topology& topology, int lostPrimary, const Failover
         "lost it (a network partition?)",
         topology.nodes[*hearing].node.name);
     return election;
+  }
+  if (policy.syncMode != SyncMode::kOff) {
+    if (auto refusal = unreachableMember(topology, sync); !refusal.empty()) {
+      election.winner.reset();
+      election.refusal = refusal;
+      return election;
+    }
   }
   if (!election.winner) {
     std::string reasons;

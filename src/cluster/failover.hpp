@@ -17,6 +17,13 @@
 
 namespace pgswarm::cluster {
 
+enum class SyncMode : unsigned char {
+  kOff,     // asynchronous replication: a failover may lose the last commits
+  kOn,      // ANY 1 of the streaming replicas; async when none streams (said loudly)
+  kStrict,  // ANY 1 always: with no replica streaming, commits wait
+};
+[[nodiscard]] const char* toString(SyncMode mode);
+
 struct FailoverPolicy {
   bool enabled = true;
   // Down this long, with at least minFailedProbes failed checks in a row,
@@ -29,6 +36,16 @@ struct FailoverPolicy {
   // Per node in configuration order; a higher priority wins LSN ties and 0
   // never promotes the node. Missing entries count as 1.
   std::vector<int> priorities;
+  SyncMode syncMode = SyncMode::kOff;
+};
+
+// Synchronous mode: the replicas that may hold a commit no other node has
+// (every member of synchronous_standby_names since the primary last showed
+// the others caught up). Only they may be promoted, and only while all of
+// them answer: a member that is down may be the one that acknowledged the
+// last commits.
+struct SyncMembers {
+  std::vector<std::size_t> nodes;
 };
 
 enum class FailoverState : unsigned char {
@@ -109,7 +126,11 @@ struct Election {
 // then name), unless it misses more than policy.maximumLag of what the lost
 // primary last reported, or a replica still hears the primary.
 [[nodiscard]] Election pickCandidate(const Topology& topology, int lostPrimary,
-                                     const FailoverPolicy& policy);
+                                     const FailoverPolicy& policy, const SyncMembers& sync = {});
+
+// synchronous_standby_names for these standby names: "ANY 1 (a, b)", or ""
+// for none. Names are double-quoted when PostgreSQL would need it.
+[[nodiscard]] std::string synchronousStandbyNames(const std::vector<std::string>& names);
 
 // How much WAL a node holds: received (replicas) or written (primaries).
 [[nodiscard]] std::optional<Lsn> walPosition(const NodeObservation& node);

@@ -20,7 +20,9 @@ std::string position(const NodeObservation& node) {
 }  // namespace
 
 FailoverCoordinator::FailoverCoordinator(HealthMonitor& monitor, FailoverCoordinatorOptions options)
-    : monitor_(monitor), options_(std::move(options)) {}
+    : monitor_(monitor), options_(std::move(options)) {
+  status_.syncMode = options_.policy.syncMode;
+}
 
 FailoverCoordinator::~FailoverCoordinator() {
   stop();
@@ -120,6 +122,7 @@ void FailoverCoordinator::onHealthy(const Topology& topology) {
     adopt(primary);
   }
   fenceStalePrimaries(topology);
+  maintainSync(topology);
 }
 
 void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
@@ -216,7 +219,7 @@ void FailoverCoordinator::fenceAndElect(const Topology& topology) {
   }
   // First, so no new transaction reaches the old primary whatever follows.
   monitor_.setFenced(static_cast<std::size_t>(primary_), true);
-  auto election = pickCandidate(topology, primary_, options_.policy);
+  auto election = pickCandidate(topology, primary_, options_.policy, sync_);
   for (const auto& verdict : election.verdicts) {
     const auto& node = topology.nodes[verdict.node];
     spdlog::info("failover: candidate {} at {}: {}", node.node.name, position(node),
@@ -339,6 +342,11 @@ void FailoverCoordinator::repointReplicas(const Topology& topology) {
     std::lock_guard lock(mutex_);
     ++status_.failovers;
   }
+  // A new primary starts a new synchronous regime: it holds every commit
+  // the old members acknowledged, and its own setting is set afresh.
+  sync_.nodes.clear();
+  leavers_.clear();
+  applied_.reset();
   const auto& nodes = monitor_.options().nodes;
   const auto& primary = nodes[*candidate_];
   for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
@@ -375,6 +383,120 @@ void FailoverCoordinator::fenceStalePrimaries(const Topology& topology) {
     } else if (observed.role == NodeRole::kReplica && observed.fenced) {
       spdlog::info("failover: {} is a replica again; unfenced", observed.node.name);
       monitor_.setFenced(i, false);
+    }
+  }
+}
+
+namespace {
+
+constexpr std::chrono::milliseconds kSyncRetry{1000};
+// After a reload, until the backends have the new synchronous_standby_names.
+constexpr std::chrono::milliseconds kSyncSettle{200};
+
+std::vector<std::size_t> without(const std::vector<std::size_t>& from,
+                                 const std::vector<std::size_t>& remove) {
+  std::vector<std::size_t> out;
+  for (auto node : from) {
+    if (std::ranges::find(remove, node) == remove.end()) out.push_back(node);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::size_t> FailoverCoordinator::wantedSyncSet(const Topology& topology) const {
+  std::vector<std::size_t> streaming;
+  std::vector<std::size_t> named;
+  for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
+    const auto& observed = topology.nodes[i];
+    if (static_cast<int>(i) == primary_ || observed.clusterName.empty()) continue;
+    if (observed.role == NodeRole::kReplica || observed.health != NodeHealth::kUp) {
+      named.push_back(i);
+    }
+    if (observed.health == NodeHealth::kUp && observed.role == NodeRole::kReplica &&
+        observed.receiverStatus == "streaming") {
+      streaming.push_back(i);
+    }
+  }
+  if (!streaming.empty() || options_.policy.syncMode != SyncMode::kStrict) return streaming;
+  // Strict: commits wait for a standby rather than go without one.
+  if (applied_ && !applied_->empty()) return *applied_;
+  return named;
+}
+
+void FailoverCoordinator::maintainSync(const Topology& topology) {
+  if (options_.policy.syncMode == SyncMode::kOff) return;
+  confirmLeavers(topology);
+  auto wanted = wantedSyncSet(topology);
+  if (applied_ && wanted == *applied_) return;
+  if (Clock::now() < nextSyncAttempt_) return;
+  nextSyncAttempt_ = Clock::now() + kSyncRetry;
+  // A new member may acknowledge commits alone from the moment it is set:
+  // it may be promoted from before then.
+  for (auto node : without(wanted, sync_.nodes)) sync_.nodes.push_back(node);
+  auto previous = applied_.value_or(std::vector<std::size_t>{});
+  if (auto applied = applySyncSet(topology, wanted); !applied) {
+    spdlog::error("failover: cannot set synchronous_standby_names on {}: {}",
+                  topology.nodes[static_cast<std::size_t>(primary_)].node.name,
+                  applied.error().message);
+    return;
+  }
+  applied_ = wanted;
+  if (wanted.empty()) {
+    // Degraded: commits no longer wait for any standby, so no replica is
+    // known to hold them all.
+    sync_.nodes.clear();
+    leavers_.clear();
+    return;
+  }
+  for (auto node : without(previous, wanted)) {
+    if (std::ranges::find(leavers_, node) == leavers_.end()) leavers_.push_back(node);
+  }
+}
+
+Status FailoverCoordinator::applySyncSet(const Topology& topology,
+                                         const std::vector<std::size_t>& members) {
+  std::vector<std::string> names;
+  for (auto node : members) names.push_back(topology.nodes[node].clusterName);
+  auto setting = synchronousStandbyNames(names);
+  const auto& primary = monitor_.options().nodes[static_cast<std::size_t>(primary_)];
+  auto conn = PgConnection::connect(targetFor(primary, options_));
+  if (!conn) return conn.error();
+  if (auto set =
+          conn->execute("ALTER SYSTEM SET synchronous_standby_names = " + quoteLiteral(setting));
+      !set) {
+    return set;
+  }
+  if (auto reloaded = conn->execute("SELECT pg_reload_conf()"); !reloaded) return reloaded;
+  std::this_thread::sleep_for(kSyncSettle);
+  auto lsn = conn->query("SELECT pg_current_wal_insert_lsn() AS lsn");
+  if (!lsn) return lsn.error();
+  leaveLsn_ = parseLsn(lsn->text(0, "lsn")).value_or(0);
+  if (setting.empty()) {
+    spdlog::error(
+        "failover: synchronous replication DEGRADED to asynchronous: no replica streams; "
+        "commits are acknowledged without a standby and no automatic failover is safe until "
+        "one streams again");
+  } else {
+    spdlog::info("failover: synchronous_standby_names = '{}' on {}", setting, primary.name);
+  }
+  std::lock_guard lock(mutex_);
+  status_.synchronousStandbyNames = setting;
+  return Ok{};
+}
+
+// A member that left synchronous_standby_names may still be the only one
+// with commits acknowledged before it left, until a remaining member has
+// received past the moment it left.
+void FailoverCoordinator::confirmLeavers(const Topology& topology) {
+  if (leavers_.empty() || !applied_) return;
+  for (auto node : *applied_) {
+    const auto& observed = topology.nodes[node];
+    if (observed.health == NodeHealth::kUp && observed.receiveLsn &&
+        *observed.receiveLsn >= leaveLsn_) {
+      sync_.nodes = without(sync_.nodes, leavers_);
+      leavers_.clear();
+      return;
     }
   }
 }

@@ -33,7 +33,9 @@ struct FailoverCoordinatorOptions {
 
 struct FailoverStatus {
   FailoverState state = FailoverState::kNoPrimary;
-  std::string primary;  // the node writes go to; empty while there is none
+  SyncMode syncMode = SyncMode::kOff;
+  std::string synchronousStandbyNames;  // as last set on the primary (sync mode)
+  std::string primary;                  // the node writes go to; empty while there is none
   std::uint64_t failovers = 0;
   std::string lastEvent;  // the last transition, as logged
   std::chrono::system_clock::time_point lastEventAt{};
@@ -69,6 +71,14 @@ class FailoverCoordinator {
   void repointReplicas(const Topology& topology);
   void fenceStalePrimaries(const Topology& topology);
   void adopt(int primary);
+  // Synchronous mode: keeps synchronous_standby_names on the primary at
+  // ANY 1 of the streaming replicas, and sync_ at the replicas that may
+  // hold a commit the others lack.
+  void maintainSync(const Topology& topology);
+  [[nodiscard]] std::vector<std::size_t> wantedSyncSet(const Topology& topology) const;
+  [[nodiscard]] Status applySyncSet(const Topology& topology,
+                                    const std::vector<std::size_t>& members);
+  void confirmLeavers(const Topology& topology);
   std::shared_ptr<const Topology> waitForRole(std::size_t node, NodeRole role,
                                               std::chrono::milliseconds timeout);
 
@@ -84,6 +94,12 @@ class FailoverCoordinator {
   FailoverState state_ = FailoverState::kNoPrimary;
   int primary_ = -1;  // the adopted primary, or the lost one while failing over
   std::optional<std::size_t> candidate_;
+  // Synchronous mode, thread-owned.
+  SyncMembers sync_;                                 // who may be promoted
+  std::optional<std::vector<std::size_t>> applied_;  // in force on the primary; unknown: nullopt
+  std::vector<std::size_t> leavers_;  // still in sync_ until a remaining member passes leaveLsn_
+  Lsn leaveLsn_ = 0;
+  Clock::time_point nextSyncAttempt_{};
   Clock::time_point refusedAt_{};
 };
 

@@ -52,11 +52,12 @@ SELECT r,
        CASE WHEN NOT r THEN pg_current_wal_insert_lsn() END,
        w.status,
        extract(epoch FROM now() - w.last_msg_receipt_time),
-       w.sender_host || ':' || w.sender_port
+       w.sender_host || ':' || w.sender_port,
+       current_setting('cluster_name')
 FROM (SELECT pg_is_in_recovery() AS r) AS state
      LEFT JOIN pg_stat_wal_receiver AS w ON r
 )sql";
-constexpr int kProbeColumns = 11;
+constexpr int kProbeColumns = 12;
 
 // libpq messages end with a newline and may span lines (one per address tried).
 std::string oneLine(const char* message) {
@@ -199,6 +200,7 @@ std::optional<std::string> readRow(const PGresult* result, ProbeReading& reading
     reading.receiverSilenceSeconds = std::max(seconds, 0.0);
   }
   if (const char* upstream = value(10)) reading.upstream = upstream;
+  if (const char* name = value(11)) reading.clusterName = name;
   return std::nullopt;
 }
 
@@ -438,6 +440,7 @@ void applyOutcome(NodeObservation& observation, const ProbeOutcome& outcome,
   observation.receiverStatus = reading.receiverStatus;
   observation.receiverSilenceSeconds = reading.receiverSilenceSeconds;
   observation.upstream = reading.upstream;
+  observation.clusterName = reading.clusterName;
   observation.observedAt = reading.sentAt;
 }
 

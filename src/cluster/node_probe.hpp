@@ -31,6 +31,7 @@ struct ProbeReading {
   std::string receiverStatus;  // replica: pg_stat_wal_receiver.status, "" without a receiver
   std::optional<double> receiverSilenceSeconds;    // since the receiver's last message
   std::string upstream;                            // "host:port" the receiver streams from
+  std::string clusterName;                         // its cluster_name setting
   std::chrono::steady_clock::time_point sentAt{};  // when the query left
 };
 

@@ -61,6 +61,9 @@ struct NodeObservation {
   std::string receiverStatus;
   std::optional<double> receiverSilenceSeconds;
   std::string upstream;
+  // Its cluster_name: the name a replica of `pgswarm node` gives the primary
+  // as application_name, so synchronous mode lists it under that name.
+  std::string clusterName;
   // Set by the failover coordinator: this node never takes writes (a lost
   // primary, or a stale one after a failover), whatever it reports.
   bool fenced = false;

@@ -410,7 +410,8 @@ ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config) {
 
 ResultTable showFailover(const ProxySnapshot& snapshot) {
   ResultTable table{{text("state"), text("primary"), integer("failovers"), text("last_event"),
-                     text("last_event_at"), text("refusal")},
+                     text("last_event_at"), text("refusal"), text("synchronous_mode"),
+                     text("synchronous_standby_names")},
                     {}};
   if (!snapshot.failover) return table;
   const auto& status = *snapshot.failover;
@@ -421,7 +422,8 @@ ResultTable showFailover(const ProxySnapshot& snapshot) {
       {cluster::toString(status.state), optional(status.primary), number(status.failovers),
        optional(status.lastEvent),
        status.lastEvent.empty() ? std::nullopt : std::optional(formatTime(status.lastEventAt)),
-       optional(status.refusal)});
+       optional(status.refusal), cluster::toString(status.syncMode),
+       optional(status.synchronousStandbyNames)});
   return table;
 }
 

@@ -77,6 +77,12 @@ std::vector<SettingDef> buildDefs() {
        .flag = "failover-priorities",
        .help = "failover priority of each host, comma separated in hosts order (default 1 "
                "each; higher wins WAL ties; 0: never promoted)"},
+      {.key = "pool.synchronous_mode",
+       .flag = "synchronous-mode",
+       .defaultValue = "off",
+       .help = "off, on (the pool keeps synchronous_standby_names at ANY 1 of the streaming "
+               "replicas and promotes only one of them; async when none streams) or strict "
+               "(commits wait when none streams)"},
       {.key = "pool.health_check_period_ms",
        .flag = "health-check-period-ms",
        .defaultValue = "1000",
@@ -375,6 +381,17 @@ Status readFailoverSettings(const Settings& settings, PoolConfig& config) {
     return makeError("{}: must be more than 0 (failover = off turns failover off)",
                      settings.origin("pool.failover_timeout_ms"));
   }
+  auto mode = settings.text("pool.synchronous_mode");
+  if (mode == "off") {
+    config.synchronousMode = cluster::SyncMode::kOff;
+  } else if (mode == "on") {
+    config.synchronousMode = cluster::SyncMode::kOn;
+  } else if (mode == "strict") {
+    config.synchronousMode = cluster::SyncMode::kStrict;
+  } else {
+    return makeError("{}: '{}' is not off, on or strict", settings.origin("pool.synchronous_mode"),
+                     mode);
+  }
   config.failover = *enabled;
   config.failoverTimeout = *timeout;
   config.maximumLagOnFailover = static_cast<std::uint64_t>(*lag);
@@ -583,6 +600,7 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"failover_timeout_ms", std::to_string(config.failoverTimeout.count())},
       {"maximum_lag_on_failover", std::to_string(config.maximumLagOnFailover)},
       {"failover_priorities", joinNumbers(config.failoverPriorities)},
+      {"synchronous_mode", cluster::toString(config.synchronousMode)},
       {"health_check_period_ms", std::to_string(config.healthCheckPeriod.count())},
       {"health_check_timeout_ms", std::to_string(config.healthCheckTimeout.count())},
       {"health_check_user", config.healthCheckUser},

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/failover.hpp"
 #include "common/result.hpp"
 #include "common/settings.hpp"
 #include "pool/server_connection.hpp"
@@ -58,6 +59,7 @@ struct PoolConfig {
   std::chrono::milliseconds failoverTimeout{3000};
   std::uint64_t maximumLagOnFailover = 1U << 20U;  // 0: no bound
   std::vector<int> failoverPriorities;             // one per server; 0: never promoted
+  cluster::SyncMode synchronousMode = cluster::SyncMode::kOff;
   ClientAuthMethod authType = ClientAuthMethod::kScramSha256;
   std::string authFile;  // PgBouncer userlist.txt format
   std::string seedUser;  // USER / PASSWORD of the seed image: one more userlist entry

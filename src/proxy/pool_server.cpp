@@ -55,7 +55,8 @@ std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(ProxyShared& share
   cluster::FailoverCoordinatorOptions options{.policy = {.enabled = config.failover,
                                                          .timeout = config.failoverTimeout,
                                                          .maximumLag = config.maximumLagOnFailover,
-                                                         .priorities = config.failoverPriorities},
+                                                         .priorities = config.failoverPriorities,
+                                                         .syncMode = config.synchronousMode},
                                               .user = config.healthCheckUser,
                                               .password = healthCheckPassword(shared),
                                               .dbname = config.healthCheckDbname};

@@ -1320,6 +1320,37 @@ asio::awaitable<std::optional<Session::Scan>> Session::sendClientInput() {
   co_return scan;
 }
 
+// Transaction mode, one autocommit statement (a Query, or one extended
+// batch up to Sync) out, and nothing of its answer half-sent: the client can
+// be told and keep its connection. Inside a transaction block it cannot (a
+// later statement it sends would run outside the lost transaction).
+bool Session::survivesServerLoss() const {
+  return transactionMode() && txStatus_ == protocol::TransactionStatus::kIdle &&
+         pendingSyncs_ == 1 && !unsynced_ && clientPassthrough_ == 0 && serverPassthrough_ == 0 &&
+         !closing_;
+}
+
+// The statement's outcome is unknown (a COMMIT may have been applied):
+// the client gets an error, never a silent resend, and its next
+// transaction goes to whatever node is primary by then.
+asio::awaitable<void> Session::reportLostStatement() {
+  if (cancel_.slot) cancel_.slot->detach();
+  server_.discard();
+  routed_.clear();
+  onReplica_ = false;
+  forgetInFlight();
+  state_ = SessionState::kIdle;
+  std::string out = protocol::makeErrorResponse(
+      protocol::Severity::kError, protocol::sqlstate::kConnectionFailure,
+      "the server connection was lost during this statement; whether it took effect is unknown",
+      "The pool keeps this connection; the next statement goes to a server connection of the "
+      "current primary.");
+  protocol::Writer writer(out);
+  (void)protocol::ReadyForQuery{protocol::TransactionStatus::kIdle}.encode(writer);
+  if (co_await runtime::writeAll(client_, out)) abort();
+  idleSince_ = Clock::now();
+}
+
 bool Session::canRetryRead() const {
   return retryArmed_ && !writingToServer_ && !closing_ && retries_ < kMaxReadRetries;
 }
@@ -1424,6 +1455,10 @@ asio::awaitable<void> Session::serverLoop() {
       serverBroken_ = true;
       spdlog::warn("server connection {}:{} lost: {}", conn.address().host, conn.address().port,
                    ec.message());
+      if (survivesServerLoss()) {
+        co_await reportLostStatement();
+        co_return;
+      }
       co_await fatal(protocol::sqlstate::kConnectionFailure,
                      "server connection closed unexpectedly");
       abort();

@@ -102,6 +102,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<std::optional<Scan>> sendClientInput();
   // A replica died before answering a read: the read goes elsewhere.
   [[nodiscard]] bool canRetryRead() const;
+  [[nodiscard]] bool survivesServerLoss() const;
+  asio::awaitable<void> reportLostStatement();
   asio::awaitable<bool> retryRead();
   asio::awaitable<void> waitRetryDone();
   asio::awaitable<void> awaitServerSignal();

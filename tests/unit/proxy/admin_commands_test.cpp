@@ -236,7 +236,8 @@ TEST(AdminViews, ShowFailoverIsOneRowWhileACoordinatorRuns) {
                                               .refusal = "no replica can safely be promoted"};
   auto table = showFailover(snapshot);
   EXPECT_EQ(names(table), (std::vector<std::string>{"state", "primary", "failovers", "last_event",
-                                                    "last_event_at", "refusal"}));
+                                                    "last_event_at", "refusal", "synchronous_mode",
+                                                    "synchronous_standby_names"}));
   ASSERT_EQ(table.rows.size(), 1U);
   EXPECT_EQ(cell(table, 0, "state"), "refused");
   EXPECT_EQ(cell(table, 0, "primary"), "db1:5432");
