@@ -37,6 +37,10 @@ struct AgentSnapshot {
   std::optional<cluster::NodeStatus> status;  // the last successful probe, while healthy
   int restarts = 0;
   std::string lastError;
+  // A failover operation (promote, rejoin) in progress, as "<verb>: <stage>";
+  // empty when none runs. At most one runs at a time.
+  std::string operation;
+  std::string lastOperationError;  // why the last operation failed; cleared by a success
 };
 
 // Mutex-guarded; readers get a copy so no lock is held while answering HTTP.
@@ -51,6 +55,20 @@ class AgentState {
   void update(Fn&& change) {
     std::lock_guard lock(mutex_);
     change(snapshot_);
+  }
+  // Claims the single operation slot; false when another operation holds it.
+  // Test and set under one lock, so two requests can never both win.
+  [[nodiscard]] bool beginOperation(const std::string& stage) {
+    std::lock_guard lock(mutex_);
+    if (!snapshot_.operation.empty()) return false;
+    snapshot_.operation = stage;
+    return true;
+  }
+  // Releases the slot; a non-empty error becomes lastOperationError.
+  void endOperation(const std::string& error) {
+    std::lock_guard lock(mutex_);
+    snapshot_.operation.clear();
+    snapshot_.lastOperationError = error;
   }
 
  private:
