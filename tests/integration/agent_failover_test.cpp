@@ -120,6 +120,21 @@ TEST_F(AgentFailover, PromoteThenRejoinTheOldPrimary) {
   auto log = runProgram({"/usr/bin/grep", "-c", "data folder ready by pg_rewind",
                          cluster_.dir() + "/node0/agent.log"});
   EXPECT_EQ(log.output, "1\n") << logs();
+
+  // A target that does not answer changes nothing: node 1 stays the primary.
+  auto nowhere = nlohmann::json{{"host", "127.0.0.1"}, {"port", 1}}.dump();
+  ASSERT_EQ(httpPost(cluster_.apiPort(1), "/rejoin", nowhere, token).status, 202);
+  nlohmann::json after;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        after = statusOf(cluster_, 1);
+        return after["operation"].is_null() && after["last_operation_error"].is_string();
+      },
+      30s))
+      << after.dump(2);
+  EXPECT_TRUE(contains(after.value("last_operation_error", ""), "cannot reach")) << after.dump(2);
+  EXPECT_EQ(after.value("role", ""), "primary") << after.dump(2);
+  EXPECT_EQ(httpGet(cluster_.apiPort(1), "/primary").status, 200);
 }
 
 }  // namespace
