@@ -1,6 +1,7 @@
 // What the agent knows about its postgres, shared between the supervisor
-// (the only writer) and the REST API threads (readers of copies), plus the
-// pure answers of the REST endpoints so they are unit-tested without HTTP.
+// (the writer of what the probes see) and the REST API threads (readers of
+// copies, which write only the operation slot and a promotion's new role),
+// plus the pure answers of the GET endpoints, unit-tested without HTTP.
 #pragma once
 
 #include <sys/types.h>

@@ -111,9 +111,9 @@ Status prepareFolders(const NodeContext& node) {
 // POST /promote once its checks passed: pg_promote, then release the slot.
 ApiAnswer promoteAnswer(const NodeContext& node, AgentState& state) {
   auto timeline = promoteLocal(node);
-  state.endOperation(timeline ? "" : timeline.error().message);
   if (!timeline) {
     spdlog::error("promotion failed: {}", timeline.error().message);
+    state.endOperation(timeline.error().message);
     return errorAnswer(500, timeline.error().message);
   }
   // The next probe would say so within a second; a request in that second
@@ -124,6 +124,7 @@ ApiAnswer promoteAnswer(const NodeContext& node, AgentState& state) {
     s.status->timeline = *timeline;
     s.status->streaming = false;
   });
+  state.endOperation("");
   return {200, {{"promoted", true}, {"timeline", *timeline}}};
 }
 
