@@ -22,6 +22,10 @@ std::optional<uint64_t> hexNumber(std::string_view text) {
   return value;
 }
 
+nlohmann::json orNull(const std::string& text) {
+  return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text);
+}
+
 }  // namespace
 
 const char* toString(AgentPhase phase) {
@@ -76,9 +80,10 @@ nlohmann::json statusJson(const AgentSnapshot& snapshot,
       {"port", snapshot.port},
       {"timeline", nullptr},
       {"restarts", snapshot.restarts},
-      {"last_error",
-       snapshot.lastError.empty() ? nlohmann::json(nullptr) : nlohmann::json(snapshot.lastError)},
+      {"last_error", orNull(snapshot.lastError)},
   };
+  out["operation"] = orNull(snapshot.operation);
+  out["last_operation_error"] = orNull(snapshot.lastOperationError);
   if (!snapshot.status) return out;
   out.update(cluster::toJson(*snapshot.status));
   if (snapshot.status->role == cluster::NodeRole::kReplica) {

@@ -1,6 +1,7 @@
 // What the agent knows about its postgres, shared between the supervisor
-// (the only writer) and the REST API threads (readers of copies), plus the
-// pure answers of the REST endpoints so they are unit-tested without HTTP.
+// (the writer of what the probes see) and the REST API threads (readers of
+// copies, which write only the operation slot and a promotion's new role),
+// plus the pure answers of the GET endpoints, unit-tested without HTTP.
 #pragma once
 
 #include <sys/types.h>
@@ -37,6 +38,10 @@ struct AgentSnapshot {
   std::optional<cluster::NodeStatus> status;  // the last successful probe, while healthy
   int restarts = 0;
   std::string lastError;
+  // A failover operation (promote, rejoin) in progress, as "<verb>: <stage>";
+  // empty when none runs. At most one runs at a time.
+  std::string operation;
+  std::string lastOperationError;  // why the last operation failed; cleared by a success
 };
 
 // Mutex-guarded; readers get a copy so no lock is held while answering HTTP.
@@ -51,6 +56,20 @@ class AgentState {
   void update(Fn&& change) {
     std::lock_guard lock(mutex_);
     change(snapshot_);
+  }
+  // Claims the single operation slot; false when another operation holds it.
+  // Test and set under one lock, so two requests can never both win.
+  [[nodiscard]] bool beginOperation(const std::string& stage) {
+    std::lock_guard lock(mutex_);
+    if (!snapshot_.operation.empty()) return false;
+    snapshot_.operation = stage;
+    return true;
+  }
+  // Releases the slot; a non-empty error becomes lastOperationError.
+  void endOperation(const std::string& error) {
+    std::lock_guard lock(mutex_);
+    snapshot_.operation.clear();
+    snapshot_.lastOperationError = error;
   }
 
  private:

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <deque>
 #include <filesystem>
 #include <thread>
 
@@ -12,6 +11,7 @@
 
 #include "agent/data_dir.hpp"
 #include "agent/pg_files.hpp"
+#include "agent/tool_output.hpp"
 #include "common/files.hpp"
 
 namespace pgswarm::agent {
@@ -20,46 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::steady_clock;
 
-constexpr std::size_t kErrorTailLines = 12;
 constexpr const char* kInitdbPasswordPrefix = ".pgswarm-initdb-pw.";
-constexpr auto kProgressInterval = std::chrono::seconds(1);
-
-// Keeps the last lines a tool printed, to quote them when it fails.
-class OutputTail {
- public:
-  void add(std::string_view line) {
-    lines_.emplace_back(line);
-    if (lines_.size() > kErrorTailLines) lines_.pop_front();
-  }
-  [[nodiscard]] std::string text() const {
-    std::string out;
-    for (const auto& line : lines_) out += (out.empty() ? "" : "\n") + line;
-    return out.empty() ? "(no output)" : out;
-  }
-
- private:
-  std::deque<std::string> lines_;
-};
-
-// pg_basebackup -P rewrites one '\r'-terminated line many times a second.
-class ProgressLog {
- public:
-  void line(std::string_view text) {
-    last_ = std::string(text);
-    auto now = steady_clock::now();
-    if (now - lastLogged_ < kProgressInterval) return;
-    lastLogged_ = now;
-    spdlog::info("pg_basebackup: {}", last_);
-    last_.clear();
-  }
-  void finish() {
-    if (!last_.empty()) spdlog::info("pg_basebackup: {}", last_);
-  }
-
- private:
-  steady_clock::time_point lastLogged_{};
-  std::string last_;
-};
 
 bool isProgressLine(std::string_view line) {
   return line.find(" kB (") != std::string_view::npos &&
@@ -161,7 +122,7 @@ Status dropStaleSlot(cluster::PgConnection& conn, const NodeConfig& config) {
 Status runBasebackup(const NodeContext& node) {
   const auto& config = node.config;
   OutputTail tail;
-  ProgressLog progress;
+  ProgressLog progress("pg_basebackup");
   runtime::SpawnOptions options{
       .argv = {config.binary("pg_basebackup"), "-D", config.dataDir, "-h", config.primaryHost, "-p",
                std::to_string(config.primaryPort), "-U", config.replicationUser, "-X", "stream",
@@ -189,16 +150,6 @@ Status runBasebackup(const NodeContext& node) {
   return Ok{};
 }
 
-// The primary's socket lock files come along in the backup; a stale one
-// naming a PID that is alive here would stop our postmaster from starting.
-void removeCopiedSocketLocks(const std::string& dataDir) {
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dataDir, ec)) {
-    auto name = entry.path().filename().string();
-    if (name.rfind(".s.PGSQL.", 0) == 0) fs::remove(entry.path(), ec);
-  }
-}
-
 Status cloneWithPassfile(const NodeContext& node) {
   const auto& config = node.config;
   auto conn = waitForPrimary(config);
@@ -214,6 +165,16 @@ Status cloneWithPassfile(const NodeContext& node) {
 }
 
 }  // namespace
+
+// The primary's socket lock files come along in the backup; a stale one
+// naming a PID that is alive here would stop our postmaster from starting.
+void removeCopiedSocketLocks(const std::string& dataDir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dataDir, ec)) {
+    auto name = entry.path().filename().string();
+    if (name.rfind(".s.PGSQL.", 0) == 0) fs::remove(entry.path(), ec);
+  }
+}
 
 Status initPrimary(const NodeContext& node) {
   const auto& config = node.config;

@@ -18,7 +18,7 @@ namespace pgswarm::agent {
 struct NodeContext {
   NodeConfig config;
   std::optional<runtime::RunAs> runAs;  // set when the agent is root
-  std::string socketDir;                // "" when the data folder path is too long
+  std::string socketDir;                // "" when the socket path would be too long
 };
 
 // initdb into the (empty, existing) data folder, then pg_hba.conf and the
@@ -34,6 +34,11 @@ void removeStaleInitdbPasswordFiles(const std::string& stateDir);
 // clones it with pg_basebackup (creating our slot); then standby.signal,
 // pg_hba.conf and the include of pgswarm.conf.
 [[nodiscard]] Status cloneReplica(const NodeContext& node);
+
+// The source's socket lock files come along in a copied data folder
+// (pg_basebackup, pg_rewind); a stale one naming a PID that is alive here
+// would stop our postmaster from starting.
+void removeCopiedSocketLocks(const std::string& dataDir);
 
 // Every start: pgswarm.conf from the settings, the include line, and the
 // passfile when a primary is configured.

@@ -216,6 +216,14 @@ Status createLayout(const LocalCluster& cluster, const std::string& password) {
   return saveManifest(cluster);
 }
 
+// Also for clusters made before agents had a token: created when missing.
+Status ensureApiToken(const LocalCluster& cluster) {
+  if (fs::exists(cluster.apiTokenPath())) return Ok{};
+  auto token = randomToken(32);
+  if (!token) return token.error();
+  return writeFileAtomic(cluster.apiTokenPath(), *token + "\n", 0600);
+}
+
 // The pool PID, only while that PID really is this cluster's pool.
 std::optional<pid_t> runningPool(const LocalCluster& cluster) {
   auto pid = readPidFile(cluster.poolPidPath());
@@ -319,7 +327,9 @@ Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
                                 "--password-file",
                                 cluster.passwordPath(),
                                 "--replication-password-file",
-                                cluster.replicationPasswordPath()};
+                                cluster.replicationPasswordPath(),
+                                "--api-token-file",
+                                cluster.apiTokenPath()};
   bool replica = node.name != primary.name;
   argv.insert(argv.end(), {"--mode", replica ? "replica" : "primary"});
   if (replica) {
@@ -479,6 +489,11 @@ Result<LocalCluster> upLocalCluster(const LocalClusterSpec& spec) {
       fs::remove_all(spec.dir, ec);
       return made.error();
     }
+  }
+  if (auto token = ensureApiToken(*cluster); !token) {
+    std::error_code ec;
+    if (creating) fs::remove_all(spec.dir, ec);
+    return token.error();
   }
   StartedAgents started;
   auto up = startMissingAgents(*cluster, spec.pgBin, started);

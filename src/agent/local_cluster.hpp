@@ -52,6 +52,8 @@ struct LocalCluster {
     return dir + "/replication-password";
   }
   [[nodiscard]] std::string passfilePath() const { return dir + "/pgpass"; }
+  // Bearer token of every agent's POST endpoints (promote, rejoin).
+  [[nodiscard]] std::string apiTokenPath() const { return dir + "/api-token"; }
   [[nodiscard]] std::string userlistPath() const { return dir + "/userlist.txt"; }
   [[nodiscard]] std::string poolLogPath() const { return dir + "/pool.log"; }
   [[nodiscard]] std::string poolPidPath() const { return dir + "/pool.pid"; }

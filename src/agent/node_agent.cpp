@@ -9,6 +9,8 @@
 #include "agent/bootstrap.hpp"
 #include "agent/data_dir.hpp"
 #include "agent/pg_files.hpp"
+#include "agent/promote.hpp"
+#include "agent/rejoin.hpp"
 #include "agent/rest_api.hpp"
 #include "agent/supervisor.hpp"
 
@@ -90,15 +92,53 @@ AgentSnapshot initialSnapshot(const NodeConfig& config) {
   return snapshot;
 }
 
+// The state folder, and in it the socket folder that postgres (as the
+// run-as user) must be able to write.
+Status prepareFolders(const NodeContext& node) {
+  const auto& config = node.config;
+  if (auto ok = createStateDir(config.stateDir); !ok) return ok;
+  if (node.socketDir.empty()) {
+    spdlog::warn("the socket path under '{}' exceeds 107 bytes: no unix socket, TCP only",
+                 config.socketFolder());
+    return Ok{};
+  }
+  if (auto made = createDataDir(node.socketDir, node.runAs); !made) {
+    return makeError("cannot prepare the socket folder: {}", made.error().message);
+  }
+  return Ok{};
+}
+
+// POST /promote once its checks passed: pg_promote, then release the slot.
+ApiAnswer promoteAnswer(const NodeContext& node, AgentState& state) {
+  auto timeline = promoteLocal(node);
+  if (!timeline) {
+    spdlog::error("promotion failed: {}", timeline.error().message);
+    state.endOperation(timeline.error().message);
+    return errorAnswer(500, timeline.error().message);
+  }
+  // The next probe would say so within a second; a request in that second
+  // must already see a primary (409), not promote again.
+  state.update([&](AgentSnapshot& s) {
+    if (!s.status) return;
+    s.status->role = cluster::NodeRole::kPrimary;
+    s.status->timeline = *timeline;
+    s.status->streaming = false;
+  });
+  state.endOperation("");
+  return {200, {{"promoted", true}, {"timeline", *timeline}}};
+}
+
 }  // namespace
 
-int runNodeAgent(const NodeConfig& config) {
+int runNodeAgent(const NodeConfig& given) {
+  NodeConfig config = given;
+  applyPrimaryOverride(config);
   auto runAs = runtime::runAsWhenRoot(config.runAs);
   if (!runAs) {
     spdlog::error("{}", runAs.error().message);
     return kExitBadConfig;
   }
-  NodeContext node{config, *runAs, socketDirectoryFor(config.dataDir, config.port)};
+  NodeContext node{config, *runAs, socketDirectoryFor(config.socketFolder(), config.port)};
   spdlog::info("pgswarm node '{}': {} on port {}, data '{}', postgres as {}", config.name,
                toString(config.mode), config.port, config.dataDir,
                node.runAs ? node.runAs->name : "this user");
@@ -108,11 +148,7 @@ int runNodeAgent(const NodeConfig& config) {
         "no replica can connect",
         config.replicationUser);
   }
-  if (node.socketDir.empty()) {
-    spdlog::warn("the socket path under '{}' exceeds 107 bytes: no unix socket, TCP only",
-                 config.dataDir);
-  }
-  if (auto ok = createStateDir(config.stateDir); !ok) {
+  if (auto ok = prepareFolders(node); !ok) {
     spdlog::error("{}", ok.error().message);
     return kExitFailure;
   }
@@ -122,7 +158,7 @@ int runNodeAgent(const NodeConfig& config) {
     return kExitFailure;
   }
   AgentState state(initialSnapshot(config));
-  auto api = RestApi::start(config.apiListen, config.apiPort, state);
+  auto api = RestApi::start(config.apiListen, config.apiPort, state, config.apiToken);
   if (!api) {
     spdlog::error("{}", api.error().message);
     return kExitFailure;
@@ -132,7 +168,12 @@ int runNodeAgent(const NodeConfig& config) {
     return kExitFailure;
   }
   Supervisor supervisor(node, state);
-  return supervisor.run();
+  (*api)->setActions(
+      {.promote = [&node, &state] { return promoteAnswer(node, state); },
+       .rejoin = [&supervisor](const RejoinTarget& target) { supervisor.requestRejoin(target); }});
+  int exitCode = supervisor.run();
+  (*api)->setActions({});  // before the supervisor they call into goes
+  return exitCode;
 }
 
 }  // namespace pgswarm::agent

@@ -89,6 +89,11 @@ std::vector<SettingDef> buildDefs() {
        .defaultValue = "0.0.0.0",
        .help = "REST API address"},
       {.key = "node.api_port", .flag = "api-port", .defaultValue = "8008", .help = "REST API port"},
+      {.key = "node.api_token",
+       .flag = "api-token",
+       .help = "bearer token of the REST API's POST endpoints (promote, rejoin); unset: "
+               "they answer 403",
+       .secret = true},
       {.key = "node.pg_bin",
        .flag = "pg-bin",
        .help =
@@ -120,6 +125,13 @@ std::string lowered(std::string text) {
   std::transform(text.begin(), text.end(), text.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return text;
+}
+
+// Token files often end with a newline or stray spaces from an editor.
+std::string trimmed(const std::string& text) {
+  auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
 }
 
 bool hasControlCharacter(const std::string& text) {
@@ -279,6 +291,11 @@ Status fillSecrets(const Settings& settings, NodeConfig& config) {
         "PG_PASSWORD_FILE, PG_PASSWORD or PGSWARM_NODE_PASSWORD");
   }
   config.replicationPassword = settings.text("node.replication_password");
+  config.apiToken = trimmed(settings.text("node.api_token"));
+  if (hasControlCharacter(config.apiToken) || config.apiToken.find(' ') != std::string::npos) {
+    return makeError("{}: the API token must be one word without control characters",
+                     settings.origin("node.api_token"));
+  }
   return Ok{};
 }
 

@@ -30,6 +30,7 @@ struct NodeConfig {
   std::string replicationSslmode;
   std::string password;  // of the superuser `postgres`
   std::string slot;
+  std::string apiToken;  // bearer token of the POST endpoints; empty: they are disabled
   std::string apiListen;
   int apiPort = 8008;
   std::string pgBin;  // empty until locatePgBin fills the default
@@ -40,6 +41,9 @@ struct NodeConfig {
   std::string logLevel;
 
   [[nodiscard]] std::string lockPath() const { return stateDir + "/pgswarm-agent.lock"; }
+  // Outside the data folder: pg_rewind copies every file of its source's
+  // data folder and fails on a socket there.
+  [[nodiscard]] std::string socketFolder() const { return stateDir + "/pgswarm-socket"; }
   [[nodiscard]] std::string passfilePath() const {
     return stateDir + "/pgswarm-" + name + ".pgpass";
   }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <set>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -50,9 +51,9 @@ std::string hbaToken(const std::string& value) {
   return "\"" + escapeWith(value, "\"", '"') + "\"";
 }
 
-std::string socketDirectoryFor(const std::string& dataDir, int port) {
-  std::string socket = fmt::format("{}/.s.PGSQL.{}", dataDir, port);
-  return socket.size() <= kMaxSocketPath ? dataDir : std::string();
+std::string socketDirectoryFor(const std::string& folder, int port) {
+  std::string socket = fmt::format("{}/.s.PGSQL.{}", folder, port);
+  return socket.size() <= kMaxSocketPath ? folder : std::string();
 }
 
 std::string localConnectHost(const std::string& listenAddresses, const std::string& socketDir) {
@@ -106,6 +107,21 @@ std::string pgswarmConf(const NodeConfig& config, const std::string& socketDir, 
                         confLiteral(primaryConninfo(config)), confLiteral(config.slot));
   }
   return text;
+}
+
+std::string withoutPrimarySettings(const std::string& autoConf) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < autoConf.size()) {
+    auto end = autoConf.find('\n', start);
+    end = end == std::string::npos ? autoConf.size() : end + 1;
+    std::string_view line(autoConf.data() + start, end - start);
+    auto text = line.substr(std::min(line.find_first_not_of(" \t"), line.size()));
+    auto name = text.substr(0, std::min(text.find_first_of(" \t="), text.size()));
+    if (name != "primary_conninfo" && name != "primary_slot_name") out.append(line);
+    start = end;
+  }
+  return out;
 }
 
 std::string pgHbaConf(const std::string& replicationUser) {

@@ -21,10 +21,10 @@ inline constexpr const char* kPgswarmConfName = "pgswarm.conf";
 // A pg_hba.conf token: quoted when it holds anything but [A-Za-z0-9_].
 [[nodiscard]] std::string hbaToken(const std::string& value);
 
-// The unix socket folder postgres should use: the data folder when
-// "<dataDir>/.s.PGSQL.<port>" fits in sun_path (107 bytes), else "" (no
+// The unix socket folder postgres should use: `folder` when
+// "<folder>/.s.PGSQL.<port>" fits in sun_path (107 bytes), else "" (no
 // unix socket; the agent then connects over TCP).
-[[nodiscard]] std::string socketDirectoryFor(const std::string& dataDir, int port);
+[[nodiscard]] std::string socketDirectoryFor(const std::string& folder, int port);
 
 // Where the agent connects to its own postgres: the socket folder, else a
 // loopback address postgres listens on, else its first listen address.
@@ -37,6 +37,11 @@ inline constexpr const char* kPgswarmConfName = "pgswarm.conf";
 // pgswarm.conf; `standby` adds primary_conninfo and primary_slot_name.
 [[nodiscard]] std::string pgswarmConf(const NodeConfig& config, const std::string& socketDir,
                                       bool standby);
+
+// postgresql.auto.conf without primary_conninfo and primary_slot_name: it is
+// read after pgswarm.conf, so a copy of the source's (pg_rewind copies it)
+// would otherwise override where this replica streams from.
+[[nodiscard]] std::string withoutPrimarySettings(const std::string& autoConf);
 
 // pg_hba.conf: SCRAM for every local and TCP connection, replication only for
 // the replication user, no trust anywhere.

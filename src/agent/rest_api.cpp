@@ -39,13 +39,28 @@ int alwaysOk(const AgentSnapshot&) {
   return 200;
 }
 
+constexpr int kAccepted = 202;
+constexpr int kBadRequest = 400;
+constexpr int kUnavailable = 503;
+
+// Another request claimed the operation slot since our snapshot was taken.
+ApiAnswer busyAnswer() {
+  return errorAnswer(409, "another operation is running");
+}
+
+void send(httplib::Response& response, const ApiAnswer& answer) {
+  response.status = answer.status;
+  response.set_content(answer.body.dump() + "\n", "application/json");
+}
+
 }  // namespace
 
-RestApi::RestApi() : server_(std::make_unique<httplib::Server>()) {}
+RestApi::RestApi(AgentState& state, std::string apiToken)
+    : state_(state), apiToken_(std::move(apiToken)), server_(std::make_unique<httplib::Server>()) {}
 
 Result<std::unique_ptr<RestApi>> RestApi::start(const std::string& host, int port,
-                                                const AgentState& state) {
-  std::unique_ptr<RestApi> api(new RestApi());
+                                                AgentState& state, std::string apiToken) {
+  std::unique_ptr<RestApi> api(new RestApi(state, std::move(apiToken)));
   auto& server = *api->server_;
   // httplib takes ownership of the queue it is given.
   server.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
@@ -56,6 +71,7 @@ Result<std::unique_ptr<RestApi>> RestApi::start(const std::string& host, int por
   route(server, "/primary", state, primaryCode);
   route(server, "/replica", state, replicaCode);
   route(server, "/status", state, alwaysOk);
+  api->routeFailover();
   server.set_exception_handler(
       [](const httplib::Request& request, httplib::Response& response, std::exception_ptr) {
         spdlog::warn("REST API: {} {} failed", request.method, request.path);
@@ -69,6 +85,52 @@ Result<std::unique_ptr<RestApi>> RestApi::start(const std::string& host, int por
   api->thread_ = std::thread([&server] { server.listen_after_bind(); });
   spdlog::info("REST API listening on {}:{}", host, port);
   return api;
+}
+
+void RestApi::setActions(FailoverActions actions) {
+  std::lock_guard lock(actionsMutex_);
+  actions_ = std::move(actions);
+}
+
+void RestApi::routeFailover() {
+  server_->Post("/promote", [this](const httplib::Request& request, httplib::Response& response) {
+    send(response, promote(request));
+  });
+  server_->Post("/rejoin", [this](const httplib::Request& request, httplib::Response& response) {
+    send(response, rejoin(request));
+  });
+}
+
+ApiAnswer RestApi::promote(const httplib::Request& request) {
+  if (auto refused = checkBearer(apiToken_, request.get_header_value("Authorization"))) {
+    return *refused;
+  }
+  if (auto refused = promoteRefusal(state_.snapshot())) return *refused;
+  if (!state_.beginOperation("promoting")) return busyAnswer();
+  std::lock_guard lock(actionsMutex_);
+  if (!actions_.promote) {
+    state_.endOperation("");
+    return errorAnswer(kUnavailable, "the agent is not supervising postgres yet");
+  }
+  return actions_.promote();
+}
+
+ApiAnswer RestApi::rejoin(const httplib::Request& request) {
+  if (auto refused = checkBearer(apiToken_, request.get_header_value("Authorization"))) {
+    return *refused;
+  }
+  auto target = parseRejoinBody(request.body);
+  if (!target) return errorAnswer(kBadRequest, target.error().message);
+  if (auto shortcut = rejoinShortcut(state_.snapshot(), *target)) return *shortcut;
+  if (!state_.beginOperation("rejoining: queued")) return busyAnswer();
+  std::lock_guard lock(actionsMutex_);
+  if (!actions_.rejoin) {
+    state_.endOperation("");
+    return errorAnswer(kUnavailable, "the agent is not supervising postgres yet");
+  }
+  spdlog::info("REST API: rejoin requested towards {}:{}", target->host, target->port);
+  actions_.rejoin(*target);
+  return {kAccepted, {{"rejoining", true}}};
 }
 
 RestApi::~RestApi() {

@@ -35,7 +35,7 @@ Supervisor::Supervisor(const NodeContext& node, AgentState& state)
       tickTimer_(loop_),
       restartTimer_(loop_),
       shutdownTimer_(loop_),
-      prober_(node) {}
+      prober_(node_) {}
 
 int Supervisor::run() {
   // Asio reports some failures as exceptions; none may leave postgres orphaned.
@@ -106,6 +106,9 @@ void Supervisor::startPostgres() {
 // One SIGCHLD may stand for several exits; orphans reparented to us (as a
 // container's PID 1) are collected too.
 void Supervisor::reapChildren() {
+  // The worker's waitpid() collects its own tools; a waitpid(-1) here would
+  // steal their exit status. The postmaster is stopped meanwhile anyway.
+  if (workerSpawns_) return;
   while (auto child = runtime::reapAnyChild()) {
     if (child->pid == postmaster_) onPostmasterExit(child->status);
   }
@@ -121,6 +124,12 @@ void Supervisor::onPostmasterExit(const runtime::ExitStatus& status) {
   if (stopping_) {
     spdlog::info("postgres stopped ({})", status.describe());
     return finish(exitCode_);
+  }
+  if (rejoin_) {
+    spdlog::info("postgres stopped for the rejoin ({})", status.describe());
+    shutdownTimer_.cancel();  // its escalation must not hit the next postmaster
+    escalations_ = 0;
+    return runRejoin();
   }
   spdlog::error("postgres exited unexpectedly ({})", status.describe());
   state_.update([&](AgentSnapshot& s) { s.lastError = "postgres exited: " + status.describe(); });
@@ -205,6 +214,11 @@ void Supervisor::beginShutdown() {
   restartTimer_.cancel();
   tickTimer_.cancel();
   if (postmaster_ < 0) return finish(exitCode_);
+  stopPostmaster();
+}
+
+// Fast shutdown, escalated when postgres does not stop in time.
+void Supervisor::stopPostmaster() {
   ::kill(postmaster_, SIGINT);
   shutdownTimer_.expires_after(kFastShutdownGrace);
   shutdownTimer_.async_wait([this](const std::error_code& error) {
@@ -224,6 +238,76 @@ void Supervisor::escalateShutdown() {
   shutdownTimer_.async_wait([this](const std::error_code& error) {
     if (!error) escalateShutdown();
   });
+}
+
+void Supervisor::requestRejoin(const RejoinTarget& target) {
+  asio::post(loop_, [this, target] { beginRejoin(target); });
+}
+
+// Checks the new primary while postgres still runs: a wrong target must
+// not cost this node its data or its uptime.
+void Supervisor::beginRejoin(const RejoinTarget& target) {
+  if (stopping_) return state_.endOperation("the agent is shutting down");
+  spdlog::info("rejoin: becoming a replica of {}:{}", target.host, target.port);
+  state_.update([](AgentSnapshot& s) { s.operation = "rejoining: checking the new primary"; });
+  asio::post(operations_, [this, next = withPrimary(node_, target)]() mutable {
+    auto checked = prepareRejoin(next);
+    asio::post(loop_, [this, next = std::move(next), checked = std::move(checked)]() mutable {
+      onRejoinChecked(std::move(next), checked);
+    });
+  });
+}
+
+void Supervisor::onRejoinChecked(NodeContext next, const Status& checked) {
+  if (!checked) {
+    spdlog::error("rejoin refused, postgres left as it was: {}", checked.error().message);
+    return state_.endOperation(checked.error().message);
+  }
+  if (stopping_) return state_.endOperation("the agent is shutting down");
+  rejoin_ = std::move(next);
+  restartTimer_.cancel();  // a pending restart would race the rewind
+  if (postmaster_ < 0) return runRejoin();
+  spdlog::info("rejoin: stopping postgres (fast shutdown)");
+  state_.update([](AgentSnapshot& s) { s.operation = "rejoining: stopping postgres"; });
+  stopPostmaster();
+}
+
+void Supervisor::runRejoin() {
+  workerSpawns_ = true;
+  asio::post(operations_, [this, node = *rejoin_] {
+    auto done = rewindOrClone(node, [this](const std::string& stage) {
+      spdlog::info("{}", stage);
+      state_.update([&](AgentSnapshot& s) { s.operation = stage; });
+    });
+    asio::post(loop_, [this, done = std::move(done)] { onRejoinDone(done); });
+  });
+}
+
+void Supervisor::onRejoinDone(const Result<RejoinMethod>& done) {
+  workerSpawns_ = false;
+  reapChildren();  // orphans that exited while we held back
+  if (!done) return endRejoin(done.error().message);
+  // Only these two fields: the prober's worker may be reading node_ now.
+  node_.config.primaryHost = rejoin_->config.primaryHost;
+  node_.config.primaryPort = rejoin_->config.primaryPort;
+  spdlog::info("rejoin: data folder ready by {}; starting postgres as a replica of {}:{}",
+               toString(*done), node_.config.primaryHost, node_.config.primaryPort);
+  endRejoin("");
+  if (!stopping_) startPostgres();
+}
+
+// A failed rejoin leaves postgres stopped: the folder may be half rewound,
+// so only another rejoin (or an operator) may bring it back.
+void Supervisor::endRejoin(const std::string& error) {
+  rejoin_.reset();
+  if (!error.empty()) {
+    spdlog::error("rejoin failed; postgres stays stopped: {}", error);
+    state_.update([&](AgentSnapshot& s) {
+      s.phase = AgentPhase::kFailed;
+      s.lastError = "rejoin failed: " + error;
+    });
+  }
+  state_.endOperation(error);
 }
 
 void Supervisor::fail(const std::string& message) {

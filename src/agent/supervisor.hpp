@@ -2,18 +2,23 @@
 // postmaster as its direct child, probes it every second, restarts it with
 // backoff when it dies (up to a limit), and shuts it down fast on SIGTERM or
 // SIGINT. Never starts a postmaster while another one runs on the folder.
+// A rejoin (POST /rejoin) stops postgres deliberately, rewinds or re-clones
+// it on a worker thread, and starts it again as a replica; no restart
+// backoff or exit handling interferes meanwhile.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
 #include <deque>
+#include <optional>
 
 #include <asio.hpp>
 
 #include "agent/agent_state.hpp"
 #include "agent/bootstrap.hpp"
 #include "agent/health_prober.hpp"
+#include "agent/rejoin.hpp"
 #include "runtime/process.hpp"
 
 namespace pgswarm::agent {
@@ -28,6 +33,11 @@ class Supervisor {
   // stop, 1 when postgres cannot be kept running).
   [[nodiscard]] int run();
 
+  // Thread-safe: starts a rejoin towards `target` on the loop. The caller
+  // holds the operation slot (AgentState::beginOperation); the supervisor
+  // releases it when the rejoin ends, whatever the outcome.
+  void requestRejoin(const RejoinTarget& target);
+
  private:
   void waitForSignal();
   void onSignal(int signal);
@@ -40,17 +50,26 @@ class Supervisor {
   void onProbe(ProbeResult result);
   void beginShutdown();
   void escalateShutdown();
+  void stopPostmaster();
+  void beginRejoin(const RejoinTarget& target);
+  void onRejoinChecked(NodeContext next, const Status& checked);
+  void runRejoin();
+  void onRejoinDone(const Result<RejoinMethod>& done);
+  void endRejoin(const std::string& error);
   void fail(const std::string& message);
   void finish(int exitCode);
 
-  const NodeContext& node_;
+  NodeContext node_;  // the primary it follows changes with a rejoin
   AgentState& state_;
   asio::io_context loop_;
   asio::signal_set signals_;
   asio::steady_timer tickTimer_;
   asio::steady_timer restartTimer_;
   asio::steady_timer shutdownTimer_;
-  HealthProber prober_;  // after loop_: its worker joins before the loop goes
+  HealthProber prober_;                // after loop_: its worker joins before the loop goes
+  asio::thread_pool operations_{1};    // rejoin steps; after loop_ for the same reason
+  std::optional<NodeContext> rejoin_;  // set from the deliberate stop until the rejoin ends
+  bool workerSpawns_ = false;          // pg_rewind/pg_basebackup run: their exits are not ours
   pid_t postmaster_ = -1;
   bool probing_ = false;
   bool roleEnsured_ = false;

@@ -103,6 +103,18 @@ HttpReply httpGet(int port, const std::string& path) {
   return {response->status, response->body};
 }
 
+HttpReply httpPost(int port, const std::string& path, const std::string& body,
+                   const std::string& bearer) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2, 0);
+  client.set_read_timeout(90, 0);
+  httplib::Headers headers;
+  if (!bearer.empty()) headers.emplace("Authorization", "Bearer " + bearer);
+  auto response = client.Post(path.c_str(), headers, body, "application/json");
+  if (!response) return {};
+  return {response->status, response->body};
+}
+
 std::vector<pid_t> processesMentioning(const std::string& needle) {
   std::vector<pid_t> found;
   for (const auto& entry : fs::directory_iterator("/proc")) {
@@ -166,6 +178,13 @@ std::string LocalCluster::password() const {
   std::string secret;
   std::getline(in, secret);
   return secret;
+}
+
+std::string LocalCluster::apiToken() const {
+  std::ifstream in(dir_ + "/api-token");
+  std::string token;
+  std::getline(in, token);
+  return token;
 }
 
 cluster::PgConnection LocalCluster::connectPool(const std::string& dbname) {

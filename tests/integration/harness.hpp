@@ -54,6 +54,10 @@ struct HttpReply {
   std::string body;
 };
 HttpReply httpGet(int port, const std::string& path);
+// HTTP POST of a JSON body; `bearer` non-empty adds "Authorization: Bearer".
+// The read timeout covers a promotion (up to 60 s on the server).
+HttpReply httpPost(int port, const std::string& path, const std::string& body,
+                   const std::string& bearer = "");
 
 // Processes whose command line mentions `needle` (a test's temp folder).
 [[nodiscard]] std::vector<pid_t> processesMentioning(const std::string& needle);
@@ -78,6 +82,8 @@ class LocalCluster {
   // The superuser's password file (`pgswarm up` writes it).
   [[nodiscard]] std::string passwordPath() const { return dir_ + "/password"; }
   [[nodiscard]] std::string password() const;
+  // The agents' REST API token (`pgswarm up` writes DIR/api-token).
+  [[nodiscard]] std::string apiToken() const;
   [[nodiscard]] pgswarm::cluster::PgConnection connect(int index);
   // A connection through the cluster's pool.
   [[nodiscard]] pgswarm::cluster::PgConnection connectPool(const std::string& dbname = "postgres");

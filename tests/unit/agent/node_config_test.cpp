@@ -118,6 +118,18 @@ TEST(NodeConfig, SecretsComeFromFileVariants) {
   EXPECT_EQ(viaFlag->replicationPassword, "repl-from-file");
 }
 
+TEST(NodeConfig, ApiTokenComesTrimmedFromItsFile) {
+  SecretFile token("  tok3n \n\n");
+  auto config = resolve(kPassword, {{"node.api_token_file", token.path()}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->apiToken, "tok3n");
+  auto none = resolve(kPassword);
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->apiToken, "");
+  SecretFile twoWords("one two\n");
+  EXPECT_FALSE(resolve(kPassword, {{"node.api_token_file", twoWords.path()}}).ok());
+}
+
 TEST(NodeConfig, MissingSecretFileIsNamed) {
   auto config = resolve({{"PG_PASSWORD_FILE", "/nonexistent/pw"}});
   ASSERT_FALSE(config.ok());
