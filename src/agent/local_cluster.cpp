@@ -239,8 +239,11 @@ std::optional<pid_t> runningPool(const LocalCluster& cluster) {
 Result<pid_t> startPool(const LocalCluster& cluster) {
   // Every node, the primary first: the pool learns the roles itself.
   std::string hosts;
+  std::string agents;
   for (const auto& node : cluster.nodes) {
     hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node.port);
+    agents +=
+        (agents.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node.apiPort);
   }
   std::vector<std::string> argv{selfExecutable(),
                                 "pool",
@@ -261,7 +264,11 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
                                 "--failover",
                                 cluster.failover ? "on" : "off",
                                 "--synchronous-mode",
-                                cluster.sync ? "on" : "off"};
+                                cluster.sync ? "on" : "off",
+                                "--agents",
+                                agents,
+                                "--agent-token-file",
+                                cluster.apiTokenPath()};
   runtime::SpawnOptions options{.argv = argv,
                                 .unsetEnv = {"HOSTS", "USER", "PASSWORD", "PASSWORD_FILE"},
                                 .outputPath = cluster.poolLogPath(),

@@ -146,12 +146,6 @@ std::string passfileField(const std::string& value) {
 
 }  // namespace
 
-std::string passfileLine(const std::string& host, int port, const std::string& user,
-                         const std::string& password) {
-  return fmt::format("{}:{}:*:{}:{}\n", passfileField(host), port, passfileField(user),
-                     passfileField(password));
-}
-
 std::string anyHostPassfileLine(const std::string& user, const std::string& password) {
   return fmt::format("*:*:*:{}:{}\n", passfileField(user), passfileField(password));
 }

@@ -47,10 +47,8 @@ inline constexpr const char* kPgswarmConfName = "pgswarm.conf";
 // the replication user, no trust anywhere.
 [[nodiscard]] std::string pgHbaConf(const std::string& replicationUser);
 
-// One passfile line host:port:*:user:password with ':' and '\' escaped;
-// the first for every host and port (*:*:*:user:password).
+// The passfile line *:*:*:user:password (every host and port), with ':'
+// and '\' escaped.
 [[nodiscard]] std::string anyHostPassfileLine(const std::string& user, const std::string& password);
-[[nodiscard]] std::string passfileLine(const std::string& host, int port, const std::string& user,
-                                       const std::string& password);
 
 }  // namespace pgswarm::agent

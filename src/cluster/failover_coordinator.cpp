@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "cluster/pg_client.hpp"
 
@@ -20,7 +21,9 @@ std::string position(const NodeObservation& node) {
 }  // namespace
 
 FailoverCoordinator::FailoverCoordinator(HealthMonitor& monitor, FailoverCoordinatorOptions options)
-    : monitor_(monitor), options_(std::move(options)) {
+    : monitor_(monitor),
+      options_(std::move(options)),
+      nextRejoin_(monitor_.options().nodes.size()) {
   status_.syncMode = options_.policy.syncMode;
 }
 
@@ -247,22 +250,7 @@ void FailoverCoordinator::promoteCandidate() {
   if (!monitor_.current()->nodes[lost].fenced) monitor_.setFenced(lost, true);
   const auto& node = monitor_.options().nodes[*candidate_];
   monitor_.setFenced(*candidate_, false);
-  auto promoted = [&]() -> Status {
-    auto conn = PgConnection::connect({.host = node.host,
-                                       .port = node.port,
-                                       .user = options_.user,
-                                       .password = options_.password,
-                                       .dbname = options_.dbname,
-                                       .applicationName = "pgswarm failover"});
-    if (!conn) return conn.error();
-    auto rows = conn->query("SELECT pg_promote(true, $1)",
-                            {std::to_string(options_.promoteTimeout.count())});
-    if (!rows) return rows.error();
-    if (rows->text(0, "pg_promote") != "t") {
-      return makeError("pg_promote() did not finish within {} s", options_.promoteTimeout.count());
-    }
-    return Ok{};
-  }();
+  auto promoted = promoteOnce(*candidate_);
   if (!promoted) {
     spdlog::error("failover: promoting {} failed: {}", node.name, promoted.error().message);
     return fire(FailoverEvent::kPromoteFailed, *monitor_.current(), promoted.error().message);
@@ -380,6 +368,9 @@ void FailoverCoordinator::fenceStalePrimaries(const Topology& topology) {
           observed.node.name, observed.timeline, current.node.name, current.timeline,
           current.node.name);
       monitor_.setFenced(i, true);
+      requestRejoin(i);
+    } else if (observed.role == NodeRole::kPrimary && observed.fenced) {
+      requestRejoin(i);
     } else if (observed.role == NodeRole::kReplica && observed.fenced) {
       spdlog::info("failover: {} is a replica again; unfenced", observed.node.name);
       monitor_.setFenced(i, false);
@@ -498,6 +489,64 @@ void FailoverCoordinator::confirmLeavers(const Topology& topology) {
       leavers_.clear();
       return;
     }
+  }
+}
+
+namespace {
+
+constexpr std::chrono::seconds kAgentTimeout{10};
+constexpr std::chrono::seconds kRejoinRetry{30};
+
+}  // namespace
+
+const AgentEndpoint* FailoverCoordinator::agentOf(std::size_t node) const {
+  if (node >= options_.agents.size() || !options_.agents[node]) return nullptr;
+  return &*options_.agents[node];
+}
+
+// Through the node's agent when it has one (it knows a promotion from a
+// crash), else pg_promote() over SQL.
+Status FailoverCoordinator::promoteOnce(std::size_t node) {
+  if (const auto* agent = agentOf(node)) {
+    auto reply = postToAgent(*agent, "/promote", "{}", options_.agentToken,
+                             options_.promoteTimeout + kAgentTimeout);
+    if (!reply) return reply.error();
+    if (reply->status != 200) {
+      return makeError("agent {}:{} answered POST /promote with {}: {}", agent->host, agent->port,
+                       reply->status, reply->body);
+    }
+    return Ok{};
+  }
+  auto conn = PgConnection::connect(targetFor(monitor_.options().nodes[node], options_));
+  if (!conn) return conn.error();
+  auto rows =
+      conn->query("SELECT pg_promote(true, $1)", {std::to_string(options_.promoteTimeout.count())});
+  if (!rows) return rows.error();
+  if (rows->text(0, "pg_promote") != "t") {
+    return makeError("pg_promote() did not finish within {} s", options_.promoteTimeout.count());
+  }
+  return Ok{};
+}
+
+// A fenced primary's agent makes it a replica of the current primary
+// (pg_rewind, else a fresh clone); without an agent, an operator must.
+void FailoverCoordinator::requestRejoin(std::size_t node) {
+  const auto* agent = agentOf(node);
+  // A watching pool (failover = off) acts on nothing.
+  if (!options_.policy.enabled || agent == nullptr || Clock::now() < nextRejoin_[node]) return;
+  nextRejoin_[node] = Clock::now() + kRejoinRetry;
+  const auto& primary = monitor_.options().nodes[static_cast<std::size_t>(primary_)];
+  const auto& name = monitor_.options().nodes[node].name;
+  nlohmann::json body{{"host", primary.host}, {"port", primary.port}};
+  auto reply = postToAgent(*agent, "/rejoin", body.dump(), options_.agentToken, kAgentTimeout);
+  if (!reply) {
+    spdlog::error("failover: cannot ask {} to rejoin: {}", name, reply.error().message);
+  } else if (reply->status == 200 || reply->status == 202) {
+    spdlog::warn("failover: {} rejoins as a replica of {} (its agent rewinds it)", name,
+                 primary.name);
+  } else {
+    spdlog::error("failover: {}'s agent refused to rejoin it ({}): {}", name, reply->status,
+                  reply->body);
   }
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <thread>
 
+#include "cluster/agent_client.hpp"
 #include "cluster/failover.hpp"
 #include "cluster/health_monitor.hpp"
 #include "common/result.hpp"
@@ -29,6 +30,11 @@ struct FailoverCoordinatorOptions {
   std::string password;
   std::string dbname = "postgres";
   std::chrono::seconds promoteTimeout{30};
+  // Per node (configuration order): its agent, when it has one. Promotion
+  // then goes through POST /promote, and a stale primary is rejoined as a
+  // replica of the new one with POST /rejoin (pg_rewind).
+  std::vector<std::optional<AgentEndpoint>> agents;
+  std::string agentToken;
 };
 
 struct FailoverStatus {
@@ -70,6 +76,9 @@ class FailoverCoordinator {
   void promoteCandidate();
   void repointReplicas(const Topology& topology);
   void fenceStalePrimaries(const Topology& topology);
+  void requestRejoin(std::size_t node);
+  [[nodiscard]] Status promoteOnce(std::size_t node);
+  [[nodiscard]] const AgentEndpoint* agentOf(std::size_t node) const;
   void adopt(int primary);
   // Synchronous mode: keeps synchronous_standby_names on the primary at
   // ANY 1 of the streaming replicas, and sync_ at the replicas that may
@@ -100,6 +109,7 @@ class FailoverCoordinator {
   std::vector<std::size_t> leavers_;  // still in sync_ until a remaining member passes leaveLsn_
   Lsn leaveLsn_ = 0;
   Clock::time_point nextSyncAttempt_{};
+  std::vector<Clock::time_point> nextRejoin_;  // per node
   Clock::time_point refusedAt_{};
 };
 

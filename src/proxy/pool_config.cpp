@@ -77,6 +77,14 @@ std::vector<SettingDef> buildDefs() {
        .flag = "failover-priorities",
        .help = "failover priority of each host, comma separated in hosts order (default 1 "
                "each; higher wins WAL ties; 0: never promoted)"},
+      {.key = "pool.agents",
+       .flag = "agents",
+       .help = "REST API of each host's pgswarm node agent as host:port, in hosts order: "
+               "promotion and rejoin of an old primary go through them"},
+      {.key = "pool.agent_token",
+       .flag = "agent-token",
+       .help = "bearer token of the agents' POST endpoints (their api_token)",
+       .secret = true},
       {.key = "pool.synchronous_mode",
        .flag = "synchronous-mode",
        .defaultValue = "off",
@@ -392,6 +400,20 @@ Status readFailoverSettings(const Settings& settings, PoolConfig& config) {
     return makeError("{}: '{}' is not off, on or strict", settings.origin("pool.synchronous_mode"),
                      mode);
   }
+  if (auto agents = settings.text("pool.agents"); !agents.empty()) {
+    auto parsed = parseHosts(agents);
+    if (!parsed) return makeError("{}: {}", settings.origin("pool.agents"), parsed.error().message);
+    if (parsed->size() != config.servers.size()) {
+      return makeError("{}: {} agents for {} hosts", settings.origin("pool.agents"), parsed->size(),
+                       config.servers.size());
+    }
+    config.agents = std::move(*parsed);
+  }
+  config.agentToken = settings.text("pool.agent_token");
+  if (!config.agents.empty() && config.agentToken.empty()) {
+    return makeError("{} is set but pool.agent_token (or agent_token_file) is not",
+                     settings.origin("pool.agents"));
+  }
   config.failover = *enabled;
   config.failoverTimeout = *timeout;
   config.maximumLagOnFailover = static_cast<std::uint64_t>(*lag);
@@ -566,6 +588,14 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
 
 namespace {
 
+std::string joinAddresses(const std::vector<pool::ServerAddress>& addresses) {
+  std::string joined;
+  for (const auto& address : addresses) {
+    joined += (joined.empty() ? "" : ",") + address.host + ":" + std::to_string(address.port);
+  }
+  return joined;
+}
+
 std::string joinNumbers(const std::vector<int>& numbers) {
   std::string joined;
   for (int number : numbers) joined += (joined.empty() ? "" : ",") + std::to_string(number);
@@ -578,10 +608,6 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
   auto seconds = [](std::chrono::milliseconds value) {
     return std::to_string(value.count() / 1000);
   };
-  std::string hosts;
-  for (const auto& server : config.servers) {
-    hosts += (hosts.empty() ? "" : ",") + server.host + ":" + std::to_string(server.port);
-  }
   std::string admins;
   for (const auto& admin : config.adminUsers) admins += (admins.empty() ? "" : ",") + admin;
   std::map<std::string, std::string> values{
@@ -589,7 +615,7 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"listen_port", std::to_string(config.listenPort)},
       {"workers", std::to_string(config.workers)},
       {"pool_mode", toString(config.mode)},
-      {"hosts", hosts},
+      {"hosts", joinAddresses(config.servers)},
       {"weights", joinNumbers(config.weights)},
       {"primary_weight", std::to_string(config.primaryWeight)},
       {"load_balance", config.loadBalance ? "on" : "off"},
@@ -601,6 +627,8 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"maximum_lag_on_failover", std::to_string(config.maximumLagOnFailover)},
       {"failover_priorities", joinNumbers(config.failoverPriorities)},
       {"synchronous_mode", cluster::toString(config.synchronousMode)},
+      {"agents", joinAddresses(config.agents)},
+      {"agent_token", config.agentToken.empty() ? "" : "********"},
       {"health_check_period_ms", std::to_string(config.healthCheckPeriod.count())},
       {"health_check_timeout_ms", std::to_string(config.healthCheckTimeout.count())},
       {"health_check_user", config.healthCheckUser},

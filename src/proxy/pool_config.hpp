@@ -60,6 +60,8 @@ struct PoolConfig {
   std::uint64_t maximumLagOnFailover = 1U << 20U;  // 0: no bound
   std::vector<int> failoverPriorities;             // one per server; 0: never promoted
   cluster::SyncMode synchronousMode = cluster::SyncMode::kOff;
+  std::vector<pool::ServerAddress> agents;  // empty, or one per server
+  std::string agentToken;
   ClientAuthMethod authType = ClientAuthMethod::kScramSha256;
   std::string authFile;  // PgBouncer userlist.txt format
   std::string seedUser;  // USER / PASSWORD of the seed image: one more userlist entry

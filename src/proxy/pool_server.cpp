@@ -59,7 +59,11 @@ std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(ProxyShared& share
                                                          .syncMode = config.synchronousMode},
                                               .user = config.healthCheckUser,
                                               .password = healthCheckPassword(shared),
-                                              .dbname = config.healthCheckDbname};
+                                              .dbname = config.healthCheckDbname,
+                                              .agentToken = config.agentToken};
+  for (const auto& agent : config.agents) {
+    options.agents.emplace_back(cluster::AgentEndpoint{agent.host, agent.port});
+  }
   return std::make_unique<cluster::FailoverCoordinator>(*shared.monitor, std::move(options));
 }
 

@@ -55,7 +55,11 @@ class Failover : public ::testing::Test {
     if (!ready_) GTEST_SKIP() << "cluster or pool did not come up";
   }
   void TearDown() override {
-    if (HasFailure() && pool_ != nullptr) std::cerr << "pool log:\n" << pool_->log();
+    if (HasFailure() && pool_ != nullptr) {
+      std::cerr << "pool log:\n" << pool_->log();
+      std::ifstream agentLog(nodeDir(0) + "/agent.log");
+      std::cerr << "node 0 agent log:\n" << agentLog.rdbuf();
+    }
   }
 
   static RawConn client() { return rawConnect(pool_->port(), "postgres", cluster_->password()); }
@@ -175,10 +179,11 @@ TEST_F(Failover, KillingThePrimaryPromotesAReplicaAndKeepsClients) {
   EXPECT_GE(present, static_cast<long>(writer.ids().size()) - 50);
 }
 
-TEST_F(Failover, TheOldPrimaryComingBackIsFenced) {
+TEST_F(Failover, TheOldPrimaryComingBackRejoinsAsAReplica) {
   auto console = admin();
   auto primaryName = consoleValue(console.get(), "SHOW FAILOVER", "primary");
-  ASSERT_NE(primaryName, nodeName(0));
+  int promoted = primaryName == nodeName(1) ? 1 : 2;
+  ASSERT_EQ(primaryName, nodeName(promoted));
   // Node 0's agent again, as `up` started it: its postgres starts as a
   // primary on the old timeline. (The paths in it hold no blanks.)
   ASSERT_FALSE(oldAgentCommand_.empty());
@@ -191,21 +196,34 @@ TEST_F(Failover, TheOldPrimaryComingBackIsFenced) {
     std::ofstream pidFile(nodeDir(0) + "/agent.pid");
     pidFile << *agent << "\n";
   }
+  // Fenced the moment it answers as a primary, then rewound by its agent
+  // into a replica of the new primary.
+  auto old = direct(0);
+  auto upstream = "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'";
   ASSERT_TRUE(waitUntil(
       [&] {
-        auto roles = nodeRoles(console.get());
-        return !roles.empty() && roles[0] == "primary (fenced)/up";
+        if (PQstatus(old.get()) != CONNECTION_OK) old = direct(0);
+        return run(old.get(), upstream) == std::to_string(cluster_->nodePort(promoted));
       },
-      30s))
-      << nodeRoles(console.get()).front();
-  auto old = direct(0);
-  EXPECT_EQ(run(old.get(), "SELECT pg_is_in_recovery()"), "f");
-  // Writes through the pool still go to the promoted node.
+      60s))
+      << run(old.get(), "SELECT pg_is_in_recovery()");
+  EXPECT_TRUE(contains(pool_->log(), "rejoins as a replica of " + primaryName));
+  EXPECT_EQ(run(old.get(), "SELECT pg_is_in_recovery()"), "t");
+  // Writes through the pool went to the promoted node all along, and the
+  // old primary now has exactly what it has: its divergent rows are gone.
   auto conn = client();
   auto port = run(conn.get(), "INSERT INTO ledger VALUES (-3) RETURNING current_setting('port')");
-  EXPECT_NE(port, std::to_string(cluster_->nodePort(0)));
-  EXPECT_EQ(consoleValue(console.get(), "SHOW FAILOVER", "primary"), primaryName);
-  EXPECT_EQ(run(old.get(), "SELECT count(*) FROM ledger WHERE id = -3"), "0");
+  EXPECT_EQ(port, std::to_string(cluster_->nodePort(promoted)));
+  auto newPrimary = direct(promoted);
+  auto count = run(newPrimary.get(), "SELECT count(*) FROM ledger");
+  EXPECT_TRUE(
+      waitUntil([&] { return run(old.get(), "SELECT count(*) FROM ledger") == count; }, 20s));
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        auto roles = nodeRoles(console.get());
+        return !roles.empty() && roles[0] == "replica/up";
+      },
+      20s));
 }
 
 }  // namespace

@@ -223,8 +223,14 @@ PoolProcess::PoolProcess(const LocalCluster& cluster, PoolNodes nodes,
                "debug", "--http-port", "0"},
       .outputPath = temp_.path() + "/pool.log"};
   if (nodes == PoolNodes::kAll) {
+    std::string agents;
+    for (int i = 0; i < cluster.nodeCount(); ++i) {
+      agents +=
+          (i == 0 ? "" : ",") + std::string("127.0.0.1:") + std::to_string(cluster.apiPort(i));
+    }
     options.argv.insert(options.argv.end(),
-                        {"--health-check-password-file", cluster.passwordPath()});
+                        {"--health-check-password-file", cluster.passwordPath(), "--agents", agents,
+                         "--agent-token-file", cluster.dir() + "/api-token"});
   }
   options.argv.insert(options.argv.end(), extraArgs.begin(), extraArgs.end());
   auto pid = runtime::spawnProcess(options);

@@ -99,7 +99,8 @@ class LocalCluster {
 enum class PoolNodes {
   kPrimary,  // node 0 only
   // Every node, the primary first, with health checks that log in with the
-  // cluster's password file (the pool learns the roles itself).
+  // cluster's password file (the pool learns the roles itself) and the
+  // nodes' agents with the cluster's API token.
   kAll,
 };
 

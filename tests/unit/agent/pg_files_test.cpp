@@ -89,7 +89,6 @@ TEST(PgFiles, QuotingRules) {
   EXPECT_EQ(confLiteral("it's"), "'it''s'");
   EXPECT_EQ(confLiteral("a\\b"), "'a\\\\b'");
   EXPECT_EQ(conninfoValue("it's a\\b"), "'it\\'s a\\\\b'");
-  EXPECT_EQ(passfileLine("db1", 5432, "rep:l", "p:w\\d"), "db1:5432:*:rep\\:l:p\\:w\\\\d\n");
   EXPECT_EQ(anyHostPassfileLine("rep:l", "p:w\\d"), "*:*:*:rep\\:l:p\\:w\\\\d\n");
 }
 
