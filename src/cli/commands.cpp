@@ -21,6 +21,7 @@ int run(int argc, char** argv) {
   add(registerStatusCommand);
   add(registerPoolCommand);
   add(registerFailoverDiagramCommand);
+  add(registerSwitchoverCommand);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -119,6 +119,8 @@ const char* toString(FailoverEvent event) {
       return "promotion failed";
     case E::kManualPromotion:
       return "manual promotion";
+    case E::kSwitchover:
+      return "switchover";
   }
   return "unknown";
 }
@@ -161,6 +163,7 @@ const std::vector<FailoverTransition>& failoverTable() {
       {S::kRefused, E::kTimeoutElapsed, S::kElecting, A::kFenceAndElect},
       {S::kRefused, E::kManualPromotion, S::kPromoting, A::kPromote},
       {S::kPrimaryLost, E::kManualPromotion, S::kPromoting, A::kPromote},
+      {S::kHealthy, E::kSwitchover, S::kPromoting, A::kPromote},
   };
   return table;
 }
@@ -215,6 +218,28 @@ std::optional<std::size_t> replicaHearingPrimary(const Topology& topology, int p
     if (silence * 1000.0 < static_cast<double>(policy.timeout.count())) return i;
   }
   return std::nullopt;
+}
+
+Result<std::size_t> pickSwitchoverTarget(const Topology& topology, int primary,
+                                         std::optional<std::size_t> wanted,
+                                         const FailoverPolicy& policy, const SyncMembers& sync) {
+  std::optional<std::size_t> best;
+  std::string reasons;
+  for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
+    if (static_cast<int>(i) == primary || (wanted && *wanted != i)) continue;
+    auto why = exclusion(topology, i, std::nullopt, policy, sync);
+    if (why.empty() && topology.nodes[i].receiverStatus != "streaming") why = "not streaming";
+    if (!why.empty()) {
+      reasons += (reasons.empty() ? "" : "; ") + topology.nodes[i].node.name + ": " + why;
+      continue;
+    }
+    if (!best || better(topology, policy, i, *best)) best = i;
+  }
+  if (!best) {
+    return makeError("no replica can take over ({})",
+                     reasons.empty() ? std::string("there are none") : reasons);
+  }
+  return *best;
 }
 
 // Synchronous mode: a member that does not answer may hold the last

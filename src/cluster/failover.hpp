@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cluster/topology.hpp"
+#include "common/result.hpp"
 
 namespace pgswarm::cluster {
 
@@ -67,6 +68,7 @@ enum class FailoverEvent : unsigned char {
   kPromoted,         // the candidate reports itself primary
   kPromoteFailed,    // the promotion call failed or timed out
   kManualPromotion,  // an operator named the node to promote
+  kSwitchover,       // planned: the primary was frozen and the candidate caught up
 };
 [[nodiscard]] const char* toString(FailoverEvent event);
 
@@ -121,6 +123,14 @@ struct Election {
   std::string refusal;                     // why there is no winner
   std::vector<CandidateVerdict> verdicts;  // every node but the lost primary
 };
+
+// A switchover's target: `wanted` when it is a healthy, streaming replica
+// (a member in synchronous mode), else when nullopt the one with the most
+// WAL (ties: priority, then name); an error says why there is none.
+[[nodiscard]] Result<std::size_t> pickSwitchoverTarget(const Topology& topology, int primary,
+                                                       std::optional<std::size_t> wanted,
+                                                       const FailoverPolicy& policy,
+                                                       const SyncMembers& sync);
 
 // The healthy replica with the most WAL received (ties: higher priority,
 // then name), unless it misses more than policy.maximumLag of what the lost

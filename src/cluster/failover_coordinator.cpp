@@ -77,11 +77,22 @@ Status FailoverCoordinator::promote(const std::string& name) {
 void FailoverCoordinator::run() {
   for (;;) {
     std::optional<std::size_t> manual;
+    std::optional<SwitchoverRequest> switchover;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, kTick, [this] { return stopping_ || manual_.has_value(); });
-      if (stopping_) return;
+      wake_.wait_for(lock, kTick, [this] {
+        return stopping_ || manual_.has_value() || switchover_.has_value();
+      });
+      if (stopping_) {
+        if (switchover_) switchover_->done.set_value(makeError("the pool is stopping"));
+        return;
+      }
       manual.swap(manual_);
+      switchover.swap(switchover_);
+    }
+    if (switchover) {
+      switchover->done.set_value(runSwitchover(*switchover));
+      continue;
     }
     auto topology = monitor_.current();
     if (manual) {
@@ -328,7 +339,7 @@ void FailoverCoordinator::repointReplicas(const Topology& topology) {
   adopt(static_cast<int>(*candidate_));
   {
     std::lock_guard lock(mutex_);
-    ++status_.failovers;
+    ++(planned_ ? status_.switchovers : status_.failovers);
   }
   // A new primary starts a new synchronous regime: it holds every commit
   // the old members acknowledged, and its own setting is set afresh.
@@ -547,6 +558,142 @@ void FailoverCoordinator::requestRejoin(std::size_t node) {
   } else {
     spdlog::error("failover: {}'s agent refused to rejoin it ({}): {}", name, reply->status,
                   reply->body);
+  }
+}
+
+std::future<Result<std::string>> FailoverCoordinator::switchover(
+    std::optional<std::string> target, std::chrono::milliseconds catchUp) {
+  std::promise<Result<std::string>> done;
+  auto future = done.get_future();
+  std::lock_guard lock(mutex_);
+  if (switchover_ || !thread_.joinable()) {
+    std::string why = thread_.joinable() ? "a switchover is already under way"
+                                         : "the failover coordinator is not running";
+    done.set_value(makeError("{}", why));
+    return future;
+  }
+  switchover_ = SwitchoverRequest{std::move(target), catchUp, std::move(done)};
+  wake_.notify_all();
+  return future;
+}
+
+Result<std::string> FailoverCoordinator::runSwitchover(const SwitchoverRequest& request) {
+  if (!options_.policy.enabled) return makeError("failover = off: this pool only watches");
+  if (state_ != FailoverState::kHealthy) {
+    return makeError("the cluster is {}: a switchover needs a healthy primary", toString(state_));
+  }
+  const auto& nodes = monitor_.options().nodes;
+  std::optional<std::size_t> wanted;
+  if (request.target) {
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      if (nodes[i].name == *request.target) wanted = i;
+    }
+    if (!wanted) return makeError("no node is named '{}'", *request.target);
+  }
+  auto topology = monitor_.current();
+  auto target = pickSwitchoverTarget(*topology, primary_, wanted, options_.policy, sync_);
+  if (!target) return target.error();
+  auto old = static_cast<std::size_t>(primary_);
+  spdlog::warn("switchover: {} -> {}: freezing {}", nodes[old].name, nodes[*target].name,
+               nodes[old].name);
+  auto frozen = freeze(old);
+  if (!frozen) return frozen.error();
+  if (auto caughtUp = waitForReplay(*target, frozen->lsn, request.catchUp); !caughtUp) {
+    thaw(old, *frozen);
+    return caughtUp.error();
+  }
+  candidate_ = *target;
+  planned_ = true;
+  fire(FailoverEvent::kSwitchover, *monitor_.current(),
+       fmt::format("{} replayed {} of {}", nodes[*target].name, formatLsn(frozen->lsn),
+                   nodes[old].name));
+  planned_ = false;
+  if (primary_ != static_cast<int>(*target)) {
+    thaw(old, *frozen);
+    return makeError("promoting {} failed; {} was thawed (see the log)", nodes[*target].name,
+                     nodes[old].name);
+  }
+  if (agentOf(old) == nullptr) {
+    spdlog::warn("switchover: {} is frozen and fenced; without its agent, rejoin it by hand",
+                 nodes[old].name);
+  }
+  requestRejoin(old);
+  return nodes[*target].name;
+}
+
+namespace {
+
+constexpr const char* kFrozenStandby = "\"pgswarm-switchover\"";
+
+}  // namespace
+
+// No commit on the old primary can be acknowledged once a standby that
+// does not exist must confirm it; its sessions end so none is in flight.
+Result<FailoverCoordinator::Frozen> FailoverCoordinator::freeze(std::size_t node) {
+  auto conn = PgConnection::connect(targetFor(monitor_.options().nodes[node], options_));
+  if (!conn) return conn.error();
+  auto before = conn->query(
+      "SELECT current_setting('synchronous_standby_names') AS s, "
+      "current_setting('default_transaction_read_only') AS r");
+  if (!before) return before.error();
+  Frozen frozen{before->text(0, "s"), before->text(0, "r")};
+  for (const auto& sql :
+       {"ALTER SYSTEM SET synchronous_standby_names = " + quoteLiteral(kFrozenStandby),
+        std::string("ALTER SYSTEM SET default_transaction_read_only = on"),
+        std::string("SELECT pg_reload_conf()")}) {
+    if (auto done = conn->execute(sql); !done) return done.error();
+  }
+  std::this_thread::sleep_for(kSyncSettle);
+  auto ended = conn->execute(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+      "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()");
+  if (!ended) return ended.error();
+  auto lsn = conn->query("SELECT pg_current_wal_insert_lsn() AS lsn");
+  if (!lsn) return lsn.error();
+  frozen.lsn = parseLsn(lsn->text(0, "lsn")).value_or(0);
+  return frozen;
+}
+
+void FailoverCoordinator::thaw(std::size_t node, const Frozen& frozen) {
+  auto set = [](const char* name, const std::string& value) {
+    return value.empty() ? fmt::format("ALTER SYSTEM RESET {}", name)
+                         : fmt::format("ALTER SYSTEM SET {} = {}", name, quoteLiteral(value));
+  };
+  const auto& name = monitor_.options().nodes[node].name;
+  auto conn = PgConnection::connect(targetFor(monitor_.options().nodes[node], options_));
+  Status done = conn ? Status(Ok{}) : Status(conn.error());
+  for (const auto& sql : {set("synchronous_standby_names", frozen.synchronousStandbyNames),
+                          set("default_transaction_read_only", frozen.defaultTransactionReadOnly),
+                          std::string("SELECT pg_reload_conf()")}) {
+    if (done) done = conn->execute(sql);
+  }
+  if (!done) {
+    spdlog::error(
+        "switchover: cannot thaw {}: {}; it refuses commits until its settings are "
+        "restored by hand",
+        name, done.error().message);
+  } else {
+    spdlog::warn("switchover: abandoned; {} takes writes again", name);
+  }
+  applied_.reset();  // synchronous mode: set its list again
+}
+
+Status FailoverCoordinator::waitForReplay(std::size_t node, Lsn lsn,
+                                          std::chrono::milliseconds timeout) {
+  const auto& name = monitor_.options().nodes[node].name;
+  auto conn = PgConnection::connect(targetFor(monitor_.options().nodes[node], options_));
+  if (!conn) return conn.error();
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    auto rows =
+        conn->query("SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS done", {formatLsn(lsn)});
+    if (!rows) return rows.error();
+    if (rows->text(0, "done") == "t") return Ok{};
+    if (Clock::now() >= deadline) {
+      return makeError("{} did not replay up to {} within {} ms", name, formatLsn(lsn),
+                       timeout.count());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -43,6 +44,7 @@ struct FailoverStatus {
   std::string synchronousStandbyNames;  // as last set on the primary (sync mode)
   std::string primary;                  // the node writes go to; empty while there is none
   std::uint64_t failovers = 0;
+  std::uint64_t switchovers = 0;
   std::string lastEvent;  // the last transition, as logged
   std::chrono::system_clock::time_point lastEventAt{};
   std::string refusal;  // while refused: why
@@ -63,10 +65,32 @@ class FailoverCoordinator {
   // The operator's override while the primary is lost or a failover was
   // refused: promote `name` although the checks found it unsafe.
   [[nodiscard]] Status promote(const std::string& name);
+  // A planned role change, run on the coordinator's thread: the primary is
+  // frozen (its commits wait, its sessions end), `target` (or the best
+  // replica) replays all of its WAL within `catchUp`, is promoted, the
+  // others follow it and the old primary rejoins through its agent. The
+  // caller pauses the pool around it. The future holds the new primary.
+  [[nodiscard]] std::future<Result<std::string>> switchover(std::optional<std::string> target,
+                                                            std::chrono::milliseconds catchUp);
 
  private:
   using Clock = std::chrono::steady_clock;
+  struct SwitchoverRequest {
+    std::optional<std::string> target;
+    std::chrono::milliseconds catchUp;
+    std::promise<Result<std::string>> done;
+  };
+  // The old primary's settings before a switchover froze it.
+  struct Frozen {
+    std::string synchronousStandbyNames;
+    std::string defaultTransactionReadOnly;
+    Lsn lsn = 0;
+  };
   void run();
+  [[nodiscard]] Result<std::string> runSwitchover(const SwitchoverRequest& request);
+  [[nodiscard]] Result<Frozen> freeze(std::size_t node);
+  void thaw(std::size_t node, const Frozen& frozen);
+  [[nodiscard]] Status waitForReplay(std::size_t node, Lsn lsn, std::chrono::milliseconds timeout);
   void step(const Topology& topology);
   void onHealthy(const Topology& topology);
   void onPrimaryMissing(const Topology& topology);
@@ -96,7 +120,9 @@ class FailoverCoordinator {
   mutable std::mutex mutex_;  // guards status_, manual_ and stopping_
   std::condition_variable wake_;
   bool stopping_ = false;
-  std::optional<std::size_t> manual_;  // an operator's promotion, not yet taken up
+  std::optional<std::size_t> manual_;            // an operator's promotion, not yet taken up
+  std::optional<SwitchoverRequest> switchover_;  // not yet taken up
+  bool planned_ = false;                         // the promotion under way is a switchover
   FailoverStatus status_;
   std::thread thread_;
   // Thread-owned.

@@ -43,6 +43,7 @@ constexpr CommandName kCommands[] = {
     {"RELOAD", AdminCommand::kReload},
     {"PAUSE", AdminCommand::kPause},
     {"RESUME", AdminCommand::kResume},
+    {"SWITCHOVER", AdminCommand::kSwitchover},
 };
 
 bool isBlank(char c) {
@@ -137,19 +138,19 @@ AdminCommand parseAdminCommand(std::string_view sql) {
   for (const auto& [name, command] : kCommands) {
     if (words == name) return command;
   }
-  if (promoteTarget(sql)) return AdminCommand::kPromote;
+  if (commandArgument(sql, "PROMOTE")) return AdminCommand::kPromote;
+  if (commandArgument(sql, "SWITCHOVER")) return AdminCommand::kSwitchover;
   return AdminCommand::kUnknown;
 }
 
-std::optional<std::string> promoteTarget(std::string_view sql) {
+std::optional<std::string> commandArgument(std::string_view sql, std::string_view verb) {
   while (!sql.empty() && (isBlank(sql.back()) || sql.back() == ';')) sql.remove_suffix(1);
   while (!sql.empty() && isBlank(sql.front())) sql.remove_prefix(1);
-  constexpr std::string_view kVerb = "PROMOTE";
-  if (sql.size() <= kVerb.size() || !isBlank(sql[kVerb.size()])) return std::nullopt;
-  for (std::size_t i = 0; i < kVerb.size(); ++i) {
-    if (std::toupper(static_cast<unsigned char>(sql[i])) != kVerb[i]) return std::nullopt;
+  if (sql.size() <= verb.size() || !isBlank(sql[verb.size()])) return std::nullopt;
+  for (std::size_t i = 0; i < verb.size(); ++i) {
+    if (std::toupper(static_cast<unsigned char>(sql[i])) != verb[i]) return std::nullopt;
   }
-  auto name = sql.substr(kVerb.size());
+  auto name = sql.substr(verb.size());
   while (!name.empty() && isBlank(name.front())) name.remove_prefix(1);
   if (name.size() >= 2 && name.front() == '\'' && name.back() == '\'') {
     name = name.substr(1, name.size() - 2);
@@ -170,7 +171,7 @@ std::string adminCommandList() {
       others += "; " + std::string(name);
     }
   }
-  return shows + others + "; PROMOTE 'node'";
+  return shows + others + " ['node']; PROMOTE 'node'";
 }
 
 std::string formatTime(WallClock::time_point time) {
@@ -409,9 +410,9 @@ ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config) {
 }
 
 ResultTable showFailover(const ProxySnapshot& snapshot) {
-  ResultTable table{{text("state"), text("primary"), integer("failovers"), text("last_event"),
-                     text("last_event_at"), text("refusal"), text("synchronous_mode"),
-                     text("synchronous_standby_names")},
+  ResultTable table{{text("state"), text("primary"), integer("failovers"), integer("switchovers"),
+                     text("last_event"), text("last_event_at"), text("refusal"),
+                     text("synchronous_mode"), text("synchronous_standby_names")},
                     {}};
   if (!snapshot.failover) return table;
   const auto& status = *snapshot.failover;
@@ -420,7 +421,7 @@ ResultTable showFailover(const ProxySnapshot& snapshot) {
   };
   table.rows.push_back(
       {cluster::toString(status.state), optional(status.primary), number(status.failovers),
-       optional(status.lastEvent),
+       number(status.switchovers), optional(status.lastEvent),
        status.lastEvent.empty() ? std::nullopt : std::optional(formatTime(status.lastEventAt)),
        optional(status.refusal), cluster::toString(status.syncMode),
        optional(status.synchronousStandbyNames)});

@@ -29,18 +29,20 @@ enum class AdminCommand {
   kReload,  // re-read the users and the hba file, as SIGHUP does
   kPause,   // new transactions wait until RESUME
   kResume,
-  kPromote,  // PROMOTE 'node': the operator's failover override
-  kEmpty,    // only blanks and semicolons: EmptyQueryResponse
-  kUnknown,  // answered with 42601 and the command list
+  kPromote,     // PROMOTE 'node': the operator's failover override
+  kSwitchover,  // SWITCHOVER ['node']: a planned change of primary
+  kEmpty,       // only blanks and semicolons: EmptyQueryResponse
+  kUnknown,     // answered with 42601 and the command list
 };
 
 // Case-insensitive; blanks around words and trailing semicolons are ignored.
 [[nodiscard]] AdminCommand parseAdminCommand(std::string_view sql);
 // "SHOW POOLS|CLIENTS|...; RELOAD; PAUSE; RESUME" for hints and SHOW HELP.
 [[nodiscard]] std::string adminCommandList();
-// The node a PROMOTE command names (quotes removed); nullopt when `sql` is
-// not a PROMOTE with exactly one name.
-[[nodiscard]] std::optional<std::string> promoteTarget(std::string_view sql);
+// The one name after `verb` (upper case; PROMOTE, SWITCHOVER), quotes
+// removed; nullopt when `sql` is not `verb` with exactly one name.
+[[nodiscard]] std::optional<std::string> commandArgument(std::string_view sql,
+                                                         std::string_view verb);
 
 struct ResultColumn {
   std::string name;

@@ -3,6 +3,7 @@
 #include "proxy/admin_console.hpp"
 
 #include <algorithm>
+#include <future>
 
 #include <spdlog/spdlog.h>
 
@@ -181,6 +182,70 @@ void promote(ProxyShared& shared, const std::string& node, std::string& out) {
   appendCommandComplete(out, "PROMOTE");
 }
 
+// Sum of the transactions now running on servers, over every worker.
+asio::awaitable<std::int64_t> runningTransactions(ProxyShared& shared) {
+  auto snapshot = co_await gatherSnapshot(shared, kGatherTimeout);
+  std::int64_t running = 0;
+  for (const auto& worker : snapshot.workers) {
+    for (auto count : worker.routedNow) running += count;
+  }
+  co_return running;
+}
+
+// PAUSE, wait for running transactions (switchover_timeout), let the
+// coordinator change the primary, RESUME: a client between transactions
+// only waits.
+asio::awaitable<void> switchover(ProxyShared& shared, std::optional<std::string> target,
+                                 std::string& out) {
+  if (!shared.failover) {
+    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState,
+                "no failover coordinator runs (failover needs health checks and two hosts)");
+    co_return;
+  }
+  if (shared.paused.exchange(true)) {
+    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState,
+                "the pool is paused: RESUME it first");
+    co_return;
+  }
+  spdlog::warn("SWITCHOVER{} from the admin console: pausing", target ? " to " + *target : "");
+  (void)co_await applyPauseEverywhere(shared, kGatherTimeout);
+  const auto timeout = shared.config.switchoverTimeout;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::error_code ec;
+  std::string failure;
+  while (co_await runningTransactions(shared) > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      failure = fmt::format("transactions still running after {} ms (switchover_timeout_ms)",
+                            timeout.count());
+      break;
+    }
+    timer.expires_after(std::chrono::milliseconds(50));
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  std::optional<Result<std::string>> result;
+  if (failure.empty()) {
+    auto future = shared.failover->switchover(target, timeout);
+    while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      timer.expires_after(std::chrono::milliseconds(50));
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    result = future.get();
+    if (!*result) failure = result->error().message;
+  }
+  shared.paused = false;
+  (void)co_await applyPauseEverywhere(shared, kGatherTimeout);
+  if (!failure.empty()) {
+    spdlog::error("SWITCHOVER failed: {}; resumed", failure);
+    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState,
+                "switchover failed: " + failure);
+    co_return;
+  }
+  spdlog::warn("SWITCHOVER done: {} is the primary; resumed", **result);
+  appendNotice(out, fmt::format("{} is the primary", **result));
+  appendCommandComplete(out, "SWITCHOVER");
+}
+
 // Runs one console command and appends its whole answer except ReadyForQuery.
 asio::awaitable<void> execute(ProxyShared& shared, std::string_view sql, std::string& out) {
   auto command = parseAdminCommand(sql);
@@ -208,7 +273,10 @@ asio::awaitable<void> execute(ProxyShared& shared, std::string_view sql, std::st
       co_await setPaused(shared, command == AdminCommand::kPause, out);
       co_return;
     case AdminCommand::kPromote:
-      promote(shared, *promoteTarget(sql), out);
+      promote(shared, *commandArgument(sql, "PROMOTE"), out);
+      co_return;
+    case AdminCommand::kSwitchover:
+      co_await switchover(shared, commandArgument(sql, "SWITCHOVER"), out);
       co_return;
     default:
       break;

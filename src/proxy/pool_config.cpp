@@ -77,6 +77,11 @@ std::vector<SettingDef> buildDefs() {
        .flag = "failover-priorities",
        .help = "failover priority of each host, comma separated in hosts order (default 1 "
                "each; higher wins WAL ties; 0: never promoted)"},
+      {.key = "pool.switchover_timeout_ms",
+       .flag = "switchover-timeout-ms",
+       .defaultValue = "10000",
+       .help = "SWITCHOVER waits this long for running transactions to end, then as long again "
+               "for the new primary to replay the old one's WAL"},
       {.key = "pool.agents",
        .flag = "agents",
        .help = "REST API of each host's pgswarm node agent as host:port, in hosts order: "
@@ -379,6 +384,8 @@ Status readFailoverSettings(const Settings& settings, PoolConfig& config) {
   auto enabled = settings.boolean("pool.failover");
   auto timeout = milliseconds(settings, "pool.failover_timeout_ms", 500);
   auto lag = settings.integer("pool.maximum_lag_on_failover", 0, 1L << 50);
+  auto switchover = milliseconds(settings, "pool.switchover_timeout_ms", 100);
+  if (!switchover) return switchover.error();
   auto priorities =
       parsePerHost(settings, "pool.failover_priorities", "priority", config.servers.size());
   if (!enabled) return enabled.error();
@@ -414,6 +421,7 @@ Status readFailoverSettings(const Settings& settings, PoolConfig& config) {
     return makeError("{} is set but pool.agent_token (or agent_token_file) is not",
                      settings.origin("pool.agents"));
   }
+  config.switchoverTimeout = *switchover;
   config.failover = *enabled;
   config.failoverTimeout = *timeout;
   config.maximumLagOnFailover = static_cast<std::uint64_t>(*lag);
@@ -627,6 +635,7 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"maximum_lag_on_failover", std::to_string(config.maximumLagOnFailover)},
       {"failover_priorities", joinNumbers(config.failoverPriorities)},
       {"synchronous_mode", cluster::toString(config.synchronousMode)},
+      {"switchover_timeout_ms", std::to_string(config.switchoverTimeout.count())},
       {"agents", joinAddresses(config.agents)},
       {"agent_token", config.agentToken.empty() ? "" : "********"},
       {"health_check_period_ms", std::to_string(config.healthCheckPeriod.count())},

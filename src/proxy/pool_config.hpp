@@ -60,6 +60,7 @@ struct PoolConfig {
   std::uint64_t maximumLagOnFailover = 1U << 20U;  // 0: no bound
   std::vector<int> failoverPriorities;             // one per server; 0: never promoted
   cluster::SyncMode synchronousMode = cluster::SyncMode::kOff;
+  std::chrono::milliseconds switchoverTimeout{10000};
   std::vector<pool::ServerAddress> agents;  // empty, or one per server
   std::string agentToken;
   ClientAuthMethod authType = ClientAuthMethod::kScramSha256;

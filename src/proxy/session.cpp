@@ -41,6 +41,7 @@ constexpr int kMaxReadRetries = 2;
 // runs on the session's own primary instead.
 constexpr std::chrono::milliseconds kBorrowWait{50};
 constexpr std::chrono::milliseconds kFailoverPoll{50};
+constexpr int kMaxPrimaryMoves = 3;
 constexpr std::size_t kMaxRetryBytes = 64 * 1024;
 
 // A FATAL or PANIC ErrorResponse: the server ends the connection after it.
@@ -414,12 +415,24 @@ asio::awaitable<bool> Session::attachServer(int node) {
   auto& shared = worker_.shared();
   state_ = SessionState::kWaiting;
   auto deadline = Clock::now() + shared.config.queryWaitTimeout;
-  if (node == primaryNode(worker_.topology()) && worker_.topology().awaitingPrimary) {
+  const bool forPrimary = node == primaryNode(worker_.topology());
+  if (forPrimary && worker_.topology().awaitingPrimary) {
     (void)co_await waitOutFailover(std::nullopt, deadline);
     node = primaryNode(worker_.topology());
   }
   pool_ = &worker_.poolFor(user_, database_, node);
   auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+  // The primary changed while this waited (a switchover pauses the pool):
+  // the connection goes back and the write follows the new primary.
+  for (int moves = 0; forPrimary && moves < kMaxPrimaryMoves; ++moves) {
+    int current = primaryNode(worker_.topology());
+    auto* lease = std::get_if<pool::Lease>(&result);
+    if (current == node || lease == nullptr) break;
+    lease->giveBack();
+    node = current;
+    pool_ = &worker_.poolFor(user_, database_, node);
+    result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+  }
   int primary = primaryNode(worker_.topology());
   // The primary is gone: after a failover the write goes to the new one.
   for (auto* failure = std::get_if<pool::AcquireFailure>(&result);

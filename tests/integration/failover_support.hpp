@@ -70,7 +70,9 @@ class LedgerWriter {
   using Clock = std::chrono::steady_clock;
 
  public:
-  explicit LedgerWriter(std::function<RawConn()> connect) : connect_(std::move(connect)) {
+  // Inserts ids firstId, firstId + 1, ...
+  explicit LedgerWriter(std::function<RawConn()> connect, long firstId = 1)
+      : connect_(std::move(connect)), firstId_(firstId) {
     thread_ = std::thread([this] { loop(); });
   }
   ~LedgerWriter() { stop(); }
@@ -82,6 +84,7 @@ class LedgerWriter {
   // Acknowledged ids, once stopped.
   const std::vector<long>& ids() const { return ids_; }
   int reconnects() const { return reconnects_.load(); }
+  int failures() const { return failures_.load(); }  // inserts that got an error
   // The longest time between two acknowledged inserts.
   std::chrono::milliseconds longestGap() const {
     std::lock_guard lock(mutex_);
@@ -96,7 +99,7 @@ class LedgerWriter {
   void loop() {
     auto conn = connect_();
     auto lastAck = Clock::now();
-    for (long id = 1; !stopping_; ++id) {
+    for (long id = firstId_; !stopping_; ++id) {
       auto outcome = run(conn.get(), "INSERT INTO ledger VALUES (" + std::to_string(id) + ")");
       if (outcome == "ok") {
         auto now = Clock::now();
@@ -108,6 +111,7 @@ class LedgerWriter {
         lastAck = now;
         continue;
       }
+      ++failures_;
       {
         std::lock_guard lock(mutex_);
         lastError_ = outcome;
@@ -121,9 +125,11 @@ class LedgerWriter {
   }
 
   std::function<RawConn()> connect_;
+  long firstId_;
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> acknowledged_{0};
   std::atomic<int> reconnects_{0};
+  std::atomic<int> failures_{0};
   std::vector<long> ids_;
   mutable std::mutex mutex_;
   std::chrono::milliseconds longestGap_{0};

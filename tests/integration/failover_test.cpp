@@ -226,5 +226,48 @@ TEST_F(Failover, TheOldPrimaryComingBackRejoinsAsAReplica) {
       20s));
 }
 
+TEST_F(Failover, SwitchoverUnderLoadFailsNoTransaction) {
+  auto console = admin();
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        auto roles = nodeRoles(console.get());
+        return roles.size() == 3U && roles[0] == "replica/up";
+      },
+      30s));
+  auto before = consoleValue(console.get(), "SHOW FAILOVER", "primary");
+  LedgerWriter writer([] { return client(); }, 1000000);
+  ASSERT_TRUE(waitUntil([&] { return writer.acknowledged() >= 50; }, 10s)) << writer.lastError();
+  auto started = Clock::now();
+  EXPECT_EQ(run(console.get(), "SWITCHOVER '" + nodeName(0) + "'"), "ok")
+      << consoleValue(console.get(), "SHOW FAILOVER", "last_event");
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  auto during = writer.acknowledged();
+  EXPECT_TRUE(waitUntil([&] { return writer.acknowledged() > during + 20; }, 10s));
+  writer.stop();
+  std::cout << "[ figures  ] switchover took " << took.count() << " ms; longest write gap "
+            << writer.longestGap().count() << " ms, " << writer.failures() << " failed inserts\n";
+  // A client between transactions only waits.
+  EXPECT_EQ(writer.failures(), 0) << writer.lastError();
+  EXPECT_EQ(writer.reconnects(), 0);
+  EXPECT_EQ(consoleValue(console.get(), "SHOW FAILOVER", "primary"), nodeName(0));
+  EXPECT_EQ(consoleValue(console.get(), "SHOW FAILOVER", "switchovers"), "1");
+  auto primary = direct(0);
+  EXPECT_EQ(run(primary.get(), "SELECT pg_is_in_recovery()"), "f");
+  // Nothing acknowledged was lost on the way.
+  EXPECT_EQ(run(primary.get(), "SELECT count(*) FROM ledger WHERE id >= 1000000"),
+            std::to_string(writer.ids().size()));
+  // The old primary follows the new one.
+  int old = before == nodeName(1) ? 1 : 2;
+  auto follower = direct(old);
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        if (PQstatus(follower.get()) != CONNECTION_OK) follower = direct(old);
+        return run(follower.get(),
+                   "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'") ==
+               std::to_string(cluster_->nodePort(0));
+      },
+      60s));
+}
+
 }  // namespace
 }  // namespace pgswarm::test

@@ -30,15 +30,17 @@ TEST(AdminCommand, ParsesEverySpelling) {
   EXPECT_EQ(parseAdminCommand("Resume"), AdminCommand::kResume);
   EXPECT_EQ(parseAdminCommand("show failover"), AdminCommand::kShowFailover);
   EXPECT_EQ(parseAdminCommand("promote 'db2:5432';"), AdminCommand::kPromote);
+  EXPECT_EQ(parseAdminCommand("switchover"), AdminCommand::kSwitchover);
+  EXPECT_EQ(parseAdminCommand("SWITCHOVER 'db3:5432'"), AdminCommand::kSwitchover);
 }
 
 TEST(AdminCommand, PromoteNamesOneNode) {
-  EXPECT_EQ(promoteTarget("PROMOTE 'db2:5432'"), "db2:5432");
-  EXPECT_EQ(promoteTarget("  promote   db2:5432 ;"), "db2:5432");
-  EXPECT_EQ(promoteTarget("Promote 'Node-B'"), "Node-B");  // names keep their case
+  EXPECT_EQ(commandArgument("PROMOTE 'db2:5432'", "PROMOTE"), "db2:5432");
+  EXPECT_EQ(commandArgument("  promote   db2:5432 ;", "PROMOTE"), "db2:5432");
+  EXPECT_EQ(commandArgument("Promote 'Node-B'", "PROMOTE"), "Node-B");  // names keep their case
   for (const char* bad :
        {"PROMOTE", "PROMOTE ''", "PROMOTE a b", "PROMOTEx a", "PROMOTE 'a'b'", "SELECT 1"}) {
-    EXPECT_FALSE(promoteTarget(bad)) << bad;
+    EXPECT_FALSE(commandArgument(bad, "PROMOTE")) << bad;
     EXPECT_NE(parseAdminCommand(bad), AdminCommand::kPromote) << bad;
   }
 }
@@ -58,7 +60,7 @@ TEST(AdminCommand, ListNamesEveryCommand) {
   auto list = adminCommandList();
   for (const char* word :
        {"SHOW POOLS|", "|CLIENTS|", "|SERVERS|", "|STATS|", "|CONFIG|", "|VERSION|", "|FAILOVER|",
-        "RELOAD", "PAUSE", "RESUME", "PROMOTE 'node'"}) {
+        "RELOAD", "PAUSE", "RESUME", "SWITCHOVER ['node']", "PROMOTE 'node'"}) {
     EXPECT_NE(list.find(word), std::string::npos) << word << " missing from " << list;
   }
 }
@@ -235,9 +237,10 @@ TEST(AdminViews, ShowFailoverIsOneRowWhileACoordinatorRuns) {
                                               .lastEvent = "electing -> refused on no candidate",
                                               .refusal = "no replica can safely be promoted"};
   auto table = showFailover(snapshot);
-  EXPECT_EQ(names(table), (std::vector<std::string>{"state", "primary", "failovers", "last_event",
-                                                    "last_event_at", "refusal", "synchronous_mode",
-                                                    "synchronous_standby_names"}));
+  EXPECT_EQ(names(table),
+            (std::vector<std::string>{"state", "primary", "failovers", "switchovers", "last_event",
+                                      "last_event_at", "refusal", "synchronous_mode",
+                                      "synchronous_standby_names"}));
   ASSERT_EQ(table.rows.size(), 1U);
   EXPECT_EQ(cell(table, 0, "state"), "refused");
   EXPECT_EQ(cell(table, 0, "primary"), "db1:5432");
