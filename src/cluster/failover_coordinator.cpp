@@ -136,7 +136,27 @@ void FailoverCoordinator::onHealthy(const Topology& topology) {
     adopt(primary);
   }
   fenceStalePrimaries(topology);
+  reportStreaming(topology);
   maintainSync(topology);
+}
+
+// A replica that is up but stopped streaming takes no part in a failover
+// (and none in synchronous mode): say so once per change.
+void FailoverCoordinator::reportStreaming(const Topology& topology) {
+  streaming_.resize(topology.nodes.size(), true);
+  for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
+    const auto& observed = topology.nodes[i];
+    if (observed.health != NodeHealth::kUp || observed.role != NodeRole::kReplica) continue;
+    bool streaming = observed.receiverStatus == "streaming";
+    if (streaming == streaming_[i]) continue;
+    streaming_[i] = streaming;
+    if (streaming) {
+      spdlog::info("failover: {} streams again (from {})", observed.node.name, observed.upstream);
+    } else {
+      spdlog::warn("failover: replica {} stopped streaming (WAL receiver: {})", observed.node.name,
+                   observed.receiverStatus.empty() ? "none" : observed.receiverStatus);
+    }
+  }
 }
 
 void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {

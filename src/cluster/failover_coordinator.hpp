@@ -100,6 +100,7 @@ class FailoverCoordinator {
   void promoteCandidate();
   void repointReplicas(const Topology& topology);
   void fenceStalePrimaries(const Topology& topology);
+  void reportStreaming(const Topology& topology);
   void requestRejoin(std::size_t node);
   [[nodiscard]] Status promoteOnce(std::size_t node);
   [[nodiscard]] const AgentEndpoint* agentOf(std::size_t node) const;
@@ -136,6 +137,7 @@ class FailoverCoordinator {
   Lsn leaveLsn_ = 0;
   Clock::time_point nextSyncAttempt_{};
   std::vector<Clock::time_point> nextRejoin_;  // per node
+  std::vector<bool> streaming_;                // per replica, as last reported
   Clock::time_point refusedAt_{};
 };
 

@@ -359,12 +359,27 @@ ResultTable showLists(const ProxySnapshot& snapshot) {
   return table;
 }
 
+namespace {
+
+// A replica's WAL receiver: "streaming from host:port", its other status,
+// or "none" when no receiver runs; NULL for others and unchecked nodes.
+std::optional<std::string> receiverOf(const cluster::NodeObservation* observed) {
+  if (observed == nullptr || observed->role != cluster::NodeRole::kReplica) return std::nullopt;
+  if (observed->receiverStatus.empty()) return "none";
+  if (observed->receiverStatus == "streaming" && !observed->upstream.empty()) {
+    return "streaming from " + observed->upstream;
+  }
+  return observed->receiverStatus;
+}
+
+}  // namespace
+
 ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config) {
-  ResultTable table{
-      {integer("node"), text("host"), integer("port"), text("role"), text("health"),
-       integer("weight"), text("reads"), integer("lag_bytes"), integer("replay_delay_ms"),
-       text("lsn"), integer("transactions"), integer("active"), text("last_error")},
-      {}};
+  ResultTable table{{integer("node"), text("host"), integer("port"), text("role"), text("health"),
+                     integer("weight"), text("reads"), integer("lag_bytes"),
+                     integer("replay_delay_ms"), text("lsn"), integer("transactions"),
+                     integer("active"), text("last_error"), text("receiver")},
+                    {}};
   auto policy = RoutingPolicy::fromConfig(config);
   for (std::size_t i = 0; i < config.servers.size(); ++i) {
     std::uint64_t routed = 0;
@@ -400,11 +415,11 @@ ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config) {
     } else {
       reads = primary ? "primary" : "health checks off";
     }
-    table.rows.push_back({number(static_cast<std::int64_t>(i)), server.host,
-                          number(std::int64_t{server.port}), role,
-                          observed ? cluster::toString(observed->health) : "unchecked",
-                          number(std::int64_t{primary ? config.primaryWeight : config.weights[i]}),
-                          reads, lagBytes, delay, lsn, number(routed), number(now), lastError});
+    table.rows.push_back(
+        {number(static_cast<std::int64_t>(i)), server.host, number(std::int64_t{server.port}), role,
+         observed ? cluster::toString(observed->health) : "unchecked",
+         number(std::int64_t{primary ? config.primaryWeight : config.weights[i]}), reads, lagBytes,
+         delay, lsn, number(routed), number(now), lastError, receiverOf(observed)});
   }
   return table;
 }

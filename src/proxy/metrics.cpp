@@ -166,6 +166,12 @@ void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfi
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     out.sample("pgswarm_node_health_check_failures_total", label(i), nodes[i].failures);
   }
+  out.family("pgswarm_node_streaming", "gauge",
+             "1 while the replica's WAL receiver streams (replicas only).");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].role != cluster::NodeRole::kReplica) continue;
+    out.sample("pgswarm_node_streaming", label(i), nodes[i].receiverStatus == "streaming" ? 1 : 0);
+  }
   out.family("pgswarm_node_fenced", "gauge",
              "1 while the failover coordinator keeps writes away from the node.");
   for (std::size_t i = 0; i < nodes.size(); ++i) {

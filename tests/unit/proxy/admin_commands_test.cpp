@@ -228,6 +228,35 @@ TEST(AdminViews, ShowConfigMasksThePasswordAndShowsDefaults) {
   for (const auto& [key, value] : byKey) EXPECT_NE(value.first, "(unknown)") << key;
 }
 
+TEST(AdminViews, ShowNodesNamesFencedPrimariesAndReceivers) {
+  PoolConfig config;
+  config.servers = {{"db1", 5432}, {"db2", 5432}, {"db3", 5432}};
+  config.weights = {1, 1, 1};
+  auto topology = std::make_shared<cluster::Topology>();
+  topology->nodes.resize(3);
+  auto& old = topology->nodes[0];
+  old.health = cluster::NodeHealth::kUp;
+  old.role = cluster::NodeRole::kPrimary;
+  old.fenced = true;
+  auto& streaming = topology->nodes[1];
+  streaming.health = cluster::NodeHealth::kUp;
+  streaming.role = cluster::NodeRole::kReplica;
+  streaming.receiverStatus = "streaming";
+  streaming.upstream = "db3:5432";
+  auto& waiting = topology->nodes[2];
+  waiting.health = cluster::NodeHealth::kUp;
+  waiting.role = cluster::NodeRole::kReplica;
+  waiting.receiverStatus = "waiting";
+  ProxySnapshot snapshot;
+  snapshot.topology = topology;
+  auto table = showNodes(snapshot, config);
+  ASSERT_EQ(table.rows.size(), 3U);
+  EXPECT_EQ(cell(table, 0, "role"), "primary (fenced)");
+  EXPECT_EQ(cell(table, 0, "receiver"), "<NULL>");
+  EXPECT_EQ(cell(table, 1, "receiver"), "streaming from db3:5432");
+  EXPECT_EQ(cell(table, 2, "receiver"), "waiting");
+}
+
 TEST(AdminViews, ShowFailoverIsOneRowWhileACoordinatorRuns) {
   ProxySnapshot snapshot;
   EXPECT_TRUE(showFailover(snapshot).rows.empty());
