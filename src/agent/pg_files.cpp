@@ -99,6 +99,10 @@ std::string pgswarmConf(const NodeConfig& config, const std::string& socketDir, 
       "wal_keep_size = {}\n"
       "hot_standby_feedback = on\n"
       "wal_log_hints = on\n"
+      "# A replica asks its primary for a message after 2.5 s of silence, so a\n"
+      "# live primary is heard at least that often: the pool does not fail\n"
+      "# over while a replica still hears the primary.\n"
+      "wal_receiver_timeout = '5s'\n"
       "password_encryption = 'scram-sha-256'\n",
       config.port, confLiteral(config.listenAddresses), confLiteral(socketDir),
       confLiteral(config.name), confLiteral(kWalKeepSize));

@@ -20,6 +20,10 @@ struct AgentReply {
   std::string body;
 };
 
+// GET http://host:port/path; an error only when no HTTP answer came.
+[[nodiscard]] Result<AgentReply> getFromAgent(const AgentEndpoint& agent, const std::string& path,
+                                              std::chrono::milliseconds timeout);
+
 // POSTs `json` to http://host:port/path. An error only when no HTTP answer
 // came (connect, timeout); any status is a reply for the caller to judge.
 [[nodiscard]] Result<AgentReply> postToAgent(const AgentEndpoint& agent, const std::string& path,

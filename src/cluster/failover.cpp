@@ -208,6 +208,13 @@ bool isPrimaryLost(const Topology& topology, int primary, const FailoverPolicy& 
          now - lastGood >= policy.timeout;
 }
 
+bool agentVouchesForPrimary(std::string_view agentState,
+                            std::chrono::steady_clock::duration lostFor,
+                            std::chrono::steady_clock::duration restartGrace) {
+  if (lostFor >= restartGrace) return false;
+  return agentState == "starting" || agentState == "restarting" || agentState == "running";
+}
+
 std::optional<std::size_t> replicaHearingPrimary(const Topology& topology, int primary,
                                                  const FailoverPolicy& policy) {
   for (std::size_t i = 0; i < topology.nodes.size(); ++i) {

@@ -38,6 +38,9 @@ struct FailoverPolicy {
   // never promotes the node. Missing entries count as 1.
   std::vector<int> priorities;
   SyncMode syncMode = SyncMode::kOff;
+  // How long an agent that is restarting the lost primary's postgres may
+  // hold the failover back (agentVouchesForPrimary).
+  std::chrono::milliseconds restartGrace{30000};
 };
 
 // Synchronous mode: the replicas that may hold a commit no other node has
@@ -105,6 +108,15 @@ struct FailoverTransition {
 [[nodiscard]] bool isPrimaryLost(const Topology& topology, int primary,
                                  const FailoverPolicy& policy,
                                  std::chrono::steady_clock::time_point now);
+
+// What the lost primary's agent says of it decides whether the failover
+// waits: an agent that restarts its postgres (or still sees it run, when
+// only the pool lost it) brings it back without losing a commit, so the
+// pool waits for it up to restartGrace after the last good check. A
+// silent agent (host down, link cut), or one that gave up, changes nothing.
+[[nodiscard]] bool agentVouchesForPrimary(std::string_view agentState,
+                                          std::chrono::steady_clock::duration lostFor,
+                                          std::chrono::steady_clock::duration restartGrace);
 
 // A replica that can still hear the lost primary: its WAL receiver streams
 // and got a message within policy.timeout. The primary is then alive and

@@ -11,6 +11,8 @@ namespace pgswarm::cluster {
 namespace {
 
 constexpr std::chrono::milliseconds kTick{100};
+constexpr std::chrono::milliseconds kAgentAskEvery{500};
+constexpr std::chrono::milliseconds kAgentAskTimeout{1000};
 constexpr std::chrono::milliseconds kPromotionSeenWithin{10000};
 
 std::string position(const NodeObservation& node) {
@@ -172,7 +174,7 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
   }
   auto now = Clock::now();
   if (state_ == FailoverState::kPrimaryLost &&
-      isPrimaryLost(topology, primary_, options_.policy, now)) {
+      isPrimaryLost(topology, primary_, options_.policy, now) && !agentKeepsPrimary(lost, now)) {
     return fire(
         FailoverEvent::kTimeoutElapsed, topology,
         fmt::format("{} failed {} checks in a row", lost.node.name, lost.consecutiveFailures));
@@ -180,6 +182,35 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
   if (state_ == FailoverState::kRefused && now - refusedAt_ >= options_.policy.timeout) {
     fire(FailoverEvent::kTimeoutElapsed, topology, "trying again");
   }
+}
+
+// Asks the lost primary's agent (at most twice a second) whether it is
+// bringing postgres back; says so once while it holds the failover.
+bool FailoverCoordinator::agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now) {
+  const auto* agent = agentOf(static_cast<std::size_t>(primary_));
+  if (agent == nullptr) return false;
+  if (now < nextAgentAsk_) return agentVouches_;
+  nextAgentAsk_ = now + kAgentAskEvery;
+  std::string state;
+  if (auto reply = getFromAgent(*agent, "/status", kAgentAskTimeout);
+      reply && reply->status == 200) {
+    auto json = nlohmann::json::parse(reply->body, nullptr, false);
+    if (!json.is_discarded()) state = json.value("state", "");
+  }
+  auto lostFor =
+      now - (lost.observedAt != Clock::time_point{} ? lost.observedAt : lost.healthSince);
+  bool vouches = agentVouchesForPrimary(state, lostFor, options_.policy.restartGrace);
+  if (vouches && !agentVouches_) {
+    spdlog::warn(
+        "failover: {} does not answer but its agent says postgres is {}: waiting up to "
+        "{} ms for it rather than failing over",
+        lost.node.name, state, options_.policy.restartGrace.count());
+  } else if (!vouches && agentVouches_) {
+    spdlog::warn("failover: {}'s agent no longer vouches for it ({})", lost.node.name,
+                 state.empty() ? "no answer" : state);
+  }
+  agentVouches_ = vouches;
+  return vouches;
 }
 
 void FailoverCoordinator::fire(FailoverEvent event, const Topology& topology,
@@ -239,6 +270,8 @@ void FailoverCoordinator::perform(FailoverAction action, const Topology& topolog
 void FailoverCoordinator::adopt(int primary) {
   if (primary < 0) return;
   primary_ = primary;
+  agentVouches_ = false;
+  nextAgentAsk_ = {};
   monitor_.setAwaitingPrimary(false);
   std::lock_guard lock(mutex_);
   status_.primary = monitor_.options().nodes[static_cast<std::size_t>(primary)].name;

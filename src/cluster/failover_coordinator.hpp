@@ -94,6 +94,7 @@ class FailoverCoordinator {
   void step(const Topology& topology);
   void onHealthy(const Topology& topology);
   void onPrimaryMissing(const Topology& topology);
+  [[nodiscard]] bool agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now);
   void fire(FailoverEvent event, const Topology& topology, const std::string& detail);
   void perform(FailoverAction action, const Topology& topology);
   void fenceAndElect(const Topology& topology);
@@ -138,6 +139,8 @@ class FailoverCoordinator {
   Clock::time_point nextSyncAttempt_{};
   std::vector<Clock::time_point> nextRejoin_;  // per node
   std::vector<bool> streaming_;                // per replica, as last reported
+  Clock::time_point nextAgentAsk_{};
+  bool agentVouches_ = false;
   Clock::time_point refusedAt_{};
 };
 

@@ -77,6 +77,11 @@ std::vector<SettingDef> buildDefs() {
        .flag = "failover-priorities",
        .help = "failover priority of each host, comma separated in hosts order (default 1 "
                "each; higher wins WAL ties; 0: never promoted)"},
+      {.key = "pool.primary_restart_grace_ms",
+       .flag = "primary-restart-grace-ms",
+       .defaultValue = "30000",
+       .help = "while the lost primary's agent says it is restarting postgres, the failover waits "
+               "this long (from the last good check) for it to come back"},
       {.key = "pool.switchover_timeout_ms",
        .flag = "switchover-timeout-ms",
        .defaultValue = "10000",
@@ -386,6 +391,9 @@ Status readFailoverSettings(const Settings& settings, PoolConfig& config) {
   auto lag = settings.integer("pool.maximum_lag_on_failover", 0, 1L << 50);
   auto switchover = milliseconds(settings, "pool.switchover_timeout_ms", 100);
   if (!switchover) return switchover.error();
+  auto grace = milliseconds(settings, "pool.primary_restart_grace_ms", 0);
+  if (!grace) return grace.error();
+  config.primaryRestartGrace = *grace;
   auto priorities =
       parsePerHost(settings, "pool.failover_priorities", "priority", config.servers.size());
   if (!enabled) return enabled.error();
@@ -636,6 +644,7 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"failover_priorities", joinNumbers(config.failoverPriorities)},
       {"synchronous_mode", cluster::toString(config.synchronousMode)},
       {"switchover_timeout_ms", std::to_string(config.switchoverTimeout.count())},
+      {"primary_restart_grace_ms", std::to_string(config.primaryRestartGrace.count())},
       {"agents", joinAddresses(config.agents)},
       {"agent_token", config.agentToken.empty() ? "" : "********"},
       {"health_check_period_ms", std::to_string(config.healthCheckPeriod.count())},

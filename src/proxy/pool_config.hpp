@@ -61,6 +61,7 @@ struct PoolConfig {
   std::vector<int> failoverPriorities;             // one per server; 0: never promoted
   cluster::SyncMode synchronousMode = cluster::SyncMode::kOff;
   std::chrono::milliseconds switchoverTimeout{10000};
+  std::chrono::milliseconds primaryRestartGrace{30000};
   std::vector<pool::ServerAddress> agents;  // empty, or one per server
   std::string agentToken;
   ClientAuthMethod authType = ClientAuthMethod::kScramSha256;

@@ -52,15 +52,17 @@ std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared) {
 
 std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(ProxyShared& shared) {
   const auto& config = shared.config;
-  cluster::FailoverCoordinatorOptions options{.policy = {.enabled = config.failover,
-                                                         .timeout = config.failoverTimeout,
-                                                         .maximumLag = config.maximumLagOnFailover,
-                                                         .priorities = config.failoverPriorities,
-                                                         .syncMode = config.synchronousMode},
-                                              .user = config.healthCheckUser,
-                                              .password = healthCheckPassword(shared),
-                                              .dbname = config.healthCheckDbname,
-                                              .agentToken = config.agentToken};
+  cluster::FailoverCoordinatorOptions options{
+      .policy = {.enabled = config.failover,
+                 .timeout = config.failoverTimeout,
+                 .maximumLag = config.maximumLagOnFailover,
+                 .priorities = config.failoverPriorities,
+                 .syncMode = config.synchronousMode,
+                 .restartGrace = config.primaryRestartGrace},
+      .user = config.healthCheckUser,
+      .password = healthCheckPassword(shared),
+      .dbname = config.healthCheckDbname,
+      .agentToken = config.agentToken};
   for (const auto& agent : config.agents) {
     options.agents.emplace_back(cluster::AgentEndpoint{agent.host, agent.port});
   }

@@ -35,7 +35,8 @@ TEST(PgFiles, PgswarmConfHasTheReplicationSettings) {
         "unix_socket_directories = '/srv/pg/db2/data'\n", "cluster_name = 'db2'\n",
         "wal_level = replica\n", "hot_standby = on\n", "max_wal_senders = 10\n",
         "max_replication_slots = 10\n", "wal_keep_size = '256MB'\n", "hot_standby_feedback = on\n",
-        "wal_log_hints = on\n", "password_encryption = 'scram-sha-256'\n"}) {
+        "wal_log_hints = on\n", "wal_receiver_timeout = '5s'\n",
+        "password_encryption = 'scram-sha-256'\n"}) {
     EXPECT_TRUE(contains(text, line)) << line << " missing from\n" << text;
   }
   EXPECT_FALSE(contains(text, "primary_conninfo"));

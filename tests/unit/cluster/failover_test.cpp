@@ -106,6 +106,17 @@ TEST(PrimaryLost, NeedsTheTimeoutAndTwoFailedChecks) {
   EXPECT_FALSE(isPrimaryLost(topology, -1, policy, lastGood + 10s));
 }
 
+TEST(AgentVouches, OnlyWhileItBringsPostgresBackWithinTheGrace) {
+  for (const char* state : {"starting", "restarting", "running"}) {
+    EXPECT_TRUE(agentVouchesForPrimary(state, 5s, 30s)) << state;
+    EXPECT_FALSE(agentVouchesForPrimary(state, 30s, 30s)) << state;
+  }
+  for (const char* state : {"", "failed", "stopped", "rejoining"}) {
+    EXPECT_FALSE(agentVouchesForPrimary(state, 1s, 30s)) << state;
+  }
+  EXPECT_FALSE(agentVouchesForPrimary("restarting", 1s, 0s));  // grace 0: never waits
+}
+
 TEST(PickCandidate, TheMostWalReceivedWins) {
   FailoverPolicy policy;
   auto now = Clock::now();
