@@ -99,7 +99,9 @@ class AgentFence : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (agent_ > 0) EXPECT_TRUE(runtime::stopProcess(agent_, 60s));
+    if (agent_ > 0) {
+      EXPECT_TRUE(runtime::stopProcess(agent_, 60s));
+    }
   }
 
   nlohmann::json status() {
