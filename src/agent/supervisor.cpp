@@ -88,14 +88,20 @@ void Supervisor::startPostgres() {
   if (auto written = writeStartFiles(node_, dataDir->standby); !written) {
     return fail(written.error().message);
   }
-  if (dataDir->standby) return spawnPostgres(true);
-  // A primary's folder: peers may know a newer primary, and asking them
-  // blocks, so it runs on the worker and the spawn follows on the loop.
+  // A primary's folder at the agent's start: peers may know a newer primary,
+  // and asking them blocks, so it runs on the worker and the spawn follows on
+  // the loop. Not before a crash restart: asking a pool whose primary is down
+  // can take seconds, and the restart must beat the pool's failover timeout.
+  bool checkPeers = !dataDir->standby && !startedOnce_;
+  startedOnce_ = true;
+  if (!checkPeers) return spawnPostgres(dataDir->standby);
   spawnPending_ = true;
+  workerSpawns_ = true;  // pg_controldata's exit is the worker's to collect
   asio::post(operations_, [this] {
     fencer_.fenceBeforeStart();
     asio::post(loop_, [this] {
       spawnPending_ = false;
+      workerSpawns_ = false;
       if (stopping_ || rejoin_ || postmaster_ >= 0) return;
       spawnPostgres(false);
     });

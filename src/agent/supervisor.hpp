@@ -7,7 +7,7 @@
 // backoff or exit handling interferes meanwhile. With node.peers, a check
 // every 500 ms on the worker fences a primary that cannot reach any peer
 // (fencer.hpp), and a primary's folder is checked against the peers before
-// every start.
+// the agent first starts it.
 #pragma once
 
 #include <sys/types.h>
@@ -83,6 +83,7 @@ class Supervisor {
   bool probing_ = false;
   bool fenceChecking_ = false;
   bool spawnPending_ = false;  // the pre-start fence check runs; the spawn follows it
+  bool startedOnce_ = false;   // the pre-start fence check runs only before the first start
   bool roleEnsured_ = false;
   bool stopping_ = false;
   int escalations_ = 0;
