@@ -80,6 +80,7 @@ nlohmann::json statusJson(const AgentSnapshot& snapshot,
       {"port", snapshot.port},
       {"timeline", nullptr},
       {"restarts", snapshot.restarts},
+      {"fenced", snapshot.fenced},
       {"last_error", orNull(snapshot.lastError)},
   };
   out["operation"] = orNull(snapshot.operation);

@@ -37,6 +37,7 @@ struct AgentSnapshot {
   std::optional<pid_t> postmasterPid;
   std::optional<cluster::NodeStatus> status;  // the last successful probe, while healthy
   int restarts = 0;
+  bool fenced = false;  // the agent fenced postgres (fencer.hpp)
   std::string lastError;
   // A failover operation (promote, rejoin) in progress, as "<verb>: <stage>";
   // empty when none runs. At most one runs at a time.

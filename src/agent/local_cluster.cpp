@@ -344,6 +344,16 @@ Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
                              std::to_string(primary.port), "--primary-wait", "30"});
   }
   if (!pgBin.empty()) argv.insert(argv.end(), {"--pg-bin", pgBin});
+  // Fencing: the other nodes and the pool are what this node must reach.
+  std::string peers;
+  for (const auto& other : cluster.nodes) {
+    if (other.name == node.name) continue;
+    peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", other.port);
+  }
+  if (cluster.poolPort != 0) {
+    peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", cluster.poolPort);
+  }
+  if (!peers.empty()) argv.insert(argv.end(), {"--peers", peers});
   runtime::SpawnOptions options{.argv = argv,
                                 .unsetEnv = {"PGPASSWORD", "PGDATA", "PGPORT"},
                                 .outputPath = node.logPath(),
@@ -529,13 +539,24 @@ Status downLocalCluster(const std::string& dir, bool purge) {
   }
   std::error_code poolEc;
   fs::remove(cluster->poolPidPath(), poolEc);
-  // Replicas first, so the primary does not see them drop out one by one.
+  // Every agent at once: a primary left alone for its fence timeout while the
+  // others stop one by one would fence itself (node.peers), and start fenced.
+  std::map<std::string, pid_t> agents;
+  for (auto it = cluster->nodes.rbegin(); it != cluster->nodes.rend(); ++it) {
+    if (auto pid = runningAgent(*it)) {
+      spdlog::info("stopping {} (agent pid {})", it->name, *pid);
+      ::kill(*pid, SIGTERM);
+      agents[it->name] = *pid;
+    }
+  }
   for (auto it = cluster->nodes.rbegin(); it != cluster->nodes.rend(); ++it) {
     const auto& node = *it;
-    if (auto pid = runningAgent(node)) {
-      spdlog::info("stopping {} (agent pid {})", node.name, *pid);
-      if (!runtime::stopProcess(*pid, kAgentStopGrace)) {
-        return makeError("agent of {} (pid {}) did not stop", node.name, *pid);
+    if (auto found = agents.find(node.name); found != agents.end()) {
+      pid_t pid = found->second;
+      // Signal 0: SIGTERM went out above, and a second one would make the
+      // agent shut postgres down immediately instead of fast.
+      if (!runtime::stopProcess(pid, kAgentStopGrace, 0)) {
+        return makeError("agent of {} (pid {}) did not stop", node.name, pid);
       }
     }
     // A postmaster left behind by an agent that was killed: stop it too (fast shutdown).

@@ -114,6 +114,15 @@ std::vector<SettingDef> buildDefs() {
        .flag = "restart-window",
        .defaultValue = "60",
        .help = "seconds over which max_restarts is counted"},
+      {.key = "node.peers",
+       .flag = "peers",
+       .help = "comma list of host:port of the other nodes' postgres (and the pool): while "
+               "none answers, a primary fences itself [default: none, no fencing]"},
+      {.key = "node.fence_timeout_ms",
+       .flag = "fence-timeout-ms",
+       .defaultValue = "2000",
+       .help = "milliseconds without a reachable peer before a primary fences itself; keep it "
+               "below the pool's failover_timeout; 0 turns fencing off"},
       {.key = "node.log_level",
        .flag = "log-level",
        .defaultValue = "info",
@@ -137,6 +146,39 @@ std::string trimmed(const std::string& text) {
 bool hasControlCharacter(const std::string& text) {
   return std::any_of(text.begin(), text.end(),
                      [](unsigned char c) { return std::iscntrl(c) != 0; });
+}
+
+Result<Peer> parsePeer(const std::string& entry) {
+  std::string host;
+  std::string rest;
+  if (!entry.empty() && entry.front() == '[') {
+    auto close = entry.find(']');
+    if (close == std::string::npos) return makeError("'{}' has no closing ']'", entry);
+    host = entry.substr(1, close - 1);
+    rest = entry.substr(close + 1);
+  } else {
+    auto colon = entry.rfind(':');
+    if (colon == std::string::npos) return makeError("'{}' has no port (host:port)", entry);
+    host = entry.substr(0, colon);
+    rest = entry.substr(colon);
+    if (host.find(':') != std::string::npos) {
+      return makeError("'{}': write an IPv6 address in brackets, [addr]:port", entry);
+    }
+  }
+  if (rest.size() < 2 || rest.front() != ':') {
+    return makeError("'{}' has no port (host:port)", entry);
+  }
+  auto digits = rest.substr(1);
+  bool numeric =
+      digits.size() <= 5 && std::all_of(digits.begin(), digits.end(),
+                                        [](unsigned char c) { return std::isdigit(c) != 0; });
+  int port = numeric ? std::stoi(digits) : 0;
+  if (port < 1 || port > 65535) return makeError("'{}': '{}' is not a port", entry, digits);
+  if (host.empty() || hasControlCharacter(host) ||
+      host.find_first_of(" '\\,") != std::string::npos) {
+    return makeError("'{}': '{}' is not a host name", entry, host);
+  }
+  return Peer{.host = host, .port = port};
 }
 
 Result<NodeMode> parseMode(const Settings& settings) {
@@ -241,12 +283,15 @@ Status fillNumbers(const Settings& settings, NodeConfig& config) {
   if (!restarts) return restarts.error();
   auto window = settings.integer("node.restart_window", 1, 86400);
   if (!window) return window.error();
+  auto fenceTimeout = settings.integer("node.fence_timeout_ms", 0, 3600000);
+  if (!fenceTimeout) return fenceTimeout.error();
   config.port = static_cast<int>(*port);
   config.primaryPort = static_cast<int>(*primaryPort);
   config.apiPort = static_cast<int>(*apiPort);
   config.primaryWait = std::chrono::seconds(*wait);
   config.maxRestarts = static_cast<int>(*restarts);
   config.restartWindow = std::chrono::seconds(*window);
+  config.fenceTimeout = std::chrono::milliseconds(*fenceTimeout);
   return Ok{};
 }
 
@@ -277,6 +322,9 @@ Status fillTexts(const Settings& settings, NodeConfig& config) {
   if (auto ok = checkSlot(settings, config.slot); !ok) return ok;
   config.pgBin = settings.text("node.pg_bin");
   config.logLevel = settings.text("node.log_level");
+  auto peers = parsePeers(settings.text("node.peers"));
+  if (!peers) return makeError("{}: {}", settings.origin("node.peers"), peers.error().message);
+  config.peers = std::move(*peers);
   return Ok{};
 }
 
@@ -326,6 +374,19 @@ std::string pgConfigBindir() {
 }
 
 }  // namespace
+
+Result<std::vector<Peer>> parsePeers(const std::string& text) {
+  std::vector<Peer> peers;
+  std::stringstream entries(text);
+  for (std::string entry; std::getline(entries, entry, ',');) {
+    entry = trimmed(entry);
+    if (entry.empty()) continue;
+    auto peer = parsePeer(entry);
+    if (!peer) return peer.error();
+    if (std::find(peers.begin(), peers.end(), *peer) == peers.end()) peers.push_back(*peer);
+  }
+  return peers;
+}
 
 const char* toString(NodeMode mode) {
   return mode == NodeMode::kPrimary ? "primary" : "replica";

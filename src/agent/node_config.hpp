@@ -16,6 +16,18 @@ namespace pgswarm::agent {
 enum class NodeMode { kPrimary, kReplica };
 [[nodiscard]] const char* toString(NodeMode mode);
 
+// Another node's postgres (or the pool): something whose reachability
+// proves this node is not cut off from the cluster (node.peers).
+struct Peer {
+  std::string host;
+  int port = 0;
+  friend bool operator==(const Peer&, const Peer&) = default;
+};
+
+// "db2:5432, db3:5432, [::1]:6432" -> peers; empty text -> none. Every entry
+// needs a port; an IPv6 address needs its brackets.
+[[nodiscard]] Result<std::vector<Peer>> parsePeers(const std::string& text);
+
 struct NodeConfig {
   std::string name;
   std::string dataDir;   // absolute, no trailing slash
@@ -39,6 +51,11 @@ struct NodeConfig {
   int maxRestarts = 5;
   std::chrono::seconds restartWindow{60};
   std::string logLevel;
+  std::vector<Peer> peers;  // empty: fencing is off
+  // Unreachable peers for this long fence a primary; 0 turns fencing off.
+  std::chrono::milliseconds fenceTimeout{2000};
+
+  [[nodiscard]] bool fencingEnabled() const { return !peers.empty() && fenceTimeout.count() > 0; }
 
   [[nodiscard]] std::string lockPath() const { return stateDir + "/pgswarm-agent.lock"; }
   // Outside the data folder: pg_rewind copies every file of its source's
@@ -46,6 +63,10 @@ struct NodeConfig {
   [[nodiscard]] std::string socketFolder() const { return stateDir + "/pgswarm-socket"; }
   [[nodiscard]] std::string passfilePath() const {
     return stateDir + "/pgswarm-" + name + ".pgpass";
+  }
+  // Set while the agent keeps postgres fenced (see fence.hpp).
+  [[nodiscard]] std::string fenceStatePath() const {
+    return stateDir + "/pgswarm-" + name + ".fence.json";
   }
   [[nodiscard]] std::string binary(const std::string& program) const {
     return pgBin + "/" + program;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/data_dir.hpp"
+#include "agent/fencer.hpp"
 #include "agent/pg_files.hpp"
 #include "agent/tool_output.hpp"
 #include "common/files.hpp"
@@ -172,6 +173,9 @@ Status writeStandbyFiles(const NodeContext& node) {
   const auto& dataDir = node.config.dataDir;
   removeCopiedSocketLocks(dataDir);
   dropOwnSlots(dataDir);
+  // A fenced old primary's settings must not come along into the replica:
+  // promoted later, it would refuse or hang every write.
+  if (auto cleared = clearFenceFiles(node); !cleared) return cleared;
   std::string autoConf = dataDir + "/postgresql.auto.conf";
   if (auto text = readFile(autoConf)) {
     auto stripped = withoutPrimarySettings(*text);

@@ -16,6 +16,7 @@ using std::chrono::seconds;
 using std::chrono::steady_clock;
 
 constexpr auto kTickInterval = seconds(1);
+constexpr auto kFenceInterval = std::chrono::milliseconds(500);
 constexpr auto kMaxBackoff = seconds(30);
 constexpr auto kFastShutdownGrace = seconds(60);       // SIGINT, then SIGQUIT
 constexpr auto kImmediateShutdownGrace = seconds(10);  // SIGQUIT, then SIGKILL
@@ -35,7 +36,9 @@ Supervisor::Supervisor(const NodeContext& node, AgentState& state)
       tickTimer_(loop_),
       restartTimer_(loop_),
       shutdownTimer_(loop_),
-      prober_(node_) {}
+      fenceTimer_(loop_),
+      prober_(node_),
+      fencer_(node_, state_) {}
 
 int Supervisor::run() {
   // Asio reports some failures as exceptions; none may leave postgres orphaned.
@@ -43,6 +46,7 @@ int Supervisor::run() {
     waitForSignal();
     startPostgres();
     scheduleTick();
+    if (node_.config.fencingEnabled()) scheduleFenceCheck();
     loop_.run();
   } catch (const std::exception& error) {
     spdlog::error("supervisor failed: {}", error.what());
@@ -71,6 +75,7 @@ void Supervisor::onSignal(int signal) {
 }
 
 void Supervisor::startPostgres() {
+  if (spawnPending_) return;
   const auto& config = node_.config;
   if (auto other = foreignPostmaster(config.dataDir, -1)) {
     return fail(
@@ -83,6 +88,28 @@ void Supervisor::startPostgres() {
   if (auto written = writeStartFiles(node_, dataDir->standby); !written) {
     return fail(written.error().message);
   }
+  // A primary's folder at the agent's start: peers may know a newer primary,
+  // and asking them blocks, so it runs on the worker and the spawn follows on
+  // the loop. Not before a crash restart: asking a pool whose primary is down
+  // can take seconds, and the restart must beat the pool's failover timeout.
+  bool checkPeers = !dataDir->standby && !startedOnce_;
+  startedOnce_ = true;
+  if (!checkPeers) return spawnPostgres(dataDir->standby);
+  spawnPending_ = true;
+  workerSpawns_ = true;  // pg_controldata's exit is the worker's to collect
+  asio::post(operations_, [this] {
+    fencer_.fenceBeforeStart();
+    asio::post(loop_, [this] {
+      spawnPending_ = false;
+      workerSpawns_ = false;
+      if (stopping_ || rejoin_ || postmaster_ >= 0) return;
+      spawnPostgres(false);
+    });
+  });
+}
+
+void Supervisor::spawnPostgres(bool standby) {
+  const auto& config = node_.config;
   auto pid = runtime::spawnProcess({.argv = {config.binary("postgres"), "-D", config.dataDir},
                                     .unsetEnv = {"PGDATA", "PGPASSWORD"},
                                     .runAs = node_.runAs,
@@ -96,7 +123,7 @@ void Supervisor::startPostgres() {
   postmaster_ = *pid;
   roleEnsured_ = false;
   spdlog::info("started postgres (pid {}) as {} on port {}", postmaster_,
-               dataDir->standby ? "replica" : "primary", config.port);
+               standby ? "replica" : "primary", config.port);
   state_.update([&](AgentSnapshot& s) {
     s.phase = AgentPhase::kStarting;
     s.postmasterPid = postmaster_;
@@ -176,6 +203,29 @@ void Supervisor::onTick() {
   prober_.probe(loop_, ensureRole, [this](ProbeResult result) { onProbe(std::move(result)); });
 }
 
+void Supervisor::scheduleFenceCheck() {
+  fenceTimer_.expires_after(kFenceInterval);
+  fenceTimer_.async_wait([this](const std::error_code& error) {
+    if (error || stopping_) return;
+    onFenceTick();
+    scheduleFenceCheck();
+  });
+}
+
+// Only while postgres answers: the check needs its role and timeline, and
+// never while a rejoin owns the folder.
+void Supervisor::onFenceTick() {
+  if (postmaster_ < 0 || rejoin_ || fenceChecking_) return;
+  auto snapshot = state_.snapshot();
+  if (!snapshot.healthy || !snapshot.status) return;
+  fenceChecking_ = true;
+  asio::post(operations_,
+             [this, role = snapshot.status->role, timeline = snapshot.status->timeline] {
+               fencer_.check(role, timeline);
+               asio::post(loop_, [this] { fenceChecking_ = false; });
+             });
+}
+
 void Supervisor::onProbe(ProbeResult result) {
   probing_ = false;
   if (stopping_ || postmaster_ < 0) return;
@@ -213,6 +263,7 @@ void Supervisor::beginShutdown() {
   stopping_ = true;
   restartTimer_.cancel();
   tickTimer_.cancel();
+  fenceTimer_.cancel();
   if (postmaster_ < 0) return finish(exitCode_);
   stopPostmaster();
 }
@@ -279,6 +330,7 @@ void Supervisor::runRejoin() {
       spdlog::info("{}", stage);
       state_.update([&](AgentSnapshot& s) { s.operation = stage; });
     });
+    if (done) fencer_.forget();  // the rejoin removed the fence's files
     asio::post(loop_, [this, done = std::move(done)] { onRejoinDone(done); });
   });
 }

@@ -4,7 +4,10 @@
 // SIGINT. Never starts a postmaster while another one runs on the folder.
 // A rejoin (POST /rejoin) stops postgres deliberately, rewinds or re-clones
 // it on a worker thread, and starts it again as a replica; no restart
-// backoff or exit handling interferes meanwhile.
+// backoff or exit handling interferes meanwhile. With node.peers, a check
+// every 500 ms on the worker fences a primary that cannot reach any peer
+// (fencer.hpp), and a primary's folder is checked against the peers before
+// the agent first starts it.
 #pragma once
 
 #include <sys/types.h>
@@ -17,6 +20,7 @@
 
 #include "agent/agent_state.hpp"
 #include "agent/bootstrap.hpp"
+#include "agent/fencer.hpp"
 #include "agent/health_prober.hpp"
 #include "agent/rejoin.hpp"
 #include "runtime/process.hpp"
@@ -42,6 +46,9 @@ class Supervisor {
   void waitForSignal();
   void onSignal(int signal);
   void startPostgres();
+  void spawnPostgres(bool standby);
+  void scheduleFenceCheck();
+  void onFenceTick();
   void reapChildren();
   void onPostmasterExit(const runtime::ExitStatus& status);
   void scheduleRestart();
@@ -66,12 +73,17 @@ class Supervisor {
   asio::steady_timer tickTimer_;
   asio::steady_timer restartTimer_;
   asio::steady_timer shutdownTimer_;
+  asio::steady_timer fenceTimer_;
   HealthProber prober_;                // after loop_: its worker joins before the loop goes
-  asio::thread_pool operations_{1};    // rejoin steps; after loop_ for the same reason
+  Fencer fencer_;                      // used only on operations_, which joins before it goes
+  asio::thread_pool operations_{1};    // rejoin steps and fence checks; after loop_ and fencer_
   std::optional<NodeContext> rejoin_;  // set from the deliberate stop until the rejoin ends
   bool workerSpawns_ = false;          // pg_rewind/pg_basebackup run: their exits are not ours
   pid_t postmaster_ = -1;
   bool probing_ = false;
+  bool fenceChecking_ = false;
+  bool spawnPending_ = false;  // the pre-start fence check runs; the spawn follows it
+  bool startedOnce_ = false;   // the pre-start fence check runs only before the first start
   bool roleEnsured_ = false;
   bool stopping_ = false;
   int escalations_ = 0;

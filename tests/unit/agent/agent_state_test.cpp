@@ -89,6 +89,9 @@ TEST(AgentState, StatusJsonWithoutAProbe) {
   EXPECT_TRUE(json["pid"].is_null());
   EXPECT_TRUE(json["timeline"].is_null());
   EXPECT_EQ(json["last_error"], "postgres exited: killed by signal 9");
+  EXPECT_EQ(json["fenced"], false);
+  snapshot.fenced = true;
+  EXPECT_EQ(statusJson(snapshot, snapshot.agentStarted)["fenced"], true);
 }
 
 TEST(AgentState, PrimaryStatusListsStandbys) {

@@ -62,6 +62,30 @@ TEST(NodeConfig, DefaultsGiveAPrimaryOnTheStandardPorts) {
   EXPECT_EQ(config->restartWindow, std::chrono::seconds(60));
   EXPECT_EQ(config->lockPath(), "/var/lib/postgresql/pgswarm-agent.lock");
   EXPECT_EQ(config->passfilePath(), "/var/lib/postgresql/pgswarm-db1.pgpass");
+  EXPECT_TRUE(config->peers.empty());
+  EXPECT_EQ(config->fenceTimeout, std::chrono::milliseconds(2000));
+  EXPECT_FALSE(config->fencingEnabled());
+  EXPECT_EQ(config->fenceStatePath(), "/var/lib/postgresql/pgswarm-db1.fence.json");
+}
+
+TEST(NodeConfig, PeersAndFenceTimeout) {
+  auto config = resolve(kPassword, {{"node.name", "db1"},
+                                    {"node.peers", "db2:5432,db3:5432"},
+                                    {"node.fence_timeout_ms", "1000"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->peers.size(), 2u);
+  EXPECT_EQ(config->peers[1], (Peer{"db3", 5432}));
+  EXPECT_EQ(config->fenceTimeout, std::chrono::milliseconds(1000));
+  EXPECT_TRUE(config->fencingEnabled());
+  auto off = resolve(kPassword, {{"node.peers", "db2:5432"}, {"node.fence_timeout_ms", "0"}});
+  ASSERT_TRUE(off.ok()) << off.error().message;
+  EXPECT_FALSE(off->fencingEnabled());
+  auto bad = resolve(kPassword, {{"node.peers", "db2"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "--peers: 'db2' has no port (host:port)");
+  auto negative = resolve(kPassword, {{"node.fence_timeout_ms", "-1"}});
+  ASSERT_FALSE(negative.ok());
+  EXPECT_NE(negative.error().message.find("--fence-timeout-ms"), std::string::npos);
 }
 
 TEST(NodeConfig, NameDefaultsToTheHostName) {
