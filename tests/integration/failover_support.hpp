@@ -3,6 +3,8 @@
 // commits were acknowledged.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -10,8 +12,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <sys/socket.h>
 #include <vector>
 
 #include "harness.hpp"
