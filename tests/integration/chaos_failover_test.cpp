@@ -519,6 +519,7 @@ TEST_F(Chaos, AFlappingPrimaryLinkFailsOverAtMostOnce) {
       },
       120s);
   ASSERT_TRUE(settled) << describe(console.get());
+  EXPECT_LE(failovers(console.get()) - failoversBefore, 1) << describe(console.get());
   std::cout << "[ figures  ] flapping: one primary (node " << primary << ") and streaming replicas "
             << millisSince(settling).count() << " ms after the last restore\n";
 
