@@ -3,6 +3,8 @@
 // commits were acknowledged.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -76,10 +78,24 @@ class LedgerWriter {
     thread_ = std::thread([this] { loop(); });
   }
   ~LedgerWriter() { stop(); }
-  void stop() {
+  // A statement the pool never answers (it hangs on an unreachable server)
+  // is cut off after `patience`, so a test fails instead of hanging.
+  void stop(std::chrono::milliseconds patience = 30s) {
     stopping_ = true;
-    if (thread_.joinable()) thread_.join();
+    if (!thread_.joinable()) return;
+    auto deadline = std::chrono::steady_clock::now() + patience;
+    while (!finished_ && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    if (!finished_) {
+      std::lock_guard lock(connMutex_);
+      cutOff_ = true;
+      if (conn_ != nullptr) ::shutdown(PQsocket(conn_), SHUT_RDWR);
+    }
+    thread_.join();
   }
+  // Whether stop() had to cut off a statement the pool never answered.
+  bool hung() const { return cutOff_.load(); }
   std::uint64_t acknowledged() const { return acknowledged_.load(); }
   // Acknowledged ids, once stopped.
   const std::vector<long>& ids() const { return ids_; }
@@ -98,6 +114,7 @@ class LedgerWriter {
  private:
   void loop() {
     auto conn = connect_();
+    publish(conn.get());
     auto lastAck = Clock::now();
     for (long id = firstId_; !stopping_; ++id) {
       auto outcome = run(conn.get(), "INSERT INTO ledger VALUES (" + std::to_string(id) + ")");
@@ -116,17 +133,29 @@ class LedgerWriter {
         std::lock_guard lock(mutex_);
         lastError_ = outcome;
       }
-      if (PQstatus(conn.get()) != CONNECTION_OK) {
+      if (PQstatus(conn.get()) != CONNECTION_OK && !stopping_) {
         ++reconnects_;
+        publish(nullptr);
         conn = connect_();
+        publish(conn.get());
       }
       std::this_thread::sleep_for(20ms);
     }
+    publish(nullptr);
+    finished_ = true;
+  }
+  void publish(PGconn* conn) {
+    std::lock_guard lock(connMutex_);
+    conn_ = conn;
   }
 
   std::function<RawConn()> connect_;
   long firstId_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<bool> cutOff_{false};
+  std::mutex connMutex_;
+  PGconn* conn_ = nullptr;  // the connection in use, for stop() to cut off
   std::atomic<std::uint64_t> acknowledged_{0};
   std::atomic<int> reconnects_{0};
   std::atomic<int> failures_{0};

@@ -95,7 +95,11 @@ bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds
 }
 
 HttpReply httpGet(int port, const std::string& path) {
-  httplib::Client client("127.0.0.1", port);
+  return httpGet("127.0.0.1", port, path);
+}
+
+HttpReply httpGet(const std::string& host, int port, const std::string& path) {
+  httplib::Client client(host, port);
   client.set_connection_timeout(2, 0);
   client.set_read_timeout(5, 0);
   auto response = client.Get(path.c_str());

@@ -54,6 +54,8 @@ struct HttpReply {
   std::string body;
 };
 HttpReply httpGet(int port, const std::string& path);
+// The same on any address (the chaos tier's nodes live on a bridge).
+HttpReply httpGet(const std::string& host, int port, const std::string& path);
 // HTTP POST of a JSON body; `bearer` non-empty adds "Authorization: Bearer".
 // The read timeout covers a promotion (up to 60 s on the server).
 HttpReply httpPost(int port, const std::string& path, const std::string& body,
