@@ -560,6 +560,7 @@ namespace {
 
 constexpr std::chrono::seconds kAgentTimeout{10};
 constexpr std::chrono::seconds kRejoinRetry{30};
+constexpr std::chrono::seconds kAgentSettle{5};
 
 }  // namespace
 
@@ -574,6 +575,14 @@ Status FailoverCoordinator::promoteOnce(std::size_t node) {
   if (const auto* agent = agentOf(node)) {
     auto reply = postToAgent(*agent, "/promote", "{}", options_.agentToken,
                              options_.promoteTimeout + kAgentTimeout);
+    // 503: the agent's own check has not seen its (re)started postgres
+    // answer yet, though ours did; it does within a second or two.
+    for (auto until = Clock::now() + kAgentSettle;
+         reply && reply->status == 503 && Clock::now() < until;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      reply = postToAgent(*agent, "/promote", "{}", options_.agentToken,
+                          options_.promoteTimeout + kAgentTimeout);
+    }
     if (!reply) return reply.error();
     if (reply->status != 200) {
       return makeError("agent {}:{} answered POST /promote with {}: {}", agent->host, agent->port,
@@ -726,6 +735,8 @@ void FailoverCoordinator::thaw(std::size_t node, const Frozen& frozen) {
         "restored by hand",
         name, done.error().message);
   } else {
+    // Until every process has reloaded, a new session may still start read-only.
+    std::this_thread::sleep_for(kSyncSettle);
     spdlog::warn("switchover: abandoned; {} takes writes again", name);
   }
   applied_.reset();  // synchronous mode: set its list again

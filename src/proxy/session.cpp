@@ -148,6 +148,14 @@ void Session::abort() {
   if (server_) server_->close();
 }
 
+void Session::dropServerOn(std::uint64_t nodes) {
+  int node = routed_.node();
+  if (!server_ || node < 0 || node >= 64 || (nodes >> node & 1U) == 0) return;
+  spdlog::warn("closing the server connection to {}:{}: the node is lost", server_->address().host,
+               server_->address().port);
+  server_->close();
+}
+
 // Nothing in flight either way: the session waits for the client's next message.
 bool Session::waitingForClient() const {
   return state_ != SessionState::kLogin && state_ != SessionState::kWaiting &&

@@ -58,6 +58,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // Worker maintenance: ends a client idle past client_idle_timeout (or
   // idle_transaction_timeout inside a transaction) with PostgreSQL's error.
   void enforceIdleTimeouts(std::chrono::steady_clock::time_point now);
+  // Closes the server connection when it is on a node of `nodes` (bit i:
+  // node i), which the server loop then handles as a lost server.
+  void dropServerOn(std::uint64_t nodes);
 
   [[nodiscard]] SessionState state() const { return state_; }
   [[nodiscard]] const std::string& user() const { return user_; }

@@ -304,7 +304,26 @@ asio::awaitable<void> Worker::maintenanceLoop() {
     for (auto& [key, pool] : pools_) pool->maintain();
     if (authQueryPool_) authQueryPool_->maintain();
     enforceClientTimeouts();
+    dropServersOfLostNodes();
   }
+}
+
+// A statement running on a node that stopped answering would wait for TCP
+// to give up (minutes on a cut link). Once the node is fenced, or down for
+// two checks in a row, the server connections sessions hold there are
+// closed: a read not yet answered goes elsewhere, an autocommit write gets
+// 08006 and its client keeps its connection.
+void Worker::dropServersOfLostNodes() {
+  if (!shared_.monitor) return;
+  const auto& nodes = topology().nodes;
+  std::uint64_t lost = 0;
+  for (std::size_t i = 0; i < nodes.size() && i < 64; ++i) {
+    bool down = nodes[i].health == cluster::NodeHealth::kDown && nodes[i].consecutiveFailures >= 2;
+    if (nodes[i].fenced || down) lost |= std::uint64_t{1} << i;
+  }
+  if (lost == 0) return;
+  auto sessions = sessions_;  // a session may end while we look
+  for (Session* session : sessions) session->dropServerOn(lost);
 }
 
 namespace {

@@ -107,6 +107,7 @@ class Worker {
   asio::awaitable<void> acceptLoop();
   asio::awaitable<void> maintenanceLoop();
   void enforceClientTimeouts();
+  void dropServersOfLostNodes();
   void stopInLoop();
   [[nodiscard]] WorkerSnapshot snapshotInLoop() const;
 

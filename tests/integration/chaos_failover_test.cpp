@@ -317,25 +317,35 @@ TEST_F(Chaos, ThePrimarysCutLinkFailsOverAndItRejoinsWhenBack) {
   LinkBack linkBack{kOld};
   auto cutAt = Clock::now();
   auto before = writer.acknowledged();
-  // A client inside the partition still reaches the old primary. Whether
-  // it takes the write is the agent's fencing, not asserted here.
-  auto diverged = cluster_->runInNamespace(
-      kOld,
-      {"/usr/lib/postgresql/15/bin/psql", "-h", cluster_->address(kOld), "-U", "postgres", "-d",
-       "postgres", "-Atc", "INSERT INTO ledger VALUES (-100) RETURNING id"},
-      {{"PGPASSWORD", cluster_->password()}, {"PGCONNECT_TIMEOUT", "5"}});
-  bool divergedAccepted = diverged.exitCode == 0 && contains(diverged.output, "-100");
-  std::cout << "[ figures  ] write straight to the partitioned primary: "
-            << (divergedAccepted ? "accepted" : "refused (" + diverged.output + ")") << "\n";
+  // A client inside the partition still reaches the old primary: its
+  // agent, reaching no peer for fence_timeout (2 s), fences it, and from
+  // then on a write is refused.
+  auto insidePartition = [&](const std::string& sql) {
+    return cluster_->runInNamespace(
+        kOld,
+        {"/usr/lib/postgresql/15/bin/psql", "-h", cluster_->address(kOld), "-U", "postgres", "-d",
+         "postgres", "-Atc", sql},
+        {{"PGPASSWORD", cluster_->password()}, {"PGCONNECT_TIMEOUT", "5"}});
+  };
+  bool fenced = waitUntil(
+      [&] { return contains(insidePartition("SHOW default_transaction_read_only").output, "on"); },
+      15s);
+  auto fencedAfter = millisSince(cutAt);
+  EXPECT_TRUE(fenced) << "the partitioned primary was never fenced by its agent";
+  auto diverged = insidePartition("INSERT INTO ledger VALUES (-100) RETURNING id");
+  EXPECT_FALSE(diverged.exitCode == 0 && contains(diverged.output, "-100"))
+      << "the fenced old primary took a write: " << diverged.output;
+  std::cout << "[ figures  ] partitioned primary fenced by its agent " << fencedAfter.count()
+            << " ms after the cut; a write straight to it: " << diverged.output << "\n";
 
   ASSERT_TRUE(waitUntil([&] { return failovers(console.get()) == 1; }, 30s))
       << describe(console.get());
   auto failedOverAfter = millisSince(cutAt);
   // The writer's statement in flight on the cut primary gets no socket
-  // error: unless the pool fails it, it waits for TCP to give up. That is
-  // reported, not asserted, until the pool drops a fenced node's server
-  // connections; a new connection must write at once.
+  // error: the pool closes a fenced node's server connections, so it fails
+  // (08006) and the writer's pool connection goes on to the new primary.
   bool kept = waitUntil([&] { return writer.acknowledged() > before + 20; }, 5s);
+  EXPECT_TRUE(kept) << "the writer's connection did not write again: " << writer.lastError();
   writer.stop(1s);
   auto opened = Clock::now();
   LedgerWriter after([] { return client(); }, 1'000'000);

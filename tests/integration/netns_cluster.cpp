@@ -189,6 +189,13 @@ void NetnsCluster::startAgent(int node) {
                                 temp_.path() + "/api-token",
                                 "--mode",
                                 node == 0 ? "primary" : "replica"};
+  // The other nodes: a primary that reaches none of them fences itself.
+  std::string peers;
+  for (int other = 0; other < nodeCount(); ++other) {
+    if (other == node) continue;
+    peers += (peers.empty() ? "" : ",") + address(other) + ":" + std::to_string(kPgPort);
+  }
+  argv.insert(argv.end(), {"--peers", peers});
   if (node != 0) {
     argv.insert(argv.end(), {"--primary-host", address(0), "--primary-port",
                              std::to_string(kPgPort), "--primary-wait", "60"});
