@@ -27,10 +27,12 @@ enum class SyncMode : unsigned char {
 
 struct FailoverPolicy {
   bool enabled = true;
-  // Down this long, with at least minFailedProbes failed checks in a row,
-  // and the primary is lost (one dropped connection is not a failure).
+  // No good check for this long, and the last minFailedProbes checks
+  // failed: the primary is lost. One dropped connection is no failure: the
+  // next check, a period later, answers. A check of a black-holed host
+  // takes its whole timeout to fail, so requiring two would add one.
   std::chrono::milliseconds timeout{3000};
-  int minFailedProbes = 2;
+  int minFailedProbes = 1;
   // Bytes the candidate may miss of what the lost primary last reported
   // having written; a candidate further behind is refused. 0: no limit.
   std::uint64_t maximumLag = 1U << 20U;

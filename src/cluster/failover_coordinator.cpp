@@ -12,6 +12,7 @@ namespace {
 
 constexpr std::chrono::milliseconds kTick{100};
 constexpr std::chrono::milliseconds kAgentAskEvery{500};
+constexpr std::chrono::milliseconds kRefusedRetry{500};
 constexpr std::chrono::milliseconds kAgentAskTimeout{1000};
 constexpr std::chrono::milliseconds kPromotionSeenWithin{10000};
 
@@ -179,8 +180,12 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
         FailoverEvent::kTimeoutElapsed, topology,
         fmt::format("{} failed {} checks in a row", lost.node.name, lost.consecutiveFailures));
   }
-  if (state_ == FailoverState::kRefused && now - refusedAt_ >= options_.policy.timeout) {
+  // Often, and quietly while nothing changes: a veto such as "a replica
+  // still hears the primary" lifts within a second of the silence growing.
+  if (state_ == FailoverState::kRefused && now - refusedAt_ >= kRefusedRetry) {
+    retrying_ = true;
     fire(FailoverEvent::kTimeoutElapsed, topology, "trying again");
+    retrying_ = false;
   }
 }
 
@@ -220,8 +225,11 @@ void FailoverCoordinator::fire(FailoverEvent event, const Topology& topology,
   auto line =
       fmt::format("{} -> {} on {}{}{}", toString(transition->from), toString(transition->to),
                   toString(event), detail.empty() ? "" : ": ", detail);
-  if (transition->to == FailoverState::kHealthy && event == FailoverEvent::kPrimaryUp &&
-      transition->from == FailoverState::kNoPrimary) {
+  bool sameRefusal = event == FailoverEvent::kNoCandidate && detail == lastRefusal_;
+  if (retrying_ && (event == FailoverEvent::kTimeoutElapsed || sameRefusal)) {
+    spdlog::debug("failover: {}", line);
+  } else if (transition->to == FailoverState::kHealthy && event == FailoverEvent::kPrimaryUp &&
+             transition->from == FailoverState::kNoPrimary) {
     spdlog::info("failover: {}", line);
   } else {
     spdlog::warn("failover: {}", line);
@@ -270,6 +278,7 @@ void FailoverCoordinator::perform(FailoverAction action, const Topology& topolog
 void FailoverCoordinator::adopt(int primary) {
   if (primary < 0) return;
   primary_ = primary;
+  lastRefusal_.clear();
   agentVouches_ = false;
   nextAgentAsk_ = {};
   monitor_.setAwaitingPrimary(false);
@@ -287,21 +296,27 @@ void FailoverCoordinator::fenceAndElect(const Topology& topology) {
   // First, so no new transaction reaches the old primary whatever follows.
   monitor_.setFenced(static_cast<std::size_t>(primary_), true);
   auto election = pickCandidate(topology, primary_, options_.policy, sync_);
+  bool repeated = retrying_ && election.refusal == lastRefusal_ && !election.refusal.empty();
   for (const auto& verdict : election.verdicts) {
     const auto& node = topology.nodes[verdict.node];
-    spdlog::info("failover: candidate {} at {}: {}", node.node.name, position(node),
-                 verdict.excluded.empty() ? "eligible" : verdict.excluded);
+    spdlog::log(repeated ? spdlog::level::debug : spdlog::level::info,
+                "failover: candidate {} at {}: {}", node.node.name, position(node),
+                verdict.excluded.empty() ? "eligible" : verdict.excluded);
   }
   if (!election.winner) {
     {
       std::lock_guard lock(mutex_);
       status_.refusal = election.refusal;
     }
-    spdlog::error(
-        "failover: REFUSED: {}; writes fail until the primary returns or an operator "
-        "promotes a node (admin console: PROMOTE 'node')",
-        election.refusal);
-    return fire(FailoverEvent::kNoCandidate, topology, election.refusal);
+    if (!repeated) {
+      spdlog::error(
+          "failover: REFUSED: {}; writes fail until the primary returns or an operator "
+          "promotes a node (admin console: PROMOTE 'node')",
+          election.refusal);
+    }
+    fire(FailoverEvent::kNoCandidate, topology, election.refusal);
+    lastRefusal_ = election.refusal;
+    return;
   }
   candidate_ = election.winner;
   const auto& winner = topology.nodes[*election.winner];

@@ -142,6 +142,8 @@ class FailoverCoordinator {
   Clock::time_point nextAgentAsk_{};
   bool agentVouches_ = false;
   Clock::time_point refusedAt_{};
+  std::string lastRefusal_;  // logged once; retries that find it again stay quiet
+  bool retrying_ = false;
 };
 
 }  // namespace pgswarm::cluster

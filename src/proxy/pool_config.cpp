@@ -67,8 +67,8 @@ std::vector<SettingDef> buildDefs() {
       {.key = "pool.failover_timeout_ms",
        .flag = "failover-timeout-ms",
        .defaultValue = "3000",
-       .help = "the primary is lost after this long without a good health check (and two failed "
-               "ones in a row)"},
+       .help = "the primary is lost after this long without a good health check (the last one "
+               "failed)"},
       {.key = "pool.maximum_lag_on_failover",
        .flag = "maximum-lag-on-failover",
        .defaultValue = "1048576",

@@ -15,6 +15,8 @@
 #include <random>
 #include <sstream>
 
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 #include "failover_support.hpp"
@@ -341,6 +343,7 @@ TEST_F(Chaos, ThePrimarysCutLinkFailsOverAndItRejoinsWhenBack) {
   ASSERT_TRUE(waitUntil([&] { return failovers(console.get()) == 1; }, 30s))
       << describe(console.get());
   auto failedOverAfter = millisSince(cutAt);
+  if (std::getenv("PGSWARM_CHAOS_LOG") != nullptr) std::cerr << cluster_->poolLog();
   // The writer's statement in flight on the cut primary gets no socket
   // error: the pool closes a fenced node's server connections, so it fails
   // (08006) and the writer's pool connection goes on to the new primary.

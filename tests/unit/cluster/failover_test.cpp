@@ -92,8 +92,20 @@ TEST(FailoverDiagram, HasEveryTransition) {
   EXPECT_EQ(arrows, failoverTable().size());
 }
 
-TEST(PrimaryLost, NeedsTheTimeoutAndTwoFailedChecks) {
-  FailoverPolicy policy;  // 3 s, 2 checks
+TEST(PrimaryLost, NeedsTheTimeoutAndTheLastCheckFailed) {
+  FailoverPolicy policy;  // 3 s, 1 check
+  auto lastGood = Clock::now();
+  Topology one{.version = 1, .nodes = {lostPrimary(100, lastGood, 1), replica("a", 100)}};
+  EXPECT_FALSE(isPrimaryLost(one, 0, policy, lastGood + 2999ms));
+  EXPECT_TRUE(isPrimaryLost(one, 0, policy, lastGood + 3s));
+  one.nodes[0].consecutiveFailures = 0;  // the check after a dropped connection answered
+  one.nodes[0].health = NodeHealth::kUp;
+  EXPECT_FALSE(isPrimaryLost(one, 0, policy, lastGood + 10s));
+}
+
+TEST(PrimaryLost, CanAskForMoreFailedChecks) {
+  FailoverPolicy policy;
+  policy.minFailedProbes = 2;
   auto lastGood = Clock::now();
   Topology topology{.version = 1, .nodes = {lostPrimary(100, lastGood, 2), replica("a", 100)}};
   EXPECT_FALSE(isPrimaryLost(topology, 0, policy, lastGood + 2999ms));
