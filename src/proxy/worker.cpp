@@ -309,16 +309,19 @@ asio::awaitable<void> Worker::maintenanceLoop() {
 }
 
 // A statement running on a node that stopped answering would wait for TCP
-// to give up (minutes on a cut link). Once the node is fenced, or down for
-// two checks in a row, the server connections sessions hold there are
-// closed: a read not yet answered goes elsewhere, an autocommit write gets
-// 08006 and its client keeps its connection.
+// to give up (minutes on a cut link). Once the node is fenced, or has been
+// down for failover_timeout (a node that shuts down cleanly ends its own
+// sessions sooner), the server connections sessions hold there are closed:
+// a read not yet answered goes elsewhere, an autocommit write gets 08006
+// and its client keeps its connection.
 void Worker::dropServersOfLostNodes() {
   if (!shared_.monitor) return;
   const auto& nodes = topology().nodes;
+  auto now = std::chrono::steady_clock::now();
   std::uint64_t lost = 0;
   for (std::size_t i = 0; i < nodes.size() && i < 64; ++i) {
-    bool down = nodes[i].health == cluster::NodeHealth::kDown && nodes[i].consecutiveFailures >= 2;
+    bool down = nodes[i].health == cluster::NodeHealth::kDown &&
+                now - nodes[i].healthSince >= shared_.config.failoverTimeout;
     if (nodes[i].fenced || down) lost |= std::uint64_t{1} << i;
   }
   if (lost == 0) return;

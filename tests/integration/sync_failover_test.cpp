@@ -180,8 +180,16 @@ TEST_F(SyncFailover, LosingThePrimaryAndASyncStandbyPromotesNobody) {
       },
       20s))
       << consoleValue(console.get(), "SHOW FAILOVER", "last_event");
-  auto conn = client();
-  EXPECT_EQ(run(conn.get(), "INSERT INTO ledger VALUES (-1)"), "ok");
+  // Writes through the pool reach the promoted survivor.
+  std::string outcome;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        auto conn = client();
+        outcome = run(conn.get(), "INSERT INTO ledger VALUES (-1) ON CONFLICT DO NOTHING");
+        return outcome == "ok";
+      },
+      15s))
+      << outcome;
 }
 
 }  // namespace
