@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -47,6 +48,7 @@ nlohmann::json manifestJson(const LocalCluster& cluster) {
   nlohmann::json nodes = nlohmann::json::array();
   for (const auto& node : cluster.nodes) {
     nodes.push_back({{"name", node.name},
+                     {"group", node.group},
                      {"created_as_primary", node.createdAsPrimary},
                      {"port", node.port},
                      {"api_port", node.apiPort},
@@ -146,26 +148,46 @@ Result<std::string> chooseSecret(const std::string& given) {
   return randomToken(24);
 }
 
-Result<LocalCluster> planCluster(const LocalClusterSpec& spec) {
-  if (spec.replicas < 0 || spec.replicas > kMaxReplicas) {
-    return makeError("--replicas must be between 0 and {}, not {}", kMaxReplicas, spec.replicas);
+Status checkCounts(const LocalClusterSpec& spec) {
+  for (auto [flag, value] :
+       {std::pair{"--replicas", spec.replicas}, std::pair{"--shards", spec.shards},
+        std::pair{"--shard-replicas", spec.shardReplicas}}) {
+    if (value < 0 || value > kMaxReplicas) {
+      return makeError("{} must be between 0 and {}, not {}", flag, kMaxReplicas, value);
+    }
   }
-  int lastApiPort = spec.portBase + spec.replicas + kApiPortOffset;
+  return Ok{};
+}
+
+// Ports in creation order: node0, its replicas, shard1, its replicas, shard2...
+Result<LocalCluster> planCluster(const LocalClusterSpec& spec) {
+  if (auto counts = checkCounts(spec); !counts) return counts.error();
+  int nodeCount = spec.replicas + 1 + spec.shards * (spec.shardReplicas + 1);
+  int lastApiPort = spec.portBase + nodeCount - 1 + kApiPortOffset;
   if (spec.portBase < 1024 || lastApiPort > 65535) {
     return makeError("--port-base {} leaves no room for {} nodes and their agent ports (+{})",
-                     spec.portBase, spec.replicas + 1, kApiPortOffset);
+                     spec.portBase, nodeCount, kApiPortOffset);
   }
   LocalCluster cluster{.dir = spec.dir,
                        .poolPort = spec.poolPort,
                        .httpPort = spec.httpPort,
                        .failover = spec.failover,
                        .sync = spec.sync};
-  for (int i = 0; i <= spec.replicas; ++i) {
-    cluster.nodes.push_back(LocalNode{.name = "node" + std::to_string(i),
-                                      .createdAsPrimary = i == 0,
-                                      .port = spec.portBase + i,
-                                      .apiPort = spec.portBase + i + kApiPortOffset,
-                                      .nodeDir = spec.dir + "/node" + std::to_string(i)});
+  auto add = [&](const std::string& name, const std::string& group, bool primary) {
+    int port = spec.portBase + static_cast<int>(cluster.nodes.size());
+    cluster.nodes.push_back(LocalNode{.name = name,
+                                      .group = group,
+                                      .createdAsPrimary = primary,
+                                      .port = port,
+                                      .apiPort = port + kApiPortOffset,
+                                      .nodeDir = spec.dir + "/" + name});
+  };
+  for (int i = 0; i <= spec.replicas; ++i) add("node" + std::to_string(i), "", i == 0);
+  for (int shard = 1; shard <= spec.shards; ++shard) {
+    auto group = "shard" + std::to_string(shard);
+    add(group, group, true);
+    for (int i = 1; i <= spec.shardReplicas; ++i)
+      add(group + "r" + std::to_string(i), group, false);
   }
   return cluster;
 }
@@ -240,10 +262,10 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
   // Every node, the primary first: the pool learns the roles itself.
   std::string hosts;
   std::string agents;
-  for (const auto& node : cluster.nodes) {
-    hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node.port);
+  for (const auto* node : cluster.groupNodes("")) {
+    hosts += (hosts.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node->port);
     agents +=
-        (agents.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node.apiPort);
+        (agents.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node->apiPort);
   }
   std::vector<std::string> argv{selfExecutable(),
                                 "pool",
@@ -344,13 +366,14 @@ Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
                              std::to_string(primary.port), "--primary-wait", "30"});
   }
   if (!pgBin.empty()) argv.insert(argv.end(), {"--pg-bin", pgBin});
-  // Fencing: the other nodes and the pool are what this node must reach.
+  // Fencing: the other nodes of its group and, for the coordinator's group
+  // (which the pool fails over), the pool are what this node must reach.
   std::string peers;
-  for (const auto& other : cluster.nodes) {
-    if (other.name == node.name) continue;
-    peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", other.port);
+  for (const auto* other : cluster.groupNodes(node.group)) {
+    if (other->name == node.name) continue;
+    peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", other->port);
   }
-  if (cluster.poolPort != 0) {
+  if (cluster.poolPort != 0 && node.group.empty()) {
     peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", cluster.poolPort);
   }
   if (!peers.empty()) argv.insert(argv.end(), {"--peers", peers});
@@ -407,9 +430,11 @@ class StartedAgents {
   std::vector<pid_t> pids_;
 };
 
-Status startMissingAgents(const LocalCluster& cluster, const std::string& pgBin,
-                          StartedAgents& started) {
-  const LocalNode& primary = cluster.nodes.front();
+// One replication group: its primary first, then its replicas.
+Status startMissingGroupAgents(const LocalCluster& cluster,
+                               const std::vector<const LocalNode*>& group, const std::string& pgBin,
+                               StartedAgents& started) {
+  const LocalNode& primary = *group.front();
   auto ensure = [&](const LocalNode& node) -> Result<pid_t> {
     if (auto running = runningAgent(node)) return *running;
     if (auto postmaster = runningPostmaster(node)) {
@@ -426,14 +451,25 @@ Status startMissingAgents(const LocalCluster& cluster, const std::string& pgBin,
     return healthy;
   }
   std::vector<std::pair<const LocalNode*, pid_t>> replicas;
-  for (std::size_t i = 1; i < cluster.nodes.size(); ++i) {
-    auto pid = ensure(cluster.nodes[i]);
+  for (std::size_t i = 1; i < group.size(); ++i) {
+    auto pid = ensure(*group[i]);
     if (!pid) return pid.error();
-    replicas.emplace_back(&cluster.nodes[i], *pid);
+    replicas.emplace_back(group[i], *pid);
   }
   for (const auto& [node, pid] : replicas) {
     if (auto streaming = waitForEndpoint(*node, pid, "/replica", kReplicaTimeout); !streaming) {
       return streaming;
+    }
+  }
+  return Ok{};
+}
+
+Status startMissingAgents(const LocalCluster& cluster, const std::string& pgBin,
+                          StartedAgents& started) {
+  for (const auto& group : cluster.groups()) {
+    if (auto up = startMissingGroupAgents(cluster, cluster.groupNodes(group), pgBin, started);
+        !up) {
+      return up;
     }
   }
   return Ok{};
@@ -459,6 +495,32 @@ Status ensurePool(const LocalCluster& cluster, StartedAgents& started) {
 
 }  // namespace
 
+std::vector<const LocalNode*> LocalCluster::groupNodes(const std::string& group) const {
+  std::vector<const LocalNode*> members;
+  for (const auto& node : nodes) {
+    if (node.group == group) members.push_back(&node);
+  }
+  return members;
+}
+
+std::vector<std::string> LocalCluster::groups() const {
+  std::vector<std::string> names;
+  for (const auto& node : nodes) {
+    if (std::find(names.begin(), names.end(), node.group) == names.end()) {
+      names.push_back(node.group);
+    }
+  }
+  return names;
+}
+
+std::vector<const LocalNode*> LocalCluster::shardPrimaries() const {
+  std::vector<const LocalNode*> primaries;
+  for (const auto& node : nodes) {
+    if (!node.group.empty() && node.createdAsPrimary) primaries.push_back(&node);
+  }
+  return primaries;
+}
+
 Result<LocalCluster> loadLocalCluster(const std::string& dir) {
   LocalCluster cluster{.dir = dir};
   auto text = readFile(cluster.manifestPath());
@@ -473,6 +535,7 @@ Result<LocalCluster> loadLocalCluster(const std::string& dir) {
   cluster.sync = json.value("synchronous_mode", false);
   for (const auto& entry : json["nodes"]) {
     cluster.nodes.push_back(LocalNode{.name = entry.value("name", ""),
+                                      .group = entry.value("group", ""),
                                       .createdAsPrimary = entry.value("created_as_primary", false),
                                       .port = entry.value("port", 0),
                                       .apiPort = entry.value("api_port", 0),
@@ -492,9 +555,12 @@ Result<LocalCluster> upLocalCluster(const LocalClusterSpec& spec) {
   }
   Result<LocalCluster> cluster = creating ? planCluster(spec) : loadLocalCluster(spec.dir);
   if (!cluster) return cluster;
-  if (!creating && static_cast<int>(cluster->nodes.size()) != spec.replicas + 1) {
-    spdlog::info("'{}' holds an existing cluster of {} nodes; --replicas applies only to a new one",
-                 spec.dir, cluster->nodes.size());
+  if (!creating && static_cast<int>(cluster->nodes.size()) !=
+                       spec.replicas + 1 + spec.shards * (spec.shardReplicas + 1)) {
+    spdlog::info(
+        "'{}' holds an existing cluster of {} nodes; --replicas, --shards and --shard-replicas "
+        "apply only to a new one",
+        spec.dir, cluster->nodes.size());
   }
   // Missing PostgreSQL binaries are an error here, before anything is made.
   NodeConfig binaries{.pgBin = spec.pgBin};
@@ -583,11 +649,11 @@ namespace {
 nlohmann::json nodeJson(const LocalNode& node, const std::string& password,
                         std::optional<cluster::NodeStatus>& probed, std::string& probeError) {
   nlohmann::json out{
-      {"name", node.name},        {"host", "127.0.0.1"},        {"port", node.port},
-      {"api_port", node.apiPort}, {"data_dir", node.dataDir()}, {"log", node.logPath()},
-      {"pid", nullptr},           {"agent_pid", nullptr},       {"role", "unknown"},
-      {"state", "stopped"},       {"timeline", nullptr},        {"lag_bytes", nullptr},
-      {"lag_seconds", nullptr},   {"sync_state", nullptr}};
+      {"name", node.name},     {"group", node.group},      {"host", "127.0.0.1"},
+      {"port", node.port},     {"api_port", node.apiPort}, {"data_dir", node.dataDir()},
+      {"log", node.logPath()}, {"pid", nullptr},           {"agent_pid", nullptr},
+      {"role", "unknown"},     {"state", "stopped"},       {"timeline", nullptr},
+      {"lag_bytes", nullptr},  {"lag_seconds", nullptr},   {"sync_state", nullptr}};
   auto agentPid = runningAgent(node);
   auto postmaster = runningPostmaster(node);
   if (agentPid) out["agent_pid"] = *agentPid;
@@ -623,9 +689,10 @@ nlohmann::json nodeJson(const LocalNode& node, const std::string& password,
 }
 
 // Copies lag and sync state from the primary's view of each standby.
-void addLagFromPrimary(nlohmann::json& nodes, const cluster::NodeStatus& primary) {
+void addLagFromPrimary(nlohmann::json& nodes, const std::string& group,
+                       const cluster::NodeStatus& primary) {
   for (auto& node : nodes) {
-    if (node["role"] != "replica") continue;
+    if (node["role"] != "replica" || node["group"] != group) continue;
     for (const auto& standby : primary.standbys) {
       if (standby.applicationName != node["name"]) continue;
       if (standby.replayLagBytes) node["lag_bytes"] = *standby.replayLagBytes;
@@ -675,14 +742,14 @@ Result<nlohmann::json> localClusterStatus(const std::string& dir) {
   auto password = readSecretFile(cluster->passwordPath());
   if (!password) return password.error();
   nlohmann::json nodes = nlohmann::json::array();
-  std::optional<cluster::NodeStatus> primary;
+  std::map<std::string, cluster::NodeStatus> primaries;  // by group
   for (const auto& node : cluster->nodes) {
     std::optional<cluster::NodeStatus> probed;
     std::string probeError;
     nodes.push_back(nodeJson(node, *password, probed, probeError));
-    if (probed && probed->role == cluster::NodeRole::kPrimary) primary = probed;
+    if (probed && probed->role == cluster::NodeRole::kPrimary) primaries[node.group] = *probed;
   }
-  if (primary) addLagFromPrimary(nodes, *primary);
+  for (const auto& [group, primary] : primaries) addLagFromPrimary(nodes, group, primary);
   auto pool = runningPool(*cluster);
   if (pool) {
     auto view = poolNodeView(*cluster, *password);

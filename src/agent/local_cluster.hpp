@@ -16,6 +16,9 @@ namespace pgswarm::agent {
 
 struct LocalNode {
   std::string name;  // node0 is created as the primary
+  // The replication group: "" for the coordinator's (node0 and its
+  // replicas, behind the pool), "shard1".. for a shard node and its replicas.
+  std::string group;
   bool createdAsPrimary = false;
   int port = 0;
   int apiPort = 0;
@@ -31,10 +34,12 @@ struct LocalClusterSpec {
   int portBase = 54320;
   int poolPort = 6432;
   int httpPort = 8080;
-  std::string password;  // empty: generated and stored in DIR/password
-  std::string pgBin;     // empty: the agent's default
-  bool failover = true;  // the pool promotes a replica when the primary is lost
-  bool sync = false;     // the pool runs synchronous_mode = on
+  std::string password;   // empty: generated and stored in DIR/password
+  std::string pgBin;      // empty: the agent's default
+  bool failover = true;   // the pool promotes a replica when the primary is lost
+  bool sync = false;      // the pool runs synchronous_mode = on
+  int shards = 0;         // shard nodes (each a primary with its own agent)
+  int shardReplicas = 0;  // streaming replicas of each shard node
 };
 
 // The manifest written by the first `up`: the desired layout of the cluster.
@@ -44,7 +49,14 @@ struct LocalCluster {
   int httpPort = 0;
   bool failover = true;
   bool sync = false;
-  std::vector<LocalNode> nodes;
+  std::vector<LocalNode> nodes;  // each group's primary before its replicas
+
+  // The nodes of one replication group ("" is the coordinator's).
+  [[nodiscard]] std::vector<const LocalNode*> groupNodes(const std::string& group) const;
+  // The group names in manifest order, "" first.
+  [[nodiscard]] std::vector<std::string> groups() const;
+  // The node created as the primary of each shard group, in order.
+  [[nodiscard]] std::vector<const LocalNode*> shardPrimaries() const;
 
   [[nodiscard]] std::string manifestPath() const { return dir + "/pgswarm-cluster.json"; }
   [[nodiscard]] std::string passwordPath() const { return dir + "/password"; }

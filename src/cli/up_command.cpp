@@ -42,6 +42,15 @@ CommandRunner registerUpCommand(CLI::App& app) {
                    "the pool promotes a replica when the primary is lost (on/off; set when the "
                    "cluster is made)")
       ->capture_default_str();
+  command
+      ->add_option("--shards", options->spec.shards,
+                   "shard nodes next to the coordinator, each a primary with its own agent, for "
+                   "`pgswarm shard create` (a new cluster only)")
+      ->capture_default_str();
+  command
+      ->add_option("--shard-replicas", options->spec.shardReplicas,
+                   "streaming replicas of each shard node (a new cluster only)")
+      ->capture_default_str();
   command->add_option("--log-level", options->logLevel, "trace, debug, info, warn, error")
       ->capture_default_str();
   command->add_flag("--sync", options->spec.sync,

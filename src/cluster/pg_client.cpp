@@ -3,6 +3,8 @@
 
 #include <libpq-fe.h>
 
+#include <array>
+
 namespace pgswarm::cluster {
 namespace {
 
@@ -106,6 +108,100 @@ Status PgConnection::execute(const std::string& sql, const std::vector<std::stri
   auto rows = query(sql, params);
   if (!rows) return rows.error();
   return Ok{};
+}
+
+namespace {
+
+// Ends a COPY ... FROM STDIN on `conn`: `failure` empty commits the stream's
+// rows to the statement, otherwise aborts it with that message.
+Status endCopyIn(pg_conn* conn, const std::string& failure) {
+  if (PQputCopyEnd(conn, failure.empty() ? nullptr : failure.c_str()) != 1) {
+    return Error{trimmedError(PQerrorMessage(conn))};
+  }
+  Status outcome = Ok{};
+  while (ResultPtr result{PQgetResult(conn)}) {
+    if (PQresultStatus(result.get()) != PGRES_COMMAND_OK && outcome) {
+      outcome = Error{trimmedError(PQresultErrorMessage(result.get()))};
+    }
+  }
+  return outcome;
+}
+
+// Stops a COPY ... TO STDOUT that is still sending (the target failed):
+// cancels it on the server and drops what was already on its way.
+void abandonCopyOut(pg_conn* conn) {
+  if (PGcancel* cancel = PQgetCancel(conn)) {
+    std::array<char, 256> error{};
+    (void)PQcancel(cancel, error.data(), static_cast<int>(error.size()));
+    PQfreeCancel(cancel);
+  }
+  char* data = nullptr;
+  while (PQgetCopyData(conn, &data, 0) >= 0) PQfreemem(data);
+}
+
+// Drains what a COPY ... TO STDOUT still has to say, for its final status.
+Status finishCopyOut(pg_conn* conn) {
+  Status outcome = Ok{};
+  while (ResultPtr result{PQgetResult(conn)}) {
+    if (PQresultStatus(result.get()) != PGRES_COMMAND_OK && outcome) {
+      outcome = Error{trimmedError(PQresultErrorMessage(result.get()))};
+    }
+  }
+  return outcome;
+}
+
+Status startCopy(pg_conn* conn, const std::string& sql, ExecStatusType expected) {
+  ResultPtr result{PQexec(conn, sql.c_str())};
+  if (!result || PQresultStatus(result.get()) != expected) {
+    return Error{trimmedError(result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn))};
+  }
+  return Ok{};
+}
+
+// A binary COPY ends with a two-byte trailer (-1 as int16) in a message of
+// its own; every other message is one row (the first also carries the header).
+bool isBinaryTrailer(const char* data, int length) {
+  return length == 2 && static_cast<unsigned char>(data[0]) == 0xff &&
+         static_cast<unsigned char>(data[1]) == 0xff;
+}
+
+}  // namespace
+
+Result<CopyProgress> PgConnection::copyInto(
+    PgConnection& target, const std::string& copyOutSql, const std::string& copyInSql,
+    const std::function<void(const CopyProgress&)>& onProgress) {
+  if (auto started = startCopy(target.conn_.get(), copyInSql, PGRES_COPY_IN); !started) {
+    return makeError("on the target: {}", started.error().message);
+  }
+  if (auto started = startCopy(conn_.get(), copyOutSql, PGRES_COPY_OUT); !started) {
+    (void)endCopyIn(target.conn_.get(), "source failed");
+    return makeError("on the source: {}", started.error().message);
+  }
+  CopyProgress progress;
+  std::string failure;
+  for (;;) {
+    char* data = nullptr;
+    int length = PQgetCopyData(conn_.get(), &data, 0);
+    if (length < 0) {
+      if (length == -2) failure = trimmedError(PQerrorMessage(conn_.get()));
+      break;
+    }
+    std::unique_ptr<char, decltype(&PQfreemem)> owned(data, &PQfreemem);
+    if (PQputCopyData(target.conn_.get(), data, length) != 1) {
+      failure = "on the target: " + trimmedError(PQerrorMessage(target.conn_.get()));
+      abandonCopyOut(conn_.get());
+      break;
+    }
+    progress.bytes += length;
+    if (!isBinaryTrailer(data, length)) ++progress.rows;
+    if (onProgress) onProgress(progress);
+  }
+  Status sourceEnd = finishCopyOut(conn_.get());
+  if (failure.empty() && !sourceEnd) failure = "on the source: " + sourceEnd.error().message;
+  Status targetEnd = endCopyIn(target.conn_.get(), failure.empty() ? "" : "source failed");
+  if (!failure.empty()) return Error{failure};
+  if (!targetEnd) return makeError("on the target: {}", targetEnd.error().message);
+  return progress;
 }
 
 Status PgConnection::setStatementTimeout(int milliseconds) {

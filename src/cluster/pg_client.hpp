@@ -3,6 +3,8 @@
 // which speaks the protocol itself.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +46,12 @@ class QueryRows {
   std::vector<std::vector<std::optional<std::string>>> rows_;
 };
 
+// What a COPY stream between two connections has moved so far.
+struct CopyProgress {
+  std::int64_t rows = 0;
+  std::int64_t bytes = 0;
+};
+
 class PgConnection {
  public:
   [[nodiscard]] static Result<PgConnection> connect(const ConnectTarget& target);
@@ -55,6 +63,14 @@ class PgConnection {
   [[nodiscard]] Result<QueryRows> query(const std::string& sql,
                                         const std::vector<std::string>& params = {});
   [[nodiscard]] Status execute(const std::string& sql, const std::vector<std::string>& params = {});
+  // Streams `copyOutSql` (a COPY ... TO STDOUT) run here into `copyInSql`
+  // (a COPY ... FROM STDIN) run on `target`, message by message, so no more
+  // than one row is ever buffered. `onProgress` sees the running totals
+  // after each row. On any error both COPYs are ended with a failure, so
+  // the target keeps nothing of this stream unless its caller committed.
+  [[nodiscard]] Result<CopyProgress> copyInto(
+      PgConnection& target, const std::string& copyOutSql, const std::string& copyInSql,
+      const std::function<void(const CopyProgress&)>& onProgress = {});
   // Sets statement_timeout for this connection (0 disables it).
   [[nodiscard]] Status setStatementTimeout(int milliseconds);
   // The SCRAM-SHA-256 verifier of `password` for `user`, computed by libpq on

@@ -132,8 +132,11 @@ std::vector<pid_t> processesMentioning(const std::string& needle) {
   return found;
 }
 
-LocalCluster::LocalCluster(int replicas)
-    : dir_(temp_.path() + "/cluster"), replicas_(replicas), portBase_(findPortBase(replicas + 1)) {}
+LocalCluster::LocalCluster(int replicas, int shards)
+    : dir_(temp_.path() + "/cluster"),
+      replicas_(replicas),
+      shards_(shards),
+      portBase_(findPortBase(replicas + 1 + shards)) {}
 
 LocalCluster::~LocalCluster() {
   auto result = down(true);
@@ -159,6 +162,7 @@ CommandOutput LocalCluster::up(const std::vector<std::string>& extra) {
                                 std::to_string(poolPort()),
                                 "--http-port",
                                 std::to_string(portBase_ + 501)};
+  if (shards_ > 0) args.insert(args.end(), {"--shards", std::to_string(shards_)});
   args.insert(args.end(), extra.begin(), extra.end());
   return runPgswarm(args);
 }

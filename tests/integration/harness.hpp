@@ -66,7 +66,8 @@ HttpReply httpPost(int port, const std::string& path, const std::string& body,
 
 class LocalCluster {
  public:
-  explicit LocalCluster(int replicas);
+  // `shards` adds that many shard nodes (`up --shards`), after the replicas.
+  explicit LocalCluster(int replicas, int shards = 0);
   ~LocalCluster();
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
@@ -80,7 +81,10 @@ class LocalCluster {
   [[nodiscard]] int nodePort(int index) const { return portBase_ + index; }
   [[nodiscard]] int apiPort(int index) const { return portBase_ + 1000 + index; }
   [[nodiscard]] int poolPort() const { return portBase_ + 500; }
+  // The coordinator's replication group (node0 and its replicas).
   [[nodiscard]] int nodeCount() const { return replicas_ + 1; }
+  // Shard node k (1-based, `shardk`).
+  [[nodiscard]] int shardPort(int k) const { return portBase_ + replicas_ + k; }
   // The superuser's password file (`pgswarm up` writes it).
   [[nodiscard]] std::string passwordPath() const { return dir_ + "/password"; }
   [[nodiscard]] std::string password() const;
@@ -94,6 +98,7 @@ class LocalCluster {
   TempDir temp_;
   std::string dir_;
   int replicas_;
+  int shards_;
   int portBase_;
 };
 

@@ -1,0 +1,261 @@
+// `pgswarm shard create|status`: sharding and local partitioning of a table
+// on the local cluster (--dir: its coordinator and shard nodes, found by
+// asking each node its role) or on nodes named by hand (--coordinator,
+// --nodes). The work itself is in shard/.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "agent/local_cluster.hpp"
+#include "cli/commands.hpp"
+#include "cli/local_dir.hpp"
+#include "cluster/pg_client.hpp"
+#include "common/log.hpp"
+#include "common/settings.hpp"
+#include "shard/progress.hpp"
+#include "shard/shard_catalog.hpp"
+#include "shard/shard_create.hpp"
+#include "shard/shard_status.hpp"
+
+namespace pgswarm::cli {
+namespace {
+
+struct Placement {
+  std::string dir;
+  std::string coordinator;  // host:port, instead of --dir
+  std::string nodes;        // name=host:port,...
+  std::string user = "postgres";
+  std::string passwordFile;
+  std::string dbname = "postgres";
+};
+
+void addPlacementOptions(CLI::App* command, Placement& placement) {
+  addDirOption(command, placement.dir);
+  command->add_option("--coordinator", placement.coordinator,
+                      "host:port of the coordinator, instead of the local cluster in --dir");
+  command->add_option("--nodes", placement.nodes,
+                      "shard nodes as name=host:port,... (with --coordinator)");
+  command->add_option("--user", placement.user, "superuser on every node")->capture_default_str();
+  command->add_option("--password-file", placement.passwordFile,
+                      "its password (default: the local cluster's)");
+  command->add_option("--dbname", placement.dbname, "database of the table")->capture_default_str();
+}
+
+Result<std::pair<std::string, int>> hostPort(const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return makeError("'{}' is not host:port", text);
+  }
+  try {
+    return std::pair{text.substr(0, colon), std::stoi(text.substr(colon + 1))};
+  } catch (const std::exception&) {
+    return makeError("'{}' is not host:port", text);
+  }
+}
+
+// The node of a local replication group that is its primary now (a
+// failover may have moved it off the node created as primary).
+Result<const agent::LocalNode*> currentPrimary(const agent::LocalCluster& cluster,
+                                               const std::string& group,
+                                               const cluster::ConnectTarget& base) {
+  std::string errors;
+  for (const auto* node : cluster.groupNodes(group)) {
+    auto target = base;
+    target.host = "127.0.0.1";
+    target.port = node->port;
+    target.connectTimeoutSeconds = 2;
+    auto conn = cluster::PgConnection::connect(target);
+    if (!conn) {
+      errors += fmt::format("; {}: {}", node->name, conn.error().message);
+      continue;
+    }
+    auto rows = conn->query("SELECT pg_is_in_recovery()::text AS standby");
+    if (rows && rows->text(0, "standby") == "false") return node;
+  }
+  return makeError("no primary answers in group '{}'{}", group.empty() ? "coordinator" : group,
+                   errors);
+}
+
+struct Targets {
+  cluster::ConnectTarget coordinator;
+  std::vector<shard::ShardNode> nodes;
+};
+
+Result<Targets> localTargets(const Placement& placement, cluster::ConnectTarget base) {
+  auto cluster = agent::loadLocalCluster(resolveDir(placement.dir));
+  if (!cluster) return cluster.error();
+  if (base.password.empty()) {
+    auto password = readSecretFile(cluster->passwordPath());
+    if (!password) return password.error();
+    base.password = *password;
+  }
+  auto primary = currentPrimary(*cluster, "", base);
+  if (!primary) return primary.error();
+  Targets targets{.coordinator = base};
+  targets.coordinator.host = "127.0.0.1";
+  targets.coordinator.port = (*primary)->port;
+  for (const auto& group : cluster->groups()) {
+    if (group.empty()) continue;
+    auto shardPrimary = currentPrimary(*cluster, group, base);
+    if (!shardPrimary) return shardPrimary.error();
+    targets.nodes.push_back(
+        shard::ShardNode{.name = group, .host = "127.0.0.1", .port = (*shardPrimary)->port});
+  }
+  return targets;
+}
+
+Result<Targets> givenTargets(const Placement& placement, cluster::ConnectTarget base) {
+  if (base.password.empty()) return makeError("--coordinator needs --password-file");
+  auto coordinator = hostPort(placement.coordinator);
+  if (!coordinator) return coordinator.error();
+  Targets targets{.coordinator = base};
+  std::tie(targets.coordinator.host, targets.coordinator.port) = *coordinator;
+  std::stringstream list(placement.nodes);
+  std::string entry;
+  while (std::getline(list, entry, ',')) {
+    auto equals = entry.find('=');
+    if (equals == std::string::npos) return makeError("--nodes: '{}' is not name=host:port", entry);
+    auto address = hostPort(entry.substr(equals + 1));
+    if (!address) return makeError("--nodes: {}", address.error().message);
+    targets.nodes.push_back(shard::ShardNode{
+        .name = entry.substr(0, equals), .host = address->first, .port = address->second});
+  }
+  return targets;
+}
+
+Result<Targets> resolveTargets(const Placement& placement, const std::string& applicationName) {
+  cluster::ConnectTarget base{
+      .user = placement.user, .dbname = placement.dbname, .applicationName = applicationName};
+  if (!placement.passwordFile.empty()) {
+    auto password = readSecretFile(placement.passwordFile);
+    if (!password) return makeError("--password-file: {}", password.error().message);
+    base.password = *password;
+  }
+  if (!placement.coordinator.empty()) return givenTargets(placement, base);
+  return localTargets(placement, base);
+}
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream list(text);
+  std::string item;
+  while (std::getline(list, item, ',')) items.push_back(item);
+  return items;
+}
+
+struct CreateFlags {
+  Placement placement;
+  std::string table;
+  std::string key;
+  std::string strategy = "range";
+  int shards = 0;
+  int modulus = 0;
+  std::string ranges;
+  bool local = false;
+  int keepLocal = 0;
+  bool keepOld = false;
+};
+
+Result<shard::CreateOptions> createOptions(const CreateFlags& flags) {
+  auto strategy = shard::parseStrategy(flags.strategy);
+  if (!strategy) return strategy.error();
+  int partitions = flags.shards;
+  if (flags.modulus != 0) {
+    if (*strategy != shard::Strategy::kHash) return makeError("--modulus is for --strategy hash");
+    if (partitions != 0 && partitions != flags.modulus) {
+      return makeError("--modulus {} and --shards {} disagree: a hash partition is one remainder",
+                       flags.modulus, partitions);
+    }
+    partitions = flags.modulus;
+  }
+  if (partitions == 0) return makeError("--shards (how many partitions) is required");
+  if (!flags.ranges.empty() && *strategy != shard::Strategy::kRange) {
+    return makeError("--ranges is for --strategy range");
+  }
+  auto targets = resolveTargets(flags.placement, "pgswarm shard create");
+  if (!targets) return targets.error();
+  return shard::CreateOptions{.table = flags.table,
+                              .keyColumn = flags.key,
+                              .strategy = *strategy,
+                              .partitions = partitions,
+                              .splitPoints = splitList(flags.ranges),
+                              .keepLocal = flags.local ? partitions : flags.keepLocal,
+                              .keepOld = flags.keepOld,
+                              .coordinator = targets->coordinator,
+                              .nodes = targets->nodes};
+}
+
+CommandRunner addCreate(CLI::App* shard) {
+  auto flags = std::make_shared<CreateFlags>();
+  auto* command = shard->add_subcommand(
+      "create", "partition a table, locally or across the shard nodes, and move its rows");
+  command->add_option("table", flags->table, "the table, schema.table or table")->required();
+  command->add_option("--key", flags->key, "the partition (shard) key column")->required();
+  command->add_option("--strategy", flags->strategy, "range or hash")->capture_default_str();
+  command->add_option("--shards", flags->shards, "how many partitions in all");
+  command->add_option("--modulus", flags->modulus, "hash: the modulus (= partitions)");
+  command->add_option("--ranges", flags->ranges,
+                      "range: the split points a,b,c (default: an even split of min..max)");
+  command->add_flag("--local", flags->local, "plain local partitioning on the coordinator");
+  command
+      ->add_option("--keep-local", flags->keepLocal, "how many partitions stay on the coordinator")
+      ->capture_default_str();
+  command->add_flag("--keep-old", flags->keepOld,
+                    "keep the original table, renamed TABLE_pgswarm_old");
+  addPlacementOptions(command, flags->placement);
+  return [flags, command]() -> int {
+    if (!command->parsed()) return -1;
+    (void)setupLogging("warn", "shard");
+    auto options = createOptions(*flags);
+    if (!options) {
+      std::cerr << "pgswarm shard create: " << options.error().message << "\n";
+      return 2;
+    }
+    auto report = shard::createShardedTable(*options, std::cout, ::isatty(STDOUT_FILENO) == 1);
+    if (!report) {
+      std::cerr << "pgswarm shard create: " << report.error().message << "\n";
+      return 1;
+    }
+    std::cout << fmt::format("done: {} rows in {} partitions{}\n", report->rows,
+                             report->map.partitions.size(), report->resumed ? " (resumed)" : "");
+    return 0;
+  };
+}
+
+CommandRunner addStatus(CLI::App* shard) {
+  auto placement = std::make_shared<Placement>();
+  auto* command = shard->add_subcommand("status", "show the shard map: partitions, nodes, rows");
+  addPlacementOptions(command, *placement);
+  return [placement, command]() -> int {
+    if (!command->parsed()) return -1;
+    (void)setupLogging("warn", "shard");
+    auto targets = resolveTargets(*placement, "pgswarm shard status");
+    if (!targets) {
+      std::cerr << "pgswarm shard status: " << targets.error().message << "\n";
+      return 2;
+    }
+    auto text = shard::shardStatusText(targets->coordinator, targets->nodes);
+    if (!text) {
+      std::cerr << "pgswarm shard status: " << text.error().message << "\n";
+      return 1;
+    }
+    std::cout << *text;
+    return 0;
+  };
+}
+
+}  // namespace
+
+CommandRunner registerShardCommand(CLI::App& app) {
+  auto* shard = app.add_subcommand("shard", "sharding and partitioning of tables");
+  shard->require_subcommand(1);
+  std::vector<CommandRunner> runners{addCreate(shard), addStatus(shard)};
+  return [runners] {
+    for (const auto& runner : runners) {
+      if (int code = runner(); code >= 0) return code;
+    }
+    return 2;
+  };
+}
+
+}  // namespace pgswarm::cli

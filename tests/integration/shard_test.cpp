@@ -1,0 +1,286 @@
+// `pgswarm shard create/status` on a real local cluster: a coordinator and
+// three shard nodes (`up --shards 3`), pgbench scale 10. Every sharded or
+// partitioned table must answer a fixed set of queries exactly as an
+// unsharded copy of the same rows does, hold its rows where the map says,
+// and survive a `shard create` killed mid-copy.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "harness.hpp"
+#include "runtime/process.hpp"
+
+namespace pgswarm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kShardNodes = 3;
+constexpr int kAccounts = 1000000;  // pgbench scale 10
+
+// Read queries; {t} is the table under test. Each has a total order, so
+// results compare as text.
+const std::vector<std::string> kReads = {
+    "SELECT abalance FROM {t} WHERE aid = 1",
+    "SELECT abalance, bid FROM {t} WHERE aid = 250000",
+    "SELECT abalance, bid FROM {t} WHERE aid = 250001",
+    "SELECT abalance FROM {t} WHERE aid = 500001",
+    "SELECT abalance FROM {t} WHERE aid = 1000000",
+    "SELECT count(*) FROM {t} WHERE aid = 0",
+    "SELECT count(*) FROM {t}",
+    "SELECT sum(abalance), min(aid), max(aid) FROM {t}",
+    "SELECT aid FROM {t} WHERE aid BETWEEN 249990 AND 250010 ORDER BY aid",
+    "SELECT count(*) FROM {t} WHERE aid > 700000",
+    "SELECT bid, count(*) FROM {t} GROUP BY bid ORDER BY bid",
+    "SELECT aid, abalance FROM {t} ORDER BY aid DESC LIMIT 5",
+    "SELECT aid FROM {t} ORDER BY aid LIMIT 3 OFFSET 499998",
+    "SELECT a.aid, b.bid FROM {t} a JOIN pgbench_branches b ON a.bid = b.bid "
+    "WHERE a.aid IN (5, 300000, 999999) ORDER BY a.aid",
+    "SELECT b.bid, count(a.aid) FROM pgbench_branches b JOIN {t} a ON a.bid = b.bid "
+    "GROUP BY b.bid ORDER BY b.bid",
+    "SELECT count(*) FROM {t} WHERE aid % 1000 = 7",
+    "SELECT count(DISTINCT bid) FROM {t}",
+    "SELECT aid FROM {t} WHERE aid IN (1, 250001, 500001, 750001, 1000000) ORDER BY aid",
+    "SELECT exists(SELECT 1 FROM {t} WHERE aid = 123456)",
+    "SELECT avg(abalance)::numeric(20, 4) FROM {t} WHERE bid = 3",
+    "SELECT max(abalance) FROM {t} WHERE aid < 100",
+    "SELECT length(filler), count(*) FROM {t} GROUP BY 1 ORDER BY 1",
+    "WITH x AS (SELECT aid FROM {t} WHERE aid BETWEEN 10 AND 20) SELECT sum(aid) FROM x",
+    "SELECT count(*) FROM {t} WHERE aid NOT BETWEEN 100 AND 999900",
+    "SELECT s.aid FROM {t} s WHERE s.aid = (SELECT max(aid) FROM {t})",
+    "SELECT aid, abalance FROM {t} WHERE bid = 7 ORDER BY aid LIMIT 3",
+    "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY aid) FROM {t}",
+    "SELECT aid, abalance FROM {t} WHERE abalance <> 0 ORDER BY aid",
+};
+
+// Writes, each followed by a comparison of the whole table; they land on
+// every partition of each layout tested.
+const std::vector<std::string> kWrites = {
+    "UPDATE {t} SET abalance = abalance + 10 WHERE aid = 42",
+    "UPDATE {t} SET abalance = abalance - 5 WHERE aid BETWEEN 249995 AND 250005",
+    "DELETE FROM {t} WHERE aid = 777777",
+    "INSERT INTO {t} (aid, bid, abalance, filler) VALUES (1000001, 1, 7, 'x'), (0, 1, 5, 'y')",
+    "DELETE FROM {t} WHERE aid IN (11, 250011, 500011, 750011)",
+    "INSERT INTO {t} (aid, bid, abalance, filler) VALUES (11, 1, 1, 'a'), (250011, 3, 2, 'b'), "
+    "(500011, 6, 3, 'c'), (750011, 8, 4, 'd')",
+    "UPDATE {t} SET abalance = -abalance WHERE aid IN (11, 250011, 500011, 750011)",
+};
+
+// Order-independent, so comparing a million rows needs no sort.
+constexpr const char* kWholeTable =
+    "SELECT count(*) || ':' || sum(hashtextextended(s::text, 0)) FROM {t} s";
+
+std::string with(const std::string& sql, const std::string& table) {
+  std::string out = sql;
+  for (auto at = out.find("{t}"); at != std::string::npos; at = out.find("{t}")) {
+    out.replace(at, 3, table);
+  }
+  return out;
+}
+
+// Every row of the result as one text, NULL as "\N".
+std::string resultText(cluster::PgConnection& conn, const std::string& sql) {
+  auto rows =
+      conn.query("SELECT coalesce(string_agg(r::text, '|'), '') AS all FROM (" + sql + ") r");
+  if (!rows) return "error: " + rows.error().message;
+  return rows->text(0, "all");
+}
+
+class ShardTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = std::make_unique<LocalCluster>(0, kShardNodes);
+    auto up = cluster_->up();
+    ASSERT_EQ(up.exitCode, 0) << up.output;
+    auto init = runPgClient("pgbench",
+                            {"-i", "-s", "10", "-q", "-h", "127.0.0.1", "-p",
+                             std::to_string(cluster_->nodePort(0)), "-U", "postgres", "postgres"},
+                            cluster_->password());
+    ASSERT_EQ(init.exitCode, 0) << init.output;
+    auto conn = cluster_->connect(0);
+    ASSERT_TRUE(conn.execute("CREATE TABLE source_accounts AS SELECT * FROM pgbench_accounts"));
+  }
+  static void TearDownTestSuite() { cluster_.reset(); }
+
+  static CommandOutput shard(const std::vector<std::string>& args) {
+    std::vector<std::string> full{"shard"};
+    full.insert(full.end(), args.begin(), args.end());
+    full.insert(full.end(), {"--dir", cluster_->dir()});
+    return runPgswarm(full);
+  }
+
+  // A fresh copy of the pristine accounts, with pgbench's primary key.
+  static void copyAccounts(cluster::PgConnection& conn, const std::string& name) {
+    ASSERT_TRUE(conn.execute("CREATE TABLE " + name +
+                             " (aid int NOT NULL PRIMARY KEY, bid int, abalance int, "
+                             "filler character(84))"));
+    ASSERT_TRUE(conn.execute("INSERT INTO " + name + " SELECT * FROM source_accounts"));
+  }
+
+  // Runs every read and write on `table` and on an unsharded copy made now.
+  static void expectSameAsUnsharded(const std::string& table) {
+    auto conn = cluster_->connect(0);
+    std::string reference = table + "_reference";
+    ASSERT_TRUE(conn.execute("CREATE TABLE " + reference + " AS SELECT * FROM " + table));
+    // The writes first, so the reads also see rows moved, deleted and
+    // inserted on every partition.
+    for (const auto& sql : kWrites) {
+      ASSERT_TRUE(conn.execute(with(sql, table))) << sql;
+      ASSERT_TRUE(conn.execute(with(sql, reference))) << sql;
+      EXPECT_EQ(resultText(conn, with(kWholeTable, table)),
+                resultText(conn, with(kWholeTable, reference)))
+          << "after " << sql;
+    }
+    for (const auto& sql : kReads) {
+      EXPECT_EQ(resultText(conn, with(sql, table)), resultText(conn, with(sql, reference))) << sql;
+    }
+    ASSERT_TRUE(conn.execute("DROP TABLE " + reference));
+  }
+
+  // Rows of `table` held by shard node k itself.
+  static std::int64_t rowsOnShard(int k, const std::string& table) {
+    cluster::ConnectTarget target{
+        .host = "127.0.0.1", .port = cluster_->shardPort(k), .password = cluster_->password()};
+    auto conn = cluster::PgConnection::connect(target);
+    if (!conn) return -1;
+    auto rows = conn->query("SELECT count(*) AS n FROM " + table);
+    return rows ? std::stoll(rows->text(0, "n")) : -1;
+  }
+
+  static std::string relkind(cluster::PgConnection& conn, const std::string& table) {
+    auto rows =
+        conn.query("SELECT relkind::text AS k FROM pg_class WHERE oid = to_regclass($1)", {table});
+    return rows && !rows->empty() ? rows->text(0, "k") : "";
+  }
+
+  static inline std::unique_ptr<LocalCluster> cluster_;
+};
+
+TEST_F(ShardTest, RangeShardingAsTheSeedDidKeepsEveryResult) {
+  auto created =
+      shard({"create", "pgbench_accounts", "--key", "aid", "--shards", "4", "--keep-local", "1"});
+  ASSERT_EQ(created.exitCode, 0) << created.output;
+  EXPECT_TRUE(contains(created.output, "verified: 250000 rows")) << created.output;
+  auto conn = cluster_->connect(0);
+  EXPECT_EQ(relkind(conn, "pgbench_accounts"), "p");
+  EXPECT_EQ(relkind(conn, "pgbench_accounts_pgswarm_old"), "") << "dropped without --keep-old";
+  // The seed's layout: [1, 250001) local, then one quarter per shard node.
+  for (int k = 1; k <= kShardNodes; ++k) EXPECT_EQ(rowsOnShard(k, "pgbench_accounts"), 250000);
+  auto local = conn.query("SELECT count(*) AS n FROM pgbench_accounts_p0");
+  ASSERT_TRUE(local);
+  EXPECT_EQ(local->text(0, "n"), "250000");
+  // Every partition has the table's indexes: a point read is an index scan.
+  auto plan = conn.query("EXPLAIN SELECT abalance FROM pgbench_accounts_p0 WHERE aid = 7");
+  ASSERT_TRUE(plan);
+  EXPECT_TRUE(contains(plan->text(0, "QUERY PLAN"), "Index")) << plan->text(0, "QUERY PLAN");
+  expectSameAsUnsharded("pgbench_accounts");
+
+  auto status = shard({"status"});
+  ASSERT_EQ(status.exitCode, 0) << status.output;
+  EXPECT_TRUE(contains(status.output, "pgbench_accounts_shard2")) << status.output;
+  EXPECT_TRUE(contains(status.output, "[250001, 500001)")) << status.output;
+}
+
+TEST_F(ShardTest, HashShardingKeepsEveryResult) {
+  auto conn = cluster_->connect(0);
+  copyAccounts(conn, "hash_accounts");
+  auto created = shard({"create", "hash_accounts", "--key", "aid", "--strategy", "hash", "--shards",
+                        "3", "--keep-old"});
+  ASSERT_EQ(created.exitCode, 0) << created.output;
+  EXPECT_EQ(relkind(conn, "hash_accounts"), "p");
+  EXPECT_EQ(relkind(conn, "hash_accounts_pgswarm_old"), "r") << "--keep-old keeps it";
+  std::int64_t total = 0;
+  for (int k = 1; k <= kShardNodes; ++k) {
+    auto rows = rowsOnShard(k, "hash_accounts");
+    EXPECT_GT(rows, kAccounts / 4) << "shard" << k;  // about a third each
+    total += rows;
+  }
+  EXPECT_EQ(total, kAccounts);
+  // Each shard holds exactly the rows PostgreSQL's own hash puts there.
+  auto misplaced = conn.query(
+      "SELECT count(*) AS n FROM (SELECT aid FROM hash_accounts_shard2 OFFSET 0) s "
+      "WHERE NOT satisfies_hash_partition('hash_accounts'::regclass, 3, 1, aid)");
+  ASSERT_TRUE(misplaced) << misplaced.error().message;
+  EXPECT_EQ(misplaced->text(0, "n"), "0");
+  expectSameAsUnsharded("hash_accounts");
+}
+
+TEST_F(ShardTest, LocalPartitioningKeepsEveryResult) {
+  auto conn = cluster_->connect(0);
+  copyAccounts(conn, "local_accounts");
+  auto created = shard({"create", "local_accounts", "--key", "aid", "--shards", "4", "--local",
+                        "--ranges", "250001,500001,750001"});
+  ASSERT_EQ(created.exitCode, 0) << created.output;
+  for (int i = 0; i < 4; ++i) {
+    auto rows = conn.query("SELECT count(*) AS n FROM local_accounts_p" + std::to_string(i));
+    ASSERT_TRUE(rows) << i;
+    EXPECT_EQ(rows->text(0, "n"), "250000") << i;
+  }
+  EXPECT_EQ(rowsOnShard(1, "local_accounts"), -1) << "nothing goes to a shard node";
+  expectSameAsUnsharded("local_accounts");
+}
+
+TEST_F(ShardTest, KilledMidCopyLeavesTheOriginalAndARerunFinishes) {
+  auto conn = cluster_->connect(0);
+  copyAccounts(conn, "moving_accounts");
+  auto before = resultText(conn, with(kWholeTable, "moving_accounts"));
+  runtime::SpawnOptions options{
+      .argv = {pgswarmBinary(), "shard", "create", "moving_accounts", "--key", "aid", "--strategy",
+               "hash", "--shards", "3", "--dir", cluster_->dir()},
+      .outputPath = cluster_->dir() + "/../shard-create.log"};
+  auto pid = runtime::spawnProcess(options);
+  ASSERT_TRUE(pid) << pid.error().message;
+  // Kill it once one partition is copied and before the swap.
+  bool midCopy = waitUntil(
+      [&] {
+        auto rows = conn.query(
+            "SELECT count(*) FILTER (WHERE copied) AS n FROM pgswarm.shards "
+            "WHERE table_name = 'moving_accounts'");
+        return rows && !rows->empty() && rows->text(0, "n") != "0";
+      },
+      60s);
+  ::kill(*pid, SIGKILL);
+  (void)runtime::stopProcess(*pid, 5s, SIGKILL);
+  ASSERT_TRUE(midCopy) << "the copy never marked a partition copied";
+  EXPECT_EQ(relkind(conn, "moving_accounts"), "r") << "still the original table";
+  EXPECT_EQ(resultText(conn, with(kWholeTable, "moving_accounts")), before);
+  // Written to in between: the rerun must notice and copy again.
+  ASSERT_TRUE(conn.execute("UPDATE moving_accounts SET abalance = 99 WHERE aid < 1000"));
+
+  auto rerun =
+      shard({"create", "moving_accounts", "--key", "aid", "--strategy", "hash", "--shards", "3"});
+  ASSERT_EQ(rerun.exitCode, 0) << rerun.output;
+  EXPECT_TRUE(contains(rerun.output, "resuming")) << rerun.output;
+  EXPECT_TRUE(contains(rerun.output, "(resumed)")) << rerun.output;
+  EXPECT_EQ(relkind(conn, "moving_accounts"), "p");
+  auto balances = conn.query("SELECT count(*) AS n FROM moving_accounts WHERE abalance = 99");
+  ASSERT_TRUE(balances);
+  EXPECT_EQ(balances->text(0, "n"), "999");
+  std::int64_t total = 0;
+  for (int k = 1; k <= kShardNodes; ++k) total += rowsOnShard(k, "moving_accounts");
+  EXPECT_EQ(total, kAccounts);
+}
+
+TEST_F(ShardTest, RefusesWhatItCannotCarryOverAndChangesNothing) {
+  auto conn = cluster_->connect(0);
+  ASSERT_TRUE(
+      conn.execute("CREATE TABLE refused (id int PRIMARY KEY, code text UNIQUE, bid int REFERENCES "
+                   "pgbench_branches (bid))"));
+  ASSERT_TRUE(conn.execute("CREATE VIEW refused_view AS SELECT id FROM refused"));
+  auto created = shard({"create", "refused", "--key", "id", "--strategy", "hash", "--shards", "2"});
+  EXPECT_EQ(created.exitCode, 1) << created.output;
+  EXPECT_TRUE(contains(created.output, "does not include the shard key")) << created.output;
+  EXPECT_TRUE(contains(created.output, "foreign key")) << created.output;
+  EXPECT_TRUE(contains(created.output, "view")) << created.output;
+  EXPECT_EQ(relkind(conn, "refused"), "r");
+  EXPECT_EQ(relkind(conn, "refused_pgswarm_new"), "");
+
+  auto tooMany = shard({"create", "source_accounts", "--key", "aid", "--shards", "5"});
+  EXPECT_EQ(tooMany.exitCode, 1) << tooMany.output;
+  EXPECT_TRUE(contains(tooMany.output, "there are 3 shard nodes")) << tooMany.output;
+}
+
+}  // namespace
+}  // namespace pgswarm::test
