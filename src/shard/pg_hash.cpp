@@ -385,6 +385,10 @@ std::optional<HashKeyType> baseTypeByName(std::string_view name) {
   return std::nullopt;
 }
 
+constexpr std::string_view kSupportedTypes =
+    "supported: smallint, integer, bigint, text, varchar, character, uuid, date, timestamp, "
+    "timestamptz";
+
 bool isVarchar(std::string_view name) {
   return name == "varchar" || name == "character varying";
 }
@@ -435,42 +439,27 @@ std::string_view hashKeyTypeName(HashKeyType type) {
 }
 
 Result<HashKeyType> hashKeyTypeFromOid(std::uint32_t typeOid, std::int32_t typmod) {
-  HashKeyType type{};
-  switch (typeOid) {
-    case 21:
-      type = HashKeyType::kInt2;
-      break;
-    case 23:
-      type = HashKeyType::kInt4;
-      break;
-    case 20:
-      type = HashKeyType::kInt8;
-      break;
-    case 25:
-    case 1043:
-      type = HashKeyType::kText;
-      break;
-    case 1042:
-      type = HashKeyType::kBpchar;
-      break;
-    case 2950:
-      type = HashKeyType::kUuid;
-      break;
-    case 1082:
-      type = HashKeyType::kDate;
-      break;
-    case 1114:
-      type = HashKeyType::kTimestamp;
-      break;
-    case 1184:
-      type = HashKeyType::kTimestampTz;
-      break;
-    default:
-      return makeError(
-          "hash key of type OID {} is not supported (supported: smallint, integer, "
-          "bigint, text, varchar, character, uuid, date, timestamp, timestamptz)",
-          typeOid);
+  struct ByOid {
+    std::uint32_t oid;
+    HashKeyType type;
+  };
+  // OIDs are fixed in PostgreSQL's pg_type.dat for these built-in types.
+  static constexpr std::array<ByOid, 10> kTypes{{{21, HashKeyType::kInt2},
+                                                 {23, HashKeyType::kInt4},
+                                                 {20, HashKeyType::kInt8},
+                                                 {25, HashKeyType::kText},
+                                                 {1043, HashKeyType::kText},
+                                                 {1042, HashKeyType::kBpchar},
+                                                 {2950, HashKeyType::kUuid},
+                                                 {1082, HashKeyType::kDate},
+                                                 {1114, HashKeyType::kTimestamp},
+                                                 {1184, HashKeyType::kTimestampTz}}};
+  auto found = std::find_if(kTypes.begin(), kTypes.end(),
+                            [&](const ByOid& entry) { return entry.oid == typeOid; });
+  if (found == kTypes.end()) {
+    return makeError("hash key of type OID {} is not supported ({})", typeOid, kSupportedTypes);
   }
+  const HashKeyType type = found->type;
   // varchar's typmod is the length limit plus the 4-byte varlena header.
   bool varchar = typeOid == 1043;
   int modifier = varchar && typmod >= 4 ? typmod - 4 : typmod;
@@ -484,10 +473,7 @@ Result<HashKeyType> hashKeyTypeFromName(std::string_view name) {
   auto [base, modifier] = splitTypeModifier(normalisedTypeName(name));
   auto type = baseTypeByName(base);
   if (!type || modifier == -2) {
-    return makeError(
-        "hash key of type \"{}\" is not supported (supported: smallint, integer, "
-        "bigint, text, varchar, character, uuid, date, timestamp, timestamptz)",
-        shown(name));
+    return makeError("hash key of type \"{}\" is not supported ({})", shown(name), kSupportedTypes);
   }
   auto checked = checkTypeModifier(*type, isVarchar(base), modifier, name);
   if (!checked) return checked.error();
@@ -551,7 +537,7 @@ std::uint64_t hashUuidExtended(const Uuid& uuid, std::uint64_t seed) {
 }
 
 Result<KeyHash> hashKeyText(HashKeyType type, std::string_view text) {
-  constexpr auto seed = kHashPartitionSeed;
+  const std::uint64_t seed = kHashPartitionSeed;
   auto hashed = [](std::uint64_t value) { return Result<KeyHash>(KeyHash{value}); };
   switch (type) {
     case HashKeyType::kInt2: {
@@ -588,7 +574,7 @@ Result<KeyHash> hashKeyText(HashKeyType type, std::string_view text) {
 }
 
 Result<KeyHash> hashKeyBinary(HashKeyType type, std::span<const std::uint8_t> bytes) {
-  constexpr auto seed = kHashPartitionSeed;
+  const std::uint64_t seed = kHashPartitionSeed;
   auto hashed = [](std::uint64_t value) { return Result<KeyHash>(KeyHash{value}); };
   auto name = hashKeyTypeName(type);
   switch (type) {

@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "common/files.hpp"
 #include "runtime/ports.hpp"
 #include "runtime/process.hpp"
 
@@ -322,10 +323,8 @@ RawConn PostgresServer::connect() const {
 }
 
 std::string PostgresServer::log() const {
-  std::ifstream in(temp_.path() + "/server.log");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = readFile(temp_.path() + "/server.log");
+  return text ? *text : text.error().message;
 }
 
 CommandOutput runProgram(const std::vector<std::string>& argv,

@@ -208,6 +208,7 @@ std::vector<Row> integerRows(std::mt19937_64& random, int count) {
     values.push_back(values.size() % 2 == 0 ? any(random) : small(random));
   }
   std::vector<Row> rows;
+  rows.reserve(values.size());
   for (Int v : values) rows.push_back({std::to_string(v)});
   return rows;
 }
