@@ -24,6 +24,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "common/files.hpp"
 #include "runtime/ports.hpp"
 #include "runtime/process.hpp"
 
@@ -275,6 +276,59 @@ std::string PoolProcess::log() const {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+namespace {
+constexpr const char* kPostgresBin = "/usr/lib/postgresql/15/bin/";
+}
+
+PostgresServer::PostgresServer() {
+  auto runAs = runtime::runAsWhenRoot("postgres");
+  if (!runAs) throw std::runtime_error(runAs.error().message);
+  if (*runAs && ::chown(temp_.path().c_str(), (*runAs)->uid, (*runAs)->gid) != 0) {
+    throw std::runtime_error("cannot hand " + temp_.path() + " to the postgres user");
+  }
+  const std::string data = temp_.path() + "/data";
+  auto initdb = captureRun({.argv = {std::string(kPostgresBin) + "initdb", "-D", data, "-U",
+                                     "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"},
+                            .runAs = *runAs});
+  if (initdb.exitCode != 0) throw std::runtime_error("initdb failed:\n" + initdb.output);
+  auto port = runtime::pickFreePort();
+  if (!port) throw std::runtime_error(port.error().message);
+  port_ = *port;
+  auto pid = runtime::spawnProcess(
+      {.argv = {std::string(kPostgresBin) + "postgres", "-D", data, "-p", std::to_string(port_),
+                "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + temp_.path(),
+                "-c", "fsync=off"},
+       .runAs = *runAs,
+       .outputPath = temp_.path() + "/server.log",
+       .dieWithParent = true,
+       .closeInheritedFds = true});
+  if (!pid) throw std::runtime_error(pid.error().message);
+  pid_ = *pid;
+  bool ready = waitUntil([&] { return PQstatus(connect().get()) == CONNECTION_OK; },
+                         std::chrono::seconds(30));
+  if (!ready) {
+    // The destructor does not run for a constructor that throws.
+    auto why = "postgres did not start:\n" + log();
+    runtime::stopProcess(pid_, std::chrono::seconds(10), SIGINT);
+    throw std::runtime_error(why);
+  }
+}
+
+PostgresServer::~PostgresServer() {
+  if (pid_ > 0) runtime::stopProcess(pid_, std::chrono::seconds(10), SIGINT);
+}
+
+RawConn PostgresServer::connect() const {
+  std::string info = "host=127.0.0.1 port=" + std::to_string(port_) +
+                     " user=postgres dbname=postgres connect_timeout=10";
+  return RawConn(PQconnectdb(info.c_str()));
+}
+
+std::string PostgresServer::log() const {
+  auto text = readFile(temp_.path() + "/server.log");
+  return text ? *text : text.error().message;
 }
 
 CommandOutput runProgram(const std::vector<std::string>& argv,

@@ -146,6 +146,29 @@ RawConn rawConnect(int port, const std::string& user, const std::string& passwor
 // The single value `sql` returns, or "error: <message>".
 std::string scalar(PGconn* conn, const char* sql);
 
+// One plain PostgreSQL 15 server, for tests that need a real server but no
+// pgswarm: initdb'd in its own temp folder (as the postgres OS user when the
+// test runs as root), trust authentication, listening only on 127.0.0.1 at
+// a free port and on a socket in that folder. Stopped by its PID (fast
+// shutdown) on destruction.
+class PostgresServer {
+ public:
+  PostgresServer();
+  ~PostgresServer();
+  PostgresServer(const PostgresServer&) = delete;
+  PostgresServer& operator=(const PostgresServer&) = delete;
+
+  [[nodiscard]] int port() const { return port_; }
+  // As the superuser "postgres" to database postgres; check PQstatus.
+  [[nodiscard]] RawConn connect() const;
+  [[nodiscard]] std::string log() const;
+
+ private:
+  TempDir temp_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
 // Runs any program to completion (stdout and stderr merged), with `env` set
 // on top of this process's environment.
 CommandOutput runProgram(const std::vector<std::string>& argv,
