@@ -15,6 +15,7 @@
 #include "shard/progress.hpp"
 #include "shard/shard_catalog.hpp"
 #include "shard/shard_create.hpp"
+#include "shard/shard_move.hpp"
 #include "shard/shard_status.hpp"
 
 namespace pgswarm::cli {
@@ -222,6 +223,45 @@ CommandRunner addCreate(CLI::App* shard) {
   };
 }
 
+struct MoveFlags {
+  Placement placement;
+  std::string partition;
+  std::string to;
+  bool keepOld = false;
+};
+
+CommandRunner addMove(CLI::App* shard) {
+  auto flags = std::make_shared<MoveFlags>();
+  auto* command = shard->add_subcommand(
+      "move", "move one partition to another shard node, or back to the coordinator");
+  command->add_option("partition", flags->partition, "the partition, as shard status names it")
+      ->required();
+  command->add_option("--to", flags->to, "a shard node (shard2), or 'coordinator'")->required();
+  command->add_flag("--keep-old", flags->keepOld, "keep the old copy (detached)");
+  addPlacementOptions(command, flags->placement);
+  return [flags, command]() -> int {
+    if (!command->parsed()) return -1;
+    (void)setupLogging("warn", "shard");
+    auto targets = resolveTargets(flags->placement, "pgswarm shard move");
+    if (!targets) {
+      std::cerr << "pgswarm shard move: " << targets.error().message << "\n";
+      return 2;
+    }
+    shard::MoveOptions options{.partition = flags->partition,
+                               .to = flags->to,
+                               .keepOld = flags->keepOld,
+                               .coordinator = targets->coordinator,
+                               .nodes = targets->nodes};
+    auto report = shard::moveShard(options, std::cout, ::isatty(STDOUT_FILENO) == 1);
+    if (!report) {
+      std::cerr << "pgswarm shard move: " << report.error().message << "\n";
+      return 1;
+    }
+    std::cout << fmt::format("done: {} rows moved\n", report->rows);
+    return 0;
+  };
+}
+
 CommandRunner addStatus(CLI::App* shard) {
   auto placement = std::make_shared<Placement>();
   auto* command = shard->add_subcommand("status", "show the shard map: partitions, nodes, rows");
@@ -249,7 +289,7 @@ CommandRunner addStatus(CLI::App* shard) {
 CommandRunner registerShardCommand(CLI::App& app) {
   auto* shard = app.add_subcommand("shard", "sharding and partitioning of tables");
   shard->require_subcommand(1);
-  std::vector<CommandRunner> runners{addCreate(shard), addStatus(shard)};
+  std::vector<CommandRunner> runners{addCreate(shard), addMove(shard), addStatus(shard)};
   return [runners] {
     for (const auto& runner : runners) {
       if (int code = runner(); code >= 0) return code;

@@ -170,6 +170,17 @@ Status markDone(cluster::PgConnection& coordinator, const ShardedTable& map) {
       {map.schema, map.table});
 }
 
+Status recordMove(cluster::PgConnection& coordinator, const ShardedTable& map,
+                  const std::string& oldName, const Partition& moved,
+                  const std::optional<ShardNode>& address) {
+  return coordinator.execute(
+      "UPDATE pgswarm.shards SET partition_name = $4, node = $5, host = NULLIF($6, ''), "
+      "port = NULLIF($7, '')::int, copied = true "
+      "WHERE table_schema = $1 AND table_name = $2 AND partition_name = $3",
+      {map.schema, map.table, oldName, moved.name, moved.node, address ? address->host : "",
+       address ? std::to_string(address->port) : ""});
+}
+
 Status forgetTable(cluster::PgConnection& coordinator, const ShardedTable& map) {
   return coordinator.execute(
       "DELETE FROM pgswarm.sharded_tables WHERE table_schema = $1 AND table_name = $2",

@@ -52,6 +52,12 @@ struct StoredTable {
 // In the swap's transaction: the table's shards are now what it is.
 [[nodiscard]] Status markDone(cluster::PgConnection& coordinator, const ShardedTable& map);
 
+// `shard move`: partition `oldName` is now `moved` (its new name and node),
+// at `address` (empty for the coordinator).
+[[nodiscard]] Status recordMove(cluster::PgConnection& coordinator, const ShardedTable& map,
+                                const std::string& oldName, const Partition& moved,
+                                const std::optional<ShardNode>& address);
+
 [[nodiscard]] Status forgetTable(cluster::PgConnection& coordinator, const ShardedTable& map);
 
 }  // namespace pgswarm::shard

@@ -6,7 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "shard/progress.hpp"
+#include "shard/movement.hpp"
 #include "shard/table_definition.hpp"
 
 namespace pgswarm::shard {
@@ -19,51 +19,9 @@ using cluster::quoteLiteral;
 constexpr const char* kNewSuffix = "_pgswarm_new";
 constexpr const char* kOldSuffix = "_pgswarm_old";
 constexpr const char* kFreezeLockTimeout = "30s";
-// postgres_fdw options for the coordinator path (issue 6, docs/sharding.md):
-// big fetches for scans, batched inserts, foreign partitions scanned
-// concurrently by Append.
-constexpr const char* kServerOptions =
-    "fetch_size '10000', batch_size '1000', async_capable 'true'";
 
 bool isIntegerType(const std::string& type) {
   return type == "smallint" || type == "integer" || type == "bigint";
-}
-
-std::string serverName(const ShardNode& node) {
-  return "pgswarm_" + node.name;
-}
-
-// count and an order-independent checksum of the rows `from` returns.
-std::string checksumQuery(const std::string& from, const std::string& where) {
-  return fmt::format(
-      "SELECT count(*)::text AS n, coalesce(sum(hashtextextended(pgswarm_row::text, 0)), 0)::text "
-      "AS sum FROM {} pgswarm_row{}",
-      from, where.empty() ? "" : " WHERE " + where);
-}
-
-struct Checksum {
-  std::string rows;
-  std::string sum;
-  bool operator==(const Checksum&) const = default;
-};
-
-Result<Checksum> checksum(PgConnection& conn, const std::string& sql) {
-  auto rows = conn.query(sql);
-  if (!rows) return rows.error();
-  return Checksum{rows->text(0, "n"), rows->text(0, "sum")};
-}
-
-Status runAll(PgConnection& conn, const std::vector<std::string>& statements) {
-  for (const auto& sql : statements) {
-    if (auto done = conn.execute(sql); !done) return makeError("{}: {}", sql, done.error().message);
-  }
-  return Ok{};
-}
-
-Result<bool> relationExists(PgConnection& conn, const std::string& qualified) {
-  auto rows = conn.query("SELECT to_regclass($1) IS NOT NULL AS present", {qualified});
-  if (!rows) return rows.error();
-  return rows->text(0, "present") == "t";
 }
 
 class ShardCreator {
@@ -200,33 +158,14 @@ class ShardCreator {
     return Ok{};
   }
 
-  // One connection per node for the whole run; its database is created when missing.
+  // One connection per node for the whole run.
   Result<PgConnection*> nodeConnection(const ShardNode& node) {
     if (auto it = nodeConnections_.find(node.name); it != nodeConnections_.end()) {
       return &it->second;
     }
-    cluster::ConnectTarget target = options_.coordinator;
-    target.host = node.host;
-    target.port = node.port;
-    auto conn = connectStable(target);
-    if (!conn) {
-      if (auto created = createDatabase(target); !created) {
-        return makeError("{}: {}", node.name, conn.error().message);
-      }
-      conn = connectStable(target);
-    }
-    if (!conn) return makeError("{}: {}", node.name, conn.error().message);
-    return &nodeConnections_.emplace(node.name, std::move(*conn)).first->second;
-  }
-
-  static Status createDatabase(const cluster::ConnectTarget& target) {
-    cluster::ConnectTarget maintenance = target;
-    maintenance.dbname = "postgres";
-    auto conn = PgConnection::connect(maintenance);
+    auto conn = connectNode(node, options_.coordinator);
     if (!conn) return conn.error();
-    auto exists = conn->query("SELECT 1 FROM pg_database WHERE datname = $1", {target.dbname});
-    if (!exists || !exists->empty()) return makeError("database exists but refuses connections");
-    return conn->execute("CREATE DATABASE " + quoteIdentifier(target.dbname));
+    return &nodeConnections_.emplace(node.name, std::move(*conn)).first->second;
   }
 
   // build ------------------------------------------------------------------
@@ -242,39 +181,8 @@ class ShardCreator {
   }
 
   Status buildServers() {
-    if (nodes_.empty()) return Ok{};
-    if (auto ok = coordinator_->execute("CREATE EXTENSION IF NOT EXISTS postgres_fdw"); !ok) {
-      return ok;
-    }
-    const auto& target = options_.coordinator;
     for (const auto& node : nodes_) {
-      auto server = quoteIdentifier(serverName(node));
-      auto exists = coordinator_->query("SELECT 1 FROM pg_foreign_server WHERE srvname = $1",
-                                        {serverName(node)});
-      if (!exists) return exists.error();
-      std::string address =
-          fmt::format("host {}, port {}, dbname {}", quoteLiteral(node.host),
-                      quoteLiteral(std::to_string(node.port)), quoteLiteral(target.dbname));
-      std::vector<std::string> statements;
-      if (exists->empty()) {
-        statements.push_back(
-            fmt::format("CREATE SERVER {} FOREIGN DATA WRAPPER postgres_fdw "
-                        "OPTIONS ({}, {})",
-                        server, address, kServerOptions));
-      } else {
-        statements.push_back(fmt::format("ALTER SERVER {} OPTIONS (SET host {}, SET port {})",
-                                         server, quoteLiteral(node.host),
-                                         quoteLiteral(std::to_string(node.port))));
-      }
-      auto credentials = fmt::format("user {}, password {}", quoteLiteral(target.user),
-                                     quoteLiteral(target.password));
-      statements.push_back(
-          fmt::format("CREATE USER MAPPING IF NOT EXISTS FOR CURRENT_USER SERVER {} OPTIONS ({})",
-                      server, credentials));
-      statements.push_back(fmt::format(
-          "ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET user {}, SET password {})",
-          server, quoteLiteral(target.user), quoteLiteral(target.password)));
-      if (auto ok = runAll(*coordinator_, statements); !ok) return ok;
+      if (auto ok = ensureForeignServer(*coordinator_, node, options_.coordinator); !ok) return ok;
     }
     return Ok{};
   }
@@ -361,7 +269,7 @@ class ShardCreator {
   // transaction on the receiving side.
   Status copyPartition(PgConnection& source, const Partition& partition, std::int64_t rows) {
     PgConnection* target = nullptr;
-    std::string destination;
+    std::string destination = original();
     if (partition.local()) {
       if (!localWriter_) {
         auto conn = connectStable(options_.coordinator);
@@ -374,24 +282,18 @@ class ShardCreator {
       auto conn = nodeConnection(nodeNamed(partition.node));
       if (!conn) return conn.error();
       target = *conn;
-      destination = original();
     }
-    if (auto ok = runAll(*target, {"BEGIN", "TRUNCATE " + destination}); !ok) return ok;
-    CopyProgressBar bar(
-        partition.local() ? partition.name + " (local)" : partition.name + " -> " + partition.node,
-        rows, progress_, tty_);
     auto copied =
-        source.copyInto(*target,
-                        fmt::format("COPY (SELECT * FROM {} WHERE {}) TO STDOUT (FORMAT binary)",
-                                    original(), rowFilter(map_, partition, parent())),
-                        fmt::format("COPY {} FROM STDIN (FORMAT binary)", destination),
-                        [&](const cluster::CopyProgress& progress) { bar.update(progress); });
-    if (!copied) {
-      (void)target->execute("ROLLBACK");
-      return makeError("copying {}: {}", partition.name, copied.error().message);
-    }
-    if (auto ok = target->execute("COMMIT"); !ok) return ok;
-    bar.finish(*copied);
+        copyRows(CopyJob{.source = source,
+                         .selectSql = fmt::format("SELECT * FROM {} WHERE {}", original(),
+                                                  rowFilter(map_, partition, parent())),
+                         .target = *target,
+                         .destination = destination,
+                         .label = partition.local() ? partition.name + " (local)"
+                                                    : partition.name + " -> " + partition.node,
+                         .expectedRows = rows},
+                 progress_, tty_);
+    if (!copied) return copied.error();
     report_.rows += copied->rows;
     return Ok{};
   }
@@ -430,13 +332,12 @@ class ShardCreator {
   }
 
   Result<bool> matches(PgConnection& locked, const Partition& partition, Checksum& expected) {
-    auto source = checksum(locked, checksumQuery(original(), rowFilter(map_, partition, parent())));
+    auto source = checksumOf(locked, original(), rowFilter(map_, partition, parent()));
     if (!source) return source.error();
     expected = *source;
     auto conn = holder(partition, locked);
     if (!conn) return conn.error();
-    auto target =
-        checksum(**conn, checksumQuery(partition.local() ? local(partition) : original(), ""));
+    auto target = checksumOf(**conn, partition.local() ? local(partition) : original(), "");
     if (!target) return target.error();
     return *source == *target;
   }
@@ -451,12 +352,12 @@ class ShardCreator {
           "copying it again\n",
           partition.name);
       if (auto ok = markCopied(locked, map_, partition.name, false); !ok) return ok;
-      if (auto ok = copyPartition(locked, partition, std::stoll(expected.rows)); !ok) return ok;
+      if (auto ok = copyPartition(locked, partition, expected.rows); !ok) return ok;
       same = matches(locked, partition, expected);
       if (!same) return same.error();
       if (!*same) return makeError("{} still differs after a fresh copy", partition.name);
     }
-    report_.rows += std::stoll(expected.rows);
+    report_.rows += expected.rows;
     progress_ << fmt::format("{:<20} verified: {} rows, checksum {}\n", partition.name,
                              expected.rows, expected.sum);
     return markCopied(locked, map_, partition.name, true);
@@ -526,17 +427,6 @@ class ShardCreator {
 };
 
 }  // namespace
-
-Result<PgConnection> connectStable(const cluster::ConnectTarget& target) {
-  auto conn = PgConnection::connect(target);
-  if (!conn) return conn;
-  auto fixed = runAll(
-      *conn, {"SET DateStyle = 'ISO, MDY'", "SET IntervalStyle = 'postgres'",
-              "SET extra_float_digits = 3", "SET TimeZone = 'UTC'", "SET bytea_output = 'hex'",
-              "SET statement_timeout = 0", "SET client_min_messages = warning"});
-  if (!fixed) return fixed.error();
-  return conn;
-}
 
 Result<CreateReport> createShardedTable(const CreateOptions& options, std::ostream& progress,
                                         bool tty) {

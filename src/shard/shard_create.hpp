@@ -56,8 +56,4 @@ struct CreateReport {
 [[nodiscard]] Result<CreateReport> createShardedTable(const CreateOptions& options,
                                                       std::ostream& progress, bool tty);
 
-// A connection whose text output of every type is fixed (dates, floats,
-// time zone, bytea), so row checksums taken on two servers can agree.
-[[nodiscard]] Result<cluster::PgConnection> connectStable(const cluster::ConnectTarget& target);
-
 }  // namespace pgswarm::shard

@@ -219,21 +219,22 @@ std::pair<std::string, std::string> splitTableName(const std::string& name) {
 }
 
 Result<TableDefinition> readTableDefinition(cluster::PgConnection& conn, const std::string& schema,
-                                            const std::string& table,
-                                            const std::string& keyColumn) {
+                                            const std::string& table, const std::string& keyColumn,
+                                            bool partition) {
   auto found = conn.query(kTableQuery, {schema, table});
   if (!found) return found.error();
   if (found->empty()) return makeError("table {}.{} does not exist", schema, table);
   auto kind = found->text(0, "kind");
   if (kind == "p") return makeError("{}.{} is already partitioned", schema, table);
   if (kind != "r") return makeError("{}.{} is not an ordinary table", schema, table);
+  if (isTrue(found->get(0, "inherits")) && !partition) {
+    return makeError("{}.{} is a partition or inherits from another table", schema, table);
+  }
   std::string oid = found->text(0, "oid");
   TableDefinition definition{.schema = schema, .table = table, .owner = found->text(0, "owner")};
   std::vector<std::string> refusals;
   if (isTrue(found->get(0, "rls"))) refusals.push_back("row level security");
-  if (isTrue(found->get(0, "children")) || isTrue(found->get(0, "inherits"))) {
-    refusals.push_back("table inheritance");
-  }
+  if (isTrue(found->get(0, "children"))) refusals.push_back("table inheritance");
   auto columns = readColumns(conn, oid, refusals);
   if (!columns) return columns.error();
   definition.columns = std::move(*columns);

@@ -46,10 +46,13 @@ struct TableDefinition {
 // Reads schema.table; refuses (with every reason at once) what cannot be
 // sharded by this tool. `keyColumn` must be a column, in every unique
 // constraint, and of a type the shard map can place.
+// `partition` true reads a partition of a sharded table (for `shard move`),
+// which is an inheritance child by nature.
 [[nodiscard]] Result<TableDefinition> readTableDefinition(cluster::PgConnection& conn,
                                                           const std::string& schema,
                                                           const std::string& table,
-                                                          const std::string& keyColumn);
+                                                          const std::string& keyColumn,
+                                                          bool partition = false);
 
 // CREATE TABLE `name` with the columns, constraints and indexes (a shard
 // table or a local partition); `withSequenceDefaults` false drops the

@@ -222,6 +222,39 @@ TEST_F(ShardTest, LocalPartitioningKeepsEveryResult) {
   expectSameAsUnsharded("local_accounts");
 }
 
+TEST_F(ShardTest, MoveTakesAPartitionToANodeAndBackWithEveryRow) {
+  auto conn = cluster_->connect(0);
+  copyAccounts(conn, "moved_accounts");
+  auto created = shard({"create", "moved_accounts", "--key", "aid", "--shards", "2", "--local"});
+  ASSERT_EQ(created.exitCode, 0) << created.output;
+  auto before = resultText(conn, with(kWholeTable, "moved_accounts"));
+
+  auto out = shard({"move", "moved_accounts_p1", "--to", "shard2"});
+  ASSERT_EQ(out.exitCode, 0) << out.output;
+  EXPECT_TRUE(contains(out.output, "verified: 500000 rows")) << out.output;
+  EXPECT_EQ(relkind(conn, "moved_accounts_shard2"), "f");
+  EXPECT_EQ(relkind(conn, "moved_accounts_p1"), "") << "the old local copy is dropped";
+  EXPECT_EQ(rowsOnShard(2, "moved_accounts"), 500000);
+  EXPECT_EQ(resultText(conn, with(kWholeTable, "moved_accounts")), before);
+  // Writes keep landing where the map now says.
+  ASSERT_TRUE(conn.execute("UPDATE moved_accounts SET abalance = 5 WHERE aid = 900000"));
+  EXPECT_EQ(resultText(conn, "SELECT abalance FROM moved_accounts WHERE aid = 900000"), "(5)");
+  before = resultText(conn, with(kWholeTable, "moved_accounts"));
+
+  auto taken = shard({"move", "moved_accounts_p0", "--to", "shard2"});
+  EXPECT_EQ(taken.exitCode, 1) << taken.output;
+  EXPECT_TRUE(contains(taken.output, "holds moved_accounts_shard2 of this table already"))
+      << taken.output;
+
+  auto home = shard({"move", "moved_accounts_shard2", "--to", "coordinator"});
+  ASSERT_EQ(home.exitCode, 0) << home.output;
+  EXPECT_EQ(relkind(conn, "moved_accounts_p1"), "r");
+  EXPECT_EQ(rowsOnShard(2, "moved_accounts"), -1) << "the shard's table is dropped";
+  EXPECT_EQ(resultText(conn, with(kWholeTable, "moved_accounts")), before);
+  auto status = shard({"status"});
+  EXPECT_TRUE(contains(status.output, "moved_accounts_p1")) << status.output;
+}
+
 TEST_F(ShardTest, KilledMidCopyLeavesTheOriginalAndARerunFinishes) {
   auto conn = cluster_->connect(0);
   copyAccounts(conn, "moving_accounts");

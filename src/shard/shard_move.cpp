@@ -1,0 +1,279 @@
+// `pgswarm shard move`: see shard_move.hpp.
+#include "shard/shard_move.hpp"
+
+#include <algorithm>
+#include <deque>
+
+#include <spdlog/spdlog.h>
+
+#include "shard/movement.hpp"
+#include "shard/table_definition.hpp"
+
+namespace pgswarm::shard {
+namespace {
+
+using cluster::PgConnection;
+using cluster::quoteIdentifier;
+using cluster::quoteLiteral;
+
+constexpr const char* kFreezeLockTimeout = "30s";
+
+// Where a partition's rows are: a connection and the relation there.
+struct Place {
+  PgConnection* conn = nullptr;
+  std::string relation;
+};
+
+class ShardMover {
+ public:
+  ShardMover(const MoveOptions& options, std::ostream& progress, bool tty)
+      : options_(options), progress_(progress), tty_(tty) {}
+
+  Result<MoveReport> run() {
+    for (const auto& step : {&ShardMover::plan, &ShardMover::build, &ShardMover::copy,
+                             &ShardMover::freezeVerifySwap, &ShardMover::dropOld}) {
+      if (auto done = (this->*step)(); !done) return done.error();
+    }
+    return MoveReport{.moved = moved_, .rows = rows_};
+  }
+
+ private:
+  [[nodiscard]] std::string parent() const { return qualifiedName(map_.schema, map_.table); }
+  [[nodiscard]] std::string onCoordinator(const Partition& p) const {
+    return qualifiedName(map_.schema, p.name);
+  }
+
+  Status plan() {
+    auto coordinator = connectStable(options_.coordinator);
+    if (!coordinator) return makeError("coordinator: {}", coordinator.error().message);
+    coordinator_.emplace(std::move(*coordinator));
+    if (auto found = findPartition(); !found) return found;
+    if (auto chosen = chooseTarget(); !chosen) return chosen;
+    return openPlaces();
+  }
+
+  Status findPartition() {
+    auto tables = loadAllTables(*coordinator_);
+    if (!tables) return tables.error();
+    for (const auto& stored : *tables) {
+      for (std::size_t i = 0; i < stored.map.partitions.size(); ++i) {
+        if (stored.map.partitions[i].name != options_.partition) continue;
+        if (stored.state != JobState::kDone) {
+          return makeError("{}.{} is still being sharded: finish its shard create first",
+                           stored.map.schema, stored.map.table);
+        }
+        map_ = stored.map;
+        position_ = i;
+        source_ = stored.map.partitions[i];
+        return Ok{};
+      }
+    }
+    return makeError("no partition named {} in the shard catalog (see pgswarm shard status)",
+                     options_.partition);
+  }
+
+  Status chooseTarget() {
+    moved_ = source_;
+    if (options_.to == kCoordinatorNode) {
+      if (source_.local()) return makeError("{} is on the coordinator already", source_.name);
+      moved_.node.clear();
+      moved_.name = map_.table + "_p" + std::to_string(position_);
+      return Ok{};
+    }
+    auto node = std::find_if(options_.nodes.begin(), options_.nodes.end(),
+                             [&](const ShardNode& n) { return n.name == options_.to; });
+    if (node == options_.nodes.end()) {
+      return makeError("{} is not a shard node here (nor '{}')", options_.to, kCoordinatorNode);
+    }
+    for (const auto& partition : map_.partitions) {
+      if (partition.node == options_.to) {
+        return makeError("{} holds {} of this table already (a node holds at most one)",
+                         options_.to, partition.name);
+      }
+    }
+    target_ = *node;
+    moved_.node = node->name;
+    moved_.name = map_.table + "_" + node->name;
+    return Ok{};
+  }
+
+  Result<PgConnection*> nodeConnection(const ShardNode& node) {
+    auto conn = connectNode(node, options_.coordinator);
+    if (!conn) return conn.error();
+    return &nodeConnections_.emplace_back(std::move(*conn));
+  }
+
+  const ShardNode* knownNode(const std::string& name) const {
+    auto node = std::find_if(options_.nodes.begin(), options_.nodes.end(),
+                             [&](const ShardNode& n) { return n.name == name; });
+    return node == options_.nodes.end() ? nullptr : &*node;
+  }
+
+  Status openPlaces() {
+    if (source_.local()) {
+      from_ = Place{&*coordinator_, onCoordinator(source_)};
+    } else {
+      const ShardNode* node = knownNode(source_.node);
+      if (node == nullptr)
+        return makeError("{}'s node {} is not known here", source_.name, source_.node);
+      auto conn = nodeConnection(*node);
+      if (!conn) return conn.error();
+      from_ = Place{*conn, parent()};
+    }
+    if (moved_.local()) {
+      auto conn = connectStable(options_.coordinator);
+      if (!conn) return conn.error();
+      to_ = Place{&nodeConnections_.emplace_back(std::move(*conn)), onCoordinator(moved_)};
+    } else {
+      auto conn = nodeConnection(*target_);
+      if (!conn) return conn.error();
+      to_ = Place{*conn, parent()};
+    }
+    return Ok{};
+  }
+
+  // A table like the partition where it goes; a leftover of an interrupted
+  // move is reused (the copy empties it).
+  Status build() {
+    auto definition =
+        readTableDefinition(*from_.conn, map_.schema, source_.local() ? source_.name : map_.table,
+                            map_.keyColumn, source_.local());
+    if (!definition) return definition.error();
+    auto exists = relationExists(*to_.conn, to_.relation);
+    if (!exists) return exists.error();
+    if (!*exists) {
+      std::vector<std::string> statements{"CREATE SCHEMA IF NOT EXISTS " +
+                                          quoteIdentifier(map_.schema)};
+      auto table = createTableDdl(*definition, to_.relation, moved_.local());
+      statements.insert(statements.end(), table.begin(), table.end());
+      if (auto ok = runAll(*to_.conn, statements); !ok) return ok;
+    }
+    if (target_) return ensureForeignServer(*coordinator_, *target_, options_.coordinator);
+    return Ok{};
+  }
+
+  Status copy() {
+    auto counted = checksumOf(*from_.conn, from_.relation, "");
+    if (!counted) return counted.error();
+    return copyOnce(*from_.conn, counted->rows);
+  }
+
+  Status copyOnce(PgConnection& source, std::int64_t expected) {
+    auto copied = copyRows(
+        CopyJob{.source = source,
+                .selectSql = "SELECT * FROM " + from_.relation,
+                .target = *to_.conn,
+                .destination = to_.relation,
+                .label = source_.name + " -> " + (moved_.local() ? kCoordinatorNode : moved_.node),
+                .expectedRows = expected},
+        progress_, tty_);
+    if (!copied) return copied.error();
+    return Ok{};
+  }
+
+  Status freezeVerifySwap() {
+    auto conn = connectStable(options_.coordinator);
+    if (!conn) return conn.error();
+    PgConnection& locked = *conn;
+    // ONLY the parent: every write through the table takes a lock on it,
+    // and foreign partitions cannot be locked themselves.
+    auto frozen =
+        runAll(locked, {"BEGIN", fmt::format("SET LOCAL lock_timeout = '{}'", kFreezeLockTimeout),
+                        "LOCK TABLE ONLY " + parent() + " IN SHARE MODE"});
+    if (!frozen)
+      return makeError("cannot freeze writes to {}: {}", parent(), frozen.error().message);
+    auto done = verify();
+    if (done) done = swap(locked);
+    if (!done) (void)locked.execute("ROLLBACK");
+    return done;
+  }
+
+  Status verify() {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      auto source = checksumOf(*from_.conn, from_.relation, "");
+      if (!source) return source.error();
+      auto target = checksumOf(*to_.conn, to_.relation, "");
+      if (!target) return target.error();
+      if (*source == *target) {
+        rows_ = source->rows;
+        progress_ << fmt::format("{} verified: {} rows, checksum {}\n", moved_.name, source->rows,
+                                 source->sum);
+        return Ok{};
+      }
+      if (attempt == 0) {
+        progress_ << source_.name << " was written to during the copy: copying it again\n";
+        if (auto ok = copyOnce(*from_.conn, source->rows); !ok) return ok;
+      }
+    }
+    return makeError("{} still differs from {} after a fresh copy", moved_.name, source_.name);
+  }
+
+  Status swap(PgConnection& locked) {
+    std::string bounds = boundClause(map_, source_);
+    std::vector<std::string> statements{
+        fmt::format("ALTER TABLE {} DETACH PARTITION {}", parent(), onCoordinator(source_))};
+    if (moved_.local()) {
+      statements.push_back(fmt::format("ALTER TABLE {} ATTACH PARTITION {} {}", parent(),
+                                       onCoordinator(moved_), bounds));
+    } else {
+      statements.push_back(fmt::format(
+          "CREATE FOREIGN TABLE {} PARTITION OF {} {} SERVER {} OPTIONS (schema_name {}, "
+          "table_name {})",
+          onCoordinator(moved_), parent(), bounds, quoteIdentifier(serverName(*target_)),
+          quoteLiteral(map_.schema), quoteLiteral(map_.table)));
+    }
+    if (auto ok = runAll(locked, statements); !ok) return ok;
+    if (auto ok = recordMove(locked, map_, source_.name, moved_, target_); !ok) return ok;
+    if (auto ok = locked.execute("COMMIT"); !ok) return ok;
+    progress_ << fmt::format("{} now lives {} as {}\n", source_.name,
+                             moved_.local() ? "on the coordinator" : "on " + moved_.node,
+                             moved_.name);
+    return Ok{};
+  }
+
+  Status dropOld() {
+    if (auto ok = coordinator_->execute("ANALYZE " + onCoordinator(moved_)); !ok) {
+      spdlog::warn("ANALYZE {}: {}", moved_.name, ok.error().message);
+    }
+    if (options_.keepOld) {
+      progress_ << fmt::format("kept the old copy: {} (detached){}\n", onCoordinator(source_),
+                               source_.local() ? "" : " and " + parent() + " on " + source_.node);
+      return Ok{};
+    }
+    std::vector<std::pair<PgConnection*, std::string>> drops{
+        {&*coordinator_, fmt::format("DROP {}TABLE {}", source_.local() ? "" : "FOREIGN ",
+                                     onCoordinator(source_))}};
+    if (!source_.local()) drops.emplace_back(from_.conn, "DROP TABLE " + parent());
+    for (const auto& [conn, sql] : drops) {
+      if (auto ok = conn->execute(sql); !ok) {
+        return makeError("{} moved, but dropping the old copy failed ({}): {}", source_.name, sql,
+                         ok.error().message);
+      }
+    }
+    progress_ << "dropped the old copy (keep it next time with --keep-old)\n";
+    return Ok{};
+  }
+
+  const MoveOptions& options_;
+  std::ostream& progress_;
+  bool tty_;
+  std::optional<PgConnection> coordinator_;
+  std::deque<PgConnection> nodeConnections_;  // stable addresses for Place
+  ShardedTable map_;
+  std::size_t position_ = 0;
+  Partition source_;
+  Partition moved_;
+  std::optional<ShardNode> target_;
+  Place from_;
+  Place to_;
+  std::int64_t rows_ = 0;
+};
+
+}  // namespace
+
+Result<MoveReport> moveShard(const MoveOptions& options, std::ostream& progress, bool tty) {
+  ShardMover mover(options, progress, tty);
+  return mover.run();
+}
+
+}  // namespace pgswarm::shard
