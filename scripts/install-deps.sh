@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang clang-format clang-tidy
   postgresql-15 postgresql-client-15
   libpq-dev libpg-query-dev libasio-dev libssl-dev libtomlplusplus-dev libcli11-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev
   libidn-dev libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps curl ca-certificates
 )
