@@ -78,12 +78,13 @@ void emitDeploy(YAML::Emitter& out, const std::string& pinnedHost) {
   out << YAML::EndMap;
 }
 
-std::string peersOf(const StackPlan& plan, const DatabaseService& self) {
-  std::string peers;
-  for (const auto& db : plan.replicated()) {
-    if (db.name != self.name) peers += hostPort(db.name, kPostgresPort) + ",";
-  }
-  return peers + hostPort(plan.poolService, kPostgresPort);
+// Fencing peers: the pool alone. It is the failover authority, so "this
+// primary cannot reach the pool" is the exact reason to stop taking writes;
+// and the databases' environment must not name the other hosts, or adding a
+// host would change every database service and Swarm would restart them all
+// at once.
+std::string peersOf(const StackPlan& plan) {
+  return hostPort(plan.poolService, kPostgresPort);
 }
 
 // The seed's variable names where the seed had one, so a service reads like
@@ -103,7 +104,7 @@ Environment databaseEnvironment(const StackPlan& plan, const DatabaseService& db
                          {"PG_PASSWORD_FILE", secretPath(kPostgresPasswordSecret)},
                          {"PGSWARM_NODE_API_TOKEN_FILE", secretPath(kAgentTokenSecret)}});
   // A shard is its own primary with no replica: nothing to fence against.
-  if (db.role != DatabaseRole::kShard) env.emplace_back("PGSWARM_NODE_PEERS", peersOf(plan, db));
+  if (db.role != DatabaseRole::kShard) env.emplace_back("PGSWARM_NODE_PEERS", peersOf(plan));
   return env;
 }
 

@@ -76,9 +76,23 @@ TEST(RenderStack, ReplicasFollowThePrimaryThroughTheSeedsVariables) {
     EXPECT_EQ(env(replica, "REPLICATION_PORT"), "5432");
     EXPECT_EQ(env(replica, "REPLICATION_USER"), "replicator");
   }
-  EXPECT_EQ(env(services["db-cluster1raspberry2"], "PGSWARM_NODE_PEERS"),
-            "db-cluster1raspberry0:5432,db-cluster1raspberry1:5432,db-cluster1raspberry3:5432,"
-            "pool:5432");
+  EXPECT_EQ(env(services["db-cluster1raspberry2"], "PGSWARM_NODE_PEERS"), "pool:5432");
+}
+
+// Adding a host must leave the existing database services' definitions
+// alone, or `docker stack deploy` would restart all of them at once.
+TEST(RenderStack, AddingAHostChangesOnlyThePoolAndTheNewService) {
+  auto before = rendered(fourPis());
+  auto spec = fourPis();
+  spec.hosts.push_back("cluster1raspberry4");
+  auto after = rendered(spec);
+  for (const auto& entry : before["services"]) {
+    auto name = entry.first.as<std::string>();
+    if (name == "pool") continue;
+    EXPECT_EQ(YAML::Dump(entry.second), YAML::Dump(after["services"][name])) << name;
+  }
+  EXPECT_NE(YAML::Dump(before["services"]["pool"]), YAML::Dump(after["services"]["pool"]));
+  EXPECT_TRUE(after["services"]["db-cluster1raspberry4"]);
 }
 
 TEST(RenderStack, ThePoolIsPublishedAndKnowsEveryNodeAndAgent) {
