@@ -22,6 +22,7 @@ int run(int argc, char** argv) {
   add(registerPoolCommand);
   add(registerFailoverDiagramCommand);
   add(registerSwitchoverCommand);
+  add(registerStackCommand);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

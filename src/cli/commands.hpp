@@ -19,6 +19,7 @@ CommandRunner registerStatusCommand(CLI::App& app);
 CommandRunner registerPoolCommand(CLI::App& app);
 CommandRunner registerFailoverDiagramCommand(CLI::App& app);
 CommandRunner registerSwitchoverCommand(CLI::App& app);
+CommandRunner registerStackCommand(CLI::App& app);
 
 // Parses argv, runs the chosen subcommand, returns the process exit code.
 int run(int argc, char** argv);
