@@ -28,7 +28,7 @@ class SwarmStack : public ::testing::Test {
     docker_ = dockerBinary();
     ASSERT_FALSE(docker_.empty())
         << "no docker CLI in /usr/local/bin or /usr/bin: this test needs one whose `docker "
-           "stack config` exists (Docker CLI 23 or later; Debian 12's docker.io 20.10 lacks it)";
+           "stack config` exists (newer than 20.10: Debian 12's docker.io 20.10 lacks it)";
     auto help = runProgram({docker_, "stack", "config", "--help"});
     ASSERT_EQ(help.exitCode, 0) << docker_ << " has no `stack config`:\n" << help.output;
   }
