@@ -16,6 +16,10 @@ packages=(
   iproute2 procps curl ca-certificates
 )
 
+# Not installed here: the docker CLI that integration.swarm_stack_test needs
+# for `docker stack config`. Debian 12's docker.io is 20.10, which lacks that
+# command, so installing it would not help; the test fails loudly without one.
+
 # Node.js for tests/drivers: Debian's, unless some node is there already.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
