@@ -11,10 +11,14 @@ packages=(
   build-essential cmake ninja-build pkg-config clang clang-format clang-tidy
   postgresql-15 postgresql-client-15
   libpq-dev libpg-query-dev libasio-dev libssl-dev libtomlplusplus-dev libcli11-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libcpp-httplib-dev libyaml-cpp-dev
   libidn-dev libgtest-dev libgmock-dev libbenchmark-dev
   iproute2 procps curl ca-certificates
 )
+
+# Not installed here: the docker CLI that integration.swarm_stack_test needs
+# for `docker stack config`. Debian 12's docker.io is 20.10, which lacks that
+# command, so installing it would not help; the test fails loudly without one.
 
 # Node.js for tests/drivers: Debian's, unless some node is there already.
 command -v node >/dev/null || packages+=(nodejs)

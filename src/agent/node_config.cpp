@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "common/files.hpp"
 #include "runtime/process.hpp"
 
 namespace pgswarm::agent {
@@ -418,6 +419,29 @@ Result<NodeConfig> nodeConfigFromSettings(const Settings& settings) {
   if (auto ok = fillSecrets(settings, config); !ok) return ok.error();
   if (auto ok = requireReplicaSettings(settings, config); !ok) return ok.error();
   return config;
+}
+
+Status keepDefaultName(NodeConfig& config, bool nameGiven) {
+  if (nameGiven) return Ok{};
+  auto record = config.stateDir + "/pgswarm-node-name";
+  if (auto stored = readFile(record)) {
+    auto name = trimmed(*stored);
+    bool valid = !name.empty() && name.size() <= kMaxIdentifierLength &&
+                 std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                   return std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.';
+                 });
+    if (!valid) return makeError("'{}' does not hold a valid node name", record);
+    // A slot derived from the hostname follows the kept name; a given one stays.
+    if (config.slot == slotNameFor(config.name)) config.slot = slotNameFor(name);
+    config.name = name;
+    return Ok{};
+  }
+  std::error_code ec;
+  if (!fs::is_directory(config.stateDir, ec)) return Ok{};
+  if (auto written = writeFileAtomic(record, config.name + "\n", 0644); !written) {
+    return makeError("cannot record the node name in '{}': {}", record, written.error().message);
+  }
+  return Ok{};
 }
 
 Status locatePgBin(NodeConfig& config) {

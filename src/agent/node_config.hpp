@@ -83,6 +83,13 @@ struct NodeConfig {
 // "db-1.Example" -> "db_1_example": a valid replication slot name.
 [[nodiscard]] std::string slotNameFor(const std::string& nodeName);
 
+// A node whose name was not given (the hostname default) keeps the name it
+// first ran under, recorded in <stateDir>/pgswarm-node-name: a Swarm task's
+// hostname is its container ID, new whenever the task is replaced, while the
+// replica's slot and the agent's records are keyed by the name. A given name
+// is used as it is. Writes the record only when the state folder exists.
+[[nodiscard]] Status keepDefaultName(NodeConfig& config, bool nameGiven);
+
 // Fills config.pgBin when unset (/usr/lib/postgresql/15/bin, then
 // `pg_config --bindir`) and checks that postgres and initdb are there.
 [[nodiscard]] Status locatePgBin(NodeConfig& config);

@@ -23,6 +23,9 @@ int runNode(const SettingFlags& flags) {
   if (!settings) return badInput(settings.error().message);
   auto config = agent::nodeConfigFromSettings(*settings);
   if (!config) return badInput(config.error().message);
+  bool nameGiven = settings->source("node.name") != SettingSource::kDefault;
+  if (auto kept = agent::keepDefaultName(*config, nameGiven); !kept)
+    return badInput(kept.error().message);
   if (auto logging = setupLogging(config->logLevel, "node"); !logging) {
     return badInput(settings->origin("node.log_level") + ": " + logging.error().message);
   }

@@ -257,5 +257,75 @@ TEST(PgBin, ExplicitFolderWithoutBinariesIsRefused) {
   EXPECT_NE(located.error().message.find("/nonexistent"), std::string::npos);
 }
 
+// The state folder of a node whose data folder is <folder>/data.
+class StateFolder {
+ public:
+  StateFolder()
+      : path_(std::filesystem::temp_directory_path() /
+              ("pgswarm-node-name-" + std::to_string(::getpid()) + "-" +
+               std::to_string(counter_++))) {
+    std::filesystem::create_directories(path_);
+  }
+  ~StateFolder() { std::filesystem::remove_all(path_); }
+  [[nodiscard]] std::string dataDir() const { return (path_ / "data").string(); }
+  [[nodiscard]] std::string record() const { return (path_ / "pgswarm-node-name").string(); }
+
+ private:
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+};
+
+NodeConfig configIn(const StateFolder& folder, const std::map<std::string, std::string>& flags) {
+  auto all = flags;
+  all["node.data_dir"] = folder.dataDir();
+  auto config = resolve(kPassword, all);
+  EXPECT_TRUE(config.ok()) << (config.ok() ? "" : config.error().message);
+  return config.ok() ? *config : NodeConfig{};
+}
+
+// A Swarm task gets a new hostname (its container ID) each time it is
+// replaced; the name the node first ran under must survive that.
+TEST(KeepDefaultName, TheFirstDefaultNameIsRecordedAndKept) {
+  StateFolder folder;
+  auto first = configIn(folder, {});
+  ASSERT_TRUE(keepDefaultName(first, false).ok());
+  std::ifstream in(folder.record());
+  std::string recorded;
+  std::getline(in, recorded);
+  EXPECT_EQ(recorded, first.name);
+
+  std::ofstream(folder.record()) << "c0ffee123456\n";  // the first container's hostname
+  auto later = configIn(folder, {});
+  ASSERT_TRUE(keepDefaultName(later, false).ok());
+  EXPECT_EQ(later.name, "c0ffee123456");
+  EXPECT_EQ(later.slot, "c0ffee123456");
+}
+
+TEST(KeepDefaultName, AGivenNameOrSlotWins) {
+  StateFolder folder;
+  std::ofstream(folder.record()) << "old-name\n";
+  auto named = configIn(folder, {{"node.name", "db-pi1"}});
+  ASSERT_TRUE(keepDefaultName(named, true).ok());
+  EXPECT_EQ(named.name, "db-pi1");
+  auto slotted = configIn(folder, {{"node.slot", "my_slot"}});
+  ASSERT_TRUE(keepDefaultName(slotted, false).ok());
+  EXPECT_EQ(slotted.name, "old-name");
+  EXPECT_EQ(slotted.slot, "my_slot");
+}
+
+TEST(KeepDefaultName, ABadRecordIsAnErrorAndNoFolderNoRecord) {
+  StateFolder folder;
+  std::ofstream(folder.record()) << "bad name;\n";
+  auto config = configIn(folder, {});
+  auto kept = keepDefaultName(config, false);
+  ASSERT_FALSE(kept.ok());
+  EXPECT_NE(kept.error().message.find("does not hold a valid node name"), std::string::npos);
+
+  auto missing = configIn(folder, {});
+  missing.stateDir = folder.dataDir() + "/not/there";
+  EXPECT_TRUE(keepDefaultName(missing, false).ok());
+  EXPECT_FALSE(std::filesystem::exists(missing.stateDir));
+}
+
 }  // namespace
 }  // namespace pgswarm::agent
