@@ -22,11 +22,8 @@ int run(int argc, char** argv) {
   add(registerPoolCommand);
   add(registerFailoverDiagramCommand);
   add(registerSwitchoverCommand);
-<<<<<<< HEAD
   add(registerShardCommand);
-=======
   add(registerStackCommand);
->>>>>>> h-swarm
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

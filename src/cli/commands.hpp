@@ -19,11 +19,8 @@ CommandRunner registerStatusCommand(CLI::App& app);
 CommandRunner registerPoolCommand(CLI::App& app);
 CommandRunner registerFailoverDiagramCommand(CLI::App& app);
 CommandRunner registerSwitchoverCommand(CLI::App& app);
-<<<<<<< HEAD
 CommandRunner registerShardCommand(CLI::App& app);
-=======
 CommandRunner registerStackCommand(CLI::App& app);
->>>>>>> h-swarm
 
 // Parses argv, runs the chosen subcommand, returns the process exit code.
 int run(int argc, char** argv);
