@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace pgswarm::sql {
 
@@ -20,5 +21,10 @@ struct CacheStats {
   std::size_t entries = 0;
   std::size_t bytes = 0;
 };
+
+// Heap bytes a string owns beyond the object (short strings live inside it).
+inline std::size_t heapBytes(const std::string& text) {
+  return text.capacity() > 15 ? text.capacity() + 1 : 0;
+}
 
 }  // namespace pgswarm::sql
