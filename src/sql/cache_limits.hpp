@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace pgswarm::sql {
 
@@ -25,6 +26,13 @@ struct CacheStats {
 // Heap bytes a string owns beyond the object (short strings live inside it).
 inline std::size_t heapBytes(const std::string& text) {
   return text.capacity() > 15 ? text.capacity() + 1 : 0;
+}
+
+// The strings of a list, inline and heap bytes.
+inline std::size_t heapBytes(const std::vector<std::string>& names) {
+  std::size_t bytes = 0;
+  for (const std::string& name : names) bytes += sizeof(name) + heapBytes(name);
+  return bytes;
 }
 
 }  // namespace pgswarm::sql

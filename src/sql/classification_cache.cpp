@@ -18,15 +18,15 @@ std::size_t statementBytes(const Statement& statement) {
   for (const TableRef& table : statement.tables) {
     bytes += sizeof(TableRef) + heapBytes(table.schema) + heapBytes(table.name);
   }
-  for (const std::string& name : statement.functions) bytes += sizeof(name) + heapBytes(name);
-  for (const std::string& name : statement.unsafeFunctions) bytes += sizeof(name) + heapBytes(name);
+  bytes += heapBytes(statement.functions) + heapBytes(statement.unsafeFunctions);
   if (const auto& single = statement.singleRelation) {
     bytes += heapBytes(single->table.schema) + heapBytes(single->table.name);
     for (const FixedColumn& fixed : single->fixed) {
       bytes += sizeof(fixed) + heapBytes(fixed.column) +
                (fixed.value.parsed ? heapBytes(*fixed.value.parsed) : 0);
     }
-    for (const std::string& name : single->assigned) bytes += sizeof(name) + heapBytes(name);
+    bytes += heapBytes(single->assigned) + heapBytes(single->defaulted) +
+             (single->inserted ? heapBytes(*single->inserted) : 0);
   }
   return bytes;
 }

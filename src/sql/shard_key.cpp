@@ -146,15 +146,26 @@ std::optional<ShardKeyTemplate::Source> sourceOf(const FixedColumn& fixed, std::
       .column = fixed.column, .literal = placed->literal, .negated = placed->negated};
 }
 
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// Whether the statement would leave a column to a default the shard's
+// table does not have.
+bool needsCoordinatorDefault(const ShardKeyTemplate& shardKey, const ShardedRelation& relation) {
+  return std::any_of(relation.coordinatorDefaults.begin(), relation.coordinatorDefaults.end(),
+                     [&](const std::string& column) {
+                       return contains(shardKey.defaulted, column) ||
+                              (shardKey.inserted && !contains(*shardKey.inserted, column));
+                     });
+}
+
 std::optional<ShardKeyUse> keyUse(const ShardKeyTemplate& shardKey, std::size_t relation,
                                   const std::string& keyColumn, std::string_view query,
                                   std::span<const LiteralSpan> literals) {
-  const auto& assigned = shardKey.assigned;
   // A shard node holds a plain table: a row whose key changes would stay
   // on the wrong shard.
-  if (std::find(assigned.begin(), assigned.end(), keyColumn) != assigned.end()) {
-    return std::nullopt;
-  }
+  if (contains(shardKey.assigned, keyColumn)) return std::nullopt;
   const ShardKeyTemplate::Source* source = nullptr;
   for (const ShardKeyTemplate::Source& candidate : shardKey.fixed) {
     if (candidate.column != keyColumn) continue;
@@ -187,8 +198,11 @@ std::optional<ShardKeyTemplate> makeShardKeyTemplate(const Classification& class
     return std::nullopt;
   }
   const SingleRelation& single = *statement.singleRelation;
-  ShardKeyTemplate shardKey{
-      .table = single.table, .readOnly = statement.readOnly, .assigned = single.assigned};
+  ShardKeyTemplate shardKey{.table = single.table,
+                            .readOnly = statement.readOnly,
+                            .assigned = single.assigned,
+                            .defaulted = single.defaulted,
+                            .inserted = single.inserted};
   for (const FixedColumn& fixed : single.fixed) {
     if (std::optional<ShardKeyTemplate::Source> source = sourceOf(fixed, query, literals)) {
       shardKey.fixed.push_back(std::move(*source));
@@ -203,9 +217,10 @@ std::optional<ShardKeyUse> resolveShardKey(const ShardKeyTemplate& shardKey, std
   const std::string_view schema =
       shardKey.table.schema.empty() ? std::string_view("public") : shardKey.table.schema;
   for (std::size_t i = 0; i < relations.size(); ++i) {
-    if (relations[i].table == shardKey.table.name && relations[i].schema == schema) {
-      return keyUse(shardKey, i, relations[i].keyColumn, query, literals);
-    }
+    const ShardedRelation& relation = relations[i];
+    if (relation.table != shardKey.table.name || relation.schema != schema) continue;
+    if (needsCoordinatorDefault(shardKey, relation)) return std::nullopt;
+    return keyUse(shardKey, i, relation.keyColumn, query, literals);
   }
   return std::nullopt;
 }
@@ -226,8 +241,8 @@ std::size_t approximateBytes(const ShardKeyTemplate& shardKey) {
   for (const ShardKeyTemplate::Source& source : shardKey.fixed) {
     bytes += sizeof(source) + heapBytes(source.column);
   }
-  for (const std::string& name : shardKey.assigned) bytes += sizeof(name) + heapBytes(name);
-  return bytes;
+  return bytes + heapBytes(shardKey.assigned) + heapBytes(shardKey.defaulted) +
+         (shardKey.inserted ? heapBytes(*shardKey.inserted) : 0);
 }
 
 }  // namespace pgswarm::sql

@@ -28,6 +28,11 @@ struct ShardedRelation {
   std::string schema = "public";
   std::string table;
   std::string keyColumn;
+  // Columns whose default only the coordinator evaluates: sequence
+  // (serial) defaults, which shard tables are made without
+  // (shard/table_definition). A statement that leaves one to its default
+  // (an INSERT that does not give it, `SET c = DEFAULT`) is refused.
+  std::vector<std::string> coordinatorDefaults;
 };
 
 // Where a single-shard statement's key value is.
@@ -58,8 +63,10 @@ struct ShardKeyTemplate {
   };
   TableRef table;  // schema empty when the statement does not write one
   bool readOnly = false;
-  std::vector<Source> fixed;          // a column fixed twice is listed twice
-  std::vector<std::string> assigned;  // columns the statement sets
+  std::vector<Source> fixed;                         // a column fixed twice is listed twice
+  std::vector<std::string> assigned;                 // columns the statement sets
+  std::vector<std::string> defaulted;                // SingleRelation::defaulted
+  std::optional<std::vector<std::string>> inserted;  // SingleRelation::inserted
 };
 
 // The template of a classified text (literals: its spans from
@@ -74,7 +81,8 @@ struct ShardKeyTemplate {
 
 // The key use for one text of the template's key: the first relation that
 // is the template's table, whose key column the statement fixes exactly once
-// and does not set (UPDATE SET, ON CONFLICT DO UPDATE SET), with a constant
+// and does not set (UPDATE SET, ON CONFLICT DO UPDATE SET), that leaves none
+// of the relation's coordinatorDefaults to its default, with a constant
 // this module reads exactly: integers and '...' or $$...$$ strings; not
 // E'...' or U&'...' strings, strings holding a backslash (their meaning
 // depends on standard_conforming_strings), decimals, NULL, booleans.

@@ -162,15 +162,31 @@ bool empty(const Json* list) {
   return list == nullptr || (list->is_array() && list->empty());
 }
 
-std::vector<std::string> targetNames(const Json* targets) {
-  std::vector<std::string> names;
-  if (targets == nullptr || !targets->is_array()) return names;
-  for (const Json& target : *targets) {
-    if (const Json* res = nodeOf(&target, "ResTarget")) {
-      names.emplace_back(text(field(*res, "name")));
-    }
+// Whether an assignment's value is DEFAULT: `c = DEFAULT`, or c's place in
+// `(a, c) = (1, DEFAULT)`.
+bool isDefault(const Json* value) {
+  if (nodeOf(value, "SetToDefault") != nullptr) return true;
+  const Json* multi = nodeOf(value, "MultiAssignRef");
+  const Json* row = multi != nullptr ? nodeOf(field(*multi, "source"), "RowExpr") : nullptr;
+  const Json* args = row != nullptr ? field(*row, "args") : nullptr;
+  const long long column = multi != nullptr ? integer(field(*multi, "colno")) : 0;
+  if (args == nullptr || !args->is_array() || column < 1 ||
+      static_cast<std::size_t>(column) > args->size()) {
+    return false;
   }
-  return names;
+  return nodeOf(&(*args)[static_cast<std::size_t>(column - 1)], "SetToDefault") != nullptr;
+}
+
+// UPDATE SET and ON CONFLICT DO UPDATE SET targets.
+void readAssignments(const Json* targets, SingleRelation& single) {
+  if (targets == nullptr || !targets->is_array()) return;
+  for (const Json& target : *targets) {
+    const Json* res = nodeOf(&target, "ResTarget");
+    if (res == nullptr) continue;
+    std::string name(text(field(*res, "name")));
+    if (isDefault(field(*res, "val"))) single.defaulted.push_back(name);
+    single.assigned.push_back(std::move(name));
+  }
 }
 
 std::optional<SingleRelation> fromSelect(const Json& body) {
@@ -195,7 +211,7 @@ std::optional<SingleRelation> fromUpdate(const Json& body) {
   std::optional<SingleRelation> single = over(rangeVar, true);
   if (!single) return std::nullopt;
   single->fixed = whereEqualities(field(body, "whereClause"), *rangeVar);
-  single->assigned = targetNames(field(body, "targetList"));
+  readAssignments(field(body, "targetList"), *single);
   return single;
 }
 
@@ -235,19 +251,27 @@ std::optional<SingleRelation> fromInsert(const Json& body) {
   if (field(body, "withClause") != nullptr || row == nullptr) return std::nullopt;
   std::optional<SingleRelation> single = over(field(body, "relation"), true);
   if (!single) return std::nullopt;
+  single->inserted.emplace();
   const Json* columns = field(body, "cols");
   if (columns != nullptr && columns->is_array() && columns->size() == row->size()) {
     for (std::size_t i = 0; i < columns->size(); ++i) {
       const Json* target = nodeOf(&(*columns)[i], "ResTarget");
-      if (target == nullptr || field(*target, "indirection") != nullptr) continue;
-      if (std::optional<FixedValue> value = fixedValue(&(*row)[i])) {
-        single->fixed.push_back(
-            FixedColumn{std::string(text(field(*target, "name"))), std::move(*value)});
+      if (target == nullptr) continue;
+      std::string name(text(field(*target, "name")));
+      const Json* value = &(*row)[i];
+      if (isDefault(value)) {
+        single->defaulted.push_back(std::move(name));
+        continue;
+      }
+      single->inserted->push_back(name);
+      if (field(*target, "indirection") != nullptr) continue;  // k[1], k.field
+      if (std::optional<FixedValue> fixed = fixedValue(value)) {
+        single->fixed.push_back(FixedColumn{std::move(name), std::move(*fixed)});
       }
     }
   }
   if (const Json* conflict = field(body, "onConflictClause")) {
-    single->assigned = targetNames(field(*conflict, "targetList"));
+    readAssignments(field(*conflict, "targetList"), *single);
   }
   return single;
 }

@@ -196,6 +196,11 @@ struct SingleRelation {
   TableRef table;                     // written: the statement modifies it
   std::vector<FixedColumn> fixed;     // a column fixed twice is listed twice
   std::vector<std::string> assigned;  // UPDATE SET / ON CONFLICT DO UPDATE SET targets
+  // Columns given DEFAULT: `SET c = DEFAULT`, `VALUES (DEFAULT)`.
+  std::vector<std::string> defaulted;
+  // INSERT: the listed columns given a value (not DEFAULT); every other
+  // column gets its default. nullopt for SELECT, UPDATE, DELETE.
+  std::optional<std::vector<std::string>> inserted;
   bool operator==(const SingleRelation&) const = default;
 };
 

@@ -332,6 +332,31 @@ TEST(ShardKeyPgbench, OtherTablesOfTheTransactionAreNotSharded) {
   }
 }
 
+// ---- serial columns: the shard's table has no sequence default ----
+
+TEST(ShardKeyDefaults, AStatementLeavingASequenceColumnToItsDefaultIsRefused) {
+  std::vector<ShardedRelation> relations = kRelations;
+  relations[kT].coordinatorDefaults = {"id"};
+  const auto key = [&](std::string_view sql) { return describe(findShardKey(sql, relations)); };
+  EXPECT_EQ(key("INSERT INTO t (id, k, v) VALUES (10, 3, 'x')"), describe(literal(kT, "3", false)));
+  EXPECT_EQ(key("INSERT INTO t (id, k) VALUES (nextval('s'), 3)"), "none");  // unsafe function
+  EXPECT_EQ(key("INSERT INTO t (k, v) VALUES (3, 'x')"), "none");
+  EXPECT_EQ(key("INSERT INTO t (id, k) VALUES (DEFAULT, 3)"), "none");
+  EXPECT_EQ(
+      key("INSERT INTO t (id, k) VALUES (1, 3) ON CONFLICT (id, k) DO UPDATE SET id = DEFAULT"),
+      "none");
+  EXPECT_EQ(key("UPDATE t SET id = DEFAULT WHERE k = 3"), "none");
+  EXPECT_EQ(key("UPDATE t SET (v, id) = (1, DEFAULT) WHERE k = 3"), "none");
+  EXPECT_EQ(key("UPDATE t SET (id, v) = (1, DEFAULT) WHERE k = 3"),
+            describe(literal(kT, "3", false)));
+  EXPECT_EQ(key("UPDATE t SET id = 5 WHERE k = 3"), describe(literal(kT, "3", false)));
+  EXPECT_EQ(key("SELECT * FROM t WHERE k = 3"), describe(literal(kT, "3", true)));
+  EXPECT_EQ(key("DELETE FROM t WHERE k = 3"), describe(literal(kT, "3", false)));
+  // Other relations' defaults do not matter.
+  EXPECT_EQ(key("INSERT INTO pgbench_accounts (aid) VALUES (1)"),
+            describe(literal(kAccounts, "1", false)));
+}
+
 // ---- relations ----
 
 TEST(ShardKeyRelations, TheFirstMatchingRelationDecides) {
@@ -365,6 +390,22 @@ TEST(SingleRelationFacts, NameTheTableTheFixedColumnsAndTheAssignedOnes) {
   EXPECT_EQ(single->fixed[2].column, "z");
   EXPECT_EQ(single->fixed[2].value.parameter, 0);
   EXPECT_EQ(single->assigned, (std::vector<std::string>{"v", "w"}));
+  EXPECT_TRUE(single->defaulted.empty());
+  EXPECT_EQ(single->inserted, std::nullopt);
+}
+
+TEST(SingleRelationFacts, AnInsertListsTheColumnsItGivesAndTheOnesItDefaults) {
+  const Classification insert = classify(
+      "INSERT INTO t (a, b, c) VALUES (1, DEFAULT, now()) ON CONFLICT (a) DO UPDATE SET d = "
+      "DEFAULT");
+  ASSERT_EQ(insert.statements.size(), 1U);
+  const std::optional<SingleRelation>& single = insert.statements.front().singleRelation;
+  ASSERT_TRUE(single.has_value()) << describe(insert);
+  EXPECT_EQ(single->inserted, (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(single->defaulted, (std::vector<std::string>{"b", "d"}));
+  EXPECT_EQ(single->assigned, (std::vector<std::string>{"d"}));
+  ASSERT_EQ(single->fixed.size(), 1U);
+  EXPECT_EQ(single->fixed[0].column, "a");
 }
 
 TEST(SingleRelationFacts, AbsentWhenTheTreeNamesAnyOtherRelation) {
@@ -380,6 +421,16 @@ TEST(SingleRelationFacts, AbsentWhenTheTreeNamesAnyOtherRelation) {
     EXPECT_FALSE(classification.statements.front().singleRelation.has_value())
         << sql << "  =>  " << describe(classification);
   }
+}
+
+// The WHERE clause is walked without recursion: its depth is the client's.
+TEST(SingleRelationFacts, DeeplyNestedConjunctionsAreRead) {
+  std::string sql = "SELECT * FROM t WHERE v = 0";
+  constexpr int kDepth = 2000;
+  for (int i = 0; i < kDepth; ++i) sql += " AND (v = 0";
+  sql += " AND k = 5" + std::string(kDepth, ')');
+  ASSERT_LE(sql.size(), kDefaultMaxParseBytes);
+  EXPECT_EQ(describe(findShardKey(sql, kRelations)), describe(literal(kT, "5", true)));
 }
 
 // ---- the cache: one parse per literal-free key, each text its own value ----
