@@ -144,11 +144,13 @@ std::vector<FixedColumn> whereEqualities(const Json* where, const Json& relation
 }
 
 // ONLY t reads the partitioned parent's own rows (none) on the coordinator
-// but the whole table on a shard node; a database-qualified name is left to
-// the server to refuse or accept.
+// but the whole table on a shard node; column aliases (t AS a(x, k)) give
+// the columns other names; a database-qualified name is left to the server
+// to refuse or accept.
 std::optional<SingleRelation> over(const Json* rangeVar, bool written) {
   if (rangeVar == nullptr || !rangeVar->is_object() || !flag(field(*rangeVar, "inh")) ||
-      field(*rangeVar, "catalogname") != nullptr) {
+      field(*rangeVar, "catalogname") != nullptr ||
+      path(*rangeVar, {"alias", "colnames"}) != nullptr) {
     return std::nullopt;
   }
   SingleRelation single;

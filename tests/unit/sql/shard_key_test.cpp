@@ -210,6 +210,7 @@ const std::vector<std::string_view> kRefused = {
     "SELECT * FROM t, generate_series(1, 3) g WHERE k = 1",
     "SELECT * FROM t TABLESAMPLE SYSTEM (10) WHERE k = 1",
     "SELECT * FROM ONLY t WHERE k = 1",
+    "SELECT * FROM t AS a (v, k) WHERE k = 1",
     "SELECT * FROM t WHERE k = 1 FOR UPDATE OF t",
     "UPDATE t SET v = u.v FROM u WHERE t.k = 1",
     "UPDATE t SET v = (SELECT max(v) FROM u) WHERE k = 1",
