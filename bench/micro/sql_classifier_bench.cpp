@@ -1,7 +1,10 @@
 // Cost of statement classification for the pgbench statements: the bare
-// libpg_query parse, a full classification (a cache miss) and a cache hit.
+// libpg_query parse, a full classification (a cache miss) and a cache hit;
+// and of Classifier::route with and without the shard key (pgbench -S with
+// a new literal every time, the way -M simple sends it).
 // Measures only; asserts nothing. Run a Release build:
 //   bench_sql --benchmark_min_time=1 --benchmark_repetitions=3
+#include <span>
 #include <string>
 #include <vector>
 
@@ -9,6 +12,7 @@
 #include <pg_query.h>
 
 #include "sql/classifier.hpp"
+#include "sql/shard_key.hpp"
 
 namespace {
 
@@ -101,11 +105,47 @@ void bmClassifierHit(benchmark::State& state) {
   labelFor(state);
 }
 
+// pgbench -S texts "... WHERE aid = N" with 20,000 different N: every
+// lookup hits the one literal-free key. range(0): 0 = the read intent only,
+// 1 = also the shard key of a sharded pgbench_accounts.
+void bmRouteLiterals(benchmark::State& state) {
+  std::vector<std::string> texts;
+  texts.reserve(20'000);
+  for (int i = 0; i < 20'000; ++i) {
+    texts.push_back(
+        "SELECT abalance FROM pgbench_accounts WHERE aid = " + std::to_string(i * 37 + 1) + ";");
+  }
+  const std::vector<pgswarm::sql::ShardedRelation> relations = {
+      {.schema = "public", .table = "pgbench_accounts", .keyColumn = "aid"}};
+  const std::span<const pgswarm::sql::ShardedRelation> used =
+      state.range(0) == 0 ? std::span<const pgswarm::sql::ShardedRelation>() : relations;
+  Classifier classifier;
+  std::size_t next = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(classifier.route(texts[next], used));
+    next = next + 1 == texts.size() ? 0 : next + 1;
+  }
+  state.counters["misses"] = static_cast<double>(classifier.intentCacheStats().misses);
+  state.SetLabel(state.range(0) == 0 ? "read intent only" : "with shard key");
+}
+
+// A fresh parse and template per text: what findShardKey (no cache) costs.
+void bmFindShardKeyUncached(benchmark::State& state) {
+  const std::vector<pgswarm::sql::ShardedRelation> relations = {
+      {.schema = "public", .table = "pgbench_accounts", .keyColumn = "aid"}};
+  const std::string query = "SELECT abalance FROM pgbench_accounts WHERE aid = 4711;";
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(pgswarm::sql::findShardKey(query, relations));
+  }
+}
+
 BENCHMARK(bmPgQueryParse)->DenseRange(0, 2);
 BENCHMARK(bmPgQueryParseProtobuf)->DenseRange(0, 2);
 BENCHMARK(bmClassifyUncached)->DenseRange(0, 2);
 BENCHMARK(bmClassifierMiss)->DenseRange(0, 2);
 BENCHMARK(bmClassifierHit)->DenseRange(0, 2);
+BENCHMARK(bmRouteLiterals)->DenseRange(0, 1);
+BENCHMARK(bmFindShardKeyUncached);
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace pgswarm::sql {
 
@@ -20,5 +22,17 @@ struct CacheStats {
   std::size_t entries = 0;
   std::size_t bytes = 0;
 };
+
+// Heap bytes a string owns beyond the object (short strings live inside it).
+inline std::size_t heapBytes(const std::string& text) {
+  return text.capacity() > 15 ? text.capacity() + 1 : 0;
+}
+
+// The strings of a list, inline and heap bytes.
+inline std::size_t heapBytes(const std::vector<std::string>& names) {
+  std::size_t bytes = 0;
+  for (const std::string& name : names) bytes += sizeof(name) + heapBytes(name);
+  return bytes;
+}
 
 }  // namespace pgswarm::sql

@@ -8,34 +8,36 @@
 namespace pgswarm::sql {
 namespace {
 
-std::size_t stringBytes(const std::string& text) {
-  // Short strings live inside the object (small-string optimisation).
-  return text.capacity() > 15 ? text.capacity() + 1 : 0;
-}
-
 std::size_t statementBytes(const Statement& statement) {
   std::size_t bytes =
-      sizeof(Statement) + stringBytes(statement.nodeType) + stringBytes(statement.transaction.name);
+      sizeof(Statement) + heapBytes(statement.nodeType) + heapBytes(statement.transaction.name);
   for (const SessionEffect& effect : statement.sessionEffects) {
-    bytes += sizeof(SessionEffect) + stringBytes(effect.name) + stringBytes(effect.value) +
-             stringBytes(effect.replaySql);
+    bytes += sizeof(SessionEffect) + heapBytes(effect.name) + heapBytes(effect.value) +
+             heapBytes(effect.replaySql);
   }
   for (const TableRef& table : statement.tables) {
-    bytes += sizeof(TableRef) + stringBytes(table.schema) + stringBytes(table.name);
+    bytes += sizeof(TableRef) + heapBytes(table.schema) + heapBytes(table.name);
   }
-  for (const std::string& name : statement.functions) bytes += sizeof(name) + stringBytes(name);
-  for (const std::string& name : statement.unsafeFunctions)
-    bytes += sizeof(name) + stringBytes(name);
+  bytes += heapBytes(statement.functions) + heapBytes(statement.unsafeFunctions);
+  if (const auto& single = statement.singleRelation) {
+    bytes += heapBytes(single->table.schema) + heapBytes(single->table.name);
+    for (const FixedColumn& fixed : single->fixed) {
+      bytes += sizeof(fixed) + heapBytes(fixed.column) +
+               (fixed.value.parsed ? heapBytes(*fixed.value.parsed) : 0);
+    }
+    bytes += heapBytes(single->assigned) + heapBytes(single->defaulted) +
+             (single->inserted ? heapBytes(*single->inserted) : 0);
+  }
   return bytes;
 }
 
 }  // namespace
 
 std::size_t approximateBytes(const Classification& classification) {
-  std::size_t bytes = sizeof(Classification) + stringBytes(classification.error.message);
+  std::size_t bytes = sizeof(Classification) + heapBytes(classification.error.message);
   for (const Statement& statement : classification.statements) bytes += statementBytes(statement);
   for (const TableRef& table : classification.tables) {
-    bytes += sizeof(TableRef) + stringBytes(table.schema) + stringBytes(table.name);
+    bytes += sizeof(TableRef) + heapBytes(table.schema) + heapBytes(table.name);
   }
   return bytes;
 }

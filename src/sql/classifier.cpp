@@ -150,22 +150,37 @@ std::shared_ptr<const Classification> Classifier::classify(std::string_view quer
   return fresh;
 }
 
-ReadIntent Classifier::readIntent(std::string_view query) {
+StatementRoute Classifier::route(std::string_view query,
+                                 std::span<const ShardedRelation> relations) {
   // classify() would answer kTooLarge without parsing, so kPrimary; and the
   // answer for a text that was never parsed is not one to share.
-  if (query.size() > options_.maxParseBytes) return ReadIntent::kPrimary;
-  const std::optional<std::string> key = literalFreeKey(query);
+  if (query.size() > options_.maxParseBytes) return {};
+  const std::optional<std::string> key = literalFreeKey(query, literals_);
   // A zero byte is a parse error too. Never keeping such a text by itself
   // also keeps it apart from the keys, whose placeholders hold zero bytes.
-  if (!key && query.find('\0') != std::string_view::npos) return ReadIntent::kPrimary;
+  if (!key && query.find('\0') != std::string_view::npos) return {};
   const std::string_view keyOrText = key ? std::string_view(*key) : query;
-  if (std::optional<ReadIntent> cached = intents_.find(keyOrText, query)) return *cached;
-  // Not through cache_: unique literals would only fill it.
-  const Classification classification =
-      sql::classify(query, options_.allowlist, options_.maxParseBytes);
-  const ReadIntent intent = sql::readIntent(classification);
-  intents_.insert(intentIgnoresLiterals(classification) ? keyOrText : query, intent);
-  return intent;
+  const RouteFacts* facts = intents_.find(keyOrText, query);
+  RouteFacts fresh;
+  if (facts == nullptr) {
+    // Not through cache_: unique literals would only fill it.
+    const Classification classification =
+        sql::classify(query, options_.allowlist, options_.maxParseBytes);
+    fresh.intent = sql::readIntent(classification);
+    // Without a key there are no literal spans to tie constants to.
+    if (key) fresh.shardKey = makeShardKeyTemplate(classification, query, literals_);
+    intents_.insert(intentIgnoresLiterals(classification) ? keyOrText : query, fresh);
+    facts = &fresh;
+  }
+  StatementRoute route{.intent = facts->intent};
+  if (facts->shardKey && !relations.empty()) {
+    route.shardKey = resolveShardKey(*facts->shardKey, query, literals_, relations);
+  }
+  return route;
+}
+
+ReadIntent Classifier::readIntent(std::string_view query) {
+  return route(query, {}).intent;
 }
 
 }  // namespace pgswarm::sql

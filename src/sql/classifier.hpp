@@ -5,12 +5,16 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "sql/classification_cache.hpp"
 #include "sql/function_allowlist.hpp"
 #include "sql/intent_cache.hpp"
 #include "sql/read_intent.hpp"
+#include "sql/shard_key.hpp"
 #include "sql/statement.hpp"
 
 namespace pgswarm::sql {
@@ -33,7 +37,13 @@ struct ClassifierOptions {
   FunctionAllowlist allowlist;  // default: FunctionAllowlist::defaults()
   std::size_t maxParseBytes = kDefaultMaxParseBytes;
   CacheLimits cache;
-  CacheLimits intentCache;  // Classifier::readIntent's own cache
+  CacheLimits intentCache;  // Classifier::route's own cache
+};
+
+// Where one query text may run: the router's whole answer.
+struct StatementRoute {
+  ReadIntent intent = ReadIntent::kPrimary;
+  std::optional<ShardKeyUse> shardKey;  // set: one shard node owns every row it touches
 };
 
 // classify() behind an LRU cache keyed by the exact query text, and read
@@ -45,13 +55,19 @@ class Classifier {
   explicit Classifier(ClassifierOptions options = {});
 
   [[nodiscard]] std::shared_ptr<const Classification> classify(std::string_view query);
-  // readIntent(classify(query)) without touching the classification cache,
-  // cached by literalFreeKey(query) (by the exact text when there is no
-  // key, or when intentIgnoresLiterals() is false), so texts that differ
-  // only in literals parse once: the router's hot path. One difference: a
-  // text the parser rejects only for a literal (0x1F before PostgreSQL 16)
-  // gets the answer cached for its key; any server rejects it or runs it as
-  // that answer says. Texts over maxParseBytes are kPrimary without a look.
+  // readIntent(classify(query)) and findShardKey(query, relations) without
+  // touching the classification cache, cached by literalFreeKey(query) (by
+  // the exact text when there is no key, or when intentIgnoresLiterals() is
+  // false), so texts that differ only in literals parse once: the router's
+  // hot path. The cache keeps what does not depend on `relations` (the
+  // shard key template), so a new shard map needs no flush. One
+  // difference: a text the parser rejects only for a literal (0x1F before
+  // PostgreSQL 16) gets the answer cached for its key; any server rejects
+  // it or runs it as that answer says. Texts over maxParseBytes are
+  // kPrimary without a look.
+  [[nodiscard]] StatementRoute route(std::string_view query,
+                                     std::span<const ShardedRelation> relations);
+  // route(query, {}).intent.
   [[nodiscard]] ReadIntent readIntent(std::string_view query);
   [[nodiscard]] const CacheStats& cacheStats() const { return cache_.stats(); }
   [[nodiscard]] const CacheStats& intentCacheStats() const { return intents_.stats(); }
@@ -61,6 +77,7 @@ class Classifier {
   ClassifierOptions options_;
   ClassificationCache cache_;
   IntentCache intents_;
+  std::vector<LiteralSpan> literals_;  // route()'s scratch, kept for its capacity
 };
 
 }  // namespace pgswarm::sql

@@ -1,17 +1,19 @@
-// IntentCache over TextLru: an entry's bytes are its key plus the LRU's
-// fixed overhead.
+// IntentCache over TextLru: an entry's bytes are its key, the LRU's fixed
+// overhead and its shard key template.
 #include "sql/intent_cache.hpp"
+
+#include <utility>
 
 namespace pgswarm::sql {
 
-std::optional<ReadIntent> IntentCache::find(std::string_view key, std::string_view exact) {
+const RouteFacts* IntentCache::find(std::string_view key, std::string_view exact) {
   auto& stats = entries_.stats();
   const auto maxQueryBytes = entries_.limits().maxQueryBytes;
   if (key.size() > maxQueryBytes) {
     ++stats.bypassed;
-    return std::nullopt;
+    return nullptr;
   }
-  const ReadIntent* found = entries_.touch(key);
+  const RouteFacts* found = entries_.touch(key);
   if (found == nullptr && exact != key && exact.size() <= maxQueryBytes) {
     found = entries_.touch(exact);
   }
@@ -20,11 +22,12 @@ std::optional<ReadIntent> IntentCache::find(std::string_view key, std::string_vi
   } else {
     ++stats.misses;
   }
-  return found != nullptr ? std::optional(*found) : std::nullopt;
+  return found;
 }
 
-void IntentCache::insert(std::string_view key, ReadIntent intent) {
-  entries_.put(key, intent, 0);
+void IntentCache::insert(std::string_view key, RouteFacts facts) {
+  const std::size_t bytes = facts.shardKey ? approximateBytes(*facts.shardKey) : 0;
+  entries_.put(key, std::move(facts), bytes);
 }
 
 }  // namespace pgswarm::sql

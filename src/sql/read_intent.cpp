@@ -32,7 +32,8 @@ ReadIntent beginIntent(const TransactionControl& begin, std::span<const Statemen
 }
 
 // One pass: everything but literals is copied as it is, a span at a time.
-std::optional<std::string> buildKey(std::string_view text) {
+// literals, when given, receives where each replaced literal was.
+std::optional<std::string> buildKey(std::string_view text, std::vector<LiteralSpan>* literals) {
   std::string key;
   key.reserve(text.size() + 16);
   std::size_t copied = 0;  // text[0, copied) is in key already
@@ -50,6 +51,7 @@ std::optional<std::string> buildKey(std::string_view text) {
     }
     key.append(text.substr(copied, token->quoteBegin - copied));
     key.append(placeholder);
+    if (literals != nullptr) literals->push_back(LiteralSpan{token->begin, token->end});
     copied = token->end;
   }
   key.append(text.substr(copied));
@@ -88,7 +90,14 @@ std::optional<std::string> literalFreeKey(std::string_view text) {
   // The protocol ends a query at its first zero byte and the classifier
   // rejects such texts; refusing them keeps the placeholders unambiguous.
   if (text.find('\0') != std::string_view::npos) return std::nullopt;
-  return buildKey(text);
+  return buildKey(text, nullptr);
+}
+
+std::optional<std::string> literalFreeKey(std::string_view text,
+                                          std::vector<LiteralSpan>& literals) {
+  literals.clear();
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
+  return buildKey(text, &literals);
 }
 
 // Where a literal's value decides read-only, the analyzer reads it:

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sql/statement.hpp"
 
@@ -34,6 +35,17 @@ enum class ReadIntent : unsigned char {
 // certainty (an unterminated literal, quoted identifier or comment): the
 // caller then keys by the exact text.
 [[nodiscard]] std::optional<std::string> literalFreeKey(std::string_view text);
+
+// Where one literal the key replaced is in the text: [begin, end), its
+// prefix (E, B, X, N, U&) included.
+struct LiteralSpan {
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+// literalFreeKey, also listing the literals it replaced in text order
+// (`literals` is cleared first; its capacity is reused).
+[[nodiscard]] std::optional<std::string> literalFreeKey(std::string_view text,
+                                                        std::vector<LiteralSpan>& literals);
 
 // What stands for a literal in a literal-free key. A zero byte cannot occur
 // in a keyed text (literalFreeKey refuses texts holding one), so a key maps

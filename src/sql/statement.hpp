@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -163,6 +164,46 @@ struct TableRef {
   bool operator==(const TableRef&) const = default;
 };
 
+// A value a statement fixes a column to: a Bind parameter, or a constant
+// written in the text. The tree gives a constant's place but not always its
+// value (libpg_query 15-4.0's JSON drops negative integers), so the value
+// is read from the text at `location` (shard_key.cpp does).
+struct FixedValue {
+  int parameter = -1;  // $n -> n - 1; -1 for a constant
+  // A constant: the byte offset in the query text where the parser says it
+  // starts (at its unary minus, if any), and the value the JSON gives where
+  // it gives one exactly (strings; integers above 0, as written for
+  // integers beyond int4); nullopt for 0 and negative integers.
+  std::size_t location = 0;
+  std::optional<std::string> parsed;
+  bool operator==(const FixedValue&) const = default;
+};
+
+struct FixedColumn {
+  std::string column;  // as the parser gives it: unquoted names lowercased
+  FixedValue value;
+  bool operator==(const FixedColumn&) const = default;
+};
+
+// A SELECT, UPDATE, DELETE or single-row INSERT whose whole tree names
+// exactly one relation (no join, subquery or CTE over another, no USING or
+// FROM list, no INSERT ... SELECT, no WITH, no ONLY) and what it fixes there:
+// the columns its WHERE clause sets equal to a constant or parameter at the
+// top-level AND (`col = v`, `v = col`, `col IN (v)`, `t.col`, `v::int`), or
+// the columns of the one row it inserts (explicit column list only). What
+// the shard router needs (shard_key.hpp), as facts without a shard map.
+struct SingleRelation {
+  TableRef table;                     // written: the statement modifies it
+  std::vector<FixedColumn> fixed;     // a column fixed twice is listed twice
+  std::vector<std::string> assigned;  // UPDATE SET / ON CONFLICT DO UPDATE SET targets
+  // Columns given DEFAULT: `SET c = DEFAULT`, `VALUES (DEFAULT)`.
+  std::vector<std::string> defaulted;
+  // INSERT: the listed columns given a value (not DEFAULT); every other
+  // column gets its default. nullopt for SELECT, UPDATE, DELETE.
+  std::optional<std::vector<std::string>> inserted;
+  bool operator==(const SingleRelation&) const = default;
+};
+
 struct Statement {
   StatementKind kind = StatementKind::kOther;
   std::string nodeType;  // the parse tree's statement node, e.g. "SelectStmt", for diagnostics
@@ -173,7 +214,8 @@ struct Statement {
   std::vector<TableRef> tables;              // every relation named, deduplicated
   std::vector<std::string> functions;        // every function called, "schema.name" if qualified
   std::vector<std::string> unsafeFunctions;  // the subset outside the allowlist
-  std::size_t offset = 0;                    // byte span of this statement in the query text
+  std::optional<SingleRelation> singleRelation;  // see SingleRelation
+  std::size_t offset = 0;                        // byte span of this statement in the query text
   std::size_t length = 0;
 };
 

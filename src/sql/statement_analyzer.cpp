@@ -12,66 +12,18 @@
 #include <utility>
 #include <vector>
 
+#include "sql/json_tree.hpp"
+#include "sql/single_relation.hpp"
+
 namespace pgswarm::sql::detail {
 namespace {
-
-using Json = nlohmann::json;
 
 // PostgreSQL's CURSOR_OPT_HOLD (nodes/parsenodes.h): DECLARE ... WITH HOLD.
 constexpr long long kCursorOptHold = 0x0020;
 
-// ---- non-throwing accessors over the tree --------------------------------
-
-const Json* field(const Json& object, std::string_view key) {
-  if (!object.is_object()) return nullptr;
-  auto found = object.find(key);
-  return found == object.end() ? nullptr : &*found;
-}
-
-std::string_view text(const Json* value) {
-  return value != nullptr && value->is_string()
-             ? std::string_view(value->get_ref<const std::string&>())
-             : std::string_view();
-}
-
 bool asksStandbyState(std::string_view setting) {
   return setting == "transaction_read_only" || setting == "in_hot_standby" ||
          setting == "default_transaction_read_only" || setting == "all";
-}
-
-// libpg_query leaves out fields at their zero value: a missing key is 0/false.
-long long integer(const Json* value) {
-  return value != nullptr && value->is_number_integer() ? value->get<long long>() : 0;
-}
-
-bool flag(const Json* value) {
-  return value != nullptr && value->is_boolean() && value->get<bool>();
-}
-
-const Json* path(const Json& object, std::initializer_list<std::string_view> keys) {
-  const Json* current = &object;
-  for (std::string_view key : keys) {
-    current = field(*current, key);
-    if (current == nullptr) return nullptr;
-  }
-  return current;
-}
-
-// A wrapped node: {"TypeName": {...fields...}}. Node names start uppercase;
-// field names never do.
-struct Node {
-  std::string_view type;
-  const Json* body = nullptr;
-};
-
-std::optional<Node> asNode(const Json& value) {
-  if (!value.is_object() || value.size() != 1) return std::nullopt;
-  auto only = value.begin();
-  const std::string& key = only.key();
-  if (key.empty() || std::isupper(static_cast<unsigned char>(key.front())) == 0)
-    return std::nullopt;
-  if (!only.value().is_object()) return std::nullopt;
-  return Node{key, &only.value()};
 }
 
 // The text of a constant as written: A_Const (string, integer, float,
@@ -636,6 +588,7 @@ class Analyzer {
   }
 
   void visitRangeVar(const Json& body) {
+    ++rangeVars_;
     const bool written = std::find(written_.begin(), written_.end(), &body) != written_.end();
     addTable(TableRef{.schema = std::string(text(field(body, "schemaname"))),
                       .name = std::string(text(field(body, "relname"))),
@@ -721,6 +674,9 @@ class Analyzer {
       statement_.blockers.add(ReadOnlyBlocker::kStandbyState);
     }
     statement_.readOnly = statement_.blockers.empty();
+    // Every relation reference counts, the same table twice too: a
+    // subquery over it reads rows the key does not pick.
+    if (rangeVars_ == 1) statement_.singleRelation = findSingleRelation(statement_.nodeType, *top_);
   }
 
   std::string_view text_;
@@ -732,6 +688,7 @@ class Analyzer {
   bool explained_ = false;
   std::vector<const Json*> written_;
   std::vector<std::string> cteNames_;
+  std::size_t rangeVars_ = 0;  // RangeVars the walk met
 };
 
 }  // namespace
