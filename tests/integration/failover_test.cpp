@@ -57,8 +57,10 @@ class Failover : public ::testing::Test {
   void TearDown() override {
     if (HasFailure() && pool_ != nullptr) {
       std::cerr << "pool log:\n" << pool_->log();
-      std::ifstream agentLog(nodeDir(0) + "/agent.log");
-      std::cerr << "node 0 agent log:\n" << agentLog.rdbuf();
+      for (int node = 0; node < cluster_->nodeCount(); ++node) {
+        std::ifstream agentLog(nodeDir(node) + "/agent.log");
+        std::cerr << "node " << node << " agent log:\n" << agentLog.rdbuf();
+      }
     }
   }
 

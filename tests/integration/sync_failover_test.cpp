@@ -53,7 +53,12 @@ class SyncFailover : public ::testing::Test {
     if (!ready_) GTEST_SKIP() << "cluster or pool did not come up";
   }
   void TearDown() override {
-    if (HasFailure() && pool_ != nullptr) std::cerr << "pool log:\n" << pool_->log();
+    if (!HasFailure() || pool_ == nullptr) return;
+    std::cerr << "pool log:\n" << pool_->log();
+    for (int node = 0; node < cluster_->nodeCount(); ++node) {
+      std::ifstream agentLog(cluster_->dir() + "/node" + std::to_string(node) + "/agent.log");
+      std::cerr << "node " << node << " agent log:\n" << agentLog.rdbuf();
+    }
   }
 
   static RawConn client() { return rawConnect(pool_->port(), "postgres", cluster_->password()); }
