@@ -1,7 +1,9 @@
-// The pool's HTTP port: GET /metrics (Prometheus) and GET /health, served by
+// The pool's HTTP port: GET /metrics (Prometheus), GET /health, and the
+// read-only dashboard (GET / and its files, GET /api/status), served by
 // cpp-httplib on one thread of its own. It reads the workers only through
 // snapshots posted to their loops, never their state directly, and never
-// touches a client or server connection.
+// touches a client or server connection. Bound elsewhere than loopback, the
+// dashboard asks for an admin user's password (HTTP basic auth).
 #pragma once
 
 #include <atomic>
@@ -18,6 +20,8 @@ class Server;
 
 namespace pgswarm::proxy {
 
+class StatusService;
+
 class HttpEndpoint {
  public:
   explicit HttpEndpoint(ProxyShared& shared);
@@ -32,9 +36,12 @@ class HttpEndpoint {
   void stop();
 
  private:
+  void routeDashboard(bool requireAuth);
+
   ProxyShared& shared_;
   std::unique_ptr<httplib::Server> server_;
-  std::atomic<bool> finished_{false};  // the serving loop has returned
+  std::unique_ptr<StatusService> status_;  // the dashboard's sampler, started with the server
+  std::atomic<bool> finished_{false};      // the serving loop has returned
   std::thread thread_;
 };
 
