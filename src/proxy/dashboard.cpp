@@ -103,7 +103,11 @@ bool isLoopbackListen(std::string_view host) {
   if (host == "localhost") return true;
   std::error_code ec;
   auto address = asio::ip::make_address(std::string(host), ec);
-  return !ec && address.is_loopback();
+  if (ec) return false;
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).is_loopback();
+  }
+  return address.is_loopback();
 }
 
 bool basicAuthAllows(const ProxyShared& shared, std::string_view authorization) {

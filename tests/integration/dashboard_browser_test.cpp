@@ -4,12 +4,9 @@
 // the pool and the load, stops a replica by its agent's PID when the script
 // asks, and reads the script's verdict. Screenshots stay in the build folder
 // (test-artifacts/dashboard*.png).
-#include <unistd.h>
-
 #include <filesystem>
 #include <future>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -22,21 +19,9 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-// `node` from PATH (the spawner execs a path, not a name).
-std::string findNode() {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/usr/local/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    auto candidate = dir + "/node";
-    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return {};
-}
-
 TEST(DashboardBrowser, NodesRolesChartsAndAStoppedReplicaInChromium) {
   const std::string browserDir = std::string(PGSWARM_SOURCE_DIR) + "/tests/browser";
-  const auto node = findNode();
+  const auto node = findOnPath("node");
   ASSERT_FALSE(node.empty()) << "node not found; scripts/install-deps.sh installs it";
   ASSERT_TRUE(fs::exists("/usr/bin/chromium")) << "scripts/install-deps.sh installs chromium";
   ASSERT_TRUE(fs::exists(browserDir + "/node_modules/playwright-core/package.json"))

@@ -192,6 +192,9 @@ TEST(Dashboard, LoopbackAndEmbeddedFiles) {
   EXPECT_TRUE(isLoopbackListen("127.0.0.1"));
   EXPECT_TRUE(isLoopbackListen("127.3.2.1"));
   EXPECT_TRUE(isLoopbackListen("::1"));
+  EXPECT_TRUE(isLoopbackListen("::ffff:127.0.0.1"));
+  EXPECT_FALSE(isLoopbackListen("::ffff:10.1.2.3"));
+  EXPECT_FALSE(isLoopbackListen("::"));
   EXPECT_TRUE(isLoopbackListen("localhost"));
   EXPECT_FALSE(isLoopbackListen("0.0.0.0"));
   EXPECT_FALSE(isLoopbackListen("*"));
