@@ -54,7 +54,7 @@ HttpEndpoint::~HttpEndpoint() {
   stop();
 }
 
-Status HttpEndpoint::start(const std::string& host, int port) {
+Status HttpEndpoint::start(const std::string& host, int port, bool dashboardAuth) {
   // Two requests at a time are plenty for scrapes and a few dashboards, and
   // keep the pool's thread count predictable (httplib's default pool has at
   // least eight threads). A connection serves one request and closes, and
@@ -80,7 +80,7 @@ Status HttpEndpoint::start(const std::string& host, int port) {
   server_->Get("/health", [](const httplib::Request&, httplib::Response& response) {
     response.set_content("ok\n", "text/plain");
   });
-  routeDashboard(!isLoopbackListen(host));
+  routeDashboard(dashboardAuth);
   if (!server_->bind_to_port(host, port)) {
     return makeError("cannot listen on {}:{} for /metrics and the dashboard", host, port);
   }

@@ -30,8 +30,9 @@ class HttpEndpoint {
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;
 
   // Binds host:port now (so a taken port is reported here), then serves on
-  // a thread until stop().
-  [[nodiscard]] Status start(const std::string& host, int port);
+  // a thread until stop(). `dashboardAuth`: the page and /api/status need an
+  // admin_users password (the pool sets it for a non-loopback host).
+  [[nodiscard]] Status start(const std::string& host, int port, bool dashboardAuth);
   // Stops serving and joins the thread; waits for a request in progress.
   void stop();
 

@@ -115,12 +115,13 @@ int runPool(const PoolConfig& config) {
   if (config.httpPort != 0) {
     // The data plane does not depend on the metrics port: a taken port is
     // reported loudly and the pool serves on without /metrics.
-    if (auto serving = http.start(config.httpListen, config.httpPort); !serving) {
+    bool dashboardAuth = !isLoopbackListen(config.httpListen);
+    if (auto serving = http.start(config.httpListen, config.httpPort, dashboardAuth); !serving) {
       spdlog::error("{}; /metrics, /health and the dashboard are off", serving.error().message);
     } else {
       spdlog::info("metrics on http://{}:{}/metrics, dashboard on http://{}:{}/{}",
                    config.httpListen, config.httpPort, config.httpListen, config.httpPort,
-                   isLoopbackListen(config.httpListen) ? "" : " (admin_users, HTTP basic auth)");
+                   dashboardAuth ? " (admin_users, HTTP basic auth)" : "");
     }
   }
   spdlog::info(
