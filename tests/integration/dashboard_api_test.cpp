@@ -2,7 +2,8 @@
 // transaction-mode pool over all nodes (200 ms health checks): roles, WAL
 // positions and who follows whom; per-node routed counts, rates and
 // connection counts going up under pgbench; a replica stopped by its own
-// agent's PID turning unhealthy (and back); and every per-node figure of the
+// agent's PID turning unhealthy (and back); `pgswarm status --watch`; a
+// switchover in the event history; and every per-node figure of the
 // document also in /metrics. The cases share the cluster, in order.
 #include <cmath>
 #include <future>
@@ -289,6 +290,52 @@ TEST_F(DashboardApi, StatusWatchRedrawsThePoolsViewWithoutAnsiCodesWhenPiped) {
   auto document = nlohmann::json::parse(oneFrame.output, nullptr, false);
   ASSERT_TRUE(document.is_object()) << oneFrame.output;
   EXPECT_EQ(document["nodes"].size(), static_cast<std::size_t>(kNodes));
+}
+
+// A switchover shows in the history: the failover transitions, the
+// promotion (a role event), the old primary's rejoin (back up as a replica
+// on the new timeline), the counters in the JSON and in /metrics.
+TEST_F(DashboardApi, ASwitchoverAndTheRejoinAreInTheEventHistory) {
+  auto console = rawConnect(pool_->port(), "postgres", cluster_->password(), "dbname=pgswarm");
+  ASSERT_EQ(PQstatus(console.get()), CONNECTION_OK) << PQerrorMessage(console.get());
+  auto target = "127.0.0.1:" + std::to_string(cluster_->nodePort(1));
+  PGresult* result = PQexec(console.get(), ("SWITCHOVER '" + target + "'").c_str());
+  auto outcome = PQresultStatus(result);
+  std::string error = PQresultErrorMessage(result);
+  PQclear(result);
+  ASSERT_TRUE(outcome == PGRES_COMMAND_OK || outcome == PGRES_TUPLES_OK) << error;
+  json status;
+  bool settled = waitUntil(
+      [&] {
+        status = pool_->status();
+        return status.is_object() && status["nodes"][1]["primary"] == true &&
+               status["nodes"][0]["role"] == "replica" && status["nodes"][0]["healthy"] == true &&
+               status["nodes"][0]["fenced"] == false && status["nodes"][0]["follows"] == 1;
+      },
+      60s);
+  ASSERT_TRUE(settled) << status.dump(2) << "\n" << pool_->log();
+  EXPECT_EQ(status["failover"]["switchovers"], 1);
+  EXPECT_EQ(status["failover"]["primary"], target);
+  bool switched = false;
+  bool promoted = false;
+  bool rejoined = false;
+  for (const auto& event : status["events"]) {
+    auto message = event["message"].get<std::string>();
+    switched = switched || (event["kind"] == "failover" && contains(message, "switchover"));
+    promoted = promoted || (event["kind"] == "role" && event["node"] == target &&
+                            contains(message, "is now primary on timeline 2"));
+    // The agent restarts the old primary to rewind it: it goes down and
+    // comes back as a replica on the new timeline, then is unfenced.
+    rejoined = rejoined || (event["node"] == "127.0.0.1:" + std::to_string(cluster_->nodePort(0)) &&
+                            (event["kind"] == "node_up" || event["kind"] == "role") &&
+                            contains(message, "replica on timeline 2"));
+  }
+  EXPECT_TRUE(switched && promoted && rejoined) << status["events"].dump(2);
+  auto metrics = pool_->metrics();
+  EXPECT_EQ(metricValue(metrics, "pgswarm_switchovers_total"), 1) << metrics;
+  EXPECT_EQ(metricValue(metrics, "pgswarm_node_primary" + nodeLabel(1)), 1);
+  EXPECT_EQ(metricValue(metrics, "pgswarm_node_timeline" + nodeLabel(1)), 2);
+  EXPECT_GE(metricValue(metrics, "pgswarm_cluster_events_total{kind=\"role\"}"), 2);
 }
 
 }  // namespace
