@@ -136,7 +136,8 @@ TEST_F(DashboardApi, HistoryIsSampledEverySecondAndSinceTrimsIt) {
   EXPECT_EQ(later["history"]["interval_ms"], 1000);
   auto last = times.back().get<std::int64_t>();
   auto previous = times[times.size() - 2].get<std::int64_t>();
-  EXPECT_NEAR(static_cast<double>(last - previous), 1000.0, 300.0);
+  EXPECT_NEAR(static_cast<double>(last - previous), 1000.0,
+              500.0);  // a grid tick, stamped after the gather
   for (const auto& node : later["history"]["nodes"]) {
     EXPECT_EQ(node["lag_bytes"].size(), times.size());
     EXPECT_EQ(node["routed_per_second"].size(), times.size());
