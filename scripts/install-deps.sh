@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pgswarm builds, runs and tests with, and the
-# npm packages of the driver tests. Idempotent: it only calls apt-get or npm
+# npm packages of the driver and browser tests. Idempotent: it only calls apt-get or npm
 # when something is missing. Needs root (or sudo) for apt-get.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +20,12 @@ packages=(
 # for `docker stack config`. Debian 12's docker.io is 20.10, which lacks that
 # command, so installing it would not help; the test fails loudly without one.
 
-# Node.js for tests/drivers: Debian's, unless some node is there already.
+# Node.js for tests/drivers and tests/browser: Debian's, unless some node is there already.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
+# The dashboard's browser test drives Debian's chromium (playwright-core never
+# downloads a browser here).
+[ -x /usr/bin/chromium ] || packages+=(chromium)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -59,4 +62,12 @@ driver_dir=tests/drivers/node
 if [ ! -f "$driver_dir/node_modules/pg/package.json" ]; then
   echo "install-deps: installing node-postgres into $driver_dir"
   (cd "$driver_dir" && npm ci --no-audit --no-fund --silent)
+fi
+
+# playwright-core for tests/browser (the dashboard in chromium), pinned by its
+# package-lock.json; it drives /usr/bin/chromium and downloads no browser.
+browser_dir=tests/browser
+if [ ! -f "$browser_dir/node_modules/playwright-core/package.json" ]; then
+  echo "install-deps: installing playwright-core into $browser_dir"
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --silent)
 fi

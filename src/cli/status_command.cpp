@@ -1,7 +1,18 @@
-// `pgswarm status`: one row per node of the local cluster, or --json.
-#include <iostream>
+// `pgswarm status`: one row per node of the local cluster, or --json; with
+// --watch the same facts redrawn every --interval seconds, from the pool's
+// /api/status while the pool answers there, else probed as without --watch.
+// The screen is cleared (ANSI) only when stdout is a terminal, so a pipe or
+// a log gets one frame after another.
+#include <unistd.h>
 
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <thread>
+
+#include <fmt/chrono.h>
 #include <fmt/format.h>
+#include <httplib.h>
 
 #include "agent/local_cluster.hpp"
 #include "cli/commands.hpp"
@@ -9,34 +20,147 @@
 #include "common/log.hpp"
 
 namespace pgswarm::cli {
+
+// The table without --watch (and under it when the pool does not answer).
+std::string statusTable(const nlohmann::json& status);
+
 namespace {
 
-std::string field(const nlohmann::json& node, const char* key) {
+using nlohmann::json;
+
+std::string field(const json& node, const char* key) {
   if (!node.contains(key) || node[key].is_null()) return "-";
   if (node[key].is_string()) return node[key].get<std::string>();
   if (node[key].is_number_float()) return fmt::format("{:.1f}", node[key].get<double>());
   return node[key].dump();
 }
 
-std::string lsnOf(const nlohmann::json& node) {
+std::string lsnOf(const json& node) {
   if (node.value("role", "") == "primary") return field(node, "current_lsn");
   return field(node, "replay_lsn");
 }
 
+// The pool's /api/status on the cluster's HTTP port; null when it does not
+// answer (pool stopped, HTTP port off).
+json poolStatus(int httpPort) {
+  if (httpPort <= 0) return nullptr;
+  httplib::Client client("127.0.0.1", httpPort);
+  client.set_connection_timeout(1, 0);
+  client.set_read_timeout(3, 0);
+  auto response = client.Get("/api/status");
+  if (!response || response->status != 200) return nullptr;
+  return json::parse(response->body, nullptr, false);
+}
+
+// The newest non-null value of a history series.
+std::string lastRate(const json& history, std::size_t node) {
+  if (!history.contains("nodes") || node >= history["nodes"].size()) return "-";
+  const auto& series = history["nodes"][node]["routed_per_second"];
+  for (auto it = series.rbegin(); it != series.rend(); ++it) {
+    if (it->is_number()) return fmt::format("{:.1f}", it->get<double>());
+  }
+  return "-";
+}
+
+// The pool's view: what the dashboard shows, as text.
+std::string poolTable(const json& status) {
+  std::string out = fmt::format(
+      "{:<8} {:<8} {:<7} {:<6} {:<16} {:>3} {:>12} {:>10} {:>7} {:<10} {:<10} {:>9} {:>8} {:>6}\n",
+      "NAME", "ROLE", "HEALTH", "FENCED", "ADDRESS", "TL", "LSN", "LAG BYTES", "LAG S", "RECEIVER",
+      "READS", "ROUTED", "ROUTED/S", "CONNS");
+  std::size_t index = 0;
+  for (const auto& node : status["nodes"]) {
+    auto name = node.contains("cluster_name") && node["cluster_name"].is_string()
+                    ? node["cluster_name"].get<std::string>()
+                    : field(node, "name");
+    const auto& conns = node["server_connections"];
+    out += fmt::format(
+        "{:<8} {:<8} {:<7} {:<6} {:<16} {:>3} {:>12} {:>10} {:>7} {:<10} {:<10} {:>9} {:>8} "
+        "{:>6}\n",
+        name, field(node, "role"), field(node, "health"),
+        node.value("fenced", false) ? "yes" : "no", field(node, "name"), field(node, "timeline"),
+        lsnOf(node), field(node, "lag_bytes"), field(node, "lag_seconds"),
+        field(node, "receiver_status"), field(node, "reads"), field(node, "routed_total"),
+        lastRate(status["history"], index++), conns.value("active", 0) + conns.value("idle", 0));
+  }
+  const auto& pool = status["pool"];
+  out += fmt::format("\nclients {} of {}, server connections {} active / {} idle, {} mode\n",
+                     field(pool, "clients"), field(pool, "max_client_conn"),
+                     field(pool["server_connections"], "active"),
+                     field(pool["server_connections"], "idle"), field(pool, "mode"));
+  if (status.contains("failover") && status["failover"].is_object()) {
+    const auto& failover = status["failover"];
+    out += fmt::format(
+        "failover {}, primary {}, {} failovers, {} switchovers{}\n", field(failover, "state"),
+        field(failover, "primary"), field(failover, "failovers"), field(failover, "switchovers"),
+        failover["refusal"].is_string() ? ", refused: " + field(failover, "refusal") : "");
+  }
+  const auto& events = status["events"];
+  constexpr std::size_t kEventsShown = 5;
+  if (!events.empty()) out += "recent events:\n";
+  for (std::size_t i = events.size() > kEventsShown ? events.size() - kEventsShown : 0;
+       i < events.size(); ++i) {
+    std::time_t at = events[i].value("at", std::int64_t{0}) / 1000;
+    std::tm local{};
+    localtime_r(&at, &local);
+    out += fmt::format("  {:%H:%M:%S} {:<9} {}\n", local, field(events[i], "kind"),
+                       field(events[i], "message"));
+  }
+  return out;
+}
+
+struct Options {
+  std::string dir;
+  bool json = false;
+  bool watch = false;
+  double interval = 2.0;
+  int count = 0;
+};
+
+// One frame of --watch: the pool's view when it answers, else the probe.
+std::string watchFrame(const Options& options, const std::string& dir) {
+  auto cluster = agent::loadLocalCluster(dir);
+  if (!cluster) return "pgswarm status: " + cluster.error().message + "\n";
+  auto status = poolStatus(cluster->httpPort);
+  if (status.is_object()) return options.json ? status.dump() + "\n" : poolTable(status);
+  auto probed = agent::localClusterStatus(dir);
+  if (!probed) return "pgswarm status: " + probed.error().message + "\n";
+  if (options.json) return probed->dump() + "\n";
+  return statusTable(*probed) + "(the pool does not answer on its HTTP port: probed the nodes)\n";
+}
+
+int watch(const Options& options) {
+  auto dir = resolveDir(options.dir);
+  const bool terminal = ::isatty(STDOUT_FILENO) != 0;
+  const auto interval = std::chrono::duration<double>(std::max(options.interval, 0.2));
+  for (int frame = 1;; ++frame) {
+    auto text = watchFrame(options, dir);
+    auto now = std::time(nullptr);
+    std::tm local{};
+    localtime_r(&now, &local);
+    auto header = fmt::format("pgswarm status {}  every {:.1f} s  {:%Y-%m-%d %H:%M:%S}\n\n", dir,
+                              interval.count(), local);
+    if (terminal) {
+      std::cout << "\x1b[H\x1b[2J" << header << text << std::flush;  // home, clear screen
+    } else {
+      std::cout << (options.json ? "" : header) << text << (options.json ? "" : "\n") << std::flush;
+    }
+    if (options.count > 0 && frame >= options.count) return 0;
+    std::this_thread::sleep_for(interval);
+  }
+}
+
 }  // namespace
 
-// Shared with `up`, which prints the same table when the cluster is ready.
-// The last four columns are the pool's view (SHOW NODES): its health check,
-// read weight, whether it sends reads there (or why not), transactions routed.
-void printStatusTable(const nlohmann::json& status) {
-  std::cout << fmt::format(
+std::string statusTable(const json& status) {
+  std::string out = fmt::format(
       "{:<7} {:<8} {:<11} {:<16} {:>3} {:>12} {:>10} {:>7} {:<6} {:<7} {:>6} {:<14} {:>9}\n",
       "NAME", "ROLE", "STATE", "ADDRESS", "TL", "LSN", "LAG BYTES", "LAG S", "SYNC", "HEALTH",
       "WEIGHT", "READS", "ROUTED");
-  static const nlohmann::json kNoView = nlohmann::json::object();
+  static const json kNoView = json::object();
   for (const auto& node : status["nodes"]) {
     const auto& pool = node.contains("pool") ? node["pool"] : kNoView;
-    std::cout << fmt::format(
+    out += fmt::format(
         "{:<7} {:<8} {:<11} {:<16} {:>3} {:>12} {:>10} {:>7} {:<6} {:<7} {:>6} {:<14} {:>9}\n",
         field(node, "name"), field(node, "role"), field(node, "state"),
         field(node, "host") + ":" + field(node, "port"), field(node, "timeline"), lsnOf(node),
@@ -45,22 +169,32 @@ void printStatusTable(const nlohmann::json& status) {
   }
   if (status.contains("pool")) {
     const auto& pool = status["pool"];
-    std::cout << fmt::format("{:<7} {:<8} {:<11} {:<16}\n", "pool", "pool", field(pool, "state"),
-                             "127.0.0.1:" + field(pool, "port"));
+    out += fmt::format("{:<7} {:<8} {:<11} {:<16}\n", "pool", "pool", field(pool, "state"),
+                       "127.0.0.1:" + field(pool, "port"));
   }
+  return out;
+}
+
+// Shared with `up`, which prints the same table when the cluster is ready.
+// The last four columns are the pool's view (SHOW NODES): its health check,
+// read weight, whether it sends reads there (or why not), transactions routed.
+void printStatusTable(const json& status) {
+  std::cout << statusTable(status);
 }
 
 CommandRunner registerStatusCommand(CLI::App& app) {
-  struct Options {
-    std::string dir;
-    bool json = false;
-  };
   auto options = std::make_shared<Options>();
   auto* command = app.add_subcommand("status", "show the nodes of the local cluster");
   addDirOption(command, options->dir);
   command->add_flag("--json", options->json, "machine-readable output");
+  command->add_flag("-w,--watch", options->watch,
+                    "redraw every --interval seconds (from the pool's /api/status while it "
+                    "answers); Ctrl-C ends it");
+  command->add_option("-n,--interval", options->interval, "seconds between redraws [default: 2]");
+  command->add_option("--count", options->count, "with --watch: stop after this many redraws");
   return [options] {
     (void)setupLogging("warn", "status");
+    if (options->watch) return watch(*options);
     auto status = agent::localClusterStatus(resolveDir(options->dir));
     if (!status) {
       std::cerr << "pgswarm status: " << status.error().message << "\n";

@@ -78,6 +78,10 @@ CommandRunner registerUpCommand(CLI::App& app) {
     }
     if (auto status = agent::localClusterStatus(spec.dir)) printStatusTable(*status);
     std::cout << "\n" << agent::connectionHelp(*cluster);
+    if (cluster->httpPort != 0) {
+      std::cout << "  dashboard: http://127.0.0.1:" << cluster->httpPort << "/  (pgswarm status "
+                << "--watch in a terminal)\n";
+    }
     return 0;
   };
 }

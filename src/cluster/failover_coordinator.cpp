@@ -226,7 +226,9 @@ void FailoverCoordinator::fire(FailoverEvent event, const Topology& topology,
       fmt::format("{} -> {} on {}{}{}", toString(transition->from), toString(transition->to),
                   toString(event), detail.empty() ? "" : ": ", detail);
   bool sameRefusal = event == FailoverEvent::kNoCandidate && detail == lastRefusal_;
-  if (retrying_ && (event == FailoverEvent::kTimeoutElapsed || sameRefusal)) {
+  bool repeated = retrying_ && (event == FailoverEvent::kTimeoutElapsed || sameRefusal);
+  if (!repeated && options_.events) options_.events->add("failover", "", line);
+  if (repeated) {
     spdlog::debug("failover: {}", line);
   } else if (transition->to == FailoverState::kHealthy && event == FailoverEvent::kPrimaryUp &&
              transition->from == FailoverState::kNoPrimary) {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cluster/agent_client.hpp"
+#include "cluster/event_log.hpp"
 #include "cluster/failover.hpp"
 #include "cluster/health_monitor.hpp"
 #include "common/result.hpp"
@@ -36,6 +37,8 @@ struct FailoverCoordinatorOptions {
   // replica of the new one with POST /rejoin (pg_rewind).
   std::vector<std::optional<AgentEndpoint>> agents;
   std::string agentToken;
+  // Each transition that is logged above debug level is added here too.
+  std::shared_ptr<EventLog> events;
 };
 
 struct FailoverStatus {

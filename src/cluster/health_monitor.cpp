@@ -147,6 +147,7 @@ void HealthMonitor::republish(Change&& change) {
     change(*next);
     computeLag(*next);
     next->version = current_->version + 1;
+    if (options_.events) recordTopologyChanges(*options_.events, *current_, *next);
     version_.store(next->version, std::memory_order_release);
     current_ = std::move(next);
   }

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/event_log.hpp"
 #include "cluster/topology.hpp"
 
 namespace pgswarm::cluster {
@@ -39,6 +40,9 @@ struct HealthMonitorOptions {
   // The probe query; on expiry a cancel request goes out (in the background)
   // and the connection is dropped, so the next probe starts afresh.
   std::chrono::milliseconds queryTimeout{2000};
+  // Where changes of health, role, timeline and fence are recorded (the
+  // dashboard's history); none when null.
+  std::shared_ptr<EventLog> events;
 };
 
 class HealthMonitor {

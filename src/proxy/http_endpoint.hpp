@@ -1,7 +1,9 @@
-// The pool's HTTP port: GET /metrics (Prometheus) and GET /health, served by
+// The pool's HTTP port: GET /metrics (Prometheus), GET /health, and the
+// read-only dashboard (GET / and its files, GET /api/status), served by
 // cpp-httplib on one thread of its own. It reads the workers only through
 // snapshots posted to their loops, never their state directly, and never
-// touches a client or server connection.
+// touches a client or server connection. Bound elsewhere than loopback, the
+// dashboard asks for an admin user's password (HTTP basic auth).
 #pragma once
 
 #include <atomic>
@@ -18,6 +20,8 @@ class Server;
 
 namespace pgswarm::proxy {
 
+class StatusService;
+
 class HttpEndpoint {
  public:
   explicit HttpEndpoint(ProxyShared& shared);
@@ -26,15 +30,19 @@ class HttpEndpoint {
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;
 
   // Binds host:port now (so a taken port is reported here), then serves on
-  // a thread until stop().
-  [[nodiscard]] Status start(const std::string& host, int port);
+  // a thread until stop(). `dashboardAuth`: the page and /api/status need an
+  // admin_users password (the pool sets it for a non-loopback host).
+  [[nodiscard]] Status start(const std::string& host, int port, bool dashboardAuth);
   // Stops serving and joins the thread; waits for a request in progress.
   void stop();
 
  private:
+  void routeDashboard(bool requireAuth);
+
   ProxyShared& shared_;
   std::unique_ptr<httplib::Server> server_;
-  std::atomic<bool> finished_{false};  // the serving loop has returned
+  std::unique_ptr<StatusService> status_;  // the dashboard's sampler, started with the server
+  std::atomic<bool> finished_{false};      // the serving loop has returned
   std::thread thread_;
 };
 

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "proxy/status_history.hpp"
+
 namespace pgswarm::proxy {
 namespace {
 
@@ -135,14 +137,24 @@ void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfi
     const auto& server = config.servers[i];
     return fmt::format("node=\"{}:{}\"", escapeLabelValue(server.host), server.port);
   };
+  auto traffic = nodeTraffic(snapshot, config);
   out.family("pgswarm_node_transactions_routed_total", "counter",
              "Transactions (and session-mode reads) the pool sent to each node.");
-  for (std::size_t i = 0; i < config.servers.size(); ++i) {
-    std::uint64_t routed = 0;
-    for (const auto& worker : snapshot.workers) {
-      if (i < worker.routedTotal.size()) routed += worker.routedTotal[i];
-    }
-    out.sample("pgswarm_node_transactions_routed_total", label(i), routed);
+  for (std::size_t i = 0; i < traffic.size(); ++i) {
+    out.sample("pgswarm_node_transactions_routed_total", label(i), traffic[i].routedTotal);
+  }
+  out.family("pgswarm_node_transactions_active", "gauge",
+             "Transactions the pool has running on each node now.");
+  for (std::size_t i = 0; i < traffic.size(); ++i) {
+    out.sample("pgswarm_node_transactions_active", label(i), traffic[i].routedNow);
+  }
+  out.family("pgswarm_node_server_connections", "gauge",
+             "Server connections to each node (active: leased to a client).");
+  for (std::size_t i = 0; i < traffic.size(); ++i) {
+    out.sample("pgswarm_node_server_connections", label(i) + ",state=\"active\"",
+               traffic[i].serversActive);
+    out.sample("pgswarm_node_server_connections", label(i) + ",state=\"idle\"",
+               traffic[i].serversIdle);
   }
   if (!snapshot.topology) return;
   const auto& nodes = snapshot.topology->nodes;
@@ -160,6 +172,38 @@ void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfi
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     if (nodes[i].lagBytes)
       out.sample("pgswarm_node_replica_lag_bytes", label(i), *nodes[i].lagBytes);
+  }
+  out.family("pgswarm_node_replay_delay_seconds", "gauge",
+             "Replicas: 0 when all WAL received is replayed, else seconds since the last "
+             "replayed commit.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].replayDelaySeconds) {
+      out.sample("pgswarm_node_replay_delay_seconds", label(i), *nodes[i].replayDelaySeconds);
+    }
+  }
+  out.family("pgswarm_node_timeline", "gauge", "The node's timeline as of its last health check.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].timeline > 0) out.sample("pgswarm_node_timeline", label(i), nodes[i].timeline);
+  }
+  out.family("pgswarm_node_wal_position_bytes", "gauge",
+             "WAL positions as byte offsets: a primary's current (written) position, a "
+             "replica's received and replayed ones.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const std::pair<const char*, const std::optional<cluster::Lsn>&> positions[] = {
+        {"current", nodes[i].currentLsn},
+        {"receive", nodes[i].receiveLsn},
+        {"replay", nodes[i].replayLsn}};
+    for (const auto& [position, lsn] : positions) {
+      if (!lsn) continue;
+      out.sample("pgswarm_node_wal_position_bytes",
+                 label(i) + fmt::format(",position=\"{}\"", position), *lsn);
+    }
+  }
+  out.family("pgswarm_node_replay_paused", "gauge",
+             "1 while a replica's WAL replay is paused (pg_wal_replay_pause()).");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].role != cluster::NodeRole::kReplica) continue;
+    out.sample("pgswarm_node_replay_paused", label(i), nodes[i].replayPaused ? 1 : 0);
   }
   out.family("pgswarm_node_health_check_failures_total", "counter",
              "Health checks of the node that failed (connect, query or timeout).");
@@ -180,12 +224,34 @@ void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfi
   if (!snapshot.failover) return;
   out.family("pgswarm_failovers_total", "counter", "Replicas the pool promoted.");
   out.sample("pgswarm_failovers_total", "", snapshot.failover->failovers);
+  out.family("pgswarm_switchovers_total", "counter", "Planned changes of primary (SWITCHOVER).");
+  out.sample("pgswarm_switchovers_total", "", snapshot.failover->switchovers);
+  out.family("pgswarm_failover_state", "gauge",
+             "1 for the failover state machine's current state (pgswarm failover-diagram).");
+  for (auto state : {cluster::FailoverState::kNoPrimary, cluster::FailoverState::kHealthy,
+                     cluster::FailoverState::kPrimaryLost, cluster::FailoverState::kElecting,
+                     cluster::FailoverState::kPromoting, cluster::FailoverState::kRefused}) {
+    out.sample("pgswarm_failover_state", fmt::format("state=\"{}\"", cluster::toString(state)),
+               state == snapshot.failover->state ? 1 : 0);
+  }
   out.family("pgswarm_failover_awaiting_primary", "gauge",
              "1 while the primary is lost and writes wait for a failover.");
   out.sample("pgswarm_failover_awaiting_primary", "", snapshot.topology->awaitingPrimary ? 1 : 0);
 }
 
 }  // namespace
+
+std::string renderEventCounts(const std::map<std::string, std::uint64_t>& counts) {
+  Exposition out;
+  out.family("pgswarm_cluster_events_total", "counter",
+             "Events of the dashboard's history by kind (node_up, node_down, role, fenced, "
+             "unfenced, failover).");
+  for (const auto& [kind, count] : counts) {
+    out.sample("pgswarm_cluster_events_total", fmt::format("kind=\"{}\"", escapeLabelValue(kind)),
+               count);
+  }
+  return out.take();
+}
 
 std::string escapeLabelValue(std::string_view value) {
   std::string escaped;

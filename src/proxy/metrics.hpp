@@ -3,6 +3,8 @@
 // rendering; serving it over HTTP is http_endpoint.cpp's job.
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -14,6 +16,8 @@ namespace pgswarm::proxy {
 inline constexpr std::string_view kMetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 [[nodiscard]] std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& config);
+// pgswarm_cluster_events_total{kind}: the event log's counts, appended to the above.
+[[nodiscard]] std::string renderEventCounts(const std::map<std::string, std::uint64_t>& counts);
 // A label value with \, " and newline escaped as the format requires.
 [[nodiscard]] std::string escapeLabelValue(std::string_view value);
 

@@ -215,7 +215,8 @@ std::vector<SettingDef> buildDefs() {
       {.key = "pool.http_listen",
        .flag = "http-listen",
        .defaultValue = "127.0.0.1",
-       .help = "address of the HTTP endpoint (/metrics, /health)"},
+       .help = "address of the HTTP endpoint (/metrics, /health, the dashboard); not loopback: "
+               "the dashboard asks for an admin user's password"},
       {.key = "pool.http_port",
        .flag = "http-port",
        .defaultValue = "8080",

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "proxy/dashboard.hpp"
 #include "proxy/http_endpoint.hpp"
 #include "proxy/shared_state.hpp"
 #include "proxy/worker.hpp"
@@ -39,7 +40,8 @@ std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared) {
                                         .dbname = config.healthCheckDbname,
                                         .period = config.healthCheckPeriod,
                                         .connectTimeout = config.healthCheckTimeout,
-                                        .queryTimeout = config.healthCheckTimeout};
+                                        .queryTimeout = config.healthCheckTimeout,
+                                        .events = shared.events};
   for (std::size_t i = 0; i < config.servers.size(); ++i) {
     const auto& server = config.servers[i];
     options.nodes.push_back({.name = server.host + ":" + std::to_string(server.port),
@@ -62,7 +64,8 @@ std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(ProxyShared& share
       .user = config.healthCheckUser,
       .password = healthCheckPassword(shared),
       .dbname = config.healthCheckDbname,
-      .agentToken = config.agentToken};
+      .agentToken = config.agentToken,
+      .events = shared.events};
   for (const auto& agent : config.agents) {
     options.agents.emplace_back(cluster::AgentEndpoint{agent.host, agent.port});
   }
@@ -112,10 +115,13 @@ int runPool(const PoolConfig& config) {
   if (config.httpPort != 0) {
     // The data plane does not depend on the metrics port: a taken port is
     // reported loudly and the pool serves on without /metrics.
-    if (auto serving = http.start(config.httpListen, config.httpPort); !serving) {
-      spdlog::error("{}; /metrics and /health are off", serving.error().message);
+    bool dashboardAuth = !isLoopbackListen(config.httpListen);
+    if (auto serving = http.start(config.httpListen, config.httpPort, dashboardAuth); !serving) {
+      spdlog::error("{}; /metrics, /health and the dashboard are off", serving.error().message);
     } else {
-      spdlog::info("metrics on http://{}:{}/metrics", config.httpListen, config.httpPort);
+      spdlog::info("metrics on http://{}:{}/metrics, dashboard on http://{}:{}/{}",
+                   config.httpListen, config.httpPort, config.httpListen, config.httpPort,
+                   dashboardAuth ? " (admin_users, HTTP basic auth)" : "");
     }
   }
   spdlog::info(

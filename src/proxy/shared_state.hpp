@@ -9,6 +9,7 @@
 #include <atomic>
 #include <vector>
 
+#include "cluster/event_log.hpp"
 #include "cluster/failover_coordinator.hpp"
 #include "cluster/health_monitor.hpp"
 #include "pool/pool_slots.hpp"
@@ -31,6 +32,9 @@ struct ProxyShared {
         slots(config.defaultPoolSize, config.reservePoolSize, std::max(config.workers, 1)) {}
   const PoolConfig config;
   const RoutingPolicy routing;
+  // The cluster's event history (dashboard): the monitor and the failover
+  // coordinator add to it, so it is made first and outlives both.
+  std::shared_ptr<cluster::EventLog> events = std::make_shared<cluster::EventLog>();
   // Started by runPool before the workers (health_check_period_ms > 0);
   // null when checks are off: then every node's health stays unknown.
   std::unique_ptr<cluster::HealthMonitor> monitor;

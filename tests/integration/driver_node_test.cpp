@@ -2,10 +2,7 @@
 // tests/drivers/node/pool_driver.js through a transaction-mode pool with
 // fewer server connections than clients. The script checks every answer;
 // this test starts the cluster and the pool and reads the script's verdict.
-#include <unistd.h>
-
 #include <filesystem>
-#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -15,21 +12,9 @@
 namespace pgswarm::test {
 namespace {
 
-// `node` from PATH (the spawner execs a path, not a name).
-std::string findNode() {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/usr/local/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    auto candidate = dir + "/node";
-    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return {};
-}
-
 TEST(DriverNode, NodePostgresThroughTransactionPool) {
   const std::string driverDir = std::string(PGSWARM_SOURCE_DIR) + "/tests/drivers/node";
-  const auto node = findNode();
+  const auto node = findOnPath("node");
   ASSERT_FALSE(node.empty()) << "node not found; scripts/install-deps.sh installs it";
   ASSERT_TRUE(std::filesystem::exists(driverDir + "/node_modules/pg/package.json"))
       << "node-postgres missing in " << driverDir << "; scripts/install-deps.sh installs it";

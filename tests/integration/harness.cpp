@@ -336,6 +336,17 @@ CommandOutput runProgram(const std::vector<std::string>& argv,
   return captureRun(runtime::SpawnOptions{.argv = argv, .env = env});
 }
 
+std::string findOnPath(const std::string& program) {
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path != nullptr ? path : "/usr/bin:/usr/local/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    auto candidate = dir + "/" + program;
+    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
+}
+
 CommandOutput runPgClient(const std::string& program, const std::vector<std::string>& args,
                           const std::string& password) {
   runtime::SpawnOptions options{.argv = {"/usr/lib/postgresql/15/bin/" + program},

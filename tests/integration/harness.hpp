@@ -174,6 +174,10 @@ class PostgresServer {
 CommandOutput runProgram(const std::vector<std::string>& argv,
                          const std::map<std::string, std::string>& env = {});
 
+// The full path of `program` from PATH (the spawner execs a path, not a
+// name); empty when it is not there.
+[[nodiscard]] std::string findOnPath(const std::string& program);
+
 // A TCP connection to 127.0.0.1:port whose reads give up after 10 s, for
 // tests that speak raw bytes; -1 when it cannot connect. Close it with ::close.
 int connectLoopback(int port);

@@ -1,0 +1,202 @@
+// The dashboard's JSON document: see status_api.hpp.
+#include "proxy/status_api.hpp"
+
+#include <map>
+
+#include "proxy/admin_commands.hpp"
+#include "proxy/router.hpp"
+
+namespace pgswarm::proxy {
+namespace {
+
+using nlohmann::json;
+
+template <typename T>
+json orNull(const std::optional<T>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+json lsnOrNull(const std::optional<cluster::Lsn>& lsn) {
+  return lsn ? json(cluster::formatLsn(*lsn)) : json(nullptr);
+}
+
+json emptyToNull(const std::string& text) {
+  return text.empty() ? json(nullptr) : json(text);
+}
+
+// The node a replica's WAL receiver streams from: its upstream matched to a
+// configured node; without an upstream (not shown to the checks' role) a
+// streaming replica is taken to follow the primary.
+json followsOf(const cluster::NodeObservation& node, const PoolConfig& config, int primary) {
+  if (node.role != cluster::NodeRole::kReplica) return nullptr;
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    const auto& server = config.servers[i];
+    if (node.upstream == server.host + ":" + std::to_string(server.port)) return i;
+  }
+  if (node.receiverStatus == "streaming" && primary >= 0) return primary;
+  return nullptr;
+}
+
+json nodeJson(const StatusInputs& in, std::size_t i, const NodeTraffic& traffic,
+              const RoutingPolicy& policy) {
+  const auto& server = in.config.servers[i];
+  const auto* topology = in.snapshot.topology.get();
+  int primary = topology ? primaryNode(*topology) : 0;
+  json out{
+      {"index", i},
+      {"name", server.host + ":" + std::to_string(server.port)},
+      {"host", server.host},
+      {"port", server.port},
+      {"primary", static_cast<int>(i) == primary},
+      {"weight", i < in.config.weights.size() ? in.config.weights[i] : 1},
+      {"routed_total", traffic.routedTotal},
+      {"routed_active", traffic.routedNow},
+      {"server_connections", {{"active", traffic.serversActive}, {"idle", traffic.serversIdle}}}};
+  if (topology == nullptr || i >= topology->nodes.size()) {
+    out.update({{"role", i == 0 ? "primary" : "unknown"},
+                {"health", "unchecked"},
+                {"healthy", nullptr},
+                {"fenced", false},
+                {"reads", "health checks off"}});
+    return out;
+  }
+  const auto& node = topology->nodes[i];
+  auto reads = readExclusion(*topology, policy, i);
+  out.update({{"cluster_name", emptyToNull(node.clusterName)},
+              {"role", cluster::toString(node.role)},
+              {"health", cluster::toString(node.health)},
+              {"healthy", node.health == cluster::NodeHealth::kUp},
+              {"fenced", node.fenced},
+              {"timeline", node.timeline > 0 ? json(node.timeline) : json(nullptr)},
+              {"current_lsn", lsnOrNull(node.currentLsn)},
+              {"receive_lsn", lsnOrNull(node.receiveLsn)},
+              {"replay_lsn", lsnOrNull(node.replayLsn)},
+              {"lag_bytes", orNull(node.lagBytes)},
+              {"lag_seconds", orNull(node.replayDelaySeconds)},
+              {"replay_paused", node.replayPaused},
+              {"receiver_status", emptyToNull(node.receiverStatus)},
+              {"upstream", emptyToNull(node.upstream)},
+              {"follows", followsOf(node, in.config, primary)},
+              {"reads", reads.empty() ? std::string("yes") : std::string(reads)},
+              {"last_error", emptyToNull(node.lastError)},
+              {"health_checks", node.probes},
+              {"health_check_failures", node.failures}});
+  return out;
+}
+
+json poolJson(const StatusInputs& in, const std::vector<NodeTraffic>& traffic) {
+  std::map<std::string, int> clients{
+      {"login", 0}, {"idle", 0}, {"waiting", 0}, {"active", 0}, {"closing", 0}};
+  std::uint64_t transactions = 0;
+  std::uint64_t queries = 0;
+  for (const auto& worker : in.snapshot.workers) {
+    for (const auto& client : worker.clients) ++clients[client.state];
+    transactions += worker.transactions;
+    queries += worker.queries;
+  }
+  int active = 0;
+  int idle = 0;
+  for (const auto& node : traffic) {
+    active += node.serversActive;
+    idle += node.serversIdle;
+  }
+  return {{"version", versionString()},
+          {"mode", toString(in.config.mode)},
+          {"workers", in.snapshot.workersAsked},
+          {"workers_answered", in.snapshot.workers.size()},
+          {"paused", in.snapshot.paused},
+          {"clients", in.snapshot.clientConnections},
+          {"clients_by_state", clients},
+          {"max_client_conn", in.config.maxClientConnections},
+          {"server_connections", {{"active", active}, {"idle", idle}}},
+          {"transactions_total", transactions},
+          {"queries_total", queries}};
+}
+
+json failoverJson(const ProxySnapshot& snapshot) {
+  if (!snapshot.failover) return nullptr;
+  const auto& status = *snapshot.failover;
+  return {{"state", cluster::toString(status.state)},
+          {"primary", emptyToNull(status.primary)},
+          {"failovers", status.failovers},
+          {"switchovers", status.switchovers},
+          {"last_event", emptyToNull(status.lastEvent)},
+          {"last_event_at",
+           status.lastEvent.empty() ? json(nullptr) : json(epochMillis(status.lastEventAt))},
+          {"refusal", emptyToNull(status.refusal)},
+          {"awaiting_primary", snapshot.topology && snapshot.topology->awaitingPrimary},
+          {"synchronous_mode", cluster::toString(status.syncMode)},
+          {"synchronous_standby_names", emptyToNull(status.synchronousStandbyNames)}};
+}
+
+// Column per series (one array per figure), which keeps 300 samples small.
+json historyJson(const StatusInputs& in) {
+  json times = json::array();
+  json clients = json::array();
+  json servers = json::array();
+  std::vector<json> lagBytes(in.config.servers.size(), json::array());
+  std::vector<json> lagSeconds(in.config.servers.size(), json::array());
+  std::vector<json> routed(in.config.servers.size(), json::array());
+  for (const auto& sample : in.history) {
+    times.push_back(epochMillis(sample.at));
+    clients.push_back(sample.clients);
+    servers.push_back(sample.servers);
+    for (std::size_t i = 0; i < lagBytes.size(); ++i) {
+      const NodeSample none{};
+      const auto& node = i < sample.nodes.size() ? sample.nodes[i] : none;
+      lagBytes[i].push_back(orNull(node.lagBytes));
+      lagSeconds[i].push_back(orNull(node.lagSeconds));
+      routed[i].push_back(orNull(node.routedPerSecond));
+    }
+  }
+  json nodes = json::array();
+  for (std::size_t i = 0; i < lagBytes.size(); ++i) {
+    nodes.push_back({{"lag_bytes", std::move(lagBytes[i])},
+                     {"lag_seconds", std::move(lagSeconds[i])},
+                     {"routed_per_second", std::move(routed[i])}});
+  }
+  return {{"interval_ms", in.historyInterval.count()},
+          {"capacity", in.historyCapacity},
+          {"t", std::move(times)},
+          {"clients", std::move(clients)},
+          {"server_connections", std::move(servers)},
+          {"nodes", std::move(nodes)}};
+}
+
+json eventsJson(const std::vector<cluster::ClusterEvent>& events) {
+  json out = json::array();
+  for (const auto& event : events) {
+    out.push_back({{"sequence", event.sequence},
+                   {"at", epochMillis(event.at)},
+                   {"kind", event.kind},
+                   {"node", emptyToNull(event.node)},
+                   {"message", event.message}});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::int64_t epochMillis(WallClock::time_point at) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+}
+
+json statusJson(const StatusInputs& in) {
+  auto traffic = nodeTraffic(in.snapshot, in.config);
+  auto policy = RoutingPolicy::fromConfig(in.config);
+  json nodes = json::array();
+  for (std::size_t i = 0; i < in.config.servers.size(); ++i) {
+    nodes.push_back(nodeJson(in, i, traffic[i], policy));
+  }
+  return {{"sampled_at", epochMillis(in.sampledAt)},
+          {"health_checks", in.snapshot.topology != nullptr},
+          {"pool", poolJson(in, traffic)},
+          {"nodes", std::move(nodes)},
+          {"failover", failoverJson(in.snapshot)},
+          {"history", historyJson(in)},
+          {"events", eventsJson(in.events)},
+          // Filled by the shard map once sharding lands (issue 6); always present.
+          {"shards", json::array()}};
+}
+
+}  // namespace pgswarm::proxy

@@ -1,0 +1,130 @@
+// The pool's dashboard in a real browser: Debian's chromium, headless,
+// driven by playwright-core (never a downloaded browser). Started by
+// tests/integration/dashboard_browser_test.cpp, which runs the cluster, the
+// pool and the load, and stops a replica when this script asks for it:
+//   DASHBOARD_URL        the pool's http://127.0.0.1:PORT/
+//   DASHBOARD_NODES      JSON [{"name": "127.0.0.1:54320", "role": "primary"}, ...]
+//   STOP_REQUEST_FILE    written by this script when the replica may be stopped
+//   STOPPED_NODE         the name of that replica
+//   SCREENSHOT_DIR       where dashboard.png and dashboard-replica-down.png go
+// Prints "dashboard in chromium: ok (...)" and exits 0, or says what failed.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
+                        '--no-first-run', '--disable-background-networking',
+                        '--disable-component-update', '--disable-sync'];
+
+function need(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+// The chart's data attributes, which the page sets on each redraw.
+async function chartState(page, id) {
+  return page.$eval(`#${id}`, (chart) => ({
+    points: Number(chart.dataset.points || 0),
+    last: Number(chart.dataset.last || 0),
+    series: chart.querySelectorAll('path.series').length,
+  }));
+}
+
+async function main() {
+  const url = need('DASHBOARD_URL');
+  const nodes = JSON.parse(need('DASHBOARD_NODES'));
+  const stopRequest = need('STOP_REQUEST_FILE');
+  const stoppedNode = need('STOPPED_NODE');
+  const screenshots = need('SCREENSHOT_DIR');
+  fs.mkdirSync(screenshots, { recursive: true });
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'pgswarm-chromium-'));
+  const problems = [];
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1280, height: 1100 },
+  });
+  try {
+    const page = await context.newPage();
+    // A script error or a CSP violation shows up here.
+    page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+    });
+    const response = await page.goto(url);
+    check(response && response.ok(), `GET ${url}: ${response && response.status()}`);
+
+    // Every node drawn, with its role.
+    await page.waitForFunction((count) => document.querySelectorAll('#topology g.node').length === count,
+                               nodes.length, { timeout: 15000 });
+    for (const node of nodes) {
+      const drawn = page.locator(`#topology g.node[data-node="${node.name}"]`);
+      check(await drawn.count() === 1, `node ${node.name} is not drawn`);
+      await page.waitForFunction(({ name, role }) => {
+        const g = document.querySelector(`#topology g.node[data-node="${name}"]`);
+        return g && g.dataset.role === role && g.dataset.healthy === 'true' &&
+               g.querySelector('.node-role').textContent.startsWith(role);
+      }, node, { timeout: 15000 });
+      check(await page.locator(`#nodes tr[data-node="${node.name}"]`).count() === 1,
+            `no table row for ${node.name}`);
+    }
+    const edges = await page.locator('#topology path.edge').count();
+    check(edges === nodes.filter((n) => n.role === 'replica').length,
+          `${edges} replication arrows for ${nodes.length} nodes`);
+
+    // The charts move while the load runs: more points, a later last sample,
+    // and a routed rate above zero on some node.
+    const lagBefore = await chartState(page, 'lag-chart');
+    const qpsBefore = await chartState(page, 'qps-chart');
+    await page.waitForFunction((before) => {
+      const chart = document.getElementById('qps-chart');
+      return Number(chart.dataset.last) >= before.last + 2000 &&
+             Number(chart.dataset.points) > before.points;
+    }, qpsBefore, { timeout: 15000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('#nodes tbody tr')]
+      .some((row) => Number(row.children[12].textContent) > 0), null, { timeout: 15000 });
+    const lagAfter = await chartState(page, 'lag-chart');
+    const qpsAfter = await chartState(page, 'qps-chart');
+    check(lagAfter.last > lagBefore.last && lagAfter.points > lagBefore.points,
+          `the lag chart did not update: ${JSON.stringify([lagBefore, lagAfter])}`);
+    check(lagAfter.series === nodes.filter((n) => n.role === 'replica').length,
+          `lag lines: ${lagAfter.series}`);
+    check(qpsAfter.series >= 1, 'no rate line');
+    check(await page.isHidden('#shards-section'), 'the shard map shows without shards');
+    await page.screenshot({ path: path.join(screenshots, 'dashboard.png'), fullPage: true });
+
+    // A replica stopped by the test turns unhealthy on the page.
+    fs.writeFileSync(stopRequest, stoppedNode);
+    const asked = Date.now();
+    await page.waitForSelector(`#topology g.node[data-node="${stoppedNode}"][data-healthy="false"]`,
+                               { timeout: 20000 });
+    const seenAfter = Date.now() - asked;
+    await page.waitForFunction((name) => [...document.querySelectorAll('#events li')]
+      .some((item) => item.dataset.kind === 'node_down' && item.textContent.includes(name)),
+                               stoppedNode, { timeout: 5000 });
+    const health = await page.textContent(`#nodes tr[data-node="${stoppedNode}"] td.health-down`);
+    check(health === 'down', `table health of ${stoppedNode}: ${health}`);
+    await page.screenshot({ path: path.join(screenshots, 'dashboard-replica-down.png'),
+                            fullPage: true });
+    check(problems.length === 0, problems.join('\n'));
+    console.log(`dashboard in chromium: ok (${nodes.length} nodes, ${qpsAfter.points} rate points, ` +
+                `replica down on the page ${seenAfter} ms after the stop was asked)`);
+  } finally {
+    await context.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(`dashboard in chromium: FAILED: ${error.stack || error}`);
+  process.exit(1);
+});

@@ -1,0 +1,233 @@
+// The dashboard's data: the sampled history (rates from counter deltas,
+// gaps when a worker did not answer, the ring keeps the newest), the
+// per-node traffic sums, and the /api/status document's fields.
+#include "proxy/status_api.hpp"
+
+#include <gtest/gtest.h>
+
+#include "auth/crypto.hpp"
+#include "proxy/dashboard.hpp"
+
+namespace pgswarm::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+
+PoolConfig threeNodes() {
+  PoolConfig config;
+  config.servers = {{"127.0.0.1", 5000}, {"127.0.0.1", 5001}, {"127.0.0.1", 5002}};
+  config.weights = {1, 1, 1};
+  return config;
+}
+
+std::shared_ptr<cluster::Topology> topology(const PoolConfig& config) {
+  auto topology = std::make_shared<cluster::Topology>();
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    cluster::NodeObservation node;
+    node.node = {.name = config.servers[i].host + ":" + std::to_string(config.servers[i].port),
+                 .host = config.servers[i].host,
+                 .port = config.servers[i].port};
+    node.health = cluster::NodeHealth::kUp;
+    node.role = i == 0 ? cluster::NodeRole::kPrimary : cluster::NodeRole::kReplica;
+    node.timeline = 3;
+    if (i == 0) {
+      node.currentLsn = 0x3000060;
+    } else {
+      node.replayLsn = 0x3000000;
+      node.receiveLsn = 0x3000060;
+      node.lagBytes = 0x60;
+      node.replayDelaySeconds = 1.5;
+      node.receiverStatus = "streaming";
+      node.upstream = i == 1 ? "127.0.0.1:5000" : "";
+    }
+    topology->nodes.push_back(node);
+  }
+  return topology;
+}
+
+ProxySnapshot snapshotWithRouted(std::vector<std::uint64_t> routed, int workersAsked = 1) {
+  ProxySnapshot snapshot{.workersAsked = workersAsked, .clientConnections = 4};
+  WorkerSnapshot worker{.index = 0, .routedTotal = routed, .routedNow = {1, 0, 2}};
+  worker.servers.push_back({.state = "active", .addr = "127.0.0.1", .port = 5000});
+  worker.servers.push_back({.state = "idle", .addr = "127.0.0.1", .port = 5000});
+  worker.servers.push_back({.state = "active", .addr = "127.0.0.1", .port = 5002});
+  worker.servers.push_back({.state = "idle", .addr = "10.0.0.9", .port = 5002});  // no node
+  worker.clients.push_back({.state = "active"});
+  snapshot.workers.push_back(worker);
+  return snapshot;
+}
+
+TEST(StatusHistory, RatesComeFromCounterDeltas) {
+  auto config = threeNodes();
+  StatusHistory history(10);
+  auto t0 = WallClock::time_point(1000s);
+  history.add(snapshotWithRouted({0, 0, 0}), config, t0);
+  history.add(snapshotWithRouted({10, 40, 0}), config, t0 + 2s);
+  auto samples = history.samples();
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_FALSE(samples[0].nodes[0].routedPerSecond);  // no previous sample
+  ASSERT_TRUE(samples[1].nodes[1].routedPerSecond);
+  EXPECT_DOUBLE_EQ(*samples[1].nodes[0].routedPerSecond, 5.0);
+  EXPECT_DOUBLE_EQ(*samples[1].nodes[1].routedPerSecond, 20.0);
+  EXPECT_DOUBLE_EQ(*samples[1].nodes[2].routedPerSecond, 0.0);
+  EXPECT_EQ(samples[1].clients, 4);
+  EXPECT_EQ(samples[1].servers, 3);
+}
+
+TEST(StatusHistory, APartialSnapshotHasNoRatesAndDoesNotResetThem) {
+  auto config = threeNodes();
+  StatusHistory history(10);
+  auto t0 = WallClock::time_point(1000s);
+  history.add(snapshotWithRouted({100, 0, 0}), config, t0);
+  auto partial = snapshotWithRouted({1, 0, 0}, 2);  // one of two workers answered
+  history.add(partial, config, t0 + 1s);
+  history.add(snapshotWithRouted({130, 0, 0}), config, t0 + 2s);
+  auto samples = history.samples();
+  ASSERT_EQ(samples.size(), 3u);
+  EXPECT_FALSE(samples[1].nodes[0].routedPerSecond);
+  ASSERT_TRUE(samples[2].nodes[0].routedPerSecond);
+  EXPECT_DOUBLE_EQ(*samples[2].nodes[0].routedPerSecond, 15.0);  // over the 2 s since t0
+}
+
+TEST(StatusHistory, KeepsTheNewestCapacitySamplesOldestFirst) {
+  auto config = threeNodes();
+  StatusHistory history(3);
+  auto t0 = WallClock::time_point(1000s);
+  for (int i = 0; i < 7; ++i) {
+    history.add(snapshotWithRouted({0, 0, 0}), config, t0 + std::chrono::seconds(i));
+  }
+  auto samples = history.samples();
+  ASSERT_EQ(samples.size(), 3u);
+  EXPECT_EQ(samples[0].at, t0 + 4s);
+  EXPECT_EQ(samples[2].at, t0 + 6s);
+  auto newer = history.samples(t0 + 5s);
+  ASSERT_EQ(newer.size(), 1u);
+  EXPECT_EQ(newer[0].at, t0 + 6s);
+}
+
+TEST(StatusHistory, LagOnlyForReplicas) {
+  auto config = threeNodes();
+  auto snapshot = snapshotWithRouted({0, 0, 0});
+  snapshot.topology = topology(config);
+  StatusHistory history;
+  history.add(snapshot, config, WallClock::time_point(1000s));
+  auto sample = history.samples().at(0);
+  EXPECT_FALSE(sample.nodes[0].lagBytes);
+  EXPECT_EQ(sample.nodes[1].lagBytes, 0x60u);
+  EXPECT_EQ(sample.nodes[2].lagSeconds, 1.5);
+}
+
+TEST(StatusApi, NodesPoolFailoverHistoryEventsAndShards) {
+  auto config = threeNodes();
+  auto snapshot = snapshotWithRouted({7, 8, 9});
+  snapshot.topology = topology(config);
+  snapshot.failover = cluster::FailoverStatus{
+      .state = cluster::FailoverState::kHealthy, .primary = "127.0.0.1:5000", .failovers = 2};
+  StatusHistory history;
+  history.add(snapshot, config, WallClock::time_point(1000s));
+  auto samples = history.samples();
+  std::vector<cluster::ClusterEvent> events{{.sequence = 1,
+                                             .at = WallClock::time_point(999s),
+                                             .kind = "node_up",
+                                             .node = "127.0.0.1:5000",
+                                             .message = "up"}};
+  auto json = statusJson({.snapshot = snapshot,
+                          .sampledAt = WallClock::time_point(1000s),
+                          .config = config,
+                          .history = samples,
+                          .historyCapacity = history.capacity(),
+                          .events = events});
+  ASSERT_EQ(json["nodes"].size(), 3u);
+  const auto& primary = json["nodes"][0];
+  EXPECT_EQ(primary["role"], "primary");
+  EXPECT_EQ(primary["primary"], true);
+  EXPECT_EQ(primary["healthy"], true);
+  EXPECT_EQ(primary["current_lsn"], "0/3000060");
+  EXPECT_EQ(primary["routed_total"], 7);
+  EXPECT_EQ(primary["routed_active"], 1);
+  EXPECT_EQ(primary["server_connections"]["active"], 1);
+  EXPECT_EQ(primary["server_connections"]["idle"], 1);
+  EXPECT_TRUE(primary["follows"].is_null());
+  const auto& replica = json["nodes"][1];
+  EXPECT_EQ(replica["role"], "replica");
+  EXPECT_EQ(replica["lag_bytes"], 96);
+  EXPECT_EQ(replica["lag_seconds"], 1.5);
+  EXPECT_EQ(replica["replay_lsn"], "0/3000000");
+  EXPECT_EQ(replica["follows"], 0);  // its upstream, matched
+  EXPECT_EQ(replica["reads"], "yes");
+  EXPECT_EQ(json["nodes"][2]["follows"], 0);  // streaming, upstream not shown: the primary
+  EXPECT_EQ(json["nodes"][2]["server_connections"]["active"], 1);
+  EXPECT_EQ(json["pool"]["clients"], 4);
+  EXPECT_EQ(json["pool"]["clients_by_state"]["active"], 1);
+  EXPECT_EQ(json["pool"]["server_connections"]["idle"], 1);
+  EXPECT_EQ(json["failover"]["state"], "healthy");
+  EXPECT_EQ(json["failover"]["failovers"], 2);
+  EXPECT_EQ(json["history"]["t"][0], 1000000);
+  EXPECT_EQ(json["history"]["capacity"], 300);
+  EXPECT_EQ(json["history"]["nodes"][1]["lag_bytes"][0], 96);
+  EXPECT_TRUE(json["history"]["nodes"][0]["lag_bytes"][0].is_null());
+  EXPECT_EQ(json["events"][0]["kind"], "node_up");
+  EXPECT_EQ(json["events"][0]["at"], 999000);
+  EXPECT_TRUE(json["shards"].is_array());
+  EXPECT_TRUE(json["shards"].empty());
+}
+
+TEST(StatusApi, WithoutHealthChecksTheFirstNodeIsThePrimary) {
+  auto config = threeNodes();
+  ProxySnapshot snapshot{.workersAsked = 0};
+  std::vector<HistorySample> none;
+  std::vector<cluster::ClusterEvent> noEvents;
+  auto json = statusJson({.snapshot = snapshot,
+                          .sampledAt = WallClock::now(),
+                          .config = config,
+                          .history = none,
+                          .events = noEvents});
+  EXPECT_EQ(json["health_checks"], false);
+  EXPECT_EQ(json["nodes"][0]["role"], "primary");
+  EXPECT_TRUE(json["nodes"][1]["healthy"].is_null());
+  EXPECT_TRUE(json["failover"].is_null());
+}
+
+TEST(Dashboard, LoopbackAndEmbeddedFiles) {
+  EXPECT_TRUE(isLoopbackListen("127.0.0.1"));
+  EXPECT_TRUE(isLoopbackListen("127.3.2.1"));
+  EXPECT_TRUE(isLoopbackListen("::1"));
+  EXPECT_TRUE(isLoopbackListen("::ffff:127.0.0.1"));
+  EXPECT_FALSE(isLoopbackListen("::ffff:10.1.2.3"));
+  EXPECT_FALSE(isLoopbackListen("::"));
+  EXPECT_TRUE(isLoopbackListen("localhost"));
+  EXPECT_FALSE(isLoopbackListen("0.0.0.0"));
+  EXPECT_FALSE(isLoopbackListen("*"));
+  EXPECT_FALSE(isLoopbackListen("192.168.1.10"));
+  EXPECT_FALSE(isLoopbackListen("db.example"));
+  const auto* index = findWebAsset("/");
+  ASSERT_NE(index, nullptr);
+  EXPECT_EQ(index->contentType, "text/html; charset=utf-8");
+  EXPECT_NE(index->body.find("<title>"), std::string_view::npos);
+  EXPECT_EQ(findWebAsset("/index.html"), index);
+  EXPECT_EQ(findWebAsset("/nothing.js"), nullptr);
+}
+
+TEST(Dashboard, BasicAuthTakesOnlyAdminUsersWithTheirPassword) {
+  PoolConfig config = threeNodes();
+  config.adminUsers = {"admin"};
+  config.seedUser = "admin";
+  config.seedPassword = "s3cret";
+  ProxyShared shared(config);
+  ASSERT_TRUE(shared.users.load(shared.config));
+  auto header = [](std::string_view credentials) {
+    auth::Bytes bytes(credentials.begin(), credentials.end());
+    return "Basic " + auth::base64Encode(bytes);
+  };
+  EXPECT_TRUE(basicAuthAllows(shared, header("admin:s3cret")));
+  EXPECT_TRUE(basicAuthAllows(shared, "basic " + header("admin:s3cret").substr(6)));
+  EXPECT_FALSE(basicAuthAllows(shared, header("admin:wrong")));
+  EXPECT_FALSE(basicAuthAllows(shared, header("admin:")));
+  EXPECT_FALSE(basicAuthAllows(shared, header("admins3cret")));
+  EXPECT_FALSE(basicAuthAllows(shared, "Basic %%%not-base64"));
+  EXPECT_FALSE(basicAuthAllows(shared, "Bearer abc"));
+  EXPECT_FALSE(basicAuthAllows(shared, ""));
+}
+
+}  // namespace
+}  // namespace pgswarm::proxy

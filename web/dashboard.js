@@ -1,0 +1,383 @@
+// The pgswarm dashboard: polls /api/status every second and redraws the
+// topology, the node table, the lag and routed-rate charts, connection
+// counts, failover status, events and (when there are shards) the shard map.
+// Plain DOM and SVG: text goes in through textContent only, never as HTML.
+'use strict';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const COLORS = ['#2b6cb0', '#dd6b20', '#38a169', '#805ad5', '#d53f8c', '#319795', '#b7791f',
+                '#4a5568'];
+const POLL_MS = 1000;
+
+// The charts' history, kept here and topped up with ?since=: the pool sends
+// only the samples this page has not seen.
+const state = { t: [], nodes: [], capacity: 300, intervalMs: 1000, lastOk: 0 };
+
+function el(tag, attrs = {}, text) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function label(node) {
+  return node.cluster_name || node.name;
+}
+
+function healthClass(node) {
+  if (node.healthy === true) return 'up';
+  if (node.healthy === false) return 'down';
+  return 'unknown';
+}
+
+function bytes(value) {
+  if (value === null || value === undefined) return '-';
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let v = value;
+  let unit = 0;
+  while (Math.abs(v) >= 1024 && unit < units.length - 1) {
+    v /= 1024;
+    unit += 1;
+  }
+  return (unit === 0 ? String(v) : v.toFixed(1)) + ' ' + units[unit];
+}
+
+function number(value, digits = 0) {
+  if (value === null || value === undefined) return '-';
+  return Number(value).toFixed(digits);
+}
+
+function lastOf(series) {
+  for (let i = series.length - 1; i >= 0; i -= 1) {
+    if (series[i] !== null) return series[i];
+  }
+  return null;
+}
+
+// ---- history ---------------------------------------------------------------
+
+function mergeHistory(history, full) {
+  state.capacity = history.capacity || state.capacity;
+  state.intervalMs = history.interval_ms || state.intervalMs;
+  if (full || state.nodes.length !== history.nodes.length) {
+    state.t = [];
+    state.nodes = history.nodes.map(() => ({ lag_bytes: [], routed_per_second: [] }));
+  }
+  const lastT = state.t.length ? state.t[state.t.length - 1] : -Infinity;
+  history.t.forEach((t, k) => {
+    if (t <= lastT) return;
+    state.t.push(t);
+    history.nodes.forEach((node, i) => {
+      state.nodes[i].lag_bytes.push(node.lag_bytes[k]);
+      state.nodes[i].routed_per_second.push(node.routed_per_second[k]);
+    });
+  });
+  const excess = state.t.length - state.capacity;
+  if (excess > 0) {
+    state.t.splice(0, excess);
+    for (const node of state.nodes) {
+      node.lag_bytes.splice(0, excess);
+      node.routed_per_second.splice(0, excess);
+    }
+  }
+}
+
+// ---- topology --------------------------------------------------------------
+
+function drawTopology(nodes) {
+  const root = document.getElementById('topology');
+  root.replaceChildren();
+  const width = Math.max(root.clientWidth || 800, 320);
+  const boxW = 168;
+  const boxH = 74;
+  root.setAttribute('viewBox', `0 0 ${width} 230`);
+  const defs = svg('defs');
+  const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '9', refY: '5',
+                                 markerWidth: '7', markerHeight: '7', orient: 'auto' });
+  marker.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#7d8896' }));
+  defs.append(marker);
+  root.append(defs);
+  // Primaries (and nodes that follow nobody) on top, replicas below.
+  const top = nodes.filter((n) => n.follows === null || n.follows === undefined);
+  const bottom = nodes.filter((n) => !top.includes(n));
+  const place = new Map();
+  const row = (list, y) => list.forEach((node, k) => {
+    const x = (width / (list.length + 1)) * (k + 1) - boxW / 2;
+    place.set(node.index, { x, y });
+  });
+  row(top, 12);
+  row(bottom, 140);
+  // WAL flows from the upstream down to each replica.
+  for (const node of bottom) {
+    const from = place.get(node.follows);
+    const to = place.get(node.index);
+    if (!from || !to) continue;
+    const broken = node.receiver_status !== 'streaming' || node.healthy !== true;
+    root.append(svg('path', {
+      class: 'edge' + (broken ? ' broken' : ''),
+      d: `M${from.x + boxW / 2},${from.y + boxH} L${to.x + boxW / 2},${to.y}`,
+      'marker-end': 'url(#arrow)',
+      'data-from': nodes[node.follows].name,
+      'data-to': node.name,
+    }));
+  }
+  for (const node of nodes) {
+    const at = place.get(node.index);
+    const classes = ['node-box', healthClass(node)];
+    if (node.fenced) classes.push('fenced');
+    const group = svg('g', {
+      class: 'node',
+      'data-node': node.name,
+      'data-role': node.role,
+      'data-healthy': String(node.healthy),
+      'data-fenced': String(node.fenced),
+      transform: `translate(${at.x},${at.y})`,
+    });
+    group.append(svg('rect', { class: classes.join(' '), width: boxW, height: boxH, rx: 6 }));
+    group.append(svg('text', { x: 10, y: 18, class: 'node-title' }, label(node)));
+    const role = node.role + (node.fenced ? ' (fenced)' : '') + (node.primary ? ' · writes' : '');
+    group.append(svg('text', { x: 10, y: 35, class: 'node-role' }, role));
+    group.append(svg('text', { x: 10, y: 51 },
+                     `${node.health}${node.timeline ? ' · TL ' + node.timeline : ''}`));
+    const detail = node.role === 'replica' ? `lag ${bytes(node.lag_bytes)}` : node.name;
+    group.append(svg('text', { x: 10, y: 67 }, detail));
+    root.append(group);
+  }
+}
+
+// ---- node table ------------------------------------------------------------
+
+function drawNodes(nodes) {
+  const body = document.querySelector('#nodes tbody');
+  body.replaceChildren();
+  nodes.forEach((node, i) => {
+    const rate = state.nodes[i] ? lastOf(state.nodes[i].routed_per_second) : null;
+    const lsn = node.role === 'primary' ? node.current_lsn : node.replay_lsn;
+    // A node that is down keeps its last good check's values in the JSON:
+    // its receiver and replay delay are not live, so they are not shown.
+    const live = node.healthy === true;
+    const receiver = live && node.receiver_status
+      ? node.receiver_status + (node.upstream ? ' from ' + node.upstream : '')
+      : '-';
+    const cells = [
+      [label(node)], [node.name], [node.role], [node.health, 'health-' + node.health],
+      [node.fenced ? 'yes' : 'no'], [node.timeline ?? '-', 'num'], [lsn ?? '-'],
+      [bytes(node.lag_bytes), 'num'], [live ? number(node.lag_seconds, 1) : '-', 'num'], [receiver],
+      [node.reads], [node.routed_total, 'num'], [number(rate, 1), 'num'],
+      [node.routed_active, 'num'],
+      [`${node.server_connections.active} active / ${node.server_connections.idle} idle`],
+    ];
+    const row = el('tr', { 'data-node': node.name });
+    const swatch = el('span', {}, '■ ');
+    swatch.style.color = COLORS[i % COLORS.length];  // CSSOM: allowed by the page's CSP
+    cells.forEach(([text, cls], k) => {
+      const cell = el('td', cls ? { class: cls } : {}, String(text));
+      if (k === 0) cell.prepend(swatch);
+      row.append(cell);
+    });
+    body.append(row);
+  });
+}
+
+// ---- charts ----------------------------------------------------------------
+
+function niceMax(value) {
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  for (const step of [1, 2, 5, 10]) {
+    if (value <= step * power) return step * power;
+  }
+  return 10 * power;
+}
+
+// One line per node; a null sample breaks the line (node down, no data).
+function drawChart(id, nodes, pick, format) {
+  const root = document.getElementById(id);
+  root.replaceChildren();
+  const W = 640;
+  const H = 220;
+  const left = 64;
+  const right = 8;
+  const topPad = 10;
+  const bottomPad = 40;
+  const spanMs = state.capacity * state.intervalMs;
+  const end = state.t.length ? state.t[state.t.length - 1] : Date.now();
+  const start = end - spanMs;
+  let max = 0;
+  nodes.forEach((node, i) => {
+    for (const v of pick(state.nodes[i] || {}) || []) if (v !== null && v > max) max = v;
+  });
+  max = niceMax(max);
+  const x = (t) => left + ((t - start) / spanMs) * (W - left - right);
+  const y = (v) => H - bottomPad - (v / max) * (H - topPad - bottomPad);
+  for (const fraction of [0, 0.5, 1]) {
+    const v = max * fraction;
+    root.append(svg('line', { class: 'axis', x1: left, x2: W - right, y1: y(v), y2: y(v) }));
+    root.append(svg('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end' }, format(v)));
+  }
+  const minutes = Math.round(spanMs / 60000);
+  root.append(svg('text', { x: left, y: H - bottomPad + 14 }, `-${minutes} min`));
+  root.append(svg('text', { x: W - right, y: H - bottomPad + 14, 'text-anchor': 'end' }, 'now'));
+  let points = 0;
+  nodes.forEach((node, i) => {
+    const series = pick(state.nodes[i] || {}) || [];
+    let d = '';
+    let pen = false;
+    series.forEach((v, k) => {
+      if (v === null || v === undefined) {
+        pen = false;
+        return;
+      }
+      d += `${pen ? 'L' : 'M'}${x(state.t[k]).toFixed(1)},${y(v).toFixed(1)}`;
+      pen = true;
+      points += 1;
+    });
+    if (d) {
+      root.append(svg('path', { class: 'series', d, stroke: COLORS[i % COLORS.length],
+                                'data-node': node.name }));
+    }
+  });
+  // Legend under the axis.
+  let lx = left;
+  nodes.forEach((node, i) => {
+    root.append(svg('rect', { x: lx, y: H - 16, width: 10, height: 10,
+                              fill: COLORS[i % COLORS.length] }));
+    const text = svg('text', { x: lx + 14, y: H - 7 }, label(node));
+    root.append(text);
+    lx += 24 + label(node).length * 7;
+  });
+  root.dataset.points = String(points);
+  root.dataset.last = String(end);
+}
+
+// ---- connections, failover, events, shards --------------------------------
+
+function fillList(id, pairs) {
+  const list = document.getElementById(id);
+  list.replaceChildren();
+  for (const [term, value] of pairs) {
+    list.append(el('dt', {}, term), el('dd', {}, value === null || value === undefined ? '-' : String(value)));
+  }
+}
+
+function drawConnections(pool) {
+  const byState = Object.entries(pool.clients_by_state)
+    .filter(([, count]) => count > 0)
+    .map(([name, count]) => `${count} ${name}`)
+    .join(', ');
+  fillList('connections', [
+    ['clients', `${pool.clients} of ${pool.max_client_conn}${byState ? ' (' + byState + ')' : ''}`],
+    ['server connections', `${pool.server_connections.active} active, ` +
+                           `${pool.server_connections.idle} idle`],
+    ['transactions', pool.transactions_total],
+    ['queries', pool.queries_total],
+    ['workers', `${pool.workers_answered} of ${pool.workers} answered`],
+    ['paused', pool.paused ? 'yes (PAUSE)' : 'no'],
+  ]);
+}
+
+function drawFailover(failover, healthChecks) {
+  if (!failover) {
+    fillList('failover', [['automatic failover', healthChecks ? 'off' : 'off (health checks off)']]);
+    return;
+  }
+  const at = failover.last_event_at ? new Date(failover.last_event_at).toLocaleString() : null;
+  fillList('failover', [
+    ['state', failover.state + (failover.awaiting_primary ? ' (writes wait)' : '')],
+    ['primary', failover.primary],
+    ['failovers', failover.failovers],
+    ['switchovers', failover.switchovers],
+    ['last event', failover.last_event ? `${failover.last_event} (${at})` : null],
+    ['refusal', failover.refusal],
+    ['synchronous mode', failover.synchronous_mode +
+                         (failover.synchronous_standby_names
+                           ? ` (${failover.synchronous_standby_names})` : '')],
+  ]);
+}
+
+function drawEvents(events) {
+  const list = document.getElementById('events');
+  list.replaceChildren();
+  for (const event of [...events].reverse()) {
+    const item = el('li', { 'data-kind': event.kind });
+    item.append(el('time', { datetime: new Date(event.at).toISOString() },
+                   new Date(event.at).toLocaleString()));
+    item.append(el('span', { class: 'kind kind-' + event.kind }, event.kind));
+    item.append(document.createTextNode(event.message));
+    list.append(item);
+  }
+  if (!events.length) list.append(el('li', {}, 'nothing yet'));
+}
+
+// The shard map's fields are whatever the pool sends: one column per key.
+function drawShards(shards) {
+  const section = document.getElementById('shards-section');
+  section.hidden = !shards || shards.length === 0;
+  if (section.hidden) return;
+  const keys = [...new Set(shards.flatMap((shard) => Object.keys(shard)))];
+  const head = document.querySelector('#shards thead');
+  const body = document.querySelector('#shards tbody');
+  head.replaceChildren(el('tr'));
+  for (const key of keys) head.firstChild.append(el('th', {}, key.replaceAll('_', ' ')));
+  body.replaceChildren();
+  for (const shard of shards) {
+    const row = el('tr');
+    for (const key of keys) {
+      const value = shard[key];
+      row.append(el('td', {}, value === null || value === undefined ? '-'
+                             : typeof value === 'object' ? JSON.stringify(value) : String(value)));
+    }
+    body.append(row);
+  }
+}
+
+// ---- polling ---------------------------------------------------------------
+
+function setFreshness(kind, text) {
+  const badge = document.getElementById('freshness');
+  badge.dataset.state = kind;
+  badge.textContent = text;
+}
+
+function render(status) {
+  const pool = status.pool;
+  document.getElementById('pool-summary').textContent =
+    `${pool.version} · ${pool.mode} mode · ${status.nodes.length} nodes`;
+  drawTopology(status.nodes);
+  drawNodes(status.nodes);
+  drawChart('lag-chart', status.nodes, (n) => n.lag_bytes, bytes);
+  drawChart('qps-chart', status.nodes, (n) => n.routed_per_second, (v) => number(v, v < 10 ? 1 : 0));
+  drawConnections(pool);
+  drawFailover(status.failover, status.health_checks);
+  drawEvents(status.events);
+  drawShards(status.shards);
+  document.body.dataset.sampledAt = String(status.sampled_at);
+}
+
+async function poll() {
+  const full = state.t.length === 0;
+  const url = full ? '/api/status' : `/api/status?since=${state.t[state.t.length - 1]}`;
+  try {
+    const response = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const status = await response.json();
+    mergeHistory(status.history, full);
+    render(status);
+    state.lastOk = Date.now();
+    setFreshness('live', 'live · ' + new Date(status.sampled_at).toLocaleTimeString());
+  } catch (error) {
+    const age = state.lastOk ? Math.round((Date.now() - state.lastOk) / 1000) + ' s old' : 'no data';
+    setFreshness(state.lastOk ? 'stale' : 'error', `pool unreachable (${error.message}); ${age}`);
+  } finally {
+    setTimeout(poll, POLL_MS);
+  }
+}
+
+poll();
