@@ -47,6 +47,13 @@ log "pgswarm up --shards 3 in $DIR/c"
 "$PGSWARM" up --dir "$DIR/c" --replicas 0 --shards 3 --port-base "$PORT_BASE" \
   --pool-port "$POOL_PORT" --http-port $((PORT_BASE + 501)) >"$RESULTS/raw/up.txt" 2>&1
 export PGPASSFILE=$DIR/c/pgpass PGUSER=postgres PGDATABASE=postgres
+# With no replica the coordinator's only fencing peer is the pool, started
+# last: its agent fences it (read-only) until it sees the pool. Wait that out
+# (docs/roadmap.md: `up` should return only once the primary takes writes).
+for _ in $(seq 1 100); do
+  [ "$("$PGBIN/psql" -h 127.0.0.1 -p "$PORT_BASE" -Atc "SHOW default_transaction_read_only" 2>/dev/null)" = off ] && break
+  sleep 0.2
+done
 log "pgbench -i -s $SCALE"
 "$PGBIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PORT_BASE" >"$RESULTS/raw/init.txt" 2>&1
 
@@ -58,8 +65,11 @@ run() {
   if [ "$script" = select ]; then args+=(-S); else args+=(--max-tries=10); fi
   "$PGBIN/pgbench" "${args[@]}" >"$out" 2>&1 || true
   local tps failed
-  tps=$(grep -o 'tps = [0-9.]*' "$out" | head -1 | awk '{printf "%.0f", $3}')
-  failed=$(grep -o 'number of failed transactions: [0-9]*' "$out" | awk '{print $5}')
+  # A run that could not start (say, a client refused at connect) has no
+  # figures: it counts as 0 TPS and the summary says so, the script goes on.
+  tps=$(grep -o 'tps = [0-9.]*' "$out" | head -1 | awk '{printf "%.0f", $3}' || true)
+  failed=$(grep -o 'number of failed transactions: [0-9]*' "$out" | awk '{print $5}' || true)
+  if [ -z "$tps" ]; then failed="run failed: $(grep -m1 'error' "$out" | tr ',' ';' || true)"; fi
   echo "$label,$script,$clients,${tps:-0},${failed:-0}" >>"$RESULTS/runs.csv"
   log "$label $script c=$clients: ${tps:-0} TPS, ${failed:-0} failed"
 }
