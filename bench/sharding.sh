@@ -20,13 +20,13 @@
 # Environment: DURATION [10], CLIENTS ["8 80"], THREADS [2], SCALE [10],
 #   STRATEGY [range] (or hash: 3 hash partitions, all on shard nodes),
 #   BUILD [build] (folder with the pgswarm binary; `make release` builds build/),
-#   PORT_BASE [47200], RESULTS [new mktemp dir] (summary.md, raw/), KEEP [0].
+#   PORT_BASE [27200] (below Linux's ephemeral ports, 32768+, which clients may hold), RESULTS [new mktemp dir] (summary.md, raw/), KEEP [0].
 # Needs root or a user that can run postgres; stops only the cluster it made.
 set -euo pipefail
 export LC_ALL=C
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}; CLIENTS=${CLIENTS:-"8 80"}; THREADS=${THREADS:-2}; SCALE=${SCALE:-10}
-STRATEGY=${STRATEGY:-range}; BUILD=${BUILD:-build}; PORT_BASE=${PORT_BASE:-47200}; KEEP=${KEEP:-0}
+STRATEGY=${STRATEGY:-range}; BUILD=${BUILD:-build}; PORT_BASE=${PORT_BASE:-27200}; KEEP=${KEEP:-0}
 PGSWARM=$ROOT/$BUILD/pgswarm
 PGBIN=/usr/lib/postgresql/15/bin
 RESULTS=${RESULTS:-$(mktemp -d /tmp/pgswarm-sharding.XXXXXX)}
