@@ -13,6 +13,7 @@ using cluster::quoteLiteral;
 // postgres_fdw options for the coordinator path (docs/sharding.md): big
 // fetches for scans, batched inserts, foreign partitions scanned
 // concurrently by Append.
+constexpr const char* kFreezeLockTimeout = "30s";
 constexpr const char* kServerOptions =
     "fetch_size '10000', batch_size '1000', async_capable 'true'";
 
@@ -77,6 +78,17 @@ Result<cluster::CopyProgress> copyRows(const CopyJob& job, std::ostream& progres
   if (auto ok = job.target.execute("COMMIT"); !ok) return ok.error();
   bar.finish(*copied);
   return copied;
+}
+
+Result<PgConnection> freezeWrites(const cluster::ConnectTarget& coordinator,
+                                  const std::string& relation, bool only) {
+  auto conn = connectStable(coordinator);
+  if (!conn) return conn;
+  auto frozen =
+      runAll(*conn, {"BEGIN", fmt::format("SET LOCAL lock_timeout = '{}'", kFreezeLockTimeout),
+                     fmt::format("LOCK TABLE {}{} IN SHARE MODE", only ? "ONLY " : "", relation)});
+  if (!frozen) return makeError("cannot freeze writes to {}: {}", relation, frozen.error().message);
+  return conn;
 }
 
 std::string serverName(const ShardNode& node) {

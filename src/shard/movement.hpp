@@ -50,6 +50,13 @@ struct CopyJob {
 [[nodiscard]] Result<cluster::CopyProgress> copyRows(const CopyJob& job, std::ostream& progress,
                                                      bool tty);
 
+// A new coordinator connection in an open transaction holding a SHARE lock
+// on `relation` (`only`: not its partitions): reads go on, writes through it
+// wait until the caller commits or rolls back. Gives up after 30 s of
+// waiting for running writers.
+[[nodiscard]] Result<cluster::PgConnection> freezeWrites(const cluster::ConnectTarget& coordinator,
+                                                         const std::string& relation, bool only);
+
 // pgswarm_<node>: the coordinator's postgres_fdw server for a shard node.
 [[nodiscard]] std::string serverName(const ShardNode& node);
 

@@ -18,7 +18,6 @@ using cluster::quoteLiteral;
 
 constexpr const char* kNewSuffix = "_pgswarm_new";
 constexpr const char* kOldSuffix = "_pgswarm_old";
-constexpr const char* kFreezeLockTimeout = "30s";
 
 bool isIntegerType(const std::string& type) {
   return type == "smallint" || type == "integer" || type == "bigint";
@@ -300,14 +299,9 @@ class ShardCreator {
 
   // freeze, verify, swap ----------------------------------------------------
   Status freezeVerifySwap() {
-    auto conn = connectStable(options_.coordinator);
+    auto conn = freezeWrites(options_.coordinator, original(), false);
     if (!conn) return conn.error();
     PgConnection& locked = *conn;
-    auto frozen =
-        runAll(locked, {"BEGIN", fmt::format("SET LOCAL lock_timeout = '{}'", kFreezeLockTimeout),
-                        "LOCK TABLE " + original() + " IN SHARE MODE"});
-    if (!frozen)
-      return makeError("cannot freeze writes to {}: {}", original(), frozen.error().message);
     progress_ << fmt::format("verifying {} partitions (writes to {} wait meanwhile)\n",
                              map_.partitions.size(), original());
     report_.rows = 0;

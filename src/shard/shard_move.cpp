@@ -16,8 +16,6 @@ using cluster::PgConnection;
 using cluster::quoteIdentifier;
 using cluster::quoteLiteral;
 
-constexpr const char* kFreezeLockTimeout = "30s";
-
 // Where a partition's rows are: a connection and the relation there.
 struct Place {
   PgConnection* conn = nullptr;
@@ -172,16 +170,11 @@ class ShardMover {
   }
 
   Status freezeVerifySwap() {
-    auto conn = connectStable(options_.coordinator);
-    if (!conn) return conn.error();
-    PgConnection& locked = *conn;
     // ONLY the parent: every write through the table takes a lock on it,
     // and foreign partitions cannot be locked themselves.
-    auto frozen =
-        runAll(locked, {"BEGIN", fmt::format("SET LOCAL lock_timeout = '{}'", kFreezeLockTimeout),
-                        "LOCK TABLE ONLY " + parent() + " IN SHARE MODE"});
-    if (!frozen)
-      return makeError("cannot freeze writes to {}: {}", parent(), frozen.error().message);
+    auto conn = freezeWrites(options_.coordinator, parent(), true);
+    if (!conn) return conn.error();
+    PgConnection& locked = *conn;
     auto done = verify();
     if (done) done = swap(locked);
     if (!done) (void)locked.execute("ROLLBACK");
