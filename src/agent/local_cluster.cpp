@@ -337,6 +337,33 @@ Status waitForPool(const LocalCluster& cluster, pid_t poolPid, const std::string
                    logTail(cluster.poolLogPath(), 15));
 }
 
+// The coordinator's primary takes writes. Its agent fences it (read-only)
+// while it reaches no peer; with no replica its only peer is the pool,
+// started last, so `up` waits here rather than return a read-only cluster.
+Status waitForWritablePrimary(const LocalCluster& cluster, const std::string& password) {
+  auto deadline = std::chrono::steady_clock::now() + kPrimaryTimeout;
+  std::string state = "no primary answered";
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const auto* node : cluster.groupNodes("")) {
+      auto conn = cluster::PgConnection::connect({.host = "127.0.0.1",
+                                                  .port = node->port,
+                                                  .password = password,
+                                                  .applicationName = "pgswarm up",
+                                                  .connectTimeoutSeconds = 2});
+      if (!conn) continue;
+      auto rows = conn->query(
+          "SELECT pg_is_in_recovery()::text AS standby, "
+          "current_setting('default_transaction_read_only') AS read_only");
+      if (!rows || rows->text(0, "standby") != "false") continue;
+      if (rows->text(0, "read_only") == "off") return Ok{};
+      state = node->name + " is still read-only (fenced by its agent until it reaches a peer)";
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  return makeError("the primary did not take writes within {} s: {}", kPrimaryTimeout.count(),
+                   state);
+}
+
 Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
                          const LocalNode& primary, const std::string& pgBin) {
   std::vector<std::string> argv{selfExecutable(),
@@ -581,6 +608,10 @@ Result<LocalCluster> upLocalCluster(const LocalClusterSpec& spec) {
   StartedAgents started;
   auto up = startMissingAgents(*cluster, spec.pgBin, started);
   if (up) up = ensurePool(*cluster, started);
+  if (up) {
+    auto password = readSecretFile(cluster->passwordPath());
+    up = password ? waitForWritablePrimary(*cluster, *password) : Status(password.error());
+  }
   if (!up) {
     if (creating) {
       started.stopAll();  // before removing the folder they run in
