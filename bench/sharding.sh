@@ -47,13 +47,6 @@ log "pgswarm up --shards 3 in $DIR/c"
 "$PGSWARM" up --dir "$DIR/c" --replicas 0 --shards 3 --port-base "$PORT_BASE" \
   --pool-port "$POOL_PORT" --http-port $((PORT_BASE + 501)) >"$RESULTS/raw/up.txt" 2>&1
 export PGPASSFILE=$DIR/c/pgpass PGUSER=postgres PGDATABASE=postgres
-# With no replica the coordinator's only fencing peer is the pool, started
-# last: its agent fences it (read-only) until it sees the pool. Wait that out
-# (docs/roadmap.md: `up` should return only once the primary takes writes).
-for _ in $(seq 1 100); do
-  [ "$("$PGBIN/psql" -h 127.0.0.1 -p "$PORT_BASE" -Atc "SHOW default_transaction_read_only" 2>/dev/null)" = off ] && break
-  sleep 0.2
-done
 log "pgbench -i -s $SCALE"
 "$PGBIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PORT_BASE" >"$RESULTS/raw/init.txt" 2>&1
 
