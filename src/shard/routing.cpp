@@ -1,0 +1,168 @@
+// Shard routes and key placement: see routing.hpp. Every refusal here is
+// safe (the coordinator places any key right), every placement must be the
+// one PostgreSQL's partition routing makes.
+#include "shard/routing.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <limits>
+
+namespace pgswarm::shard {
+namespace {
+
+// The byte width of an integer range key, by format_type()'s spelling;
+// 0 for any other type.
+int integerKeyWidth(std::string_view keyType) {
+  if (keyType == "smallint") return 2;
+  if (keyType == "integer") return 4;
+  if (keyType == "bigint") return 8;
+  return 0;
+}
+
+bool fitsWidth(std::int64_t value, int width) {
+  switch (width) {
+    case 2:
+      return value >= std::numeric_limits<std::int16_t>::min() &&
+             value <= std::numeric_limits<std::int16_t>::max();
+    case 4:
+      return value >= std::numeric_limits<std::int32_t>::min() &&
+             value <= std::numeric_limits<std::int32_t>::max();
+    case 8:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A plain decimal integer ("-12", "007") that int2in/int4in/int8in read as
+// the same value and accept for a key of `width` bytes. Stricter than those
+// functions on purpose: no surrounding whitespace, no '+'.
+std::optional<std::int64_t> strictInteger(std::string_view text, int width) {
+  std::string_view digits = text.starts_with('-') ? text.substr(1) : text;
+  if (digits.empty() ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  std::int64_t value = 0;
+  auto [stop, failure] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (failure != std::errc{} || stop != text.data() + text.size()) return std::nullopt;
+  if (!fitsWidth(value, width)) return std::nullopt;
+  return value;
+}
+
+// int2send/int4send/int8send: exactly `width` bytes, big-endian, two's
+// complement.
+std::optional<std::int64_t> binaryInteger(std::string_view bytes, int width) {
+  if (width == 0 || bytes.size() != static_cast<std::size_t>(width)) return std::nullopt;
+  std::uint64_t raw = 0;
+  for (char byte : bytes) raw = (raw << 8) | static_cast<std::uint8_t>(byte);
+  switch (width) {
+    case 2:
+      return static_cast<std::int16_t>(static_cast<std::uint16_t>(raw));
+    case 4:
+      return static_cast<std::int32_t>(static_cast<std::uint32_t>(raw));
+    default:
+      return static_cast<std::int64_t>(raw);
+  }
+}
+
+// Range partitions are placed by the pool only when their order is plain
+// integer order: an integer key type and integer bounds of that type.
+bool isIntegerRange(const ShardedTable& map) {
+  int width = integerKeyWidth(map.keyType);
+  if (map.strategy != Strategy::kRange || width == 0) return false;
+  auto isBound = [&](const std::optional<std::string>& bound) {
+    return !bound || strictInteger(*bound, width).has_value();
+  };
+  return std::all_of(map.partitions.begin(), map.partitions.end(),
+                     [&](const Partition& p) { return isBound(p.from) && isBound(p.to); });
+}
+
+std::optional<HashKeyType> hashTypeOf(const ShardedTable& map) {
+  if (map.strategy != Strategy::kHash) return std::nullopt;
+  auto type = hashKeyTypeFromName(map.keyType);
+  if (!type) return std::nullopt;
+  return *type;
+}
+
+std::vector<int> partitionGroups(const ShardedTable& map, std::span<const std::string> groups) {
+  std::vector<int> placed;
+  placed.reserve(map.partitions.size());
+  for (const auto& partition : map.partitions) {
+    auto group = std::find(groups.begin(), groups.end(), partition.node);
+    bool direct = !partition.local() && group != groups.end();
+    placed.push_back(direct ? static_cast<int>(group - groups.begin()) : kCoordinatorGroup);
+  }
+  return placed;
+}
+
+int groupOfPartition(const TableRoute& table, std::size_t partition) {
+  return partition < table.groups.size() ? table.groups[partition] : kCoordinatorGroup;
+}
+
+int hashGroupFor(const TableRoute& table, const KeyValue& key) {
+  auto hashed =
+      key.binary ? hashKeyBinary(*table.hashType,
+                                 std::span(reinterpret_cast<const std::uint8_t*>(key.bytes.data()),
+                                           key.bytes.size()))
+                 : hashKeyText(*table.hashType, key.bytes);
+  if (!hashed) return kCoordinatorGroup;
+  int remainder = hashPartitionRemainder(partitionRowHash({*hashed}), table.map.modulus);
+  if (remainder < 0) return kCoordinatorGroup;
+  const auto& partitions = table.map.partitions;
+  auto owner = std::find_if(partitions.begin(), partitions.end(),
+                            [&](const Partition& p) { return p.remainder == remainder; });
+  if (owner == partitions.end()) return kCoordinatorGroup;
+  return groupOfPartition(table, static_cast<std::size_t>(owner - partitions.begin()));
+}
+
+int rangeGroupFor(const TableRoute& table, const KeyValue& key) {
+  int width = integerKeyWidth(table.map.keyType);
+  auto value = key.binary ? binaryInteger(key.bytes, width) : strictInteger(key.bytes, width);
+  if (!value) return kCoordinatorGroup;
+  auto partition = rangePartitionFor(table.map, *value);
+  if (!partition) return kCoordinatorGroup;
+  return groupOfPartition(table, *partition);
+}
+
+}  // namespace
+
+const ShardRoutes* ShardMap::find(std::string_view database) const {
+  auto found = databases.find(database);
+  if (found == databases.end() || found->second.tables.empty()) return nullptr;
+  return &found->second;
+}
+
+ShardRoutes compileRoutes(const std::vector<StoredTable>& tables,
+                          std::span<const std::string> groups,
+                          const std::map<std::string, std::vector<std::string>>& sequenceDefaults) {
+  ShardRoutes routes;
+  for (const auto& stored : tables) {
+    if (stored.state != JobState::kDone) continue;
+    const ShardedTable& map = stored.map;
+    auto defaults = sequenceDefaults.find(map.schema + "." + map.table);
+    routes.relations.push_back(sql::ShardedRelation{
+        .schema = map.schema,
+        .table = map.table,
+        .keyColumn = map.keyColumn,
+        .coordinatorDefaults =
+            defaults == sequenceDefaults.end() ? std::vector<std::string>{} : defaults->second});
+    routes.tables.push_back(TableRoute{.map = map,
+                                       .hashType = hashTypeOf(map),
+                                       .integerRange = isIntegerRange(map),
+                                       .groups = partitionGroups(map, groups)});
+  }
+  return routes;
+}
+
+int groupFor(const TableRoute& table, const KeyValue& key) {
+  switch (table.map.strategy) {
+    case Strategy::kHash:
+      return table.hashType ? hashGroupFor(table, key) : kCoordinatorGroup;
+    case Strategy::kRange:
+      return table.integerRange ? rangeGroupFor(table, key) : kCoordinatorGroup;
+  }
+  return kCoordinatorGroup;
+}
+
+}  // namespace pgswarm::shard
