@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/pg_client.hpp"
+#include "common/result.hpp"
 #include "shard/routing.hpp"
 
 namespace pgswarm::shard {
@@ -26,6 +28,7 @@ namespace pgswarm::shard {
 struct CoordinatorAddress {
   std::string host;
   int port = 5432;
+  bool operator==(const CoordinatorAddress&) const = default;
 };
 
 struct MapWatcherOptions {
@@ -60,8 +63,23 @@ class MapWatcher {
   [[nodiscard]] std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
  private:
+  // One configured database's catalog reader; only the thread touches it.
+  struct Reader {
+    std::string database;
+    std::optional<CoordinatorAddress> address;  // where `conn` points
+    std::optional<cluster::PgConnection> conn;  // kept between refreshes
+    bool failing = false;                       // warned once in this failure streak
+  };
+
   void loop();
   void refresh();
+  // The database's routes, reconnecting once when a kept connection broke;
+  // nullopt (logged) when the catalog cannot be read.
+  std::optional<ShardRoutes> read(Reader& reader, const CoordinatorAddress& address);
+  [[nodiscard]] Result<ShardRoutes> readCatalog(cluster::PgConnection& conn) const;
+  [[nodiscard]] Result<cluster::PgConnection> connect(const Reader& reader,
+                                                      const CoordinatorAddress& address) const;
+  [[nodiscard]] bool stopping() const;
 
   const MapWatcherOptions options_;
   mutable std::mutex mutex_;
@@ -70,6 +88,7 @@ class MapWatcher {
   std::condition_variable wake_;
   bool stopping_ = false;
   bool refreshRequested_ = false;
+  std::vector<Reader> readers_;
   std::thread thread_;
 };
 

@@ -125,7 +125,23 @@ int rangeGroupFor(const TableRoute& table, const KeyValue& key) {
   return groupOfPartition(table, *partition);
 }
 
+// Every field of sql::ShardedRelation: a route change in any of them must
+// publish a new map. The size check fails the build when a field is added.
+static_assert(sizeof(sql::ShardedRelation) ==
+                  3 * sizeof(std::string) + sizeof(std::vector<std::string>),
+              "compare the new field of sql::ShardedRelation in sameRelation");
+bool sameRelation(const sql::ShardedRelation& a, const sql::ShardedRelation& b) {
+  return a.schema == b.schema && a.table == b.table && a.keyColumn == b.keyColumn &&
+         a.coordinatorDefaults == b.coordinatorDefaults;
+}
+
 }  // namespace
+
+bool ShardRoutes::operator==(const ShardRoutes& other) const {
+  return tables == other.tables &&
+         std::equal(relations.begin(), relations.end(), other.relations.begin(),
+                    other.relations.end(), sameRelation);
+}
 
 const ShardRoutes* ShardMap::find(std::string_view database) const {
   auto found = databases.find(database);

@@ -42,7 +42,8 @@ struct TableRoute {
 struct ShardRoutes {
   std::vector<sql::ShardedRelation> relations;
   std::vector<TableRoute> tables;
-  bool operator==(const ShardRoutes&) const = default;
+  // Field by field (routing.cpp): sql::ShardedRelation has no operator==.
+  bool operator==(const ShardRoutes&) const;
 };
 
 // The routes of every database the pool reads catalogs in.

@@ -27,6 +27,7 @@ struct Partition {
   std::optional<std::string> to;
   int remainder = -1;  // hash only
   [[nodiscard]] bool local() const { return node.empty(); }
+  bool operator==(const Partition&) const = default;
 };
 
 struct ShardedTable {
@@ -37,6 +38,7 @@ struct ShardedTable {
   Strategy strategy = Strategy::kRange;
   int modulus = 0;  // hash only: the number of partitions
   std::vector<Partition> partitions;
+  bool operator==(const ShardedTable&) const = default;
 };
 
 // What `shard create` was asked for, after its flags were read.

@@ -273,5 +273,21 @@ TEST(ShardRouting, MapFindsOnlyDatabasesWithShardedTables) {
   EXPECT_EQ(map.find("bank")->tables.size(), 1U);
 }
 
+// The watcher publishes a new map exactly when routes compare unequal.
+TEST(ShardRouting, RoutesDifferWhenAnythingARouteDependsOnChanges) {
+  auto map = fourWayInt4();
+  auto base = compileRoutes({stored(map)}, kGroups, {{"public.t", {"id"}}});
+  EXPECT_EQ(base, compileRoutes({stored(map)}, kGroups, {{"public.t", {"id"}}}));
+  EXPECT_NE(base, compileRoutes({stored(map)}, kGroups, {}));
+  auto moved = map;
+  moved.partitions[2].node = "shard2";
+  EXPECT_NE(base, compileRoutes({stored(moved)}, kGroups, {{"public.t", {"id"}}}));
+  auto renamed = map;
+  renamed.keyColumn = "other";
+  EXPECT_NE(base, compileRoutes({stored(renamed)}, kGroups, {{"public.t", {"id"}}}));
+  EXPECT_NE(base, compileRoutes({stored(map)}, std::vector<std::string>{"shard2", "shard1"},
+                                {{"public.t", {"id"}}}));
+}
+
 }  // namespace
 }  // namespace pgswarm::shard

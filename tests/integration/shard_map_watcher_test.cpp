@@ -1,0 +1,181 @@
+// shard/map_watcher against a real PostgreSQL 15 playing the coordinator:
+// the pool's shard map follows the pgswarm catalog as `shard create` and
+// `shard move` write it (no catalog, a table still copying, done, moved),
+// survives a killed connection and a coordinator that moved, and stops at
+// once while it sleeps.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cluster/pg_client.hpp"
+#include "harness.hpp"
+#include "shard/map_watcher.hpp"
+#include "shard/shard_catalog.hpp"
+
+namespace pgswarm::test {
+namespace {
+
+using namespace std::chrono_literals;
+using shard::CoordinatorAddress;
+using shard::MapWatcher;
+
+constexpr auto kPeriod = 200ms;
+constexpr auto kPatience = 5s;  // many periods: a loaded machine is slow
+
+cluster::PgConnection connectTo(const PostgresServer& server) {
+  auto conn = cluster::PgConnection::connect(
+      cluster::ConnectTarget{.host = "127.0.0.1", .port = server.port()});
+  EXPECT_TRUE(conn.ok()) << (conn.ok() ? "" : conn.error().message);
+  return std::move(*conn);
+}
+
+void run(cluster::PgConnection& conn, const std::string& sql) {
+  auto done = conn.execute(sql);
+  ASSERT_TRUE(done.ok()) << sql << ": " << (done.ok() ? "" : done.error().message);
+}
+
+// items(id serial, k integer, note text) hashed on k over shard1 and shard2.
+shard::ShardedTable itemsMap() {
+  return shard::ShardedTable{
+      .table = "items",
+      .keyColumn = "k",
+      .keyType = "integer",
+      .strategy = shard::Strategy::kHash,
+      .modulus = 2,
+      .partitions = {shard::Partition{.name = "items_shard1", .node = "shard1", .remainder = 0},
+                     shard::Partition{.name = "items_shard2", .node = "shard2", .remainder = 1}}};
+}
+
+const std::vector<shard::ShardNode> kNodes{{"shard1", "127.0.0.1", 1}, {"shard2", "127.0.0.1", 2}};
+
+void createCatalogWithItems(cluster::PgConnection& conn) {
+  run(conn, "CREATE TABLE items (id serial, k integer NOT NULL, note text DEFAULT 'x')");
+  auto ready = shard::ensureCatalog(conn);
+  ASSERT_TRUE(ready.ok()) << ready.error().message;
+  auto saved = shard::saveNewTable(conn, itemsMap(), kNodes);
+  ASSERT_TRUE(saved.ok()) << saved.error().message;
+}
+
+// Where the test says the coordinator is; the watcher asks each refresh.
+class Coordinator {
+ public:
+  void set(std::optional<CoordinatorAddress> address) {
+    std::lock_guard lock(mutex_);
+    address_ = std::move(address);
+  }
+  std::optional<CoordinatorAddress> get() const {
+    std::lock_guard lock(mutex_);
+    return address_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::optional<CoordinatorAddress> address_;
+};
+
+shard::MapWatcherOptions optionsFor(Coordinator& coordinator, std::chrono::milliseconds period) {
+  return shard::MapWatcherOptions{.groups = {"shard1", "shard2"},
+                                  // A database that does not exist must not hold up the others.
+                                  .databases = {"postgres", "no_such_database"},
+                                  .coordinator = [&coordinator] { return coordinator.get(); },
+                                  .period = period};
+}
+
+bool waitForVersionAbove(const MapWatcher& watcher, std::uint64_t version) {
+  return waitUntil([&] { return watcher.version() > version; }, kPatience);
+}
+
+TEST(ShardMapWatcher, FollowsTheCatalogThroughCreateMoveAndFailures) {
+  PostgresServer server;
+  PostgresServer standby;  // another coordinator primary, without a catalog
+  auto admin = connectTo(server);
+  Coordinator coordinator;
+  coordinator.set(CoordinatorAddress{"127.0.0.1", server.port()});
+  MapWatcher watcher(optionsFor(coordinator, kPeriod));
+  watcher.start();
+
+  // No catalog: the database was read and has no sharded table.
+  ASSERT_TRUE(waitForVersionAbove(watcher, 0));
+  auto empty = watcher.current();
+  EXPECT_EQ(empty->version, watcher.version());
+  EXPECT_EQ(empty->databases.count("postgres"), 1U);
+  EXPECT_EQ(empty->find("postgres"), nullptr);
+  EXPECT_EQ(empty->databases.count("no_such_database"), 0U);
+
+  // A table still copying is not routed: nothing to publish.
+  createCatalogWithItems(admin);
+  std::this_thread::sleep_for(4 * kPeriod);
+  EXPECT_EQ(watcher.version(), empty->version);
+
+  ASSERT_TRUE(shard::markDone(admin, itemsMap()).ok());
+  ASSERT_TRUE(waitUntil([&] { return watcher.current()->find("postgres") != nullptr; }, kPatience));
+  auto done = watcher.current();
+  const auto* routes = done->find("postgres");
+  ASSERT_EQ(routes->relations.size(), 1U);
+  EXPECT_EQ(routes->relations[0].schema, "public");
+  EXPECT_EQ(routes->relations[0].table, "items");
+  EXPECT_EQ(routes->relations[0].keyColumn, "k");
+  EXPECT_EQ(routes->relations[0].coordinatorDefaults, std::vector<std::string>{"id"});
+  ASSERT_EQ(routes->tables.size(), 1U);
+  EXPECT_EQ(routes->tables[0].hashType, shard::HashKeyType::kInt4);
+  EXPECT_EQ(routes->tables[0].groups, (std::vector<int>{0, 1}));
+
+  // The watcher's connection dies (a coordinator restart would do the
+  // same); the next refresh reconnects and sees the move.
+  auto killed = admin.query(
+      "SELECT count(pg_terminate_backend(pid))::text AS n FROM pg_stat_activity "
+      "WHERE application_name = 'pgswarm shard map'");
+  ASSERT_TRUE(killed.ok()) << killed.error().message;
+  EXPECT_EQ(killed->text(0, "n"), "1");
+  shard::Partition home{.name = "items_p1", .node = "", .remainder = 1};
+  ASSERT_TRUE(shard::recordMove(admin, itemsMap(), "items_shard2", home, std::nullopt).ok());
+  ASSERT_TRUE(waitForVersionAbove(watcher, done->version));
+  auto moved = watcher.current();
+  ASSERT_NE(moved->find("postgres"), nullptr);
+  EXPECT_EQ(moved->find("postgres")->tables[0].groups,
+            (std::vector<int>{0, shard::kCoordinatorGroup}));
+
+  // No coordinator known: refreshes are skipped and the map stays.
+  coordinator.set(std::nullopt);
+  std::this_thread::sleep_for(4 * kPeriod);
+  EXPECT_EQ(watcher.version(), moved->version);
+
+  // The coordinator's primary is now another server, without a catalog.
+  coordinator.set(CoordinatorAddress{"127.0.0.1", standby.port()});
+  ASSERT_TRUE(waitForVersionAbove(watcher, moved->version));
+  EXPECT_EQ(watcher.current()->find("postgres"), nullptr);
+
+  auto began = std::chrono::steady_clock::now();
+  watcher.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 1s);
+}
+
+TEST(ShardMapWatcher, RefreshesOnRequestAndStopsAtOnceWhileSleeping) {
+  PostgresServer server;
+  auto admin = connectTo(server);
+  Coordinator coordinator;
+  coordinator.set(CoordinatorAddress{"127.0.0.1", server.port()});
+  MapWatcher watcher(optionsFor(coordinator, std::chrono::hours(1)));
+  watcher.start();
+  ASSERT_TRUE(waitForVersionAbove(watcher, 0));  // the first refresh runs at once
+  auto first = watcher.version();
+
+  createCatalogWithItems(admin);
+  ASSERT_TRUE(shard::markDone(admin, itemsMap()).ok());
+  watcher.requestRefresh();
+  ASSERT_TRUE(waitForVersionAbove(watcher, first));
+  EXPECT_NE(watcher.current()->find("postgres"), nullptr);
+
+  auto began = std::chrono::steady_clock::now();
+  watcher.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 500ms);
+}
+
+}  // namespace
+}  // namespace pgswarm::test
