@@ -84,11 +84,16 @@ Result<PgConnection> freezeWrites(const cluster::ConnectTarget& coordinator,
                                   const std::string& relation, bool only) {
   auto conn = connectStable(coordinator);
   if (!conn) return conn;
-  auto frozen =
-      runAll(*conn, {"BEGIN", fmt::format("SET LOCAL lock_timeout = '{}'", kFreezeLockTimeout),
-                     fmt::format("LOCK TABLE {}{} IN SHARE MODE", only ? "ONLY " : "", relation)});
-  if (!frozen) return makeError("cannot freeze writes to {}: {}", relation, frozen.error().message);
+  if (auto frozen = lockForShare(*conn, relation, only); !frozen) return frozen.error();
   return conn;
+}
+
+Status lockForShare(PgConnection& conn, const std::string& relation, bool only) {
+  auto frozen =
+      runAll(conn, {"BEGIN", fmt::format("SET LOCAL lock_timeout = '{}'", kFreezeLockTimeout),
+                    fmt::format("LOCK TABLE {}{} IN SHARE MODE", only ? "ONLY " : "", relation)});
+  if (!frozen) return makeError("cannot freeze writes to {}: {}", relation, frozen.error().message);
+  return Ok{};
 }
 
 std::string serverName(const ShardNode& node) {

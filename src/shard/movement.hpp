@@ -50,10 +50,15 @@ struct CopyJob {
 [[nodiscard]] Result<cluster::CopyProgress> copyRows(const CopyJob& job, std::ostream& progress,
                                                      bool tty);
 
-// A new coordinator connection in an open transaction holding a SHARE lock
-// on `relation` (`only`: not its partitions): reads go on, writes through it
-// wait until the caller commits or rolls back. Gives up after 30 s of
-// waiting for running writers.
+// Opens a transaction on `conn` holding a SHARE lock on `relation` (`only`:
+// not its partitions): reads go on, writes wait until the caller commits or
+// rolls back. Gives up after 30 s of waiting for running writers, leaving
+// the failed transaction for the caller to roll back (or to drop with the
+// connection).
+[[nodiscard]] Status lockForShare(cluster::PgConnection& conn, const std::string& relation,
+                                  bool only);
+
+// A new coordinator connection holding lockForShare's lock on `relation`.
 [[nodiscard]] Result<cluster::PgConnection> freezeWrites(const cluster::ConnectTarget& coordinator,
                                                          const std::string& relation, bool only);
 

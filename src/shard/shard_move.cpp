@@ -169,16 +169,80 @@ class ShardMover {
     return Ok{};
   }
 
+  // Writes reach the source two ways: through the coordinator's parent and,
+  // for a partition on a shard node, straight from pools that route by the
+  // shard map. Both are frozen (coordinator first: its writers also hold the
+  // node's table until they commit) before the verification; the node's old
+  // table goes in its own transaction, committed right after the swap, so a
+  // direct write that waited on the lock fails instead of landing in it.
   Status freezeVerifySwap() {
     // ONLY the parent: every write through the table takes a lock on it,
     // and foreign partitions cannot be locked themselves.
     auto conn = freezeWrites(options_.coordinator, parent(), true);
     if (!conn) return conn.error();
     PgConnection& locked = *conn;
-    auto done = verify();
+    auto done = freezeSource();
+    if (done) done = verify();
+    if (done) done = retireSource();
     if (done) done = swap(locked);
-    if (!done) (void)locked.execute("ROLLBACK");
-    return done;
+    if (!done) {
+      (void)locked.execute("ROLLBACK");
+      if (!source_.local()) (void)from_.conn->execute("ROLLBACK");
+      return done;
+    }
+    return commitSource();
+  }
+
+  Status freezeSource() {
+    if (source_.local()) return Ok{};  // the coordinator's lock covers it
+    if (auto ok = lockForShare(*from_.conn, parent(), false); !ok) {
+      return makeError("on {}: {}", source_.node, ok.error().message);
+    }
+    progress_ << fmt::format("writes to {} frozen on the coordinator and on {}\n", parent(),
+                             source_.node);
+    return Ok{};
+  }
+
+  // In the source node's locked transaction, before the coordinator commits:
+  // a failure here leaves the move undone.
+  Status retireSource() {
+    if (source_.local()) return Ok{};
+    if (!options_.keepOld) return from_.conn->execute("DROP TABLE " + parent());
+    auto name = keptName();
+    if (!name) return name.error();
+    keptAs_ = *name;
+    return from_.conn->execute(
+        fmt::format("ALTER TABLE {} RENAME TO {}", parent(), quoteIdentifier(keptAs_)));
+  }
+
+  // TABLE_moved_to_TARGET, numbered when an earlier move kept one already.
+  Result<std::string> keptName() {
+    std::string base =
+        map_.table + "_moved_to_" + (moved_.local() ? std::string(kCoordinatorNode) : moved_.node);
+    for (int n = 1; n < 100; ++n) {
+      std::string name = n == 1 ? base : base + "_" + std::to_string(n);
+      auto exists = relationExists(*from_.conn, qualifiedName(map_.schema, name));
+      if (!exists) return exists.error();
+      if (!*exists) return name;
+    }
+    return makeError("{} on {} has 99 kept copies already: drop some", base, source_.node);
+  }
+
+  Status commitSource() {
+    if (source_.local()) return Ok{};
+    if (auto ok = from_.conn->execute("COMMIT"); !ok) {
+      return makeError(
+          "{} moved, but the old table on {} may still be there ({}): drop {} there by hand, or "
+          "writes sent straight to {} can land in it",
+          source_.name, source_.node, ok.error().message, parent(), source_.node);
+    }
+    if (options_.keepOld) {
+      progress_ << fmt::format("kept the old table on {} as {}\n", source_.node,
+                               qualifiedName(map_.schema, keptAs_));
+    } else {
+      progress_ << fmt::format("dropped {} on {}\n", parent(), source_.node);
+    }
+    return Ok{};
   }
 
   Status verify() {
@@ -205,6 +269,11 @@ class ShardMover {
     std::string bounds = boundClause(map_, source_);
     std::vector<std::string> statements{
         fmt::format("ALTER TABLE {} DETACH PARTITION {}", parent(), onCoordinator(source_))};
+    if (!keptAs_.empty()) {
+      // The kept foreign table keeps reading the old rows under their new name.
+      statements.push_back(fmt::format("ALTER FOREIGN TABLE {} OPTIONS (SET table_name {})",
+                                       onCoordinator(source_), quoteLiteral(keptAs_)));
+    }
     if (moved_.local()) {
       statements.push_back(fmt::format("ALTER TABLE {} ATTACH PARTITION {} {}", parent(),
                                        onCoordinator(moved_), bounds));
@@ -224,24 +293,23 @@ class ShardMover {
     return Ok{};
   }
 
+  // What is left of the old copy on the coordinator (the source node's
+  // table went with the swap).
   Status dropOld() {
     if (auto ok = coordinator_->execute("ANALYZE " + onCoordinator(moved_)); !ok) {
       spdlog::warn("ANALYZE {}: {}", moved_.name, ok.error().message);
     }
     if (options_.keepOld) {
-      progress_ << fmt::format("kept the old copy: {} (detached){}\n", onCoordinator(source_),
-                               source_.local() ? "" : " and " + parent() + " on " + source_.node);
+      progress_ << fmt::format(
+          "kept the old copy: {} (detached{})\n", onCoordinator(source_),
+          keptAs_.empty() ? "" : ", reading " + keptAs_ + " on " + source_.node);
       return Ok{};
     }
-    std::vector<std::pair<PgConnection*, std::string>> drops{
-        {&*coordinator_, fmt::format("DROP {}TABLE {}", source_.local() ? "" : "FOREIGN ",
-                                     onCoordinator(source_))}};
-    if (!source_.local()) drops.emplace_back(from_.conn, "DROP TABLE " + parent());
-    for (const auto& [conn, sql] : drops) {
-      if (auto ok = conn->execute(sql); !ok) {
-        return makeError("{} moved, but dropping the old copy failed ({}): {}", source_.name, sql,
-                         ok.error().message);
-      }
+    std::string sql =
+        fmt::format("DROP {}TABLE {}", source_.local() ? "" : "FOREIGN ", onCoordinator(source_));
+    if (auto ok = coordinator_->execute(sql); !ok) {
+      return makeError("{} moved, but dropping the old copy failed ({}): {}", source_.name, sql,
+                       ok.error().message);
     }
     progress_ << "dropped the old copy (keep it next time with --keep-old)\n";
     return Ok{};
@@ -259,6 +327,7 @@ class ShardMover {
   std::optional<ShardNode> target_;
   Place from_;
   Place to_;
+  std::string keptAs_;  // --keep-old: the source node's table's new name
   std::int64_t rows_ = 0;
 };
 

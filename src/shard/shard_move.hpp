@@ -2,11 +2,15 @@
 // table to another shard node, or home to the coordinator (`--to
 // coordinator`), with the discipline of `shard create`: copy without
 // blocking anyone, then freeze writes through the table (a SHARE lock on
-// its parent), verify count and checksum (copy again what changed), and
-// swap the partition (detach the old, attach the new, update the catalog)
-// in that same transaction. The old copy is dropped only after the swap
-// committed (kept, detached, with --keep-old), so an interrupted move loses
-// nothing and can simply be run again.
+// its parent) and, for a partition on a shard node, straight to its table
+// there (pools route single-shard statements past the coordinator), verify
+// count and checksum (copy again what changed), and swap the partition
+// (detach the old, attach the new, update the catalog) in that same
+// transaction. The node's old table is dropped (renamed with --keep-old) in
+// its locked transaction, committed right after the swap, so a direct write
+// that waited fails instead of landing in it; the coordinator's old copy is
+// dropped after the swap (kept, detached, with --keep-old). An interrupted
+// move loses nothing and can simply be run again.
 #pragma once
 
 #include <optional>

@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "harness.hpp"
@@ -149,6 +150,21 @@ class ShardTest : public ::testing::Test {
     return rows ? std::stoll(rows->text(0, "n")) : -1;
   }
 
+  static Result<cluster::PgConnection> shardConnection(int k) {
+    return cluster::PgConnection::connect(cluster::ConnectTarget{
+        .host = "127.0.0.1", .port = cluster_->shardPort(k), .password = cluster_->password()});
+  }
+
+  // Whether a session on the node `monitor` is on waits for a lock in a
+  // statement like `pattern`.
+  static bool waitsForLock(cluster::PgConnection& monitor, const std::string& pattern) {
+    auto rows = monitor.query(
+        "SELECT count(*)::text AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE $1",
+        {pattern});
+    return rows && rows->text(0, "n") != "0";
+  }
+
   static std::string relkind(cluster::PgConnection& conn, const std::string& table) {
     auto rows =
         conn.query("SELECT relkind::text AS k FROM pg_class WHERE oid = to_regclass($1)", {table});
@@ -253,6 +269,84 @@ TEST_F(ShardTest, MoveTakesAPartitionToANodeAndBackWithEveryRow) {
   EXPECT_EQ(resultText(conn, with(kWholeTable, "moved_accounts")), before);
   auto status = shard({"status"});
   EXPECT_TRUE(contains(status.output, "moved_accounts_p1")) << status.output;
+}
+
+// Pools send single-shard statements straight to the shard node, past the
+// coordinator's lock: a move must freeze the node's table as well, so that
+// a direct write in flight is part of the verified copy, and a direct write
+// that waited on the lock fails (its table is gone or renamed) rather than
+// land in a copy the map no longer names.
+TEST_F(ShardTest, MoveFreezesDirectWritersOnTheNodeAndLosesNone) {
+  auto conn = cluster_->connect(0);
+  ASSERT_TRUE(conn.execute(
+      "CREATE TABLE direct_accounts (aid int NOT NULL PRIMARY KEY, bid int, abalance int, "
+      "filler character(84))"));
+  ASSERT_TRUE(
+      conn.execute("INSERT INTO direct_accounts SELECT * FROM source_accounts WHERE aid <= 1000"));
+  auto created = shard({"create", "direct_accounts", "--key", "aid", "--shards", "2"});
+  ASSERT_EQ(created.exitCode, 0) << created.output;
+  ASSERT_EQ(rowsOnShard(1, "direct_accounts"), 500);  // [MINVALUE, 501)
+
+  // Declared before the connections, so that on an early return these
+  // close first and release the locks the tasks wait on.
+  std::future<CommandOutput> move;
+  std::future<std::string> directWrite;
+  auto monitor1 = shardConnection(1);
+  auto writer = shardConnection(1);
+  ASSERT_TRUE(monitor1 && writer);
+  // A direct write in flight when the move starts: the move's lock on the
+  // node waits for it, and the verification finds its row.
+  ASSERT_TRUE(writer->execute("BEGIN"));
+  ASSERT_TRUE(writer->execute(
+      "INSERT INTO direct_accounts (aid, bid, abalance, filler) VALUES (0, 1, 0, 'in flight')"));
+  move = std::async(std::launch::async, [] {
+    return shard({"move", "direct_accounts_shard1", "--to", "shard3"});
+  });
+  ASSERT_TRUE(waitUntil([&] { return waitsForLock(*monitor1, "LOCK TABLE%"); }, 60s));
+  ASSERT_TRUE(writer->execute("COMMIT"));
+  auto moved = move.get();
+  ASSERT_EQ(moved.exitCode, 0) << moved.output;
+  EXPECT_TRUE(contains(moved.output, "frozen on the coordinator and on shard1")) << moved.output;
+  EXPECT_TRUE(contains(moved.output, "copying it again")) << moved.output;
+  EXPECT_EQ(rowsOnShard(1, "direct_accounts"), -1) << "the node's old table is dropped";
+  EXPECT_EQ(rowsOnShard(3, "direct_accounts"), 501);
+  EXPECT_EQ(resultText(conn, "SELECT trim(filler) FROM direct_accounts WHERE aid = 0"),
+            "(\"in flight\")");
+  auto before = resultText(conn, with(kWholeTable, "direct_accounts"));
+
+  // A direct write that reaches the node after the freeze: an open reader
+  // lets the move lock the node's table but holds up the rename, long
+  // enough for the write to queue behind the lock.
+  auto monitor3 = shardConnection(3);
+  auto reader = shardConnection(3);
+  ASSERT_TRUE(monitor3 && reader);
+  ASSERT_TRUE(reader->execute("BEGIN"));
+  ASSERT_TRUE(reader->query("SELECT count(*) FROM direct_accounts"));
+  move = std::async(std::launch::async, [] {
+    return shard({"move", "direct_accounts_shard3", "--to", "shard1", "--keep-old"});
+  });
+  ASSERT_TRUE(waitUntil([&] { return waitsForLock(*monitor3, "ALTER TABLE%RENAME%"); }, 60s));
+  directWrite = std::async(std::launch::async, []() -> std::string {
+    auto late = shardConnection(3);
+    if (!late) return "connect: " + late.error().message;
+    auto written = late->execute(
+        "INSERT INTO direct_accounts (aid, bid, abalance, filler) VALUES (-1, 1, 0, 'late')");
+    return written ? "written" : written.error().message;
+  });
+  ASSERT_TRUE(
+      waitUntil([&] { return waitsForLock(*monitor3, "INSERT INTO direct_accounts%"); }, 10s));
+  ASSERT_TRUE(reader->execute("COMMIT"));
+  auto back = move.get();
+  ASSERT_EQ(back.exitCode, 0) << back.output;
+  EXPECT_TRUE(contains(directWrite.get(), "does not exist"));
+  EXPECT_TRUE(contains(back.output, "kept the old table on shard3 as")) << back.output;
+  EXPECT_EQ(rowsOnShard(3, "direct_accounts"), -1);
+  EXPECT_EQ(rowsOnShard(3, "direct_accounts_moved_to_shard1"), 501);
+  EXPECT_EQ(rowsOnShard(1, "direct_accounts"), 501);
+  // The kept foreign table reads the renamed table.
+  EXPECT_EQ(relkind(conn, "direct_accounts_shard3"), "f");
+  EXPECT_EQ(resultText(conn, "SELECT count(*) FROM direct_accounts_shard3"), "(501)");
+  EXPECT_EQ(resultText(conn, with(kWholeTable, "direct_accounts")), before);
 }
 
 TEST_F(ShardTest, KilledMidCopyLeavesTheOriginalAndARerunFinishes) {
