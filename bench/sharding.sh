@@ -7,8 +7,9 @@
 #   unsharded   pgbench straight to the coordinator, before sharding
 #   coordinator pgbench straight to the coordinator, after sharding (the
 #               seed's way: every statement through postgres_fdw)
-#   pool        pgbench through pgswarm's pool (transaction mode) in front of
-#               the coordinator, after sharding
+#   pool        pgbench through pgswarm's pool (`up --pool-mode transaction`,
+#               default_pool_size 20) in front of the coordinator, after
+#               sharding; one pgbench thread per client (see run())
 # for `pgbench -S` (select only) and the TPC-B-like default script, at each
 # client count. TPC-B runs with --max-tries so that a serialization failure of
 # postgres_fdw's REPEATABLE READ remote transactions is retried and counted
@@ -44,8 +45,11 @@ log() { echo "[sharding $(date +%T)] $*" >&2; }
 
 POOL_PORT=$((PORT_BASE + 500))
 log "pgswarm up --shards 3 in $DIR/c"
+# Transaction mode: up's default (session) gives each pgbench client a server
+# connection for its whole run, so client 21 of 80 waits query_wait_timeout.
 "$PGSWARM" up --dir "$DIR/c" --replicas 0 --shards 3 --port-base "$PORT_BASE" \
-  --pool-port "$POOL_PORT" --http-port $((PORT_BASE + 501)) >"$RESULTS/raw/up.txt" 2>&1
+  --pool-port "$POOL_PORT" --http-port $((PORT_BASE + 501)) --pool-mode transaction \
+  >"$RESULTS/raw/up.txt" 2>&1
 export PGPASSFILE=$DIR/c/pgpass PGUSER=postgres PGDATABASE=postgres
 log "pgbench -i -s $SCALE"
 "$PGBIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 -p "$PORT_BASE" >"$RESULTS/raw/init.txt" 2>&1
@@ -54,7 +58,15 @@ log "pgbench -i -s $SCALE"
 run() {
   local label=$1 port=$2 script=$3 clients=$4 out
   out="$RESULTS/raw/$label-$script-$clients.txt"
-  local args=(-h 127.0.0.1 -p "$port" -c "$clients" -j "$THREADS" -T "$DURATION" -n -M prepared)
+  # Through the pool, one thread per client: pgbench -M prepared prepares
+  # each command with a blocking PQprepare the first time a client runs it,
+  # which stops every client of that thread. A client preparing BEGIN holds
+  # no server and waits for one while the pool's 20 are held by clients of
+  # the same thread inside their BEGIN..END, which wait for the thread: no
+  # progress until query_wait_timeout (TPC-B at 80 clients on 2 threads).
+  local threads=$THREADS
+  if [ "$label" = pool ]; then threads=$clients; fi
+  local args=(-h 127.0.0.1 -p "$port" -c "$clients" -j "$threads" -T "$DURATION" -n -M prepared)
   if [ "$script" = select ]; then args+=(-S); else args+=(--max-tries=10); fi
   "$PGBIN/pgbench" "${args[@]}" >"$out" 2>&1 || true
   local tps failed
@@ -94,7 +106,7 @@ tps() { awk -F, -v l="$1" -v s="$2" -v c="$3" '$1 == l && $2 == s && $3 == c {pr
 failed() { awk -F, -v l="$1" -v s="$2" -v c="$3" '$1 == l && $2 == s && $3 == c {print $5}' "$RESULTS/runs.csv"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
 {
-  echo "pgbench scale $SCALE, $STRATEGY sharding (${SHARD_ARGS[*]}), $DURATION s per run, -M prepared, -j $THREADS"
+  echo "pgbench scale $SCALE, $STRATEGY sharding (${SHARD_ARGS[*]}), $DURATION s per run, -M prepared, -j $THREADS (pool: -j = clients)"
   echo "shard create took $(cat "$RESULTS/raw/shard-create-time.txt")"
   echo
   echo "| workload | clients | unsharded TPS | coordinator TPS | x unsharded | pool TPS | x unsharded | coordinator failures |"

@@ -59,6 +59,7 @@ nlohmann::json manifestJson(const LocalCluster& cluster) {
           {"http_port", cluster.httpPort},
           {"failover", cluster.failover},
           {"synchronous_mode", cluster.sync},
+          {"pool_mode", cluster.poolMode},
           {"nodes", nodes}};
 }
 
@@ -172,7 +173,8 @@ Result<LocalCluster> planCluster(const LocalClusterSpec& spec) {
                        .poolPort = spec.poolPort,
                        .httpPort = spec.httpPort,
                        .failover = spec.failover,
-                       .sync = spec.sync};
+                       .sync = spec.sync,
+                       .poolMode = spec.poolMode};
   auto add = [&](const std::string& name, const std::string& group, bool primary) {
     int port = spec.portBase + static_cast<int>(cluster.nodes.size());
     cluster.nodes.push_back(LocalNode{.name = name,
@@ -287,6 +289,8 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
                                 cluster.failover ? "on" : "off",
                                 "--synchronous-mode",
                                 cluster.sync ? "on" : "off",
+                                "--pool-mode",
+                                cluster.poolMode,
                                 "--agents",
                                 agents,
                                 "--agent-token-file",
@@ -560,6 +564,8 @@ Result<LocalCluster> loadLocalCluster(const std::string& dir) {
   cluster.httpPort = json.value("http_port", 0);
   cluster.failover = json.value("failover", true);
   cluster.sync = json.value("synchronous_mode", false);
+  // Manifests written before pool_mode existed had a session-mode pool.
+  cluster.poolMode = json.value("pool_mode", std::string("session"));
   for (const auto& entry : json["nodes"]) {
     cluster.nodes.push_back(LocalNode{.name = entry.value("name", ""),
                                       .group = entry.value("group", ""),
@@ -804,8 +810,8 @@ Result<nlohmann::json> localClusterStatus(const std::string& dir) {
 std::string connectionHelp(const LocalCluster& cluster) {
   std::string text = "pgswarm cluster is up in " + cluster.dir + "\n\n";
   if (cluster.poolPort != 0) {
-    text += fmt::format("  pool   PGPASSFILE={} psql -h 127.0.0.1 -p {} -U postgres\n",
-                        cluster.passfilePath(), cluster.poolPort);
+    text += fmt::format("  pool   PGPASSFILE={} psql -h 127.0.0.1 -p {} -U postgres  # {} mode\n",
+                        cluster.passfilePath(), cluster.poolPort, cluster.poolMode);
   }
   for (const auto& node : cluster.nodes) {
     text += fmt::format("  {:<6} PGPASSFILE={} psql -h 127.0.0.1 -p {} -U postgres\n", node.name,

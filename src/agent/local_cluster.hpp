@@ -34,10 +34,14 @@ struct LocalClusterSpec {
   int portBase = 54320;
   int poolPort = 6432;
   int httpPort = 8080;
-  std::string password;   // empty: generated and stored in DIR/password
-  std::string pgBin;      // empty: the agent's default
-  bool failover = true;   // the pool promotes a replica when the primary is lost
-  bool sync = false;      // the pool runs synchronous_mode = on
+  std::string password;  // empty: generated and stored in DIR/password
+  std::string pgBin;     // empty: the agent's default
+  bool failover = true;  // the pool promotes a replica when the primary is lost
+  bool sync = false;     // the pool runs synchronous_mode = on
+  // The pool's pool_mode: "session" (a client keeps its server connection
+  // until it leaves, so default_pool_size clients at most are served at
+  // once) or "transaction".
+  std::string poolMode = "session";
   int shards = 0;         // shard nodes (each a primary with its own agent)
   int shardReplicas = 0;  // streaming replicas of each shard node
 };
@@ -49,6 +53,7 @@ struct LocalCluster {
   int httpPort = 0;
   bool failover = true;
   bool sync = false;
+  std::string poolMode = "session";
   std::vector<LocalNode> nodes;  // each group's primary before its replicas
 
   // The nodes of one replication group ("" is the coordinator's).

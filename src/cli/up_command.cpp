@@ -43,6 +43,14 @@ CommandRunner registerUpCommand(CLI::App& app) {
                    "cluster is made)")
       ->capture_default_str();
   command
+      ->add_option("--pool-mode", options->spec.poolMode,
+                   "the pool's pool_mode: session (each client holds a server connection until "
+                   "it disconnects: at most default_pool_size (20) clients at once, the others "
+                   "wait) or transaction (a server connection per transaction) (a new cluster "
+                   "only)")
+      ->check(CLI::IsMember({"session", "transaction"}))
+      ->capture_default_str();
+  command
       ->add_option("--shards", options->spec.shards,
                    "shard nodes next to the coordinator, each a primary with its own agent, for "
                    "`pgswarm shard create` (a new cluster only)")

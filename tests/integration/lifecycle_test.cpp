@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -56,6 +57,41 @@ TEST(Lifecycle, SecondUpOnARunningClusterChangesNothing) {
   EXPECT_EQ(before["pid"], after["pid"]);
   EXPECT_EQ(before["agent_pid"], after["agent_pid"]);
   EXPECT_EQ(after["role"], "primary");
+}
+
+// Logs in kClients clients through the pool, all connected at once, and
+// runs a query on each.
+void connectMoreClientsThanServers(LocalCluster& cluster) {
+  constexpr int kClients = 25;  // above the pool's default_pool_size (20)
+  std::vector<pgswarm::cluster::PgConnection> clients;
+  for (int i = 1; i <= kClients; ++i) {
+    try {
+      clients.push_back(cluster.connectPool());
+    } catch (const std::exception& e) {
+      FAIL() << "client " << i << " of " << kClients << " could not log in: " << e.what();
+    }
+  }
+  for (auto& client : clients) {
+    auto rows = client.query("SELECT 1 AS one");
+    ASSERT_TRUE(rows.ok()) << rows.error().message;
+    EXPECT_EQ(rows->text(0, "one"), "1");
+  }
+}
+
+// In session mode (up's default) each client holds a server connection, so
+// client 21 waits for one until query_wait_timeout (bench/sharding.sh's 80
+// pgbench clients): `up --pool-mode transaction` serves them all, and the
+// mode stays the cluster's when a later `up` restarts the pool.
+TEST(Lifecycle, TransactionModePoolServesMoreClientsThanServers) {
+  LocalCluster cluster(0);
+  auto up = cluster.up({"--pool-mode", "transaction"});
+  ASSERT_EQ(up.exitCode, 0) << up.output;
+  EXPECT_TRUE(contains(up.output, "# transaction mode")) << up.output;
+  connectMoreClientsThanServers(cluster);
+  ASSERT_EQ(cluster.down().exitCode, 0);
+  auto again = cluster.up();
+  ASSERT_EQ(again.exitCode, 0) << again.output;
+  connectMoreClientsThanServers(cluster);
 }
 
 TEST(Lifecycle, UnknownFlagIsRefused) {
