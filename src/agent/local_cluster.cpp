@@ -269,8 +269,22 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
     agents +=
         (agents.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node->apiPort);
   }
+  // Each shard group by the name `shard create` records, its primary first.
+  std::string shardHosts;
+  for (const auto& group : cluster.groups()) {
+    if (group.empty()) continue;
+    shardHosts += (shardHosts.empty() ? "" : ";") + group + "=";
+    std::string members;
+    for (const auto* node : cluster.groupNodes(group)) {
+      members +=
+          (members.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node->port);
+    }
+    shardHosts += members;
+  }
   std::vector<std::string> argv{selfExecutable(),
                                 "pool",
+                                "--shard-hosts",
+                                shardHosts,
                                 "--listen",
                                 "127.0.0.1",
                                 "--port",
@@ -295,10 +309,11 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
                                 agents,
                                 "--agent-token-file",
                                 cluster.apiTokenPath()};
-  runtime::SpawnOptions options{.argv = argv,
-                                .unsetEnv = {"HOSTS", "USER", "PASSWORD", "PASSWORD_FILE"},
-                                .outputPath = cluster.poolLogPath(),
-                                .newSession = true};
+  runtime::SpawnOptions options{
+      .argv = argv,
+      .unsetEnv = {"HOSTS", "SHARD_HOSTS", "USER", "PASSWORD", "PASSWORD_FILE"},
+      .outputPath = cluster.poolLogPath(),
+      .newSession = true};
   auto pid = runtime::spawnProcess(options);
   if (!pid) return pid.error();
   if (auto written = writeFileAtomic(cluster.poolPidPath(), std::to_string(*pid) + "\n");

@@ -46,7 +46,8 @@ CommandRunner registerUpCommand(CLI::App& app) {
       ->add_option("--pool-mode", options->spec.poolMode,
                    "the pool's pool_mode: session (each client holds a server connection until "
                    "it disconnects: at most default_pool_size (20) clients at once, the others "
-                   "wait) or transaction (a server connection per transaction) (a new cluster "
+                   "wait) or transaction (a server connection per transaction; reads go to "
+                   "replicas, single-shard statements straight to their shard) (a new cluster "
                    "only)")
       ->check(CLI::IsMember({"session", "transaction"}))
       ->capture_default_str();

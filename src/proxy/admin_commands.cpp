@@ -38,6 +38,8 @@ constexpr CommandName kCommands[] = {
     {"SHOW LISTS", AdminCommand::kShowLists},
     {"SHOW NODES", AdminCommand::kShowNodes},
     {"SHOW FAILOVER", AdminCommand::kShowFailover},
+    {"SHOW SHARDS", AdminCommand::kShowShards},
+    {"SHOW SHARD_MAP", AdminCommand::kShowShardMap},
     {"SHOW VERSION", AdminCommand::kShowVersion},
     {"SHOW HELP", AdminCommand::kShowHelp},
     {"RELOAD", AdminCommand::kReload},
@@ -440,6 +442,62 @@ ResultTable showFailover(const ProxySnapshot& snapshot) {
        status.lastEvent.empty() ? std::nullopt : std::optional(formatTime(status.lastEventAt)),
        optional(status.refusal), cluster::toString(status.syncMode),
        optional(status.synchronousStandbyNames)});
+  return table;
+}
+
+ResultTable showShards(const ProxySnapshot& snapshot) {
+  ResultTable table{
+      {text("group"), integer("node"), text("host"), integer("port"), text("role"), text("health"),
+       integer("transactions"), integer("active"), text("last_error")},
+      {}};
+  for (const auto& group : snapshot.shardGroups) {
+    for (std::size_t i = 0; i < group.servers.size(); ++i) {
+      auto node = static_cast<std::size_t>(group.base) + i;
+      std::uint64_t routed = 0;
+      std::int64_t now = 0;
+      for (const auto& worker : snapshot.workers) {
+        if (node < worker.routedTotal.size()) routed += worker.routedTotal[node];
+        if (node < worker.routedNow.size()) now += worker.routedNow[node];
+      }
+      const auto* observed =
+          group.topology && i < group.topology->nodes.size() ? &group.topology->nodes[i] : nullptr;
+      std::optional<std::string> role =
+          observed ? cluster::toString(observed->role) : (i == 0 ? "primary" : "unchecked");
+      std::optional<std::string> lastError;
+      if (observed && !observed->lastError.empty()) lastError = observed->lastError;
+      table.rows.push_back({group.name, number(static_cast<std::int64_t>(node)),
+                            group.servers[i].host, number(std::int64_t{group.servers[i].port}),
+                            role, observed ? cluster::toString(observed->health) : "unchecked",
+                            number(routed), number(now), lastError});
+    }
+  }
+  return table;
+}
+
+ResultTable showShardMap(const ProxySnapshot& snapshot) {
+  ResultTable table{{text("database"), text("table"), text("key"), text("strategy"),
+                     text("partition"), text("bounds"), text("node"), text("direct")},
+                    {}};
+  if (!snapshot.shardMap) return table;
+  for (const auto& [database, routes] : snapshot.shardMap->databases) {
+    for (const auto& route : routes.tables) {
+      const auto& map = route.map;
+      bool placeable =
+          map.strategy == shard::Strategy::kHash ? route.hashType.has_value() : route.integerRange;
+      for (std::size_t i = 0; i < map.partitions.size(); ++i) {
+        const auto& partition = map.partitions[i];
+        int group = i < route.groups.size() ? route.groups[i] : shard::kCoordinatorGroup;
+        std::string direct = partition.local()                   ? "no (local)"
+                             : !placeable                        ? "no (key type)"
+                             : group == shard::kCoordinatorGroup ? "no (node not in shard_hosts)"
+                                                                 : "yes";
+        table.rows.push_back({database, map.schema + "." + map.table, map.keyColumn,
+                              shard::toString(map.strategy), partition.name,
+                              shard::boundClause(map, partition),
+                              partition.local() ? "coordinator" : partition.node, direct});
+      }
+    }
+  }
   return table;
 }
 

@@ -24,6 +24,8 @@ enum class AdminCommand {
   kShowLists,
   kShowNodes,
   kShowFailover,
+  kShowShards,    // the shard groups' nodes and what was routed to them
+  kShowShardMap,  // the partitions of every sharded table the pool routes by
   kShowVersion,
   kShowHelp,
   kReload,  // re-read the users and the hba file, as SIGHUP does
@@ -65,6 +67,8 @@ struct ResultTable {
 // Per node: role and health as the monitor saw them, whether it takes reads
 // (or why not), lag, and the transactions routed there.
 [[nodiscard]] ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config);
+[[nodiscard]] ResultTable showShards(const ProxySnapshot& snapshot);
+[[nodiscard]] ResultTable showShardMap(const ProxySnapshot& snapshot);
 [[nodiscard]] ResultTable showVersion();
 [[nodiscard]] ResultTable showFailover(const ProxySnapshot& snapshot);
 [[nodiscard]] std::string versionString();

@@ -99,6 +99,8 @@ bool needsSnapshot(AdminCommand command) {
     case AdminCommand::kShowLists:
     case AdminCommand::kShowNodes:
     case AdminCommand::kShowFailover:
+    case AdminCommand::kShowShards:
+    case AdminCommand::kShowShardMap:
       return true;
     default:
       return false;
@@ -125,6 +127,10 @@ ResultTable viewOf(AdminCommand command, const ProxySnapshot& snapshot, const Po
       return showNodes(snapshot, config);
     case AdminCommand::kShowFailover:
       return showFailover(snapshot);
+    case AdminCommand::kShowShards:
+      return showShards(snapshot);
+    case AdminCommand::kShowShardMap:
+      return showShardMap(snapshot);
     default:
       return showVersion();
   }

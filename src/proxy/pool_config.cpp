@@ -101,6 +101,19 @@ std::vector<SettingDef> buildDefs() {
        .help = "off, on (the pool keeps synchronous_standby_names at ANY 1 of the streaming "
                "replicas and promotes only one of them; async when none streams) or strict "
                "(commits wait when none streams)"},
+      {.key = "pool.shard_hosts",
+       .flag = "shard-hosts",
+       .env = {"SHARD_HOSTS"},
+       .help = "shard groups for direct routing as name=host:port,host:port;name=...; names as "
+               "pgswarm shard create gave them (transaction mode)"},
+      {.key = "pool.shard_databases",
+       .flag = "shard-databases",
+       .defaultValue = "postgres",
+       .help = "databases whose pgswarm shard catalog the pool reads, comma separated"},
+      {.key = "pool.shard_map_refresh_ms",
+       .flag = "shard-map-refresh-ms",
+       .defaultValue = "1000",
+       .help = "how often the shard catalogs are read (100 at least; 0: no direct routing)"},
       {.key = "pool.health_check_period_ms",
        .flag = "health-check-period-ms",
        .defaultValue = "1000",
@@ -438,7 +451,46 @@ Status readFailoverSettings(const Settings& settings, PoolConfig& config) {
   return Ok{};
 }
 
+Status readShardSettings(const Settings& settings, PoolConfig& config) {
+  auto groups = parseShardHosts(settings.text("pool.shard_hosts"));
+  if (!groups)
+    return makeError("{}: {}", settings.origin("pool.shard_hosts"), groups.error().message);
+  auto refresh = milliseconds(settings, "pool.shard_map_refresh_ms", 100);
+  if (!refresh) return refresh.error();
+  config.shardGroups = std::move(*groups);
+  config.shardMapRefresh = *refresh;
+  config.shardDatabases = splitList(settings.text("pool.shard_databases"));
+  if (!config.shardGroups.empty() && config.shardDatabases.empty()) {
+    return makeError("{}: no database given", settings.origin("pool.shard_databases"));
+  }
+  return Ok{};
+}
+
 }  // namespace
+
+Result<std::vector<ShardGroupConfig>> parseShardHosts(const std::string& text) {
+  std::vector<ShardGroupConfig> groups;
+  std::stringstream in(text);
+  std::string entry;
+  while (std::getline(in, entry, ';')) {
+    // Names and addresses hold no blanks: any around the separators go.
+    std::erase_if(entry, [](char c) { return c == ' ' || c == '\t'; });
+    if (entry.empty()) continue;
+    auto equals = entry.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      return makeError("'{}' is not name=host:port,...", entry);
+    }
+    ShardGroupConfig group{.name = entry.substr(0, equals)};
+    for (const auto& other : groups) {
+      if (other.name == group.name) return makeError("shard group '{}' is given twice", group.name);
+    }
+    auto servers = parseHosts(entry.substr(equals + 1));
+    if (!servers) return makeError("shard group '{}': {}", group.name, servers.error().message);
+    group.servers = std::move(*servers);
+    groups.push_back(std::move(group));
+  }
+  return groups;
+}
 
 const char* toString(PoolMode mode) {
   return mode == PoolMode::kSession ? "session" : "transaction";
@@ -556,6 +608,7 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
 
   if (auto routing = readRoutingSettings(settings, config); !routing) return routing.error();
   if (auto failover = readFailoverSettings(settings, config); !failover) return failover.error();
+  if (auto shards = readShardSettings(settings, config); !shards) return shards.error();
 
   config.authFile = settings.text("pool.auth_file");
   config.seedUser = settings.text("pool.user");
@@ -613,6 +666,20 @@ std::string joinAddresses(const std::vector<pool::ServerAddress>& addresses) {
   return joined;
 }
 
+std::string joinShardGroups(const std::vector<ShardGroupConfig>& groups) {
+  std::string joined;
+  for (const auto& group : groups) {
+    joined += (joined.empty() ? "" : ";") + group.name + "=" + joinAddresses(group.servers);
+  }
+  return joined;
+}
+
+std::string joinList(const std::vector<std::string>& items) {
+  std::string joined;
+  for (const auto& item : items) joined += (joined.empty() ? "" : ",") + item;
+  return joined;
+}
+
 std::string joinNumbers(const std::vector<int>& numbers) {
   std::string joined;
   for (int number : numbers) joined += (joined.empty() ? "" : ",") + std::to_string(number);
@@ -625,8 +692,7 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
   auto seconds = [](std::chrono::milliseconds value) {
     return std::to_string(value.count() / 1000);
   };
-  std::string admins;
-  for (const auto& admin : config.adminUsers) admins += (admins.empty() ? "" : ",") + admin;
+  std::string admins = joinList(config.adminUsers);
   std::map<std::string, std::string> values{
       {"listen_addr", config.listenAddress},
       {"listen_port", std::to_string(config.listenPort)},
@@ -648,6 +714,9 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"primary_restart_grace_ms", std::to_string(config.primaryRestartGrace.count())},
       {"agents", joinAddresses(config.agents)},
       {"agent_token", config.agentToken.empty() ? "" : "********"},
+      {"shard_hosts", joinShardGroups(config.shardGroups)},
+      {"shard_databases", joinList(config.shardDatabases)},
+      {"shard_map_refresh_ms", std::to_string(config.shardMapRefresh.count())},
       {"health_check_period_ms", std::to_string(config.healthCheckPeriod.count())},
       {"health_check_timeout_ms", std::to_string(config.healthCheckTimeout.count())},
       {"health_check_user", config.healthCheckUser},

@@ -31,6 +31,11 @@ inline constexpr const char* kDefaultAuthQuery =
 [[nodiscard]] const char* toString(PoolMode mode);
 [[nodiscard]] const char* toString(ClientAuthMethod method);
 
+struct ShardGroupConfig {
+  std::string name;  // the node name in pgswarm.shards ("shard1")
+  std::vector<pool::ServerAddress> servers;
+};
+
 struct PoolConfig {
   std::string listenAddress = "127.0.0.1";
   int listenPort = 6432;
@@ -63,6 +68,14 @@ struct PoolConfig {
   std::chrono::milliseconds switchoverTimeout{10000};
   std::chrono::milliseconds primaryRestartGrace{30000};
   std::vector<pool::ServerAddress> agents;  // empty, or one per server
+  // Direct shard routing (transaction mode): the shard groups of the
+  // coordinator's pgswarm catalog by the names `shard create` gave them,
+  // each its nodes (primary and replicas, roles from health checks); the
+  // databases whose catalogs are read, and how often. No groups, or a
+  // refresh of 0: every statement goes through the coordinator.
+  std::vector<ShardGroupConfig> shardGroups;
+  std::vector<std::string> shardDatabases;
+  std::chrono::milliseconds shardMapRefresh{1000};
   std::string agentToken;
   ClientAuthMethod authType = ClientAuthMethod::kScramSha256;
   std::string authFile;  // PgBouncer userlist.txt format
@@ -107,6 +120,8 @@ struct PoolConfig {
 // std::thread::hardware_concurrency(), at least 1 and at most 256.
 [[nodiscard]] int defaultWorkers();
 [[nodiscard]] Result<PoolConfig> poolConfigFromSettings(const Settings& settings);
+// "shard1=h1:5432,h2:5433;shard2=h3:5432": each group's name and nodes.
+[[nodiscard]] Result<std::vector<ShardGroupConfig>> parseShardHosts(const std::string& text);
 // "h1:5432:h2:5433" (the seed's HOSTS) or "h1:5432,h2:5433".
 [[nodiscard]] Result<std::vector<pool::ServerAddress>> parseHosts(const std::string& text);
 // Every setting's key (without "pool.") and its effective value, secrets

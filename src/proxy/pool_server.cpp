@@ -33,7 +33,10 @@ std::string healthCheckPassword(const ProxyShared& shared) {
   return {};
 }
 
-std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared) {
+// A monitor of `servers` (the coordinator's nodes or a shard group's).
+std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared,
+                                                    const std::vector<pool::ServerAddress>& servers,
+                                                    const std::vector<int>& weights) {
   const auto& config = shared.config;
   cluster::HealthMonitorOptions options{.user = config.healthCheckUser,
                                         .password = healthCheckPassword(shared),
@@ -42,14 +45,62 @@ std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared) {
                                         .connectTimeout = config.healthCheckTimeout,
                                         .queryTimeout = config.healthCheckTimeout,
                                         .events = shared.events};
-  for (std::size_t i = 0; i < config.servers.size(); ++i) {
-    const auto& server = config.servers[i];
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const auto& server = servers[i];
     options.nodes.push_back({.name = server.host + ":" + std::to_string(server.port),
                              .host = server.host,
                              .port = server.port,
-                             .weight = config.weights[i]});
+                             .weight = weights[i]});
   }
   return std::make_unique<cluster::HealthMonitor>(std::move(options));
+}
+
+// Shard groups take the node indices after the coordinator's. Their reads
+// follow the coordinator's routing policy, each replica at weight 1.
+void makeShardGroups(ProxyShared& shared) {
+  const auto& config = shared.config;
+  if (config.shardGroups.empty()) return;
+  if (config.mode != PoolMode::kTransaction) {
+    spdlog::warn("shard_hosts is set but pool_mode is session: no direct shard routing");
+    return;
+  }
+  int base = static_cast<int>(config.servers.size());
+  for (const auto& configured : config.shardGroups) {
+    ShardGroup group{.name = configured.name,
+                     .base = base,
+                     .servers = configured.servers,
+                     .routing = shared.routing};
+    std::vector<int> weights(group.servers.size(), 1);
+    group.routing.weights = weights;
+    if (config.healthCheckPeriod.count() > 0) {
+      group.monitor = makeMonitor(shared, group.servers, weights);
+      group.monitor->start();
+    }
+    base += static_cast<int>(group.servers.size());
+    shared.shardGroups.push_back(std::move(group));
+  }
+  if (shared.shardGroups.empty() || config.shardMapRefresh.count() == 0) return;
+  shard::MapWatcherOptions options{.databases = config.shardDatabases,
+                                   .user = config.healthCheckUser,
+                                   .password = healthCheckPassword(shared),
+                                   .period = config.shardMapRefresh,
+                                   .connectTimeout = config.healthCheckTimeout};
+  for (const auto& group : shared.shardGroups) options.groups.push_back(group.name);
+  // The catalog lives on the coordinator's primary (replicas have it too,
+  // but may lag behind a `shard move`).
+  options.coordinator = [&shared]() -> std::optional<shard::CoordinatorAddress> {
+    if (!shared.monitor) {
+      const auto& first = shared.config.servers.front();
+      return shard::CoordinatorAddress{first.host, first.port};
+    }
+    auto topology = shared.monitor->current();
+    int primary = topology->primaryIndex();
+    if (primary < 0) return std::nullopt;
+    const auto& node = topology->nodes[static_cast<std::size_t>(primary)].node;
+    return shard::CoordinatorAddress{node.host, node.port};
+  };
+  shared.shardMap = std::make_unique<shard::MapWatcher>(std::move(options));
+  shared.shardMap->start();
 }
 
 std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(ProxyShared& shared) {
@@ -90,13 +141,14 @@ int runPool(const PoolConfig& config) {
     return 2;
   }
   if (config.healthCheckPeriod.count() > 0) {
-    shared.monitor = makeMonitor(shared);
+    shared.monitor = makeMonitor(shared, config.servers, config.weights);
     shared.monitor->start();
     if (config.servers.size() > 1) {
       shared.failover = makeCoordinator(shared);
       shared.failover->start();
     }
   }
+  makeShardGroups(shared);
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config.workers; ++i) {
     workers.push_back(std::make_unique<Worker>(shared, i));
@@ -125,11 +177,11 @@ int runPool(const PoolConfig& config) {
     }
   }
   spdlog::info(
-      "pool listening on {}:{} ({} mode, {} workers, {} node(s), first {}:{}, {} users, "
-      "TLS {})",
+      "pool listening on {}:{} ({} mode, {} workers, {} node(s), first {}:{}, {} shard "
+      "group(s), {} users, TLS {})",
       config.listenAddress, config.listenPort, toString(config.mode), config.workers,
       config.servers.size(), config.servers.front().host, config.servers.front().port,
-      shared.users.size(), toString(config.tlsMode));
+      shared.shardGroups.size(), shared.users.size(), toString(config.tlsMode));
 
   asio::io_context signals_loop;
   asio::signal_set signals(signals_loop, SIGINT, SIGTERM, SIGHUP);
@@ -161,6 +213,10 @@ int runPool(const PoolConfig& config) {
   for (auto& worker : workers) worker->join();
   http.stop();
   if (shared.failover) shared.failover->stop();
+  if (shared.shardMap) shared.shardMap->stop();
+  for (auto& group : shared.shardGroups) {
+    if (group.monitor) group.monitor->stop();
+  }
   if (shared.monitor) shared.monitor->stop();
   signals_loop.stop();
   signalThread.join();

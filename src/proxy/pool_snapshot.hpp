@@ -14,6 +14,7 @@
 #include "cluster/failover_coordinator.hpp"
 #include "cluster/topology.hpp"
 #include "pool/server_pool.hpp"
+#include "shard/routing.hpp"
 
 namespace pgswarm::proxy {
 
@@ -85,6 +86,16 @@ struct ProxySnapshot {
   std::shared_ptr<const cluster::Topology> topology;
   // The failover coordinator's state; absent when it does not run.
   std::optional<cluster::FailoverStatus> failover;
+  // Each shard group's nodes (node indices from `base`) and their health
+  // monitor's view (null when checks are off), in shard_hosts order.
+  struct ShardGroupView {
+    std::string name;
+    int base = 0;
+    std::vector<pool::ServerAddress> servers;
+    std::shared_ptr<const cluster::Topology> topology;
+  };
+  std::vector<ShardGroupView> shardGroups;
+  std::shared_ptr<const shard::ShardMap> shardMap;  // null without direct routing
 };
 
 }  // namespace pgswarm::proxy

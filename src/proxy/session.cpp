@@ -368,6 +368,7 @@ asio::awaitable<bool> Session::login() {
   // SCRAM keys), not once per transaction.
   credentials_ = shared.users.credentials(user_);
   routing_ = routingActive();
+  shardFences_.resize(shared.shardGroups.size());
   // A server connection first, in both modes: its ParameterStatus set is the
   // client's welcome, and a missing database or role fails here, at login.
   if (!co_await attachServer(primaryNode(worker_.topology()))) co_return false;
@@ -484,7 +485,12 @@ asio::awaitable<bool> Session::attachServer(int node) {
   }
   server_ = std::move(std::get<pool::Lease>(result));
   routed_.set(worker_, node);
-  onReplica_ = node != primary;
+  const auto* group = worker_.shared().groupOf(node);
+  shardGroup_ = group ? static_cast<int>(group - worker_.shared().shardGroups.data()) : -1;
+  shardReplica_ =
+      group && node - group->base !=
+                   primaryNode(worker_.groupTopology(static_cast<std::size_t>(shardGroup_)));
+  onReplica_ = node != primary && !group;
   // Only a read that opens the attachment can be sent again: nothing of a
   // transaction is behind it.
   retryArmed_ = onReplica_ && relaying_ && retries_ < kMaxReadRetries;
@@ -534,11 +540,26 @@ void Session::releaseServer() {
   if (cancel_.slot) cancel_.slot->detach();
   if (tracker_) noteServerSettings();
   server_.giveBack();
-  // Acknowledged by now: any primary position observed from here on covers it.
-  if (attachmentWrote_) fence_.noteWrite(Clock::now());
+  if (attachmentWrote_) noteAttachmentWrite();
   routed_.clear();
   onReplica_ = false;
+  shardGroup_ = -1;
+  shardReplica_ = false;
   state_ = SessionState::kIdle;
+}
+
+// Acknowledged by now: any primary position observed from here on covers
+// it. A write through the coordinator may have reached any shard group
+// (postgres_fdw writes to the shard primaries), so every group's reads
+// wait for it too; a direct write concerns its own group only.
+void Session::noteAttachmentWrite() {
+  auto now = Clock::now();
+  if (shardGroup_ >= 0) {
+    shardFences_[static_cast<std::size_t>(shardGroup_)].noteWrite(now);
+    return;
+  }
+  fence_.noteWrite(now);
+  for (auto& fence : shardFences_) fence.noteWrite(now);
 }
 
 void Session::RoutedNode::set(Worker& worker, int node) {
@@ -558,11 +579,15 @@ void Session::RoutedNode::clear() {
 // own SET (and its startup options) reach the pool as ParameterStatus.
 void Session::noteParameter(std::string_view name, std::string_view value) {
   if (name == "default_transaction_read_only") readOnlyByDefault_ = value == "on";
+  if (name == "client_encoding") clientEncoding_ = value;
+  if (name == "server_encoding") serverEncoding_ = value;
 }
 
 bool Session::routingActive() const {
-  const auto& config = worker_.shared().config;
-  return tracker_ && config.loadBalance && config.servers.size() > 1;
+  const auto& shared = worker_.shared();
+  bool directShards = transactionMode() && shared.shardMap != nullptr;
+  return tracker_ &&
+         ((shared.config.loadBalance && shared.config.servers.size() > 1) || directShards);
 }
 
 bool Session::transactionMode() const {
@@ -572,12 +597,32 @@ bool Session::transactionMode() const {
 std::optional<int> Session::chooseNode() {
   const auto& topology = worker_.topology();
   if (!routingActive()) return primaryNode(topology);
-  auto intent = batchIntent(clientIn_.data());
-  if (!intent) return std::nullopt;
-  routedIntent_ = intent;
-  bool read = *intent == sql::ReadIntent::kReplica || *intent == sql::ReadIntent::kBeginReadOnly ||
-              (*intent == sql::ReadIntent::kBegin && readOnlyByDefault_);
+  auto batch = batchRoute(clientIn_.data());
+  if (!batch) return std::nullopt;
+  routedBatch_ = batch;
+  if (batch->shardGroup >= 0) return routeToShard(batch->shardGroup, batch->shardRead);
+  auto intent = batch->intent;
+  bool read = intent == sql::ReadIntent::kReplica || intent == sql::ReadIntent::kBeginReadOnly ||
+              (intent == sql::ReadIntent::kBegin && readOnlyByDefault_);
   return routeNow(read);
+}
+
+// A node of the shard group, chosen as routeNow() chooses among the
+// coordinator's nodes: writes to the group's primary, reads spread over
+// its replicas that replayed this client's last write there.
+int Session::routeToShard(int group, bool read) {
+  const auto& shared = worker_.shared();
+  auto index = static_cast<std::size_t>(group);
+  const auto& shardGroup = shared.shardGroups[index];
+  auto base = static_cast<std::size_t>(shardGroup.base);
+  auto suspected = base < 64 ? worker_.suspectedNodes() >> base : 0;
+  int node = route(worker_.groupTopology(index), shardGroup.routing,
+                   {.read = read,
+                    .outstanding = worker_.routedNow().subspan(base, shardGroup.servers.size()),
+                    .rotation = read ? worker_.nextRotation() : 0U,
+                    .excluded = suspected},
+                   shardFences_[index]);
+  return shardGroup.base + node;
 }
 
 int Session::routeNow(bool read) {
@@ -604,83 +649,154 @@ constexpr std::size_t kMaxRouteLookahead = 1 << 20;
 
 }  // namespace
 
-// The read intent of the client's next batch at the start of `data`: a
-// Query's text, or what an extended-protocol batch executes up to its Sync
-// or Flush. nullopt while the batch is still arriving.
-std::optional<sql::ReadIntent> Session::batchIntent(std::span<const std::byte> data) {
+// The route of the client's next batch at the start of `data`: a Query's
+// text, or what an extended-protocol batch executes up to its Sync or
+// Flush. nullopt while the batch is still arriving. Only a batch of one
+// statement can go to a shard: a Query, or one Execute ended by a Sync.
+std::optional<Session::BatchRoute> Session::batchRoute(std::span<const std::byte> data) {
   using sql::ReadIntent;
-  auto& classifier = worker_.classifier();
+  constexpr BatchRoute kCoordinator{.intent = ReadIntent::kPrimary};
   std::optional<ReadIntent> combined;
+  std::optional<BatchRoute> single;  // the one Execute's route
+  int executes = 0;
   std::vector<std::pair<std::string_view, std::string_view>> statements;  // parsed here
-  std::vector<std::pair<std::string_view, std::string_view>> portals;     // bound here
-  auto textOf = [&](const auto& list, std::string_view name) -> std::optional<std::string_view> {
-    for (auto it = list.rbegin(); it != list.rend(); ++it) {
+  struct Portal {
+    std::string_view name;
+    std::string_view text;
+    std::span<const std::byte> bind;  // the Bind's body
+  };
+  std::vector<Portal> portals;  // bound here
+  auto textOf = [&](std::string_view name) -> std::optional<std::string_view> {
+    for (auto it = statements.rbegin(); it != statements.rend(); ++it) {
       if (it->first == name) return it->second;
     }
     return std::nullopt;
+  };
+  auto portalOf = [&](std::string_view name) -> const Portal* {
+    for (auto it = portals.rbegin(); it != portals.rend(); ++it) {
+      if (it->name == name) return &*it;
+    }
+    return nullptr;
   };
   std::size_t pos = 0;
   while (data.size() - pos >= kHeaderLength) {
     auto rest = data.subspan(pos);
     auto type = static_cast<char>(rest[0]);
     auto length = messageLength(rest);
-    if (length < kHeaderLength) return ReadIntent::kPrimary;  // malformed: scanClient says so
+    if (length < kHeaderLength) return kCoordinator;  // malformed: scanClient says so
     bool classifiable = type != protocol::kQuery && type != protocol::kParse
                             ? length <= kMaxClientSmallMessage
                             : length <= kMaxClassifiedMessage;
-    if (!classifiable) return ReadIntent::kPrimary;
+    if (!classifiable) return kCoordinator;
     if (length > rest.size()) break;
     auto body = rest.subspan(kHeaderLength, length - kHeaderLength);
     auto reader = protocol::Reader::forBody(body);
     switch (type) {
       case protocol::kQuery: {
-        if (pos != 0) return ReadIntent::kPrimary;
+        if (pos != 0) return kCoordinator;
         auto text = reader.cstring();
-        return text ? classifier.readIntent(*text) : ReadIntent::kPrimary;
+        return text ? routeStatement(*text, std::nullopt) : kCoordinator;
       }
       case protocol::kParse: {
         auto name = reader.cstring();
         auto text = name ? reader.cstring() : name;
-        if (!text) return ReadIntent::kPrimary;
+        if (!text) return kCoordinator;
         // Session mode: a named statement must exist on the primary.
-        if (!name->empty() && !transactionMode()) return ReadIntent::kPrimary;
+        if (!name->empty() && !transactionMode()) return kCoordinator;
         statements.emplace_back(*name, *text);
         break;
       }
       case protocol::kBind: {
         auto portal = reader.cstring();
         auto statement = portal ? reader.cstring() : portal;
-        if (!statement) return ReadIntent::kPrimary;
-        auto text = textOf(statements, *statement);
+        if (!statement) return kCoordinator;
+        auto text = textOf(*statement);
         if (!text) {
           const auto* known = knownStatement(*statement);
-          if (known == nullptr) return ReadIntent::kPrimary;  // parsed in an earlier batch
+          if (known == nullptr) return kCoordinator;  // parsed in an earlier batch
           text = known->sql;
         }
-        portals.emplace_back(*portal, *text);
+        portals.push_back({*portal, *text, body});
         break;
       }
       case protocol::kExecute: {
-        auto portal = reader.cstring();
-        auto text = portal ? textOf(portals, *portal) : std::nullopt;
-        if (!text) return ReadIntent::kPrimary;
-        combined = combineIntent(combined, classifier.readIntent(*text));
+        auto name = reader.cstring();
+        const auto* portal = name ? portalOf(*name) : nullptr;
+        if (portal == nullptr) return kCoordinator;
+        auto route = routeStatement(portal->text, portal->bind);
+        combined = combineIntent(combined, route.intent);
+        if (++executes == 1) single = route;
         break;
       }
       case protocol::kSync:
-      case protocol::kFlush:
+        if (executes == 1 && single->shardGroup >= 0) return single;
         // Parse and Describe alone run nothing: any node may answer them.
-        return combined.value_or(ReadIntent::kReplica);
+        return BatchRoute{.intent = combined.value_or(ReadIntent::kReplica)};
+      case protocol::kFlush:
+        return BatchRoute{.intent = combined.value_or(ReadIntent::kReplica)};
       case protocol::kDescribe:
       case protocol::kClose:
         break;
       default:
-        return ReadIntent::kPrimary;  // FunctionCall, COPY data, Terminate
+        return kCoordinator;  // FunctionCall, COPY data, Terminate
     }
     pos += length;
   }
-  if (data.size() >= kMaxRouteLookahead) return ReadIntent::kPrimary;
+  if (data.size() >= kMaxRouteLookahead) return kCoordinator;
   return std::nullopt;
+}
+
+// A table missing on the shard it was sent to: the map is stale (a
+// `shard move` dropped it there), so it is read again now rather than at
+// the next period.
+void Session::noteShardError(std::span<const std::byte> body) {
+  auto fields = protocol::ErrorFields::parse(body);
+  if (!fields || fields->sqlState() != protocol::sqlstate::kUndefinedTable) return;
+  if (auto* watcher = worker_.shared().shardMap.get()) watcher->requestRefresh();
+}
+
+// One statement's route; `bind` is its Bind's body (extended protocol).
+Session::BatchRoute Session::routeStatement(std::string_view text,
+                                            std::optional<std::span<const std::byte>> bind) {
+  const auto* routes = shardRoutes();
+  auto relations = routes ? std::span<const sql::ShardedRelation>(routes->relations)
+                          : std::span<const sql::ShardedRelation>();
+  auto route = worker_.classifier().route(text, relations);
+  BatchRoute out{.intent = route.intent};
+  if (route.shardKey) {
+    out.shardGroup = shardGroupFor(*route.shardKey, bind);
+    out.shardRead = route.shardKey->readOnly;
+  }
+  return out;
+}
+
+// The sharded tables this session's statements may name, or nullptr when
+// none may go to a shard directly: no map for its database, or a session
+// whose search_path may make a table name mean another table.
+const shard::ShardRoutes* Session::shardRoutes() {
+  const auto* map = transactionMode() ? worker_.shardMap() : nullptr;
+  if (map == nullptr || tracker_->mayHaveChanged("search_path")) return nullptr;
+  return map->find(database_);
+}
+
+// The group that owns the key's row, or -1 (the coordinator decides).
+int Session::shardGroupFor(const sql::ShardKeyUse& key,
+                           std::optional<std::span<const std::byte>> bind) {
+  const auto* routes = shardRoutes();
+  if (routes == nullptr || key.relation >= routes->tables.size()) return -1;
+  const auto& table = routes->tables[key.relation];
+  // Text keys are hashed as the server stores them: in its encoding.
+  bool textKey =
+      table.hashType == shard::HashKeyType::kText || table.hashType == shard::HashKeyType::kBpchar;
+  if (textKey && clientEncoding_ != serverEncoding_) return -1;
+  if (key.parameter < 0) return shard::groupFor(table, {.bytes = key.literal});
+  if (!bind) return -1;
+  auto parsed = protocol::Bind::parse(*bind);
+  auto index = static_cast<std::size_t>(key.parameter);
+  if (!parsed || index >= parsed->parameters.size() || !parsed->parameters[index]) return -1;
+  const auto& formats = parsed->parameterFormats;
+  auto format = formats.empty() ? 0 : formats[formats.size() == 1 ? 0 : index];
+  return shard::groupFor(table, {.binary = format == 1, .bytes = *parsed->parameters[index]});
 }
 
 bool Session::admitBatch(std::span<const std::byte> rest) {
@@ -689,14 +805,17 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
     return intent == ReadIntent::kReplica || intent == ReadIntent::kBeginReadOnly;
   };
   // The batch chooseNode() routed was classified there already.
-  std::optional<ReadIntent> routed = std::exchange(routedIntent_, std::nullopt);
+  auto routedBatch = std::exchange(routedBatch_, std::nullopt);
+  std::optional<ReadIntent> routed;
+  if (routedBatch) routed = routedBatch->intent;
+  if (shardGroup_ >= 0) return admitOnShard(rest, routedBatch);
   if (onReplica_) {
     if (stayUntilRelease_) return true;
     if (pendingSyncs_ == 0 && txStatus_ != protocol::TransactionStatus::kIdle) {
       stayUntilRelease_ = true;  // the client's read-only transaction is open there
       return true;
     }
-    auto intent = routed ? routed : batchIntent(rest);
+    auto intent = routed ? routed : batchIntentOf(rest);
     if (!intent) return false;  // wait for the rest of the batch
     if (reads(*intent)) return true;
     holdForRoute_ = true;
@@ -705,7 +824,7 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
   if (!transactionMode() && pendingSyncs_ == 0 && !closing_ && !std::exchange(noBorrow_, false) &&
       txStatus_ == protocol::TransactionStatus::kIdle && !tracker_->pinned()) {
     // Session mode between transactions: a read may borrow a replica.
-    auto intent = batchIntent(rest);
+    auto intent = batchIntentOf(rest);
     if (!intent) return false;
     if (reads(*intent)) {
       int node = routeNow(true);
@@ -718,10 +837,36 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
     return true;
   }
   if (!attachmentWrote_ && worker_.shared().config.readYourWrites) {
-    auto intent = routed ? routed : batchIntent(rest);
+    auto intent = routed ? routed : batchIntentOf(rest);
     attachmentWrote_ = !intent || !reads(*intent);
   }
   return true;
+}
+
+std::optional<sql::ReadIntent> Session::batchIntentOf(std::span<const std::byte> data) {
+  auto batch = batchRoute(data);
+  if (!batch) return std::nullopt;
+  return batch->intent;
+}
+
+// A shard node runs the one statement it was chosen for, and any later
+// batch for the same group (pipelined) that it may run; anything else
+// waits until it answered and is routed afresh.
+bool Session::admitOnShard(std::span<const std::byte> rest,
+                           const std::optional<BatchRoute>& routed) {
+  if (stayUntilRelease_) return true;
+  if (pendingSyncs_ == 0 && txStatus_ != protocol::TransactionStatus::kIdle) {
+    stayUntilRelease_ = true;  // a transaction is open there: it takes everything
+    return true;
+  }
+  auto batch = routed ? routed : batchRoute(rest);
+  if (!batch) return false;  // wait for the rest of the batch
+  if (batch->shardGroup == shardGroup_ && (!shardReplica_ || batch->shardRead)) {
+    attachmentWrote_ = attachmentWrote_ || !batch->shardRead;
+    return true;
+  }
+  holdForRoute_ = true;
+  return false;
 }
 
 // Session mode: the primary stays the session's; a read runs on a replica
@@ -1214,6 +1359,7 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
     if (type == protocol::kErrorResponse && canRetryRead() && endsSession(frame.frame.body)) {
       return Scan::kRetry;  // the replica is going away; nothing reached the client yet
     }
+    if (type == protocol::kErrorResponse && shardGroup_ >= 0) noteShardError(frame.frame.body);
     if (type == protocol::kReadyForQuery) {
       auto ready = protocol::ReadyForQuery::parse(frame.frame.body);
       if (!ready) return Scan::kMalformed;
@@ -1359,6 +1505,7 @@ asio::awaitable<void> Session::reportLostStatement() {
   server_.discard();
   routed_.clear();
   onReplica_ = false;
+  shardGroup_ = -1;
   forgetInFlight();
   state_ = SessionState::kIdle;
   std::string out = protocol::makeErrorResponse(

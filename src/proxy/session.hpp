@@ -30,6 +30,7 @@
 #include "runtime/client_stream.hpp"
 #include "runtime/fifo.hpp"
 #include "runtime/stream.hpp"
+#include "shard/routing.hpp"
 #include "sql/read_intent.hpp"
 
 namespace pgswarm::proxy {
@@ -95,7 +96,25 @@ class Session : public std::enable_shared_from_this<Session> {
   void returnReplica(bool reusable);
   // The node for the client's next transaction; nullopt until enough of it has arrived.
   [[nodiscard]] std::optional<int> chooseNode();
-  [[nodiscard]] std::optional<sql::ReadIntent> batchIntent(std::span<const std::byte> data);
+  // Where the client's next batch goes: its read intent, and the shard
+  // group that owns every row it touches when it is one single-shard
+  // statement (direct routing).
+  struct BatchRoute {
+    sql::ReadIntent intent = sql::ReadIntent::kPrimary;
+    int shardGroup = -1;     // index into ProxyShared::shardGroups; -1: the coordinator
+    bool shardRead = false;  // a replica of the shard may run it
+  };
+  [[nodiscard]] std::optional<BatchRoute> batchRoute(std::span<const std::byte> data);
+  [[nodiscard]] BatchRoute routeStatement(std::string_view text,
+                                          std::optional<std::span<const std::byte>> bind);
+  [[nodiscard]] int shardGroupFor(const sql::ShardKeyUse& key,
+                                  std::optional<std::span<const std::byte>> bind);
+  [[nodiscard]] const shard::ShardRoutes* shardRoutes();
+  [[nodiscard]] int routeToShard(int group, bool read);
+  void noteAttachmentWrite();
+  void noteShardError(std::span<const std::byte> body);
+  [[nodiscard]] std::optional<sql::ReadIntent> batchIntentOf(std::span<const std::byte> data);
+  bool admitOnShard(std::span<const std::byte> rest, const std::optional<BatchRoute>& routed);
   // At a batch boundary on a routed attachment: may this batch go to the
   // attached server? false holds it until the server is settled (checkRoute).
   bool admitBatch(std::span<const std::byte> rest);
@@ -210,14 +229,19 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   RoutedNode routed_;
   WriteFence fence_;
-  bool routing_ = false;                         // routingActive(), fixed at login
-  bool readOnlyByDefault_ = false;               // the client's default_transaction_read_only
-  std::optional<sql::ReadIntent> routedIntent_;  // of the batch chooseNode() just routed
-  bool onReplica_ = false;         // the attachment serves reads away from the primary
-  bool attachmentWrote_ = false;   // a batch that may write went to the primary
-  bool holdForRoute_ = false;      // a batch waits until the replica is settled
-  bool stayUntilRelease_ = false;  // the replica's open transaction takes everything
-  bool settleWaiting_ = false;     // clientLoop waits in waitServerSettled
+  bool routing_ = false;                   // routingActive(), fixed at login
+  bool readOnlyByDefault_ = false;         // the client's default_transaction_read_only
+  std::optional<BatchRoute> routedBatch_;  // the batch chooseNode() just routed
+  int shardGroup_ = -1;        // the attachment's shard group; -1: the coordinator's nodes
+  bool shardReplica_ = false;  // the attachment is a shard group's replica: reads only
+  std::vector<WriteFence> shardFences_;  // read-your-writes per shard group
+  std::string clientEncoding_;           // as the server reports them: text keys are hashed
+  std::string serverEncoding_;           // as sent only when the two agree
+  bool onReplica_ = false;               // the attachment serves reads away from the primary
+  bool attachmentWrote_ = false;         // a batch that may write went to the primary
+  bool holdForRoute_ = false;            // a batch waits until the replica is settled
+  bool stayUntilRelease_ = false;        // the replica's open transaction takes everything
+  bool settleWaiting_ = false;           // clientLoop waits in waitServerSettled
   // Retry of a read whose replica failed before any reply reached the client.
   std::string retryBytes_;  // the client's bytes sent on this attachment
   bool retryArmed_ = false;

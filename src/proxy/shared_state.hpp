@@ -20,10 +20,24 @@
 #include "proxy/pool_config.hpp"
 #include "proxy/router.hpp"
 #include "proxy/users.hpp"
+#include "shard/map_watcher.hpp"
 
 namespace pgswarm::proxy {
 
 class Worker;
+
+// A shard group the pool routes single-shard statements to: its nodes take
+// the node indices [base, base + servers.size()) after the coordinator's
+// (config.servers), and its own health monitor tells its primary and
+// replicas apart. The failover coordinator looks after the coordinator's
+// nodes only.
+struct ShardGroup {
+  std::string name;
+  int base = 0;
+  std::vector<pool::ServerAddress> servers;
+  RoutingPolicy routing;
+  std::unique_ptr<cluster::HealthMonitor> monitor;  // null when checks are off
+};
 
 struct ProxyShared {
   explicit ProxyShared(PoolConfig c)
@@ -41,6 +55,11 @@ struct ProxyShared {
   // Started after the monitor when failover is on and there are 2+ nodes;
   // declared after it so it stops first.
   std::unique_ptr<cluster::FailoverCoordinator> failover;
+  // Filled by runPool before the workers start, fixed afterwards.
+  std::vector<ShardGroup> shardGroups;
+  // Started by runPool when there are shard groups and a refresh period;
+  // null otherwise (every statement then goes through the coordinator).
+  std::unique_ptr<shard::MapWatcher> shardMap;
   Users users;
   AccessRules access;
   ClientTls tls;
@@ -55,6 +74,31 @@ struct ProxyShared {
   // PAUSE / RESUME: the truth each worker copies into its pools (see
   // Worker::applyPause); read only when a pool is made or a command runs.
   std::atomic<bool> paused{false};
+
+  // Every node the pool connects to: the coordinator's, then each shard
+  // group's; a node index (pools, routed counts) indexes this.
+  [[nodiscard]] std::size_t nodeCount() const { return config.servers.size() + shardNodeCount(); }
+  [[nodiscard]] const pool::ServerAddress& nodeAddress(int node) const {
+    const auto* group = groupOf(node);
+    auto index = static_cast<std::size_t>(group ? node - group->base : node);
+    return group ? group->servers.at(index) : config.servers.at(index);
+  }
+  // The shard group a node index belongs to, or nullptr for the coordinator's.
+  [[nodiscard]] const ShardGroup* groupOf(int node) const {
+    for (const auto& group : shardGroups) {
+      if (node >= group.base && node < group.base + static_cast<int>(group.servers.size())) {
+        return &group;
+      }
+    }
+    return nullptr;
+  }
+
+ private:
+  [[nodiscard]] std::size_t shardNodeCount() const {
+    std::size_t count = 0;
+    for (const auto& group : shardGroups) count += group.servers.size();
+    return count;
+  }
 };
 
 }  // namespace pgswarm::proxy

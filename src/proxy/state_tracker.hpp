@@ -73,6 +73,12 @@ class StateTracker {
   [[nodiscard]] std::string pinReason() const;
   // The client's settings, canonical: equal keys mean equal settings.
   [[nodiscard]] const std::string& settingsKey() const { return key_; }
+  // The client may have changed `name` (lowercase) from the server's
+  // default: in its startup packet, with SET, or with a setting the tracker
+  // could not follow.
+  [[nodiscard]] bool mayHaveChanged(const std::string& name) const {
+    return opaqueSetting_ || settings_.count(name) != 0 || startup_.count(name) != 0;
+  }
   // The query that brings a server connection to this client's settings.
   [[nodiscard]] std::string replayQuery() const { return "RESET ALL;" + key_; }
   // True once after the client's own RESET ALL / DISCARD / RESET of a

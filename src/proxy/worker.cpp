@@ -15,23 +15,36 @@
 
 namespace pgswarm::proxy {
 
+namespace {
+
+// The first configured node stands for the primary until checks tell (or
+// for good, with checks off).
+std::shared_ptr<const cluster::Topology> uncheckedTopology(
+    const std::vector<pool::ServerAddress>& servers) {
+  auto fixed = std::make_shared<cluster::Topology>();
+  for (const auto& server : servers) {
+    fixed->nodes.push_back({.node = {.name = server.host + ":" + std::to_string(server.port),
+                                     .host = server.host,
+                                     .port = server.port}});
+  }
+  return fixed;
+}
+
+}  // namespace
+
 Worker::Worker(ProxyShared& shared, int index)
     : shared_(shared),
       index_(index),
-      routedNow_(shared.config.servers.size(), 0),
-      routedTotal_(shared.config.servers.size(), 0),
-      suspectUntil_(shared.config.servers.size()) {
-  if (shared_.monitor) {
-    topology_ = shared_.monitor->current();
-  } else {
-    auto fixed = std::make_shared<cluster::Topology>();
-    for (const auto& server : shared_.config.servers) {
-      fixed->nodes.push_back({.node = {.name = server.host + ":" + std::to_string(server.port),
-                                       .host = server.host,
-                                       .port = server.port}});
-    }
-    topology_ = std::move(fixed);
+      routedNow_(shared.nodeCount(), 0),
+      routedTotal_(shared.nodeCount(), 0),
+      suspectUntil_(shared.nodeCount()) {
+  topology_ =
+      shared_.monitor ? shared_.monitor->current() : uncheckedTopology(shared_.config.servers);
+  for (const auto& group : shared_.shardGroups) {
+    groupTopologies_.push_back(group.monitor ? group.monitor->current()
+                                             : uncheckedTopology(group.servers));
   }
+  if (shared_.shardMap) shardMap_ = shared_.shardMap->current();
 }
 
 void Worker::suspectNode(int node) {
@@ -58,6 +71,19 @@ const cluster::Topology& Worker::topology() {
     topology_ = shared_.monitor->current();
   }
   return *topology_;
+}
+
+const cluster::Topology& Worker::groupTopology(std::size_t group) {
+  const auto& monitor = shared_.shardGroups[group].monitor;
+  auto& cached = groupTopologies_[group];
+  if (monitor && monitor->version() != cached->version) cached = monitor->current();
+  return *cached;
+}
+
+const shard::ShardMap* Worker::shardMap() {
+  if (!shared_.shardMap) return nullptr;
+  if (shared_.shardMap->version() != shardMap_->version) shardMap_ = shared_.shardMap->current();
+  return shardMap_.get();
 }
 
 Worker::~Worker() {
@@ -139,8 +165,7 @@ pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& da
   // The one lock of this path, once per (user, database) and worker.
   auto& slots = shared_.slots.slotsFor(user, database, node);
   auto made = std::make_unique<pool::ServerPool>(io_.get_executor(), user, database,
-                                                 config.servers[static_cast<std::size_t>(node)],
-                                                 limits, slots, index_);
+                                                 shared_.nodeAddress(node), limits, slots, index_);
   // A pool made during PAUSE starts paused; RESUME reaches it through applyPause.
   made->setPaused(shared_.paused.load());
   return *pools_.emplace(key, std::move(made)).first->second;
@@ -377,6 +402,11 @@ ProxySnapshot assemble(ProxyShared& shared, std::vector<std::optional<WorkerSnap
                          .paused = shared.paused.load()};
   if (shared.monitor) snapshot.topology = shared.monitor->current();
   if (shared.failover) snapshot.failover = shared.failover->status();
+  for (const auto& group : shared.shardGroups) {
+    snapshot.shardGroups.push_back({group.name, group.base, group.servers,
+                                    group.monitor ? group.monitor->current() : nullptr});
+  }
+  if (shared.shardMap) snapshot.shardMap = shared.shardMap->current();
   for (auto& answer : answers) {
     if (answer) snapshot.workers.push_back(std::move(*answer));
   }

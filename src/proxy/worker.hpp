@@ -67,12 +67,17 @@ class Worker {
   [[nodiscard]] WorkerStats& stats() { return stats_; }
   [[nodiscard]] int index() const { return index_; }
   // The pool of (user, database) to node `node` (an index into
-  // config.servers) on this worker, made on first use.
+  // ProxyShared's nodes) on this worker, made on first use.
   [[nodiscard]] pool::ServerPool& poolFor(const std::string& user, const std::string& database,
                                           int node);
   // The latest topology snapshot; refreshed when the monitor published a
   // newer one (one atomic load otherwise). Valid until the next call.
   [[nodiscard]] const cluster::Topology& topology();
+  // The same for shard group `group` (an index into ProxyShared::shardGroups).
+  [[nodiscard]] const cluster::Topology& groupTopology(std::size_t group);
+  // The latest shard map, or nullptr without direct routing; valid until
+  // the next call.
+  [[nodiscard]] const shard::ShardMap* shardMap();
   // Transactions this worker has running on each node now: the router's
   // least-outstanding measure. Sessions count in and out around a lease.
   void countRouted(int node, int delta) {
@@ -125,6 +130,8 @@ class Worker {
   std::set<Session*> sessions_;
   sql::Classifier classifier_;
   std::shared_ptr<const cluster::Topology> topology_;
+  std::vector<std::shared_ptr<const cluster::Topology>> groupTopologies_;
+  std::shared_ptr<const shard::ShardMap> shardMap_;
   std::vector<int> routedNow_;
   std::vector<std::uint64_t> routedTotal_;
   std::vector<std::chrono::steady_clock::time_point> suspectUntil_;

@@ -199,5 +199,48 @@ TEST(PoolConfig, ShowConfigKnowsTheTlsSettings) {
   }
 }
 
+TEST(PoolConfig, ShardGroupsFromShardHosts) {
+  auto config =
+      configWith({{"pool.shard_hosts", "shard1=10.0.0.1:5432, 10.0.0.2:5433; shard2=h3:6000;"},
+                  {"pool.shard_databases", "app, postgres"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->shardGroups.size(), 2U);
+  EXPECT_EQ(config->shardGroups[0].name, "shard1");
+  ASSERT_EQ(config->shardGroups[0].servers.size(), 2U);
+  EXPECT_EQ(config->shardGroups[0].servers[1].host, "10.0.0.2");
+  EXPECT_EQ(config->shardGroups[0].servers[1].port, 5433);
+  EXPECT_EQ(config->shardGroups[1].name, "shard2");
+  EXPECT_EQ(config->shardDatabases, (std::vector<std::string>{"app", "postgres"}));
+  EXPECT_EQ(config->shardMapRefresh, std::chrono::milliseconds(1000));
+  std::map<std::string, std::string> shown;
+  for (const auto& [key, value] : describeConfig(*config)) shown[key] = value;
+  EXPECT_EQ(shown["shard_hosts"], "shard1=10.0.0.1:5432,10.0.0.2:5433;shard2=h3:6000");
+  EXPECT_EQ(shown["shard_databases"], "app,postgres");
+}
+
+TEST(PoolConfig, NoShardGroupsByDefault) {
+  auto config = configFrom({});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_TRUE(config->shardGroups.empty());
+}
+
+TEST(PoolConfig, ShardHostsThatDoNotFit) {
+  for (const auto& [text, message] : std::vector<std::pair<std::string, std::string>>{
+           {"10.0.0.1:5432", "'10.0.0.1:5432' is not name=host:port,..."},
+           {"=h:1", "'=h:1' is not name=host:port,..."},
+           {"shard1=h:1;shard1=h:2", "shard group 'shard1' is given twice"},
+       }) {
+    auto config = configWith({{"pool.shard_hosts", text}});
+    ASSERT_FALSE(config.ok()) << text;
+    EXPECT_NE(config.error().message.find(message), std::string::npos)
+        << text << ": " << config.error().message;
+  }
+  auto badHost = configWith({{"pool.shard_hosts", "shard1=h"}});
+  ASSERT_FALSE(badHost.ok());
+  EXPECT_NE(badHost.error().message.find("shard group 'shard1'"), std::string::npos);
+  auto fast = configWith({{"pool.shard_map_refresh_ms", "10"}});
+  ASSERT_FALSE(fast.ok());
+}
+
 }  // namespace
 }  // namespace pgswarm::proxy

@@ -1,0 +1,287 @@
+// Direct shard routing in the pool: `up --shards 2 --pool-mode transaction`,
+// pgbench scale 1 sharded by hash (one local partition, one on each shard
+// node) and a copy sharded by range. A single-shard statement through the
+// pool must reach the shard node itself (the nodes' own transaction counts
+// say where statements ran), answer what the coordinator answers, and follow
+// the shard map when a partition moves.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "harness.hpp"
+
+namespace pgswarm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kShardNodes = 2;
+constexpr int kAccounts = 100000;  // pgbench scale 1
+constexpr const char* kClientName = "shard-routing-test";
+
+// The first row's column `value`; -1 on an error or no row.
+std::int64_t number(cluster::PgConnection& conn, const std::string& sql) {
+  auto rows = conn.query("SELECT (" + sql + ") AS value");
+  if (!rows || rows->size() == 0 || !rows->get(0, "value")) return -1;
+  return std::stoll(rows->text(0, "value"));
+}
+
+class ShardRoutingTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = std::make_unique<LocalCluster>(0, kShardNodes);
+    auto up = cluster_->up({"--pool-mode", "transaction"});
+    ASSERT_EQ(up.exitCode, 0) << up.output;
+    auto init = runPgClient("pgbench",
+                            {"-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p",
+                             std::to_string(cluster_->nodePort(0)), "-U", "postgres", "postgres"},
+                            cluster_->password());
+    ASSERT_EQ(init.exitCode, 0) << init.output;
+    auto conn = cluster_->connect(0);
+    ASSERT_TRUE(conn.execute(
+        "CREATE TABLE ranged_accounts (aid int PRIMARY KEY, bid int, abalance int, filler "
+        "character(84)); INSERT INTO ranged_accounts SELECT * FROM pgbench_accounts"));
+    auto hashed = shard({"create", "pgbench_accounts", "--key", "aid", "--strategy", "hash",
+                         "--shards", "3", "--keep-local", "1"});
+    ASSERT_EQ(hashed.exitCode, 0) << hashed.output;
+    auto ranged = shard({"create", "ranged_accounts", "--key", "aid", "--shards", "3",
+                         "--keep-local", "1", "--ranges", "30000,60000"});
+    ASSERT_EQ(ranged.exitCode, 0) << ranged.output;
+  }
+  static void TearDownTestSuite() { cluster_.reset(); }
+
+  static CommandOutput shard(const std::vector<std::string>& args) {
+    std::vector<std::string> full{"shard"};
+    full.insert(full.end(), args.begin(), args.end());
+    full.insert(full.end(), {"--dir", cluster_->dir()});
+    return runPgswarm(full);
+  }
+
+  static cluster::PgConnection pool() {
+    cluster::ConnectTarget target{.host = "127.0.0.1",
+                                  .port = cluster_->poolPort(),
+                                  .password = cluster_->password(),
+                                  .applicationName = kClientName};
+    auto conn = cluster::PgConnection::connect(target);
+    if (!conn) throw std::runtime_error(conn.error().message);
+    return std::move(*conn);
+  }
+
+  static cluster::PgConnection node(int port) {
+    cluster::ConnectTarget target{.host = "127.0.0.1",
+                                  .port = port,
+                                  .password = cluster_->password(),
+                                  .applicationName = "shard-routing-test observer"};
+    auto conn = cluster::PgConnection::connect(target);
+    if (!conn) throw std::runtime_error(conn.error().message);
+    return std::move(*conn);
+  }
+
+  // Committed transactions of database postgres on the node at `port`, as
+  // far as backends have reported them.
+  static std::int64_t commits(int port) {
+    auto conn = node(port);
+    return number(conn, "SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres'");
+  }
+
+  // The shard node (1-based) holding `aid` of `table`, by asking each node.
+  static int shardHolding(const std::string& table, int aid) {
+    for (int k = 1; k <= kShardNodes; ++k) {
+      auto conn = node(cluster_->shardPort(k));
+      if (number(conn, "SELECT count(*) FROM " + table + " WHERE aid = " + std::to_string(aid)) ==
+          1) {
+        return k;
+      }
+    }
+    return 0;
+  }
+
+  // The first aid of `table` at or after `from` that lives on shard node k.
+  static int aidOnShard(const std::string& table, int k, int from = 1) {
+    return aidsOnShard(table, k, from, 1).at(0);
+  }
+
+  static std::vector<int> aidsOnShard(const std::string& table, int k, int from, int count) {
+    auto conn = node(cluster_->shardPort(k));
+    auto rows = conn.query("SELECT aid FROM " + table + " WHERE aid >= " + std::to_string(from) +
+                           " ORDER BY aid LIMIT " + std::to_string(count));
+    std::vector<int> aids;
+    for (std::size_t i = 0; rows && i < rows->size(); ++i) {
+      aids.push_back(std::stoi(rows->text(i, "aid")));
+    }
+    if (aids.empty()) aids.push_back(-1);
+    return aids;
+  }
+
+  // Waits until the pool's shard map sends a statement on `aid` to shard k:
+  // the map is read once a second.
+  static void waitForDirectRoute(const std::string& table, int aid, int k) {
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    std::string where = " WHERE aid = " + std::to_string(aid);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto client = pool();
+      ASSERT_TRUE(client.execute("UPDATE " + table + " SET filler = 'probe'" + where));
+      auto shardConn = node(cluster_->shardPort(k));
+      auto rows =
+          shardConn.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
+                          std::string(kClientName) + "'");
+      if (rows && rows->text(0, "count") != "0") return;
+      std::this_thread::sleep_for(200ms);
+    }
+    FAIL() << "the pool never sent a statement on " << table << where << " to shard" << k;
+  }
+
+  static std::unique_ptr<LocalCluster> cluster_;
+};
+
+std::unique_ptr<LocalCluster> ShardRoutingTest::cluster_;
+
+TEST_F(ShardRoutingTest, SingleShardStatementsRunOnTheShardNode) {
+  int aid = aidOnShard("pgbench_accounts", 1);
+  ASSERT_GT(aid, 0);
+  waitForDirectRoute("pgbench_accounts", aid, 1);
+
+  constexpr int kStatements = 1000;
+  std::vector<int> keys;
+  for (int k = 1; k <= kShardNodes; ++k) {
+    auto some = aidsOnShard("pgbench_accounts", k, 1, kStatements / kShardNodes);
+    keys.insert(keys.end(), some.begin(), some.end());
+  }
+  ASSERT_EQ(keys.size(), static_cast<std::size_t>(kStatements));
+  auto client = pool();
+  auto coordinatorBefore = commits(cluster_->nodePort(0));
+  std::int64_t shardBefore = 0;
+  for (int k = 1; k <= kShardNodes; ++k) shardBefore += commits(cluster_->shardPort(k));
+  for (int key : keys) {
+    ASSERT_TRUE(client.query("SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+                             {std::to_string(key)}));
+  }
+  // Backends report their counts within about a second of going idle.
+  std::int64_t shardDelta = 0;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::int64_t now = 0;
+    for (int k = 1; k <= kShardNodes; ++k) now += commits(cluster_->shardPort(k));
+    shardDelta = now - shardBefore;
+    if (shardDelta >= kStatements) break;
+    std::this_thread::sleep_for(500ms);
+  }
+  // An idle backend reports at the latest 10 s after its last transaction
+  // (PGSTAT_IDLE_INTERVAL): then the coordinator's count is complete.
+  std::this_thread::sleep_for(11s);
+  auto coordinatorDelta = commits(cluster_->nodePort(0)) - coordinatorBefore;
+  EXPECT_GE(shardDelta, kStatements);
+  // Through the coordinator each statement would be a transaction there
+  // too; what remains are health checks and map reads (several a second).
+  EXPECT_LT(coordinatorDelta, kStatements / 4) << "shard delta " << shardDelta;
+}
+
+TEST_F(ShardRoutingTest, DirectAnswersEqualTheCoordinators) {
+  auto client = pool();
+  auto coordinator = cluster_->connect(0);
+  std::vector<int> aids{1, 2, 3, 29999, 30000, 30001, 59999, 60000, 60001, 99999, 100000, 100001};
+  for (int k = 1; k <= kShardNodes; ++k) aids.push_back(aidOnShard("pgbench_accounts", k, 5000));
+  for (const char* table : {"pgbench_accounts", "ranged_accounts"}) {
+    for (int aid : aids) {
+      std::string sql = std::string("SELECT aid, bid, abalance FROM ") + table + " WHERE aid = ";
+      auto literal = client.query(sql + std::to_string(aid));
+      auto bound = client.query(sql + "$1", {std::to_string(aid)});
+      auto expected = coordinator.query(sql + std::to_string(aid));
+      ASSERT_TRUE(literal && bound && expected) << table << " " << aid;
+      ASSERT_EQ(literal->size(), expected->size()) << table << " " << aid;
+      ASSERT_EQ(bound->size(), expected->size()) << table << " " << aid;
+      if (expected->size() == 1) {
+        EXPECT_EQ(literal->text(0, "abalance"), expected->text(0, "abalance"));
+        EXPECT_EQ(bound->text(0, "bid"), expected->text(0, "bid"));
+      }
+    }
+  }
+}
+
+TEST_F(ShardRoutingTest, DirectWritesLandWhereTheCoordinatorReadsThem) {
+  auto client = pool();
+  auto coordinator = cluster_->connect(0);
+  for (int k = 1; k <= kShardNodes; ++k) {
+    int aid = aidOnShard("ranged_accounts", k, 10);
+    ASSERT_TRUE(client.execute("UPDATE ranged_accounts SET abalance = abalance + 7 WHERE aid = " +
+                               std::to_string(aid)));
+    EXPECT_EQ(number(coordinator,
+                     "SELECT abalance FROM ranged_accounts WHERE aid = " + std::to_string(aid)),
+              7);
+  }
+  // New keys beyond every bound land in the last range (shard2 here) and in
+  // the hash partition PostgreSQL itself would choose.
+  ASSERT_TRUE(client.execute(
+      "INSERT INTO ranged_accounts (aid, bid, abalance, filler) VALUES (200001, 1, 3, 'new')"));
+  EXPECT_EQ(shardHolding("ranged_accounts", 200001), 2);
+  for (int aid = 200001; aid <= 200040; ++aid) {
+    ASSERT_TRUE(client.query(
+        "INSERT INTO pgbench_accounts (aid, bid, abalance, filler) VALUES ($1, 1, 0, 'n')",
+        {std::to_string(aid)}));
+  }
+  auto placed = coordinator.query(
+      "SELECT tableoid::regclass::text AS part, count(*) FROM pgbench_accounts "
+      "WHERE aid > 200000 GROUP BY 1 ORDER BY 1");
+  ASSERT_TRUE(placed);
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < placed->size(); ++i) total += std::stoll(placed->text(i, "count"));
+  EXPECT_EQ(total, 40) << "a row written straight to a shard the coordinator cannot see";
+  EXPECT_EQ(number(coordinator, "SELECT count(*) FROM pgbench_accounts"), kAccounts + 40);
+  EXPECT_EQ(number(coordinator, "SELECT count(*) FROM ONLY pgbench_accounts"), 0);
+}
+
+TEST_F(ShardRoutingTest, PgbenchThroughThePoolKeepsTheBalances) {
+  for (const char* mode : {"simple", "extended", "prepared"}) {
+    auto run = runPgClient(
+        "pgbench",
+        {"-n", "-c", "4", "-j", "2", "-T", "3", "-M", mode, "-h", "127.0.0.1", "-p",
+         std::to_string(cluster_->poolPort()), "-U", "postgres", "--max-tries", "20", "postgres"},
+        cluster_->password());
+    ASSERT_EQ(run.exitCode, 0) << mode << ": " << run.output;
+    auto select =
+        runPgClient("pgbench",
+                    {"-n", "-S", "-c", "4", "-j", "2", "-T", "2", "-M", mode, "-h", "127.0.0.1",
+                     "-p", std::to_string(cluster_->poolPort()), "-U", "postgres", "postgres"},
+                    cluster_->password());
+    ASSERT_EQ(select.exitCode, 0) << mode << ": " << select.output;
+  }
+  auto coordinator = cluster_->connect(0);
+  auto history = number(coordinator, "SELECT coalesce(sum(delta), 0) FROM pgbench_history");
+  auto tellers = number(coordinator, "SELECT sum(tbalance) FROM pgbench_tellers");
+  // The accounts written before (DirectWrites...) add their own balances.
+  auto accounts =
+      number(coordinator, "SELECT sum(abalance) FROM pgbench_accounts WHERE aid <= 100000");
+  EXPECT_EQ(history, tellers);
+  EXPECT_EQ(accounts, history);
+}
+
+TEST_F(ShardRoutingTest, FollowsAMovedPartition) {
+  auto coordinator = cluster_->connect(0);
+  auto partition = coordinator.query(
+      "SELECT partition_name FROM pgswarm.shards WHERE table_name = 'ranged_accounts' AND "
+      "node = 'shard1'");
+  ASSERT_TRUE(partition && partition->size() == 1);
+  int aid = aidOnShard("ranged_accounts", 1, 100);
+  waitForDirectRoute("ranged_accounts", aid, 1);
+  auto moved = shard({"move", partition->text(0, "partition_name"), "--to", "coordinator"});
+  ASSERT_EQ(moved.exitCode, 0) << moved.output;
+  // Within a refresh or two the pool writes there through the coordinator.
+  auto client = pool();
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  bool written = false;
+  while (!written && std::chrono::steady_clock::now() < deadline) {
+    written = client
+                  .execute("UPDATE ranged_accounts SET abalance = 1234 WHERE aid = " +
+                           std::to_string(aid))
+                  .ok();
+    if (!written) std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(written);
+  EXPECT_EQ(number(coordinator,
+                   "SELECT abalance FROM ranged_accounts WHERE aid = " + std::to_string(aid)),
+            1234);
+}
+
+}  // namespace
+}  // namespace pgswarm::test
