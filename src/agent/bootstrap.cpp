@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/data_dir.hpp"
+#include "agent/fencer.hpp"
 #include "agent/pg_files.hpp"
 #include "agent/tool_output.hpp"
 #include "common/files.hpp"
@@ -157,6 +158,11 @@ Status cloneWithPassfile(const NodeContext& node) {
   if (auto ok = dropStaleSlot(*conn, config); !ok) return ok;
   if (auto ok = runBasebackup(node); !ok) return ok;
   removeCopiedSocketLocks(config.dataDir);
+  // A primary fences itself with ALTER SYSTEM: a backup taken while it was
+  // fenced (a lone primary before its first peer answers) carries the fence
+  // in postgresql.auto.conf, and this replica would refuse every write the
+  // day it is promoted.
+  if (auto ok = clearFenceFiles(node); !ok) return ok;
   if (auto ok = writeOwnedFile(config.dataDir + "/standby.signal", "", 0600, node.runAs); !ok) {
     return ok;
   }

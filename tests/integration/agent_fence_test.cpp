@@ -84,6 +84,8 @@ class AgentFence : public ::testing::Test {
                                            std::to_string(apiPort_),
                                            "--password-file",
                                            temp_.path() + "/pw",
+                                           "--replication-password-file",
+                                           temp_.path() + "/pw",
                                            "--peers",
                                            "127.0.0.1:" + std::to_string(peerPort_),
                                            "--fence-timeout-ms",
@@ -168,6 +170,68 @@ TEST_F(AgentFence, APrimaryWithoutPeersFencesItselfAndUnfencesWhenOneAnswers) {
   EXPECT_EQ(command(after.get(), "INSERT INTO t VALUES (2)"), "ok");
   EXPECT_EQ(scalar(after.get(), "SELECT count(*) FROM t"), "2");
   EXPECT_FALSE(std::ifstream(temp_.path() + "/pgswarm-fenced.fence.json").good());
+}
+
+// The fence lives in postgresql.auto.conf, which pg_basebackup copies: a
+// replica cloned while its primary was fenced must not inherit it, or it
+// refuses every write once promoted (seen as "read-only transaction" for
+// good after a failover).
+TEST_F(AgentFence, AReplicaClonedFromAFencedPrimaryTakesWritesOncePromoted) {
+  ASSERT_TRUE(waitUntil([&] { return fenced(); }, 10s)) << status().dump(2) << log();
+  auto clonePort = findPortBase(1);
+  auto cloneApi = runtime::pickFreePort();
+  ASSERT_TRUE(cloneApi.ok());
+  runtime::SpawnOptions options{.argv = {pgswarmBinary(),
+                                         "node",
+                                         "--name",
+                                         "clone",
+                                         "--mode",
+                                         "replica",
+                                         "--data-dir",
+                                         temp_.path() + "/clone/data",
+                                         "--listen",
+                                         "127.0.0.1",
+                                         "--port",
+                                         std::to_string(clonePort),
+                                         "--primary-host",
+                                         "127.0.0.1",
+                                         "--primary-port",
+                                         std::to_string(port_),
+                                         "--api-listen",
+                                         "127.0.0.1",
+                                         "--api-port",
+                                         std::to_string(*cloneApi),
+                                         "--password-file",
+                                         temp_.path() + "/pw",
+                                         "--replication-password-file",
+                                         temp_.path() + "/pw",
+                                         "--peers",
+                                         "127.0.0.1:" + std::to_string(port_)},
+                                .unsetEnv = {"PGPASSWORD", "PGDATA", "PGPORT"},
+                                .outputPath = temp_.path() + "/clone.log",
+                                .newSession = true};
+  auto clone = runtime::spawnProcess(options);
+  ASSERT_TRUE(clone.ok()) << clone.error().message;
+  auto cloneLog = [&] {
+    return runProgram({"/usr/bin/tail", "-n", "40", temp_.path() + "/clone.log"}).output;
+  };
+  auto inRecovery = [&]() -> std::string {
+    auto conn = rawConnect(clonePort, "postgres", password_);
+    if (PQstatus(conn.get()) != CONNECTION_OK) return "";
+    return scalar(conn.get(), "SELECT pg_is_in_recovery()");
+  };
+  EXPECT_TRUE(waitUntil([&] { return inRecovery() == "t"; }, 120s)) << cloneLog();
+  {
+    auto conn = rawConnect(clonePort, "postgres", password_);
+    EXPECT_EQ(scalar(conn.get(), "SELECT pg_promote()"), "t") << cloneLog();
+  }
+  EXPECT_TRUE(waitUntil([&] { return inRecovery() == "f"; }, 30s)) << cloneLog();
+  auto promoted = rawConnect(clonePort, "postgres", password_);
+  ASSERT_EQ(PQstatus(promoted.get()), CONNECTION_OK) << PQerrorMessage(promoted.get());
+  EXPECT_EQ(scalar(promoted.get(), "SHOW default_transaction_read_only"), "off") << cloneLog();
+  EXPECT_EQ(scalar(promoted.get(), "SHOW synchronous_standby_names"), "");
+  EXPECT_EQ(command(promoted.get(), "CREATE TABLE written (v int)"), "ok") << cloneLog();
+  EXPECT_TRUE(runtime::stopProcess(*clone, 60s));
 }
 
 }  // namespace
