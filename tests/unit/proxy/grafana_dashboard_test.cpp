@@ -64,27 +64,9 @@ std::set<std::string> exportedMetrics(const std::string& text) {
 // Everything optional present: the coordinator's primary and a lagging
 // replica under health checks, the failover coordinator, the shard groups.
 std::string fullExposition() {
-  PoolConfig config;
-  config.servers = {{"127.0.0.1", 5000}, {"127.0.0.1", 5001}, {"127.0.0.1", 5002}};
+  auto config = fixtures::threeNodes();
   auto snapshot = fixtures::shardedSnapshot();
-  auto topology = std::make_shared<cluster::Topology>();
-  for (std::size_t i = 0; i < config.servers.size(); ++i) {
-    cluster::NodeObservation node;
-    node.health = cluster::NodeHealth::kUp;
-    node.role = i == 0 ? cluster::NodeRole::kPrimary : cluster::NodeRole::kReplica;
-    node.timeline = 1;
-    if (i == 0) {
-      node.currentLsn = 0x3000060;
-    } else {
-      node.receiveLsn = 0x3000060;
-      node.replayLsn = 0x3000000;
-      node.lagBytes = 0x60;
-      node.replayDelaySeconds = 0.2;
-      node.receiverStatus = "streaming";
-    }
-    topology->nodes.push_back(node);
-  }
-  snapshot.topology = topology;
+  snapshot.topology = fixtures::topology(config);
   snapshot.failover = cluster::FailoverStatus{.state = cluster::FailoverState::kHealthy};
   WorkerSnapshot worker{.index = 2};
   worker.pools.push_back({.user = "app", .database = "shop", .active = 1});

@@ -1,17 +1,52 @@
-// A ProxySnapshot of a pool with two shard groups (shard1: a checked
+// Snapshot parts for the dashboard and metrics tests: three configured
+// nodes (a primary and two streaming replicas) with their topology; and a
+// ProxySnapshot of a pool with two shard groups (shard1: a checked
 // primary and replica; shard2: one node without health checks) after the
 // coordinator's three nodes, and a shard map of two tables: a range table
 // with a local partition, one per group and one on a node the pool does not
 // know; a hash table whose key type the pool cannot hash. Shared by the
-// status_api and metrics tests.
+// status_api, metrics and grafana_dashboard tests.
 #pragma once
 
 #include <memory>
 
+#include "proxy/pool_config.hpp"
 #include "proxy/pool_snapshot.hpp"
 #include "shard/routing.hpp"
 
 namespace pgswarm::proxy::fixtures {
+
+inline PoolConfig threeNodes() {
+  PoolConfig config;
+  config.servers = {{"127.0.0.1", 5000}, {"127.0.0.1", 5001}, {"127.0.0.1", 5002}};
+  config.weights = {1, 1, 1};
+  return config;
+}
+
+inline std::shared_ptr<cluster::Topology> topology(const PoolConfig& config) {
+  auto topology = std::make_shared<cluster::Topology>();
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    cluster::NodeObservation node;
+    node.node = {.name = config.servers[i].host + ":" + std::to_string(config.servers[i].port),
+                 .host = config.servers[i].host,
+                 .port = config.servers[i].port};
+    node.health = cluster::NodeHealth::kUp;
+    node.role = i == 0 ? cluster::NodeRole::kPrimary : cluster::NodeRole::kReplica;
+    node.timeline = 3;
+    if (i == 0) {
+      node.currentLsn = 0x3000060;
+    } else {
+      node.replayLsn = 0x3000000;
+      node.receiveLsn = 0x3000060;
+      node.lagBytes = 0x60;
+      node.replayDelaySeconds = 1.5;
+      node.receiverStatus = "streaming";
+      node.upstream = i == 1 ? "127.0.0.1:5000" : "";
+    }
+    topology->nodes.push_back(node);
+  }
+  return topology;
+}
 
 inline std::shared_ptr<const shard::ShardMap> twoTableShardMap() {
   using shard::Partition;

@@ -14,37 +14,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-PoolConfig threeNodes() {
-  PoolConfig config;
-  config.servers = {{"127.0.0.1", 5000}, {"127.0.0.1", 5001}, {"127.0.0.1", 5002}};
-  config.weights = {1, 1, 1};
-  return config;
-}
-
-std::shared_ptr<cluster::Topology> topology(const PoolConfig& config) {
-  auto topology = std::make_shared<cluster::Topology>();
-  for (std::size_t i = 0; i < config.servers.size(); ++i) {
-    cluster::NodeObservation node;
-    node.node = {.name = config.servers[i].host + ":" + std::to_string(config.servers[i].port),
-                 .host = config.servers[i].host,
-                 .port = config.servers[i].port};
-    node.health = cluster::NodeHealth::kUp;
-    node.role = i == 0 ? cluster::NodeRole::kPrimary : cluster::NodeRole::kReplica;
-    node.timeline = 3;
-    if (i == 0) {
-      node.currentLsn = 0x3000060;
-    } else {
-      node.replayLsn = 0x3000000;
-      node.receiveLsn = 0x3000060;
-      node.lagBytes = 0x60;
-      node.replayDelaySeconds = 1.5;
-      node.receiverStatus = "streaming";
-      node.upstream = i == 1 ? "127.0.0.1:5000" : "";
-    }
-    topology->nodes.push_back(node);
-  }
-  return topology;
-}
+using fixtures::threeNodes;
+using fixtures::topology;
 
 ProxySnapshot snapshotWithRouted(std::vector<std::uint64_t> routed, int workersAsked = 1) {
   ProxySnapshot snapshot{.workersAsked = workersAsked, .clientConnections = 4};
