@@ -1,6 +1,7 @@
 // The pgswarm dashboard: polls /api/status every second and redraws the
 // topology, the node table, the lag and routed-rate charts, connection
-// counts, failover status, events and (when there are shards) the shard map.
+// counts, failover status, events and (when there are shards) the shard
+// nodes, their routed rate and the shard map.
 // Plain DOM and SVG: text goes in through textContent only, never as HTML.
 'use strict';
 
@@ -28,7 +29,7 @@ function svg(tag, attrs = {}, text) {
 }
 
 function label(node) {
-  return node.cluster_name || node.name;
+  return node.title || node.cluster_name || node.name;
 }
 
 function healthClass(node) {
@@ -52,6 +53,11 @@ function bytes(value) {
 function number(value, digits = 0) {
   if (value === null || value === undefined) return '-';
   return Number(value).toFixed(digits);
+}
+
+// The last routed-per-second sample of history.nodes[index], or null.
+function lastRate(index) {
+  return state.nodes[index] ? lastOf(state.nodes[index].routed_per_second) : null;
 }
 
 function lastOf(series) {
@@ -158,7 +164,7 @@ function drawNodes(nodes) {
   const body = document.querySelector('#nodes tbody');
   body.replaceChildren();
   nodes.forEach((node, i) => {
-    const rate = state.nodes[i] ? lastOf(state.nodes[i].routed_per_second) : null;
+    const rate = lastRate(node.index);
     const lsn = node.role === 'primary' ? node.current_lsn : node.replay_lsn;
     // A node that is down keeps its last good check's values in the JSON:
     // its receiver and replay delay are not live, so they are not shown.
@@ -198,6 +204,7 @@ function niceMax(value) {
 }
 
 // One line per node; a null sample breaks the line (node down, no data).
+// The series of a node are those of history.nodes[node.index].
 function drawChart(id, nodes, pick, format) {
   const root = document.getElementById(id);
   root.replaceChildren();
@@ -211,8 +218,8 @@ function drawChart(id, nodes, pick, format) {
   const end = state.t.length ? state.t[state.t.length - 1] : Date.now();
   const start = end - spanMs;
   let max = 0;
-  nodes.forEach((node, i) => {
-    for (const v of pick(state.nodes[i] || {}) || []) if (v !== null && v > max) max = v;
+  nodes.forEach((node) => {
+    for (const v of pick(state.nodes[node.index] || {}) || []) if (v !== null && v > max) max = v;
   });
   max = niceMax(max);
   const x = (t) => left + ((t - start) / spanMs) * (W - left - right);
@@ -227,7 +234,7 @@ function drawChart(id, nodes, pick, format) {
   root.append(svg('text', { x: W - right, y: H - bottomPad + 14, 'text-anchor': 'end' }, 'now'));
   let points = 0;
   nodes.forEach((node, i) => {
-    const series = pick(state.nodes[i] || {}) || [];
+    const series = pick(state.nodes[node.index] || {}) || [];
     let d = '';
     let pen = false;
     series.forEach((v, k) => {
@@ -316,26 +323,54 @@ function drawEvents(events) {
   if (!events.length) list.append(el('li', {}, 'nothing yet'));
 }
 
-// The shard map's fields are whatever the pool sends: one column per key.
-function drawShards(shards) {
-  const section = document.getElementById('shards-section');
-  section.hidden = !shards || shards.length === 0;
-  if (section.hidden) return;
-  const keys = [...new Set(shards.flatMap((shard) => Object.keys(shard)))];
-  const head = document.querySelector('#shards thead');
-  const body = document.querySelector('#shards tbody');
-  head.replaceChildren(el('tr'));
-  for (const key of keys) head.firstChild.append(el('th', {}, key.replaceAll('_', ' ')));
+function fillTable(selector, rows) {
+  const body = document.querySelector(selector + ' tbody');
   body.replaceChildren();
-  for (const shard of shards) {
-    const row = el('tr');
-    for (const key of keys) {
-      const value = shard[key];
-      row.append(el('td', {}, value === null || value === undefined ? '-'
-                             : typeof value === 'object' ? JSON.stringify(value) : String(value)));
+  for (const { attrs, cells } of rows) {
+    const row = el('tr', attrs);
+    for (const [text, cls] of cells) {
+      row.append(el('td', cls ? { class: cls } : {},
+                    text === null || text === undefined ? '-' : String(text)));
     }
     body.append(row);
   }
+}
+
+// The shard groups' nodes (flat, each with its group) and the shard map;
+// the section stays hidden for a pool without shards.
+function drawShards(shards, shardMap) {
+  const section = document.getElementById('shards-section');
+  const tables = shardMap ? shardMap.tables : [];
+  section.hidden = (!shards || shards.length === 0) && tables.length === 0;
+  if (section.hidden) return;
+  const nodes = (shards || []).flatMap((group) => group.nodes.map((node) => (
+    { ...node, group: group.group, title: `${group.group} ${node.name}` })));
+  fillTable('#shard-nodes', nodes.map((node) => {
+    const rate = lastRate(node.index);
+    return {
+      attrs: { 'data-node': node.name, 'data-group': node.group },
+      cells: [
+        [node.group], [node.name], [node.role + (node.fenced ? ' (fenced)' : '')],
+        [node.health, 'health-' + node.health], [bytes(node.lag_bytes), 'num'],
+        [node.routed_total, 'num'], [number(rate, 1), 'num'], [node.routed_active, 'num'],
+        [`${node.server_connections.active} active / ${node.server_connections.idle} idle`],
+        [node.last_error],
+      ],
+    };
+  }));
+  drawChart('shard-qps-chart', nodes, (n) => n.routed_per_second,
+            (v) => number(v, v < 10 ? 1 : 0));
+  document.getElementById('shard-map-version').textContent =
+    shardMap ? `(version ${shardMap.version})` : '(direct routing off)';
+  fillTable('#shard-map', tables.flatMap((table) => table.partitions.map((partition) => ({
+    attrs: { 'data-table': table.table, 'data-partition': partition.name,
+             'data-direct': String(partition.direct) },
+    cells: [
+      [table.database], [table.table], [table.key], [table.strategy], [partition.name],
+      [partition.bounds], [partition.node],
+      partition.direct ? ['yes', 'direct-yes'] : [`no (${partition.why_not_direct})`, 'direct-no'],
+    ],
+  }))));
 }
 
 // ---- polling ---------------------------------------------------------------
@@ -348,8 +383,10 @@ function setFreshness(kind, text) {
 
 function render(status) {
   const pool = status.pool;
+  const shardNodes = (status.shards || []).reduce((sum, group) => sum + group.nodes.length, 0);
   document.getElementById('pool-summary').textContent =
-    `${pool.version} · ${pool.mode} mode · ${status.nodes.length} nodes`;
+    `${pool.version} · ${pool.mode} mode · ${status.nodes.length} nodes` +
+    (shardNodes ? ` · ${shardNodes} shard nodes` : '');
   drawTopology(status.nodes);
   drawNodes(status.nodes);
   drawChart('lag-chart', status.nodes, (n) => n.lag_bytes, bytes);
@@ -357,7 +394,7 @@ function render(status) {
   drawConnections(pool);
   drawFailover(status.failover, status.health_checks);
   drawEvents(status.events);
-  drawShards(status.shards);
+  drawShards(status.shards, status.shard_map);
   document.body.dataset.sampledAt = String(status.sampled_at);
 }
 

@@ -239,6 +239,79 @@ void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfi
   out.sample("pgswarm_failover_awaiting_primary", "", snapshot.topology->awaitingPrimary ? 1 : 0);
 }
 
+// Per shard node (each group's own health checks), and the shard map's size.
+void renderShards(Exposition& out, const ProxySnapshot& snapshot) {
+  if (snapshot.shardGroups.empty()) return;
+  struct ShardNode {
+    std::string labels;
+    const cluster::NodeObservation* observed = nullptr;
+    bool primary = false;
+  };
+  std::vector<ShardNode> nodes;
+  for (const auto& group : snapshot.shardGroups) {
+    const auto* topology = group.topology.get();
+    int primary = topology ? topology->primaryIndex() : -1;
+    for (std::size_t i = 0; i < group.servers.size(); ++i) {
+      const auto& server = group.servers[i];
+      nodes.push_back({fmt::format("group=\"{}\",node=\"{}:{}\"", escapeLabelValue(group.name),
+                                   escapeLabelValue(server.host), server.port),
+                       topology && i < topology->nodes.size() ? &topology->nodes[i] : nullptr,
+                       static_cast<int>(i) == primary});
+    }
+  }
+  auto traffic = shardNodeTraffic(snapshot);
+  out.family("pgswarm_shard_node_transactions_routed_total", "counter",
+             "Single-shard transactions the pool sent straight to each shard node.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    out.sample("pgswarm_shard_node_transactions_routed_total", nodes[i].labels,
+               traffic[i].routedTotal);
+  }
+  out.family("pgswarm_shard_node_transactions_active", "gauge",
+             "Transactions the pool has running on each shard node now.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    out.sample("pgswarm_shard_node_transactions_active", nodes[i].labels, traffic[i].routedNow);
+  }
+  out.family("pgswarm_shard_node_server_connections", "gauge",
+             "Server connections to each shard node (active: leased to a client).");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    out.sample("pgswarm_shard_node_server_connections", nodes[i].labels + ",state=\"active\"",
+               traffic[i].serversActive);
+    out.sample("pgswarm_shard_node_server_connections", nodes[i].labels + ",state=\"idle\"",
+               traffic[i].serversIdle);
+  }
+  // Checked nodes only, as pgswarm_node_up: a group without health checks has no series.
+  out.family("pgswarm_shard_node_up", "gauge",
+             "1 while the last health check of the shard node answered.");
+  for (const auto& node : nodes) {
+    if (!node.observed) continue;
+    out.sample("pgswarm_shard_node_up", node.labels,
+               node.observed->health == cluster::NodeHealth::kUp ? 1 : 0);
+  }
+  out.family("pgswarm_shard_node_primary", "gauge",
+             "1 for the shard node its group's writes go to.");
+  for (const auto& node : nodes) {
+    if (node.observed) out.sample("pgswarm_shard_node_primary", node.labels, node.primary ? 1 : 0);
+  }
+  out.family("pgswarm_shard_node_replica_lag_bytes", "gauge",
+             "WAL bytes a shard replica's replay is behind its group's primary.");
+  for (const auto& node : nodes) {
+    if (node.observed && node.observed->lagBytes) {
+      out.sample("pgswarm_shard_node_replica_lag_bytes", node.labels, *node.observed->lagBytes);
+    }
+  }
+  if (!snapshot.shardMap) return;
+  std::size_t tables = 0;
+  for (const auto& [database, routes] : snapshot.shardMap->databases) {
+    tables += routes.tables.size();
+  }
+  out.family("pgswarm_shard_map_tables", "gauge",
+             "Sharded tables in the shard map the pool routes by (all databases).");
+  out.sample("pgswarm_shard_map_tables", "", tables);
+  out.family("pgswarm_shard_map_version", "gauge",
+             "Version of the pool's shard map; grows with every change it loads.");
+  out.sample("pgswarm_shard_map_version", "", snapshot.shardMap->version);
+}
+
 }  // namespace
 
 std::string renderEventCounts(const std::map<std::string, std::uint64_t>& counts) {
@@ -291,6 +364,7 @@ std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& confi
   renderPoolCounters(out, pools);
 
   renderNodes(out, snapshot, config);
+  renderShards(out, snapshot);
 
   out.family("pgswarm_pool_paused", "gauge", "1 while the pool is PAUSEd from the admin console.");
   out.sample("pgswarm_pool_paused", "", snapshot.paused ? 1 : 0);

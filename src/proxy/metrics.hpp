@@ -1,6 +1,7 @@
 // Prometheus text exposition (format 0.0.4) of a ProxySnapshot: clients and
-// servers per state, transactions, queries, server connects, waits. Pure
-// rendering; serving it over HTTP is http_endpoint.cpp's job.
+// servers per state, transactions, queries, server connects, waits, the
+// nodes, failover, the shard nodes and the shard map. Pure rendering;
+// serving it over HTTP is http_endpoint.cpp's job.
 #pragma once
 
 #include <cstdint>

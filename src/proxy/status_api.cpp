@@ -5,6 +5,7 @@
 
 #include "proxy/admin_commands.hpp"
 #include "proxy/router.hpp"
+#include "shard/routing.hpp"
 
 namespace pgswarm::proxy {
 namespace {
@@ -84,6 +85,7 @@ json nodeJson(const StatusInputs& in, std::size_t i, const NodeTraffic& traffic,
   return out;
 }
 
+// `traffic`: every node's, shard nodes included.
 json poolJson(const StatusInputs& in, const std::vector<NodeTraffic>& traffic) {
   std::map<std::string, int> clients{
       {"login", 0}, {"idle", 0}, {"waiting", 0}, {"active", 0}, {"closing", 0}};
@@ -134,9 +136,10 @@ json historyJson(const StatusInputs& in) {
   json times = json::array();
   json clients = json::array();
   json servers = json::array();
-  std::vector<json> lagBytes(in.config.servers.size(), json::array());
-  std::vector<json> lagSeconds(in.config.servers.size(), json::array());
-  std::vector<json> routed(in.config.servers.size(), json::array());
+  auto nodeCount = in.config.servers.size() + shardNodeTraffic(in.snapshot).size();
+  std::vector<json> lagBytes(nodeCount, json::array());
+  std::vector<json> lagSeconds(nodeCount, json::array());
+  std::vector<json> routed(nodeCount, json::array());
   for (const auto& sample : in.history) {
     times.push_back(epochMillis(sample.at));
     clients.push_back(sample.clients);
@@ -175,6 +178,98 @@ json eventsJson(const std::vector<cluster::ClusterEvent>& events) {
   return out;
 }
 
+// A shard node: as a coordinator's node, from its group's own health checks.
+json shardNodeJson(const ProxySnapshot::ShardGroupView& group, std::size_t i,
+                   const NodeTraffic& traffic) {
+  const auto& server = group.servers[i];
+  const auto* topology = group.topology.get();
+  json out{
+      {"index", group.base + static_cast<int>(i)},
+      {"name", server.host + ":" + std::to_string(server.port)},
+      {"host", server.host},
+      {"port", server.port},
+      {"routed_total", traffic.routedTotal},
+      {"routed_active", traffic.routedNow},
+      {"server_connections", {{"active", traffic.serversActive}, {"idle", traffic.serversIdle}}}};
+  if (topology == nullptr || i >= topology->nodes.size()) {
+    out.update({{"role", i == 0 ? "primary" : "unknown"},
+                {"primary", i == 0},
+                {"health", "unchecked"},
+                {"healthy", nullptr},
+                {"fenced", false},
+                {"lag_bytes", nullptr},
+                {"lag_seconds", nullptr},
+                {"last_error", nullptr}});
+    return out;
+  }
+  const auto& node = topology->nodes[i];
+  out.update({{"role", cluster::toString(node.role)},
+              {"primary", static_cast<int>(i) == primaryNode(*topology)},
+              {"health", cluster::toString(node.health)},
+              {"healthy", node.health == cluster::NodeHealth::kUp},
+              {"fenced", node.fenced},
+              {"lag_bytes", orNull(node.lagBytes)},
+              {"lag_seconds", orNull(node.replayDelaySeconds)},
+              {"last_error", emptyToNull(node.lastError)}});
+  return out;
+}
+
+json shardGroupsJson(const ProxySnapshot& snapshot, const std::vector<NodeTraffic>& traffic) {
+  json groups = json::array();
+  std::size_t next = 0;  // traffic is flat, in the groups' order
+  for (const auto& group : snapshot.shardGroups) {
+    json nodes = json::array();
+    for (std::size_t i = 0; i < group.servers.size(); ++i) {
+      nodes.push_back(shardNodeJson(group, i, traffic[next++]));
+    }
+    groups.push_back({{"group", group.name},
+                      {"health_checks", group.topology != nullptr},
+                      {"nodes", std::move(nodes)}});
+  }
+  return groups;
+}
+
+// Whether the pool sends a statement on this partition's key straight to
+// its shard node, or why it goes through the coordinator (SHOW SHARD_MAP's
+// `direct` column).
+std::string_view directRouting(const shard::TableRoute& route, std::size_t partition) {
+  const auto& map = route.map;
+  bool placeable =
+      map.strategy == shard::Strategy::kHash ? route.hashType.has_value() : route.integerRange;
+  int group = partition < route.groups.size() ? route.groups[partition] : shard::kCoordinatorGroup;
+  if (map.partitions[partition].local()) return "local";
+  if (!placeable) return "key type";
+  if (group == shard::kCoordinatorGroup) return "node not in shard_hosts";
+  return "";
+}
+
+json shardMapJson(const ProxySnapshot& snapshot) {
+  if (!snapshot.shardMap) return nullptr;
+  json tables = json::array();
+  for (const auto& [database, routes] : snapshot.shardMap->databases) {
+    for (const auto& route : routes.tables) {
+      const auto& map = route.map;
+      json partitions = json::array();
+      for (std::size_t i = 0; i < map.partitions.size(); ++i) {
+        const auto& partition = map.partitions[i];
+        auto reason = directRouting(route, i);
+        partitions.push_back({{"name", partition.name},
+                              {"bounds", shard::boundClause(map, partition)},
+                              {"node", partition.local() ? "coordinator" : partition.node},
+                              {"direct", reason.empty()},
+                              {"why_not_direct", reason.empty() ? json(nullptr) : json(reason)}});
+      }
+      tables.push_back({{"database", database},
+                        {"table", map.schema + "." + map.table},
+                        {"key", map.keyColumn},
+                        {"key_type", map.keyType},
+                        {"strategy", shard::toString(map.strategy)},
+                        {"partitions", std::move(partitions)}});
+    }
+  }
+  return {{"version", snapshot.shardMap->version}, {"tables", std::move(tables)}};
+}
+
 }  // namespace
 
 std::int64_t epochMillis(WallClock::time_point at) {
@@ -183,20 +278,23 @@ std::int64_t epochMillis(WallClock::time_point at) {
 
 json statusJson(const StatusInputs& in) {
   auto traffic = nodeTraffic(in.snapshot, in.config);
+  auto shardTraffic = shardNodeTraffic(in.snapshot);
   auto policy = RoutingPolicy::fromConfig(in.config);
   json nodes = json::array();
   for (std::size_t i = 0; i < in.config.servers.size(); ++i) {
     nodes.push_back(nodeJson(in, i, traffic[i], policy));
   }
+  auto allTraffic = traffic;
+  allTraffic.insert(allTraffic.end(), shardTraffic.begin(), shardTraffic.end());
   return {{"sampled_at", epochMillis(in.sampledAt)},
           {"health_checks", in.snapshot.topology != nullptr},
-          {"pool", poolJson(in, traffic)},
+          {"pool", poolJson(in, allTraffic)},
           {"nodes", std::move(nodes)},
           {"failover", failoverJson(in.snapshot)},
           {"history", historyJson(in)},
           {"events", eventsJson(in.events)},
-          // Filled by the shard map once sharding lands (issue 6); always present.
-          {"shards", json::array()}};
+          {"shards", shardGroupsJson(in.snapshot, shardTraffic)},
+          {"shard_map", shardMapJson(in.snapshot)}};
 }
 
 }  // namespace pgswarm::proxy

@@ -1,8 +1,9 @@
 // GET /api/status: the dashboard's one JSON document (nodes with role,
 // health, fence, WAL positions, lag and traffic; pool connection counts;
-// failover status; the sampled history; the event history; shards). Pure
-// rendering of values the caller gathered; the field list is in
-// docs/operations.md ("Dashboard"). Never reads a worker or a socket.
+// failover status; the sampled history; the event history; the shard
+// groups' nodes and the shard map). Pure rendering of values the caller
+// gathered; the field list is in docs/operations.md ("Dashboard"). Never
+// reads a worker or a socket.
 #pragma once
 
 #include <optional>

@@ -5,21 +5,58 @@
 
 namespace pgswarm::proxy {
 
-std::vector<NodeTraffic> nodeTraffic(const ProxySnapshot& snapshot, const PoolConfig& config) {
-  std::vector<NodeTraffic> nodes(config.servers.size());
+namespace {
+
+// Node `index`'s traffic (the routed vectors are by node index; its server
+// connections are found by address).
+NodeTraffic trafficOf(const ProxySnapshot& snapshot, std::size_t index,
+                      const pool::ServerAddress& address) {
+  NodeTraffic node;
   for (const auto& worker : snapshot.workers) {
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-      if (i < worker.routedTotal.size()) nodes[i].routedTotal += worker.routedTotal[i];
-      if (i < worker.routedNow.size()) nodes[i].routedNow += worker.routedNow[i];
-    }
+    if (index < worker.routedTotal.size()) node.routedTotal += worker.routedTotal[index];
+    if (index < worker.routedNow.size()) node.routedNow += worker.routedNow[index];
     for (const auto& server : worker.servers) {
-      for (std::size_t i = 0; i < nodes.size(); ++i) {
-        if (config.servers[i].host != server.addr || config.servers[i].port != server.port) {
-          continue;
-        }
-        ++(server.state == "active" ? nodes[i].serversActive : nodes[i].serversIdle);
-        break;
-      }
+      if (server.addr != address.host || server.port != address.port) continue;
+      ++(server.state == "active" ? node.serversActive : node.serversIdle);
+    }
+  }
+  return node;
+}
+
+// What the health checks saw of every node, by node index (null: unchecked).
+std::vector<const cluster::NodeObservation*> observedNodes(const ProxySnapshot& snapshot,
+                                                           const PoolConfig& config) {
+  auto observe = [](const cluster::Topology* topology, std::size_t i) {
+    return topology && i < topology->nodes.size() ? &topology->nodes[i] : nullptr;
+  };
+  std::vector<const cluster::NodeObservation*> nodes;
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    nodes.push_back(observe(snapshot.topology.get(), i));
+  }
+  for (const auto& group : snapshot.shardGroups) {
+    for (std::size_t i = 0; i < group.servers.size(); ++i) {
+      nodes.push_back(observe(group.topology.get(), i));
+    }
+  }
+  return nodes;
+}
+
+}  // namespace
+
+std::vector<NodeTraffic> nodeTraffic(const ProxySnapshot& snapshot, const PoolConfig& config) {
+  std::vector<NodeTraffic> nodes;
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    nodes.push_back(trafficOf(snapshot, i, config.servers[i]));
+  }
+  return nodes;
+}
+
+std::vector<NodeTraffic> shardNodeTraffic(const ProxySnapshot& snapshot) {
+  std::vector<NodeTraffic> nodes;
+  for (const auto& group : snapshot.shardGroups) {
+    for (std::size_t i = 0; i < group.servers.size(); ++i) {
+      nodes.push_back(
+          trafficOf(snapshot, static_cast<std::size_t>(group.base) + i, group.servers[i]));
     }
   }
   return nodes;
@@ -28,17 +65,17 @@ std::vector<NodeTraffic> nodeTraffic(const ProxySnapshot& snapshot, const PoolCo
 void StatusHistory::add(const ProxySnapshot& snapshot, const PoolConfig& config,
                         WallClock::time_point at) {
   auto traffic = nodeTraffic(snapshot, config);
+  auto shards = shardNodeTraffic(snapshot);
+  traffic.insert(traffic.end(), shards.begin(), shards.end());
+  auto observed = observedNodes(snapshot, config);
   bool complete = static_cast<int>(snapshot.workers.size()) >= snapshot.workersAsked;
   HistorySample sample{.at = at, .nodes = std::vector<NodeSample>(traffic.size())};
   double elapsed = previousAt_ ? std::chrono::duration<double>(at - *previousAt_).count() : 0.0;
   for (std::size_t i = 0; i < traffic.size(); ++i) {
     auto& node = sample.nodes[i];
-    if (snapshot.topology && i < snapshot.topology->nodes.size()) {
-      const auto& observed = snapshot.topology->nodes[i];
-      if (observed.role == cluster::NodeRole::kReplica) {
-        node.lagBytes = observed.lagBytes;
-        node.lagSeconds = observed.replayDelaySeconds;
-      }
+    if (observed[i] && observed[i]->role == cluster::NodeRole::kReplica) {
+      node.lagBytes = observed[i]->lagBytes;
+      node.lagSeconds = observed[i]->replayDelaySeconds;
     }
     if (complete && elapsed > 0 && i < previousRouted_.size() &&
         traffic[i].routedTotal >= previousRouted_[i]) {

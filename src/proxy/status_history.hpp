@@ -1,7 +1,8 @@
-// What the dashboard charts: per node, the replication lag and the
-// transactions routed per second, sampled from ProxySnapshots on a timer
-// into a fixed ring (the last `capacity` samples), plus the per-node traffic
-// sums /metrics and /api/status both show. Pure data and arithmetic: the
+// What the dashboard charts: per node (the coordinator's, then the shard
+// nodes'), the replication lag and the transactions routed per second,
+// sampled from ProxySnapshots on a timer into a fixed ring (the last
+// `capacity` samples), plus the per-node traffic sums /metrics and
+// /api/status both show. Pure data and arithmetic: the
 // caller owns the clock, the timer and any locking.
 #pragma once
 
@@ -24,6 +25,9 @@ struct NodeTraffic {
 // One entry per configured server, in configuration order.
 [[nodiscard]] std::vector<NodeTraffic> nodeTraffic(const ProxySnapshot& snapshot,
                                                    const PoolConfig& config);
+// One entry per shard node: the groups in ProxySnapshot::shardGroups order,
+// each group's servers in order (node indices base, base + 1, ...).
+[[nodiscard]] std::vector<NodeTraffic> shardNodeTraffic(const ProxySnapshot& snapshot);
 
 struct NodeSample {
   std::optional<std::uint64_t> lagBytes;
@@ -35,7 +39,9 @@ struct NodeSample {
 
 struct HistorySample {
   WallClock::time_point at;
-  std::vector<NodeSample> nodes;  // configuration order
+  // By node index: the configured servers, then the shard nodes in
+  // shardNodeTraffic's order (which is their node index order).
+  std::vector<NodeSample> nodes;
   int clients = 0;
   int servers = 0;  // server connections of every pool, any state
 };

@@ -2,9 +2,14 @@
 // Debian's headless chromium (playwright-core) against the pool of a running
 // 1 primary + 2 replica cluster under pgbench. This test runs the cluster,
 // the pool and the load, stops a replica by its agent's PID when the script
-// asks, and reads the script's verdict. Screenshots stay in the build folder
+// asks, and reads the script's verdict. A second case runs a coordinator
+// with two shard nodes and a hash-sharded table under single-shard load,
+// checks the shards in /api/status and /metrics, and has the script check
+// the page's Shards section. Screenshots stay in the build folder
 // (test-artifacts/dashboard*.png).
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <thread>
@@ -19,13 +24,28 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
+const std::string kBrowserDir = std::string(PGSWARM_SOURCE_DIR) + "/tests/browser";
+const std::string kArtifacts = std::string(PGSWARM_BUILD_DIR) + "/test-artifacts";
+
+// node, chromium and playwright-core, or why not.
+::testing::AssertionResult browserReady() {
+  if (findOnPath("node").empty()) {
+    return ::testing::AssertionFailure() << "node not found; scripts/install-deps.sh installs it";
+  }
+  if (!fs::exists("/usr/bin/chromium")) {
+    return ::testing::AssertionFailure() << "scripts/install-deps.sh installs chromium";
+  }
+  if (!fs::exists(kBrowserDir + "/node_modules/playwright-core/package.json")) {
+    return ::testing::AssertionFailure() << "playwright-core missing in " << kBrowserDir
+                                         << "; scripts/install-deps.sh installs it";
+  }
+  return ::testing::AssertionSuccess();
+}
+
 TEST(DashboardBrowser, NodesRolesChartsAndAStoppedReplicaInChromium) {
-  const std::string browserDir = std::string(PGSWARM_SOURCE_DIR) + "/tests/browser";
+  ASSERT_TRUE(browserReady());
   const auto node = findOnPath("node");
-  ASSERT_FALSE(node.empty()) << "node not found; scripts/install-deps.sh installs it";
-  ASSERT_TRUE(fs::exists("/usr/bin/chromium")) << "scripts/install-deps.sh installs chromium";
-  ASSERT_TRUE(fs::exists(browserDir + "/node_modules/playwright-core/package.json"))
-      << "playwright-core missing in " << browserDir << "; scripts/install-deps.sh installs it";
+  const auto& browserDir = kBrowserDir;
 
   LocalCluster cluster(2);
   auto up = cluster.up();
@@ -61,7 +81,7 @@ TEST(DashboardBrowser, NodesRolesChartsAndAStoppedReplicaInChromium) {
 
   const std::string stopRequest = cluster.dir() + "/../stop-request";
   const std::string stoppedName = "127.0.0.1:" + std::to_string(cluster.nodePort(2));
-  const std::string artifacts = std::string(PGSWARM_BUILD_DIR) + "/test-artifacts";
+  const auto& artifacts = kArtifacts;
   fs::remove(artifacts + "/dashboard.png");
   fs::remove(artifacts + "/dashboard-replica-down.png");
   auto browser = std::async(std::launch::async, [&] {
@@ -95,6 +115,99 @@ TEST(DashboardBrowser, NodesRolesChartsAndAStoppedReplicaInChromium) {
   auto bench = load.get();
   std::cout << "[ pgbench ] exit " << bench.exitCode << "\n";
   EXPECT_TRUE(pool.running()) << pool.log();
+}
+
+TEST(DashboardBrowser, ShardNodesAndTheShardMapInChromium) {
+  ASSERT_TRUE(browserReady());
+  LocalCluster cluster(0, 2);
+  auto up = cluster.up({"--pool-mode", "transaction"});
+  ASSERT_EQ(up.exitCode, 0) << up.output;
+  const int httpPort = cluster.poolPort() + 1;  // LocalCluster::up's --http-port
+  auto coordinator = cluster.connect(0);
+  ASSERT_TRUE(
+      coordinator.execute("CREATE TABLE items (id int PRIMARY KEY, note text); "
+                          "INSERT INTO items SELECT g, 'n' || g FROM generate_series(1, 1000) g"));
+  auto sharded = runPgswarm({"shard", "create", "items", "--key", "id", "--strategy", "hash",
+                             "--shards", "3", "--keep-local", "1", "--dir", cluster.dir()});
+  ASSERT_EQ(sharded.exitCode, 0) << sharded.output;
+
+  // The pool reads the shard map once a second.
+  auto status = [&] {
+    auto reply = httpGet(httpPort, "/api/status");
+    return reply.status == 200 ? nlohmann::json::parse(reply.body, nullptr, false)
+                               : nlohmann::json();
+  };
+  nlohmann::json seen;
+  bool mapped = waitUntil(
+      [&] {
+        seen = status();
+        return seen.is_object() && seen["shard_map"].is_object() &&
+               seen["shard_map"]["tables"].size() == 1u;
+      },
+      20s);
+  ASSERT_TRUE(mapped) << seen.dump(2);
+  const auto& table = seen["shard_map"]["tables"][0];
+  EXPECT_EQ(table["table"], "public.items");
+  EXPECT_EQ(table["strategy"], "hash");
+  ASSERT_EQ(table["partitions"].size(), 3u);
+  int direct = 0;
+  for (const auto& partition : table["partitions"]) {
+    if (partition["direct"] == true) ++direct;
+    EXPECT_EQ(partition["direct"], partition["node"] != "coordinator") << partition.dump();
+  }
+  EXPECT_EQ(direct, 2);
+  ASSERT_EQ(seen["shards"].size(), 2u) << seen["shards"].dump(2);
+  nlohmann::json shardNodes = nlohmann::json::array();
+  for (int k = 1; k <= 2; ++k) {
+    const auto& group = seen["shards"][k - 1];
+    EXPECT_EQ(group["group"], "shard" + std::to_string(k));
+    ASSERT_EQ(group["nodes"].size(), 1u);
+    EXPECT_EQ(group["nodes"][0]["port"], cluster.shardPort(k));
+    shardNodes.push_back(group["nodes"][0]["name"]);
+  }
+
+  // Single-shard reads through the pool while the page watches.
+  const std::string script = cluster.dir() + "/../items.sql";
+  {
+    std::ofstream out(script);
+    out << "\\set id random(1, 1000)\nSELECT note FROM items WHERE id = :id;\n";
+  }
+  auto load = std::async(std::launch::async, [&] {
+    return runPgClient("pgbench",
+                       {"-n", "-c", "2", "-j", "1", "-T", "15", "-f", script, "-h", "127.0.0.1",
+                        "-p", std::to_string(cluster.poolPort()), "-U", "postgres", "postgres"},
+                       cluster.password());
+  });
+  fs::remove(kArtifacts + "/dashboard-shards.png");
+  auto verdict =
+      runProgram({findOnPath("node"), kBrowserDir + "/dashboard_test.js"},
+                 {{"DASHBOARD_URL", "http://127.0.0.1:" + std::to_string(httpPort) + "/"},
+                  {"SHARD_TABLE", "public.items"},
+                  {"SHARD_NODES", shardNodes.dump()},
+                  {"SCREENSHOT_DIR", kArtifacts}});
+  std::cout << verdict.output;
+  EXPECT_EQ(verdict.exitCode, 0) << verdict.output;
+  EXPECT_TRUE(contains(verdict.output, "dashboard in chromium: ok")) << verdict.output;
+  EXPECT_TRUE(fs::exists(kArtifacts + "/dashboard-shards.png"));
+
+  // The same traffic in /metrics, per shard node.
+  auto metrics = httpGet(httpPort, "/metrics").body;
+  double routed = 0;
+  for (int k = 1; k <= 2; ++k) {
+    auto series = "pgswarm_shard_node_transactions_routed_total{group=\"shard" + std::to_string(k) +
+                  "\",node=\"127.0.0.1:" + std::to_string(cluster.shardPort(k)) + "\"}";
+    auto value = metricValue(metrics, series);
+    EXPECT_FALSE(std::isnan(value)) << series << "\n" << metrics;
+    routed += std::isnan(value) ? 0 : value;
+    EXPECT_EQ(metricValue(metrics, "pgswarm_shard_node_up{group=\"shard" + std::to_string(k) +
+                                       "\",node=\"127.0.0.1:" +
+                                       std::to_string(cluster.shardPort(k)) + "\"}"),
+              1.0);
+  }
+  EXPECT_GT(routed, 0);
+  EXPECT_EQ(metricValue(metrics, "pgswarm_shard_map_tables"), 1.0);
+  auto bench = load.get();
+  EXPECT_EQ(bench.exitCode, 0) << bench.output;
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "sharded_snapshot.hpp"
+
 namespace pgswarm::proxy {
 namespace {
 
@@ -56,10 +58,10 @@ std::map<std::string, std::string> samples(const std::string& text) {
   return values;
 }
 
-TEST(Metrics, EveryLineIsValidTextFormat) {
-  PoolConfig config;
-  auto text = renderMetrics(sample(), config);
-  ASSERT_FALSE(text.empty());
+// The families typed in `text`, after checking every line of it.
+std::set<std::string> expectValidTextFormat(const std::string& text) {
+  EXPECT_FALSE(text.empty());
+  if (text.empty()) return {};
   EXPECT_EQ(text.back(), '\n');
   const std::regex sampleLine(
       R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*",?)*\})? [-+0-9.eE]+$)");
@@ -76,9 +78,15 @@ TEST(Metrics, EveryLineIsValidTextFormat) {
       current = match[1];
       continue;
     }
-    ASSERT_TRUE(std::regex_match(line, match, sampleLine)) << "bad line: " << line;
+    EXPECT_TRUE(std::regex_match(line, match, sampleLine)) << "bad line: " << line;
     EXPECT_EQ(match[1], current) << "sample outside its family: " << line;
   }
+  return typed;
+}
+
+TEST(Metrics, EveryLineIsValidTextFormat) {
+  PoolConfig config;
+  auto typed = expectValidTextFormat(renderMetrics(sample(), config));
   for (const char* family :
        {"pgswarm_pool_clients", "pgswarm_pool_servers", "pgswarm_pool_transactions_total",
         "pgswarm_pool_queries_total", "pgswarm_pool_server_connects_total",
@@ -87,6 +95,14 @@ TEST(Metrics, EveryLineIsValidTextFormat) {
         "pgswarm_pool_max_client_connections", "pgswarm_pool_reserve_connects_total",
         "pgswarm_pool_slots_moved_total"}) {
     EXPECT_TRUE(typed.contains(family)) << family;
+  }
+  auto sharded = expectValidTextFormat(renderMetrics(fixtures::shardedSnapshot(), config));
+  for (const char* family :
+       {"pgswarm_shard_node_transactions_routed_total", "pgswarm_shard_node_transactions_active",
+        "pgswarm_shard_node_server_connections", "pgswarm_shard_node_up",
+        "pgswarm_shard_node_primary", "pgswarm_shard_node_replica_lag_bytes",
+        "pgswarm_shard_map_tables", "pgswarm_shard_map_version"}) {
+    EXPECT_TRUE(sharded.contains(family)) << family;
   }
 }
 
@@ -122,6 +138,35 @@ TEST(Metrics, LabelValuesAreEscaped) {
   EXPECT_EQ(escapeLabelValue("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
   auto text = renderMetrics(sample(), PoolConfig{});
   EXPECT_NE(text.find(R"(database="line\nbreak",user="we\"ird\\")"), std::string::npos) << text;
+}
+
+TEST(Metrics, ShardNodesAndTheShardMap) {
+  auto text = renderMetrics(fixtures::shardedSnapshot(), PoolConfig{});
+  auto values = samples(text);
+  const std::string primary = R"(group="shard1",node="10.0.1.1:5432")";
+  const std::string replica = R"(group="shard1",node="10.0.1.2:5432")";
+  const std::string unchecked = R"(group="shard2",node="10.0.2.1:5432")";
+  EXPECT_EQ(values["pgswarm_shard_node_transactions_routed_total{" + primary + "}"], "42");
+  EXPECT_EQ(values["pgswarm_shard_node_transactions_routed_total{" + replica + "}"], "5");
+  EXPECT_EQ(values["pgswarm_shard_node_transactions_routed_total{" + unchecked + "}"], "60");
+  EXPECT_EQ(values["pgswarm_shard_node_transactions_active{" + primary + "}"], "2");
+  EXPECT_EQ(values["pgswarm_shard_node_server_connections{" + primary + R"(,state="idle"})"], "1");
+  EXPECT_EQ(values["pgswarm_shard_node_up{" + primary + "}"], "1");
+  EXPECT_EQ(values["pgswarm_shard_node_up{" + replica + "}"], "0");
+  EXPECT_FALSE(values.contains("pgswarm_shard_node_up{" + unchecked + "}"));  // no checks
+  EXPECT_EQ(values["pgswarm_shard_node_primary{" + primary + "}"], "1");
+  EXPECT_EQ(values["pgswarm_shard_node_primary{" + replica + "}"], "0");
+  EXPECT_EQ(values["pgswarm_shard_node_replica_lag_bytes{" + replica + "}"], "4096");
+  EXPECT_EQ(values["pgswarm_shard_map_tables"], "2");
+  EXPECT_EQ(values["pgswarm_shard_map_version"], "7");
+  // Shard nodes are not the coordinator's nodes.
+  EXPECT_EQ(text.find(R"(pgswarm_node_transactions_routed_total{node="10.0.1.1)"),
+            std::string::npos);
+}
+
+TEST(Metrics, NoShardSeriesWithoutShards) {
+  auto text = renderMetrics(sample(), PoolConfig{});
+  EXPECT_EQ(text.find("pgswarm_shard_"), std::string::npos);
 }
 
 TEST(Metrics, EmptySnapshotStillHasTheTotals) {

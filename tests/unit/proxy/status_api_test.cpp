@@ -7,43 +7,15 @@
 
 #include "auth/crypto.hpp"
 #include "proxy/dashboard.hpp"
+#include "sharded_snapshot.hpp"
 
 namespace pgswarm::proxy {
 namespace {
 
 using namespace std::chrono_literals;
 
-PoolConfig threeNodes() {
-  PoolConfig config;
-  config.servers = {{"127.0.0.1", 5000}, {"127.0.0.1", 5001}, {"127.0.0.1", 5002}};
-  config.weights = {1, 1, 1};
-  return config;
-}
-
-std::shared_ptr<cluster::Topology> topology(const PoolConfig& config) {
-  auto topology = std::make_shared<cluster::Topology>();
-  for (std::size_t i = 0; i < config.servers.size(); ++i) {
-    cluster::NodeObservation node;
-    node.node = {.name = config.servers[i].host + ":" + std::to_string(config.servers[i].port),
-                 .host = config.servers[i].host,
-                 .port = config.servers[i].port};
-    node.health = cluster::NodeHealth::kUp;
-    node.role = i == 0 ? cluster::NodeRole::kPrimary : cluster::NodeRole::kReplica;
-    node.timeline = 3;
-    if (i == 0) {
-      node.currentLsn = 0x3000060;
-    } else {
-      node.replayLsn = 0x3000000;
-      node.receiveLsn = 0x3000060;
-      node.lagBytes = 0x60;
-      node.replayDelaySeconds = 1.5;
-      node.receiverStatus = "streaming";
-      node.upstream = i == 1 ? "127.0.0.1:5000" : "";
-    }
-    topology->nodes.push_back(node);
-  }
-  return topology;
-}
+using fixtures::threeNodes;
+using fixtures::topology;
 
 ProxySnapshot snapshotWithRouted(std::vector<std::uint64_t> routed, int workersAsked = 1) {
   ProxySnapshot snapshot{.workersAsked = workersAsked, .clientConnections = 4};
@@ -170,6 +142,108 @@ TEST(StatusApi, NodesPoolFailoverHistoryEventsAndShards) {
   EXPECT_EQ(json["events"][0]["at"], 999000);
   EXPECT_TRUE(json["shards"].is_array());
   EXPECT_TRUE(json["shards"].empty());
+  EXPECT_TRUE(json["shard_map"].is_null());
+  EXPECT_EQ(json["history"]["nodes"].size(), 3u);
+}
+
+nlohmann::json shardedStatus(const ProxySnapshot& snapshot, const StatusHistory& history) {
+  auto samples = history.samples();
+  std::vector<cluster::ClusterEvent> noEvents;
+  return statusJson({.snapshot = snapshot,
+                     .sampledAt = WallClock::time_point(1002s),
+                     .config = threeNodes(),
+                     .history = samples,
+                     .events = noEvents});
+}
+
+TEST(StatusApi, ShardGroupsTheirNodesAndTheirRoutedRates) {
+  auto config = threeNodes();
+  auto before = fixtures::shardedSnapshot();
+  for (auto& worker : before.workers) worker.routedTotal.assign(worker.routedTotal.size(), 0);
+  auto snapshot = fixtures::shardedSnapshot();
+  StatusHistory history;
+  history.add(before, config, WallClock::time_point(1000s));
+  history.add(snapshot, config, WallClock::time_point(1002s));
+  auto json = shardedStatus(snapshot, history);
+
+  ASSERT_EQ(json["shards"].size(), 2u);
+  const auto& shard1 = json["shards"][0];
+  EXPECT_EQ(shard1["group"], "shard1");
+  EXPECT_EQ(shard1["health_checks"], true);
+  ASSERT_EQ(shard1["nodes"].size(), 2u);
+  const auto& primary = shard1["nodes"][0];
+  EXPECT_EQ(primary["index"], 3);
+  EXPECT_EQ(primary["name"], "10.0.1.1:5432");
+  EXPECT_EQ(primary["role"], "primary");
+  EXPECT_EQ(primary["primary"], true);
+  EXPECT_EQ(primary["healthy"], true);
+  EXPECT_EQ(primary["routed_total"], 42);  // summed over both workers
+  EXPECT_EQ(primary["routed_active"], 2);
+  EXPECT_EQ(primary["server_connections"]["active"], 1);
+  EXPECT_EQ(primary["server_connections"]["idle"], 1);
+  const auto& replica = shard1["nodes"][1];
+  EXPECT_EQ(replica["index"], 4);
+  EXPECT_EQ(replica["role"], "replica");
+  EXPECT_EQ(replica["primary"], false);
+  EXPECT_EQ(replica["health"], "down");
+  EXPECT_EQ(replica["healthy"], false);
+  EXPECT_EQ(replica["lag_bytes"], 4096);
+  EXPECT_EQ(replica["last_error"], "connection refused");
+  EXPECT_EQ(replica["routed_total"], 5);
+  const auto& shard2 = json["shards"][1];
+  EXPECT_EQ(shard2["health_checks"], false);
+  EXPECT_EQ(shard2["nodes"][0]["index"], 5);
+  EXPECT_EQ(shard2["nodes"][0]["role"], "primary");
+  EXPECT_EQ(shard2["nodes"][0]["health"], "unchecked");
+  EXPECT_TRUE(shard2["nodes"][0]["healthy"].is_null());
+  EXPECT_EQ(shard2["nodes"][0]["routed_total"], 60);
+
+  // history.nodes[index]: the coordinator's three, then the shard nodes.
+  const auto& nodes = json["history"]["nodes"];
+  ASSERT_EQ(nodes.size(), 6u);
+  EXPECT_EQ(nodes[3]["routed_per_second"][1], 21.0);  // 42 over 2 s
+  EXPECT_EQ(nodes[5]["routed_per_second"][1], 30.0);
+  EXPECT_EQ(nodes[4]["lag_bytes"][1], 4096);
+  EXPECT_TRUE(nodes[3]["lag_bytes"][1].is_null());
+  // Shard server connections count as the pool's.
+  EXPECT_EQ(json["pool"]["server_connections"]["active"], 1);
+  EXPECT_EQ(json["pool"]["server_connections"]["idle"], 2);
+  EXPECT_EQ(json["history"]["server_connections"][1], 3);
+}
+
+TEST(StatusApi, ShardMapTablesPartitionsAndDirectRouting) {
+  StatusHistory history;
+  auto json = shardedStatus(fixtures::shardedSnapshot(), history);
+  const auto& map = json["shard_map"];
+  EXPECT_EQ(map["version"], 7);
+  ASSERT_EQ(map["tables"].size(), 2u);
+  const auto& accounts = map["tables"][0];
+  EXPECT_EQ(accounts["database"], "shop");
+  EXPECT_EQ(accounts["table"], "public.accounts");
+  EXPECT_EQ(accounts["key"], "id");
+  EXPECT_EQ(accounts["key_type"], "integer");
+  EXPECT_EQ(accounts["strategy"], "range");
+  const auto& partitions = accounts["partitions"];
+  ASSERT_EQ(partitions.size(), 4u);
+  EXPECT_EQ(partitions[0]["name"], "accounts_p0");
+  EXPECT_EQ(partitions[0]["node"], "coordinator");
+  EXPECT_EQ(partitions[0]["direct"], false);
+  EXPECT_EQ(partitions[0]["why_not_direct"], "local");
+  EXPECT_EQ(partitions[1]["node"], "shard1");
+  EXPECT_EQ(partitions[1]["direct"], true);
+  EXPECT_TRUE(partitions[1]["why_not_direct"].is_null());
+  EXPECT_EQ(partitions[1]["bounds"],
+            shard::boundClause(
+                fixtures::twoTableShardMap()->databases.at("shop").tables[0].map,
+                fixtures::twoTableShardMap()->databases.at("shop").tables[0].map.partitions[1]));
+  EXPECT_NE(partitions[1]["bounds"].get<std::string>().find("100"), std::string::npos);
+  EXPECT_EQ(partitions[2]["direct"], true);
+  EXPECT_EQ(partitions[3]["node"], "shard9");
+  EXPECT_EQ(partitions[3]["why_not_direct"], "node not in shard_hosts");
+  const auto& events = map["tables"][1];
+  EXPECT_EQ(events["strategy"], "hash");
+  EXPECT_EQ(events["partitions"][0]["direct"], false);
+  EXPECT_EQ(events["partitions"][0]["why_not_direct"], "key type");
 }
 
 TEST(StatusApi, WithoutHealthChecksTheFirstNodeIsThePrimary) {
