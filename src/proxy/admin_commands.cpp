@@ -482,15 +482,10 @@ ResultTable showShardMap(const ProxySnapshot& snapshot) {
   for (const auto& [database, routes] : snapshot.shardMap->databases) {
     for (const auto& route : routes.tables) {
       const auto& map = route.map;
-      bool placeable =
-          map.strategy == shard::Strategy::kHash ? route.hashType.has_value() : route.integerRange;
       for (std::size_t i = 0; i < map.partitions.size(); ++i) {
         const auto& partition = map.partitions[i];
-        int group = i < route.groups.size() ? route.groups[i] : shard::kCoordinatorGroup;
-        std::string direct = partition.local()                   ? "no (local)"
-                             : !placeable                        ? "no (key type)"
-                             : group == shard::kCoordinatorGroup ? "no (node not in shard_hosts)"
-                                                                 : "yes";
+        auto reason = shard::whyNotDirect(route, i);
+        std::string direct = reason.empty() ? "yes" : fmt::format("no ({})", reason);
         table.rows.push_back({database, map.schema + "." + map.table, map.keyColumn,
                               shard::toString(map.strategy), partition.name,
                               shard::boundClause(map, partition),

@@ -232,17 +232,6 @@ json shardGroupsJson(const ProxySnapshot& snapshot, const std::vector<NodeTraffi
 // Whether the pool sends a statement on this partition's key straight to
 // its shard node, or why it goes through the coordinator (SHOW SHARD_MAP's
 // `direct` column).
-std::string_view directRouting(const shard::TableRoute& route, std::size_t partition) {
-  const auto& map = route.map;
-  bool placeable =
-      map.strategy == shard::Strategy::kHash ? route.hashType.has_value() : route.integerRange;
-  int group = partition < route.groups.size() ? route.groups[partition] : shard::kCoordinatorGroup;
-  if (map.partitions[partition].local()) return "local";
-  if (!placeable) return "key type";
-  if (group == shard::kCoordinatorGroup) return "node not in shard_hosts";
-  return "";
-}
-
 json shardMapJson(const ProxySnapshot& snapshot) {
   if (!snapshot.shardMap) return nullptr;
   json tables = json::array();
@@ -252,7 +241,7 @@ json shardMapJson(const ProxySnapshot& snapshot) {
       json partitions = json::array();
       for (std::size_t i = 0; i < map.partitions.size(); ++i) {
         const auto& partition = map.partitions[i];
-        auto reason = directRouting(route, i);
+        auto reason = shard::whyNotDirect(route, i);
         partitions.push_back({{"name", partition.name},
                               {"bounds", shard::boundClause(map, partition)},
                               {"node", partition.local() ? "coordinator" : partition.node},

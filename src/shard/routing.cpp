@@ -181,4 +181,15 @@ int groupFor(const TableRoute& table, const KeyValue& key) {
   return kCoordinatorGroup;
 }
 
+std::string_view whyNotDirect(const TableRoute& table, std::size_t partition) {
+  const auto& map = table.map;
+  bool placeable =
+      map.strategy == Strategy::kHash ? table.hashType.has_value() : table.integerRange;
+  int group = partition < table.groups.size() ? table.groups[partition] : kCoordinatorGroup;
+  if (map.partitions[partition].local()) return "local";
+  if (!placeable) return "key type";
+  if (group == kCoordinatorGroup) return "node not in shard_hosts";
+  return "";
+}
+
 }  // namespace pgswarm::shard

@@ -64,6 +64,11 @@ struct ShardMap {
     const std::vector<StoredTable>& tables, std::span<const std::string> groups,
     const std::map<std::string, std::vector<std::string>>& sequenceDefaults);
 
+// Why statements on partition `partition` of `table` never go straight to
+// a shard node ("local", "key type", "node not in shard_hosts"), or empty
+// when they may: for the operator views.
+[[nodiscard]] std::string_view whyNotDirect(const TableRoute& table, std::size_t partition);
+
 // A key value as the statement carries it.
 struct KeyValue {
   bool binary = false;  // a Bind parameter in binary format (send format)
