@@ -65,7 +65,7 @@ run() {
   # the same thread inside their BEGIN..END, which wait for the thread: no
   # progress until query_wait_timeout (TPC-B at 80 clients on 2 threads).
   local threads=$THREADS
-  if [ "$label" = pool ]; then threads=$clients; fi
+  case "$label" in pool*) threads=$clients ;; esac
   local args=(-h 127.0.0.1 -p "$port" -c "$clients" -j "$threads" -T "$DURATION" -n -M prepared)
   if [ "$script" = select ]; then args+=(-S); else args+=(--max-tries=10); fi
   "$PGBIN/pgbench" "${args[@]}" >"$out" 2>&1 || true
@@ -89,6 +89,8 @@ measure() {
 
 : >"$RESULTS/runs.csv"
 measure unsharded "$PORT_BASE"
+# The pool's own cost, before any sharding: the ceiling for direct routing.
+measure pool-unsharded "$POOL_PORT"
 if [ "$STRATEGY" = hash ]; then
   SHARD_ARGS=(--strategy hash --shards 3)
 else
@@ -109,12 +111,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
   echo "pgbench scale $SCALE, $STRATEGY sharding (${SHARD_ARGS[*]}), $DURATION s per run, -M prepared, -j $THREADS (pool: -j = clients)"
   echo "shard create took $(cat "$RESULTS/raw/shard-create-time.txt")"
   echo
-  echo "| workload | clients | unsharded TPS | coordinator TPS | x unsharded | pool TPS | x unsharded | coordinator failures |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| workload | clients | unsharded TPS | pool, unsharded TPS | x unsharded | coordinator TPS | x unsharded | pool TPS | x unsharded | x pool unsharded | coordinator failures |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for script in select tpcb; do
     for clients in $CLIENTS; do
-      u=$(tps unsharded $script "$clients"); c=$(tps coordinator $script "$clients"); p=$(tps pool $script "$clients")
-      echo "| $script | $clients | $u | $c | $(ratio "$c" "$u") | $p | $(ratio "$p" "$u") | $(failed coordinator $script "$clients") |"
+      u=$(tps unsharded $script "$clients"); pu=$(tps pool-unsharded $script "$clients")
+      c=$(tps coordinator $script "$clients"); p=$(tps pool $script "$clients")
+      echo "| $script | $clients | $u | $pu | $(ratio "$pu" "$u") | $c | $(ratio "$c" "$u") | $p | $(ratio "$p" "$u") | $(ratio "$p" "$pu") | $(failed coordinator $script "$clients") |"
     done
   done
 } | tee "$RESULTS/summary.md"
