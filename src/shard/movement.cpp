@@ -1,6 +1,8 @@
 // Data movement primitives: see movement.hpp.
 #include "shard/movement.hpp"
 
+#include <algorithm>
+
 #include "shard/progress.hpp"
 
 namespace pgswarm::shard {
@@ -94,6 +96,12 @@ Status lockForShare(PgConnection& conn, const std::string& relation, bool only) 
                     fmt::format("LOCK TABLE {}{} IN SHARE MODE", only ? "ONLY " : "", relation)});
   if (!frozen) return makeError("cannot freeze writes to {}: {}", relation, frozen.error().message);
   return Ok{};
+}
+
+const ShardNode* findNode(const std::vector<ShardNode>& nodes, const std::string& name) {
+  auto node =
+      std::find_if(nodes.begin(), nodes.end(), [&](const ShardNode& n) { return n.name == name; });
+  return node == nodes.end() ? nullptr : &*node;
 }
 
 std::string serverName(const ShardNode& node) {

@@ -62,6 +62,10 @@ struct CopyJob {
 [[nodiscard]] Result<cluster::PgConnection> freezeWrites(const cluster::ConnectTarget& coordinator,
                                                          const std::string& relation, bool only);
 
+// The node named `name` in `nodes`, or nullptr.
+[[nodiscard]] const ShardNode* findNode(const std::vector<ShardNode>& nodes,
+                                        const std::string& name);
+
 // pgswarm_<node>: the coordinator's postgres_fdw server for a shard node.
 [[nodiscard]] std::string serverName(const ShardNode& node);
 

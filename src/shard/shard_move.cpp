@@ -1,7 +1,6 @@
 // `pgswarm shard move`: see shard_move.hpp.
 #include "shard/shard_move.hpp"
 
-#include <algorithm>
 #include <deque>
 
 #include <spdlog/spdlog.h>
@@ -78,9 +77,8 @@ class ShardMover {
       moved_.name = map_.table + "_p" + std::to_string(position_);
       return Ok{};
     }
-    auto node = std::find_if(options_.nodes.begin(), options_.nodes.end(),
-                             [&](const ShardNode& n) { return n.name == options_.to; });
-    if (node == options_.nodes.end()) {
+    const ShardNode* node = findNode(options_.nodes, options_.to);
+    if (node == nullptr) {
       return makeError("{} is not a shard node here (nor '{}')", options_.to, kCoordinatorNode);
     }
     for (const auto& partition : map_.partitions) {
@@ -101,17 +99,11 @@ class ShardMover {
     return &nodeConnections_.emplace_back(std::move(*conn));
   }
 
-  const ShardNode* knownNode(const std::string& name) const {
-    auto node = std::find_if(options_.nodes.begin(), options_.nodes.end(),
-                             [&](const ShardNode& n) { return n.name == name; });
-    return node == options_.nodes.end() ? nullptr : &*node;
-  }
-
   Status openPlaces() {
     if (source_.local()) {
       from_ = Place{&*coordinator_, onCoordinator(source_)};
     } else {
-      const ShardNode* node = knownNode(source_.node);
+      const ShardNode* node = findNode(options_.nodes, source_.node);
       if (node == nullptr)
         return makeError("{}'s node {} is not known here", source_.name, source_.node);
       auto conn = nodeConnection(*node);
