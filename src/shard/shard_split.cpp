@@ -195,6 +195,9 @@ class ShardSplitter {
             fmt::format("COMMENT ON TABLE {} IS {}", to_.relation, quoteLiteral(marker())));
       }
       if (auto ok = runAll(*to_.conn, statements); !ok) return ok;
+    } else {
+      progress_ << fmt::format("reusing {} on {}, left by an interrupted run\n", to_.relation,
+                               where());
     }
     if (target_) return ensureForeignServer(*coordinator_, *target_, options_.coordinator);
     return Ok{};
