@@ -1,5 +1,5 @@
 // The pieces every data movement of shard/ is made of (`shard create`,
-// `shard move`): stable connections, row checksums, a COPY of a row set into
+// `shard move`, `shard split`): stable connections, row checksums, a COPY of a row set into
 // an emptied table with a progress bar, foreign servers for shard nodes.
 // One copy of each, so that what create verifies and what move verifies
 // are computed the same way.

@@ -232,8 +232,9 @@ class ShardSplitter {
     auto conn = freezeWrites(options_.coordinator, parent(), true);
     if (!conn) return conn.error();
     PgConnection& locked = *conn;
-    auto done = freezeSource();
+    auto done = freezeSource(locked);
     if (done) done = verify();
+    if (done) done = sealParent(locked);
     if (done) done = retireRemoteRows();
     if (done) done = swap(locked);
     if (!done) {
@@ -244,8 +245,13 @@ class ShardSplitter {
     return commitSource();
   }
 
-  Status freezeSource() {
-    if (source_.local()) return Ok{};  // the coordinator's lock covers it
+  // A local partition is frozen on the locked connection itself: the
+  // parent's lock covers writes through the table, this one also those
+  // naming the partition (its moved rows are deleted in the swap).
+  Status freezeSource(PgConnection& locked) {
+    if (source_.local()) {
+      return locked.execute(fmt::format("LOCK TABLE {} IN SHARE MODE", onCoordinator(source_)));
+    }
     if (auto ok = lockForShare(*from_.conn, parent(), false); !ok) {
       return makeError("on {}: {}", source_.node, ok.error().message);
     }
@@ -273,6 +279,15 @@ class ShardSplitter {
     }
     return makeError("{} still differs from {}'s rows from {} on after a fresh copy", upper_.name,
                      source_.name, options_.at);
+  }
+
+  // Readers through the coordinator wait from here to its commit. Taken
+  // before the node's ACCESS EXCLUSIVE lock: a coordinator reader holding
+  // the parent while waiting for the node would otherwise deadlock with
+  // the swap across two servers (no detector sees that; lock_timeout ends
+  // it after 30 s).
+  Status sealParent(PgConnection& locked) {
+    return locked.execute(fmt::format("LOCK TABLE ONLY {} IN ACCESS EXCLUSIVE MODE", parent()));
   }
 
   // In the source node's locked transaction, before the coordinator
