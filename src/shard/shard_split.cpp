@@ -2,7 +2,6 @@
 #include "shard/shard_split.hpp"
 
 #include <algorithm>
-#include <deque>
 
 #include <spdlog/spdlog.h>
 
@@ -18,12 +17,6 @@ using cluster::quoteIdentifier;
 using cluster::quoteLiteral;
 
 constexpr int kMaxLocalNames = 10000;
-
-// Where a partition's rows are: a connection and the relation there.
-struct Place {
-  PgConnection* conn = nullptr;
-  std::string relation;
-};
 
 class ShardSplitter {
  public:
@@ -68,23 +61,12 @@ class ShardSplitter {
   }
 
   Status findPartition() {
-    auto tables = loadAllTables(*coordinator_);
-    if (!tables) return tables.error();
-    for (const auto& stored : *tables) {
-      for (std::size_t i = 0; i < stored.map.partitions.size(); ++i) {
-        if (stored.map.partitions[i].name != options_.partition) continue;
-        if (stored.state != JobState::kDone) {
-          return makeError("{}.{} is still being sharded: finish its shard create first",
-                           stored.map.schema, stored.map.table);
-        }
-        map_ = stored.map;
-        position_ = i;
-        source_ = stored.map.partitions[i];
-        return Ok{};
-      }
-    }
-    return makeError("no partition named {} in the shard catalog (see pgswarm shard status)",
-                     options_.partition);
+    auto located = locatePartition(*coordinator_, options_.partition);
+    if (!located) return located.error();
+    map_ = std::move(located->map);
+    position_ = located->position;
+    source_ = map_.partitions[position_];
+    return Ok{};
   }
 
   Status chooseTarget() {
@@ -146,57 +128,22 @@ class ShardSplitter {
     return makeError("no free local partition name {}_p<k>", map_.table);
   }
 
-  Result<PgConnection*> nodeConnection(const ShardNode& node) {
-    auto conn = connectNode(node, options_.coordinator);
-    if (!conn) return conn.error();
-    return &connections_.emplace_back(std::move(*conn));
-  }
-
   Status openPlaces() {
-    if (source_.local()) {
-      from_ = Place{&*coordinator_, onCoordinator(source_)};
-    } else {
-      const ShardNode* node = findNode(options_.nodes, source_.node);
-      if (node == nullptr) {
-        return makeError("{}'s node {} is not known here", source_.name, source_.node);
-      }
-      auto conn = nodeConnection(*node);
-      if (!conn) return conn.error();
-      from_ = Place{*conn, parent()};
-    }
-    if (upper_.local()) {
-      auto conn = connectStable(options_.coordinator);
-      if (!conn) return conn.error();
-      to_ = Place{&connections_.emplace_back(std::move(*conn)), onCoordinator(upper_)};
-    } else {
-      auto conn = nodeConnection(*target_);
-      if (!conn) return conn.error();
-      to_ = Place{*conn, parent()};
-    }
-    return Ok{};
+    return ends_.open(*coordinator_, options_.coordinator, options_.nodes, map_, source_, upper_);
   }
 
-  // A table like the partition where the new one goes; a leftover of an
-  // interrupted split is reused (the copy empties it).
+  // A table like the partition where the new one goes (a local one marked
+  // as this split's); a leftover of an interrupted run is reused.
   Status build() {
-    auto definition =
-        readTableDefinition(*from_.conn, map_.schema, source_.local() ? source_.name : map_.table,
-                            map_.keyColumn, source_.local());
-    if (!definition) return definition.error();
-    auto exists = relationExists(*to_.conn, to_.relation);
-    if (!exists) return exists.error();
-    if (!*exists) {
-      std::vector<std::string> statements{"CREATE SCHEMA IF NOT EXISTS " +
-                                          quoteIdentifier(map_.schema)};
-      auto table = createTableDdl(*definition, to_.relation, upper_.local());
-      statements.insert(statements.end(), table.begin(), table.end());
-      if (upper_.local()) {
-        statements.push_back(
-            fmt::format("COMMENT ON TABLE {} IS {}", to_.relation, quoteLiteral(marker())));
-      }
-      if (auto ok = runAll(*to_.conn, statements); !ok) return ok;
-    } else {
-      progress_ << fmt::format("reusing {} on {}, left by an interrupted run\n", to_.relation,
+    std::vector<std::string> mark;
+    if (upper_.local()) {
+      mark.push_back(
+          fmt::format("COMMENT ON TABLE {} IS {}", ends_.to.relation, quoteLiteral(marker())));
+    }
+    auto created = ends_.createDestination(map_, source_, upper_.local(), mark);
+    if (!created) return created.error();
+    if (!*created) {
+      progress_ << fmt::format("reusing {} on {}, left by an interrupted run\n", ends_.to.relation,
                                where());
     }
     if (target_) return ensureForeignServer(*coordinator_, *target_, options_.coordinator);
@@ -204,19 +151,20 @@ class ShardSplitter {
   }
 
   Status copy() {
-    auto counted = checksumOf(*from_.conn, from_.relation, movedRows());
+    auto counted = checksumOf(*ends_.from.conn, ends_.from.relation, movedRows());
     if (!counted) return counted.error();
     return copyOnce(counted->rows);
   }
 
   Status copyOnce(std::int64_t expected) {
     auto copied = copyRows(
-        CopyJob{.source = *from_.conn,
-                .selectSql = fmt::format("SELECT * FROM {} WHERE {}", from_.relation, movedRows()),
-                .target = *to_.conn,
-                .destination = to_.relation,
-                .label = fmt::format("{} [{}, ...) -> {}", source_.name, options_.at, where()),
-                .expectedRows = expected},
+        CopyJob{
+            .source = *ends_.from.conn,
+            .selectSql = fmt::format("SELECT * FROM {} WHERE {}", ends_.from.relation, movedRows()),
+            .target = *ends_.to.conn,
+            .destination = ends_.to.relation,
+            .label = fmt::format("{} [{}, ...) -> {}", source_.name, options_.at, where()),
+            .expectedRows = expected},
         progress_, tty_);
     if (!copied) return copied.error();
     return Ok{};
@@ -239,7 +187,7 @@ class ShardSplitter {
     if (done) done = swap(locked);
     if (!done) {
       (void)locked.execute("ROLLBACK");
-      if (!source_.local()) (void)from_.conn->execute("ROLLBACK");
+      if (!source_.local()) (void)ends_.from.conn->execute("ROLLBACK");
       return done;
     }
     return commitSource();
@@ -252,7 +200,7 @@ class ShardSplitter {
     if (source_.local()) {
       return locked.execute(fmt::format("LOCK TABLE {} IN SHARE MODE", onCoordinator(source_)));
     }
-    if (auto ok = lockForShare(*from_.conn, parent(), false); !ok) {
+    if (auto ok = lockForShare(*ends_.from.conn, parent(), false); !ok) {
       return makeError("on {}: {}", source_.node, ok.error().message);
     }
     progress_ << fmt::format("writes to {} frozen on the coordinator and on {}\n", parent(),
@@ -261,24 +209,12 @@ class ShardSplitter {
   }
 
   Status verify() {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      auto source = checksumOf(*from_.conn, from_.relation, movedRows());
-      if (!source) return source.error();
-      auto target = checksumOf(*to_.conn, to_.relation, "");
-      if (!target) return target.error();
-      if (*source == *target) {
-        rows_ = source->rows;
-        progress_ << fmt::format("{} verified: {} rows, checksum {}\n", upper_.name, source->rows,
-                                 source->sum);
-        return Ok{};
-      }
-      if (attempt == 0) {
-        progress_ << source_.name << " was written to during the copy: copying it again\n";
-        if (auto ok = copyOnce(source->rows); !ok) return ok;
-      }
-    }
-    return makeError("{} still differs from {}'s rows from {} on after a fresh copy", upper_.name,
-                     source_.name, options_.at);
+    auto verified = ends_.verify(
+        movedRows(), fmt::format("{}'s rows from {} on", source_.name, options_.at), upper_.name,
+        [&](std::int64_t rows) { return copyOnce(rows); }, progress_);
+    if (!verified) return verified.error();
+    rows_ = verified->rows;
+    return Ok{};
   }
 
   // Readers through the coordinator wait from here to its commit. Taken
@@ -298,7 +234,7 @@ class ShardSplitter {
   Status retireRemoteRows() {
     if (source_.local()) return Ok{};
     auto check = quoteIdentifier(kRangeCheck);
-    auto ok = runAll(*from_.conn,
+    auto ok = runAll(*ends_.from.conn,
                      {fmt::format("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", parent()),
                       fmt::format("DELETE FROM {} WHERE {}", parent(), movedRows()),
                       fmt::format("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}", parent(), check),
@@ -337,7 +273,7 @@ class ShardSplitter {
 
   Status commitSource() {
     if (!source_.local()) {
-      if (auto ok = from_.conn->execute("COMMIT"); !ok) {
+      if (auto ok = ends_.from.conn->execute("COMMIT"); !ok) {
         return makeError(
             "{} is split, but the moved rows may still be on {} ({}): there, run DELETE FROM {} "
             "WHERE {}; ALTER TABLE {} ADD CONSTRAINT {} CHECK ({}) by hand (until then a scan "
@@ -366,15 +302,13 @@ class ShardSplitter {
   std::ostream& progress_;
   bool tty_;
   std::optional<PgConnection> coordinator_;
-  std::deque<PgConnection> connections_;  // stable addresses for Place
   ShardedTable map_;
   std::size_t position_ = 0;
   Partition source_;
   Partition lower_;
   Partition upper_;
   std::optional<ShardNode> target_;
-  Place from_;
-  Place to_;
+  TransferEnds ends_;
   std::int64_t rows_ = 0;
 };
 
