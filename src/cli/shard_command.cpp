@@ -1,4 +1,4 @@
-// `pgswarm shard create|status`: sharding and local partitioning of a table
+// `pgswarm shard create|move|split|status`: sharding and local partitioning of a table
 // on the local cluster (--dir: its coordinator and shard nodes, found by
 // asking each node its role) or on nodes named by hand (--coordinator,
 // --nodes). The work itself is in shard/.
@@ -16,6 +16,7 @@
 #include "shard/shard_catalog.hpp"
 #include "shard/shard_create.hpp"
 #include "shard/shard_move.hpp"
+#include "shard/shard_split.hpp"
 #include "shard/shard_status.hpp"
 
 namespace pgswarm::cli {
@@ -262,6 +263,48 @@ CommandRunner addMove(CLI::App* shard) {
   };
 }
 
+struct SplitFlags {
+  Placement placement;
+  std::string partition;
+  std::string at;
+  std::string to;
+};
+
+CommandRunner addSplit(CLI::App* shard) {
+  auto flags = std::make_shared<SplitFlags>();
+  auto* command = shard->add_subcommand(
+      "split", "cut a range partition in two at a key; the upper half becomes a new partition");
+  command->add_option("partition", flags->partition, "the partition, as shard status names it")
+      ->required();
+  command->add_option("--at", flags->at, "the first key of the new partition (an integer)")
+      ->required();
+  command->add_option("--to", flags->to,
+                      "where the new partition goes: a shard node without a partition of the "
+                      "table, or 'coordinator' (default for a local partition)");
+  addPlacementOptions(command, flags->placement);
+  return [flags, command]() -> int {
+    if (!command->parsed()) return -1;
+    (void)setupLogging("warn", "shard");
+    auto targets = resolveTargets(flags->placement, "pgswarm shard split");
+    if (!targets) {
+      std::cerr << "pgswarm shard split: " << targets.error().message << "\n";
+      return 2;
+    }
+    shard::SplitOptions options{.partition = flags->partition,
+                                .at = flags->at,
+                                .to = flags->to,
+                                .coordinator = targets->coordinator,
+                                .nodes = targets->nodes};
+    auto report = shard::splitShard(options, std::cout, ::isatty(STDOUT_FILENO) == 1);
+    if (!report) {
+      std::cerr << "pgswarm shard split: " << report.error().message << "\n";
+      return 1;
+    }
+    std::cout << fmt::format("done: {} rows moved to {}\n", report->rows, report->upper.name);
+    return 0;
+  };
+}
+
 CommandRunner addStatus(CLI::App* shard) {
   auto placement = std::make_shared<Placement>();
   auto* command = shard->add_subcommand("status", "show the shard map: partitions, nodes, rows");
@@ -289,7 +332,8 @@ CommandRunner addStatus(CLI::App* shard) {
 CommandRunner registerShardCommand(CLI::App& app) {
   auto* shard = app.add_subcommand("shard", "sharding and partitioning of tables");
   shard->require_subcommand(1);
-  std::vector<CommandRunner> runners{addCreate(shard), addMove(shard), addStatus(shard)};
+  std::vector<CommandRunner> runners{addCreate(shard), addMove(shard), addSplit(shard),
+                                     addStatus(shard)};
   return [runners] {
     for (const auto& runner : runners) {
       if (int code = runner(); code >= 0) return code;

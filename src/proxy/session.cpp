@@ -746,12 +746,17 @@ std::optional<Session::BatchRoute> Session::batchRoute(std::span<const std::byte
   return std::nullopt;
 }
 
-// A table missing on the shard it was sent to: the map is stale (a
-// `shard move` dropped it there), so it is read again now rather than at
-// the next period.
+// The map is stale when a shard refuses a statement for a reason only a
+// `shard move` (the table dropped there) or `shard split` (the range CHECK
+// of the half that stayed) gives: it is read again now rather than at the
+// next period.
 void Session::noteShardError(std::span<const std::byte> body) {
   auto fields = protocol::ErrorFields::parse(body);
-  if (!fields || fields->sqlState() != protocol::sqlstate::kUndefinedTable) return;
+  if (!fields) return;
+  bool moved = fields->sqlState() == protocol::sqlstate::kUndefinedTable;
+  bool split = fields->sqlState() == protocol::sqlstate::kCheckViolation &&
+               fields->get(protocol::field::kConstraintName) == shard::kRangeCheck;
+  if (!moved && !split) return;
   if (auto* watcher = worker_.shared().shardMap.get()) watcher->requestRefresh();
 }
 

@@ -5,7 +5,7 @@
 // compare version() (one atomic load) and take current() only when it
 // changed, as with the HealthMonitor. A catalog that cannot be read keeps
 // the last map: shards change only through the coordinator, so a map is
-// stale only after a `shard move`, for at most one period.
+// stale only after a `shard move` or `shard split`, for at most one period.
 #pragma once
 
 #include <atomic>

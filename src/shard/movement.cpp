@@ -1,7 +1,10 @@
 // Data movement primitives: see movement.hpp.
 #include "shard/movement.hpp"
 
+#include <algorithm>
+
 #include "shard/progress.hpp"
+#include "shard/table_definition.hpp"
 
 namespace pgswarm::shard {
 namespace {
@@ -94,6 +97,100 @@ Status lockForShare(PgConnection& conn, const std::string& relation, bool only) 
                     fmt::format("LOCK TABLE {}{} IN SHARE MODE", only ? "ONLY " : "", relation)});
   if (!frozen) return makeError("cannot freeze writes to {}: {}", relation, frozen.error().message);
   return Ok{};
+}
+
+Result<LocatedPartition> locatePartition(PgConnection& coordinator, const std::string& name) {
+  auto tables = loadAllTables(coordinator);
+  if (!tables) return tables.error();
+  for (auto& stored : *tables) {
+    for (std::size_t i = 0; i < stored.map.partitions.size(); ++i) {
+      if (stored.map.partitions[i].name != name) continue;
+      if (stored.state != JobState::kDone) {
+        return makeError("{}.{} is still being sharded: finish its shard create first",
+                         stored.map.schema, stored.map.table);
+      }
+      return LocatedPartition{.map = std::move(stored.map), .position = i};
+    }
+  }
+  return makeError("no partition named {} in the shard catalog (see pgswarm shard status)", name);
+}
+
+Status TransferEnds::open(PgConnection& coordinator, const cluster::ConnectTarget& credentials,
+                          const std::vector<ShardNode>& nodes, const ShardedTable& map,
+                          const Partition& source, const Partition& destination) {
+  auto onNode = [&](const Partition& partition) -> Result<Place> {
+    const ShardNode* node = findNode(nodes, partition.node);
+    if (node == nullptr) {
+      return makeError("{}'s node {} is not known here", partition.name, partition.node);
+    }
+    auto conn = connectNode(*node, credentials);
+    if (!conn) return conn.error();
+    return Place{&connections_.emplace_back(std::move(*conn)),
+                 qualifiedName(map.schema, map.table)};
+  };
+  if (source.local()) {
+    from = Place{&coordinator, qualifiedName(map.schema, source.name)};
+  } else {
+    auto place = onNode(source);
+    if (!place) return place.error();
+    from = *place;
+  }
+  if (destination.local()) {
+    auto conn = connectStable(credentials);
+    if (!conn) return conn.error();
+    to = Place{&connections_.emplace_back(std::move(*conn)),
+               qualifiedName(map.schema, destination.name)};
+  } else {
+    auto place = onNode(destination);
+    if (!place) return place.error();
+    to = *place;
+  }
+  return Ok{};
+}
+
+Result<bool> TransferEnds::createDestination(const ShardedTable& map, const Partition& source,
+                                             bool local, const std::vector<std::string>& then) {
+  auto definition =
+      readTableDefinition(*from.conn, map.schema, source.local() ? source.name : map.table,
+                          map.keyColumn, source.local());
+  if (!definition) return definition.error();
+  auto exists = relationExists(*to.conn, to.relation);
+  if (!exists) return exists.error();
+  if (*exists) return false;
+  std::vector<std::string> statements{"CREATE SCHEMA IF NOT EXISTS " + quoteIdentifier(map.schema)};
+  auto table = createTableDdl(*definition, to.relation, local);
+  statements.insert(statements.end(), table.begin(), table.end());
+  statements.insert(statements.end(), then.begin(), then.end());
+  if (auto ok = runAll(*to.conn, statements); !ok) return ok.error();
+  return true;
+}
+
+Result<Checksum> TransferEnds::verify(const std::string& where, const std::string& sourceName,
+                                      const std::string& destinationName,
+                                      const std::function<Status(std::int64_t rows)>& recopy,
+                                      std::ostream& progress) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto source = checksumOf(*from.conn, from.relation, where);
+    if (!source) return source.error();
+    auto target = checksumOf(*to.conn, to.relation, "");
+    if (!target) return target.error();
+    if (*source == *target) {
+      progress << fmt::format("{} verified: {} rows, checksum {}\n", destinationName, source->rows,
+                              source->sum);
+      return *source;
+    }
+    if (attempt == 0) {
+      progress << sourceName << " was written to during the copy: copying it again\n";
+      if (auto ok = recopy(source->rows); !ok) return ok.error();
+    }
+  }
+  return makeError("{} still differs from {} after a fresh copy", destinationName, sourceName);
+}
+
+const ShardNode* findNode(const std::vector<ShardNode>& nodes, const std::string& name) {
+  auto node =
+      std::find_if(nodes.begin(), nodes.end(), [&](const ShardNode& n) { return n.name == name; });
+  return node == nodes.end() ? nullptr : &*node;
 }
 
 std::string serverName(const ShardNode& node) {

@@ -1,11 +1,13 @@
 // The pieces every data movement of shard/ is made of (`shard create`,
-// `shard move`): stable connections, row checksums, a COPY of a row set into
+// `shard move`, `shard split`): stable connections, row checksums, a COPY of a row set into
 // an emptied table with a progress bar, foreign servers for shard nodes.
 // One copy of each, so that what create verifies and what move verifies
 // are computed the same way.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -61,6 +63,60 @@ struct CopyJob {
 // A new coordinator connection holding lockForShare's lock on `relation`.
 [[nodiscard]] Result<cluster::PgConnection> freezeWrites(const cluster::ConnectTarget& coordinator,
                                                          const std::string& relation, bool only);
+
+// A partition of a sharded table whose `shard create` finished, found by
+// its name (as `shard status` shows it) in the coordinator's catalog.
+struct LocatedPartition {
+  ShardedTable map;
+  std::size_t position = 0;
+};
+[[nodiscard]] Result<LocatedPartition> locatePartition(cluster::PgConnection& coordinator,
+                                                       const std::string& name);
+
+// Where a partition's rows are: a connection and the relation there.
+struct Place {
+  cluster::PgConnection* conn = nullptr;
+  std::string relation;
+};
+
+// The two ends of one partition's rows moving (`shard move`, `shard
+// split`): `from` where they are (the coordinator's own connection for a
+// local partition, the shard node's otherwise, where the table keeps the
+// table's name) and `to` where they go (a second coordinator connection,
+// or the target node's), open for the whole run.
+class TransferEnds {
+ public:
+  [[nodiscard]] Status open(cluster::PgConnection& coordinator,
+                            const cluster::ConnectTarget& credentials,
+                            const std::vector<ShardNode>& nodes, const ShardedTable& map,
+                            const Partition& source, const Partition& destination);
+  // Creates `to`'s table like the source partition (its definition where
+  // it is now, with every index), followed by `then`, unless a leftover of
+  // an interrupted run is there: that one is reused (the copy empties it).
+  // True when it was created.
+  [[nodiscard]] Result<bool> createDestination(const ShardedTable& map, const Partition& source,
+                                               bool local, const std::vector<std::string>& then);
+
+  // Under the caller's freeze: count and checksum of the rows `where`
+  // selects at `from` (empty: all) against all of `to`'s; when they differ
+  // (written to since the copy), `recopy` copies them again, once. Says
+  // what it finds on `progress`, naming the two ends `sourceName` and
+  // `destinationName`; returns the verified rows' figures.
+  [[nodiscard]] Result<Checksum> verify(const std::string& where, const std::string& sourceName,
+                                        const std::string& destinationName,
+                                        const std::function<Status(std::int64_t rows)>& recopy,
+                                        std::ostream& progress);
+
+  Place from;
+  Place to;
+
+ private:
+  std::deque<cluster::PgConnection> connections_;  // stable addresses for Place
+};
+
+// The node named `name` in `nodes`, or nullptr.
+[[nodiscard]] const ShardNode* findNode(const std::vector<ShardNode>& nodes,
+                                        const std::string& name);
 
 // pgswarm_<node>: the coordinator's postgres_fdw server for a shard node.
 [[nodiscard]] std::string serverName(const ShardNode& node);

@@ -181,6 +181,31 @@ Status recordMove(cluster::PgConnection& coordinator, const ShardedTable& map,
        address ? std::to_string(address->port) : ""});
 }
 
+Status recordSplit(cluster::PgConnection& coordinator, const ShardedTable& map,
+                   const Partition& lower, const Partition& upper,
+                   const std::optional<ShardNode>& address) {
+  auto cut = coordinator.execute(
+      "UPDATE pgswarm.shards SET range_to = $4 WHERE table_schema = $1 AND table_name = $2 AND "
+      "partition_name = $3",
+      {map.schema, map.table, lower.name, optionalText(lower.to)});
+  if (!cut) return cut;
+  // The position is no key: renumbering in place cannot collide.
+  auto shifted = coordinator.execute(
+      "UPDATE pgswarm.shards SET position = position + 1 WHERE table_schema = $1 AND "
+      "table_name = $2 AND position > (SELECT position FROM pgswarm.shards WHERE table_schema = $1 "
+      "AND table_name = $2 AND partition_name = $3)",
+      {map.schema, map.table, lower.name});
+  if (!shifted) return shifted;
+  return coordinator.execute(
+      "INSERT INTO pgswarm.shards (table_schema, table_name, position, partition_name, node, "
+      "host, port, range_from, range_to, copied) SELECT $1, $2, position + 1, $4, $5, "
+      "NULLIF($6, ''), NULLIF($7, '')::int, NULLIF($8, ''), NULLIF($9, ''), true "
+      "FROM pgswarm.shards WHERE table_schema = $1 AND table_name = $2 AND partition_name = $3",
+      {map.schema, map.table, lower.name, upper.name, upper.node, address ? address->host : "",
+       address ? std::to_string(address->port) : "", optionalText(upper.from),
+       optionalText(upper.to)});
+}
+
 Status forgetTable(cluster::PgConnection& coordinator, const ShardedTable& map) {
   return coordinator.execute(
       "DELETE FROM pgswarm.sharded_tables WHERE table_schema = $1 AND table_name = $2",

@@ -58,6 +58,13 @@ struct StoredTable {
                                 const std::string& oldName, const Partition& moved,
                                 const std::optional<ShardNode>& address);
 
+// `shard split`: partition `lower.name` now ends at lower.to, and `upper`
+// (at `address`, empty for the coordinator) comes right after it; the
+// partitions after it move one position down.
+[[nodiscard]] Status recordSplit(cluster::PgConnection& coordinator, const ShardedTable& map,
+                                 const Partition& lower, const Partition& upper,
+                                 const std::optional<ShardNode>& address);
+
 [[nodiscard]] Status forgetTable(cluster::PgConnection& coordinator, const ShardedTable& map);
 
 }  // namespace pgswarm::shard

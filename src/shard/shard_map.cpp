@@ -2,7 +2,9 @@
 #include "shard/shard_map.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <set>
 
 #include "cluster/pg_client.hpp"
@@ -13,13 +15,21 @@ namespace {
 constexpr std::size_t kMaxIdentifierLength = 63;
 constexpr int kMaxPartitions = 1024;
 
-Result<std::string> partitionName(const std::string& table, const std::string& suffix) {
-  std::string name = table + "_" + suffix;
-  if (name.size() > kMaxIdentifierLength) {
-    return makeError("partition name '{}' is longer than PostgreSQL's {} bytes", name,
-                     kMaxIdentifierLength);
-  }
-  return name;
+// A whole decimal integer, nothing around it: "12", "-7"; not "1e3", " 5".
+std::optional<std::int64_t> parseInteger(const std::string& text) {
+  std::int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [stop, failure] = std::from_chars(text.data(), end, value);
+  if (text.empty() || failure != std::errc() || stop != end) return std::nullopt;
+  return value;
+}
+
+// The values a key of an integer type can hold; nullopt for other types.
+std::optional<std::pair<std::int64_t, std::int64_t>> integerLimits(const std::string& type) {
+  if (type == "smallint") return std::pair<std::int64_t, std::int64_t>{INT16_MIN, INT16_MAX};
+  if (type == "integer") return std::pair<std::int64_t, std::int64_t>{INT32_MIN, INT32_MAX};
+  if (type == "bigint") return std::pair<std::int64_t, std::int64_t>{INT64_MIN, INT64_MAX};
+  return std::nullopt;
 }
 
 Status checkRequest(const PlanRequest& request) {
@@ -75,6 +85,15 @@ Result<std::vector<std::optional<std::string>>> rangeBounds(const PlanRequest& r
 }
 
 }  // namespace
+
+Result<std::string> partitionName(const std::string& table, const std::string& suffix) {
+  std::string name = table + "_" + suffix;
+  if (name.size() > kMaxIdentifierLength) {
+    return makeError("partition name '{}' is longer than PostgreSQL's {} bytes", name,
+                     kMaxIdentifierLength);
+  }
+  return name;
+}
 
 const char* toString(Strategy strategy) {
   return strategy == Strategy::kHash ? "hash" : "range";
@@ -152,6 +171,41 @@ std::string rowFilter(const ShardedTable& table, const Partition& partition,
   if (partition.to)
     filter += fmt::format(" AND {} < {}", key, cluster::quoteLiteral(*partition.to));
   return filter;
+}
+
+Result<SplitHalves> splitPartition(const ShardedTable& table, std::size_t position,
+                                   const std::string& at) {
+  if (position >= table.partitions.size()) return makeError("no partition {}", position);
+  const Partition& partition = table.partitions[position];
+  if (table.strategy != Strategy::kRange) {
+    return makeError("{} is a hash partition: only range partitions can be split", partition.name);
+  }
+  auto limits = integerLimits(table.keyType);
+  if (!limits) {
+    return makeError(
+        "{}.{} is keyed by {} of type {}: split needs a smallint, integer or bigint key",
+        table.schema, table.table, table.keyColumn, table.keyType);
+  }
+  auto value = parseInteger(at);
+  if (!value || *value < limits->first || *value > limits->second) {
+    return makeError("--at {} is not a value of {}'s type {}", at, table.keyColumn, table.keyType);
+  }
+  // MINVALUE: the lower half must still hold a key, so `at` > the type's least.
+  std::optional<std::int64_t> from = partition.from ? parseInteger(*partition.from) : limits->first;
+  std::optional<std::int64_t> to = partition.to ? parseInteger(*partition.to) : std::nullopt;
+  if (!from || (partition.to && !to)) {
+    return makeError("{}'s bounds are not integers in the shard catalog", partition.name);
+  }
+  bool inside = *value > *from && (!to || *value < *to);
+  if (!inside) {
+    return makeError(
+        "--at {} is not strictly inside {}'s range [{}, {}): both halves must hold keys", at,
+        partition.name, partition.from.value_or("MINVALUE"), partition.to.value_or("MAXVALUE"));
+  }
+  SplitHalves halves{.lower = partition,
+                     .upper = Partition{.from = std::to_string(*value), .to = partition.to}};
+  halves.lower.to = std::to_string(*value);
+  return halves;
 }
 
 std::optional<std::size_t> rangePartitionFor(const ShardedTable& table, std::int64_t key) {

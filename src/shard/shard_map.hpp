@@ -14,6 +14,10 @@ namespace pgswarm::shard {
 
 enum class Strategy { kRange, kHash };
 
+// The CHECK `shard split` puts on a shard node's table: its partition's
+// bounds. A pool that still routes by the map before the split meets it.
+inline constexpr const char* kRangeCheck = "pgswarm_range";
+
 [[nodiscard]] const char* toString(Strategy strategy);
 [[nodiscard]] Result<Strategy> parseStrategy(const std::string& text);
 
@@ -74,6 +78,23 @@ struct PlanRequest {
 // partition key satisfies_hash_partition() reads for hash partitions.
 [[nodiscard]] std::string rowFilter(const ShardedTable& table, const Partition& partition,
                                     const std::string& parent);
+
+// TABLE_<suffix>, refused when longer than a PostgreSQL identifier.
+[[nodiscard]] Result<std::string> partitionName(const std::string& table,
+                                                const std::string& suffix);
+
+// `shard split`: the range partition at `position` cut at the integer `at`.
+// The lower half keeps the partition's name and node with bounds
+// [from, at); the upper half [at, to) has no name or node yet (the caller
+// places it). Refused, with the reason, for hash tables, keys that are not
+// smallint/integer/bigint, values that are not an integer of the key's type,
+// and values not strictly inside the partition.
+struct SplitHalves {
+  Partition lower;
+  Partition upper;
+};
+[[nodiscard]] Result<SplitHalves> splitPartition(const ShardedTable& table, std::size_t position,
+                                                 const std::string& at);
 
 // The partition a range key belongs to, for integer keys; nullopt when the
 // key is not an integer or falls in no partition.

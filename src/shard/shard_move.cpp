@@ -1,9 +1,6 @@
 // `pgswarm shard move`: see shard_move.hpp.
 #include "shard/shard_move.hpp"
 
-#include <algorithm>
-#include <deque>
-
 #include <spdlog/spdlog.h>
 
 #include "shard/movement.hpp"
@@ -15,12 +12,6 @@ namespace {
 using cluster::PgConnection;
 using cluster::quoteIdentifier;
 using cluster::quoteLiteral;
-
-// Where a partition's rows are: a connection and the relation there.
-struct Place {
-  PgConnection* conn = nullptr;
-  std::string relation;
-};
 
 class ShardMover {
  public:
@@ -51,23 +42,12 @@ class ShardMover {
   }
 
   Status findPartition() {
-    auto tables = loadAllTables(*coordinator_);
-    if (!tables) return tables.error();
-    for (const auto& stored : *tables) {
-      for (std::size_t i = 0; i < stored.map.partitions.size(); ++i) {
-        if (stored.map.partitions[i].name != options_.partition) continue;
-        if (stored.state != JobState::kDone) {
-          return makeError("{}.{} is still being sharded: finish its shard create first",
-                           stored.map.schema, stored.map.table);
-        }
-        map_ = stored.map;
-        position_ = i;
-        source_ = stored.map.partitions[i];
-        return Ok{};
-      }
-    }
-    return makeError("no partition named {} in the shard catalog (see pgswarm shard status)",
-                     options_.partition);
+    auto located = locatePartition(*coordinator_, options_.partition);
+    if (!located) return located.error();
+    map_ = std::move(located->map);
+    position_ = located->position;
+    source_ = map_.partitions[position_];
+    return Ok{};
   }
 
   Status chooseTarget() {
@@ -78,9 +58,8 @@ class ShardMover {
       moved_.name = map_.table + "_p" + std::to_string(position_);
       return Ok{};
     }
-    auto node = std::find_if(options_.nodes.begin(), options_.nodes.end(),
-                             [&](const ShardNode& n) { return n.name == options_.to; });
-    if (node == options_.nodes.end()) {
+    const ShardNode* node = findNode(options_.nodes, options_.to);
+    if (node == nullptr) {
       return makeError("{} is not a shard node here (nor '{}')", options_.to, kCoordinatorNode);
     }
     for (const auto& partition : map_.partitions) {
@@ -95,73 +74,31 @@ class ShardMover {
     return Ok{};
   }
 
-  Result<PgConnection*> nodeConnection(const ShardNode& node) {
-    auto conn = connectNode(node, options_.coordinator);
-    if (!conn) return conn.error();
-    return &nodeConnections_.emplace_back(std::move(*conn));
-  }
-
-  const ShardNode* knownNode(const std::string& name) const {
-    auto node = std::find_if(options_.nodes.begin(), options_.nodes.end(),
-                             [&](const ShardNode& n) { return n.name == name; });
-    return node == options_.nodes.end() ? nullptr : &*node;
-  }
-
   Status openPlaces() {
-    if (source_.local()) {
-      from_ = Place{&*coordinator_, onCoordinator(source_)};
-    } else {
-      const ShardNode* node = knownNode(source_.node);
-      if (node == nullptr)
-        return makeError("{}'s node {} is not known here", source_.name, source_.node);
-      auto conn = nodeConnection(*node);
-      if (!conn) return conn.error();
-      from_ = Place{*conn, parent()};
-    }
-    if (moved_.local()) {
-      auto conn = connectStable(options_.coordinator);
-      if (!conn) return conn.error();
-      to_ = Place{&nodeConnections_.emplace_back(std::move(*conn)), onCoordinator(moved_)};
-    } else {
-      auto conn = nodeConnection(*target_);
-      if (!conn) return conn.error();
-      to_ = Place{*conn, parent()};
-    }
-    return Ok{};
+    return ends_.open(*coordinator_, options_.coordinator, options_.nodes, map_, source_, moved_);
   }
 
   // A table like the partition where it goes; a leftover of an interrupted
   // move is reused (the copy empties it).
   Status build() {
-    auto definition =
-        readTableDefinition(*from_.conn, map_.schema, source_.local() ? source_.name : map_.table,
-                            map_.keyColumn, source_.local());
-    if (!definition) return definition.error();
-    auto exists = relationExists(*to_.conn, to_.relation);
-    if (!exists) return exists.error();
-    if (!*exists) {
-      std::vector<std::string> statements{"CREATE SCHEMA IF NOT EXISTS " +
-                                          quoteIdentifier(map_.schema)};
-      auto table = createTableDdl(*definition, to_.relation, moved_.local());
-      statements.insert(statements.end(), table.begin(), table.end());
-      if (auto ok = runAll(*to_.conn, statements); !ok) return ok;
-    }
+    auto created = ends_.createDestination(map_, source_, moved_.local(), {});
+    if (!created) return created.error();
     if (target_) return ensureForeignServer(*coordinator_, *target_, options_.coordinator);
     return Ok{};
   }
 
   Status copy() {
-    auto counted = checksumOf(*from_.conn, from_.relation, "");
+    auto counted = checksumOf(*ends_.from.conn, ends_.from.relation, "");
     if (!counted) return counted.error();
-    return copyOnce(*from_.conn, counted->rows);
+    return copyOnce(*ends_.from.conn, counted->rows);
   }
 
   Status copyOnce(PgConnection& source, std::int64_t expected) {
     auto copied = copyRows(
         CopyJob{.source = source,
-                .selectSql = "SELECT * FROM " + from_.relation,
-                .target = *to_.conn,
-                .destination = to_.relation,
+                .selectSql = "SELECT * FROM " + ends_.from.relation,
+                .target = *ends_.to.conn,
+                .destination = ends_.to.relation,
                 .label = source_.name + " -> " + (moved_.local() ? kCoordinatorNode : moved_.node),
                 .expectedRows = expected},
         progress_, tty_);
@@ -187,7 +124,7 @@ class ShardMover {
     if (done) done = swap(locked);
     if (!done) {
       (void)locked.execute("ROLLBACK");
-      if (!source_.local()) (void)from_.conn->execute("ROLLBACK");
+      if (!source_.local()) (void)ends_.from.conn->execute("ROLLBACK");
       return done;
     }
     return commitSource();
@@ -195,7 +132,7 @@ class ShardMover {
 
   Status freezeSource() {
     if (source_.local()) return Ok{};  // the coordinator's lock covers it
-    if (auto ok = lockForShare(*from_.conn, parent(), false); !ok) {
+    if (auto ok = lockForShare(*ends_.from.conn, parent(), false); !ok) {
       return makeError("on {}: {}", source_.node, ok.error().message);
     }
     progress_ << fmt::format("writes to {} frozen on the coordinator and on {}\n", parent(),
@@ -207,11 +144,11 @@ class ShardMover {
   // a failure here leaves the move undone.
   Status retireSource() {
     if (source_.local()) return Ok{};
-    if (!options_.keepOld) return from_.conn->execute("DROP TABLE " + parent());
+    if (!options_.keepOld) return ends_.from.conn->execute("DROP TABLE " + parent());
     auto name = keptName();
     if (!name) return name.error();
     keptAs_ = *name;
-    return from_.conn->execute(
+    return ends_.from.conn->execute(
         fmt::format("ALTER TABLE {} RENAME TO {}", parent(), quoteIdentifier(keptAs_)));
   }
 
@@ -221,7 +158,7 @@ class ShardMover {
         map_.table + "_moved_to_" + (moved_.local() ? std::string(kCoordinatorNode) : moved_.node);
     for (int n = 1; n < 100; ++n) {
       std::string name = n == 1 ? base : base + "_" + std::to_string(n);
-      auto exists = relationExists(*from_.conn, qualifiedName(map_.schema, name));
+      auto exists = relationExists(*ends_.from.conn, qualifiedName(map_.schema, name));
       if (!exists) return exists.error();
       if (!*exists) return name;
     }
@@ -230,7 +167,7 @@ class ShardMover {
 
   Status commitSource() {
     if (source_.local()) return Ok{};
-    if (auto ok = from_.conn->execute("COMMIT"); !ok) {
+    if (auto ok = ends_.from.conn->execute("COMMIT"); !ok) {
       return makeError(
           "{} moved, but the old table on {} may still be there ({}): drop {} there by hand, or "
           "writes sent straight to {} can land in it",
@@ -246,23 +183,12 @@ class ShardMover {
   }
 
   Status verify() {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      auto source = checksumOf(*from_.conn, from_.relation, "");
-      if (!source) return source.error();
-      auto target = checksumOf(*to_.conn, to_.relation, "");
-      if (!target) return target.error();
-      if (*source == *target) {
-        rows_ = source->rows;
-        progress_ << fmt::format("{} verified: {} rows, checksum {}\n", moved_.name, source->rows,
-                                 source->sum);
-        return Ok{};
-      }
-      if (attempt == 0) {
-        progress_ << source_.name << " was written to during the copy: copying it again\n";
-        if (auto ok = copyOnce(*from_.conn, source->rows); !ok) return ok;
-      }
-    }
-    return makeError("{} still differs from {} after a fresh copy", moved_.name, source_.name);
+    auto verified = ends_.verify(
+        "", source_.name, moved_.name,
+        [&](std::int64_t rows) { return copyOnce(*ends_.from.conn, rows); }, progress_);
+    if (!verified) return verified.error();
+    rows_ = verified->rows;
+    return Ok{};
   }
 
   Status swap(PgConnection& locked) {
@@ -319,14 +245,12 @@ class ShardMover {
   std::ostream& progress_;
   bool tty_;
   std::optional<PgConnection> coordinator_;
-  std::deque<PgConnection> nodeConnections_;  // stable addresses for Place
   ShardedTable map_;
   std::size_t position_ = 0;
   Partition source_;
   Partition moved_;
   std::optional<ShardNode> target_;
-  Place from_;
-  Place to_;
+  TransferEnds ends_;
   std::string keptAs_;  // --keep-old: the source node's table's new name
   std::int64_t rows_ = 0;
 };

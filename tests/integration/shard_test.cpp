@@ -349,6 +349,132 @@ TEST_F(ShardTest, MoveFreezesDirectWritersOnTheNodeAndLosesNone) {
   EXPECT_EQ(resultText(conn, with(kWholeTable, "direct_accounts")), before);
 }
 
+// `shard split`: a local partition cut into two local ones, then a shard
+// node's partition cut with its upper half sent to another node, once
+// failing before the swap (nothing changes) and once, rerun, while a
+// direct write to the old node is in flight; every row stays once, the map
+// says where, and the table answers as an unsharded copy does.
+TEST_F(ShardTest, SplitCutsLocalAndNodePartitionsAndKeepsEveryRow) {
+  auto conn = cluster_->connect(0);
+  // 400000 rows: a quarter per partition at the end, to keep the test short.
+  ASSERT_TRUE(conn.execute(
+      "CREATE TABLE split_accounts (aid int NOT NULL PRIMARY KEY, bid int, abalance int, "
+      "filler character(84))"));
+  ASSERT_TRUE(
+      conn.execute("INSERT INTO split_accounts SELECT * FROM source_accounts WHERE aid <= 400000"));
+  auto created = shard({"create", "split_accounts", "--key", "aid", "--shards", "2", "--keep-local",
+                        "1", "--ranges", "200001"});
+  ASSERT_EQ(created.exitCode, 0) << created.output;
+
+  auto local = shard({"split", "split_accounts_p0", "--at", "100001"});
+  ASSERT_EQ(local.exitCode, 0) << local.output;
+  EXPECT_TRUE(contains(local.output, "split_accounts_p1 verified: 100000 rows")) << local.output;
+  EXPECT_EQ(relkind(conn, "split_accounts_p1"), "r");
+  EXPECT_EQ(resultText(conn, "SELECT count(*), min(aid), max(aid) FROM split_accounts_p0"),
+            "(100000,1,100000)");
+  EXPECT_EQ(resultText(conn, "SELECT count(*), min(aid), max(aid) FROM split_accounts_p1"),
+            "(100000,100001,200000)");
+
+  // Refused before anything changes.
+  auto noPlace = shard({"split", "split_accounts_shard1", "--at", "300001"});
+  EXPECT_EQ(noPlace.exitCode, 1) << noPlace.output;
+  EXPECT_TRUE(contains(noPlace.output, "--to NODE")) << noPlace.output;
+  auto taken = shard({"split", "split_accounts_shard1", "--at", "300001", "--to", "shard1"});
+  EXPECT_EQ(taken.exitCode, 1) << taken.output;
+  EXPECT_TRUE(contains(taken.output, "holds split_accounts_shard1 of this table already"))
+      << taken.output;
+  auto outside = shard({"split", "split_accounts_p0", "--at", "150000"});
+  EXPECT_EQ(outside.exitCode, 1) << outside.output;
+  EXPECT_TRUE(contains(outside.output, "not strictly inside split_accounts_p0's range"))
+      << outside.output;
+  auto notInteger = shard({"split", "split_accounts_p0", "--at", "1000.5"});
+  EXPECT_EQ(notInteger.exitCode, 1) << notInteger.output;
+  EXPECT_TRUE(contains(notInteger.output, "is not a value of aid's type integer"))
+      << notInteger.output;
+
+  // A split that fails before the coordinator commits changes nothing: a
+  // stray row below shard1's range makes its new CHECK fail after the
+  // copy to shard2.
+  {
+    auto stray = shardConnection(1);
+    ASSERT_TRUE(stray);
+    ASSERT_TRUE(stray->execute(
+        "INSERT INTO split_accounts (aid, bid, abalance, filler) VALUES (100, 1, 0, 'stray')"));
+    auto failed = shard({"split", "split_accounts_shard1", "--at", "300001", "--to", "shard2"});
+    EXPECT_EQ(failed.exitCode, 1) << failed.output;
+    EXPECT_TRUE(contains(failed.output, "pgswarm_range")) << failed.output;
+    EXPECT_EQ(rowsOnShard(1, "split_accounts"), 200001) << "nothing deleted";
+    EXPECT_EQ(rowsOnShard(2, "split_accounts"), 100000) << "the half-made copy stays";
+    EXPECT_EQ(relkind(conn, "split_accounts_shard2"), "");
+    EXPECT_EQ(resultText(conn,
+                         "SELECT range_to FROM pgswarm.shards WHERE partition_name = "
+                         "'split_accounts_shard1'"),
+              "()");
+    ASSERT_TRUE(stray->execute("DELETE FROM split_accounts WHERE aid = 100"));
+  }
+
+  // A direct write in flight on shard1 when the split starts: the split's
+  // lock there waits for it, and the verification finds its row.
+  std::future<CommandOutput> split;
+  auto monitor = shardConnection(1);
+  auto writer = shardConnection(1);
+  ASSERT_TRUE(monitor && writer);
+  ASSERT_TRUE(writer->execute("BEGIN"));
+  ASSERT_TRUE(
+      writer->execute("INSERT INTO split_accounts (aid, bid, abalance, filler) VALUES (400005, 1, "
+                      "0, 'in flight')"));
+  split = std::async(std::launch::async, [] {
+    return shard({"split", "split_accounts_shard1", "--at", "300001", "--to", "shard2"});
+  });
+  ASSERT_TRUE(waitUntil([&] { return waitsForLock(*monitor, "LOCK TABLE%"); }, 60s));
+  ASSERT_TRUE(writer->execute("COMMIT"));
+  auto remote = split.get();
+  ASSERT_EQ(remote.exitCode, 0) << remote.output;
+  EXPECT_TRUE(contains(remote.output, "frozen on the coordinator and on shard1")) << remote.output;
+  EXPECT_TRUE(contains(remote.output, "copying it again")) << remote.output;
+  EXPECT_TRUE(contains(remote.output, "reusing")) << remote.output;
+  EXPECT_TRUE(contains(remote.output, "split_accounts_shard2 verified: 100001 rows"))
+      << remote.output;
+  EXPECT_EQ(relkind(conn, "split_accounts_shard2"), "f");
+  EXPECT_EQ(rowsOnShard(1, "split_accounts"), 100000);
+  EXPECT_EQ(rowsOnShard(2, "split_accounts"), 100001);
+  EXPECT_EQ(
+      resultText(conn, with(kWholeTable, "split_accounts")),
+      resultText(
+          conn,
+          with(kWholeTable,
+               "(SELECT * FROM source_accounts WHERE aid <= 400000 UNION ALL SELECT 400005, 1, 0, "
+               "'in flight'::character(84))")));
+  // A pool that still routes by the old map cannot strand a row on shard1.
+  auto stale = writer->execute(
+      "INSERT INTO split_accounts (aid, bid, abalance, filler) VALUES (350000, 1, 0, 'stale')");
+  ASSERT_FALSE(stale);
+  EXPECT_TRUE(contains(stale.error().message, "pgswarm_range")) << stale.error().message;
+
+  EXPECT_EQ(resultText(conn,
+                       "SELECT string_agg(partition_name || ' ' || coalesce(node, ''), ',' ORDER "
+                       "BY position) FROM pgswarm.shards WHERE table_name = 'split_accounts'"),
+            "(\"split_accounts_p0 ,split_accounts_p1 ,split_accounts_shard1 "
+            "shard1,split_accounts_shard2 shard2\")");
+  auto status = shard({"status"});
+  ASSERT_EQ(status.exitCode, 0) << status.output;
+  for (const auto* shown : {"split_accounts_p1", "[100001, 200001)", "[200001, 300001)",
+                            "split_accounts_shard2", "[300001, MAXVALUE)"}) {
+    EXPECT_TRUE(contains(status.output, shown)) << shown << "\n" << status.output;
+  }
+  ASSERT_TRUE(conn.execute("DELETE FROM split_accounts WHERE aid = 400005"));
+  expectSameAsUnsharded("split_accounts");
+
+  ASSERT_TRUE(
+      conn.execute("CREATE TABLE split_hashed AS SELECT * FROM source_accounts WHERE aid <= 100"));
+  auto hashed = shard(
+      {"create", "split_hashed", "--key", "aid", "--strategy", "hash", "--shards", "2", "--local"});
+  ASSERT_EQ(hashed.exitCode, 0) << hashed.output;
+  auto refused = shard({"split", "split_hashed_p0", "--at", "50"});
+  EXPECT_EQ(refused.exitCode, 1) << refused.output;
+  EXPECT_TRUE(contains(refused.output, "only range partitions can be split")) << refused.output;
+}
+
 TEST_F(ShardTest, KilledMidCopyLeavesTheOriginalAndARerunFinishes) {
   auto conn = cluster_->connect(0);
   copyAccounts(conn, "moving_accounts");

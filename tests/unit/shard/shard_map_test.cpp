@@ -127,5 +127,54 @@ TEST(ShardMap, StrategyNames) {
   EXPECT_STREQ(toString(Strategy::kHash), "hash");
 }
 
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+ShardedTable seedTable() {
+  auto planned = planPartitions(seedRequest());
+  return ShardedTable{.table = "pgbench_accounts",
+                      .keyColumn = "aid",
+                      .keyType = "integer",
+                      .partitions = planned ? *planned : std::vector<Partition>{}};
+}
+
+TEST(ShardMap, SplitCutsAPartitionAtAKeyInside) {
+  auto halves = splitPartition(seedTable(), 1, "300000");  // [250001, 500001) on shard1
+  ASSERT_TRUE(halves) << halves.error().message;
+  EXPECT_EQ(halves->lower.name, "pgbench_accounts_shard1");
+  EXPECT_EQ(halves->lower.node, "shard1");
+  EXPECT_EQ(halves->lower.from, "250001");
+  EXPECT_EQ(halves->lower.to, "300000");
+  EXPECT_TRUE(halves->upper.name.empty());
+  EXPECT_EQ(halves->upper.from, "300000");
+  EXPECT_EQ(halves->upper.to, "500001");
+  // Unbounded ends stay unbounded on their side.
+  auto first = splitPartition(seedTable(), 0, "-5");
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_FALSE(first->lower.from.has_value());
+  EXPECT_EQ(first->lower.to, "-5");
+  auto last = splitPartition(seedTable(), 3, "2147483647");
+  ASSERT_TRUE(last) << last.error().message;
+  EXPECT_FALSE(last->upper.to.has_value());
+}
+
+TEST(ShardMap, SplitRefusesValuesOutsideOrNotOfTheKeyType) {
+  auto table = seedTable();
+  for (const auto* at :
+       {"250001", "500001", "600000", "1", "abc", "3e5", " 300000", "300000 ", "", "2147483648"}) {
+    auto refused = splitPartition(table, 1, at);
+    EXPECT_FALSE(refused) << at;
+  }
+  EXPECT_FALSE(splitPartition(table, 0, "-2147483648")) << "the lower half would be empty";
+  EXPECT_TRUE(contains(splitPartition(table, 1, "600000").error().message, "not strictly inside"));
+  table.keyType = "text";
+  EXPECT_TRUE(contains(splitPartition(table, 1, "300000").error().message, "smallint, integer"));
+  table.keyType = "bigint";
+  EXPECT_TRUE(splitPartition(table, 3, "9000000000"));
+  table.strategy = Strategy::kHash;
+  EXPECT_TRUE(contains(splitPartition(table, 1, "300000").error().message, "hash partition"));
+}
+
 }  // namespace
 }  // namespace pgswarm::shard
