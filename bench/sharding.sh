@@ -7,9 +7,12 @@
 #   unsharded   pgbench straight to the coordinator, before sharding
 #   coordinator pgbench straight to the coordinator, after sharding (the
 #               seed's way: every statement through postgres_fdw)
+#   pool-unsharded  pgbench through the pool before sharding (its own cost)
 #   pool        pgbench through pgswarm's pool (`up --pool-mode transaction`,
 #               default_pool_size 20) in front of the coordinator, after
-#               sharding; one pgbench thread per client (see run())
+#               sharding: single-shard statements straight to their shard
+#               node (direct routing); TPC-B with one pgbench thread per
+#               client (see run())
 # for `pgbench -S` (select only) and the TPC-B-like default script, at each
 # client count. TPC-B runs with --max-tries so that a serialization failure of
 # postgres_fdw's REPEATABLE READ remote transactions is retried and counted
@@ -58,14 +61,14 @@ log "pgbench -i -s $SCALE"
 run() {
   local label=$1 port=$2 script=$3 clients=$4 out
   out="$RESULTS/raw/$label-$script-$clients.txt"
-  # Through the pool, one thread per client: pgbench -M prepared prepares
+  # TPC-B through the pool, one thread per client: pgbench -M prepared prepares
   # each command with a blocking PQprepare the first time a client runs it,
   # which stops every client of that thread. A client preparing BEGIN holds
   # no server and waits for one while the pool's 20 are held by clients of
   # the same thread inside their BEGIN..END, which wait for the thread: no
   # progress until query_wait_timeout (TPC-B at 80 clients on 2 threads).
   local threads=$THREADS
-  case "$label" in pool*) threads=$clients ;; esac
+  if [ "$script" = tpcb ]; then case "$label" in pool*) threads=$clients ;; esac; fi
   local args=(-h 127.0.0.1 -p "$port" -c "$clients" -j "$threads" -T "$DURATION" -n -M prepared)
   if [ "$script" = select ]; then args+=(-S); else args+=(--max-tries=10); fi
   "$PGBIN/pgbench" "${args[@]}" >"$out" 2>&1 || true
@@ -91,6 +94,11 @@ measure() {
 measure unsharded "$PORT_BASE"
 # The pool's own cost, before any sharding: the ceiling for direct routing.
 measure pool-unsharded "$POOL_PORT"
+# The pool keeps its idle server connections (server_idle_timeout): a new
+# pool leaves the coordinator's max_connections to the direct runs.
+kill "$(cat "$DIR/c/pool.pid")"
+while kill -0 "$(cat "$DIR/c/pool.pid")" 2>/dev/null; do sleep 0.2; done
+"$PGSWARM" up --dir "$DIR/c" >>"$RESULTS/raw/up.txt" 2>&1
 if [ "$STRATEGY" = hash ]; then
   SHARD_ARGS=(--strategy hash --shards 3)
 else
@@ -108,7 +116,7 @@ tps() { awk -F, -v l="$1" -v s="$2" -v c="$3" '$1 == l && $2 == s && $3 == c {pr
 failed() { awk -F, -v l="$1" -v s="$2" -v c="$3" '$1 == l && $2 == s && $3 == c {print $5}' "$RESULTS/runs.csv"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "-" }'; }
 {
-  echo "pgbench scale $SCALE, $STRATEGY sharding (${SHARD_ARGS[*]}), $DURATION s per run, -M prepared, -j $THREADS (pool: -j = clients)"
+  echo "pgbench scale $SCALE, $STRATEGY sharding (${SHARD_ARGS[*]}), $DURATION s per run, -M prepared, -j $THREADS (TPC-B through the pool: -j = clients)"
   echo "shard create took $(cat "$RESULTS/raw/shard-create-time.txt")"
   echo
   echo "| workload | clients | unsharded TPS | pool, unsharded TPS | x unsharded | coordinator TPS | x unsharded | pool TPS | x unsharded | x pool unsharded | coordinator failures |"
