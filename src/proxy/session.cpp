@@ -769,7 +769,7 @@ Session::BatchRoute Session::routeStatement(std::string_view text,
   auto route = worker_.classifier().route(text, relations);
   BatchRoute out{.intent = route.intent};
   if (route.shardKey) {
-    out.shardGroup = shardGroupFor(*route.shardKey, bind);
+    out.shardGroup = shardGroupFor(*routes, *route.shardKey, bind);
     out.shardRead = route.shardKey->readOnly;
   }
   return out;
@@ -785,11 +785,10 @@ const shard::ShardRoutes* Session::shardRoutes() {
 }
 
 // The group that owns the key's row, or -1 (the coordinator decides).
-int Session::shardGroupFor(const sql::ShardKeyUse& key,
+int Session::shardGroupFor(const shard::ShardRoutes& routes, const sql::ShardKeyUse& key,
                            std::optional<std::span<const std::byte>> bind) {
-  const auto* routes = shardRoutes();
-  if (routes == nullptr || key.relation >= routes->tables.size()) return -1;
-  const auto& table = routes->tables[key.relation];
+  if (key.relation >= routes.tables.size()) return -1;
+  const auto& table = routes.tables[key.relation];
   // Text keys are hashed as the server stores them: in its encoding.
   bool textKey =
       table.hashType == shard::HashKeyType::kText || table.hashType == shard::HashKeyType::kBpchar;

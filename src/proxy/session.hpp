@@ -107,7 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
   [[nodiscard]] std::optional<BatchRoute> batchRoute(std::span<const std::byte> data);
   [[nodiscard]] BatchRoute routeStatement(std::string_view text,
                                           std::optional<std::span<const std::byte>> bind);
-  [[nodiscard]] int shardGroupFor(const sql::ShardKeyUse& key,
+  [[nodiscard]] int shardGroupFor(const shard::ShardRoutes& routes, const sql::ShardKeyUse& key,
                                   std::optional<std::span<const std::byte>> bind);
   [[nodiscard]] const shard::ShardRoutes* shardRoutes();
   [[nodiscard]] int routeToShard(int group, bool read);
