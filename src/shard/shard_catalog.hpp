@@ -29,6 +29,8 @@ struct StoredTable {
   JobState state = JobState::kCopying;
   std::vector<ShardNode> nodes;     // the nodes its partitions live on
   std::vector<std::string> copied;  // partitions whose rows were copied
+  // Why direct routing of the table is held (routing_hold.hpp), or empty.
+  std::string hold;
 };
 
 [[nodiscard]] Status ensureCatalog(cluster::PgConnection& coordinator);
