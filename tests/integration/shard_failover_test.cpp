@@ -10,6 +10,7 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 
 #include <gtest/gtest.h>
 
@@ -37,12 +38,11 @@ class ShardFailover : public ::testing::Test {
                   "CREATE TABLE ledger (id bigint PRIMARY KEY, note text NOT NULL); "
                   "INSERT INTO ledger SELECT g, 'seed' FROM generate_series(1, 10) g; "
                   "INSERT INTO ledger SELECT g, 'seed' FROM generate_series(" +
-                      std::to_string(kShardBase) + ", " + std::to_string(kShardBase + 9) +
-                      ") g"),
+                      std::to_string(kShardBase) + ", " + std::to_string(kShardBase + 9) + ") g"),
               "ok");
-    auto created = runPgswarm({"shard", "create", "ledger", "--key", "id", "--shards", "2",
-                               "--keep-local", "1", "--ranges", std::to_string(kShardBase),
-                               "--dir", cluster_->dir()});
+    auto created =
+        runPgswarm({"shard", "create", "ledger", "--key", "id", "--shards", "2", "--keep-local",
+                    "1", "--ranges", std::to_string(kShardBase), "--dir", cluster_->dir()});
     ASSERT_EQ(created.exitCode, 0) << created.output;
     ready_ = true;
   }
@@ -71,8 +71,7 @@ class ShardFailover : public ::testing::Test {
   static std::string address(int port) { return "127.0.0.1:" + std::to_string(port); }
 
   // SHOW FAILOVER's `column` in the row of shard group `group`.
-  static std::string groupFailover(PGconn* console, const std::string& group,
-                                   const char* column) {
+  static std::string groupFailover(PGconn* console, const std::string& group, const char* column) {
     PGresult* result = PQexec(console, "SHOW FAILOVER");
     std::string value = "no row";
     int groupField = PQfnumber(result, "group");
@@ -96,7 +95,8 @@ class ShardFailover : public ::testing::Test {
   }
 
   static std::string dataDirOf(const std::string& name) {
-    for (const auto& node : cluster_->status()["nodes"]) {
+    auto status = cluster_->status();
+    for (const auto& node : status["nodes"]) {
       if (node["name"] == name) return node["data_dir"].get<std::string>();
     }
     return "";
@@ -148,9 +148,9 @@ TEST_F(ShardFailover, KillingAShardPrimaryPromotesItsReplicaAndRepointsTheCoordi
     auto conn = client();
     for (int i = 0; i < kRowsBefore; ++i) {
       for (long id : {100L + i, kShardBase + 100L + i}) {
-        ASSERT_EQ(run(conn.get(),
-                      "INSERT INTO ledger VALUES (" + std::to_string(id) + ", 'before')"),
-                  "ok");
+        ASSERT_EQ(
+            run(conn.get(), "INSERT INTO ledger VALUES (" + std::to_string(id) + ", 'before')"),
+            "ok");
       }
     }
   }
@@ -161,8 +161,8 @@ TEST_F(ShardFailover, KillingAShardPrimaryPromotesItsReplicaAndRepointsTheCoordi
   auto standby = direct(replica);
   ASSERT_TRUE(waitUntil(
       [&] {
-        return run(standby.get(),
-                   "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn") == "t";
+        return run(standby.get(), "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn") ==
+               "t";
       },
       10s));
   standby.reset();
@@ -199,21 +199,19 @@ TEST_F(ShardFailover, KillingAShardPrimaryPromotesItsReplicaAndRepointsTheCoordi
   // postgres_fdw, from the new primary).
   EXPECT_EQ(run(coordinator.get(), "SELECT count(*) FROM ledger WHERE note = 'before'"),
             std::to_string(2 * kRowsBefore));
-  EXPECT_EQ(run(coordinator.get(), "SELECT count(*) FROM ledger WHERE id >= " +
-                                       std::to_string(kShardBase)),
+  EXPECT_EQ(run(coordinator.get(),
+                "SELECT count(*) FROM ledger WHERE id >= " + std::to_string(kShardBase)),
             std::to_string(10 + kRowsBefore));
 
   // New rows through the pool and through the coordinator reach the new
   // shard primary.
   std::string lastError;
   long throughPool = kShardBase + 5000;
-  ASSERT_TRUE(insertEventually([] { return client(); }, throughPool, 15s, lastError))
-      << lastError;
-  auto writesAfter =
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killedAt);
+  ASSERT_TRUE(insertEventually([] { return client(); }, throughPool, 15s, lastError)) << lastError;
+  auto writesAfter = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killedAt);
   long throughCoordinator = kShardBase + 5001;
-  ASSERT_TRUE(insertEventually([] { return direct(cluster_->nodePort(0)); }, throughCoordinator,
-                               5s, lastError))
+  ASSERT_TRUE(insertEventually([] { return direct(cluster_->nodePort(0)); }, throughCoordinator, 5s,
+                               lastError))
       << lastError;
   auto newPrimary = direct(replica);
   EXPECT_EQ(run(newPrimary.get(), "SELECT count(*) FROM ledger WHERE id IN (" +
@@ -225,14 +223,21 @@ TEST_F(ShardFailover, KillingAShardPrimaryPromotesItsReplicaAndRepointsTheCoordi
   bool routedDirectly = waitUntil(
       [&] {
         auto conn = client();
-        (void)run(conn.get(), "UPDATE ledger SET note = 'probe' WHERE id = " +
-                                  std::to_string(throughPool));
+        (void)run(conn.get(),
+                  "UPDATE ledger SET note = 'probe' WHERE id = " + std::to_string(throughPool));
         return run(newPrimary.get(),
                    std::string("SELECT count(*) FROM pg_stat_activity WHERE application_name = '") +
                        kClientName + "'") != "0";
       },
       10s);
   EXPECT_TRUE(routedDirectly);
+  // The operator can tell which group failed over, and where its server points.
+  std::ifstream poolLog(cluster_->dir() + "/pool.log");
+  std::string log((std::istreambuf_iterator<char>(poolLog)), std::istreambuf_iterator<char>());
+  EXPECT_NE(log.find("shard1 failover: "), std::string::npos);
+  EXPECT_NE(
+      log.find("shard1: coordinator's server pgswarm_shard1 now points at " + address(replica)),
+      std::string::npos);
   std::cout << "[ figures  ] shard1r1 promoted " << promotedAfter.count()
             << " ms after the kill, foreign server re-pointed after " << repointedAfter.count()
             << " ms, first pool insert on the shard acknowledged after " << writesAfter.count()
