@@ -55,18 +55,24 @@ std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared,
   return std::make_unique<cluster::HealthMonitor>(std::move(options));
 }
 
-// Where the coordinator's primary is now, as its health monitor sees it
-// (the first node when checks are off); nullopt while there is none.
+// The primary `monitor` sees now; nullopt while there is none.
+std::optional<cluster::MonitoredNode> primaryOf(const cluster::HealthMonitor& monitor) {
+  auto topology = monitor.current();
+  int primary = topology->primaryIndex();
+  if (primary < 0) return std::nullopt;
+  return topology->nodes[static_cast<std::size_t>(primary)].node;
+}
+
+// Where the coordinator's primary is now (the first node when checks are
+// off); nullopt while there is none.
 std::optional<shard::CoordinatorAddress> coordinatorPrimary(const ProxyShared& shared) {
   if (!shared.monitor) {
     const auto& first = shared.config.servers.front();
     return shard::CoordinatorAddress{first.host, first.port};
   }
-  auto topology = shared.monitor->current();
-  int primary = topology->primaryIndex();
-  if (primary < 0) return std::nullopt;
-  const auto& node = topology->nodes[static_cast<std::size_t>(primary)].node;
-  return shard::CoordinatorAddress{node.host, node.port};
+  auto primary = primaryOf(*shared.monitor);
+  if (!primary) return std::nullopt;
+  return shard::CoordinatorAddress{primary->host, primary->port};
 }
 
 // One coordinator per replication group, all with the pool's failover
@@ -104,11 +110,9 @@ std::unique_ptr<shard::ForeignServerKeeper> makeForeignServerKeeper(ProxyShared&
       .coordinator = [&shared] { return coordinatorPrimary(shared); },
       .primaryOf = [&shared](std::size_t index) -> std::optional<shard::ShardNode> {
         const auto& group = shared.shardGroups[index];
-        auto topology = group.monitor->current();
-        int primary = topology->primaryIndex();
-        if (primary < 0) return std::nullopt;
-        const auto& node = topology->nodes[static_cast<std::size_t>(primary)].node;
-        return shard::ShardNode{.name = group.name, .host = node.host, .port = node.port};
+        auto primary = primaryOf(*group.monitor);
+        if (!primary) return std::nullopt;
+        return shard::ShardNode{.name = group.name, .host = primary->host, .port = primary->port};
       },
       .user = config.healthCheckUser,
       .password = healthCheckPassword(shared),
