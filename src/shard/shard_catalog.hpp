@@ -20,6 +20,7 @@ struct ShardNode {
   std::string name;  // also the suffix of its foreign server, pgswarm_<name>
   std::string host;
   int port = 5432;
+  bool operator==(const ShardNode&) const = default;
 };
 
 enum class JobState { kCopying, kDone };
