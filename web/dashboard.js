@@ -373,6 +373,44 @@ function drawShards(shards, shardMap) {
   }))));
 }
 
+// ---- long operations -------------------------------------------------------
+
+const TOOL_NAMES = { pg_basebackup: 'base backup', pg_rewind: 'rewind' };
+
+// Each node's last base backup or rewind as its agent reports it: running
+// ones with a bar, rate and ETA, ended ones with how they ended.
+function drawOperations(nodes, shards) {
+  const all = nodes.concat((shards || []).flatMap((group) => group.nodes));
+  const runs = all.filter((node) => node.progress);
+  const section = document.getElementById('operations-section');
+  section.hidden = runs.length === 0;
+  const body = document.querySelector('#operations tbody');
+  body.replaceChildren();
+  for (const node of runs) {
+    const p = node.progress;
+    const state = !p.finished ? 'running' : (p.succeeded ? 'done' : 'failed');
+    const row = el('tr', { 'data-node': node.name, 'data-state': state, 'data-tool': p.tool });
+    const bar = el('progress', { max: '100' });
+    if (p.percent !== null) bar.value = p.percent;
+    const cells = [
+      el('td', {}, node.name),
+      el('td', {}, `${TOOL_NAMES[p.tool] || p.tool} (${p.tool})`),
+      el('td', {}),
+      el('td', { class: 'num' },
+         `${bytes(p.done_kb * 1024)} of ${p.total_kb ? bytes(p.total_kb * 1024) : '?'}` +
+         (p.percent !== null ? ` (${p.percent}%)` : '')),
+      el('td', { class: 'num' }, `${bytes(p.rate_kb_per_second * 1024)}/s`),
+      el('td', { class: 'num' }, p.eta_seconds === null ? '-' : `${number(p.eta_seconds, 0)} s`),
+      el('td', { class: 'state-' + state },
+         `${state} ${state === 'running' ? 'for' : 'in'} ${number(p.elapsed_seconds, 1)} s ` +
+         `(started ${new Date(p.started_at).toLocaleTimeString()})`),
+    ];
+    cells[2].append(bar);
+    row.append(...cells);
+    body.append(row);
+  }
+}
+
 // ---- polling ---------------------------------------------------------------
 
 function setFreshness(kind, text) {
@@ -395,6 +433,7 @@ function render(status) {
   drawFailover(status.failover, status.health_checks);
   drawEvents(status.events);
   drawShards(status.shards, status.shard_map);
+  drawOperations(status.nodes, status.shards);
   document.body.dataset.sampledAt = String(status.sampled_at);
 }
 

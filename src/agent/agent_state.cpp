@@ -66,6 +66,34 @@ std::optional<uint64_t> parseLsn(const std::string& lsn) {
   return (*high << 32) | *low;
 }
 
+nlohmann::json progressJson(const ToolProgress& progress) {
+  using Seconds = std::chrono::duration<double>;
+  double elapsed = Seconds(progress.updated - progress.started).count();
+  double rate = elapsed > 0 ? static_cast<double>(progress.doneKb) / elapsed : 0;
+  nlohmann::json out{
+      {"tool", progress.tool},
+      {"done_kb", progress.doneKb},
+      {"total_kb", progress.totalKb},
+      {"percent", progress.totalKb > 0 ? nlohmann::json(std::min<std::int64_t>(
+                                             100, progress.doneKb * 100 / progress.totalKb))
+                                       : nlohmann::json(nullptr)},
+      {"started_at",
+       std::chrono::duration_cast<std::chrono::milliseconds>(progress.started.time_since_epoch())
+           .count()},
+      {"elapsed_seconds", elapsed},
+      {"rate_kb_per_second", rate},
+      {"finished", progress.finished},
+      {"succeeded",
+       progress.finished ? nlohmann::json(progress.succeeded) : nlohmann::json(nullptr)}};
+  // The tool's own total is an estimate (pg_basebackup's grows as WAL is
+  // written): no ETA once passed, none before a rate exists.
+  bool estimable = !progress.finished && rate > 0 && progress.totalKb > progress.doneKb;
+  out["eta_seconds"] =
+      estimable ? nlohmann::json(static_cast<double>(progress.totalKb - progress.doneKb) / rate)
+                : nlohmann::json(nullptr);
+  return out;
+}
+
 nlohmann::json statusJson(const AgentSnapshot& snapshot,
                           std::chrono::steady_clock::time_point now) {
   nlohmann::json out{
@@ -85,6 +113,7 @@ nlohmann::json statusJson(const AgentSnapshot& snapshot,
   };
   out["operation"] = orNull(snapshot.operation);
   out["last_operation_error"] = orNull(snapshot.lastOperationError);
+  out["progress"] = snapshot.progress ? progressJson(*snapshot.progress) : nlohmann::json(nullptr);
   if (!snapshot.status) return out;
   out.update(cluster::toJson(*snapshot.status));
   if (snapshot.status->role == cluster::NodeRole::kReplica) {

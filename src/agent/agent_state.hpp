@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/tool_output.hpp"
 #include "cluster/node_status.hpp"
 
 namespace pgswarm::agent {
@@ -42,7 +43,8 @@ struct AgentSnapshot {
   // A failover operation (promote, rejoin) in progress, as "<verb>: <stage>";
   // empty when none runs. At most one runs at a time.
   std::string operation;
-  std::string lastOperationError;  // why the last operation failed; cleared by a success
+  std::string lastOperationError;        // why the last operation failed; cleared by a success
+  std::optional<ToolProgress> progress;  // the last base backup or rewind, running or ended
 };
 
 // Mutex-guarded; readers get a copy so no lock is held while answering HTTP.
@@ -88,6 +90,9 @@ class AgentState {
 [[nodiscard]] std::optional<uint64_t> parseLsn(const std::string& lsn);
 
 // The /status document.
+// A tool run for /status: figures, rate and (while it runs) an ETA.
+[[nodiscard]] nlohmann::json progressJson(const ToolProgress& progress);
+
 [[nodiscard]] nlohmann::json statusJson(const AgentSnapshot& snapshot,
                                         std::chrono::steady_clock::time_point now);
 

@@ -123,7 +123,7 @@ Status dropStaleSlot(cluster::PgConnection& conn, const NodeConfig& config) {
 Status runBasebackup(const NodeContext& node) {
   const auto& config = node.config;
   OutputTail tail;
-  ProgressLog progress("pg_basebackup");
+  ProgressLog progress("pg_basebackup", node.onProgress);
   runtime::SpawnOptions options{
       .argv = {config.binary("pg_basebackup"), "-D", config.dataDir, "-h", config.primaryHost, "-p",
                std::to_string(config.primaryPort), "-U", config.replicationUser, "-X", "stream",
@@ -142,7 +142,7 @@ Status runBasebackup(const NodeContext& node) {
     tail.add(line);
     spdlog::info("pg_basebackup: {}", line);
   });
-  progress.finish();
+  progress.finish(ran && ran->success());
   if (!ran) return ran.error();
   if (!ran->success()) {
     return makeError("pg_basebackup from {}:{} failed ({}):\n{}", config.primaryHost,

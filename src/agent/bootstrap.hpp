@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agent/node_config.hpp"
+#include "agent/tool_output.hpp"
 #include "cluster/pg_client.hpp"
 #include "common/result.hpp"
 #include "runtime/process.hpp"
@@ -19,6 +20,7 @@ struct NodeContext {
   NodeConfig config;
   std::optional<runtime::RunAs> runAs;  // set when the agent is root
   std::string socketDir;                // "" when the socket path would be too long
+  ProgressReport onProgress;            // base backups and rewinds report here (/status)
 };
 
 // initdb into the (empty, existing) data folder, then pg_hba.conf and the

@@ -158,6 +158,9 @@ int runNodeAgent(const NodeConfig& given) {
     return kExitFailure;
   }
   AgentState state(initialSnapshot(config));
+  node.onProgress = [&state](const ToolProgress& progress) {
+    state.update([&](AgentSnapshot& snapshot) { snapshot.progress = progress; });
+  };
   auto api = RestApi::start(config.apiListen, config.apiPort, state, config.apiToken);
   if (!api) {
     spdlog::error("{}", api.error().message);

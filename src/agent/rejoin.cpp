@@ -110,7 +110,7 @@ std::string sourceConninfo(const NodeConfig& config) {
 Status runRewind(const NodeContext& node) {
   const auto& config = node.config;
   OutputTail tail;
-  ProgressLog progress("pg_rewind");
+  ProgressLog progress("pg_rewind", node.onProgress);
   runtime::SpawnOptions options{
       .argv = {config.binary("pg_rewind"), "--target-pgdata=" + config.dataDir,
                "--source-server=" + sourceConninfo(config), "--progress"},
@@ -127,7 +127,7 @@ Status runRewind(const NodeContext& node) {
     tail.add(line);
     spdlog::info("pg_rewind: {}", line);
   });
-  progress.finish();
+  progress.finish(ran && ran->success());
   if (!ran) return ran.error();
   if (!ran->success()) return makeError("pg_rewind failed ({}):\n{}", ran->describe(), tail.text());
   return Ok{};

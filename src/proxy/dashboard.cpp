@@ -8,6 +8,7 @@
 
 #include "auth/crypto.hpp"
 #include "auth/secret.hpp"
+#include "cluster/agent_client.hpp"
 #include "proxy/status_api.hpp"
 #include "proxy/worker.hpp"
 
@@ -19,6 +20,8 @@ using namespace std::chrono_literals;
 // As /metrics: a sample with a worker missing is kept, but its rates are
 // left out (status_history.cpp), so a slow worker never fakes a drop.
 constexpr std::chrono::milliseconds kGatherTimeout = 2s;
+// Agents answer /status from memory: a slow one is skipped, not waited for.
+constexpr std::chrono::milliseconds kAgentTimeout = 300ms;
 
 }  // namespace
 
@@ -60,7 +63,31 @@ void StatusService::run() {
   }
 }
 
+nlohmann::json StatusService::pollAgentProgress() const {
+  auto progress = nlohmann::json::object();
+  auto ask = [&](const pool::ServerAddress& agent, const pool::ServerAddress& node) {
+    auto reply = cluster::getFromAgent(cluster::AgentEndpoint{agent.host, agent.port}, "/status",
+                                       kAgentTimeout);
+    if (!reply || reply->status != 200) return;
+    auto status = nlohmann::json::parse(reply->body, nullptr, false);
+    if (status.is_object() && status.contains("progress") && status["progress"].is_object()) {
+      progress[node.host + ":" + std::to_string(node.port)] = status["progress"];
+    }
+  };
+  const auto& config = shared_.config;
+  for (std::size_t i = 0; i < config.agents.size() && i < config.servers.size(); ++i) {
+    ask(config.agents[i], config.servers[i]);
+  }
+  for (const auto& group : config.shardGroups) {
+    for (std::size_t i = 0; i < group.agents.size() && i < group.servers.size(); ++i) {
+      ask(group.agents[i], group.servers[i]);
+    }
+  }
+  return progress;
+}
+
 void StatusService::sampleOnce() {
+  auto progress = pollAgentProgress();
   auto snapshot = gatherSnapshotBlocking(shared_, kGatherTimeout);
   // In whole milliseconds, as /api/status publishes it, so ?since= with a
   // published time never returns that sample again.
@@ -69,6 +96,7 @@ void StatusService::sampleOnce() {
   history_.add(snapshot, shared_.config, at);
   latest_ = std::move(snapshot);
   latestAt_ = at;
+  agentProgress_ = std::move(progress);
 }
 
 nlohmann::json StatusService::status(std::optional<std::int64_t> sinceMillis) {
@@ -88,7 +116,13 @@ nlohmann::json StatusService::status(std::optional<std::int64_t> sinceMillis) {
                      .history = samples,
                      .historyCapacity = history_.capacity(),
                      .historyInterval = interval_,
-                     .events = shared_.events->events()});
+                     .events = shared_.events->events(),
+                     .agentProgress = &agentProgress_});
+}
+
+nlohmann::json StatusService::agentProgress() {
+  std::lock_guard lock(mutex_);
+  return agentProgress_;
 }
 
 const WebAsset* findWebAsset(std::string_view path) {

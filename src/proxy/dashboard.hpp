@@ -38,10 +38,15 @@ class StatusService {
   // The /api/status document; `sinceMillis` keeps only history samples taken
   // after it (a polling page asks for what it has not seen).
   [[nodiscard]] nlohmann::json status(std::optional<std::int64_t> sinceMillis);
+  // The agents' progress as of the last sample (for /metrics).
+  [[nodiscard]] nlohmann::json agentProgress();
 
  private:
   void run();
   void sampleOnce();
+  // The agents' /status "progress", by node name; agents that do not
+  // answer within a short timeout are left out of this sample.
+  [[nodiscard]] nlohmann::json pollAgentProgress() const;
 
   ProxyShared& shared_;
   const std::chrono::milliseconds interval_;
@@ -51,6 +56,7 @@ class StatusService {
   StatusHistory history_;
   std::optional<ProxySnapshot> latest_;
   WallClock::time_point latestAt_{};
+  nlohmann::json agentProgress_ = nlohmann::json::object();
   std::thread thread_;
 };
 

@@ -73,9 +73,10 @@ Status HttpEndpoint::start(const std::string& host, int port, bool dashboardAuth
       response.set_content("some workers did not answer in time\n", "text/plain");
       return;
     }
-    response.set_content(
-        renderMetrics(snapshot, shared_.config) + renderEventCounts(shared_.events->countsByKind()),
-        std::string(kMetricsContentType));
+    response.set_content(renderMetrics(snapshot, shared_.config) +
+                             renderEventCounts(shared_.events->countsByKind()) +
+                             renderOperationProgress(status_->agentProgress()),
+                         std::string(kMetricsContentType));
   });
   server_->Get("/health", [](const httplib::Request&, httplib::Response& response) {
     response.set_content("ok\n", "text/plain");

@@ -1,5 +1,6 @@
 // Prometheus rendering: see metrics.hpp.
 #include "proxy/metrics.hpp"
+#include <array>
 
 #include <map>
 
@@ -322,6 +323,44 @@ std::string renderEventCounts(const std::map<std::string, std::uint64_t>& counts
   for (const auto& [kind, count] : counts) {
     out.sample("pgswarm_cluster_events_total", fmt::format("kind=\"{}\"", escapeLabelValue(kind)),
                count);
+  }
+  return out.take();
+}
+
+std::string renderOperationProgress(const nlohmann::json& progress) {
+  struct Family {
+    std::string_view name;
+    std::string_view help;
+    std::int64_t (*value)(const nlohmann::json& run);
+  };
+  static constexpr std::array<Family, 4> kFamilies{{
+      {"pgswarm_node_operation_done_bytes",
+       "Bytes the node's last base backup or rewind (tool label) has copied.",
+       [](const nlohmann::json& run) { return run.value("done_kb", std::int64_t{0}) * 1024; }},
+      {"pgswarm_node_operation_total_bytes",
+       "Bytes the tool expects to copy in all (its own estimate).",
+       [](const nlohmann::json& run) { return run.value("total_kb", std::int64_t{0}) * 1024; }},
+      {"pgswarm_node_operation_running", "1 while the base backup or rewind runs, 0 once it ended.",
+       [](const nlohmann::json& run) -> std::int64_t {
+         return run.value("finished", false) ? 0 : 1;
+       }},
+      {"pgswarm_node_operation_succeeded",
+       "1 when the last base backup or rewind ended well, 0 when it failed or runs.",
+       [](const nlohmann::json& run) -> std::int64_t {
+         return run.contains("succeeded") && run["succeeded"].is_boolean() &&
+                        run["succeeded"].get<bool>()
+                    ? 1
+                    : 0;
+       }},
+  }};
+  Exposition out;
+  for (const auto& family : kFamilies) {
+    out.family(family.name, "gauge", family.help);
+    for (const auto& [node, run] : progress.items()) {
+      auto labels = fmt::format("node=\"{}\",tool=\"{}\"", escapeLabelValue(node),
+                                escapeLabelValue(run.value("tool", std::string())));
+      out.sample(family.name, labels, family.value(run));
+    }
   }
   return out.take();
 }

@@ -269,6 +269,15 @@ std::int64_t epochMillis(WallClock::time_point at) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
 }
 
+// Each node's agent progress (a base backup, a rewind) by its name.
+void addProgress(json& nodes, const json* progress) {
+  for (auto& node : nodes) {
+    const auto& name = node["name"].get_ref<const std::string&>();
+    bool known = progress != nullptr && progress->contains(name);
+    node["progress"] = known ? progress->at(name) : json(nullptr);
+  }
+}
+
 json statusJson(const StatusInputs& in) {
   auto traffic = nodeTraffic(in.snapshot, in.config);
   auto shardTraffic = shardNodeTraffic(in.snapshot);
@@ -279,6 +288,9 @@ json statusJson(const StatusInputs& in) {
   }
   auto allTraffic = traffic;
   allTraffic.insert(allTraffic.end(), shardTraffic.begin(), shardTraffic.end());
+  auto shards = shardGroupsJson(in.snapshot, shardTraffic);
+  addProgress(nodes, in.agentProgress);
+  for (auto& group : shards) addProgress(group["nodes"], in.agentProgress);
   return {{"sampled_at", epochMillis(in.sampledAt)},
           {"health_checks", in.snapshot.topology != nullptr},
           {"pool", poolJson(in, allTraffic)},
@@ -286,7 +298,7 @@ json statusJson(const StatusInputs& in) {
           {"failover", failoverJson(in.snapshot.failover, in.snapshot.topology)},
           {"history", historyJson(in)},
           {"events", eventsJson(in.events)},
-          {"shards", shardGroupsJson(in.snapshot, shardTraffic)},
+          {"shards", std::move(shards)},
           {"shard_map", shardMapJson(in.snapshot)}};
 }
 

@@ -26,6 +26,9 @@ struct StatusInputs {
   std::size_t historyCapacity = 0;
   std::chrono::milliseconds historyInterval{1000};
   const std::vector<cluster::ClusterEvent>& events;
+  // The node agents' last base backup or rewind, by node name
+  // ("host:port"), as their /status gives it; nodes without one get null.
+  const nlohmann::json* agentProgress = nullptr;
 };
 
 [[nodiscard]] nlohmann::json statusJson(const StatusInputs& inputs);

@@ -66,6 +66,16 @@ async function checkReplication(page, screenshots) {
   const edges = await page.locator('#topology path.edge').count();
   check(edges === nodes.filter((n) => n.role === 'replica').length,
         `${edges} replication arrows for ${nodes.length} nodes`);
+  // Each replica's base backup, as its agent reports it, ended and full.
+  for (const node of nodes.filter((n) => n.role === 'replica')) {
+    const row = page.locator(`#operations tr[data-node="${node.name}"]`);
+    await row.waitFor({ timeout: 15000 });
+    check(await row.getAttribute('data-tool') === 'pg_basebackup' &&
+          await row.getAttribute('data-state') === 'done',
+          `${node.name}: ${await row.textContent()}`);
+    check(await row.locator('progress').evaluate((bar) => bar.value) === 100,
+          `${node.name}: the base backup's bar is not full`);
+  }
 
   // The charts move while the load runs: more points, a later last sample,
   // and a routed rate above zero on some node.

@@ -126,6 +126,38 @@ TEST_F(DashboardApi, NodesWithRolesPositionsAndWhoFollowsWhom) {
   EXPECT_GE(metricValue(metrics, "pgswarm_cluster_events_total{kind=\"node_up\"}"), kNodes);
 }
 
+// Each replica was cloned by its agent's pg_basebackup: the pool shows
+// that run (from the agent's /status) as an ended long operation.
+TEST_F(DashboardApi, ReplicasShowTheBaseBackupThatMadeThem) {
+  auto status = pool_->status();
+  ASSERT_TRUE(status.is_object());
+  for (int i = 0; i < kNodes; ++i) {
+    const auto& node = status["nodes"][i];
+    SCOPED_TRACE(node.dump());
+    if (i == 0) {
+      EXPECT_TRUE(node["progress"].is_null());  // initdb, not a base backup
+      continue;
+    }
+    const auto& progress = node["progress"];
+    ASSERT_TRUE(progress.is_object());
+    EXPECT_EQ(progress["tool"], "pg_basebackup");
+    EXPECT_EQ(progress["finished"], true);
+    EXPECT_EQ(progress["succeeded"], true);
+    EXPECT_GT(progress["total_kb"].get<std::int64_t>(), 1000);  // a whole data folder
+    EXPECT_GE(progress["done_kb"].get<std::int64_t>(), progress["total_kb"].get<std::int64_t>());
+    EXPECT_EQ(progress["percent"], 100);
+    EXPECT_TRUE(progress["eta_seconds"].is_null());
+    EXPECT_GT(progress["elapsed_seconds"].get<double>(), 0.0);
+  }
+  // /metrics has the same runs.
+  auto metrics = pool_->metrics();
+  for (int i = 1; i < kNodes; ++i) {
+    auto series = "pgswarm_node_operation_succeeded{node=\"127.0.0.1:" +
+                  std::to_string(cluster_->nodePort(i)) + "\",tool=\"pg_basebackup\"} 1\n";
+    EXPECT_NE(metrics.find(series), std::string::npos) << series;
+  }
+}
+
 TEST_F(DashboardApi, HistoryIsSampledEverySecondAndSinceTrimsIt) {
   auto first = pool_->status();
   ASSERT_TRUE(first.is_object());

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace pgswarm::agent {
 namespace {
 
@@ -99,6 +101,62 @@ TEST(AgentState, PrimaryStatusListsStandbys) {
   EXPECT_EQ(json["current_lsn"], "0/3000060");
   EXPECT_TRUE(json["standbys"].is_array());
   EXPECT_FALSE(json.contains("replay_lag_bytes"));
+}
+
+TEST(ToolProgress, ReadsTheToolsProgressLines) {
+  using Figures = std::pair<std::int64_t, std::int64_t>;
+  EXPECT_EQ(parseKbProgress("    3875/37913 kB (10%), 0/1 tablespace"), (Figures{3875, 37913}));
+  EXPECT_EQ(parseKbProgress("37913/37913 kB (100%), 1/1 tablespace"), (Figures{37913, 37913}));
+  EXPECT_EQ(parseKbProgress("1234/5678 kB (21%) copied"), (Figures{1234, 5678}));
+  EXPECT_EQ(parseKbProgress("waiting for checkpoint"), std::nullopt);
+  EXPECT_EQ(parseKbProgress("x/5678 kB (21%) copied"), std::nullopt);
+  EXPECT_EQ(parseKbProgress("-5/10 kB (0%)"), std::nullopt);
+  EXPECT_EQ(parseKbProgress("5/ kB ("), std::nullopt);
+}
+
+TEST(ToolProgress, ReportsEveryStepAndTheEnd) {
+  std::vector<ToolProgress> reports;
+  {
+    ProgressLog log("pg_basebackup", [&](const ToolProgress& p) { reports.push_back(p); });
+    log.line("100/400 kB (25%), 0/1 tablespace");
+    log.line("pg_basebackup: write-ahead log end point: 0/2000100");  // not progress
+    log.line("400/400 kB (100%), 1/1 tablespace");
+    log.finish(true);
+  }
+  ASSERT_EQ(reports.size(), 4U);  // started, two figures, finished
+  EXPECT_EQ(reports[0].totalKb, 0);
+  EXPECT_EQ(reports[1].doneKb, 100);
+  EXPECT_FALSE(reports[2].finished);
+  EXPECT_TRUE(reports[3].finished);
+  EXPECT_TRUE(reports[3].succeeded);
+  EXPECT_EQ(reports[3].doneKb, 400);
+}
+
+TEST(ToolProgress, StatusShowsRateAndAnEtaWhileRunning) {
+  ToolProgress running{.tool = "pg_basebackup", .doneKb = 1000, .totalKb = 4000};
+  running.started = std::chrono::system_clock::time_point(std::chrono::seconds(1000));
+  running.updated = running.started + std::chrono::seconds(2);
+  auto json = progressJson(running);
+  EXPECT_EQ(json["tool"], "pg_basebackup");
+  EXPECT_EQ(json["percent"], 25);
+  EXPECT_DOUBLE_EQ(json["rate_kb_per_second"].get<double>(), 500.0);
+  EXPECT_DOUBLE_EQ(json["eta_seconds"].get<double>(), 6.0);
+  EXPECT_EQ(json["started_at"], 1000000);
+  EXPECT_TRUE(json["succeeded"].is_null());
+
+  auto ended = running;
+  ended.doneKb = 4100;  // WAL written meanwhile: past the first estimate
+  ended.finished = true;
+  ended.succeeded = true;
+  json = progressJson(ended);
+  EXPECT_EQ(json["percent"], 100);
+  EXPECT_TRUE(json["eta_seconds"].is_null());
+  EXPECT_EQ(json["succeeded"], true);
+
+  AgentSnapshot snapshot = healthy(cluster::NodeRole::kReplica);
+  EXPECT_TRUE(statusJson(snapshot, snapshot.agentStarted)["progress"].is_null());
+  snapshot.progress = ended;
+  EXPECT_EQ(statusJson(snapshot, snapshot.agentStarted)["progress"]["done_kb"], 4100);
 }
 
 }  // namespace

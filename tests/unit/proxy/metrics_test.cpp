@@ -106,6 +106,35 @@ TEST(Metrics, EveryLineIsValidTextFormat) {
   }
 }
 
+TEST(Metrics, AgentOperationsPerNodeAndTool) {
+  auto progress = nlohmann::json::parse(R"({
+    "127.0.0.1:5433": {"tool": "pg_basebackup", "done_kb": 100, "total_kb": 400,
+                       "finished": false, "succeeded": null},
+    "127.0.0.1:5434": {"tool": "pg_rewind", "done_kb": 8, "total_kb": 8,
+                       "finished": true, "succeeded": true}})");
+  auto text = renderOperationProgress(progress);
+  auto typed = expectValidTextFormat(text);
+  for (const char* family :
+       {"pgswarm_node_operation_done_bytes", "pgswarm_node_operation_total_bytes",
+        "pgswarm_node_operation_running", "pgswarm_node_operation_succeeded"}) {
+    EXPECT_TRUE(typed.contains(family)) << family;
+  }
+  EXPECT_NE(
+      text.find("pgswarm_node_operation_done_bytes{node=\"127.0.0.1:5433\",tool=\"pg_basebackup\"} "
+                "102400\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find(
+          "pgswarm_node_operation_running{node=\"127.0.0.1:5433\",tool=\"pg_basebackup\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("pgswarm_node_operation_succeeded{node=\"127.0.0.1:5434\",tool=\"pg_rewind\"} 1\n"),
+      std::string::npos);
+  // No agent, no series.
+  EXPECT_EQ(expectValidTextFormat(renderOperationProgress(nlohmann::json::object())).size(), 4U);
+}
+
 TEST(Metrics, ValuesAreSummedOverWorkers) {
   PoolConfig config;
   config.maxClientConnections = 500;
