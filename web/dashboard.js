@@ -367,7 +367,7 @@ function drawShards(shards, shardMap) {
              'data-direct': String(partition.direct) },
     cells: [
       [table.database], [table.table], [table.key], [table.strategy], [partition.name],
-      [partition.bounds], [partition.node],
+      [partition.bounds], [partition.node], [partition.rows_estimate, 'num'],
       partition.direct ? ['yes', 'direct-yes'] : [`no (${partition.why_not_direct})`, 'direct-no'],
     ],
   }))));

@@ -311,6 +311,25 @@ void renderShards(Exposition& out, const ProxySnapshot& snapshot) {
   out.family("pgswarm_shard_map_version", "gauge",
              "Version of the pool's shard map; grows with every change it loads.");
   out.sample("pgswarm_shard_map_version", "", snapshot.shardMap->version);
+  out.family("pgswarm_shard_partition_rows_estimate", "gauge",
+             "Rows of each partition as the coordinator's statistics estimate them (analyzed "
+             "partitions only).");
+  for (const auto& [database, routes] : snapshot.shardMap->databases) {
+    for (const auto& route : routes.tables) {
+      const auto& map = route.map;
+      for (std::size_t i = 0; i < map.partitions.size() && i < route.rowEstimates.size(); ++i) {
+        if (route.rowEstimates[i] < 0) continue;
+        const auto& partition = map.partitions[i];
+        out.sample(
+            "pgswarm_shard_partition_rows_estimate",
+            fmt::format("database=\"{}\",table=\"{}\",partition=\"{}\",node=\"{}\"",
+                        escapeLabelValue(database), escapeLabelValue(map.schema + "." + map.table),
+                        escapeLabelValue(partition.name),
+                        escapeLabelValue(partition.local() ? "coordinator" : partition.node)),
+            route.rowEstimates[i]);
+      }
+    }
+  }
 }
 
 }  // namespace

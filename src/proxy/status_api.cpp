@@ -246,11 +246,15 @@ json shardMapJson(const ProxySnapshot& snapshot) {
       for (std::size_t i = 0; i < map.partitions.size(); ++i) {
         const auto& partition = map.partitions[i];
         auto reason = shard::whyNotDirect(route, i);
-        partitions.push_back({{"name", partition.name},
-                              {"bounds", shard::boundClause(map, partition)},
-                              {"node", partition.local() ? "coordinator" : partition.node},
-                              {"direct", reason.empty()},
-                              {"why_not_direct", reason.empty() ? json(nullptr) : json(reason)}});
+        partitions.push_back(
+            {{"name", partition.name},
+             {"bounds", shard::boundClause(map, partition)},
+             {"node", partition.local() ? "coordinator" : partition.node},
+             {"rows_estimate", i < route.rowEstimates.size() && route.rowEstimates[i] >= 0
+                                   ? json(route.rowEstimates[i])
+                                   : json(nullptr)},
+             {"direct", reason.empty()},
+             {"why_not_direct", reason.empty() ? json(nullptr) : json(reason)}});
       }
       tables.push_back({{"database", database},
                         {"table", map.schema + "." + map.table},

@@ -28,6 +28,32 @@ ORDER BY t.table_schema, t.table_name, a.attnum)";
 
 using SequenceDefaults = std::map<std::string, std::vector<std::string>>;
 
+// Each partition's row estimate on the coordinator, by "schema.partition".
+constexpr const char* kRowEstimatesQuery = R"(
+SELECT s.table_schema || '.' || s.partition_name AS partition, c.reltuples::bigint::text AS n
+FROM pgswarm.shards s
+JOIN pg_catalog.pg_namespace ns ON ns.nspname = s.table_schema
+JOIN pg_catalog.pg_class c ON c.relnamespace = ns.oid AND c.relname = s.partition_name)";
+
+Status addRowEstimates(cluster::PgConnection& conn, ShardRoutes& routes) {
+  if (routes.tables.empty()) return Ok{};
+  auto rows = conn.query(kRowEstimatesQuery);
+  if (!rows) return rows.error();
+  std::map<std::string, std::int64_t> estimates;
+  for (std::size_t i = 0; i < rows->size(); ++i) {
+    estimates[rows->text(i, "partition")] = std::stoll(rows->text(i, "n"));
+  }
+  for (auto& table : routes.tables) {
+    table.rowEstimates.clear();
+    for (const auto& partition : table.map.partitions) {
+      auto found = estimates.find(table.map.schema + "." + partition.name);
+      table.rowEstimates.push_back(
+          found == estimates.end() ? -1 : std::max<std::int64_t>(-1, found->second));
+    }
+  }
+  return Ok{};
+}
+
 Result<SequenceDefaults> loadSequenceDefaults(cluster::PgConnection& conn) {
   auto rows = conn.query(kSequenceDefaultsQuery);
   if (!rows) return rows.error();
@@ -290,8 +316,10 @@ Result<MapWatcher::CatalogRead> MapWatcher::readCatalog(cluster::PgConnection& c
       if (!loaded) return loaded.error();
       defaults = std::move(*loaded);
     }
-    return CatalogRead{.routes = compileRoutes(*tables, options_.groups, defaults),
-                       .readAt = clock->text(0, "read_at")};
+    CatalogRead read{.routes = compileRoutes(*tables, options_.groups, defaults),
+                     .readAt = clock->text(0, "read_at")};
+    if (auto estimated = addRowEstimates(conn, read.routes); !estimated) return estimated.error();
+    return read;
   }();
   auto ended = conn.execute(read ? "COMMIT" : "ROLLBACK");
   if (!read) return read;

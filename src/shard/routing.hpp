@@ -38,6 +38,10 @@ struct TableRoute {
   // Set while a `shard move` or `shard split` of the table holds direct
   // routing (routing_hold.hpp): every statement goes through the coordinator.
   std::string hold;
+  // Per partition: rows as the coordinator's statistics estimate them
+  // (pg_class.reltuples: a foreign partition's as of its last ANALYZE
+  // through the coordinator), -1 when never analyzed. For the operator views.
+  std::vector<std::int64_t> rowEstimates;
   bool operator==(const TableRoute&) const = default;
 };
 

@@ -136,8 +136,12 @@ async function checkShards(page, screenshots) {
                              { timeout: 15000 });
   const partitions = await page.$$eval(`#shard-map tr[data-table="${table}"]`, (rows) =>
     rows.map((row) => ({ direct: row.dataset.direct, node: row.children[6].textContent,
-                         shown: row.children[7].textContent })));
+                         rows: row.children[7].textContent,
+                         shown: row.children[8].textContent })));
   check(partitions.length >= 2, `${table}: ${partitions.length} partitions listed`);
+  // shard create analyzes every partition: each has a row estimate.
+  check(partitions.every((p) => /^[0-9]+$/.test(p.rows)),
+        `${table}: rows per partition ${partitions.map((p) => p.rows).join(', ')}`);
   const direct = partitions.filter((p) => p.direct === 'true');
   check(direct.length >= 1 && direct.every((p) => p.shown === 'yes'),
         `${table}: no direct partition: ${JSON.stringify(partitions)}`);

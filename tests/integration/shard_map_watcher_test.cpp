@@ -317,5 +317,25 @@ TEST(ShardMapWatcher, RoutesExpireWhileReadsCannotBeRecorded) {
   EXPECT_TRUE(waitUntil([&] { return items.direct(); }, kPatience));
 }
 
+TEST(ShardMapWatcher, RowEstimatesComeFromTheCoordinatorsStatistics) {
+  RoutedItems items(postgresOnly("pool C"));
+  ASSERT_TRUE(waitUntil([&] { return items.direct(); }, kPatience));
+  // The coordinator's relation of one partition, analyzed; the other never was.
+  run(items.admin, "CREATE TABLE items_shard1 (k integer)");
+  run(items.admin, "INSERT INTO items_shard1 SELECT g FROM generate_series(1, 250) g");
+  run(items.admin, "ANALYZE items_shard1");
+  auto estimates = [&] {
+    auto map = items.watcher->current();
+    const auto* routes = map->find("postgres");
+    return routes == nullptr ? std::vector<std::int64_t>{} : routes->tables[0].rowEstimates;
+  };
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        return estimates() == std::vector<std::int64_t>{250, -1};
+      },
+      kPatience))
+      << ::testing::PrintToString(estimates());
+}
+
 }  // namespace
 }  // namespace pgswarm::test

@@ -193,6 +193,24 @@ TEST(Metrics, ShardNodesAndTheShardMap) {
             std::string::npos);
 }
 
+TEST(Metrics, RowEstimatesOfAnalyzedPartitions) {
+  auto snapshot = fixtures::shardedSnapshot();
+  auto map = std::make_shared<shard::ShardMap>(*snapshot.shardMap);
+  auto& accounts = map->databases["shop"].tables[0];
+  accounts.rowEstimates.assign(accounts.map.partitions.size(), -1);
+  accounts.rowEstimates[1] = 1200;
+  snapshot.shardMap = map;
+  auto text = renderMetrics(snapshot, PoolConfig{});
+  expectValidTextFormat(text);
+  auto values = samples(text);
+  EXPECT_EQ(
+      values
+          [R"(pgswarm_shard_partition_rows_estimate{database="shop",table="public.accounts",partition="accounts_shard1",node="shard1"})"],
+      "1200");
+  // Never analyzed: no sample rather than a made-up zero.
+  EXPECT_EQ(text.find(R"(partition="accounts_shard2")"), std::string::npos);
+}
+
 TEST(Metrics, NoShardSeriesWithoutShards) {
   auto text = renderMetrics(sample(), PoolConfig{});
   EXPECT_EQ(text.find("pgswarm_shard_"), std::string::npos);
