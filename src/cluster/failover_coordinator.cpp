@@ -15,6 +15,9 @@ constexpr std::chrono::milliseconds kAgentAskEvery{500};
 constexpr std::chrono::milliseconds kRefusedRetry{500};
 constexpr std::chrono::milliseconds kAgentAskTimeout{1000};
 constexpr std::chrono::milliseconds kPromotionSeenWithin{10000};
+// A replica re-pointed by a failover streams again within a few seconds;
+// one still on the old timeline after this long never will.
+constexpr std::chrono::milliseconds kStrandedGrace{10000};
 
 std::string position(const NodeObservation& node) {
   auto lsn = walPosition(node);
@@ -140,6 +143,7 @@ void FailoverCoordinator::onHealthy(const Topology& topology) {
   }
   fenceStalePrimaries(topology);
   reportStreaming(topology);
+  rejoinStrandedReplicas(topology);
   maintainSync(topology);
 }
 
@@ -147,18 +151,43 @@ void FailoverCoordinator::onHealthy(const Topology& topology) {
 // (and none in synchronous mode): say so once per change.
 void FailoverCoordinator::reportStreaming(const Topology& topology) {
   streaming_.resize(topology.nodes.size(), true);
+  stoppedStreaming_.resize(topology.nodes.size());
   for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
     const auto& observed = topology.nodes[i];
     if (observed.health != NodeHealth::kUp || observed.role != NodeRole::kReplica) continue;
     bool streaming = observed.receiverStatus == "streaming";
     if (streaming == streaming_[i]) continue;
     streaming_[i] = streaming;
+    stoppedStreaming_[i] = Clock::now();
     if (streaming) {
       spdlog::info("failover: {} streams again (from {})", observed.node.name, observed.upstream);
     } else {
       spdlog::warn("failover: replica {} stopped streaming (WAL receiver: {})", observed.node.name,
                    observed.receiverStatus.empty() ? "none" : observed.receiverStatus);
     }
+  }
+}
+
+// Found by the chaos tier (a flapping primary link): a replica that took
+// WAL from the fenced old primary after the election cannot stream from the
+// new one ("new timeline forked off ... before current recovery point") and
+// would stay behind for good. Its agent rewinds it, as for an old primary.
+void FailoverCoordinator::rejoinStrandedReplicas(const Topology& topology) {
+  auto primaryTimeline = topology.nodes[static_cast<std::size_t>(primary_)].timeline;
+  for (std::size_t i = 0; i < topology.nodes.size() && i < streaming_.size(); ++i) {
+    if (static_cast<int>(i) == primary_ || streaming_[i]) continue;
+    const auto& observed = topology.nodes[i];
+    if (!replicaStrandedOnOldTimeline(observed, primaryTimeline,
+                                      Clock::now() - stoppedStreaming_[i], kStrandedGrace)) {
+      continue;
+    }
+    if (Clock::now() >= nextRejoin_[i]) {
+      spdlog::warn(
+          "failover: replica {} does not stream and is on timeline {}, behind the primary's {}: "
+          "it holds WAL the new timeline does not have; rewinding it",
+          observed.node.name, observed.timeline, primaryTimeline);
+    }
+    requestRejoin(i);
   }
 }
 

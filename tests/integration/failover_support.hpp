@@ -141,10 +141,8 @@ class LedgerWriter {
       if (landedOn_.empty() ? outcome == "ok" : !outcome.starts_with("error")) {
         auto now = Clock::now();
         ids_.push_back(id);
-        acks_.push_back(LedgerAck{.id = id,
-                                  .sent = sent,
-                                  .acked = now,
-                                  .node = landedOn_.empty() ? "" : outcome});
+        acks_.push_back(LedgerAck{
+            .id = id, .sent = sent, .acked = now, .node = landedOn_.empty() ? "" : outcome});
         ++acknowledged_;
         std::lock_guard lock(mutex_);
         longestGap_ = std::max(
@@ -215,7 +213,8 @@ inline std::string overlappingLandings(const std::vector<const LedgerWriter*>& w
   auto origin = Clock::time_point::max();
   for (const auto& [node, span] : spans) origin = std::min(origin, span.first);
   auto at = [&](Clock::time_point t) {
-    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t - origin).count());
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(t - origin).count());
   };
   std::string overlaps;
   for (auto a = spans.begin(); a != spans.end(); ++a) {
@@ -223,8 +222,8 @@ inline std::string overlappingLandings(const std::vector<const LedgerWriter*>& w
       if (a->second.last < b->second.first || b->second.last < a->second.first) continue;
       overlaps += "'" + a->first + "' took " + std::to_string(a->second.rows) + " rows from " +
                   at(a->second.first) + " to " + at(a->second.last) + " ms and '" + b->first +
-                  "' " + std::to_string(b->second.rows) + " from " + at(b->second.first) +
-                  " to " + at(b->second.last) + " ms; ";
+                  "' " + std::to_string(b->second.rows) + " from " + at(b->second.first) + " to " +
+                  at(b->second.last) + " ms; ";
     }
   }
   return overlaps;
@@ -305,9 +304,9 @@ class WritableWatch {
         for (auto i : now) ++writable_[i];
         if (now.size() > 1 && doubles_.size() < 2000) {
           doubles_ += "at " +
-                      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         roundStart - start)
-                                         .count()) +
+                      std::to_string(
+                          std::chrono::duration_cast<std::chrono::milliseconds>(roundStart - start)
+                              .count()) +
                       " ms nodes";
           for (auto i : now) doubles_ += " " + std::to_string(i);
           doubles_ += "; ";
