@@ -212,6 +212,13 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
   // Often, and quietly while nothing changes: a veto such as "a replica
   // still hears the primary" lifts within a second of the silence growing.
   if (state_ == FailoverState::kRefused && now - refusedAt_ >= kRefusedRetry) {
+    // Found by the chaos tier (sync mode, the primary's and the sync
+    // standby's links back together): the standby answered first and was
+    // promoted while the old primary's agent, reaching its peers again,
+    // had already lifted its fence: two writable nodes until the rejoin.
+    // An agent that vouches for the lost primary means it is back within a
+    // check: wait for it, as before the first election.
+    if (agentKeepsPrimary(lost, now)) return;
     retrying_ = true;
     fire(FailoverEvent::kTimeoutElapsed, topology, "trying again");
     retrying_ = false;
