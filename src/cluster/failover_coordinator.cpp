@@ -14,6 +14,9 @@ constexpr std::chrono::milliseconds kTick{100};
 constexpr std::chrono::milliseconds kAgentAskEvery{500};
 constexpr std::chrono::milliseconds kRefusedRetry{500};
 constexpr std::chrono::milliseconds kAgentAskTimeout{1000};
+// Before a refused pool's retry promotes: a reachable agent answers well
+// within this; a cut one costs no more than this once.
+constexpr std::chrono::milliseconds kAgentQuickAsk{300};
 constexpr std::chrono::milliseconds kPromotionSeenWithin{10000};
 // A replica re-pointed by a failover streams again within a few seconds;
 // one still on the old timeline after this long never will.
@@ -212,13 +215,6 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
   // Often, and quietly while nothing changes: a veto such as "a replica
   // still hears the primary" lifts within a second of the silence growing.
   if (state_ == FailoverState::kRefused && now - refusedAt_ >= kRefusedRetry) {
-    // Found by the chaos tier (sync mode, the primary's and the sync
-    // standby's links back together): the standby answered first and was
-    // promoted while the old primary's agent, reaching its peers again,
-    // had already lifted its fence: two writable nodes until the rejoin.
-    // An agent that vouches for the lost primary means it is back within a
-    // check: wait for it, as before the first election.
-    if (agentKeepsPrimary(lost, now)) return;
     retrying_ = true;
     fire(FailoverEvent::kTimeoutElapsed, topology, "trying again");
     retrying_ = false;
@@ -227,13 +223,14 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
 
 // Asks the lost primary's agent (at most twice a second) whether it is
 // bringing postgres back; says so once while it holds the failover.
-bool FailoverCoordinator::agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now) {
+bool FailoverCoordinator::agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now,
+                                            std::optional<std::chrono::milliseconds> freshAsk) {
   const auto* agent = agentOf(static_cast<std::size_t>(primary_));
   if (agent == nullptr) return false;
-  if (now < nextAgentAsk_) return agentVouches_;
+  if (!freshAsk && now < nextAgentAsk_) return agentVouches_;
   nextAgentAsk_ = now + kAgentAskEvery;
   std::string state;
-  if (auto reply = getFromAgent(*agent, "/status", kAgentAskTimeout);
+  if (auto reply = getFromAgent(*agent, "/status", freshAsk.value_or(kAgentAskTimeout));
       reply && reply->status == 200) {
     auto json = nlohmann::json::parse(reply->body, nullptr, false);
     if (!json.is_discarded()) state = json.value("state", "");
@@ -340,6 +337,20 @@ void FailoverCoordinator::fenceAndElect(const Topology& topology) {
     spdlog::log(repeated ? spdlog::level::debug : spdlog::level::info,
                 "failover: candidate {} at {}: {}", node.node.name, position(node),
                 verdict.excluded.empty() ? "eligible" : verdict.excluded);
+  }
+  // Found by the chaos tier's never-two-writable watch (sync mode, the
+  // primary's and the sync standby's links back at once): the standby
+  // answered first and a retry promoted it while the old primary's agent,
+  // reaching its peers again, had lifted its fence: two writable nodes
+  // until the rejoin stopped the old one. Before a retry promotes, a fresh,
+  // short ask: an agent that vouches for the lost primary means it is back
+  // within a check (restart_grace applies, as before the first election).
+  const auto& lost = topology.nodes[static_cast<std::size_t>(primary_)];
+  if (retrying_ && election.winner && agentKeepsPrimary(lost, Clock::now(), kAgentQuickAsk)) {
+    election.winner.reset();
+    election.refusal =
+        fmt::format("{}'s agent says postgres runs again: waiting for it rather than promoting",
+                    lost.node.name);
   }
   if (!election.winner) {
     {

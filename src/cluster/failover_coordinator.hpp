@@ -97,7 +97,9 @@ class FailoverCoordinator {
   void step(const Topology& topology);
   void onHealthy(const Topology& topology);
   void onPrimaryMissing(const Topology& topology);
-  [[nodiscard]] bool agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now);
+  // `freshAsk`: ask now with this timeout, whatever the last answer.
+  [[nodiscard]] bool agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now,
+                                       std::optional<std::chrono::milliseconds> freshAsk = {});
   void fire(FailoverEvent event, const Topology& topology, const std::string& detail);
   void perform(FailoverAction action, const Topology& topology);
   void fenceAndElect(const Topology& topology);
