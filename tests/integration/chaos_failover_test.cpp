@@ -429,10 +429,8 @@ TEST_F(Chaos, ThePrimarysCutLinkFailsOverAndItRejoinsWhenBack) {
 
   // Asynchronous replication: what the old primary acknowledged but had not
   // sent is lost; report it.
-  std::string ids;
-  for (long id : writer.ids()) ids += (ids.empty() ? "" : ",") + std::to_string(id);
-  for (long id : after.ids()) ids += (ids.empty() ? "" : ",") + std::to_string(id);
-  auto present = onNode(promoted, "SELECT count(*) FROM ledger WHERE id = ANY('{" + ids + "}')");
+  auto ids = acknowledgedIds({&writer, &after});
+  auto present = onNode(promoted, "SELECT count(*) FROM ledger WHERE id = ANY(" + ids + ")");
   std::cout << "[ figures  ] " << present << " of " << writer.ids().size() + after.ids().size()
             << " acknowledged rows on the new primary\n";
 
@@ -676,11 +674,10 @@ TEST_F(Chaos, KillingThePrimaryUnderTpcbKeepsTheBalances) {
       << "node " << other << " follows '" << upstreamOf(other) << "'";
   expectOneWritableAtATime(*watch, {&writer});
   // Asynchronous replication: report what the new primary kept.
-  std::string ids;
-  for (long id : writer.ids()) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  auto ids = acknowledgedIds({&writer});
   std::cout << "[ figures  ] kill -9 under TPC-B: "
-            << onNode(promoted, "SELECT count(*) FROM ledger WHERE id = ANY('{" + ids + "}')")
-            << " of " << writer.ids().size() << " acknowledged rows on the new primary\n";
+            << onNode(promoted, "SELECT count(*) FROM ledger WHERE id = ANY(" + ids + ")") << " of "
+            << writer.ids().size() << " acknowledged rows on the new primary\n";
   expectBalancesAgree(*cluster_, promoted, "kill -9 under TPC-B");
   EXPECT_GT(totals.transactions, 0) << totals.lastOutput;
 }
@@ -775,9 +772,8 @@ TEST_F(ChaosSync, CuttingThePrimaryAndASyncStandbyPromotesNobodyAndLosesNothing)
             << writer.failures() << " failed inserts\n";
 
   // Not one acknowledged row lost, and the primary waits for a standby again.
-  std::string ids;
-  for (long id : writer.ids()) ids += (ids.empty() ? "" : ",") + std::to_string(id);
-  auto present = onNode(primary, "SELECT count(*) FROM ledger WHERE id = ANY('{" + ids + "}')");
+  auto ids = acknowledgedIds({&writer});
+  auto present = onNode(primary, "SELECT count(*) FROM ledger WHERE id = ANY(" + ids + ")");
   EXPECT_EQ(present, std::to_string(writer.ids().size()))
       << "acknowledged rows lost in synchronous mode";
   std::cout << "[ figures  ] sync, links back: " << present << " of " << writer.ids().size()

@@ -190,6 +190,16 @@ class LedgerWriter {
   std::thread thread_;
 };
 
+// The writers' acknowledged ids as an SQL array literal, '{1,2,3}', for
+// "WHERE id = ANY(...)". The writers must be stopped.
+inline std::string acknowledgedIds(const std::vector<const LedgerWriter*>& writers) {
+  std::string ids;
+  for (const auto* writer : writers) {
+    for (long id : writer->ids()) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  }
+  return "'{" + ids + "}'";
+}
+
 // "" when the writers' acknowledged inserts landed on one node at a time:
 // each node's span (its first insert's send to its last insert's answer)
 // overlaps no other node's. Otherwise the overlapping spans. The writers
