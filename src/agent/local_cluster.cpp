@@ -269,22 +269,29 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
     agents +=
         (agents.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node->apiPort);
   }
-  // Each shard group by the name `shard create` records, its primary first.
+  // Each shard group by the name `shard create` records, its primary first,
+  // and the group's agents in the same order (the group's failover).
   std::string shardHosts;
+  std::string shardAgents;
   for (const auto& group : cluster.groups()) {
     if (group.empty()) continue;
-    shardHosts += (shardHosts.empty() ? "" : ";") + group + "=";
     std::string members;
+    std::string memberAgents;
     for (const auto* node : cluster.groupNodes(group)) {
       members +=
           (members.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(node->port);
+      memberAgents += (memberAgents.empty() ? "" : ",") + std::string("127.0.0.1:") +
+                      std::to_string(node->apiPort);
     }
-    shardHosts += members;
+    shardHosts += (shardHosts.empty() ? "" : ";") + group + "=" + members;
+    shardAgents += (shardAgents.empty() ? "" : ";") + group + "=" + memberAgents;
   }
   std::vector<std::string> argv{selfExecutable(),
                                 "pool",
                                 "--shard-hosts",
                                 shardHosts,
+                                "--shard-agents",
+                                shardAgents,
                                 "--listen",
                                 "127.0.0.1",
                                 "--port",

@@ -32,6 +32,7 @@ std::string position(const NodeObservation& node) {
 FailoverCoordinator::FailoverCoordinator(HealthMonitor& monitor, FailoverCoordinatorOptions options)
     : monitor_(monitor),
       options_(std::move(options)),
+      tag_(options_.group.empty() ? "" : options_.group + " "),
       nextRejoin_(monitor_.options().nodes.size()) {
   status_.syncMode = options_.policy.syncMode;
 }
@@ -139,7 +140,7 @@ void FailoverCoordinator::onHealthy(const Topology& topology) {
   }
   int primary = topology.primaryIndex();
   if (primary >= 0 && primary != primary_) {
-    spdlog::warn("failover: {} is now the primary (timeline {}), promoted outside the pool",
+    spdlog::warn("{}failover: {} is now the primary (timeline {}), promoted outside the pool", tag_,
                  topology.nodes[static_cast<std::size_t>(primary)].node.name,
                  topology.nodes[static_cast<std::size_t>(primary)].timeline);
     adopt(primary);
@@ -163,9 +164,11 @@ void FailoverCoordinator::reportStreaming(const Topology& topology) {
     streaming_[i] = streaming;
     stoppedStreaming_[i] = Clock::now();
     if (streaming) {
-      spdlog::info("failover: {} streams again (from {})", observed.node.name, observed.upstream);
+      spdlog::info("{}failover: {} streams again (from {})", tag_, observed.node.name,
+                   observed.upstream);
     } else {
-      spdlog::warn("failover: replica {} stopped streaming (WAL receiver: {})", observed.node.name,
+      spdlog::warn("{}failover: replica {} stopped streaming (WAL receiver: {})", tag_,
+                   observed.node.name,
                    observed.receiverStatus.empty() ? "none" : observed.receiverStatus);
     }
   }
@@ -200,8 +203,8 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
   // primary still, fenced or not.
   const auto& lost = topology.nodes[static_cast<std::size_t>(primary_)];
   if (lost.fenced && lost.health == NodeHealth::kUp && lost.role == NodeRole::kPrimary) {
-    spdlog::info("failover: {} answers as primary again and no replica was promoted; unfencing",
-                 lost.node.name);
+    spdlog::info("{}failover: {} answers as primary again and no replica was promoted; unfencing",
+                 tag_, lost.node.name);
     monitor_.setFenced(static_cast<std::size_t>(primary_), false);
     return;
   }
@@ -240,11 +243,11 @@ bool FailoverCoordinator::agentKeepsPrimary(const NodeObservation& lost, Clock::
   bool vouches = agentVouchesForPrimary(state, lostFor, options_.policy.restartGrace);
   if (vouches && !agentVouches_) {
     spdlog::warn(
-        "failover: {} does not answer but its agent says postgres is {}: waiting up to "
+        "{}failover: {} does not answer but its agent says postgres is {}: waiting up to "
         "{} ms for it rather than failing over",
-        lost.node.name, state, options_.policy.restartGrace.count());
+        tag_, lost.node.name, state, options_.policy.restartGrace.count());
   } else if (!vouches && agentVouches_) {
-    spdlog::warn("failover: {}'s agent no longer vouches for it ({})", lost.node.name,
+    spdlog::warn("{}failover: {}'s agent no longer vouches for it ({})", tag_, lost.node.name,
                  state.empty() ? "no answer" : state);
   }
   agentVouches_ = vouches;
@@ -260,14 +263,14 @@ void FailoverCoordinator::fire(FailoverEvent event, const Topology& topology,
                   toString(event), detail.empty() ? "" : ": ", detail);
   bool sameRefusal = event == FailoverEvent::kNoCandidate && detail == lastRefusal_;
   bool repeated = retrying_ && (event == FailoverEvent::kTimeoutElapsed || sameRefusal);
-  if (!repeated && options_.events) options_.events->add("failover", "", line);
+  if (!repeated && options_.events) options_.events->add("failover", "", tag_ + line);
   if (repeated) {
-    spdlog::debug("failover: {}", line);
+    spdlog::debug("{}failover: {}", tag_, line);
   } else if (transition->to == FailoverState::kHealthy && event == FailoverEvent::kPrimaryUp &&
              transition->from == FailoverState::kNoPrimary) {
-    spdlog::info("failover: {}", line);
+    spdlog::info("{}failover: {}", tag_, line);
   } else {
-    spdlog::warn("failover: {}", line);
+    spdlog::warn("{}failover: {}", tag_, line);
   }
   state_ = transition->to;
   {
@@ -289,8 +292,8 @@ void FailoverCoordinator::perform(FailoverAction action, const Topology& topolog
     case FailoverAction::kHoldWrites:
       monitor_.setAwaitingPrimary(options_.policy.enabled);
       if (options_.policy.enabled) {
-        spdlog::warn("failover: holding writes; {} fails over after {} ms without a good check",
-                     topology.nodes[static_cast<std::size_t>(primary_)].node.name,
+        spdlog::warn("{}failover: holding writes; {} fails over after {} ms without a good check",
+                     tag_, topology.nodes[static_cast<std::size_t>(primary_)].node.name,
                      options_.policy.timeout.count());
       }
       break;
@@ -324,7 +327,7 @@ void FailoverCoordinator::adopt(int primary) {
 
 void FailoverCoordinator::fenceAndElect(const Topology& topology) {
   if (!options_.policy.enabled) {
-    spdlog::error("failover: failover is off; {} stays the primary until it answers",
+    spdlog::error("{}failover: failover is off; {} stays the primary until it answers", tag_,
                   topology.nodes[static_cast<std::size_t>(primary_)].node.name);
     return fire(FailoverEvent::kNoCandidate, topology, "failover = off");
   }
@@ -335,7 +338,7 @@ void FailoverCoordinator::fenceAndElect(const Topology& topology) {
   for (const auto& verdict : election.verdicts) {
     const auto& node = topology.nodes[verdict.node];
     spdlog::log(repeated ? spdlog::level::debug : spdlog::level::info,
-                "failover: candidate {} at {}: {}", node.node.name, position(node),
+                "{}failover: candidate {} at {}: {}", tag_, node.node.name, position(node),
                 verdict.excluded.empty() ? "eligible" : verdict.excluded);
   }
   // Found by the chaos tier's never-two-writable watch (sync mode, the
@@ -359,9 +362,9 @@ void FailoverCoordinator::fenceAndElect(const Topology& topology) {
     }
     if (!repeated) {
       spdlog::error(
-          "failover: REFUSED: {}; writes fail until the primary returns or an operator "
+          "{}failover: REFUSED: {}; writes fail until the primary returns or an operator "
           "promotes a node (admin console: PROMOTE 'node')",
-          election.refusal);
+          tag_, election.refusal);
     }
     fire(FailoverEvent::kNoCandidate, topology, election.refusal);
     lastRefusal_ = election.refusal;
@@ -380,7 +383,7 @@ void FailoverCoordinator::promoteCandidate() {
   monitor_.setFenced(*candidate_, false);
   auto promoted = promoteOnce(*candidate_);
   if (!promoted) {
-    spdlog::error("failover: promoting {} failed: {}", node.name, promoted.error().message);
+    spdlog::error("{}failover: promoting {} failed: {}", tag_, node.name, promoted.error().message);
     return fire(FailoverEvent::kPromoteFailed, *monitor_.current(), promoted.error().message);
   }
   auto seen = waitForRole(*candidate_, NodeRole::kPrimary, kPromotionSeenWithin);
@@ -469,19 +472,19 @@ void FailoverCoordinator::repointReplicas(const Topology& topology) {
     const auto& observed = topology.nodes[i];
     if (i == *candidate_ || static_cast<int>(i) == lost) continue;
     if (observed.health != NodeHealth::kUp || observed.role != NodeRole::kReplica) {
-      spdlog::warn("failover: {} is {}; point it at {} when it returns", observed.node.name,
+      spdlog::warn("{}failover: {} is {}; point it at {} when it returns", tag_, observed.node.name,
                    toString(observed.health), primary.name);
       continue;
     }
     if (auto done = repoint(nodes[i], primary, options_); !done) {
-      spdlog::error("failover: cannot point {} at {}: {}", nodes[i].name, primary.name,
+      spdlog::error("{}failover: cannot point {} at {}: {}", tag_, nodes[i].name, primary.name,
                     done.error().message);
     } else {
-      spdlog::info("failover: {} now streams from {}", nodes[i].name, primary.name);
+      spdlog::info("{}failover: {} now streams from {}", tag_, nodes[i].name, primary.name);
     }
   }
-  spdlog::warn("failover: done, {} is the primary; {} stays fenced until it rejoins as a replica",
-               primary.name, nodes[static_cast<std::size_t>(lost)].name);
+  spdlog::warn("{}failover: done, {} is the primary; {} stays fenced until it rejoins as a replica",
+               tag_, primary.name, nodes[static_cast<std::size_t>(lost)].name);
 }
 
 void FailoverCoordinator::fenceStalePrimaries(const Topology& topology) {
@@ -491,16 +494,16 @@ void FailoverCoordinator::fenceStalePrimaries(const Topology& topology) {
     if (static_cast<int>(i) == primary_ || observed.health != NodeHealth::kUp) continue;
     if (observed.role == NodeRole::kPrimary && !observed.fenced) {
       spdlog::error(
-          "failover: {} says it is a primary (timeline {}) but {} is (timeline {}); fenced: "
+          "{}failover: {} says it is a primary (timeline {}) but {} is (timeline {}); fenced: "
           "rejoin it as a replica of {}",
-          observed.node.name, observed.timeline, current.node.name, current.timeline,
+          tag_, observed.node.name, observed.timeline, current.node.name, current.timeline,
           current.node.name);
       monitor_.setFenced(i, true);
       requestRejoin(i);
     } else if (observed.role == NodeRole::kPrimary && observed.fenced) {
       requestRejoin(i);
     } else if (observed.role == NodeRole::kReplica && observed.fenced) {
-      spdlog::info("failover: {} is a replica again; unfenced", observed.node.name);
+      spdlog::info("{}failover: {} is a replica again; unfenced", tag_, observed.node.name);
       monitor_.setFenced(i, false);
     }
   }
@@ -555,7 +558,7 @@ void FailoverCoordinator::maintainSync(const Topology& topology) {
   for (auto node : without(wanted, sync_.nodes)) sync_.nodes.push_back(node);
   auto previous = applied_.value_or(std::vector<std::size_t>{});
   if (auto applied = applySyncSet(topology, wanted); !applied) {
-    spdlog::error("failover: cannot set synchronous_standby_names on {}: {}",
+    spdlog::error("{}failover: cannot set synchronous_standby_names on {}: {}", tag_,
                   topology.nodes[static_cast<std::size_t>(primary_)].node.name,
                   applied.error().message);
     return;
@@ -593,11 +596,12 @@ Status FailoverCoordinator::applySyncSet(const Topology& topology,
   leaveLsn_ = parseLsn(lsn->text(0, "lsn")).value_or(0);
   if (setting.empty()) {
     spdlog::error(
-        "failover: synchronous replication DEGRADED to asynchronous: no replica streams; "
+        "{}failover: synchronous replication DEGRADED to asynchronous: no replica streams; "
         "commits are acknowledged without a standby and no automatic failover is safe until "
-        "one streams again");
+        "one streams again",
+        tag_);
   } else {
-    spdlog::info("failover: synchronous_standby_names = '{}' on {}", setting, primary.name);
+    spdlog::info("{}failover: synchronous_standby_names = '{}' on {}", tag_, setting, primary.name);
   }
   std::lock_guard lock(mutex_);
   status_.synchronousStandbyNames = setting;
@@ -677,12 +681,12 @@ void FailoverCoordinator::requestRejoin(std::size_t node) {
   nlohmann::json body{{"host", primary.host}, {"port", primary.port}};
   auto reply = postToAgent(*agent, "/rejoin", body.dump(), options_.agentToken, kAgentTimeout);
   if (!reply) {
-    spdlog::error("failover: cannot ask {} to rejoin: {}", name, reply.error().message);
+    spdlog::error("{}failover: cannot ask {} to rejoin: {}", tag_, name, reply.error().message);
   } else if (reply->status == 200 || reply->status == 202) {
-    spdlog::warn("failover: {} rejoins as a replica of {} (its agent rewinds it)", name,
+    spdlog::warn("{}failover: {} rejoins as a replica of {} (its agent rewinds it)", tag_, name,
                  primary.name);
   } else {
-    spdlog::error("failover: {}'s agent refused to rejoin it ({}): {}", name, reply->status,
+    spdlog::error("{}failover: {}'s agent refused to rejoin it ({}): {}", tag_, name, reply->status,
                   reply->body);
   }
 }
@@ -720,7 +724,7 @@ Result<std::string> FailoverCoordinator::runSwitchover(const SwitchoverRequest& 
   auto target = pickSwitchoverTarget(*topology, primary_, wanted, options_.policy, sync_);
   if (!target) return target.error();
   auto old = static_cast<std::size_t>(primary_);
-  spdlog::warn("switchover: {} -> {}: freezing {}", nodes[old].name, nodes[*target].name,
+  spdlog::warn("{}switchover: {} -> {}: freezing {}", tag_, nodes[old].name, nodes[*target].name,
                nodes[old].name);
   auto frozen = freeze(old);
   if (!frozen) return frozen.error();
@@ -740,8 +744,8 @@ Result<std::string> FailoverCoordinator::runSwitchover(const SwitchoverRequest& 
                      nodes[old].name);
   }
   if (agentOf(old) == nullptr) {
-    spdlog::warn("switchover: {} is frozen and fenced; without its agent, rejoin it by hand",
-                 nodes[old].name);
+    spdlog::warn("{}switchover: {} is frozen and fenced; without its agent, rejoin it by hand",
+                 tag_, nodes[old].name);
   }
   requestRejoin(old);
   return nodes[*target].name;
@@ -795,13 +799,13 @@ void FailoverCoordinator::thaw(std::size_t node, const Frozen& frozen) {
   }
   if (!done) {
     spdlog::error(
-        "switchover: cannot thaw {}: {}; it refuses commits until its settings are "
+        "{}switchover: cannot thaw {}: {}; it refuses commits until its settings are "
         "restored by hand",
-        name, done.error().message);
+        tag_, name, done.error().message);
   } else {
     // Until every process has reloaded, a new session may still start read-only.
     std::this_thread::sleep_for(kSyncSettle);
-    spdlog::warn("switchover: abandoned; {} takes writes again", name);
+    spdlog::warn("{}switchover: abandoned; {} takes writes again", tag_, name);
   }
   applied_.reset();  // synchronous mode: set its list again
 }

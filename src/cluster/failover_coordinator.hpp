@@ -39,6 +39,9 @@ struct FailoverCoordinatorOptions {
   std::string agentToken;
   // Each transition that is logged above debug level is added here too.
   std::shared_ptr<EventLog> events;
+  // A shard group's name when it is that group's coordinator: it opens its
+  // log lines and events ("shard1 failover: ..."); empty for the coordinator's.
+  std::string group;
 };
 
 struct FailoverStatus {
@@ -125,6 +128,7 @@ class FailoverCoordinator {
 
   HealthMonitor& monitor_;
   const FailoverCoordinatorOptions options_;
+  const std::string tag_;     // "shard1 " for a shard group's, else empty
   mutable std::mutex mutex_;  // guards status_, manual_ and stopping_
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -426,22 +426,28 @@ ResultTable showNodes(const ProxySnapshot& snapshot, const PoolConfig& config) {
   return table;
 }
 
+// One row per replication group that fails over: the coordinator's first
+// (group NULL), then each shard group's.
 ResultTable showFailover(const ProxySnapshot& snapshot) {
   ResultTable table{{text("state"), text("primary"), integer("failovers"), integer("switchovers"),
                      text("last_event"), text("last_event_at"), text("refusal"),
-                     text("synchronous_mode"), text("synchronous_standby_names")},
+                     text("synchronous_mode"), text("synchronous_standby_names"), text("group")},
                     {}};
-  if (!snapshot.failover) return table;
-  const auto& status = *snapshot.failover;
   auto optional = [](const std::string& value) {
     return value.empty() ? std::nullopt : std::optional<std::string>(value);
   };
-  table.rows.push_back(
-      {cluster::toString(status.state), optional(status.primary), number(status.failovers),
-       number(status.switchovers), optional(status.lastEvent),
-       status.lastEvent.empty() ? std::nullopt : std::optional(formatTime(status.lastEventAt)),
-       optional(status.refusal), cluster::toString(status.syncMode),
-       optional(status.synchronousStandbyNames)});
+  auto addRow = [&](const cluster::FailoverStatus& status, const std::string& group) {
+    table.rows.push_back(
+        {cluster::toString(status.state), optional(status.primary), number(status.failovers),
+         number(status.switchovers), optional(status.lastEvent),
+         status.lastEvent.empty() ? std::nullopt : std::optional(formatTime(status.lastEventAt)),
+         optional(status.refusal), cluster::toString(status.syncMode),
+         optional(status.synchronousStandbyNames), optional(group)});
+  };
+  if (snapshot.failover) addRow(*snapshot.failover, "");
+  for (const auto& group : snapshot.shardGroups) {
+    if (group.failover) addRow(*group.failover, group.name);
+  }
   return table;
 }
 

@@ -106,6 +106,11 @@ std::vector<SettingDef> buildDefs() {
        .env = {"SHARD_HOSTS"},
        .help = "shard groups for direct routing as name=host:port,host:port;name=...; names as "
                "pgswarm shard create gave them (transaction mode)"},
+      {.key = "pool.shard_agents",
+       .flag = "shard-agents",
+       .help = "REST API of each shard node's agent, as name=host:port,...;name=... in "
+               "shard_hosts order within a group: the group's failover promotes and rejoins "
+               "through them (needs agent_token)"},
       {.key = "pool.shard_databases",
        .flag = "shard-databases",
        .defaultValue = "postgres",
@@ -451,6 +456,32 @@ Status readFailoverSettings(const Settings& settings, PoolConfig& config) {
   return Ok{};
 }
 
+// shard_agents has shard_hosts' syntax: each group named there, one agent
+// per host. Read after agent_token, which it needs.
+Status readShardAgents(const Settings& settings, PoolConfig& config) {
+  auto text = settings.text("pool.shard_agents");
+  if (text.empty()) return Ok{};
+  auto origin = settings.origin("pool.shard_agents");
+  auto parsed = parseShardHosts(text);
+  if (!parsed) return makeError("{}: {}", origin, parsed.error().message);
+  for (auto& agents : *parsed) {
+    auto group = std::find_if(config.shardGroups.begin(), config.shardGroups.end(),
+                              [&](const ShardGroupConfig& g) { return g.name == agents.name; });
+    if (group == config.shardGroups.end()) {
+      return makeError("{}: '{}' is not a group of pool.shard_hosts", origin, agents.name);
+    }
+    if (agents.servers.size() != group->servers.size()) {
+      return makeError("{}: {} agents for the {} hosts of shard group '{}'", origin,
+                       agents.servers.size(), group->servers.size(), agents.name);
+    }
+    group->agents = std::move(agents.servers);
+  }
+  if (config.agentToken.empty()) {
+    return makeError("{} is set but pool.agent_token (or agent_token_file) is not", origin);
+  }
+  return Ok{};
+}
+
 Status readShardSettings(const Settings& settings, PoolConfig& config) {
   auto groups = parseShardHosts(settings.text("pool.shard_hosts"));
   if (!groups)
@@ -458,6 +489,7 @@ Status readShardSettings(const Settings& settings, PoolConfig& config) {
   auto refresh = milliseconds(settings, "pool.shard_map_refresh_ms", 100);
   if (!refresh) return refresh.error();
   config.shardGroups = std::move(*groups);
+  if (auto agents = readShardAgents(settings, config); !agents) return agents;
   config.shardMapRefresh = *refresh;
   config.shardDatabases = splitList(settings.text("pool.shard_databases"));
   if (!config.shardGroups.empty() && config.shardDatabases.empty()) {
@@ -674,6 +706,15 @@ std::string joinShardGroups(const std::vector<ShardGroupConfig>& groups) {
   return joined;
 }
 
+std::string joinShardAgents(const std::vector<ShardGroupConfig>& groups) {
+  std::string joined;
+  for (const auto& group : groups) {
+    if (group.agents.empty()) continue;
+    joined += (joined.empty() ? "" : ";") + group.name + "=" + joinAddresses(group.agents);
+  }
+  return joined;
+}
+
 std::string joinList(const std::vector<std::string>& items) {
   std::string joined;
   for (const auto& item : items) joined += (joined.empty() ? "" : ",") + item;
@@ -715,6 +756,7 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"agents", joinAddresses(config.agents)},
       {"agent_token", config.agentToken.empty() ? "" : "********"},
       {"shard_hosts", joinShardGroups(config.shardGroups)},
+      {"shard_agents", joinShardAgents(config.shardGroups)},
       {"shard_databases", joinList(config.shardDatabases)},
       {"shard_map_refresh_ms", std::to_string(config.shardMapRefresh.count())},
       {"health_check_period_ms", std::to_string(config.healthCheckPeriod.count())},

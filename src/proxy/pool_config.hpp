@@ -34,6 +34,7 @@ inline constexpr const char* kDefaultAuthQuery =
 struct ShardGroupConfig {
   std::string name;  // the node name in pgswarm.shards ("shard1")
   std::vector<pool::ServerAddress> servers;
+  std::vector<pool::ServerAddress> agents;  // empty, or one per server (pool.shard_agents)
 };
 
 struct PoolConfig {

@@ -55,13 +55,85 @@ std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared,
   return std::make_unique<cluster::HealthMonitor>(std::move(options));
 }
 
+// The primary `monitor` sees now; nullopt while there is none.
+std::optional<cluster::MonitoredNode> primaryOf(const cluster::HealthMonitor& monitor) {
+  auto topology = monitor.current();
+  int primary = topology->primaryIndex();
+  if (primary < 0) return std::nullopt;
+  return topology->nodes[static_cast<std::size_t>(primary)].node;
+}
+
+// Where the coordinator's primary is now (the first node when checks are
+// off); nullopt while there is none.
+std::optional<shard::CoordinatorAddress> coordinatorPrimary(const ProxyShared& shared) {
+  if (!shared.monitor) {
+    const auto& first = shared.config.servers.front();
+    return shard::CoordinatorAddress{first.host, first.port};
+  }
+  auto primary = primaryOf(*shared.monitor);
+  if (!primary) return std::nullopt;
+  return shard::CoordinatorAddress{primary->host, primary->port};
+}
+
+// One coordinator per replication group, all with the pool's failover
+// settings: the coordinator's nodes (`group` empty) or a shard group's.
+// Priorities are per node of the coordinator's group, so shard groups go
+// without them (every replica at 1).
+std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(
+    const ProxyShared& shared, cluster::HealthMonitor& monitor,
+    const std::vector<pool::ServerAddress>& agents, const std::string& group) {
+  const auto& config = shared.config;
+  cluster::FailoverCoordinatorOptions options{
+      .policy = {.enabled = config.failover,
+                 .timeout = config.failoverTimeout,
+                 .maximumLag = config.maximumLagOnFailover,
+                 .priorities = group.empty() ? config.failoverPriorities : std::vector<int>{},
+                 .syncMode = config.synchronousMode,
+                 .restartGrace = config.primaryRestartGrace},
+      .user = config.healthCheckUser,
+      .password = healthCheckPassword(shared),
+      .dbname = config.healthCheckDbname,
+      .agentToken = config.agentToken,
+      .events = shared.events,
+      .group = group};
+  for (const auto& agent : agents) {
+    options.agents.emplace_back(cluster::AgentEndpoint{agent.host, agent.port});
+  }
+  return std::make_unique<cluster::FailoverCoordinator>(monitor, std::move(options));
+}
+
+// Keeps the coordinator's postgres_fdw servers on each group's primary.
+std::unique_ptr<shard::ForeignServerKeeper> makeForeignServerKeeper(ProxyShared& shared) {
+  const auto& config = shared.config;
+  shard::ForeignServerKeeperOptions options{
+      .databases = config.shardDatabases,
+      .coordinator = [&shared] { return coordinatorPrimary(shared); },
+      .primaryOf = [&shared](std::size_t index) -> std::optional<shard::ShardNode> {
+        const auto& group = shared.shardGroups[index];
+        auto primary = primaryOf(*group.monitor);
+        if (!primary) return std::nullopt;
+        return shard::ShardNode{.name = group.name, .host = primary->host, .port = primary->port};
+      },
+      .user = config.healthCheckUser,
+      .password = healthCheckPassword(shared),
+      .period = config.healthCheckPeriod,
+      .connectTimeout = config.healthCheckTimeout,
+      .events = shared.events};
+  for (const auto& group : shared.shardGroups) options.groups.push_back(group.name);
+  return std::make_unique<shard::ForeignServerKeeper>(std::move(options));
+}
+
 // Shard groups take the node indices after the coordinator's. Their reads
-// follow the coordinator's routing policy, each replica at weight 1.
+// follow the coordinator's routing policy, each replica at weight 1; with
+// health checks, each group fails over on its own and the coordinator's
+// foreign servers follow its primary.
 void makeShardGroups(ProxyShared& shared) {
   const auto& config = shared.config;
   if (config.shardGroups.empty()) return;
   if (config.mode != PoolMode::kTransaction) {
-    spdlog::warn("shard_hosts is set but pool_mode is session: no direct shard routing");
+    spdlog::warn(
+        "shard_hosts is set but pool_mode is session: no direct shard routing and no shard "
+        "failover");
     return;
   }
   int base = static_cast<int>(config.servers.size());
@@ -75,11 +147,19 @@ void makeShardGroups(ProxyShared& shared) {
     if (config.healthCheckPeriod.count() > 0) {
       group.monitor = makeMonitor(shared, group.servers, weights);
       group.monitor->start();
+      if (group.servers.size() > 1) {
+        group.failover = makeCoordinator(shared, *group.monitor, configured.agents, group.name);
+        group.failover->start();
+      }
     }
     base += static_cast<int>(group.servers.size());
     shared.shardGroups.push_back(std::move(group));
   }
-  if (shared.shardGroups.empty() || config.shardMapRefresh.count() == 0) return;
+  if (config.healthCheckPeriod.count() > 0) {
+    shared.foreignServers = makeForeignServerKeeper(shared);
+    shared.foreignServers->start();
+  }
+  if (config.shardMapRefresh.count() == 0) return;
   shard::MapWatcherOptions options{.databases = config.shardDatabases,
                                    .user = config.healthCheckUser,
                                    .password = healthCheckPassword(shared),
@@ -88,39 +168,9 @@ void makeShardGroups(ProxyShared& shared) {
   for (const auto& group : shared.shardGroups) options.groups.push_back(group.name);
   // The catalog lives on the coordinator's primary (replicas have it too,
   // but may lag behind a `shard move`).
-  options.coordinator = [&shared]() -> std::optional<shard::CoordinatorAddress> {
-    if (!shared.monitor) {
-      const auto& first = shared.config.servers.front();
-      return shard::CoordinatorAddress{first.host, first.port};
-    }
-    auto topology = shared.monitor->current();
-    int primary = topology->primaryIndex();
-    if (primary < 0) return std::nullopt;
-    const auto& node = topology->nodes[static_cast<std::size_t>(primary)].node;
-    return shard::CoordinatorAddress{node.host, node.port};
-  };
+  options.coordinator = [&shared] { return coordinatorPrimary(shared); };
   shared.shardMap = std::make_unique<shard::MapWatcher>(std::move(options));
   shared.shardMap->start();
-}
-
-std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(ProxyShared& shared) {
-  const auto& config = shared.config;
-  cluster::FailoverCoordinatorOptions options{
-      .policy = {.enabled = config.failover,
-                 .timeout = config.failoverTimeout,
-                 .maximumLag = config.maximumLagOnFailover,
-                 .priorities = config.failoverPriorities,
-                 .syncMode = config.synchronousMode,
-                 .restartGrace = config.primaryRestartGrace},
-      .user = config.healthCheckUser,
-      .password = healthCheckPassword(shared),
-      .dbname = config.healthCheckDbname,
-      .agentToken = config.agentToken,
-      .events = shared.events};
-  for (const auto& agent : config.agents) {
-    options.agents.emplace_back(cluster::AgentEndpoint{agent.host, agent.port});
-  }
-  return std::make_unique<cluster::FailoverCoordinator>(*shared.monitor, std::move(options));
 }
 
 }  // namespace
@@ -144,7 +194,7 @@ int runPool(const PoolConfig& config) {
     shared.monitor = makeMonitor(shared, config.servers, config.weights);
     shared.monitor->start();
     if (config.servers.size() > 1) {
-      shared.failover = makeCoordinator(shared);
+      shared.failover = makeCoordinator(shared, *shared.monitor, config.agents, "");
       shared.failover->start();
     }
   }
@@ -214,7 +264,9 @@ int runPool(const PoolConfig& config) {
   http.stop();
   if (shared.failover) shared.failover->stop();
   if (shared.shardMap) shared.shardMap->stop();
+  if (shared.foreignServers) shared.foreignServers->stop();
   for (auto& group : shared.shardGroups) {
+    if (group.failover) group.failover->stop();
     if (group.monitor) group.monitor->stop();
   }
   if (shared.monitor) shared.monitor->stop();

@@ -93,6 +93,7 @@ struct ProxySnapshot {
     int base = 0;
     std::vector<pool::ServerAddress> servers;
     std::shared_ptr<const cluster::Topology> topology;
+    std::optional<cluster::FailoverStatus> failover;  // absent when it does not run
   };
   std::vector<ShardGroupView> shardGroups;
   std::shared_ptr<const shard::ShardMap> shardMap;  // null without direct routing

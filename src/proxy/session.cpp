@@ -659,6 +659,7 @@ std::optional<Session::BatchRoute> Session::batchRoute(std::span<const std::byte
   std::optional<ReadIntent> combined;
   std::optional<BatchRoute> single;  // the one Execute's route
   int executes = 0;
+  bool settingsOnly = true;                                               // every Execute so far
   std::vector<std::pair<std::string_view, std::string_view>> statements;  // parsed here
   struct Portal {
     std::string_view name;
@@ -725,15 +726,18 @@ std::optional<Session::BatchRoute> Session::batchRoute(std::span<const std::byte
         if (portal == nullptr) return kCoordinator;
         auto route = routeStatement(portal->text, portal->bind);
         combined = combineIntent(combined, route.intent);
+        settingsOnly = settingsOnly && route.settingsOnly;
         if (++executes == 1) single = route;
         break;
       }
       case protocol::kSync:
         if (executes == 1 && single->shardGroup >= 0) return single;
         // Parse and Describe alone run nothing: any node may answer them.
-        return BatchRoute{.intent = combined.value_or(ReadIntent::kReplica)};
+        return BatchRoute{.intent = combined.value_or(ReadIntent::kReplica),
+                          .settingsOnly = executes > 0 && settingsOnly};
       case protocol::kFlush:
-        return BatchRoute{.intent = combined.value_or(ReadIntent::kReplica)};
+        return BatchRoute{.intent = combined.value_or(ReadIntent::kReplica),
+                          .settingsOnly = executes > 0 && settingsOnly};
       case protocol::kDescribe:
       case protocol::kClose:
         break;
@@ -767,7 +771,7 @@ Session::BatchRoute Session::routeStatement(std::string_view text,
   auto relations = routes ? std::span<const sql::ShardedRelation>(routes->relations)
                           : std::span<const sql::ShardedRelation>();
   auto route = worker_.classifier().route(text, relations);
-  BatchRoute out{.intent = route.intent};
+  BatchRoute out{.intent = route.intent, .settingsOnly = route.settingsOnly};
   if (route.shardKey) {
     out.shardGroup = shardGroupFor(*routes, *route.shardKey, bind);
     out.shardRead = route.shardKey->readOnly;
@@ -808,6 +812,10 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
   auto reads = [](ReadIntent intent) {
     return intent == ReadIntent::kReplica || intent == ReadIntent::kBeginReadOnly;
   };
+  // What a later read must wait for: data written, not a SET or a SHOW.
+  auto mayWrite = [&](const std::optional<BatchRoute>& batch) {
+    return !batch || !(reads(batch->intent) || batch->settingsOnly);
+  };
   // The batch chooseNode() routed was classified there already.
   auto routedBatch = std::exchange(routedBatch_, std::nullopt);
   std::optional<ReadIntent> routed;
@@ -828,21 +836,20 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
   if (!transactionMode() && pendingSyncs_ == 0 && !closing_ && !std::exchange(noBorrow_, false) &&
       txStatus_ == protocol::TransactionStatus::kIdle && !tracker_->pinned()) {
     // Session mode between transactions: a read may borrow a replica.
-    auto intent = batchIntentOf(rest);
-    if (!intent) return false;
-    if (reads(*intent)) {
+    auto batch = batchRoute(rest);
+    if (!batch) return false;
+    if (reads(batch->intent)) {
       int node = routeNow(true);
       if (node != routed_.node()) {
         borrowNode_ = node;
         return false;
       }
     }
-    attachmentWrote_ = attachmentWrote_ || !reads(*intent);
+    attachmentWrote_ = attachmentWrote_ || mayWrite(batch);
     return true;
   }
   if (!attachmentWrote_ && worker_.shared().config.readYourWrites) {
-    auto intent = routed ? routed : batchIntentOf(rest);
-    attachmentWrote_ = !intent || !reads(*intent);
+    attachmentWrote_ = mayWrite(routedBatch ? routedBatch : batchRoute(rest));
   }
   return true;
 }

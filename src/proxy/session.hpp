@@ -103,6 +103,9 @@ class Session : public std::enable_shared_from_this<Session> {
     sql::ReadIntent intent = sql::ReadIntent::kPrimary;
     int shardGroup = -1;     // index into ProxyShared::shardGroups; -1: the coordinator
     bool shardRead = false;  // a replica of the shard may run it
+    // Every statement only sets, resets or shows settings: it runs on the
+    // primary but writes nothing a later read must wait for.
+    bool settingsOnly = false;
   };
   [[nodiscard]] std::optional<BatchRoute> batchRoute(std::span<const std::byte> data);
   [[nodiscard]] BatchRoute routeStatement(std::string_view text,

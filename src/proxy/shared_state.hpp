@@ -20,6 +20,7 @@
 #include "proxy/pool_config.hpp"
 #include "proxy/router.hpp"
 #include "proxy/users.hpp"
+#include "shard/foreign_server_keeper.hpp"
 #include "shard/map_watcher.hpp"
 
 namespace pgswarm::proxy {
@@ -29,14 +30,17 @@ class Worker;
 // A shard group the pool routes single-shard statements to: its nodes take
 // the node indices [base, base + servers.size()) after the coordinator's
 // (config.servers), and its own health monitor tells its primary and
-// replicas apart. The failover coordinator looks after the coordinator's
-// nodes only.
+// replicas apart; its own failover coordinator promotes a replica when the
+// group's primary is lost, with the coordinator group's failover settings.
 struct ShardGroup {
   std::string name;
   int base = 0;
   std::vector<pool::ServerAddress> servers;
   RoutingPolicy routing;
   std::unique_ptr<cluster::HealthMonitor> monitor;  // null when checks are off
+  // Null without checks or with one node; declared after the monitor it
+  // watches, so it stops first.
+  std::unique_ptr<cluster::FailoverCoordinator> failover;
 };
 
 struct ProxyShared {
@@ -60,6 +64,9 @@ struct ProxyShared {
   // Started by runPool when there are shard groups and a refresh period;
   // null otherwise (every statement then goes through the coordinator).
   std::unique_ptr<shard::MapWatcher> shardMap;
+  // Points the coordinator's foreign servers at each shard group's current
+  // primary; started with the groups' monitors, null without them.
+  std::unique_ptr<shard::ForeignServerKeeper> foreignServers;
   Users users;
   AccessRules access;
   ClientTls tls;

@@ -115,9 +115,12 @@ json poolJson(const StatusInputs& in, const std::vector<NodeTraffic>& traffic) {
           {"queries_total", queries}};
 }
 
-json failoverJson(const ProxySnapshot& snapshot) {
-  if (!snapshot.failover) return nullptr;
-  const auto& status = *snapshot.failover;
+// A replication group's failover coordinator (the coordinator's or a
+// shard group's); null when it does not run.
+json failoverJson(const std::optional<cluster::FailoverStatus>& failover,
+                  const std::shared_ptr<const cluster::Topology>& topology) {
+  if (!failover) return nullptr;
+  const auto& status = *failover;
   return {{"state", cluster::toString(status.state)},
           {"primary", emptyToNull(status.primary)},
           {"failovers", status.failovers},
@@ -126,7 +129,7 @@ json failoverJson(const ProxySnapshot& snapshot) {
           {"last_event_at",
            status.lastEvent.empty() ? json(nullptr) : json(epochMillis(status.lastEventAt))},
           {"refusal", emptyToNull(status.refusal)},
-          {"awaiting_primary", snapshot.topology && snapshot.topology->awaitingPrimary},
+          {"awaiting_primary", topology && topology->awaitingPrimary},
           {"synchronous_mode", cluster::toString(status.syncMode)},
           {"synchronous_standby_names", emptyToNull(status.synchronousStandbyNames)}};
 }
@@ -224,6 +227,7 @@ json shardGroupsJson(const ProxySnapshot& snapshot, const std::vector<NodeTraffi
     }
     groups.push_back({{"group", group.name},
                       {"health_checks", group.topology != nullptr},
+                      {"failover", failoverJson(group.failover, group.topology)},
                       {"nodes", std::move(nodes)}});
   }
   return groups;
@@ -279,7 +283,7 @@ json statusJson(const StatusInputs& in) {
           {"health_checks", in.snapshot.topology != nullptr},
           {"pool", poolJson(in, allTraffic)},
           {"nodes", std::move(nodes)},
-          {"failover", failoverJson(in.snapshot)},
+          {"failover", failoverJson(in.snapshot.failover, in.snapshot.topology)},
           {"history", historyJson(in)},
           {"events", eventsJson(in.events)},
           {"shards", shardGroupsJson(in.snapshot, shardTraffic)},

@@ -403,8 +403,12 @@ ProxySnapshot assemble(ProxyShared& shared, std::vector<std::optional<WorkerSnap
   if (shared.monitor) snapshot.topology = shared.monitor->current();
   if (shared.failover) snapshot.failover = shared.failover->status();
   for (const auto& group : shared.shardGroups) {
-    snapshot.shardGroups.push_back({group.name, group.base, group.servers,
-                                    group.monitor ? group.monitor->current() : nullptr});
+    snapshot.shardGroups.push_back(
+        {.name = group.name,
+         .base = group.base,
+         .servers = group.servers,
+         .topology = group.monitor ? group.monitor->current() : nullptr,
+         .failover = group.failover ? std::optional(group.failover->status()) : std::nullopt});
   }
   if (shared.shardMap) snapshot.shardMap = shared.shardMap->current();
   for (auto& answer : answers) {

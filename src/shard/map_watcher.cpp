@@ -3,7 +3,10 @@
 // the catalog per refresh, a new immutable map only when routes changed.
 #include "shard/map_watcher.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 
 #include <spdlog/spdlog.h>
 
@@ -41,6 +44,18 @@ bool anyDone(const std::vector<StoredTable>& tables) {
                      [](const StoredTable& t) { return t.state == JobState::kDone; });
 }
 
+MapWatcherOptions withIdentity(MapWatcherOptions options) {
+  if (!options.identity.empty()) return options;
+  std::array<char, 256> host{};
+  if (::gethostname(host.data(), host.size() - 1) != 0) host[0] = 0;
+  // Numbered past the first: watchers of one process must not share a row.
+  static std::atomic<int> made{0};
+  int number = made.fetch_add(1);
+  options.identity = fmt::format("{} pid {}{}", host.data(), ::getpid(),
+                                 number == 0 ? std::string() : fmt::format(" #{}", number + 1));
+  return options;
+}
+
 int wholeSeconds(std::chrono::milliseconds duration) {
   auto seconds = (duration.count() + 999) / 1000;
   return static_cast<int>(std::max<std::int64_t>(1, seconds));
@@ -49,8 +64,12 @@ int wholeSeconds(std::chrono::milliseconds duration) {
 }  // namespace
 
 MapWatcher::MapWatcher(MapWatcherOptions options)
-    : options_(std::move(options)), current_(std::make_shared<const ShardMap>()) {
-  for (const auto& database : options_.databases) readers_.push_back(Reader{.database = database});
+    : options_(withIdentity(std::move(options))), current_(std::make_shared<const ShardMap>()) {
+  // A reader that never records its reads expires like one that stopped.
+  auto now = Clock::now();
+  for (const auto& database : options_.databases) {
+    readers_.push_back(Reader{.database = database, .confirmed = now});
+  }
 }
 
 MapWatcher::~MapWatcher() {
@@ -103,17 +122,38 @@ void MapWatcher::loop() {
 }
 
 void MapWatcher::refresh() {
-  auto address = options_.coordinator ? options_.coordinator() : std::nullopt;
-  if (!address) {
-    spdlog::debug("shard map: no coordinator primary known, refresh skipped");
-    return;
-  }
-  // Databases whose catalog cannot be read now keep their last routes.
+  auto now = Clock::now();
+  // Databases whose catalog cannot be read now keep their last routes,
+  // until they expire.
   auto databases = current()->databases;
-  for (auto& reader : readers_) {
+  for (auto& reader : readers_) expire(reader, databases, now);
+  auto address = options_.coordinator ? options_.coordinator() : std::nullopt;
+  if (!address) spdlog::debug("shard map: no coordinator primary known, refresh skipped");
+  std::vector<bool> changed(readers_.size(), false);
+  for (std::size_t i = 0; address && i < readers_.size(); ++i) {
+    auto& reader = readers_[i];
     if (stopping()) return;
-    if (auto routes = read(reader, *address)) databases[reader.database] = std::move(*routes);
+    auto read = this->read(reader, *address);
+    if (!read) continue;
+    if (reader.expired) {
+      // Routes come back only after a read is recorded again: until then
+      // this pool routes nothing directly, which any hold allows.
+      reader.unconfirmed = std::move(read->readAt);
+      confirm(reader, true, now);
+      continue;
+    }
+    auto& routes = databases[reader.database];
+    changed[i] = !(routes == read->routes);
+    routes = std::move(read->routes);
+    reader.unconfirmed = std::move(read->readAt);
   }
+  publish(std::move(databases));
+  for (std::size_t i = 0; i < readers_.size(); ++i) {
+    if (!readers_[i].expired) confirm(readers_[i], changed[i], now);
+  }
+}
+
+void MapWatcher::publish(std::map<std::string, ShardRoutes, std::less<>> databases) {
   std::lock_guard lock(mutex_);
   if (databases == current_->databases) return;
   auto next = std::make_shared<ShardMap>();
@@ -124,7 +164,54 @@ void MapWatcher::refresh() {
   spdlog::debug("shard map: version {} published", current_->version);
 }
 
-std::optional<ShardRoutes> MapWatcher::read(Reader& reader, const CoordinatorAddress& address) {
+void MapWatcher::expire(Reader& reader, std::map<std::string, ShardRoutes, std::less<>>& databases,
+                        Clock::time_point now) {
+  if (reader.expired || now - reader.confirmed < options_.expireAfter) return;
+  reader.expired = true;
+  auto routes = databases.find(reader.database);
+  if (routes == databases.end() || routes->second.tables.empty()) return;
+  spdlog::warn(
+      "shard map: no catalog read of {} recorded for {} ms: its statements go through the "
+      "coordinator until one is",
+      reader.database, options_.expireAfter.count());
+  routes->second = ShardRoutes{};
+}
+
+void MapWatcher::confirm(Reader& reader, bool changed, Clock::time_point now) {
+  if (!reader.unconfirmed || !reader.conn) return;
+  auto readAt = std::exchange(reader.unconfirmed, std::nullopt);
+  if (readAt->empty()) {  // no pgswarm.map_readers: nothing can hold routing
+    reader.confirmed = now;
+    return;
+  }
+  if (!changed && !reader.expired && now - reader.recorded < options_.confirmEvery) {
+    reader.confirmed = now;
+    return;
+  }
+  auto recorded = reader.conn->execute(
+      "INSERT INTO pgswarm.map_readers (reader, read_at, seen_at, lifetime_ms) "
+      "VALUES ($1, $2::timestamptz, now(), $3::bigint) ON CONFLICT (reader) DO UPDATE SET "
+      "read_at = EXCLUDED.read_at, seen_at = EXCLUDED.seen_at, lifetime_ms = EXCLUDED.lifetime_ms",
+      {options_.identity, *readAt, std::to_string(lifetime().count())});
+  if (!recorded) {
+    spdlog::warn("shard map: cannot record this pool's read of {} in pgswarm.map_readers: {}",
+                 reader.database, recorded.error().message);
+    return;
+  }
+  if (reader.expired) spdlog::info("shard map: routes of {} recorded again", reader.database);
+  reader.expired = false;
+  reader.recorded = now;
+  reader.confirmed = now;
+}
+
+// How long a `shard move` must count on this reader after its last record:
+// it expires its routes expireAfter after it, noticed within a period.
+std::chrono::milliseconds MapWatcher::lifetime() const {
+  return options_.expireAfter + 2 * options_.period + std::chrono::milliseconds(5000);
+}
+
+std::optional<MapWatcher::CatalogRead> MapWatcher::read(Reader& reader,
+                                                        const CoordinatorAddress& address) {
   if (reader.address != address) {
     reader.conn.reset();
     reader.address = address;
@@ -146,7 +233,7 @@ std::optional<ShardRoutes> MapWatcher::read(Reader& reader, const CoordinatorAdd
     if (routes) {
       if (reader.failing) spdlog::info("shard map: reading {} again", reader.database);
       reader.failing = false;
-      if (routes->tables.empty())
+      if (routes->routes.tables.empty())
         spdlog::debug("shard map: no sharded table in {}", reader.database);
       return std::move(*routes);
     }
@@ -184,12 +271,17 @@ Result<cluster::PgConnection> MapWatcher::connect(const Reader& reader,
   return conn;
 }
 
-Result<ShardRoutes> MapWatcher::readCatalog(cluster::PgConnection& conn) const {
-  // One snapshot for the tables, their partitions and their defaults.
+Result<MapWatcher::CatalogRead> MapWatcher::readCatalog(cluster::PgConnection& conn) const {
+  // One snapshot for the tables, their partitions, holds and defaults; it
+  // is taken after the transaction's start, which now() reports.
   if (auto begun = conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !begun) {
     return begun.error();
   }
-  auto routes = [&]() -> Result<ShardRoutes> {
+  auto read = [&]() -> Result<CatalogRead> {
+    auto clock = conn.query(
+        "SELECT CASE WHEN to_regclass('pgswarm.map_readers') IS NULL THEN '' "
+        "ELSE now()::text END AS read_at");
+    if (!clock) return clock.error();
     auto tables = loadAllTables(conn);
     if (!tables) return tables.error();
     SequenceDefaults defaults;
@@ -198,12 +290,13 @@ Result<ShardRoutes> MapWatcher::readCatalog(cluster::PgConnection& conn) const {
       if (!loaded) return loaded.error();
       defaults = std::move(*loaded);
     }
-    return compileRoutes(*tables, options_.groups, defaults);
+    return CatalogRead{.routes = compileRoutes(*tables, options_.groups, defaults),
+                       .readAt = clock->text(0, "read_at")};
   }();
-  auto ended = conn.execute(routes ? "COMMIT" : "ROLLBACK");
-  if (!routes) return routes;
+  auto ended = conn.execute(read ? "COMMIT" : "ROLLBACK");
+  if (!read) return read;
   if (!ended) return ended.error();
-  return routes;
+  return read;
 }
 
 }  // namespace pgswarm::shard

@@ -3,15 +3,22 @@
 // `period` over libpq (never the data path), compiles it (routing.hpp) and
 // publishes an immutable ShardMap when it changed. Readers on the hot path
 // compare version() (one atomic load) and take current() only when it
-// changed, as with the HealthMonitor. A catalog that cannot be read keeps
-// the last map: shards change only through the coordinator, so a map is
-// stale only after a `shard move` or `shard split`, for at most one period.
+// changed, as with the HealthMonitor.
+// A `shard move` or `shard split` holds direct routing of its table
+// (routing_hold.hpp) and waits until every live reader confirmed a map
+// that has the hold: after publishing, the watcher records in
+// pgswarm.map_readers the coordinator time of the catalog snapshot it
+// published (at once when the routes changed, else every `confirmEvery`).
+// A database whose catalog could not be read and confirmed for
+// `expireAfter` loses its routes (everything goes through the coordinator):
+// a move may proceed without a reader that is silent that long.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -42,6 +49,10 @@ struct MapWatcherOptions {
   std::string applicationName = "pgswarm shard map";
   std::chrono::milliseconds period{1000};
   std::chrono::milliseconds connectTimeout{2000};
+  // This pool's name in pgswarm.map_readers; empty: host name and pid.
+  std::string identity;
+  std::chrono::milliseconds confirmEvery{10000};
+  std::chrono::milliseconds expireAfter{30000};
 };
 
 class MapWatcher {
@@ -63,20 +74,39 @@ class MapWatcher {
   [[nodiscard]] std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  // One catalog snapshot: its routes, and the coordinator's clock when it
+  // was taken (empty when the catalog has no pgswarm.map_readers yet).
+  struct CatalogRead {
+    ShardRoutes routes;
+    std::string readAt;
+  };
   // One configured database's catalog reader; only the thread touches it.
   struct Reader {
     std::string database;
     std::optional<CoordinatorAddress> address;  // where `conn` points
     std::optional<cluster::PgConnection> conn;  // kept between refreshes
     bool failing = false;                       // warned once in this failure streak
+    std::optional<std::string> unconfirmed;     // readAt of a published, unrecorded read
+    Clock::time_point confirmed;                // last read recorded (or needing no record)
+    Clock::time_point recorded;                 // last write to pgswarm.map_readers
+    bool expired = false;                       // routes dropped for silence
   };
 
   void loop();
   void refresh();
+  void publish(std::map<std::string, ShardRoutes, std::less<>> databases);
+  [[nodiscard]] std::chrono::milliseconds lifetime() const;
   // The database's routes, reconnecting once when a kept connection broke;
   // nullopt (logged) when the catalog cannot be read.
-  std::optional<ShardRoutes> read(Reader& reader, const CoordinatorAddress& address);
-  [[nodiscard]] Result<ShardRoutes> readCatalog(cluster::PgConnection& conn) const;
+  std::optional<CatalogRead> read(Reader& reader, const CoordinatorAddress& address);
+  [[nodiscard]] Result<CatalogRead> readCatalog(cluster::PgConnection& conn) const;
+  // Records a published read in pgswarm.map_readers when it changed the
+  // routes or the last record is older than confirmEvery.
+  void confirm(Reader& reader, bool changed, Clock::time_point now);
+  // A reader silent for expireAfter keeps no routes.
+  void expire(Reader& reader, std::map<std::string, ShardRoutes, std::less<>>& databases,
+              Clock::time_point now);
   [[nodiscard]] Result<cluster::PgConnection> connect(const Reader& reader,
                                                       const CoordinatorAddress& address) const;
   [[nodiscard]] bool stopping() const;

@@ -166,12 +166,14 @@ ShardRoutes compileRoutes(const std::vector<StoredTable>& tables,
     routes.tables.push_back(TableRoute{.map = map,
                                        .hashType = hashTypeOf(map),
                                        .integerRange = isIntegerRange(map),
-                                       .groups = partitionGroups(map, groups)});
+                                       .groups = partitionGroups(map, groups),
+                                       .hold = stored.hold});
   }
   return routes;
 }
 
 int groupFor(const TableRoute& table, const KeyValue& key) {
+  if (!table.hold.empty()) return kCoordinatorGroup;
   switch (table.map.strategy) {
     case Strategy::kHash:
       return table.hashType ? hashGroupFor(table, key) : kCoordinatorGroup;
@@ -181,7 +183,7 @@ int groupFor(const TableRoute& table, const KeyValue& key) {
   return kCoordinatorGroup;
 }
 
-std::string_view whyNotDirect(const TableRoute& table, std::size_t partition) {
+std::string whyNotDirect(const TableRoute& table, std::size_t partition) {
   const auto& map = table.map;
   bool placeable =
       map.strategy == Strategy::kHash ? table.hashType.has_value() : table.integerRange;
@@ -189,6 +191,7 @@ std::string_view whyNotDirect(const TableRoute& table, std::size_t partition) {
   if (map.partitions[partition].local()) return "local";
   if (!placeable) return "key type";
   if (group == kCoordinatorGroup) return "node not in shard_hosts";
+  if (!table.hold.empty()) return "held: " + table.hold;
   return "";
 }
 

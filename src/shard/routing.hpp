@@ -35,6 +35,9 @@ struct TableRoute {
   // collations and input rules the pool does not reproduce).
   bool integerRange = false;
   std::vector<int> groups;  // per partition: index into the group names, or kCoordinatorGroup
+  // Set while a `shard move` or `shard split` of the table holds direct
+  // routing (routing_hold.hpp): every statement goes through the coordinator.
+  std::string hold;
   bool operator==(const TableRoute&) const = default;
 };
 
@@ -65,9 +68,9 @@ struct ShardMap {
     const std::map<std::string, std::vector<std::string>>& sequenceDefaults);
 
 // Why statements on partition `partition` of `table` never go straight to
-// a shard node ("local", "key type", "node not in shard_hosts"), or empty
-// when they may: for the operator views.
-[[nodiscard]] std::string_view whyNotDirect(const TableRoute& table, std::size_t partition);
+// a shard node ("local", "key type", "node not in shard_hosts", "held: ..."),
+// or empty when they may: for the operator views.
+[[nodiscard]] std::string whyNotDirect(const TableRoute& table, std::size_t partition);
 
 // A key value as the statement carries it.
 struct KeyValue {
@@ -76,7 +79,7 @@ struct KeyValue {
 };
 
 // The group that owns `key` in `table`: an index into the group names, or
-// kCoordinatorGroup (a local partition, no partition for the key, a value
+// kCoordinatorGroup (a held table, a local partition, no partition for the key, a value
 // or type the pool cannot place exactly). A text value is read as the
 // type's input function reads it (pg_hash's rules; for integer ranges a
 // plain decimal integer in range of the key's type); a binary one must have

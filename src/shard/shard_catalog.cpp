@@ -31,7 +31,26 @@ CREATE TABLE IF NOT EXISTS pgswarm.shards (
   remainder int NOT NULL DEFAULT -1,
   copied boolean NOT NULL DEFAULT false,
   PRIMARY KEY (table_schema, table_name, partition_name),
-  FOREIGN KEY (table_schema, table_name) REFERENCES pgswarm.sharded_tables ON DELETE CASCADE))";
+  FOREIGN KEY (table_schema, table_name) REFERENCES pgswarm.sharded_tables ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS pgswarm.routing_holds (
+  table_schema text NOT NULL,
+  table_name text NOT NULL,
+  holder_pid int NOT NULL,
+  reason text NOT NULL,
+  since timestamptz NOT NULL DEFAULT clock_timestamp(),
+  PRIMARY KEY (table_schema, table_name));
+CREATE TABLE IF NOT EXISTS pgswarm.map_readers (
+  reader text PRIMARY KEY,
+  read_at timestamptz NOT NULL,
+  seen_at timestamptz NOT NULL,
+  lifetime_ms bigint NOT NULL);
+GRANT USAGE ON SCHEMA pgswarm TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON pgswarm.map_readers TO PUBLIC)";
+
+// Holds whose holder's session ended (a killed `shard move`) hold nothing.
+constexpr const char* kHoldsQuery = R"(
+SELECT table_schema, table_name, reason FROM pgswarm.routing_holds h
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = h.holder_pid))";
 
 constexpr const char* kTablesQuery = R"(
 SELECT table_schema, table_name, key_column, key_type, strategy, modulus::text, state
@@ -78,12 +97,35 @@ Status loadPartitions(cluster::PgConnection& coordinator, StoredTable& stored) {
   return Ok{};
 }
 
+bool present(const cluster::QueryRows& rows) {
+  return rows.text(0, "present") == "t" || rows.text(0, "present") == "true";
+}
+
+// Catalogs made before routing holds existed have no holds table: nothing held.
+Status loadHolds(cluster::PgConnection& coordinator, std::vector<StoredTable>& tables) {
+  auto exists =
+      coordinator.query("SELECT to_regclass('pgswarm.routing_holds') IS NOT NULL AS present");
+  if (!exists) return exists.error();
+  if (!present(*exists)) return Ok{};
+  auto rows = coordinator.query(kHoldsQuery);
+  if (!rows) return rows.error();
+  for (std::size_t i = 0; i < rows->size(); ++i) {
+    for (auto& stored : tables) {
+      if (stored.map.schema == rows->text(i, "table_schema") &&
+          stored.map.table == rows->text(i, "table_name")) {
+        stored.hold = rows->text(i, "reason");
+      }
+    }
+  }
+  return Ok{};
+}
+
 Result<std::vector<StoredTable>> loadTables(cluster::PgConnection& coordinator,
                                             const std::string& schema, const std::string& table) {
   auto exists = coordinator.query("SELECT to_regclass('pgswarm.shards') IS NOT NULL AS present");
   if (!exists) return exists.error();
   std::vector<StoredTable> tables;
-  if (exists->text(0, "present") != "t" && exists->text(0, "present") != "true") return tables;
+  if (!present(*exists)) return tables;
   auto rows = coordinator.query(kTablesQuery, {schema, table});
   if (!rows) return rows.error();
   for (std::size_t i = 0; i < rows->size(); ++i) {
@@ -100,6 +142,7 @@ Result<std::vector<StoredTable>> loadTables(cluster::PgConnection& coordinator,
     if (auto loaded = loadPartitions(coordinator, stored); !loaded) return loaded.error();
     tables.push_back(std::move(stored));
   }
+  if (auto held = loadHolds(coordinator, tables); !held) return held.error();
   return tables;
 }
 

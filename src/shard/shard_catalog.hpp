@@ -20,6 +20,7 @@ struct ShardNode {
   std::string name;  // also the suffix of its foreign server, pgswarm_<name>
   std::string host;
   int port = 5432;
+  bool operator==(const ShardNode&) const = default;
 };
 
 enum class JobState { kCopying, kDone };
@@ -29,6 +30,8 @@ struct StoredTable {
   JobState state = JobState::kCopying;
   std::vector<ShardNode> nodes;     // the nodes its partitions live on
   std::vector<std::string> copied;  // partitions whose rows were copied
+  // Why direct routing of the table is held (routing_hold.hpp), or empty.
+  std::string hold;
 };
 
 [[nodiscard]] Status ensureCatalog(cluster::PgConnection& coordinator);

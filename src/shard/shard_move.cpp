@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "shard/movement.hpp"
+#include "shard/routing_hold.hpp"
 #include "shard/table_definition.hpp"
 
 namespace pgswarm::shard {
@@ -113,6 +114,7 @@ class ShardMover {
   // table goes in its own transaction, committed right after the swap, so a
   // direct write that waited on the lock fails instead of landing in it.
   Status freezeVerifySwap() {
+    if (auto held = holdRouting(); !held) return held;
     // ONLY the parent: every write through the table takes a lock on it,
     // and foreign partitions cannot be locked themselves.
     auto conn = freezeWrites(options_.coordinator, parent(), true);
@@ -128,6 +130,16 @@ class ShardMover {
       return done;
     }
     return commitSource();
+  }
+
+  // Only a shard node's partition is reached straight by pools.
+  Status holdRouting() {
+    if (source_.local()) return Ok{};
+    auto hold =
+        RoutingHold::take(*coordinator_, map_, HoldOptions{.reason = "shard move"}, progress_);
+    if (!hold) return hold.error();
+    hold_.emplace(std::move(*hold));
+    return Ok{};
   }
 
   Status freezeSource() {
@@ -212,6 +224,9 @@ class ShardMover {
     }
     if (auto ok = runAll(locked, statements); !ok) return ok;
     if (auto ok = recordMove(locked, map_, source_.name, moved_, target_); !ok) return ok;
+    if (hold_) {
+      if (auto ok = hold_->endIn(locked); !ok) return ok;
+    }
     if (auto ok = locked.execute("COMMIT"); !ok) return ok;
     progress_ << fmt::format("{} now lives {} as {}\n", source_.name,
                              moved_.local() ? "on the coordinator" : "on " + moved_.node,
@@ -245,6 +260,7 @@ class ShardMover {
   std::ostream& progress_;
   bool tty_;
   std::optional<PgConnection> coordinator_;
+  std::optional<RoutingHold> hold_;  // after coordinator_: released before it closes
   ShardedTable map_;
   std::size_t position_ = 0;
   Partition source_;

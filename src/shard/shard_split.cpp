@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "shard/movement.hpp"
+#include "shard/routing_hold.hpp"
 #include "shard/shard_status.hpp"
 #include "shard/table_definition.hpp"
 
@@ -175,6 +176,7 @@ class ShardSplitter {
   // first) before the verification; the node's transaction deletes the
   // moved rows and commits right after the coordinator's swap.
   Status freezeVerifySwap() {
+    if (auto held = holdRouting(); !held) return held;
     // ONLY the parent: every write through the table takes a lock on it,
     // and foreign partitions cannot be locked themselves.
     auto conn = freezeWrites(options_.coordinator, parent(), true);
@@ -196,6 +198,16 @@ class ShardSplitter {
   // A local partition is frozen on the locked connection itself: the
   // parent's lock covers writes through the table, this one also those
   // naming the partition (its moved rows are deleted in the swap).
+  // Only a shard node's partition is reached straight by pools.
+  Status holdRouting() {
+    if (source_.local()) return Ok{};
+    auto hold =
+        RoutingHold::take(*coordinator_, map_, HoldOptions{.reason = "shard split"}, progress_);
+    if (!hold) return hold.error();
+    hold_.emplace(std::move(*hold));
+    return Ok{};
+  }
+
   Status freezeSource(PgConnection& locked) {
     if (source_.local()) {
       return locked.execute(fmt::format("LOCK TABLE {} IN SHARE MODE", onCoordinator(source_)));
@@ -267,6 +279,9 @@ class ShardSplitter {
     }
     if (auto ok = runAll(locked, statements); !ok) return ok;
     if (auto ok = recordSplit(locked, map_, lower_, upper_, target_); !ok) return ok;
+    if (hold_) {
+      if (auto ok = hold_->endIn(locked); !ok) return ok;
+    }
     if (auto ok = locked.execute("COMMIT"); !ok) return ok;
     return Ok{};
   }
@@ -302,6 +317,7 @@ class ShardSplitter {
   std::ostream& progress_;
   bool tty_;
   std::optional<PgConnection> coordinator_;
+  std::optional<RoutingHold> hold_;  // after coordinator_: released before it closes
   ShardedTable map_;
   std::size_t position_ = 0;
   Partition source_;

@@ -167,12 +167,13 @@ StatementRoute Classifier::route(std::string_view query,
     const Classification classification =
         sql::classify(query, options_.allowlist, options_.maxParseBytes);
     fresh.intent = sql::readIntent(classification);
+    fresh.settingsOnly = sql::changesSettingsOnly(classification);
     // Without a key there are no literal spans to tie constants to.
     if (key) fresh.shardKey = makeShardKeyTemplate(classification, query, literals_);
     intents_.insert(intentIgnoresLiterals(classification) ? keyOrText : query, fresh);
     facts = &fresh;
   }
-  StatementRoute route{.intent = facts->intent};
+  StatementRoute route{.intent = facts->intent, .settingsOnly = facts->settingsOnly};
   if (facts->shardKey && !relations.empty()) {
     route.shardKey = resolveShardKey(*facts->shardKey, query, literals_, relations);
   }

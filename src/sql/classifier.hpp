@@ -43,6 +43,7 @@ struct ClassifierOptions {
 // Where one query text may run: the router's whole answer.
 struct StatementRoute {
   ReadIntent intent = ReadIntent::kPrimary;
+  bool settingsOnly = false;            // changesSettingsOnly(): writes no data
   std::optional<ShardKeyUse> shardKey;  // set: one shard node owns every row it touches
 };
 

@@ -18,6 +18,7 @@ namespace pgswarm::sql {
 // What one parse of a text tells the router about every text of its key.
 struct RouteFacts {
   ReadIntent intent = ReadIntent::kPrimary;
+  bool settingsOnly = false;                 // changesSettingsOnly()
   std::optional<ShardKeyTemplate> shardKey;  // nullopt: not a single-relation statement
 };
 

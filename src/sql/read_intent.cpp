@@ -18,6 +18,20 @@ bool allReadOnly(std::span<const Statement> statements) {
                      [](const Statement& statement) { return statement.readOnly; });
 }
 
+bool changesSettingsOnly(const Statement& statement) {
+  if (statement.kind == StatementKind::kShow) return true;
+  if (statement.kind != StatementKind::kSet && statement.kind != StatementKind::kReset) {
+    return false;
+  }
+  // Roles and session authorization change what later statements may do.
+  return std::all_of(statement.sessionEffects.begin(), statement.sessionEffects.end(),
+                     [](const SessionEffect& effect) {
+                       return effect.kind == SessionEffectKind::kSet ||
+                              effect.kind == SessionEffectKind::kSetDefault ||
+                              effect.kind == SessionEffectKind::kResetAll;
+                     });
+}
+
 // The first statement is BEGIN / START TRANSACTION; rest follow it in the text.
 ReadIntent beginIntent(const TransactionControl& begin, std::span<const Statement> rest) {
   // A hot standby refuses serializable transactions ("cannot use
@@ -84,6 +98,14 @@ ReadIntent readIntent(const Classification& classification) {
     return beginIntent(first.transaction, statements.subspan(1));
   }
   return allReadOnly(statements) ? ReadIntent::kReplica : ReadIntent::kPrimary;
+}
+
+bool changesSettingsOnly(const Classification& classification) {
+  if (classification.status != ClassificationStatus::kOk || classification.statements.empty()) {
+    return false;
+  }
+  return std::all_of(classification.statements.begin(), classification.statements.end(),
+                     [](const Statement& statement) { return changesSettingsOnly(statement); });
 }
 
 std::optional<std::string> literalFreeKey(std::string_view text) {

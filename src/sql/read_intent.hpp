@@ -28,6 +28,12 @@ enum class ReadIntent : unsigned char {
 // COMMIT/ROLLBACK, parse errors, texts too large or unreadable, empty texts.
 [[nodiscard]] ReadIntent readIntent(const Classification& classification);
 
+// True when every statement only sets, resets or shows settings (SET,
+// RESET, SHOW; not SET ROLE or SESSION AUTHORIZATION, not set_config()):
+// it runs on the primary like any kPrimary text, but writes no data, so a
+// later read need not wait for a replica to catch up with it.
+[[nodiscard]] bool changesSettingsOnly(const Classification& classification);
+
 // `text` with every literal (numbers, '...', E'...', B'...', X'...', U&'...',
 // $tag$...$tag$) replaced by a placeholder, and everything else (keywords,
 // identifiers, "quoted identifiers", $n parameters, operators, whitespace,

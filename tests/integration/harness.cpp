@@ -133,11 +133,12 @@ std::vector<pid_t> processesMentioning(const std::string& needle) {
   return found;
 }
 
-LocalCluster::LocalCluster(int replicas, int shards)
+LocalCluster::LocalCluster(int replicas, int shards, int shardReplicas)
     : dir_(temp_.path() + "/cluster"),
       replicas_(replicas),
       shards_(shards),
-      portBase_(findPortBase(replicas + 1 + shards)) {}
+      shardReplicas_(shardReplicas),
+      portBase_(findPortBase(replicas + 1 + shards * (shardReplicas + 1))) {}
 
 LocalCluster::~LocalCluster() {
   auto result = down(true);
@@ -164,6 +165,9 @@ CommandOutput LocalCluster::up(const std::vector<std::string>& extra) {
                                 "--http-port",
                                 std::to_string(portBase_ + 501)};
   if (shards_ > 0) args.insert(args.end(), {"--shards", std::to_string(shards_)});
+  if (shardReplicas_ > 0) {
+    args.insert(args.end(), {"--shard-replicas", std::to_string(shardReplicas_)});
+  }
   args.insert(args.end(), extra.begin(), extra.end());
   return runPgswarm(args);
 }

@@ -66,8 +66,9 @@ HttpReply httpPost(int port, const std::string& path, const std::string& body,
 
 class LocalCluster {
  public:
-  // `shards` adds that many shard nodes (`up --shards`), after the replicas.
-  explicit LocalCluster(int replicas, int shards = 0);
+  // `shards` adds that many shard nodes (`up --shards`), after the replicas,
+  // each with `shardReplicas` streaming replicas (`up --shard-replicas`).
+  explicit LocalCluster(int replicas, int shards = 0, int shardReplicas = 0);
   ~LocalCluster();
   LocalCluster(const LocalCluster&) = delete;
   LocalCluster& operator=(const LocalCluster&) = delete;
@@ -83,8 +84,10 @@ class LocalCluster {
   [[nodiscard]] int poolPort() const { return portBase_ + 500; }
   // The coordinator's replication group (node0 and its replicas).
   [[nodiscard]] int nodeCount() const { return replicas_ + 1; }
-  // Shard node k (1-based, `shardk`).
-  [[nodiscard]] int shardPort(int k) const { return portBase_ + replicas_ + k; }
+  // Shard node k (1-based, `shardk`), or its replica r (1-based, `shardkrr`).
+  [[nodiscard]] int shardPort(int k, int replica = 0) const {
+    return portBase_ + replicas_ + 1 + (k - 1) * (shardReplicas_ + 1) + replica;
+  }
   // The superuser's password file (`pgswarm up` writes it).
   [[nodiscard]] std::string passwordPath() const { return dir_ + "/password"; }
   [[nodiscard]] std::string password() const;
@@ -99,6 +102,7 @@ class LocalCluster {
   std::string dir_;
   int replicas_;
   int shards_;
+  int shardReplicas_;
   int portBase_;
 };
 

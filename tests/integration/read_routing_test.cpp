@@ -814,6 +814,32 @@ TEST_F(ReadRouting, ReadYourWritesHoldsWithAsynchronousCommit) {
   EXPECT_EQ(stale, 0);
 }
 
+// A SET changes only the session: the read after it need not wait for the
+// replicas as the read after a write does (read_your_writes).
+TEST_F(ReadRouting, ReadsAfterASetStillGoToReplicas) {
+  ASSERT_TRUE(replicasCaughtUp());
+  auto conn = rawConnect(pool_->port(), "postgres", cluster_->password());
+  const std::string where = "SELECT " + onReplicaColumn();
+  constexpr int kRounds = 20;
+  int onReplica = 0;
+  for (int i = 0; i < kRounds; ++i) {
+    std::string set = "SET statement_timeout = " + std::to_string(10000 + i);
+    ASSERT_EQ(run(conn.get(), set.c_str()), "ok");
+    if (scalar(conn.get(), where.c_str()) == "t") ++onReplica;
+  }
+  EXPECT_EQ(onReplica, kRounds);
+  // The setting followed the client to the replica.
+  EXPECT_EQ(scalar(conn.get(), "SHOW statement_timeout"), "10019ms");
+  // A write still holds the read right after it on the primary.
+  {
+    auto primary = direct(0);
+    ASSERT_EQ(run(primary.get(), "CREATE TABLE rr_set (id int)"), "ok");
+  }
+  ASSERT_TRUE(replicasCaughtUp());
+  ASSERT_EQ(run(conn.get(), "INSERT INTO rr_set VALUES (1)"), "ok");
+  EXPECT_EQ(scalar(conn.get(), where.c_str()), "f");
+}
+
 // ---- A replica stopped under load (last: it stops and restarts node 1) ------
 
 TEST_F(ReadRouting, StoppedReplicaUnderPgbenchLeavesAndRejoins) {

@@ -2,13 +2,15 @@
 // the pool's shard map follows the pgswarm catalog as `shard create` and
 // `shard move` write it (no catalog, a table still copying, done, moved),
 // survives a killed connection and a coordinator that moved, and stops at
-// once while it sleeps.
+// once while it sleeps; a `shard move`'s routing hold is in the map before
+// the hold returns, and silent readers lose their routes.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "cluster/pg_client.hpp"
 #include "harness.hpp"
 #include "shard/map_watcher.hpp"
+#include "shard/routing_hold.hpp"
 #include "shard/shard_catalog.hpp"
 
 namespace pgswarm::test {
@@ -175,6 +178,143 @@ TEST(ShardMapWatcher, RefreshesOnRequestAndStopsAtOnceWhileSleeping) {
   auto began = std::chrono::steady_clock::now();
   watcher.stop();
   EXPECT_LT(std::chrono::steady_clock::now() - began, 500ms);
+}
+
+// The first key the items map places on a shard (hash keys 0..99).
+int directGroupOfSomeKey(const MapWatcher& watcher) {
+  auto map = watcher.current();
+  const auto* routes = map->find("postgres");
+  if (routes == nullptr || routes->tables.empty()) return shard::kCoordinatorGroup;
+  for (int k = 0; k < 100; ++k) {
+    auto text = std::to_string(k);
+    int group = shard::groupFor(routes->tables[0], shard::KeyValue{.bytes = text});
+    if (group != shard::kCoordinatorGroup) return group;
+  }
+  return shard::kCoordinatorGroup;
+}
+
+std::string scalar(cluster::PgConnection& conn, const std::string& sql) {
+  auto rows = conn.query(sql);
+  EXPECT_TRUE(rows.ok()) << sql << ": " << (rows.ok() ? "" : rows.error().message);
+  return rows.ok() && !rows->empty() ? rows->text(0, "v") : "";
+}
+
+struct RoutedItems {
+  PostgresServer server;
+  cluster::PgConnection admin = connectTo(server);
+  Coordinator coordinator;
+  std::unique_ptr<MapWatcher> watcher;
+
+  explicit RoutedItems(shard::MapWatcherOptions options) {
+    createCatalogWithItems(admin);
+    EXPECT_TRUE(shard::markDone(admin, itemsMap()).ok());
+    coordinator.set(CoordinatorAddress{"127.0.0.1", server.port()});
+    options.coordinator = [this] { return coordinator.get(); };
+    watcher = std::make_unique<MapWatcher>(std::move(options));
+    watcher->start();
+  }
+  bool direct() const { return directGroupOfSomeKey(*watcher) != shard::kCoordinatorGroup; }
+};
+
+shard::MapWatcherOptions postgresOnly(std::string identity) {
+  return shard::MapWatcherOptions{.groups = {"shard1", "shard2"},
+                                  .databases = {"postgres"},
+                                  .period = kPeriod,
+                                  .identity = std::move(identity)};
+}
+
+TEST(ShardMapWatcher, AHoldIsInTheMapBeforeItReturnsAndEndsWithTheSwap) {
+  RoutedItems items(postgresOnly("pool A"));
+  ASSERT_TRUE(waitUntil([&] { return items.direct(); }, kPatience));
+
+  auto holder = connectTo(items.server);
+  std::ostringstream progress;
+  auto hold = shard::RoutingHold::take(
+      holder, itemsMap(), shard::HoldOptions{.reason = "shard split", .wait = kPatience}, progress);
+  ASSERT_TRUE(hold.ok()) << hold.error().message;
+  // No wait here: the pool recorded a read taken after the hold, and it
+  // publishes before it records.
+  EXPECT_FALSE(items.direct());
+  auto map = items.watcher->current();
+  EXPECT_EQ(shard::whyNotDirect(map->find("postgres")->tables[0], 0), "held: shard split");
+  EXPECT_EQ(scalar(items.admin, "SELECT reader AS v FROM pgswarm.map_readers"), "pool A");
+
+  // One hold per table: a second mover is refused while the first lives.
+  auto other = connectTo(items.server);
+  auto second = shard::holdDirectRouting(other, itemsMap(),
+                                         shard::HoldOptions{.reason = "shard move"}, progress);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.error().message.find("a shard split (coordinator backend"), std::string::npos)
+      << second.error().message;
+
+  // The swap's transaction ends it; the routes come back.
+  run(holder, "BEGIN");
+  ASSERT_TRUE(hold->endIn(holder).ok());
+  run(holder, "COMMIT");
+  EXPECT_EQ(scalar(items.admin, "SELECT count(*)::text AS v FROM pgswarm.routing_holds"), "0");
+  EXPECT_TRUE(waitUntil([&] { return items.direct(); }, kPatience));
+
+  // A mover killed while holding holds nothing: its session is gone.
+  {
+    auto doomed = connectTo(items.server);
+    ASSERT_TRUE(shard::holdDirectRouting(doomed, itemsMap(),
+                                         shard::HoldOptions{.reason = "shard move"}, progress)
+                    .ok());
+    EXPECT_FALSE(items.direct());
+  }
+  EXPECT_TRUE(waitUntil([&] { return items.direct(); }, kPatience));
+  EXPECT_EQ(scalar(items.admin, "SELECT count(*)::text AS v FROM pgswarm.routing_holds"), "1");
+  // ... and the next mover takes the table over from the leftover.
+  EXPECT_TRUE(shard::RoutingHold::take(other, itemsMap(),
+                                       shard::HoldOptions{.reason = "shard move"}, progress)
+                  .ok());
+}
+
+TEST(ShardMapWatcher, AHoldWaitsForLiveReadersOnlyAndGivesUpCleanly) {
+  PostgresServer server;
+  auto admin = connectTo(server);
+  createCatalogWithItems(admin);
+  // A pool that stopped an hour ago is not waited for.
+  run(admin,
+      "INSERT INTO pgswarm.map_readers VALUES ('gone', now() - interval '1 hour', "
+      "now() - interval '1 hour', 60000)");
+  std::ostringstream progress;
+  auto quick = shard::holdDirectRouting(
+      admin, itemsMap(), shard::HoldOptions{.reason = "shard move", .wait = 500ms}, progress);
+  ASSERT_TRUE(quick.ok()) << quick.error().message;
+  ASSERT_TRUE(shard::releaseDirectRouting(admin, itemsMap()).ok());
+
+  // A live pool whose last read predates the hold is.
+  run(admin,
+      "INSERT INTO pgswarm.map_readers VALUES ('stuck', now() - interval '1 minute', now(), "
+      "600000)");
+  auto refused = shard::holdDirectRouting(
+      admin, itemsMap(), shard::HoldOptions{.reason = "shard move", .wait = 500ms}, progress);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("stuck (last read"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(refused.error().message.find("gone"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(scalar(admin, "SELECT count(*)::text AS v FROM pgswarm.routing_holds"), "0");
+  EXPECT_NE(progress.str().find("waiting for 1 pool(s)"), std::string::npos) << progress.str();
+}
+
+TEST(ShardMapWatcher, RoutesExpireWhileReadsCannotBeRecorded) {
+  auto options = postgresOnly("pool B");
+  options.confirmEvery = 200ms;
+  options.expireAfter = 1s;
+  RoutedItems items(std::move(options));
+  ASSERT_TRUE(waitUntil([&] { return items.direct(); }, kPatience));
+  run(items.admin,
+      "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$BEGIN RAISE EXCEPTION 'not now'; END$$");
+  run(items.admin,
+      "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON pgswarm.map_readers "
+      "FOR EACH ROW EXECUTE FUNCTION refuse()");
+  // The catalog still reads fine, but a mover cannot know this pool saw a
+  // hold: past expireAfter it routes nothing straight to a shard.
+  EXPECT_TRUE(waitUntil([&] { return !items.direct(); }, kPatience));
+  run(items.admin, "DROP TRIGGER refuse ON pgswarm.map_readers");
+  EXPECT_TRUE(waitUntil([&] { return items.direct(); }, kPatience));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // the shard map when a partition moves.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -281,6 +282,59 @@ TEST_F(ShardRoutingTest, FollowsAMovedPartition) {
   EXPECT_EQ(number(coordinator,
                    "SELECT abalance FROM ranged_accounts WHERE aid = " + std::to_string(aid)),
             1234);
+}
+
+// A split moves keys off a shard node while pools route reads of them
+// straight there: the split holds direct routing (pgswarm.routing_holds)
+// until the swap, so no read ever finds a moved key missing, during the
+// split or after it.
+TEST_F(ShardRoutingTest, ReadsDuringASplitNeverMissAMovedKey) {
+  auto coordinator = cluster_->connect(0);
+  auto partition = coordinator.query(
+      "SELECT partition_name FROM pgswarm.shards WHERE table_name = 'ranged_accounts' AND "
+      "node = 'shard2'");
+  ASSERT_TRUE(partition && partition->size() == 1);
+  const std::vector<int> moving{80000, 85001, 90002, 99999};
+  waitForDirectRoute("ranged_accounts", moving[0], 2);
+  const std::string upperCount = "SELECT count(*) FROM ranged_accounts WHERE aid >= 80000";
+  auto before = number(coordinator, upperCount);
+  ASSERT_GT(before, 20000);
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0};
+  std::atomic<int> missing{0};
+  std::string firstFailure;
+  std::thread reader([&] {
+    auto client = pool();
+    for (std::size_t i = 0; !stop; ++i) {
+      int aid = moving[i % moving.size()];
+      // Not number(): its wrapping subquery would keep the pool from
+      // routing the statement straight to the shard.
+      auto rows = client.query("SELECT count(*) AS n FROM ranged_accounts WHERE aid = " +
+                               std::to_string(aid));
+      auto found = rows && rows->size() == 1 ? rows->text(0, "n") : std::string("error");
+      ++reads;
+      if (found != "1" && missing++ == 0) {
+        firstFailure = "aid " + std::to_string(aid) + ": " + found +
+                       (rows ? std::string() : " " + rows.error().message);
+      }
+    }
+  });
+  auto split = shard(
+      {"split", partition->text(0, "partition_name"), "--at", "80000", "--to", "coordinator"});
+  int readsAtSwap = reads;
+  // Past the pools' next map refreshes: reads now go by the new map.
+  std::this_thread::sleep_for(3s);
+  stop = true;
+  reader.join();
+  ASSERT_EQ(split.exitCode, 0) << split.output;
+  // The pool recorded its reads, so the split had a reader to wait for.
+  EXPECT_GE(number(coordinator, "SELECT count(*) FROM pgswarm.map_readers"), 1);
+  EXPECT_GT(readsAtSwap, 10);
+  EXPECT_GT(reads - readsAtSwap, 10);
+  EXPECT_EQ(missing, 0) << "of " << reads << " reads; first: " << firstFailure;
+  EXPECT_EQ(shardHolding("ranged_accounts", 90002), 0);
+  EXPECT_EQ(number(coordinator, upperCount), before);
 }
 
 }  // namespace

@@ -269,12 +269,30 @@ TEST(AdminViews, ShowFailoverIsOneRowWhileACoordinatorRuns) {
   EXPECT_EQ(names(table),
             (std::vector<std::string>{"state", "primary", "failovers", "switchovers", "last_event",
                                       "last_event_at", "refusal", "synchronous_mode",
-                                      "synchronous_standby_names"}));
+                                      "synchronous_standby_names", "group"}));
   ASSERT_EQ(table.rows.size(), 1U);
+  EXPECT_EQ(cell(table, 0, "group"), "<NULL>");
   EXPECT_EQ(cell(table, 0, "state"), "refused");
   EXPECT_EQ(cell(table, 0, "primary"), "db1:5432");
   EXPECT_EQ(cell(table, 0, "failovers"), "2");
   EXPECT_EQ(cell(table, 0, "refusal"), "no replica can safely be promoted");
+}
+
+TEST(AdminViews, ShowFailoverAddsARowPerShardGroupThatFailsOver) {
+  ProxySnapshot snapshot;
+  snapshot.failover =
+      cluster::FailoverStatus{.state = cluster::FailoverState::kHealthy, .primary = "db1:5432"};
+  snapshot.shardGroups.push_back(
+      {.name = "shard1",
+       .failover = cluster::FailoverStatus{
+           .state = cluster::FailoverState::kHealthy, .primary = "s1b:5432", .failovers = 1}});
+  snapshot.shardGroups.push_back({.name = "shard2"});  // one node: no coordinator
+  auto table = showFailover(snapshot);
+  ASSERT_EQ(table.rows.size(), 2U);
+  EXPECT_EQ(cell(table, 0, "primary"), "db1:5432");
+  EXPECT_EQ(cell(table, 1, "group"), "shard1");
+  EXPECT_EQ(cell(table, 1, "primary"), "s1b:5432");
+  EXPECT_EQ(cell(table, 1, "failovers"), "1");
 }
 
 TEST(AdminViews, ShowListsCountsObjects) {

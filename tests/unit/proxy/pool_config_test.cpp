@@ -4,6 +4,7 @@
 #include "proxy/pool_config.hpp"
 
 #include <thread>
+#include <tuple>
 
 #include <gtest/gtest.h>
 
@@ -240,6 +241,37 @@ TEST(PoolConfig, ShardHostsThatDoNotFit) {
   EXPECT_NE(badHost.error().message.find("shard group 'shard1'"), std::string::npos);
   auto fast = configWith({{"pool.shard_map_refresh_ms", "10"}});
   ASSERT_FALSE(fast.ok());
+}
+
+TEST(PoolConfig, ShardAgentsPerGroup) {
+  auto config = configWith({{"pool.shard_hosts", "shard1=h1:5432,h2:5432;shard2=h3:5432"},
+                            {"pool.shard_agents", "shard1=h1:6432,h2:6432"},
+                            {"pool.agent_token", "token"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->shardGroups[0].agents.size(), 2U);
+  EXPECT_EQ(config->shardGroups[0].agents[1].host, "h2");
+  EXPECT_EQ(config->shardGroups[0].agents[1].port, 6432);
+  EXPECT_TRUE(config->shardGroups[1].agents.empty());
+  std::map<std::string, std::string> shown;
+  for (const auto& [key, value] : describeConfig(*config)) shown[key] = value;
+  EXPECT_EQ(shown["shard_agents"], "shard1=h1:6432,h2:6432");
+}
+
+TEST(PoolConfig, ShardAgentsThatDoNotFit) {
+  const std::string hosts = "shard1=h1:5432,h2:5432";
+  for (const auto& [agents, token, message] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"shard9=h1:6432,h2:6432", "t", "'shard9' is not a group of pool.shard_hosts"},
+           {"shard1=h1:6432", "t", "1 agents for the 2 hosts of shard group 'shard1'"},
+           {"shard1=h1:6432,h2:6432", "", "pool.agent_token"},
+           {"h1:6432", "t", "is not name=host:port"},
+       }) {
+    auto config = configWith(
+        {{"pool.shard_hosts", hosts}, {"pool.shard_agents", agents}, {"pool.agent_token", token}});
+    ASSERT_FALSE(config.ok()) << agents;
+    EXPECT_NE(config.error().message.find(message), std::string::npos)
+        << agents << ": " << config.error().message;
+  }
 }
 
 }  // namespace

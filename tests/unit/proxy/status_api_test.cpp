@@ -161,6 +161,8 @@ TEST(StatusApi, ShardGroupsTheirNodesAndTheirRoutedRates) {
   auto before = fixtures::shardedSnapshot();
   for (auto& worker : before.workers) worker.routedTotal.assign(worker.routedTotal.size(), 0);
   auto snapshot = fixtures::shardedSnapshot();
+  snapshot.shardGroups[0].failover = cluster::FailoverStatus{
+      .state = cluster::FailoverState::kHealthy, .primary = "10.0.1.1:5432", .failovers = 1};
   StatusHistory history;
   history.add(before, config, WallClock::time_point(1000s));
   history.add(snapshot, config, WallClock::time_point(1002s));
@@ -170,6 +172,10 @@ TEST(StatusApi, ShardGroupsTheirNodesAndTheirRoutedRates) {
   const auto& shard1 = json["shards"][0];
   EXPECT_EQ(shard1["group"], "shard1");
   EXPECT_EQ(shard1["health_checks"], true);
+  EXPECT_EQ(shard1["failover"]["state"], "healthy");
+  EXPECT_EQ(shard1["failover"]["primary"], "10.0.1.1:5432");
+  EXPECT_EQ(shard1["failover"]["failovers"], 1);
+  EXPECT_TRUE(json["shards"][1]["failover"].is_null());
   ASSERT_EQ(shard1["nodes"].size(), 2u);
   const auto& primary = shard1["nodes"][0];
   EXPECT_EQ(primary["index"], 3);

@@ -289,5 +289,21 @@ TEST(ShardRouting, RoutesDifferWhenAnythingARouteDependsOnChanges) {
                                 {{"public.t", {"id"}}}));
 }
 
+TEST(ShardRouting, AHeldTableGoesThroughTheCoordinatorUntilReleased) {
+  StoredTable held = stored(fourRanges("integer"));
+  held.hold = "shard split";
+  auto routes = compileRoutes({held}, kGroups, {});
+  ASSERT_EQ(routes.tables.size(), 1U);
+  const auto& route = routes.tables.front();
+  EXPECT_EQ(textGroup(route, "150"), kCoordinatorGroup);
+  EXPECT_EQ(binaryGroup(route, 150, 4), kCoordinatorGroup);
+  EXPECT_EQ(whyNotDirect(route, 2), "held: shard split");
+  EXPECT_EQ(whyNotDirect(route, 1), "local");  // the hold does not hide other reasons
+  // A hold is a change of routes, so the watcher publishes (and records) it.
+  EXPECT_NE(routes, compileRoutes({stored(fourRanges("integer"))}, kGroups, {}));
+  auto released = routeOf(fourRanges("integer"));
+  EXPECT_EQ(textGroup(released, "150"), 1);
+}
+
 }  // namespace
 }  // namespace pgswarm::shard

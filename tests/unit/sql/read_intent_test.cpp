@@ -357,6 +357,27 @@ TEST(ReadIntent, FailedClassificationsArePrimary) {
   EXPECT_EQ(readIntent(classify(std::string_view("SELECT 1\0", 9))), ReadIntent::kPrimary);
 }
 
+TEST(ReadIntent, SettingsOnlyTextsWriteNoData) {
+  for (const char* text :
+       {"SET statement_timeout = 5000", "SET LOCAL work_mem = '64MB'", "RESET search_path",
+        "RESET ALL", "SET TIME ZONE 'UTC'", "SHOW work_mem",
+        "SET application_name = 'x'; SHOW application_name", "SET search_path TO DEFAULT"}) {
+    EXPECT_TRUE(changesSettingsOnly(classify(text))) << text;
+  }
+  for (const char* text :
+       {"SET ROLE admin", "RESET ROLE", "SET SESSION AUTHORIZATION bob", "SELECT 1",
+        "SELECT set_config('work_mem', '1MB', false)", "SET work_mem = '1MB'; UPDATE t SET a = 1",
+        "DISCARD ALL", "BEGIN", "", "SET ("}) {
+    EXPECT_FALSE(changesSettingsOnly(classify(text))) << text;
+  }
+  // The router's cached path says the same, for texts sharing a key too.
+  Classifier classifier;
+  EXPECT_TRUE(classifier.route("SET statement_timeout = 5000", {}).settingsOnly);
+  EXPECT_TRUE(classifier.route("SET statement_timeout = 7000", {}).settingsOnly);
+  EXPECT_FALSE(classifier.route("SET ROLE admin", {}).settingsOnly);
+  EXPECT_EQ(classifier.route("SET statement_timeout = 5000", {}).intent, ReadIntent::kPrimary);
+}
+
 TEST(ReadIntent, ExplainIsTheStatementWhoseLiteralsDecide) {
   EXPECT_FALSE(intentIgnoresLiterals(classify("EXPLAIN (ANALYZE 0) DELETE FROM t")));
   EXPECT_FALSE(intentIgnoresLiterals(classify("EXPLAIN (ANALYZE 1) DELETE FROM t")));

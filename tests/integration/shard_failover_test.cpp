@@ -1,0 +1,301 @@
+// A shard group fails over on its own: `up --shards 1 --shard-replicas 1
+// --pool-mode transaction` (and again with a coordinator replica, both
+// primaries killed at once), a table sharded by range (keys below 1000000 on
+// the coordinator, the rest on shard1), rows written through the pool. kill
+// -9 of shard1's agent and then its postmaster: the pool's coordinator of
+// that group promotes shard1r1, re-points the coordinator's foreign server
+// pgswarm_shard1 at it, and every acknowledged row is still readable
+// through the coordinator (postgres_fdw); new rows go in through the pool
+// (direct shard routing) and through the coordinator, and land on the new
+// shard primary.
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include <gtest/gtest.h>
+
+#include "failover_support.hpp"
+#include "harness.hpp"
+#include "runtime/process.hpp"
+
+namespace pgswarm::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kShardBase = 1000000;  // keys from here live on shard1
+constexpr int kRowsBefore = 200;     // per side (coordinator, shard)
+constexpr const char* kClientName = "shard-failover-test";
+
+class ShardFailoverBase : public ::testing::Test {
+ protected:
+  // `replicas`: of the coordinator's group; shard1 always has one.
+  static void setUpCluster(int replicas) {
+    cluster_ = new LocalCluster(replicas, 1, 1);  // NOLINT: freed in tearDownCluster
+    auto up = cluster_->up({"--pool-mode", "transaction"});
+    ASSERT_EQ(up.exitCode, 0) << up.output;
+    auto coordinator = direct(cluster_->nodePort(0));
+    ASSERT_EQ(run(coordinator.get(),
+                  "CREATE TABLE ledger (id bigint PRIMARY KEY, note text NOT NULL); "
+                  "INSERT INTO ledger SELECT g, 'seed' FROM generate_series(1, 10) g; "
+                  "INSERT INTO ledger SELECT g, 'seed' FROM generate_series(" +
+                      std::to_string(kShardBase) + ", " + std::to_string(kShardBase + 9) + ") g"),
+              "ok");
+    auto created =
+        runPgswarm({"shard", "create", "ledger", "--key", "id", "--shards", "2", "--keep-local",
+                    "1", "--ranges", std::to_string(kShardBase), "--dir", cluster_->dir()});
+    ASSERT_EQ(created.exitCode, 0) << created.output;
+    ready_ = true;
+  }
+  static void tearDownCluster() {
+    delete cluster_;  // NOLINT
+    cluster_ = nullptr;
+    ready_ = false;
+  }
+  void SetUp() override {
+    if (!ready_) GTEST_SKIP() << "cluster did not come up";
+  }
+  void TearDown() override {
+    if (HasFailure() && cluster_ != nullptr) {
+      std::ifstream poolLog(cluster_->dir() + "/pool.log");
+      std::cerr << "pool log:\n" << poolLog.rdbuf();
+    }
+  }
+
+  static RawConn direct(int port) { return rawConnect(port, "postgres", cluster_->password()); }
+  static RawConn client() {
+    return rawConnect(cluster_->poolPort(), "postgres", cluster_->password(),
+                      std::string("application_name=") + kClientName);
+  }
+  static RawConn admin() {
+    return rawConnect(cluster_->poolPort(), "postgres", cluster_->password(), "dbname=pgswarm");
+  }
+  static std::string address(int port) { return "127.0.0.1:" + std::to_string(port); }
+
+  // SHOW FAILOVER's `column` in the row of shard group `group` (empty: the
+  // coordinator's group, whose `group` is NULL).
+  static std::string groupFailover(PGconn* console, const std::string& group, const char* column) {
+    PGresult* result = PQexec(console, "SHOW FAILOVER");
+    std::string value = "no row";
+    int groupField = PQfnumber(result, "group");
+    int field = PQfnumber(result, column);
+    if (PQresultStatus(result) != PGRES_TUPLES_OK || groupField < 0 || field < 0) {
+      value = std::string("error: ") + PQresultErrorMessage(result);
+    }
+    for (int row = 0; value == "no row" && row < PQntuples(result); ++row) {
+      if (PQgetvalue(result, row, groupField) == group) value = PQgetvalue(result, row, field);
+    }
+    PQclear(result);
+    return value;
+  }
+
+  // A PID from a file of ours, checked to be a process of this cluster.
+  static pid_t ourPid(const std::string& file) {
+    std::ifstream in(file);
+    pid_t pid = 0;
+    if (!(in >> pid)) return 0;
+    return runtime::processCommandLine(pid).find(cluster_->dir()) != std::string::npos ? pid : 0;
+  }
+
+  static std::string dataDirOf(const std::string& name) {
+    auto status = cluster_->status();
+    for (const auto& node : status["nodes"]) {
+      if (node["name"] == name) return node["data_dir"].get<std::string>();
+    }
+    return "";
+  }
+
+  // kill -9 of the node's agent first, so nothing restarts postgres, then
+  // of its postmaster.
+  static void killNode(const std::string& name) {
+    pid_t agent = ourPid(cluster_->dir() + "/" + name + "/agent.pid");
+    pid_t postmaster = ourPid(dataDirOf(name) + "/postmaster.pid");
+    ASSERT_NE(agent, 0) << name;
+    ASSERT_NE(postmaster, 0) << name;
+    ASSERT_EQ(::kill(agent, SIGKILL), 0);
+    ASSERT_EQ(::kill(postmaster, SIGKILL), 0);
+  }
+
+  // No acknowledged commit may be lost to asynchronous replication: the
+  // replica replays everything the primary has before the kill.
+  static void waitForReplay(int primaryPort, int replicaPort) {
+    auto primary = direct(primaryPort);
+    auto lsn = run(primary.get(), "SELECT pg_current_wal_lsn()");
+    auto standby = direct(replicaPort);
+    ASSERT_TRUE(waitUntil(
+        [&] {
+          return run(standby.get(), "SELECT pg_last_wal_replay_lsn() >= '" + lsn + "'::pg_lsn") ==
+                 "t";
+        },
+        10s))
+        << replicaPort;
+  }
+
+  // "host=...,port=..." of the coordinator's foreign server of shard1.
+  static std::string serverAddress(PGconn* coordinator) {
+    return run(coordinator,
+               "SELECT string_agg(o.option_name || '=' || o.option_value, ',' ORDER BY "
+               "o.option_name) FROM pg_foreign_server s, pg_options_to_table(s.srvoptions) o "
+               "WHERE s.srvname = 'pgswarm_shard1' AND o.option_name IN ('host', 'port')");
+  }
+
+  // Inserts key `id` through `conn`, retrying for up to `timeout` while the
+  // shard fails over; true once acknowledged.
+  static bool insertEventually(const std::function<RawConn()>& connect, long id,
+                               std::chrono::milliseconds timeout, std::string& lastError) {
+    auto sql = "INSERT INTO ledger VALUES (" + std::to_string(id) + ", 'after')";
+    return waitUntil(
+        [&] {
+          auto conn = connect();
+          auto outcome = run(conn.get(), sql);
+          if (outcome == "ok") return true;
+          lastError = outcome;
+          return false;
+        },
+        timeout);
+  }
+
+  // Kills shard1's primary (and node0, the coordinator's primary, when
+  // `coordinatorToo`), then checks the promotion, the re-pointed foreign
+  // server on the coordinator's (new) primary, every acknowledged row
+  // through it, and new writes through the pool and the coordinator.
+  static void loseShardPrimary(bool coordinatorToo) {
+    auto console = admin();
+    int oldPrimary = cluster_->shardPort(1);
+    int replica = cluster_->shardPort(1, 1);
+    int coordinatorPort = cluster_->nodePort(coordinatorToo ? 1 : 0);
+    ASSERT_TRUE(waitUntil(
+        [&] {
+          return groupFailover(console.get(), "shard1", "state") == "healthy" &&
+                 groupFailover(console.get(), "shard1", "primary") == address(oldPrimary);
+        },
+        20s))
+        << groupFailover(console.get(), "shard1", "state");
+
+    // Acknowledged rows on both sides, through the pool (shard keys go
+    // straight to shard1 once the pool has read the shard map).
+    {
+      auto conn = client();
+      for (int i = 0; i < kRowsBefore; ++i) {
+        for (long id : {100L + i, kShardBase + 100L + i}) {
+          ASSERT_EQ(
+              run(conn.get(), "INSERT INTO ledger VALUES (" + std::to_string(id) + ", 'before')"),
+              "ok");
+        }
+      }
+    }
+    ASSERT_NO_FATAL_FAILURE(waitForReplay(oldPrimary, replica));
+    if (coordinatorToo) {
+      ASSERT_NO_FATAL_FAILURE(waitForReplay(cluster_->nodePort(0), coordinatorPort));
+      ASSERT_NO_FATAL_FAILURE(killNode("node0"));
+    }
+    ASSERT_NO_FATAL_FAILURE(killNode("shard1"));
+    auto killedAt = Clock::now();
+    auto since = [&] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killedAt);
+    };
+
+    bool promoted = waitUntil(
+        [&] {
+          return groupFailover(console.get(), "shard1", "primary") == address(replica) &&
+                 (!coordinatorToo ||
+                  groupFailover(console.get(), "", "primary") == address(coordinatorPort));
+        },
+        30s);
+    auto promotedAfter = since();
+    ASSERT_TRUE(promoted) << groupFailover(console.get(), "shard1", "last_event") << " / "
+                          << groupFailover(console.get(), "", "last_event");
+    EXPECT_EQ(groupFailover(console.get(), "shard1", "failovers"), "1");
+    EXPECT_EQ(groupFailover(console.get(), "shard1", "state"), "healthy");
+
+    auto coordinator = direct(coordinatorPort);
+    auto wanted = "host=127.0.0.1,port=" + std::to_string(replica);
+    bool repointed = waitUntil([&] { return serverAddress(coordinator.get()) == wanted; }, 15s);
+    auto repointedAfter = since();
+    ASSERT_TRUE(repointed) << serverAddress(coordinator.get());
+    EXPECT_EQ(run(coordinator.get(),
+                  "SELECT host || ':' || port FROM pgswarm.shards WHERE node = 'shard1' LIMIT 1"),
+              address(replica));
+
+    // Every acknowledged row, through the coordinator (the shard's over
+    // postgres_fdw, from the new primary).
+    EXPECT_EQ(run(coordinator.get(), "SELECT count(*) FROM ledger WHERE note = 'before'"),
+              std::to_string(2 * kRowsBefore));
+    EXPECT_EQ(run(coordinator.get(),
+                  "SELECT count(*) FROM ledger WHERE id >= " + std::to_string(kShardBase)),
+              std::to_string(10 + kRowsBefore));
+
+    // New rows through the pool (shard and coordinator keys) and through
+    // the coordinator; the shard's land on the new shard primary.
+    std::string lastError;
+    long throughPool = kShardBase + 5000;
+    ASSERT_TRUE(insertEventually([] { return client(); }, throughPool, 15s, lastError))
+        << lastError;
+    auto writesAfter = since();
+    ASSERT_TRUE(insertEventually([] { return client(); }, 5000, 15s, lastError)) << lastError;
+    long throughCoordinator = kShardBase + 5001;
+    ASSERT_TRUE(insertEventually([&] { return direct(coordinatorPort); }, throughCoordinator, 5s,
+                                 lastError))
+        << lastError;
+    auto newPrimary = direct(replica);
+    EXPECT_EQ(run(newPrimary.get(), "SELECT count(*) FROM ledger WHERE id IN (" +
+                                        std::to_string(throughPool) + ", " +
+                                        std::to_string(throughCoordinator) + ")"),
+              "2");
+    // The pool's own statement went straight to the shard: its client name
+    // is seen there (as in shard_routing_test).
+    bool routedDirectly = waitUntil(
+        [&] {
+          auto conn = client();
+          (void)run(conn.get(),
+                    "UPDATE ledger SET note = 'probe' WHERE id = " + std::to_string(throughPool));
+          return run(newPrimary.get(), std::string("SELECT count(*) FROM pg_stat_activity WHERE "
+                                                   "application_name = '") +
+                                           kClientName + "'") != "0";
+        },
+        10s);
+    EXPECT_TRUE(routedDirectly);
+
+    // The operator can tell which group failed over, and where its server points.
+    std::ifstream poolLog(cluster_->dir() + "/pool.log");
+    std::string log((std::istreambuf_iterator<char>(poolLog)), std::istreambuf_iterator<char>());
+    EXPECT_NE(log.find("shard1 failover: "), std::string::npos);
+    EXPECT_NE(
+        log.find("shard1: coordinator's server pgswarm_shard1 now points at " + address(replica)),
+        std::string::npos);
+    std::cout << "[ figures  ] " << (coordinatorToo ? "node0 and shard1 killed: " : "")
+              << "promoted " << promotedAfter.count()
+              << " ms after the kill, foreign server re-pointed after " << repointedAfter.count()
+              << " ms, first pool insert on the shard acknowledged after " << writesAfter.count()
+              << " ms\n";
+  }
+
+  static inline LocalCluster* cluster_ = nullptr;
+  static inline bool ready_ = false;
+};
+
+class ShardFailover : public ShardFailoverBase {
+ protected:
+  static void SetUpTestSuite() { setUpCluster(0); }
+  static void TearDownTestSuite() { tearDownCluster(); }
+};
+
+TEST_F(ShardFailover, KillingAShardPrimaryPromotesItsReplicaAndRepointsTheCoordinator) {
+  loseShardPrimary(false);
+}
+
+// Both groups lose their primary at once: the pool re-points the foreign
+// server on whichever coordinator primary answers, here the promoted node1.
+class ShardAndCoordinatorFailover : public ShardFailoverBase {
+ protected:
+  static void SetUpTestSuite() { setUpCluster(1); }
+  static void TearDownTestSuite() { tearDownCluster(); }
+};
+
+TEST_F(ShardAndCoordinatorFailover, TheForeignServerFollowsOnTheNewCoordinatorPrimary) {
+  loseShardPrimary(true);
+}
+
+}  // namespace
+}  // namespace pgswarm::test
