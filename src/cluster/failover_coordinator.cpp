@@ -189,9 +189,9 @@ void FailoverCoordinator::rejoinStrandedReplicas(const Topology& topology) {
     }
     if (Clock::now() >= nextRejoin_[i]) {
       spdlog::warn(
-          "failover: replica {} does not stream and is on timeline {}, behind the primary's {}: "
-          "it holds WAL the new timeline does not have; rewinding it",
-          observed.node.name, observed.timeline, primaryTimeline);
+          "{}failover: replica {} does not stream and is on timeline {}, behind the primary's "
+          "{}: it holds WAL the new timeline does not have; rewinding it",
+          tag_, observed.node.name, observed.timeline, primaryTimeline);
     }
     requestRejoin(i);
   }
