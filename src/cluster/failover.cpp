@@ -215,6 +215,14 @@ bool agentVouchesForPrimary(std::string_view agentState,
   return agentState == "starting" || agentState == "restarting" || agentState == "running";
 }
 
+bool replicaStrandedOnOldTimeline(const NodeObservation& replica, std::int64_t primaryTimeline,
+                                  std::chrono::steady_clock::duration stuckFor,
+                                  std::chrono::steady_clock::duration grace) {
+  return replica.health == NodeHealth::kUp && replica.role == NodeRole::kReplica &&
+         replica.receiverStatus != "streaming" && replica.timeline > 0 &&
+         replica.timeline < primaryTimeline && stuckFor >= grace;
+}
+
 std::optional<std::size_t> replicaHearingPrimary(const Topology& topology, int primary,
                                                  const FailoverPolicy& policy) {
   for (std::size_t i = 0; i < topology.nodes.size(); ++i) {

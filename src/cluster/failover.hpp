@@ -127,6 +127,17 @@ struct FailoverTransition {
                                                                int primary,
                                                                const FailoverPolicy& policy);
 
+// A replica left behind by a failover: up, its WAL receiver not streaming
+// for at least `grace` (`stuckFor`), on a timeline older than the primary's.
+// It took WAL from the old primary after the election (past the new
+// timeline's fork), so it can never follow the new primary by streaming;
+// only a rewind brings it back. Right after a failover every replica is on
+// the old timeline for a moment, hence the grace.
+[[nodiscard]] bool replicaStrandedOnOldTimeline(const NodeObservation& replica,
+                                                std::int64_t primaryTimeline,
+                                                std::chrono::steady_clock::duration stuckFor,
+                                                std::chrono::steady_clock::duration grace);
+
 struct CandidateVerdict {
   std::size_t node = 0;
   std::string excluded;  // empty: eligible

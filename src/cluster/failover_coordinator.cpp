@@ -14,7 +14,13 @@ constexpr std::chrono::milliseconds kTick{100};
 constexpr std::chrono::milliseconds kAgentAskEvery{500};
 constexpr std::chrono::milliseconds kRefusedRetry{500};
 constexpr std::chrono::milliseconds kAgentAskTimeout{1000};
+// Before a refused pool's retry promotes: a reachable agent answers well
+// within this; a cut one costs no more than this once.
+constexpr std::chrono::milliseconds kAgentQuickAsk{300};
 constexpr std::chrono::milliseconds kPromotionSeenWithin{10000};
+// A replica re-pointed by a failover streams again within a few seconds;
+// one still on the old timeline after this long never will.
+constexpr std::chrono::milliseconds kStrandedGrace{10000};
 
 std::string position(const NodeObservation& node) {
   auto lsn = walPosition(node);
@@ -141,6 +147,7 @@ void FailoverCoordinator::onHealthy(const Topology& topology) {
   }
   fenceStalePrimaries(topology);
   reportStreaming(topology);
+  rejoinStrandedReplicas(topology);
   maintainSync(topology);
 }
 
@@ -148,12 +155,14 @@ void FailoverCoordinator::onHealthy(const Topology& topology) {
 // (and none in synchronous mode): say so once per change.
 void FailoverCoordinator::reportStreaming(const Topology& topology) {
   streaming_.resize(topology.nodes.size(), true);
+  stoppedStreaming_.resize(topology.nodes.size());
   for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
     const auto& observed = topology.nodes[i];
     if (observed.health != NodeHealth::kUp || observed.role != NodeRole::kReplica) continue;
     bool streaming = observed.receiverStatus == "streaming";
     if (streaming == streaming_[i]) continue;
     streaming_[i] = streaming;
+    stoppedStreaming_[i] = Clock::now();
     if (streaming) {
       spdlog::info("{}failover: {} streams again (from {})", tag_, observed.node.name,
                    observed.upstream);
@@ -162,6 +171,29 @@ void FailoverCoordinator::reportStreaming(const Topology& topology) {
                    observed.node.name,
                    observed.receiverStatus.empty() ? "none" : observed.receiverStatus);
     }
+  }
+}
+
+// Found by the chaos tier (a flapping primary link): a replica that took
+// WAL from the fenced old primary after the election cannot stream from the
+// new one ("new timeline forked off ... before current recovery point") and
+// would stay behind for good. Its agent rewinds it, as for an old primary.
+void FailoverCoordinator::rejoinStrandedReplicas(const Topology& topology) {
+  auto primaryTimeline = topology.nodes[static_cast<std::size_t>(primary_)].timeline;
+  for (std::size_t i = 0; i < topology.nodes.size() && i < streaming_.size(); ++i) {
+    if (static_cast<int>(i) == primary_ || streaming_[i]) continue;
+    const auto& observed = topology.nodes[i];
+    if (!replicaStrandedOnOldTimeline(observed, primaryTimeline,
+                                      Clock::now() - stoppedStreaming_[i], kStrandedGrace)) {
+      continue;
+    }
+    if (Clock::now() >= nextRejoin_[i]) {
+      spdlog::warn(
+          "{}failover: replica {} does not stream and is on timeline {}, behind the primary's "
+          "{}: it holds WAL the new timeline does not have; rewinding it",
+          tag_, observed.node.name, observed.timeline, primaryTimeline);
+    }
+    requestRejoin(i);
   }
 }
 
@@ -194,13 +226,14 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
 
 // Asks the lost primary's agent (at most twice a second) whether it is
 // bringing postgres back; says so once while it holds the failover.
-bool FailoverCoordinator::agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now) {
+bool FailoverCoordinator::agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now,
+                                            std::optional<std::chrono::milliseconds> freshAsk) {
   const auto* agent = agentOf(static_cast<std::size_t>(primary_));
   if (agent == nullptr) return false;
-  if (now < nextAgentAsk_) return agentVouches_;
+  if (!freshAsk && now < nextAgentAsk_) return agentVouches_;
   nextAgentAsk_ = now + kAgentAskEvery;
   std::string state;
-  if (auto reply = getFromAgent(*agent, "/status", kAgentAskTimeout);
+  if (auto reply = getFromAgent(*agent, "/status", freshAsk.value_or(kAgentAskTimeout));
       reply && reply->status == 200) {
     auto json = nlohmann::json::parse(reply->body, nullptr, false);
     if (!json.is_discarded()) state = json.value("state", "");
@@ -307,6 +340,20 @@ void FailoverCoordinator::fenceAndElect(const Topology& topology) {
     spdlog::log(repeated ? spdlog::level::debug : spdlog::level::info,
                 "{}failover: candidate {} at {}: {}", tag_, node.node.name, position(node),
                 verdict.excluded.empty() ? "eligible" : verdict.excluded);
+  }
+  // Found by the chaos tier's never-two-writable watch (sync mode, the
+  // primary's and the sync standby's links back at once): the standby
+  // answered first and a retry promoted it while the old primary's agent,
+  // reaching its peers again, had lifted its fence: two writable nodes
+  // until the rejoin stopped the old one. Before a retry promotes, a fresh,
+  // short ask: an agent that vouches for the lost primary means it is back
+  // within a check (restart_grace applies, as before the first election).
+  const auto& lost = topology.nodes[static_cast<std::size_t>(primary_)];
+  if (retrying_ && election.winner && agentKeepsPrimary(lost, Clock::now(), kAgentQuickAsk)) {
+    election.winner.reset();
+    election.refusal =
+        fmt::format("{}'s agent says postgres runs again: waiting for it rather than promoting",
+                    lost.node.name);
   }
   if (!election.winner) {
     {

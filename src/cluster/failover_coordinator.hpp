@@ -100,7 +100,9 @@ class FailoverCoordinator {
   void step(const Topology& topology);
   void onHealthy(const Topology& topology);
   void onPrimaryMissing(const Topology& topology);
-  [[nodiscard]] bool agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now);
+  // `freshAsk`: ask now with this timeout, whatever the last answer.
+  [[nodiscard]] bool agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now,
+                                       std::optional<std::chrono::milliseconds> freshAsk = {});
   void fire(FailoverEvent event, const Topology& topology, const std::string& detail);
   void perform(FailoverAction action, const Topology& topology);
   void fenceAndElect(const Topology& topology);
@@ -108,6 +110,7 @@ class FailoverCoordinator {
   void repointReplicas(const Topology& topology);
   void fenceStalePrimaries(const Topology& topology);
   void reportStreaming(const Topology& topology);
+  void rejoinStrandedReplicas(const Topology& topology);
   void requestRejoin(std::size_t node);
   [[nodiscard]] Status promoteOnce(std::size_t node);
   [[nodiscard]] const AgentEndpoint* agentOf(std::size_t node) const;
@@ -144,8 +147,9 @@ class FailoverCoordinator {
   std::vector<std::size_t> leavers_;  // still in sync_ until a remaining member passes leaveLsn_
   Lsn leaveLsn_ = 0;
   Clock::time_point nextSyncAttempt_{};
-  std::vector<Clock::time_point> nextRejoin_;  // per node
-  std::vector<bool> streaming_;                // per replica, as last reported
+  std::vector<Clock::time_point> nextRejoin_;        // per node
+  std::vector<bool> streaming_;                      // per replica, as last reported
+  std::vector<Clock::time_point> stoppedStreaming_;  // per replica, while not streaming
   Clock::time_point nextAgentAsk_{};
   bool agentVouches_ = false;
   Clock::time_point refusedAt_{};

@@ -331,11 +331,35 @@ RawConn NetnsCluster::connectNode(int node) const {
   return RawConn(PQconnectdb(info.c_str()));
 }
 
+RawConn NetnsCluster::connectNodeSocket(int node) const {
+  auto info = fmt::format(
+      "host={}/pgswarm-socket port={} user=postgres dbname=postgres connect_timeout=3 "
+      "options='-c statement_timeout=2000' password={}",
+      nodeDir(node), kPgPort, password_);
+  return RawConn(PQconnectdb(info.c_str()));
+}
+
 CommandOutput NetnsCluster::runInNamespace(int node, const std::vector<std::string>& argv,
                                            const std::map<std::string, std::string>& env) const {
   std::vector<std::string> all{ipProgram(), "netns", "exec", namespaceName(node)};
   all.insert(all.end(), argv.begin(), argv.end());
   return runProgram(all, env);
+}
+
+std::string NetnsCluster::killNode(int node) {
+  pid_t& agent = agents_.at(static_cast<std::size_t>(node));
+  std::ifstream pidFile(nodeDir(node) + "/data/postmaster.pid");
+  pid_t postmaster = 0;
+  if (!(pidFile >> postmaster) ||
+      runtime::processCommandLine(postmaster).find(nodeDir(node)) == std::string::npos) {
+    return fmt::format("node {}: no postmaster of this cluster in its postmaster.pid", node);
+  }
+  if (agent <= 0) return fmt::format("node {}: its agent is not running", node);
+  // The agent first, so that nothing restarts postgres.
+  runtime::stopProcess(agent, 0ms, SIGKILL);
+  agent = -1;
+  if (::kill(postmaster, SIGKILL) != 0) return fmt::format("node {}: kill failed", node);
+  return "";
 }
 
 void NetnsCluster::killPool() {

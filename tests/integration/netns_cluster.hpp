@@ -55,10 +55,17 @@ class NetnsCluster {
   [[nodiscard]] RawConn connectPool(const std::string& dbname = "postgres") const;
   // Straight to node i's postgres over the bridge (fails while it is cut).
   [[nodiscard]] RawConn connectNode(int node) const;
+  // Straight to node i's postgres over its unix socket: works while its
+  // link is cut (sockets in the file system are in no network namespace).
+  [[nodiscard]] RawConn connectNodeSocket(int node) const;
   // Runs argv inside node i's namespace (`ip netns exec`), with `env` added.
   CommandOutput runInNamespace(int node, const std::vector<std::string>& argv,
                                const std::map<std::string, std::string>& env = {}) const;
 
+  // kill -9 of node i's agent, then of its postgres (the postmaster in
+  // the node's postmaster.pid, checked to be of this cluster). The node
+  // stays down. Returns "" or why it could not.
+  std::string killNode(int node);
   // SIGKILL to the pool: unblocks every client a hung pool holds (the
   // tests' watchdog).
   void killPool();

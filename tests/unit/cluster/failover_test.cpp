@@ -36,6 +36,24 @@ NodeObservation lostPrimary(Lsn written, Clock::time_point lastGood, std::uint64
   return node;
 }
 
+TEST(StrandedReplica, IsOnAnOlderTimelineAndNotStreamingForTheGrace) {
+  auto stuck = replica("b", 100);
+  stuck.timeline = 2;
+  stuck.receiverStatus = "waiting";
+  EXPECT_TRUE(replicaStrandedOnOldTimeline(stuck, 3, 10s, 10s));
+  EXPECT_FALSE(replicaStrandedOnOldTimeline(stuck, 3, 9s, 10s)) << "right after the failover";
+  EXPECT_FALSE(replicaStrandedOnOldTimeline(stuck, 2, 60s, 10s)) << "same timeline: lag only";
+  auto streaming = stuck;
+  streaming.receiverStatus = "streaming";
+  EXPECT_FALSE(replicaStrandedOnOldTimeline(streaming, 3, 60s, 10s));
+  auto down = stuck;
+  down.health = NodeHealth::kDown;
+  EXPECT_FALSE(replicaStrandedOnOldTimeline(down, 3, 60s, 10s));
+  auto unknown = stuck;
+  unknown.timeline = 0;
+  EXPECT_FALSE(replicaStrandedOnOldTimeline(unknown, 3, 60s, 10s)) << "timeline not read";
+}
+
 TEST(FailoverTable, EveryStateCanLeaveAndNoPairIsTwice) {
   std::set<std::pair<S, E>> seen;
   std::set<S> left;
