@@ -117,11 +117,10 @@ RoutingHold::~RoutingHold() {
   if (coordinator_ != nullptr) (void)releaseDirectRouting(*coordinator_, map_);
 }
 
+// Once committed with the swap the hold is gone; if that commit fails, the
+// destructor's delete on the holder's session is harmless.
 Status RoutingHold::endIn(PgConnection& transaction) {
-  auto ended = releaseDirectRouting(transaction, map_);
-  // Once committed with the swap it is gone; if that commit fails, the
-  // destructor's delete on the holder's session is harmless.
-  return ended;
+  return releaseDirectRouting(transaction, map_);
 }
 
 }  // namespace pgswarm::shard

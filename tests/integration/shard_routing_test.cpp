@@ -133,6 +133,15 @@ class ShardRoutingTest : public ::testing::Test {
     FAIL() << "the pool never sent a statement on " << table << where << " to shard" << k;
   }
 
+  // The catalog's name of `table`'s partition on shard node `node`, or "".
+  static std::string partitionOn(const std::string& table, const std::string& node) {
+    auto coordinator = cluster_->connect(0);
+    auto rows = coordinator.query(
+        "SELECT partition_name FROM pgswarm.shards WHERE table_name = $1 AND node = $2",
+        {table, node});
+    return rows && rows->size() == 1 ? rows->text(0, "partition_name") : std::string();
+  }
+
   static std::unique_ptr<LocalCluster> cluster_;
 };
 
@@ -259,13 +268,11 @@ TEST_F(ShardRoutingTest, PgbenchThroughThePoolKeepsTheBalances) {
 
 TEST_F(ShardRoutingTest, FollowsAMovedPartition) {
   auto coordinator = cluster_->connect(0);
-  auto partition = coordinator.query(
-      "SELECT partition_name FROM pgswarm.shards WHERE table_name = 'ranged_accounts' AND "
-      "node = 'shard1'");
-  ASSERT_TRUE(partition && partition->size() == 1);
+  auto partition = partitionOn("ranged_accounts", "shard1");
+  ASSERT_FALSE(partition.empty());
   int aid = aidOnShard("ranged_accounts", 1, 100);
   waitForDirectRoute("ranged_accounts", aid, 1);
-  auto moved = shard({"move", partition->text(0, "partition_name"), "--to", "coordinator"});
+  auto moved = shard({"move", partition, "--to", "coordinator"});
   ASSERT_EQ(moved.exitCode, 0) << moved.output;
   // Within a refresh or two the pool writes there through the coordinator.
   auto client = pool();
@@ -290,10 +297,8 @@ TEST_F(ShardRoutingTest, FollowsAMovedPartition) {
 // split or after it.
 TEST_F(ShardRoutingTest, ReadsDuringASplitNeverMissAMovedKey) {
   auto coordinator = cluster_->connect(0);
-  auto partition = coordinator.query(
-      "SELECT partition_name FROM pgswarm.shards WHERE table_name = 'ranged_accounts' AND "
-      "node = 'shard2'");
-  ASSERT_TRUE(partition && partition->size() == 1);
+  auto partition = partitionOn("ranged_accounts", "shard2");
+  ASSERT_FALSE(partition.empty());
   const std::vector<int> moving{80000, 85001, 90002, 99999};
   waitForDirectRoute("ranged_accounts", moving[0], 2);
   const std::string upperCount = "SELECT count(*) FROM ranged_accounts WHERE aid >= 80000";
@@ -320,8 +325,7 @@ TEST_F(ShardRoutingTest, ReadsDuringASplitNeverMissAMovedKey) {
       }
     }
   });
-  auto split = shard(
-      {"split", partition->text(0, "partition_name"), "--at", "80000", "--to", "coordinator"});
+  auto split = shard({"split", partition, "--at", "80000", "--to", "coordinator"});
   int readsAtSwap = reads;
   // Past the pools' next map refreshes: reads now go by the new map.
   std::this_thread::sleep_for(3s);
