@@ -39,6 +39,8 @@ struct AgentSnapshot {
   std::optional<cluster::NodeStatus> status;  // the last successful probe, while healthy
   int restarts = 0;
   bool fenced = false;  // the agent fenced postgres (fencer.hpp)
+  // The last POST /unfence: the pool's coordinator vouching for this primary.
+  std::chrono::steady_clock::time_point unfenceRequestedAt{};
   std::string lastError;
   // A failover operation (promote, rejoin) in progress, as "<verb>: <stage>";
   // empty when none runs. At most one runs at a time.

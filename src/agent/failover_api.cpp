@@ -109,4 +109,16 @@ std::optional<ApiAnswer> rejoinShortcut(const AgentSnapshot& snapshot, const Rej
   return std::nullopt;
 }
 
+std::optional<ApiAnswer> unfenceShortcut(const AgentSnapshot& snapshot) {
+  if (!snapshot.fenced) return ApiAnswer{200, {{"fenced", false}}};
+  return std::nullopt;
+}
+
+ApiAnswer unfenceAccepted() {
+  return {202,
+          {{"fenced", true},
+           {"unfencing", true},
+           {"when", "at the next check, if a peer is reachable and none is a newer primary"}}};
+}
+
 }  // namespace pgswarm::agent

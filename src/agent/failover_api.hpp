@@ -1,4 +1,5 @@
-// The pure half of the agent's mutating endpoints (POST /promote, /rejoin):
+// The pure half of the agent's mutating endpoints (POST /promote, /rejoin,
+// /unfence):
 // bearer-token checks, request bodies, and the answers that need no action.
 // No I/O and no HTTP types, so every rule here is unit-tested directly.
 #pragma once
@@ -46,6 +47,13 @@ struct RejoinTarget {
 // already streams from `target`; nullopt when the rejoin should start.
 [[nodiscard]] std::optional<ApiAnswer> rejoinShortcut(const AgentSnapshot& snapshot,
                                                       const RejoinTarget& target);
+
+// POST /unfence, the pool's word that this primary may lift its isolation
+// fence: 200 {"fenced": false} when there is none; nullopt when the word is
+// to be recorded (the fencer acts on it at its next check).
+[[nodiscard]] std::optional<ApiAnswer> unfenceShortcut(const AgentSnapshot& snapshot);
+// The answer once the word is recorded.
+[[nodiscard]] ApiAnswer unfenceAccepted();
 
 [[nodiscard]] ApiAnswer errorAnswer(int status, const std::string& message);
 

@@ -102,14 +102,23 @@ FenceDecision decideFence(const FenceFacts& facts) {
                         "until a rejoin",
                         newer->peer.host, newer->peer.port, newer->timeline, facts.timeline)};
   }
-  for (const auto& view : facts.peers) {
-    if (view.reachable) {
-      return {FenceAction::kUnfence,
-              fmt::format("{}:{} is reachable again and no peer is a newer primary", view.peer.host,
-                          view.peer.port)};
-    }
+  if (facts.poolVouches) {
+    return {FenceAction::kUnfence,
+            "the pool vouches for this primary (POST /unfence), a peer is reachable and no peer "
+            "is a newer primary"};
   }
-  return {};
+  auto steady = facts.now - facts.reachableSince;
+  if (steady >= facts.liftAfter) {
+    return {FenceAction::kUnfence,
+            fmt::format("peers have been reachable for {} ms (unfence_after_ms {}) and none is a "
+                        "newer primary",
+                        std::chrono::duration_cast<std::chrono::milliseconds>(steady).count(),
+                        facts.liftAfter.count())};
+  }
+  return {FenceAction::kStay,
+          fmt::format("a peer is reachable again; waiting for the pool's word (POST /unfence), "
+                      "or {} ms of reachable peers, before lifting the fence",
+                      facts.liftAfter.count())};
 }
 
 std::string fenceRecordJson(const FenceRecord& record) {

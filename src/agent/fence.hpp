@@ -34,7 +34,7 @@ struct PeerView {
 enum class FenceAction {
   kStay,     // nothing to change
   kFence,    // no peer reachable for the whole timeout: fence postgres
-  kUnfence,  // a peer answers and none is a newer primary: lift the fence
+  kUnfence,  // the pool vouches (or peers answered long enough) and none is a newer primary
 };
 [[nodiscard]] const char* toString(FenceAction action);
 
@@ -43,8 +43,16 @@ struct FenceFacts {
   int64_t timeline = 0;                                  // ours, by the last probe
   bool fenced = false;
   std::chrono::steady_clock::time_point lastReachable{};  // some peer answered TCP
+  // The start of the current unbroken run of checks that reached a peer.
+  std::chrono::steady_clock::time_point reachableSince{};
   std::chrono::steady_clock::time_point now{};
   std::chrono::milliseconds timeout{0};
+  // A fenced primary lifts its fence on its own only after peers have been
+  // reachable this long (0: at once, for a node no pool fails over).
+  std::chrono::milliseconds liftAfter{0};
+  // The pool's failover coordinator asked (POST /unfence) since the fence
+  // began, and recently: it sees this node as its primary and elects nobody.
+  bool poolVouches = false;
   std::vector<PeerView> peers;  // this check's view
 };
 
@@ -58,8 +66,13 @@ struct FenceDecision {
 //  - a fenced replica: unfence (it follows a primary now; a fenced replica
 //    promoted later would refuse every write);
 //  - an unfenced primary: fence once no peer was reachable for `timeout`;
-//  - a fenced primary: unfence once a peer is reachable and no peer that
-//    answered is a primary on a newer timeline than ours.
+//  - a fenced primary: while a peer is reachable and no peer that answered
+//    is a primary on a newer timeline than ours, unfence on the pool's word,
+//    or once peers have stayed reachable for `liftAfter`.
+//    Found by the chaos tier: lifting as soon as a peer answered raced the
+//    pool, which could be promoting a replica that did not yet answer as a
+//    primary; only the pool's coordinator knows that it elects nobody, and
+//    an election set off by the isolation ends well within `liftAfter`.
 [[nodiscard]] FenceDecision decideFence(const FenceFacts& facts);
 
 // The first peer that answered as a primary on a timeline newer than `ours`.

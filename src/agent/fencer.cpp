@@ -32,6 +32,9 @@ constexpr milliseconds kReachTimeout{300};
 constexpr milliseconds kReloadWait{2000};
 constexpr int kPeerConnectTimeoutSeconds = 2;
 constexpr int kStatementTimeoutMs = 2000;
+// The pool repeats its word every half second while it sees the fence; an
+// older one may predate an election it has started since.
+constexpr milliseconds kPoolWordValid{2000};
 
 // A primary's timeline is that of the WAL it writes now (pg_control_checkpoint
 // lags until the first checkpoint after a promotion), as in node_probe.cpp.
@@ -153,9 +156,11 @@ Fencer::Fencer(const NodeContext& node, AgentState& state)
   } else {
     record_ = *record;
   }
+  fencedAt_ = Clock::now();
   spdlog::error(
-      "postgres was FENCED by an earlier run of this agent ({}); it stays fenced until "
-      "a peer is reachable and none is a newer primary, or a rejoin",
+      "postgres was FENCED by an earlier run of this agent ({}); it stays fenced until the pool "
+      "vouches for it (or peers answer for unfence_after_ms) and no peer is a newer primary, or "
+      "a rejoin",
       record_->reason.empty() ? "no reason recorded" : record_->reason);
   if (!node_.config.fencingEnabled()) {
     spdlog::error(
@@ -239,17 +244,24 @@ void Fencer::check(cluster::NodeRole role, int64_t timeline) {
   bool fenced = record_.has_value();
   if (role == cluster::NodeRole::kReplica && !fenced) return;
   auto views = reachPeers();
-  for (const auto& view : views) {
-    if (view.reachable) lastReachable_ = now;
-  }
-  if (fenced && lastReachable_ == now) askPeers(views);
-  auto decision = decideFence(FenceFacts{.role = role,
-                                         .timeline = timeline,
-                                         .fenced = fenced,
-                                         .lastReachable = lastReachable_,
-                                         .now = now,
-                                         .timeout = node_.config.fenceTimeout,
-                                         .peers = std::move(views)});
+  bool reached = false;
+  for (const auto& view : views) reached = reached || view.reachable;
+  if (reached && !reachedLastCheck_) reachableSince_ = now;
+  reachedLastCheck_ = reached;
+  if (reached) lastReachable_ = now;
+  if (fenced && reached) askPeers(views);
+  auto vouchedAt = state_.snapshot().unfenceRequestedAt;
+  auto decision = decideFence(
+      FenceFacts{.role = role,
+                 .timeline = timeline,
+                 .fenced = fenced,
+                 .lastReachable = lastReachable_,
+                 .reachableSince = reachableSince_,
+                 .now = now,
+                 .timeout = node_.config.fenceTimeout,
+                 .liftAfter = node_.config.unfenceAfter,
+                 .poolVouches = vouchedAt > fencedAt_ && now - vouchedAt <= kPoolWordValid,
+                 .peers = std::move(views)});
   switch (decision.action) {
     case FenceAction::kStay:
       if (!decision.reason.empty() && decision.reason != lastReason_) {
@@ -304,6 +316,7 @@ Status Fencer::fence(const std::string& reason) {
     return applied;
   }
   record_ = std::move(record);
+  fencedAt_ = Clock::now();
   lastReason_.clear();
   // Sessions that began before the fence may still write: end them before
   // anyone is told that the node is fenced.
@@ -370,6 +383,7 @@ void Fencer::fenceBeforeStart() {
       return;
     }
     record_ = std::move(record);
+    fencedAt_ = Clock::now();
   }
   if (auto written =
           writeOwnedFile(autoConfPath(config), withFenceSettings(text), 0600, node_.runAs);

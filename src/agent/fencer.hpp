@@ -23,7 +23,8 @@ class Fencer {
   Fencer(const NodeContext& node, AgentState& state);
 
   // One check (every 500 ms while postgres answers): reach the peers, ask the
-  // reachable ones when fenced, decide (decideFence) and act.
+  // reachable ones when fenced, decide (decideFence) and act. A POST
+  // /unfence (AgentState) is the pool's word for the decision.
   void check(cluster::NodeRole role, int64_t timeline);
 
   // Before postgres starts from a primary's data folder: when a reachable peer
@@ -46,7 +47,12 @@ class Fencer {
   const NodeContext node_;  // a copy: the loop may change its own meanwhile
   AgentState& state_;
   std::optional<FenceRecord> record_;  // set while fenced
+  // When this run of the agent fenced (or found the record of an earlier
+  // run): only a POST /unfence after it vouches for lifting this fence.
+  std::chrono::steady_clock::time_point fencedAt_{};
   std::chrono::steady_clock::time_point lastReachable_;
+  std::chrono::steady_clock::time_point reachableSince_{};  // see FenceFacts
+  bool reachedLastCheck_ = false;
   cluster::NodeRole lastRole_ = cluster::NodeRole::kUnknown;
   std::string lastReason_;  // the last "stay" reason logged, to log it once
 };

@@ -363,31 +363,47 @@ Status waitForPool(const LocalCluster& cluster, pid_t poolPid, const std::string
                    logTail(cluster.poolLogPath(), 15));
 }
 
-// The coordinator's primary takes writes. Its agent fences it (read-only)
-// while it reaches no peer; with no replica its only peer is the pool,
-// started last, so `up` waits here rather than return a read-only cluster.
-Status waitForWritablePrimary(const LocalCluster& cluster, const std::string& password) {
-  auto deadline = std::chrono::steady_clock::now() + kPrimaryTimeout;
-  std::string state = "no primary answered";
-  while (std::chrono::steady_clock::now() < deadline) {
-    for (const auto* node : cluster.groupNodes("")) {
-      auto conn = cluster::PgConnection::connect({.host = "127.0.0.1",
-                                                  .port = node->port,
-                                                  .password = password,
-                                                  .applicationName = "pgswarm up",
-                                                  .connectTimeoutSeconds = 2});
-      if (!conn) continue;
-      auto rows = conn->query(
-          "SELECT pg_is_in_recovery()::text AS standby, "
-          "current_setting('default_transaction_read_only') AS read_only");
-      if (!rows || rows->text(0, "standby") != "false") continue;
-      if (rows->text(0, "read_only") == "off") return Ok{};
-      state = node->name + " is still read-only (fenced by its agent until it reaches a peer)";
-    }
-    std::this_thread::sleep_for(200ms);
+// One look: does a node of `group` answer as a writable primary? `state`
+// says why not.
+bool groupPrimaryWritable(const LocalCluster& cluster, const std::string& group,
+                          const std::string& password, std::string& state) {
+  for (const auto* node : cluster.groupNodes(group)) {
+    auto conn = cluster::PgConnection::connect({.host = "127.0.0.1",
+                                                .port = node->port,
+                                                .password = password,
+                                                .applicationName = "pgswarm up",
+                                                .connectTimeoutSeconds = 2});
+    if (!conn) continue;
+    auto rows = conn->query(
+        "SELECT pg_is_in_recovery()::text AS standby, "
+        "current_setting('default_transaction_read_only') AS read_only");
+    if (!rows || rows->text(0, "standby") != "false") continue;
+    if (rows->text(0, "read_only") == "off") return true;
+    state = node->name + " is still read-only (fenced by its agent until it reaches a peer)";
   }
-  return makeError("the primary did not take writes within {} s: {}", kPrimaryTimeout.count(),
-                   state);
+  return false;
+}
+
+// Every group's primary takes writes. Its agent fences it (read-only)
+// while it reaches no peer, as while its replicas are cloned or the pool
+// (started last) is not up yet; the pool's word, or for a group no pool
+// fails over the first peer that answers, lifts that. So `up` waits here
+// rather than return a read-only cluster.
+Status waitForWritablePrimaries(const LocalCluster& cluster, const std::string& password) {
+  auto deadline = std::chrono::steady_clock::now() + kPrimaryTimeout;
+  for (const auto& group : cluster.groups()) {
+    std::string state = "no primary answered";
+    for (;;) {
+      if (groupPrimaryWritable(cluster, group, password, state)) break;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return makeError("the primary of {} did not take writes within {} s: {}",
+                         group.empty() ? std::string("the cluster") : group,
+                         kPrimaryTimeout.count(), state);
+      }
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  return Ok{};
 }
 
 Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
@@ -430,6 +446,12 @@ Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
     peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", cluster.poolPort);
   }
   if (!peers.empty()) argv.insert(argv.end(), {"--peers", peers});
+  // No pool coordinator fails this group over (one node; or a shard group,
+  // which the pool fails over only in transaction mode): no election to
+  // wait out, so a fence lifts as soon as a peer answers.
+  bool failedOver = cluster.groupNodes(node.group).size() > 1 &&
+                    (node.group.empty() || cluster.poolMode == "transaction");
+  if (!failedOver) argv.insert(argv.end(), {"--unfence-after-ms", "0"});
   runtime::SpawnOptions options{.argv = argv,
                                 .unsetEnv = {"PGPASSWORD", "PGDATA", "PGPORT"},
                                 .outputPath = node.logPath(),
@@ -638,7 +660,7 @@ Result<LocalCluster> upLocalCluster(const LocalClusterSpec& spec) {
   if (up) up = ensurePool(*cluster, started);
   if (up) {
     auto password = readSecretFile(cluster->passwordPath());
-    up = password ? waitForWritablePrimary(*cluster, *password) : Status(password.error());
+    up = password ? waitForWritablePrimaries(*cluster, *password) : Status(password.error());
   }
   if (!up) {
     if (creating) {

@@ -124,6 +124,12 @@ std::vector<SettingDef> buildDefs() {
        .defaultValue = "2000",
        .help = "milliseconds without a reachable peer before a primary fences itself; keep it "
                "below the pool's failover_timeout; 0 turns fencing off"},
+      {.key = "node.unfence_after_ms",
+       .flag = "unfence-after-ms",
+       .defaultValue = "30000",
+       .help = "milliseconds of reachable peers after which a fenced primary lifts its fence "
+               "on its own; before that only the pool's word (POST /unfence) lifts it; 0: at "
+               "once, for a node that no pool fails over"},
       {.key = "node.log_level",
        .flag = "log-level",
        .defaultValue = "info",
@@ -286,6 +292,8 @@ Status fillNumbers(const Settings& settings, NodeConfig& config) {
   if (!window) return window.error();
   auto fenceTimeout = settings.integer("node.fence_timeout_ms", 0, 3600000);
   if (!fenceTimeout) return fenceTimeout.error();
+  auto unfenceAfter = settings.integer("node.unfence_after_ms", 0, 86400000);
+  if (!unfenceAfter) return unfenceAfter.error();
   config.port = static_cast<int>(*port);
   config.primaryPort = static_cast<int>(*primaryPort);
   config.apiPort = static_cast<int>(*apiPort);
@@ -293,6 +301,7 @@ Status fillNumbers(const Settings& settings, NodeConfig& config) {
   config.maxRestarts = static_cast<int>(*restarts);
   config.restartWindow = std::chrono::seconds(*window);
   config.fenceTimeout = std::chrono::milliseconds(*fenceTimeout);
+  config.unfenceAfter = std::chrono::milliseconds(*unfenceAfter);
   return Ok{};
 }
 

@@ -54,6 +54,9 @@ struct NodeConfig {
   std::vector<Peer> peers;  // empty: fencing is off
   // Unreachable peers for this long fence a primary; 0 turns fencing off.
   std::chrono::milliseconds fenceTimeout{2000};
+  // Reachable peers for this long lift a fence without the pool's word
+  // (POST /unfence); 0: at once (a node no pool fails over).
+  std::chrono::milliseconds unfenceAfter{30000};
 
   [[nodiscard]] bool fencingEnabled() const { return !peers.empty() && fenceTimeout.count() > 0; }
 

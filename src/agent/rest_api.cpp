@@ -99,6 +99,28 @@ void RestApi::routeFailover() {
   server_->Post("/rejoin", [this](const httplib::Request& request, httplib::Response& response) {
     send(response, rejoin(request));
   });
+  server_->Post("/unfence", [this](const httplib::Request& request, httplib::Response& response) {
+    send(response, unfence(request));
+  });
+}
+
+ApiAnswer RestApi::unfence(const httplib::Request& request) {
+  if (auto refused = checkBearer(apiToken_, request.get_header_value("Authorization"))) {
+    return *refused;
+  }
+  if (auto shortcut = unfenceShortcut(state_.snapshot())) return *shortcut;
+  auto now = std::chrono::steady_clock::now();
+  bool first = false;
+  state_.update([&](AgentSnapshot& s) {
+    first = now - s.unfenceRequestedAt > std::chrono::seconds(5);
+    s.unfenceRequestedAt = now;
+  });
+  if (first) {
+    spdlog::warn(
+        "REST API: the pool vouches for this primary (POST /unfence): the fence lifts at the "
+        "next check if a peer is reachable and none is a newer primary");
+  }
+  return unfenceAccepted();
 }
 
 ApiAnswer RestApi::promote(const httplib::Request& request) {

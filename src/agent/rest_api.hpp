@@ -1,7 +1,8 @@
 // The agent's REST API (cpp-httplib on its own threads): GET /health,
 // /primary, /replica, /status for load balancers and Swarm health checks,
 // answered from AgentState copies; and, behind a bearer token, POST
-// /promote and /rejoin for failover, which act through FailoverActions.
+// /promote and /rejoin for failover, which act through FailoverActions, and
+// POST /unfence, the pool's word that a fenced primary may lift its fence.
 #pragma once
 
 #include <functional>
@@ -51,6 +52,7 @@ class RestApi {
   void routeFailover();
   ApiAnswer promote(const httplib::Request& request);
   ApiAnswer rejoin(const httplib::Request& request);
+  ApiAnswer unfence(const httplib::Request& request);
 
   AgentState& state_;
   const std::string apiToken_;

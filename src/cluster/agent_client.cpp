@@ -20,7 +20,7 @@ Result<AgentReply> getFromAgent(const AgentEndpoint& agent, const std::string& p
 
 Result<AgentReply> postToAgent(const AgentEndpoint& agent, const std::string& path,
                                const std::string& json, const std::string& token,
-                               std::chrono::seconds timeout) {
+                               std::chrono::milliseconds timeout) {
   httplib::Client client(agent.host, agent.port);
   client.set_connection_timeout(timeout);
   client.set_read_timeout(timeout);

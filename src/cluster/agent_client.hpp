@@ -1,4 +1,5 @@
-// The pool's side of the node agents' REST API (POST /promote, /rejoin):
+// The pool's side of the node agents' REST API (POST /promote, /rejoin,
+// /unfence; GET /status):
 // one blocking HTTP request with a bearer token and a timeout, for the
 // failover coordinator's thread.
 #pragma once
@@ -28,6 +29,6 @@ struct AgentReply {
 // came (connect, timeout); any status is a reply for the caller to judge.
 [[nodiscard]] Result<AgentReply> postToAgent(const AgentEndpoint& agent, const std::string& path,
                                              const std::string& json, const std::string& token,
-                                             std::chrono::seconds timeout);
+                                             std::chrono::milliseconds timeout);
 
 }  // namespace pgswarm::cluster

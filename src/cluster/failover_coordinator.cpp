@@ -14,8 +14,8 @@ constexpr std::chrono::milliseconds kTick{100};
 constexpr std::chrono::milliseconds kAgentAskEvery{500};
 constexpr std::chrono::milliseconds kRefusedRetry{500};
 constexpr std::chrono::milliseconds kAgentAskTimeout{1000};
-// Before a refused pool's retry promotes: a reachable agent answers well
-// within this; a cut one costs no more than this once.
+// A reachable agent answers well within this; a cut one costs the
+// coordinator's thread no more than this per ask.
 constexpr std::chrono::milliseconds kAgentQuickAsk{300};
 constexpr std::chrono::milliseconds kPromotionSeenWithin{10000};
 // A replica re-pointed by a failover streams again within a few seconds;
@@ -146,9 +146,52 @@ void FailoverCoordinator::onHealthy(const Topology& topology) {
     adopt(primary);
   }
   fenceStalePrimaries(topology);
+  liftAgentFence(topology);
   reportStreaming(topology);
   rejoinStrandedReplicas(topology);
   maintainSync(topology);
+}
+
+// Found by the chaos tier's never-two-writable watch (sync mode, the
+// primary's and the sync standby's links back at once): the standby answered
+// the pool first and a retry promoted it while the old primary's agent,
+// reaching its peers again, lifted its fence on its own. An agent now lifts
+// an isolation fence on this word (or after node.unfence_after_ms), and the
+// coordinator gives it only here: healthy, its primary answering as one,
+// from the thread that would otherwise be electing.
+void FailoverCoordinator::liftAgentFence(const Topology& topology) {
+  auto index = static_cast<std::size_t>(primary_);
+  const auto& observed = topology.nodes[index];
+  const auto* agent = agentOf(index);
+  auto now = Clock::now();
+  if (agent == nullptr || !observed.readOnly || observed.fenced ||
+      observed.health != NodeHealth::kUp || observed.role != NodeRole::kPrimary ||
+      now < nextFenceAsk_) {
+    return;
+  }
+  nextFenceAsk_ = now + kAgentAskEvery;
+  auto status = getFromAgent(*agent, "/status", kAgentQuickAsk);
+  if (!status || status->status != 200) return;
+  auto json = nlohmann::json::parse(status->body, nullptr, false);
+  if (json.is_discarded() || !json.value("fenced", false)) return;
+  auto reply = postToAgent(*agent, "/unfence", "{}", options_.agentToken, kAgentQuickAsk);
+  bool accepted = reply && reply->status / 100 == 2;
+  if (accepted && now - lastFenceLift_ > std::chrono::seconds(5)) {
+    spdlog::warn(
+        "{}failover: {}'s agent fenced postgres (it was cut off); the pool reaches it as its "
+        "primary and elects nobody: asked the agent to lift the fence",
+        tag_, observed.node.name);
+    if (options_.events) {
+      options_.events->add("fencing", observed.node.name,
+                           tag_ + "the pool asked the agent to lift its isolation fence");
+    }
+  } else if (!accepted) {
+    spdlog::warn(
+        "{}failover: {}'s agent keeps postgres fenced and refused to lift it: {}", tag_,
+        observed.node.name,
+        reply ? fmt::format("HTTP {} {}", reply->status, reply->body) : reply.error().message);
+  }
+  if (accepted) lastFenceLift_ = now;
 }
 
 // A replica that is up but stopped streaming takes no part in a failover
@@ -226,14 +269,13 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
 
 // Asks the lost primary's agent (at most twice a second) whether it is
 // bringing postgres back; says so once while it holds the failover.
-bool FailoverCoordinator::agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now,
-                                            std::optional<std::chrono::milliseconds> freshAsk) {
+bool FailoverCoordinator::agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now) {
   const auto* agent = agentOf(static_cast<std::size_t>(primary_));
   if (agent == nullptr) return false;
-  if (!freshAsk && now < nextAgentAsk_) return agentVouches_;
+  if (now < nextAgentAsk_) return agentVouches_;
   nextAgentAsk_ = now + kAgentAskEvery;
   std::string state;
-  if (auto reply = getFromAgent(*agent, "/status", freshAsk.value_or(kAgentAskTimeout));
+  if (auto reply = getFromAgent(*agent, "/status", kAgentAskTimeout);
       reply && reply->status == 200) {
     auto json = nlohmann::json::parse(reply->body, nullptr, false);
     if (!json.is_discarded()) state = json.value("state", "");
@@ -340,20 +382,6 @@ void FailoverCoordinator::fenceAndElect(const Topology& topology) {
     spdlog::log(repeated ? spdlog::level::debug : spdlog::level::info,
                 "{}failover: candidate {} at {}: {}", tag_, node.node.name, position(node),
                 verdict.excluded.empty() ? "eligible" : verdict.excluded);
-  }
-  // Found by the chaos tier's never-two-writable watch (sync mode, the
-  // primary's and the sync standby's links back at once): the standby
-  // answered first and a retry promoted it while the old primary's agent,
-  // reaching its peers again, had lifted its fence: two writable nodes
-  // until the rejoin stopped the old one. Before a retry promotes, a fresh,
-  // short ask: an agent that vouches for the lost primary means it is back
-  // within a check (restart_grace applies, as before the first election).
-  const auto& lost = topology.nodes[static_cast<std::size_t>(primary_)];
-  if (retrying_ && election.winner && agentKeepsPrimary(lost, Clock::now(), kAgentQuickAsk)) {
-    election.winner.reset();
-    election.refusal =
-        fmt::format("{}'s agent says postgres runs again: waiting for it rather than promoting",
-                    lost.node.name);
   }
   if (!election.winner) {
     {

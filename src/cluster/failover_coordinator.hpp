@@ -100,9 +100,8 @@ class FailoverCoordinator {
   void step(const Topology& topology);
   void onHealthy(const Topology& topology);
   void onPrimaryMissing(const Topology& topology);
-  // `freshAsk`: ask now with this timeout, whatever the last answer.
-  [[nodiscard]] bool agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now,
-                                       std::optional<std::chrono::milliseconds> freshAsk = {});
+  [[nodiscard]] bool agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now);
+  void liftAgentFence(const Topology& topology);
   void fire(FailoverEvent event, const Topology& topology, const std::string& detail);
   void perform(FailoverAction action, const Topology& topology);
   void fenceAndElect(const Topology& topology);
@@ -152,6 +151,8 @@ class FailoverCoordinator {
   std::vector<Clock::time_point> stoppedStreaming_;  // per replica, while not streaming
   Clock::time_point nextAgentAsk_{};
   bool agentVouches_ = false;
+  Clock::time_point nextFenceAsk_{};
+  Clock::time_point lastFenceLift_{};  // the last word the primary's agent accepted
   Clock::time_point refusedAt_{};
   std::string lastRefusal_;  // logged once; retries that find it again stay quiet
   bool retrying_ = false;

@@ -53,11 +53,12 @@ SELECT r,
        w.status,
        extract(epoch FROM now() - w.last_msg_receipt_time),
        w.sender_host || ':' || w.sender_port,
-       current_setting('cluster_name')
+       current_setting('cluster_name'),
+       current_setting('default_transaction_read_only')::bool
 FROM (SELECT pg_is_in_recovery() AS r) AS state
      LEFT JOIN pg_stat_wal_receiver AS w ON r
 )sql";
-constexpr int kProbeColumns = 12;
+constexpr int kProbeColumns = 13;
 
 // libpq messages end with a newline and may span lines (one per address tried).
 std::string oneLine(const char* message) {
@@ -201,6 +202,8 @@ std::optional<std::string> readRow(const PGresult* result, ProbeReading& reading
   }
   if (const char* upstream = value(10)) reading.upstream = upstream;
   if (const char* name = value(11)) reading.clusterName = name;
+  const char* readOnly = value(12);
+  reading.readOnly = readOnly != nullptr && readOnly[0] == 't';
   return std::nullopt;
 }
 
@@ -441,6 +444,7 @@ void applyOutcome(NodeObservation& observation, const ProbeOutcome& outcome,
   observation.receiverSilenceSeconds = reading.receiverSilenceSeconds;
   observation.upstream = reading.upstream;
   observation.clusterName = reading.clusterName;
+  observation.readOnly = reading.readOnly;
   observation.observedAt = reading.sentAt;
 }
 

@@ -32,6 +32,7 @@ struct ProbeReading {
   std::optional<double> receiverSilenceSeconds;    // since the receiver's last message
   std::string upstream;                            // "host:port" the receiver streams from
   std::string clusterName;                         // its cluster_name setting
+  bool readOnly = false;                           // default_transaction_read_only
   std::chrono::steady_clock::time_point sentAt{};  // when the query left
 };
 

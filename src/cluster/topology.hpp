@@ -64,6 +64,9 @@ struct NodeObservation {
   // Its cluster_name: the name a replica of `pgswarm node` gives the primary
   // as application_name, so synchronous mode lists it under that name.
   std::string clusterName;
+  // default_transaction_read_only is on: a primary an agent fenced, or one
+  // an operator made read-only.
+  bool readOnly = false;
   // Set by the failover coordinator: this node never takes writes (a lost
   // primary, or a stale one after a failover), whatever it reports.
   bool fenced = false;

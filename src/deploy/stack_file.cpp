@@ -105,6 +105,11 @@ Environment databaseEnvironment(const StackPlan& plan, const DatabaseService& db
                          {"PGSWARM_NODE_API_TOKEN_FILE", secretPath(kAgentTokenSecret)}});
   // A shard is its own primary with no replica: nothing to fence against.
   if (db.role != DatabaseRole::kShard) env.emplace_back("PGSWARM_NODE_PEERS", peersOf(plan));
+  // A lone primary is failed over by nobody: its fence (say, while the pool
+  // starts) lifts as soon as the pool answers, not on the pool's word.
+  if (db.role != DatabaseRole::kShard && plan.replicated().size() == 1) {
+    env.emplace_back("PGSWARM_NODE_UNFENCE_AFTER_MS", "0");
+  }
   return env;
 }
 

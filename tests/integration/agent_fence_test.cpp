@@ -1,8 +1,9 @@
 // Agent-side fencing on one real primary: loopback cannot be cut, so its only
 // peer is a port nobody listens on. Within the fence timeout the agent fences
 // postgres (a direct client's write is refused, or waits for a synchronous
-// standby that does not exist), and once a listener appears on the peer port
-// it lifts the fence and the waiting commit goes through.
+// standby that does not exist). Once a listener appears on the peer port the
+// fence holds until the pool's word (POST /unfence), or until the peer has
+// answered for unfence_after_ms; then the waiting commit goes through.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -66,6 +67,7 @@ class AgentFence : public ::testing::Test {
     apiPort_ = *api;
     port_ = findPortBase(1);
     std::ofstream(temp_.path() + "/pw") << password_ << "\n";
+    std::ofstream(temp_.path() + "/token") << token_ << "\n";
     runtime::SpawnOptions options{.argv = {pgswarmBinary(),
                                            "node",
                                            "--name",
@@ -89,7 +91,11 @@ class AgentFence : public ::testing::Test {
                                            "--peers",
                                            "127.0.0.1:" + std::to_string(peerPort_),
                                            "--fence-timeout-ms",
-                                           "1000"},
+                                           "1000",
+                                           "--api-token-file",
+                                           temp_.path() + "/token",
+                                           "--unfence-after-ms",
+                                           std::to_string(kUnfenceAfter.count())},
                                   .unsetEnv = {"PGPASSWORD", "PGDATA", "PGPORT"},
                                   .outputPath = temp_.path() + "/agent.log",
                                   .newSession = true};
@@ -119,15 +125,18 @@ class AgentFence : public ::testing::Test {
 
   RawConn connect() { return rawConnect(port_, "postgres", password_); }
 
+  // Long enough that the word-of-the-pool case never lifts by the clock.
+  static constexpr std::chrono::milliseconds kUnfenceAfter{8000};
   TempDir temp_;
   std::string password_ = "fence-secret";
+  std::string token_ = "fence-api-token";
   int port_ = 0;
   int apiPort_ = 0;
   int peerPort_ = 0;
   pid_t agent_ = -1;
 };
 
-TEST_F(AgentFence, APrimaryWithoutPeersFencesItselfAndUnfencesWhenOneAnswers) {
+TEST_F(AgentFence, APrimaryWithoutPeersFencesItselfAndUnfencesOnThePoolsWord) {
   ASSERT_TRUE(waitUntil([&] { return fenced(); }, 10s)) << status().dump(2) << log();
   EXPECT_TRUE(contains(log(), "FENCING postgres")) << log();
 
@@ -151,11 +160,21 @@ TEST_F(AgentFence, APrimaryWithoutPeersFencesItselfAndUnfencesWhenOneAnswers) {
   auto waitEvent = "SELECT wait_event FROM pg_stat_activity WHERE pid = " + writerPid;
   EXPECT_EQ(scalar(conn.get(), waitEvent.c_str()), "SyncRep");
 
-  // A peer answers again: the fence is lifted and the waiting commit returns.
+  // A peer answers again: not enough, a pool could be promoting a replica.
   Listener listener(peerPort_);
   ASSERT_TRUE(listener.ok());
-  ASSERT_TRUE(waitUntil([&] { return !fenced(); }, 20s)) << status().dump(2) << log();
-  EXPECT_TRUE(contains(log(), "postgres is UNFENCED")) << log();
+  ASSERT_TRUE(waitUntil([&] { return contains(log(), "waiting for the pool's word"); }, 10s))
+      << log();
+  EXPECT_TRUE(fenced());
+  EXPECT_EQ(httpPost(apiPort_, "/unfence", "{}", "wrong-token").status, 403);
+  std::this_thread::sleep_for(1s);
+  EXPECT_TRUE(fenced()) << log();
+  // The pool's word lifts it, and the waiting commit returns.
+  auto word = httpPost(apiPort_, "/unfence", "{}", token_);
+  EXPECT_EQ(word.status, 202) << word.body;
+  ASSERT_TRUE(waitUntil([&] { return !fenced(); }, 3s)) << status().dump(2) << log();
+  EXPECT_TRUE(contains(log(), "postgres is UNFENCED: the pool vouches")) << log();
+  EXPECT_EQ(httpPost(apiPort_, "/unfence", "{}", token_).status, 200);
   ASSERT_TRUE(waitUntil(
       [&] { return PQconsumeInput(writer.get()) == 1 && PQisBusy(writer.get()) == 0; }, 10s));
   PGresult* result = PQgetResult(writer.get());
@@ -170,6 +189,21 @@ TEST_F(AgentFence, APrimaryWithoutPeersFencesItselfAndUnfencesWhenOneAnswers) {
   EXPECT_EQ(command(after.get(), "INSERT INTO t VALUES (2)"), "ok");
   EXPECT_EQ(scalar(after.get(), "SELECT count(*) FROM t"), "2");
   EXPECT_FALSE(std::ifstream(temp_.path() + "/pgswarm-fenced.fence.json").good());
+}
+
+// Without a pool (or one that cannot reach the agent), peers that answer for
+// unfence_after_ms lift the fence: by then any election the isolation set off
+// has ended, and a newer primary among the peers would keep it.
+TEST_F(AgentFence, PeersThatAnswerLongEnoughLiftTheFenceWithoutThePool) {
+  ASSERT_TRUE(waitUntil([&] { return fenced(); }, 10s)) << status().dump(2) << log();
+  Listener listener(peerPort_);
+  ASSERT_TRUE(listener.ok());
+  auto back = std::chrono::steady_clock::now();
+  ASSERT_TRUE(waitUntil([&] { return !fenced(); }, kUnfenceAfter + 10s)) << log();
+  EXPECT_GE(std::chrono::steady_clock::now() - back, kUnfenceAfter - 1s);
+  EXPECT_TRUE(contains(log(), "postgres is UNFENCED: peers have been reachable for")) << log();
+  auto conn = connect();
+  EXPECT_EQ(command(conn.get(), "CREATE TABLE lifted (v int)"), "ok");
 }
 
 // The fence lives in postgresql.auto.conf, which pg_basebackup copies: a

@@ -92,6 +92,17 @@ TEST(FailoverApi, RejoinOfANodeThatAlreadyFollowsIsANoOp) {
   EXPECT_EQ(rejoinShortcut(following, target)->status, 409);
 }
 
+TEST(FailoverApi, UnfenceIsRecordedOnlyWhileFenced) {
+  auto primary = running(cluster::NodeRole::kPrimary);
+  auto none = unfenceShortcut(primary);
+  ASSERT_TRUE(none.has_value());
+  EXPECT_EQ(none->status, 200);
+  EXPECT_EQ(none->body["fenced"], false);
+  primary.fenced = true;
+  EXPECT_FALSE(unfenceShortcut(primary).has_value());
+  EXPECT_EQ(unfenceAccepted().status, 202);
+}
+
 TEST(FailoverApi, OneOperationAtATime) {
   AgentState state(AgentSnapshot{});
   EXPECT_TRUE(state.beginOperation("rejoining: queued"));

@@ -146,10 +146,50 @@ TEST(FenceDecision, Table) {
                                            .lastReachable = t0 - c.silentFor,
                                            .now = t0,
                                            .timeout = timeout,
+                                           .poolVouches = true,
                                            .peers = c.peers});
     EXPECT_EQ(decision.action, c.expected)
         << c.name << ": got " << toString(decision.action) << " (" << decision.reason << ")";
   }
+}
+
+// The table above runs with the pool's word given; without it a fenced
+// primary waits for it, or for an unbroken run of reachable peers.
+TEST(FenceDecision, AFencedPrimaryWaitsForThePoolsWordOrASteadyRun) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto facts = [&](milliseconds reachableFor, milliseconds liftAfter, bool vouches,
+                   std::vector<PeerView> peers) {
+    return FenceFacts{.role = NodeRole::kPrimary,
+                      .timeline = 3,
+                      .fenced = true,
+                      .lastReachable = t0,
+                      .reachableSince = t0 - reachableFor,
+                      .now = t0,
+                      .timeout = milliseconds(2000),
+                      .liftAfter = liftAfter,
+                      .poolVouches = vouches,
+                      .peers = std::move(peers)};
+  };
+  const milliseconds kLift(30000);
+  auto waiting = decideFence(facts(milliseconds(29999), kLift, false, {view(true)}));
+  EXPECT_EQ(waiting.action, FenceAction::kStay);
+  EXPECT_NE(waiting.reason.find("waiting for the pool's word"), std::string::npos)
+      << waiting.reason;
+  EXPECT_EQ(decideFence(facts(kLift, kLift, false, {view(true, NodeRole::kReplica, 3)})).action,
+            FenceAction::kUnfence);
+  EXPECT_EQ(decideFence(facts(milliseconds(0), kLift, true, {view(true)})).action,
+            FenceAction::kUnfence);
+  // unfence_after_ms = 0 (no pool fails this node over): the first answer lifts it.
+  EXPECT_EQ(decideFence(facts(milliseconds(0), milliseconds(0), false, {view(true)})).action,
+            FenceAction::kUnfence);
+  // Neither the word nor a long run lifts it while a peer is a newer primary.
+  EXPECT_EQ(
+      decideFence(facts(std::chrono::hours(1), kLift, true, {view(true, NodeRole::kPrimary, 4)}))
+          .action,
+      FenceAction::kStay);
+  // The word needs a reachable peer: an agent cut off from every peer stays.
+  EXPECT_EQ(decideFence(facts(milliseconds(0), kLift, true, {view(false)})).action,
+            FenceAction::kStay);
 }
 
 TEST(FenceDecision, ReasonsNameTheNewerPrimary) {

@@ -64,6 +64,7 @@ TEST(NodeConfig, DefaultsGiveAPrimaryOnTheStandardPorts) {
   EXPECT_EQ(config->passfilePath(), "/var/lib/postgresql/pgswarm-db1.pgpass");
   EXPECT_TRUE(config->peers.empty());
   EXPECT_EQ(config->fenceTimeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(config->unfenceAfter, std::chrono::milliseconds(30000));
   EXPECT_FALSE(config->fencingEnabled());
   EXPECT_EQ(config->fenceStatePath(), "/var/lib/postgresql/pgswarm-db1.fence.json");
 }
@@ -86,6 +87,12 @@ TEST(NodeConfig, PeersAndFenceTimeout) {
   auto negative = resolve(kPassword, {{"node.fence_timeout_ms", "-1"}});
   ASSERT_FALSE(negative.ok());
   EXPECT_NE(negative.error().message.find("--fence-timeout-ms"), std::string::npos);
+  auto atOnce = resolve(kPassword, {{"node.unfence_after_ms", "0"}});
+  ASSERT_TRUE(atOnce.ok()) << atOnce.error().message;
+  EXPECT_EQ(atOnce->unfenceAfter, std::chrono::milliseconds(0));
+  auto unfenceBad = resolve(kPassword, {{"node.unfence_after_ms", "soon"}});
+  ASSERT_FALSE(unfenceBad.ok());
+  EXPECT_NE(unfenceBad.error().message.find("--unfence-after-ms"), std::string::npos);
 }
 
 TEST(NodeConfig, NameDefaultsToTheHostName) {
