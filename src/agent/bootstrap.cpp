@@ -243,14 +243,20 @@ Status writeStartFiles(const NodeContext& node, bool standby) {
                         pgswarmConf(config, node.socketDir, standby), 0600, node.runAs);
 }
 
-cluster::ConnectTarget localTarget(const NodeContext& node) {
-  return {.host = localConnectHost(node.config.listenAddresses, node.socketDir),
-          .port = node.config.port,
+cluster::ConnectTarget superuserTarget(const NodeConfig& config, std::string host, int port,
+                                       std::string applicationName, int connectTimeoutSeconds) {
+  return {.host = std::move(host),
+          .port = port,
           .user = "postgres",
-          .password = node.config.password,
+          .password = config.password,
           .dbname = "postgres",
-          .applicationName = "pgswarm-agent",
-          .connectTimeoutSeconds = 2};
+          .applicationName = std::move(applicationName),
+          .connectTimeoutSeconds = connectTimeoutSeconds};
+}
+
+cluster::ConnectTarget localTarget(const NodeContext& node) {
+  return superuserTarget(node.config, localConnectHost(node.config.listenAddresses, node.socketDir),
+                         node.config.port, "pgswarm-agent", 2);
 }
 
 Status ensureReplicationRole(cluster::PgConnection& conn, const NodeConfig& config) {

@@ -46,6 +46,12 @@ void removeCopiedSocketLocks(const std::string& dataDir);
 // passfile when a primary is configured.
 [[nodiscard]] Status writeStartFiles(const NodeContext& node, bool standby);
 
+// The superuser `postgres` with the node's password at host:port: how the
+// agent reaches its own postgres and its peers'.
+[[nodiscard]] cluster::ConnectTarget superuserTarget(const NodeConfig& config, std::string host,
+                                                     int port, std::string applicationName,
+                                                     int connectTimeoutSeconds);
+
 // How the agent reaches its own postgres (unix socket when possible).
 [[nodiscard]] cluster::ConnectTarget localTarget(const NodeContext& node);
 

@@ -95,13 +95,7 @@ bool connectSucceeded(int fd) {
 }
 
 cluster::ConnectTarget peerTarget(const NodeConfig& config, const Peer& peer) {
-  return {.host = peer.host,
-          .port = peer.port,
-          .user = "postgres",
-          .password = config.password,
-          .dbname = "postgres",
-          .applicationName = "pgswarm-fence",
-          .connectTimeoutSeconds = kPeerConnectTimeoutSeconds};
+  return superuserTarget(config, peer.host, peer.port, "pgswarm-fence", kPeerConnectTimeoutSeconds);
 }
 
 std::string autoConfPath(const NodeConfig& config) {

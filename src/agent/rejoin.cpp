@@ -42,13 +42,8 @@ Result<Identity> identityOf(const cluster::ConnectTarget& target) {
 }
 
 cluster::ConnectTarget primaryTarget(const NodeConfig& config) {
-  return {.host = config.primaryHost,
-          .port = config.primaryPort,
-          .user = "postgres",
-          .password = config.password,
-          .dbname = "postgres",
-          .applicationName = "pgswarm-agent",
-          .connectTimeoutSeconds = kConnectTimeoutSeconds};
+  return superuserTarget(config, config.primaryHost, config.primaryPort, "pgswarm-agent",
+                         kConnectTimeoutSeconds);
 }
 
 // Our own postgres may be down (that is often why we rejoin): then only the
