@@ -267,6 +267,17 @@ void FailoverCoordinator::onPrimaryMissing(const Topology& topology) {
   }
 }
 
+// A refusal such as "a replica still hears the primary" lifts as soon as a
+// check sees the replica's silence grow past the failover timeout; probing
+// the replicas at each refusal, rather than at their period, has the next
+// retry decide on what they say now (up to a period sooner).
+void FailoverCoordinator::probeReplicas() {
+  const auto& nodes = monitor_.options().nodes;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    if (static_cast<int>(i) != primary_) monitor_.requestProbe(i);
+  }
+}
+
 // Asks the lost primary's agent (at most twice a second) whether it is
 // bringing postgres back; says so once while it holds the failover.
 bool FailoverCoordinator::agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now) {
@@ -351,6 +362,7 @@ void FailoverCoordinator::perform(FailoverAction action, const Topology& topolog
     case FailoverAction::kRefuse:
       refusedAt_ = Clock::now();
       monitor_.setAwaitingPrimary(false);
+      probeReplicas();
       break;
   }
 }

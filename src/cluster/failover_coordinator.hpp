@@ -102,6 +102,7 @@ class FailoverCoordinator {
   void onPrimaryMissing(const Topology& topology);
   [[nodiscard]] bool agentKeepsPrimary(const NodeObservation& lost, Clock::time_point now);
   void liftAgentFence(const Topology& topology);
+  void probeReplicas();
   void fire(FailoverEvent event, const Topology& topology, const std::string& detail);
   void perform(FailoverAction action, const Topology& topology);
   void fenceAndElect(const Topology& topology);
