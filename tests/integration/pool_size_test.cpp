@@ -1,11 +1,14 @@
 // Pool sizes on a real server with several workers: default_pool_size is one
 // limit for the whole process (checked in pg_stat_activity while 30 clients
-// run), min_pool_size keeps connections open and reopens killed ones, and
-// the reserve pool opens only after reserve_pool_timeout.
+// run), min_pool_size keeps connections open and reopens killed ones, the
+// reserve pool opens only after reserve_pool_timeout; a database's own
+// pool_size, a user's max_user_connections over two databases, and RELOAD
+// of a changed size.
 #include <libpq-fe.h>
 
 #include <atomic>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iostream>
 #include <memory>
@@ -49,7 +52,8 @@ class PoolSizes : public ::testing::Test {
     auto up = cluster_->up();
     ASSERT_EQ(up.exitCode, 0) << up.output;
     auto direct = cluster_->connect(0);
-    for (const char* db : {"sz_limit", "sz_min", "sz_reserve", "sz_fair"}) {
+    for (const char* db : {"sz_limit", "sz_min", "sz_reserve", "sz_fair", "sz_small", "sz_wide",
+                           "sz_user_a", "sz_user_b", "sz_reload"}) {
       auto made = direct.query(std::string("CREATE DATABASE ") + db);
       ASSERT_TRUE(made.ok()) << made.error().message;
     }
@@ -88,6 +92,55 @@ class PoolSizes : public ::testing::Test {
     all.insert(all.end(), args.begin(), args.end());
     all.push_back(database);
     return runPgClient("pgbench", all, cluster_->password());
+  }
+
+  // The most server connections of `databases` together seen while `work`
+  // ran, sampled every 20 ms on the server itself.
+  static int peakWhile(const std::vector<std::string>& databases,
+                       const std::function<void()>& work) {
+    std::atomic<bool> running{true};
+    std::atomic<int> highest{0};
+    std::thread watcher([&] {
+      while (running) {
+        int now = 0;
+        for (const auto& database : databases) now += serverConnections(database);
+        highest = std::max(highest.load(), now);
+        std::this_thread::sleep_for(20ms);
+      }
+    });
+    work();
+    running = false;
+    watcher.join();
+    return highest;
+  }
+
+  // 10 clients, each 15 transactions that hold a server connection 50 ms.
+  static CommandOutput sleepers(int port, const std::string& database, const std::string& script) {
+    return pgbench(port, database, {"-n", "-c", "10", "-j", "2", "-t", "15", "-f", script});
+  }
+
+  static void expectAllDone(const CommandOutput& run) {
+    EXPECT_EQ(run.exitCode, 0) << run.output;
+    EXPECT_TRUE(contains(run.output, "number of transactions actually processed: 150/150"))
+        << run.output;
+  }
+
+  // `column` of the row of `database` in `show` on the admin console.
+  static std::string adminValue(int port, const std::string& show, const std::string& database,
+                                const std::string& column) {
+    auto admin = rawConnect(port, "pgswarm", cluster_->password());
+    if (PQstatus(admin.get()) != CONNECTION_OK) return PQerrorMessage(admin.get());
+    PGresult* result = PQexec(admin.get(), show.c_str());
+    std::string value = "(no row)";
+    if (PQresultStatus(result) != PGRES_TUPLES_OK) value = PQresultErrorMessage(result);
+    int nameColumn = PQfnumber(result, show == "SHOW DATABASES" ? "name" : "database");
+    for (int i = 0; i < PQntuples(result) && nameColumn >= 0; ++i) {
+      if (database == PQgetvalue(result, i, nameColumn)) {
+        value = PQgetvalue(result, i, PQfnumber(result, column.c_str()));
+      }
+    }
+    PQclear(result);
+    return value;
   }
 
   static inline LocalCluster* cluster_ = nullptr;
@@ -252,6 +305,115 @@ TEST_F(PoolSizes, WaitersOfAnotherWorkerAreNotStarved) {
       << run.output;
   EXPECT_EQ(workersSeen.size(), 2U) << "all clients landed on one worker; nothing was tested";
   EXPECT_LE(serverConnections("sz_fair"), 1);
+}
+
+
+// [pool.databases.sz_small] pool_size = 2: 10 clients on 2 workers never
+// make a third server connection of sz_small, while sz_wide (same user,
+// same time) uses default_pool_size (5) and goes above 2.
+TEST_F(PoolSizes, DatabasePoolSizeOverridesTheDefault) {
+  TempDir temp;
+  std::string config = temp.path() + "/pool.toml";
+  std::ofstream(config) << "[pool]\ndefault_pool_size = 5\n[pool.databases.sz_small]\n"
+                           "pool_size = 2\n";
+  std::string script = temp.path() + "/sleep.sql";
+  std::ofstream(script) << "SELECT pg_sleep(0.05);\n";
+  PoolProcess pool(*cluster_, {"--config", config, "--pool-mode", "transaction", "--workers", "2"});
+  int small = 0;
+  int wide = 0;
+  std::thread other([&] {
+    wide = peakWhile({"sz_wide"}, [&] { expectAllDone(sleepers(pool.port(), "sz_wide", script)); });
+  });
+  small = peakWhile({"sz_small"}, [&] { expectAllDone(sleepers(pool.port(), "sz_small", script)); });
+  other.join();
+  std::cout << "server connections at most: sz_small " << small << ", sz_wide " << wide << "\n";
+  EXPECT_EQ(small, 2) << "pool_size = 2 for sz_small";
+  EXPECT_GT(wide, 2) << "sz_wide should use default_pool_size (5)";
+  EXPECT_LE(wide, 5);
+  EXPECT_EQ(adminValue(pool.port(), "SHOW POOLS", "sz_small", "pool_size"), "2");
+  EXPECT_EQ(adminValue(pool.port(), "SHOW POOLS", "sz_wide", "pool_size"), "5");
+  EXPECT_EQ(adminValue(pool.port(), "SHOW DATABASES", "sz_small", "pool_size"), "2");
+  EXPECT_EQ(adminValue(pool.port(), "SHOW DATABASES", "sz_wide", "pool_size"), "5");
+}
+
+// max_user_connections = 3 for postgres: 10 clients on each of two
+// databases at once share 3 server connections between them, and all
+// transactions finish (the waiters wait, as for a full pool).
+TEST_F(PoolSizes, UserCapHoldsAcrossDatabases) {
+  TempDir temp;
+  std::string script = temp.path() + "/sleep.sql";
+  std::ofstream(script) << "SELECT pg_sleep(0.05);\n";
+  PoolProcess pool(*cluster_, {"--pool-mode", "transaction", "--workers", "2",
+                               "--default-pool-size", "5", "--users",
+                               "{ postgres = { max_user_connections = 3 } }"});
+  int peak = peakWhile({"sz_user_a", "sz_user_b"}, [&] {
+    auto a = std::async(std::launch::async, [&] { return sleepers(pool.port(), "sz_user_a", script); });
+    auto b = sleepers(pool.port(), "sz_user_b", script);
+    expectAllDone(a.get());
+    expectAllDone(b);
+  });
+  std::cout << "server connections of both databases at most: " << peak << "\n";
+  EXPECT_GE(peak, 2) << "nothing ran in parallel";
+  EXPECT_LE(peak, 3) << "max_user_connections = 3" << pool.log().substr(0, 3000);
+  EXPECT_LE(serverConnections("sz_user_a") + serverConnections("sz_user_b"), 3);
+}
+
+// RELOAD applies a changed pool_size to the pool that exists: 2 before,
+// up to 4 after; SHOW CONFIG and SHOW POOLS show the new size.
+TEST_F(PoolSizes, ReloadChangesTheSizeOfAnExistingPool) {
+  TempDir temp;
+  std::string config = temp.path() + "/pool.toml";
+  std::ofstream(config) << "[pool]\ndefault_pool_size = 8\n[pool.databases.sz_reload]\n"
+                           "pool_size = 2\n";
+  std::string script = temp.path() + "/sleep.sql";
+  std::ofstream(script) << "SELECT pg_sleep(0.05);\n";
+  PoolProcess pool(*cluster_, {"--config", config, "--pool-mode", "transaction", "--workers", "2"});
+  int before = peakWhile({"sz_reload"}, [&] { expectAllDone(sleepers(pool.port(), "sz_reload", script)); });
+  EXPECT_EQ(before, 2);
+  EXPECT_EQ(adminValue(pool.port(), "SHOW POOLS", "sz_reload", "pool_size"), "2");
+
+  std::ofstream(config) << "[pool]\ndefault_pool_size = 8\n[pool.databases.sz_reload]\n"
+                           "pool_size = 4\n";
+  {
+    auto admin = rawConnect(pool.port(), "pgswarm", cluster_->password());
+    ASSERT_EQ(PQstatus(admin.get()), CONNECTION_OK) << PQerrorMessage(admin.get());
+    PGresult* reloaded = PQexec(admin.get(), "RELOAD");
+    EXPECT_EQ(PQresultStatus(reloaded), PGRES_COMMAND_OK) << PQresultErrorMessage(reloaded);
+    PQclear(reloaded);
+  }
+  EXPECT_EQ(adminValue(pool.port(), "SHOW POOLS", "sz_reload", "pool_size"), "4");
+  int after = peakWhile({"sz_reload"}, [&] { expectAllDone(sleepers(pool.port(), "sz_reload", script)); });
+  std::cout << "server connections at most: " << before << " before RELOAD, " << after
+            << " after\n";
+  EXPECT_GT(after, 2) << "the new pool_size was not applied\n" << pool.log().substr(0, 3000);
+  EXPECT_LE(after, 4);
+
+  // Down to 1: idle connections above it close at the next maintenance
+  // tick, and the next load runs on one connection.
+  std::ofstream(config) << "[pool]\ndefault_pool_size = 8\n[pool.databases.sz_reload]\n"
+                           "pool_size = 1\n";
+  {
+    auto admin = rawConnect(pool.port(), "pgswarm", cluster_->password());
+    PGresult* reloaded = PQexec(admin.get(), "RELOAD");
+    EXPECT_EQ(PQresultStatus(reloaded), PGRES_COMMAND_OK) << PQresultErrorMessage(reloaded);
+    PQclear(reloaded);
+  }
+  EXPECT_TRUE(waitUntil([&] { return serverConnections("sz_reload") <= 1; }, 5s))
+      << serverConnections("sz_reload") << " server connections after RELOAD to 1";
+  int shrunk = peakWhile({"sz_reload"}, [&] { expectAllDone(sleepers(pool.port(), "sz_reload", script)); });
+  EXPECT_EQ(shrunk, 1);
+
+  // A broken config is refused and the sizes stay.
+  std::ofstream(config) << "[pool.databases.sz_reload]\npool_size = -3\n";
+  {
+    auto admin = rawConnect(pool.port(), "pgswarm", cluster_->password());
+    PGresult* refused = PQexec(admin.get(), "RELOAD");
+    EXPECT_EQ(PQresultStatus(refused), PGRES_FATAL_ERROR);
+    EXPECT_TRUE(contains(PQresultErrorMessage(refused), "pool_size: -3 is out of range"))
+        << PQresultErrorMessage(refused);
+    PQclear(refused);
+  }
+  EXPECT_EQ(adminValue(pool.port(), "SHOW POOLS", "sz_reload", "pool_size"), "1");
 }
 
 }  // namespace
