@@ -190,8 +190,8 @@ PoolSlots& PoolSlotRegistry::slotsFor(const std::string& user, const std::string
     auto sizes = sizes_.of(user, database);
     auto& databaseCap = capIn(databaseCaps_, database, node, sizes_.maxDbConnections(database));
     auto& userCap = capIn(userCaps_, user, node, sizes_.maxUserConnections(user));
-    slots = std::make_unique<PoolSlots>(sizes.limit, sizes.reserve, workers_, &databaseCap,
-                                        &userCap);
+    slots =
+        std::make_unique<PoolSlots>(sizes.limit, sizes.reserve, workers_, &databaseCap, &userCap);
     slots->resize(sizes);
     databaseCap.join(slots.get());
     userCap.join(slots.get());

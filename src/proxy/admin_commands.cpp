@@ -226,11 +226,11 @@ ResultTable showDatabases(const ProxySnapshot& snapshot, const PoolConfig& confi
   }
   for (const auto& [name, current] : connections) {
     auto sizes = config.sizes.of("", name);
-    table.rows.push_back(
-        {name, number(std::int64_t{sizes.limit}), number(std::int64_t{sizes.min}),
-         number(std::int64_t{sizes.reserve}), toString(config.mode),
-         number(std::int64_t{config.sizes.maxDbConnections(name)}), number(std::int64_t{current}),
-         snapshot.paused || anyPaused ? "yes" : "no"});
+    table.rows.push_back({name, number(std::int64_t{sizes.limit}), number(std::int64_t{sizes.min}),
+                          number(std::int64_t{sizes.reserve}), toString(config.mode),
+                          number(std::int64_t{config.sizes.maxDbConnections(name)}),
+                          number(std::int64_t{current}),
+                          snapshot.paused || anyPaused ? "yes" : "no"});
   }
   return table;
 }
@@ -349,8 +349,8 @@ ResultTable showConfig(const PoolConfig& config) {
     const auto& key = described[i].first;
     bool changeable = key == "default_pool_size" || key == "min_pool_size" ||
                       key == "reserve_pool_size" || key == "databases" || key == "users";
-    table.rows.push_back({key, described[i].second, defs[i].defaultValue,
-                          std::string(changeable ? "yes" : "no")});
+    table.rows.push_back(
+        {key, described[i].second, defs[i].defaultValue, std::string(changeable ? "yes" : "no")});
   }
   return table;
 }

@@ -154,9 +154,9 @@ asio::awaitable<void> reload(ProxyShared& shared, std::string& out) {
                shared.users.size());
   if (auto sizes = reloadPoolSizes(shared); !sizes) {
     spdlog::error("RELOAD: keeping the old pool sizes: {}", sizes.error().message);
-    appendError(out, protocol::sqlstate::kSystemError,
-                "reloaded users and access rules, but kept the old pool sizes: " +
-                    sizes.error().message);
+    appendError(
+        out, protocol::sqlstate::kSystemError,
+        "reloaded users and access rules, but kept the old pool sizes: " + sizes.error().message);
     co_return;
   }
   bool tlsChanged = false;

@@ -541,8 +541,8 @@ Result<std::map<std::string, int, std::less<>>> sizeEntry(const std::string& whe
       return makeError("{}.{}: {} is not a whole number", where, name.str(), text.str());
     }
     if (*number < key->min || *number > key->max) {
-      return makeError("{}.{}: {} is out of range ({}..{})", where, name.str(), *number,
-                       key->min, key->max);
+      return makeError("{}.{}: {} is out of range ({}..{})", where, name.str(), *number, key->min,
+                       key->max);
     }
     values[std::string(name.str())] = static_cast<int>(*number);
   }
@@ -584,8 +584,8 @@ Status readDatabaseSizes(const Settings& settings, pool::PoolSizes& sizes) {
     int poolSize = database.poolSize.value_or(sizes.defaultPoolSize);
     int minPoolSize = database.minPoolSize.value_or(sizes.minPoolSize);
     if (minPoolSize > poolSize) {
-      return makeError("{}: min_pool_size ({}) is more than its pool_size ({})", where,
-                       minPoolSize, poolSize);
+      return makeError("{}: min_pool_size ({}) is more than its pool_size ({})", where, minPoolSize,
+                       poolSize);
     }
     sizes.databases.emplace(std::string(name.str()), database);
   }
@@ -600,10 +600,10 @@ Status readUserSizes(const Settings& settings, pool::PoolSizes& sizes) {
     auto entry = sizeEntry(where, node,
                            {{"pool_size", 1, kMaxPoolSize}, {"max_user_connections", 0, kMaxCap}});
     if (!entry) return entry.error();
-    sizes.users.emplace(std::string(name.str()),
-                        pool::UserSizes{.poolSize = valueOf(*entry, "pool_size"),
-                                        .maxConnections =
-                                            valueOf(*entry, "max_user_connections").value_or(0)});
+    sizes.users.emplace(
+        std::string(name.str()),
+        pool::UserSizes{.poolSize = valueOf(*entry, "pool_size"),
+                        .maxConnections = valueOf(*entry, "max_user_connections").value_or(0)});
   }
   return Ok{};
 }

@@ -307,7 +307,6 @@ TEST_F(PoolSizes, WaitersOfAnotherWorkerAreNotStarved) {
   EXPECT_LE(serverConnections("sz_fair"), 1);
 }
 
-
 // [pool.databases.sz_small] pool_size = 2: 10 clients on 2 workers never
 // make a third server connection of sz_small, while sz_wide (same user,
 // same time) uses default_pool_size (5) and goes above 2.
@@ -324,7 +323,8 @@ TEST_F(PoolSizes, DatabasePoolSizeOverridesTheDefault) {
   std::thread other([&] {
     wide = peakWhile({"sz_wide"}, [&] { expectAllDone(sleepers(pool.port(), "sz_wide", script)); });
   });
-  small = peakWhile({"sz_small"}, [&] { expectAllDone(sleepers(pool.port(), "sz_small", script)); });
+  small =
+      peakWhile({"sz_small"}, [&] { expectAllDone(sleepers(pool.port(), "sz_small", script)); });
   other.join();
   std::cout << "server connections at most: sz_small " << small << ", sz_wide " << wide << "\n";
   EXPECT_EQ(small, 2) << "pool_size = 2 for sz_small";
@@ -343,11 +343,12 @@ TEST_F(PoolSizes, UserCapHoldsAcrossDatabases) {
   TempDir temp;
   std::string script = temp.path() + "/sleep.sql";
   std::ofstream(script) << "SELECT pg_sleep(0.05);\n";
-  PoolProcess pool(*cluster_, {"--pool-mode", "transaction", "--workers", "2",
-                               "--default-pool-size", "5", "--users",
-                               "{ postgres = { max_user_connections = 3 } }"});
+  PoolProcess pool(*cluster_,
+                   {"--pool-mode", "transaction", "--workers", "2", "--default-pool-size", "5",
+                    "--users", "{ postgres = { max_user_connections = 3 } }"});
   int peak = peakWhile({"sz_user_a", "sz_user_b"}, [&] {
-    auto a = std::async(std::launch::async, [&] { return sleepers(pool.port(), "sz_user_a", script); });
+    auto a =
+        std::async(std::launch::async, [&] { return sleepers(pool.port(), "sz_user_a", script); });
     auto b = sleepers(pool.port(), "sz_user_b", script);
     expectAllDone(a.get());
     expectAllDone(b);
@@ -368,7 +369,8 @@ TEST_F(PoolSizes, ReloadChangesTheSizeOfAnExistingPool) {
   std::string script = temp.path() + "/sleep.sql";
   std::ofstream(script) << "SELECT pg_sleep(0.05);\n";
   PoolProcess pool(*cluster_, {"--config", config, "--pool-mode", "transaction", "--workers", "2"});
-  int before = peakWhile({"sz_reload"}, [&] { expectAllDone(sleepers(pool.port(), "sz_reload", script)); });
+  int before =
+      peakWhile({"sz_reload"}, [&] { expectAllDone(sleepers(pool.port(), "sz_reload", script)); });
   EXPECT_EQ(before, 2);
   EXPECT_EQ(adminValue(pool.port(), "SHOW POOLS", "sz_reload", "pool_size"), "2");
 
@@ -382,7 +384,8 @@ TEST_F(PoolSizes, ReloadChangesTheSizeOfAnExistingPool) {
     PQclear(reloaded);
   }
   EXPECT_EQ(adminValue(pool.port(), "SHOW POOLS", "sz_reload", "pool_size"), "4");
-  int after = peakWhile({"sz_reload"}, [&] { expectAllDone(sleepers(pool.port(), "sz_reload", script)); });
+  int after =
+      peakWhile({"sz_reload"}, [&] { expectAllDone(sleepers(pool.port(), "sz_reload", script)); });
   std::cout << "server connections at most: " << before << " before RELOAD, " << after
             << " after\n";
   EXPECT_GT(after, 2) << "the new pool_size was not applied\n" << pool.log().substr(0, 3000);
@@ -400,7 +403,8 @@ TEST_F(PoolSizes, ReloadChangesTheSizeOfAnExistingPool) {
   }
   EXPECT_TRUE(waitUntil([&] { return serverConnections("sz_reload") <= 1; }, 5s))
       << serverConnections("sz_reload") << " server connections after RELOAD to 1";
-  int shrunk = peakWhile({"sz_reload"}, [&] { expectAllDone(sleepers(pool.port(), "sz_reload", script)); });
+  int shrunk =
+      peakWhile({"sz_reload"}, [&] { expectAllDone(sleepers(pool.port(), "sz_reload", script)); });
   EXPECT_EQ(shrunk, 1);
 
   // A broken config is refused and the sizes stay.

@@ -122,7 +122,6 @@ TEST(PoolSlotRegistry, OneCounterPerUserAndDatabase) {
   EXPECT_EQ(a.workers(), 2);
 }
 
-
 TEST(PoolSlotRegistry, EachPoolGetsItsEffectiveSize) {
   PoolSizes sizes{.defaultPoolSize = 5, .minPoolSize = 1, .reservePoolSize = 1};
   sizes.databases["app"] = DatabaseSizes{.poolSize = 2, .minPoolSize = 2};
