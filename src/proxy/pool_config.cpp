@@ -2,7 +2,6 @@
 #include "proxy/pool_config.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <map>
 #include <sstream>
@@ -861,24 +860,24 @@ std::string joinNumbers(const std::vector<int>& numbers) {
   return joined;
 }
 
+// Printed by toml++ as Settings prints a table from the file, so the two
+// read the same and a name that is not a bare key is quoted and escaped.
 template <typename Entries, typename Describe>
 std::string inlineTableOf(const Entries& entries, Describe describe) {
-  std::string text;
+  if (entries.empty()) return "";
+  toml::table all;
   for (const auto& [name, entry] : entries) {
-    std::string fields;
+    toml::table fields;
     describe(entry, [&](std::string_view key, std::optional<int> value) {
-      if (value) fields += fmt::format("{}{} = {}", fields.empty() ? "" : ", ", key, *value);
+      if (value) fields.insert(key, *value);
     });
-    // Names that are not bare TOML keys are quoted (toml++ prints them so).
-    std::ostringstream quoted;
-    quoted << toml::value<std::string>(name);
-    bool bare = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
-    });
-    text += fmt::format("{}{} = {{ {} }}", text.empty() ? "" : ", ", bare ? name : quoted.str(),
-                        fields);
+    fields.is_inline(true);
+    all.insert(name, std::move(fields));
   }
-  return text.empty() ? "" : "{ " + text + " }";
+  all.is_inline(true);
+  std::ostringstream out;
+  out << toml::toml_formatter(all, toml::format_flags::none);
+  return out.str();
 }
 
 }  // namespace
