@@ -53,10 +53,13 @@ class PoolSizes : public ::testing::Test {
     ASSERT_EQ(up.exitCode, 0) << up.output;
     auto direct = cluster_->connect(0);
     for (const char* db : {"sz_limit", "sz_min", "sz_reserve", "sz_fair", "sz_small", "sz_wide",
-                           "sz_user_a", "sz_user_b", "sz_reload"}) {
+                           "sz_user_a", "sz_user_b", "sz_reload", "sz_capdb"}) {
       auto made = direct.query(std::string("CREATE DATABASE ") + db);
       ASSERT_TRUE(made.ok()) << made.error().message;
     }
+    // A second login for the database cap: the pool knows it as pool.user.
+    auto role = direct.query("CREATE ROLE sz_other LOGIN PASSWORD 'sz_other_pw'");
+    ASSERT_TRUE(role.ok()) << role.error().message;
     ready_ = true;
   }
   static void TearDownTestSuite() {
@@ -365,6 +368,32 @@ TEST_F(PoolSizes, UserCapHoldsAcrossDatabases) {
   EXPECT_GE(peak, 2) << "nothing ran in parallel";
   EXPECT_LE(peak, 3) << "max_user_connections = 3" << pool.log().substr(0, 3000);
   EXPECT_LE(serverConnections(std::vector<std::string>{"sz_user_a", "sz_user_b"}), 3);
+}
+
+// max_db_connections = 3 on sz_capdb: two users with 10 clients each share
+// 3 server connections of it, and all their transactions finish.
+TEST_F(PoolSizes, DatabaseCapHoldsAcrossUsers) {
+  TempDir temp;
+  std::string script = temp.path() + "/sleep.sql";
+  std::ofstream(script) << "SELECT pg_sleep(0.05);\n";
+  PoolProcess pool(*cluster_,
+                   {"--pool-mode", "transaction", "--workers", "2", "--default-pool-size", "5",
+                    "--user", "sz_other", "--password", "sz_other_pw", "--databases",
+                    "{ sz_capdb = { max_db_connections = 3 } }"});
+  int peak = peakWhile({"sz_capdb"}, [&] {
+    auto other = std::async(std::launch::async, [&] {
+      return runPgClient("pgbench",
+                         {"-h", "127.0.0.1", "-p", std::to_string(pool.port()), "-U", "sz_other",
+                          "-n", "-c", "10", "-j", "2", "-t", "15", "-f", script, "sz_capdb"},
+                         "sz_other_pw");
+    });
+    expectAllDone(sleepers(pool.port(), "sz_capdb", script));
+    expectAllDone(other.get());
+  });
+  std::cout << "server connections of sz_capdb at most: " << peak << "\n";
+  EXPECT_GE(peak, 2) << "nothing ran in parallel";
+  EXPECT_LE(peak, 3) << "max_db_connections = 3" << pool.log().substr(0, 3000);
+  EXPECT_EQ(adminValue(pool.port(), "SHOW DATABASES", "sz_capdb", "max_connections"), "3");
 }
 
 // RELOAD applies a changed pool_size to the pool that exists: 2 before,
