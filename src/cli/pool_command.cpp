@@ -29,7 +29,13 @@ CommandRunner registerPoolCommand(CLI::App& app) {
       std::cerr << "pgswarm pool: " << logging.error().message << "\n";
       return 2;
     }
-    return proxy::runPool(*config);
+    // RELOAD / SIGHUP resolve file, environment and flags again, the same way.
+    auto reread = [flags]() -> Result<proxy::PoolConfig> {
+      auto fresh = resolveSettings(proxy::poolSettingDefs(), *flags);
+      if (!fresh) return fresh.error();
+      return proxy::poolConfigFromSettings(*fresh);
+    };
+    return proxy::runPool(*config, reread);
   };
 }
 

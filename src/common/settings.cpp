@@ -61,9 +61,29 @@ struct Candidate {
   std::string origin;
 };
 
+void makeInline(toml::table& table) {
+  table.is_inline(true);
+  for (auto&& [name, node] : table) {
+    if (auto* inner = node.as_table()) makeInline(*inner);
+  }
+}
+
+// A table as one line of inline TOML, nested tables inline too.
+std::string inlineTableText(const toml::table& table) {
+  toml::table copy = table;
+  makeInline(copy);
+  std::ostringstream out;
+  out << toml::toml_formatter(copy, toml::format_flags::none);
+  return out.str();
+}
+
 Result<std::optional<Candidate>> fromFile(const SettingDef& def, const toml::table* file) {
   if (file == nullptr) return std::optional<Candidate>{};
   if (const auto* node = tomlLookup(*file, def.key)) {
+    if (def.table && node->is_table()) {
+      return std::optional<Candidate>{
+          Candidate{inlineTableText(*node->as_table()), "config key " + def.key}};
+    }
     if (!node->is_value()) return makeError("setting '{}' in config file must be a value", def.key);
     return std::optional<Candidate>{Candidate{tomlScalarText(*node), "config key " + def.key}};
   }

@@ -25,6 +25,10 @@ struct SettingDef {
   // A secret is never wanted in argv or plain environment: it also accepts
   // <ENV>_FILE, "<key>_file" in TOML and --<flag>-file, each naming a file.
   bool secret = false;
+  // The value may be a TOML table in the file (e.g. [pool.databases.app]):
+  // it is kept as the text of an inline table, the same text the
+  // environment variable and the flag take ("{ app = { pool_size = 2 } }").
+  bool table = false;
 };
 
 enum class SettingSource { kDefault, kFile, kEnvironment, kFlag };

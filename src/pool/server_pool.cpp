@@ -79,8 +79,9 @@ asio::awaitable<AcquireResult> ServerPool::openNew(const Parameters& startup,
   conn->id = nextId_++;
   ++counters_.connectsMade;
   ++active_;
-  if (limits_.minServers > 0 && !fillTemplate_) {
+  if (!fillTemplate_) {
     // Only after a login worked: a pool for a missing database never fills.
+    // Kept even without min_pool_size: RELOAD may set one.
     fillTemplate_ = FillTemplate{startup, credentials};
     startFill();
   }
@@ -255,6 +256,15 @@ void ServerPool::returnConnection(std::unique_ptr<ServerConnection> conn, bool r
   auto remote = slots_.oldestDemand(worker_);
   auto localSince = waiters_.empty() ? now : waiters_.front()->since;
   auto margin = waiters_.empty() ? limits_.rebalanceAfter : limits_.starvationAfter;
+  // Above a size or cap RELOAD lowered, or wanted by another pool under a
+  // full cap (max_db_connections, max_user_connections): closed, and its
+  // slot goes where it is due.
+  if (slots_.overCeiling() || capWaiterFirst(localSince, margin)) {
+    --active_;
+    conn->close();
+    onSlotFreed();
+    return;
+  }
   if (remote && remote->since + margin <= localSince) {
     --active_;
     conn->close();
@@ -290,10 +300,25 @@ void ServerPool::onSlotFreed() {
     slots_.give();
     return;
   }
+  auto now = Clock::now();
+  // Ours: the oldest waiter of this (user, database) on any worker. A pool
+  // under a full cap that has waited starvationAfter longer gets the slot
+  // (given back, so its take can succeed); nobody of ours waits: at once.
+  std::optional<Clock::time_point> ours;
+  if (!waiters_.empty()) ours = waiters_.front()->since;
+  if (auto remote = slots_.oldestDemand(worker_); remote && (!ours || remote->since < *ours)) {
+    ours = remote->since;
+  }
+  if (slots_.overCeiling() ||
+      capWaiterFirst(ours.value_or(now),
+                     ours ? limits_.starvationAfter : std::chrono::milliseconds(0))) {
+    passSlot(std::nullopt);
+    return;
+  }
   if (slots_.used() > slots_.limit()) {
     // A reserve slot: only for a client that has waited reserve_pool_timeout,
     // else the pool shrinks back to default_pool_size.
-    if (!waiters_.empty() && Clock::now() - waiters_.front()->since >= limits_.reserveTimeout) {
+    if (!waiters_.empty() && now - waiters_.front()->since >= limits_.reserveTimeout) {
       grantToFront();
     } else {
       passSlot(std::nullopt);
@@ -318,8 +343,20 @@ void ServerPool::passSlot(std::optional<PoolSlots::Demand> remote) {
       return;
     }
   }
+  giveSlot();
+}
+
+void ServerPool::giveSlot() {
   slots_.give();
   if (shuttingDown_) return;
+  // A pool waiting on a cap this slot also held first: it was given back
+  // for it. Demand is read after the give, so a waiter that published its
+  // demand before the give is seen, and one after it finds the slot free.
+  if (auto capped = slots_.oldestCapDemand(false)) {
+    if (ServerPool* peer = capped->slots->member(capped->worker)) {
+      asio::post(peer->executor_, [peer] { peer->serveFromFreeSlots(); });
+    }
+  }
   // Read again after giving: a worker that published its demand after the
   // read above may have failed its tryTake before our give.
   if (auto again = slots_.oldestDemand(worker_)) {
@@ -327,6 +364,12 @@ void ServerPool::passSlot(std::optional<PoolSlots::Demand> remote) {
       asio::post(peer->executor_, [peer] { peer->serveFromFreeSlots(); });
     }
   }
+}
+
+bool ServerPool::capWaiterFirst(Clock::time_point since, std::chrono::milliseconds margin) const {
+  if (!slots_.capFull()) return false;
+  auto capped = slots_.oldestCapDemand(true);
+  return capped && capped->since + margin <= since;
 }
 
 void ServerPool::onSlotGranted() {
@@ -344,11 +387,29 @@ void ServerPool::serveFromFreeSlots() {
 }
 
 void ServerPool::askForIdle() {
-  auto worker = slots_.workerWithIdle(worker_);
-  if (!worker) return;
-  if (ServerPool* peer = slots_.member(*worker)) {
-    asio::post(peer->executor_, [peer] { peer->onIdleWanted(); });
+  if (auto worker = slots_.workerWithIdle(worker_)) {
+    if (ServerPool* peer = slots_.member(*worker)) {
+      asio::post(peer->executor_, [peer] { peer->onIdleWanted(); });
+      return;
+    }
   }
+  // Our own pool has nothing idle; a full cap may be held by idle
+  // connections of another pool under it (PgBouncer evicts those too).
+  if (!slots_.capFull()) return;
+  if (ServerPool* peer = slots_.capMemberWithIdle()) {
+    asio::post(peer->executor_, [peer] { peer->onCapIdleWanted(); });
+  }
+}
+
+void ServerPool::onCapIdleWanted() {
+  if (shuttingDown_ || idle_.empty() || !slots_.capFull()) return;
+  auto capped = slots_.oldestCapDemand(true);
+  if (!capped || capped->since + limits_.rebalanceAfter > Clock::now()) return;
+  idle_.front()->close();
+  idle_.pop_front();
+  publishIdle();
+  ++counters_.slotsMoved;
+  giveSlot();
 }
 
 void ServerPool::onIdleWanted() {
@@ -377,18 +438,24 @@ void ServerPool::publishIdle() {
 
 void ServerPool::maintain() {
   closeExpired();
+  // Slots a RELOAD added (or a cap's waiter missed in a race) serve
+  // waiters; a waiter held by a full cap asks again for an idle connection.
+  serveFromFreeSlots();
+  if (!waiters_.empty()) askForIdle();
   startFill();
 }
 
 void ServerPool::closeExpired() {
   auto now = Clock::now();
   int freed = 0;
+  int excess = slots_.excess();  // RELOAD lowered a size or a cap: idle ones go first
   std::erase_if(idle_, [&](std::unique_ptr<ServerConnection>& conn) {
     // Idle past idleTimeout is closed only above min_pool_size; a
     // connection the server ended (pg_terminate_backend, restart) always.
     bool expired = (now - conn->lastUsed > limits_.idleTimeout &&
-                    slots_.used() - freed > limits_.minServers) ||
-                   now - conn->createdAt() > limits_.lifetime || conn->closedByServer();
+                    slots_.used() - freed > slots_.minServers()) ||
+                   now - conn->createdAt() > limits_.lifetime || conn->closedByServer() ||
+                   freed < excess;
     if (expired) {
       conn->close();
       ++freed;
@@ -401,16 +468,16 @@ void ServerPool::closeExpired() {
 }
 
 void ServerPool::startFill() {
-  if (filling_ || !fillTemplate_ || shuttingDown_ || limits_.minServers <= 0) return;
-  if (slots_.used() >= std::min(limits_.minServers, slots_.limit())) return;
+  if (filling_ || !fillTemplate_ || shuttingDown_ || slots_.minServers() <= 0) return;
+  if (slots_.used() >= std::min(slots_.minServers(), slots_.limit())) return;
   filling_ = true;
   asio::co_spawn(executor_, fill(), asio::detached);
 }
 
 asio::awaitable<void> ServerPool::fill() {
   // tryTakeBelow is one atomic step, so workers filling at once never open
-  // more than minServers between them.
-  while (!shuttingDown_ && slots_.tryTakeBelow(limits_.minServers)) {
+  // more than min_pool_size between them.
+  while (!shuttingDown_ && slots_.tryTakeBelow(slots_.minServers())) {
     ++connecting_;
     auto result = co_await connectServer(executor_, address_, fillTemplate_->startup,
                                          fillTemplate_->credentials, limits_.connectTimeout);

@@ -23,8 +23,9 @@
 
 namespace pgswarm::pool {
 
+// The pool's size, reserve and min_pool_size live in its PoolSlots (shared,
+// and changed by RELOAD); these are the rest of its rules.
 struct PoolLimits {
-  int minServers = 0;  // min_pool_size, for the whole process: opened in the background
   std::chrono::milliseconds reserveTimeout{5000};  // a waiter may take a reserve slot after this
   // A slot moves to another worker's waiter (by closing a connection here)
   // only once that waiter has waited this much longer than ours: a shorter
@@ -105,7 +106,8 @@ class ServerPool {
       std::chrono::steady_clock::time_point deadline);
 
   // Closes idle connections past idleTimeout or lifetime, or that the
-  // server closed; then opens connections up to minServers (periodically).
+  // server closed, and idle ones above a size RELOAD lowered; serves waiters
+  // from slots RELOAD added; then opens connections up to min_pool_size.
   void maintain();
   void closeExpired();
   // Wakes every waiter with kShutdown and closes idle connections.
@@ -149,7 +151,7 @@ class ServerPool {
     bool resumed = false;  // RESUME ended a pause wait
     [[nodiscard]] bool woken() const { return handed || slotFreed || shutdown; }
   };
-  // What the background fill for minServers logs in with: the first client's.
+  // What the background fill for min_pool_size logs in with: the first client's.
   struct FillTemplate {
     Parameters startup;
     ServerCredentials credentials;
@@ -165,7 +167,14 @@ class ServerPool {
   void onSlotGranted();       // a slot handed over to this worker
   void serveFromFreeSlots();  // slots may be free: take them for our waiters
   void onIdleWanted();        // another worker waits: close an idle connection
+  void onCapIdleWanted();     // another pool under our cap waits: the same
   void askForIdle();
+  // Gives a slot back to PoolSlots (and its caps), then wakes a waiter of
+  // this (user, database) or of another pool under a full cap.
+  void giveSlot();
+  // A cap is full and a pool under it has waited `margin` longer than `since`.
+  [[nodiscard]] bool capWaiterFirst(std::chrono::steady_clock::time_point since,
+                                    std::chrono::milliseconds margin) const;
   void publishDemand();
   void publishIdle();
   void startFill();

@@ -30,6 +30,7 @@ struct CommandName {
 
 constexpr CommandName kCommands[] = {
     {"SHOW POOLS", AdminCommand::kShowPools},
+    {"SHOW DATABASES", AdminCommand::kShowDatabases},
     {"SHOW CLIENTS", AdminCommand::kShowClients},
     {"SHOW SERVERS", AdminCommand::kShowServers},
     {"SHOW STATS", AdminCommand::kShowStats},
@@ -206,6 +207,34 @@ ResultTable showPools(const ProxySnapshot& snapshot, const PoolConfig& config) {
   return table;
 }
 
+ResultTable showDatabases(const ProxySnapshot& snapshot, const PoolConfig& config) {
+  // PgBouncer's columns that mean something here; the configured databases
+  // and those with a pool, each with the sizes a pool of it gets unless
+  // its user has a pool_size of its own.
+  ResultTable table{{text("name"), integer("pool_size"), integer("min_pool_size"),
+                     integer("reserve_pool"), text("pool_mode"), integer("max_connections"),
+                     integer("current_connections"), text("paused")},
+                    {}};
+  std::map<std::string, int> connections;
+  for (const auto& [name, entry] : config.sizes.databases) connections[name] = 0;
+  bool anyPaused = false;
+  for (const auto& worker : snapshot.workers) {
+    for (const auto& pool : worker.pools) {
+      connections[pool.database] += pool.active + pool.idle + pool.connecting;
+      anyPaused = anyPaused || pool.paused;
+    }
+  }
+  for (const auto& [name, current] : connections) {
+    auto sizes = config.sizes.of("", name);
+    table.rows.push_back({name, number(std::int64_t{sizes.limit}), number(std::int64_t{sizes.min}),
+                          number(std::int64_t{sizes.reserve}), toString(config.mode),
+                          number(std::int64_t{config.sizes.maxDbConnections(name)}),
+                          number(std::int64_t{current}),
+                          snapshot.paused || anyPaused ? "yes" : "no"});
+  }
+  return table;
+}
+
 ResultTable showClients(const ProxySnapshot& snapshot) {
   ResultTable table{
       {text("type"), text("user"), text("database"), text("state"), text("addr"), integer("port"),
@@ -315,10 +344,13 @@ ResultTable showConfig(const PoolConfig& config) {
   auto described = describeConfig(config);
   const auto& defs = poolSettingDefs();
   for (std::size_t i = 0; i < described.size() && i < defs.size(); ++i) {
-    // Only the users, the hba file's rules and the TLS files' contents change
-    // without a restart (RELOAD); the settings themselves are fixed.
+    // RELOAD applies the pool sizes; besides them only the users, the hba
+    // file's rules and the TLS files' contents change without a restart.
+    const auto& key = described[i].first;
+    bool changeable = key == "default_pool_size" || key == "min_pool_size" ||
+                      key == "reserve_pool_size" || key == "databases" || key == "users";
     table.rows.push_back(
-        {described[i].first, described[i].second, defs[i].defaultValue, std::string("no")});
+        {key, described[i].second, defs[i].defaultValue, std::string(changeable ? "yes" : "no")});
   }
   return table;
 }

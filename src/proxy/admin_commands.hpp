@@ -16,6 +16,7 @@ namespace pgswarm::proxy {
 
 enum class AdminCommand {
   kShowPools,
+  kShowDatabases,  // per database: its pool sizes and caps, server connections now
   kShowClients,
   kShowServers,
   kShowStats,   // per database
@@ -28,7 +29,7 @@ enum class AdminCommand {
   kShowShardMap,  // the partitions of every sharded table the pool routes by
   kShowVersion,
   kShowHelp,
-  kReload,  // re-read the users and the hba file, as SIGHUP does
+  kReload,  // re-read the users, the hba file and the pool sizes, as SIGHUP does
   kPause,   // new transactions wait until RESUME
   kResume,
   kPromote,     // PROMOTE 'node': the operator's failover override
@@ -58,6 +59,8 @@ struct ResultTable {
 };
 
 [[nodiscard]] ResultTable showPools(const ProxySnapshot& snapshot, const PoolConfig& config);
+// `config.sizes` must be the sizes in effect (ProxyShared::slots.sizes()).
+[[nodiscard]] ResultTable showDatabases(const ProxySnapshot& snapshot, const PoolConfig& config);
 [[nodiscard]] ResultTable showClients(const ProxySnapshot& snapshot);
 [[nodiscard]] ResultTable showServers(const ProxySnapshot& snapshot);
 [[nodiscard]] ResultTable showStats(const ProxySnapshot& snapshot);

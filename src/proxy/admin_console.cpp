@@ -15,6 +15,7 @@
 #include "protocol/writer.hpp"
 #include "proxy/admin_commands.hpp"
 #include "proxy/client_auth.hpp"
+#include "proxy/size_reload.hpp"
 #include "proxy/worker.hpp"
 
 namespace pgswarm::proxy {
@@ -92,6 +93,7 @@ std::string welcome(const CancelKey& key) {
 bool needsSnapshot(AdminCommand command) {
   switch (command) {
     case AdminCommand::kShowPools:
+    case AdminCommand::kShowDatabases:
     case AdminCommand::kShowClients:
     case AdminCommand::kShowServers:
     case AdminCommand::kShowStats:
@@ -111,6 +113,8 @@ ResultTable viewOf(AdminCommand command, const ProxySnapshot& snapshot, const Po
   switch (command) {
     case AdminCommand::kShowPools:
       return showPools(snapshot, config);
+    case AdminCommand::kShowDatabases:
+      return showDatabases(snapshot, config);
     case AdminCommand::kShowClients:
       return showClients(snapshot);
     case AdminCommand::kShowServers:
@@ -148,6 +152,13 @@ asio::awaitable<void> reload(ProxyShared& shared, std::string& out) {
   }
   spdlog::info("reloaded users ({} users) and access rules from the admin console",
                shared.users.size());
+  if (auto sizes = reloadPoolSizes(shared); !sizes) {
+    spdlog::error("RELOAD: keeping the old pool sizes: {}", sizes.error().message);
+    appendError(
+        out, protocol::sqlstate::kSystemError,
+        "reloaded users and access rules, but kept the old pool sizes: " + sizes.error().message);
+    co_return;
+  }
   bool tlsChanged = false;
   if (auto tls = shared.tls.reload(shared.config, &tlsChanged); !tls) {
     spdlog::error("RELOAD: keeping the old TLS certificate: {}", tls.error().message);
@@ -295,7 +306,10 @@ asio::awaitable<void> execute(ProxyShared& shared, std::string_view sql, std::st
                                     snapshot.workers.size(), snapshot.workersAsked));
     }
   }
-  encodeResult(viewOf(command, snapshot, shared.config), "SHOW", out);
+  // The sizes in effect (RELOAD may have changed them), not the first ones.
+  PoolConfig config = shared.config;
+  config.sizes = shared.slots.sizes();
+  encodeResult(viewOf(command, snapshot, config), "SHOW", out);
 }
 
 enum class ConsoleStep {

@@ -188,6 +188,18 @@ std::vector<SettingDef> buildDefs() {
        .flag = "reserve-pool-size",
        .defaultValue = "0",
        .help = "extra server connections for clients that waited reserve_pool_timeout"},
+      {.key = "pool.databases",
+       .flag = "databases",
+       .help = "per-database pool settings, [pool.databases.<name>] tables in the file or an "
+               "inline TOML table: { app = { pool_size = 5, min_pool_size = 1, "
+               "reserve_pool_size = 1, max_db_connections = 10 } }; applied on RELOAD",
+       .table = true},
+      {.key = "pool.users",
+       .flag = "users",
+       .help = "per-user pool settings, [pool.users.<name>] tables in the file or an inline "
+               "TOML table: { alice = { pool_size = 2, max_user_connections = 4 } }; applied on "
+               "RELOAD",
+       .table = true},
       {.key = "pool.reserve_pool_timeout",
        .flag = "reserve-pool-timeout",
        .defaultValue = "5",
@@ -482,6 +494,138 @@ Status readShardAgents(const Settings& settings, PoolConfig& config) {
   return Ok{};
 }
 
+// pool.databases / pool.users: the text of an inline TOML table (a table
+// in the file arrives as that text too, see SettingDef::table).
+Result<toml::table> inlineTable(const Settings& settings, const std::string& key) {
+  auto text = settings.text(key);
+  if (text.empty()) return toml::table{};
+  // toml++ throws on a syntax error; not the data plane, so caught here.
+  try {
+    auto document = toml::parse("value = " + text);
+    if (auto* table = document["value"].as_table()) return std::move(*table);
+  } catch (const toml::parse_error& err) {
+    return makeError("{}: '{}' is not an inline TOML table ({})", settings.origin(key), text,
+                     err.description());
+  }
+  return makeError("{}: '{}' is not a table like {{ name = {{ pool_size = 2 }} }}",
+                   settings.origin(key), text);
+}
+
+struct SizeKey {
+  std::string_view name;
+  long min;
+  long max;
+};
+
+// One entry's numbers by key name, each checked against its range; a key
+// not in `keys` is a typo and an error.
+Result<std::map<std::string, int, std::less<>>> sizeEntry(const std::string& where,
+                                                          const toml::node& node,
+                                                          std::initializer_list<SizeKey> keys) {
+  const auto* table = node.as_table();
+  if (table == nullptr) return makeError("{}: expected a table like {{ pool_size = 2 }}", where);
+  std::map<std::string, int, std::less<>> values;
+  for (const auto& [name, value] : *table) {
+    const auto* key = std::find_if(keys.begin(), keys.end(),
+                                   [&](const SizeKey& k) { return k.name == name.str(); });
+    if (key == keys.end()) {
+      std::string known;
+      for (const auto& k : keys) known += (known.empty() ? "" : ", ") + std::string(k.name);
+      return makeError("{}: unknown key '{}' (known: {})", where, name.str(), known);
+    }
+    auto number = value.value_exact<std::int64_t>();
+    if (!number) {
+      std::ostringstream text;
+      value.visit([&](const auto& shown) { text << shown; });
+      return makeError("{}.{}: {} is not a whole number", where, name.str(), text.str());
+    }
+    if (*number < key->min || *number > key->max) {
+      return makeError("{}.{}: {} is out of range ({}..{})", where, name.str(), *number, key->min,
+                       key->max);
+    }
+    values[std::string(name.str())] = static_cast<int>(*number);
+  }
+  return values;
+}
+
+std::optional<int> valueOf(const std::map<std::string, int, std::less<>>& values,
+                           std::string_view key) {
+  auto it = values.find(key);
+  return it == values.end() ? std::nullopt : std::optional<int>(it->second);
+}
+
+constexpr long kMaxPoolSize = 100000;
+constexpr long kMaxCap = 1000000;
+
+Status readDatabaseSizes(const Settings& settings, pool::PoolSizes& sizes) {
+  auto table = inlineTable(settings, "pool.databases");
+  if (!table) return table.error();
+  for (const auto& [name, node] : *table) {
+    auto where = fmt::format("{}: database '{}'", settings.origin("pool.databases"), name.str());
+    // PgBouncer's names; reserve_pool is its older spelling.
+    auto entry = sizeEntry(where, node,
+                           {{"pool_size", 1, kMaxPoolSize},
+                            {"min_pool_size", 0, kMaxPoolSize},
+                            {"reserve_pool_size", 0, kMaxPoolSize},
+                            {"reserve_pool", 0, kMaxPoolSize},
+                            {"max_db_connections", 0, kMaxCap}});
+    if (!entry) return entry.error();
+    if (entry->count("reserve_pool") != 0 && entry->count("reserve_pool_size") != 0) {
+      return makeError("{}: reserve_pool and reserve_pool_size are the same setting; give one",
+                       where);
+    }
+    pool::DatabaseSizes database{
+        .poolSize = valueOf(*entry, "pool_size"),
+        .minPoolSize = valueOf(*entry, "min_pool_size"),
+        .reservePoolSize = valueOf(*entry, "reserve_pool_size"),
+        .maxConnections = valueOf(*entry, "max_db_connections").value_or(0)};
+    if (!database.reservePoolSize) database.reservePoolSize = valueOf(*entry, "reserve_pool");
+    int poolSize = database.poolSize.value_or(sizes.defaultPoolSize);
+    int minPoolSize = database.minPoolSize.value_or(sizes.minPoolSize);
+    if (minPoolSize > poolSize) {
+      return makeError("{}: min_pool_size ({}) is more than its pool_size ({})", where, minPoolSize,
+                       poolSize);
+    }
+    sizes.databases.emplace(std::string(name.str()), database);
+  }
+  return Ok{};
+}
+
+Status readUserSizes(const Settings& settings, pool::PoolSizes& sizes) {
+  auto table = inlineTable(settings, "pool.users");
+  if (!table) return table.error();
+  for (const auto& [name, node] : *table) {
+    auto where = fmt::format("{}: user '{}'", settings.origin("pool.users"), name.str());
+    auto entry = sizeEntry(where, node,
+                           {{"pool_size", 1, kMaxPoolSize}, {"max_user_connections", 0, kMaxCap}});
+    if (!entry) return entry.error();
+    sizes.users.emplace(
+        std::string(name.str()),
+        pool::UserSizes{.poolSize = valueOf(*entry, "pool_size"),
+                        .maxConnections = valueOf(*entry, "max_user_connections").value_or(0)});
+  }
+  return Ok{};
+}
+
+Status readPoolSizes(const Settings& settings, pool::PoolSizes& sizes) {
+  auto poolSize = settings.integer("pool.default_pool_size", 1, kMaxPoolSize);
+  auto minPool = settings.integer("pool.min_pool_size", 0, kMaxPoolSize);
+  auto reservePool = settings.integer("pool.reserve_pool_size", 0, kMaxPoolSize);
+  for (const auto* value : {&poolSize, &minPool, &reservePool}) {
+    if (!*value) return value->error();
+  }
+  sizes.defaultPoolSize = static_cast<int>(*poolSize);
+  sizes.minPoolSize = static_cast<int>(*minPool);
+  sizes.reservePoolSize = static_cast<int>(*reservePool);
+  if (sizes.minPoolSize > sizes.defaultPoolSize) {
+    return makeError("{} ({}) is more than pool.default_pool_size ({})",
+                     settings.origin("pool.min_pool_size"), sizes.minPoolSize,
+                     sizes.defaultPoolSize);
+  }
+  if (auto databases = readDatabaseSizes(settings, sizes); !databases) return databases;
+  return readUserSizes(settings, sizes);
+}
+
 Status readShardSettings(const Settings& settings, PoolConfig& config) {
   auto groups = parseShardHosts(settings.text("pool.shard_hosts"));
   if (!groups)
@@ -592,27 +736,16 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
   config.listenAddress = settings.text("pool.listen_addr");
   auto port = settings.integer("pool.listen_port", 1, 65535);
   auto workers = settings.integer("pool.workers", 1, 256);
-  auto poolSize = settings.integer("pool.default_pool_size", 1, 100000);
   auto maxClients = settings.integer("pool.max_client_conn", 1, 1000000);
   auto maxPacket = settings.integer("pool.max_packet_size", 1024, 1L << 30);
-  auto minPool = settings.integer("pool.min_pool_size", 0, 100000);
-  auto reservePool = settings.integer("pool.reserve_pool_size", 0, 100000);
-  for (const auto* value :
-       {&port, &workers, &poolSize, &maxClients, &maxPacket, &minPool, &reservePool}) {
+  for (const auto* value : {&port, &workers, &maxClients, &maxPacket}) {
     if (!*value) return value->error();
   }
   config.listenPort = static_cast<int>(*port);
   config.workers = static_cast<int>(*workers);
-  config.defaultPoolSize = static_cast<int>(*poolSize);
   config.maxClientConnections = static_cast<int>(*maxClients);
   config.maxPacketSize = static_cast<std::size_t>(*maxPacket);
-  config.minPoolSize = static_cast<int>(*minPool);
-  config.reservePoolSize = static_cast<int>(*reservePool);
-  if (config.minPoolSize > config.defaultPoolSize) {
-    return makeError("{} ({}) is more than pool.default_pool_size ({})",
-                     settings.origin("pool.min_pool_size"), config.minPoolSize,
-                     config.defaultPoolSize);
-  }
+  if (auto sizes = readPoolSizes(settings, config.sizes); !sizes) return sizes.error();
 
   auto mode =
       choice<PoolMode>(settings, "pool.pool_mode",
@@ -727,7 +860,43 @@ std::string joinNumbers(const std::vector<int>& numbers) {
   return joined;
 }
 
+// Printed by toml++ as Settings prints a table from the file, so the two
+// read the same and a name that is not a bare key is quoted and escaped.
+template <typename Entries, typename Describe>
+std::string inlineTableOf(const Entries& entries, Describe describe) {
+  if (entries.empty()) return "";
+  toml::table all;
+  for (const auto& [name, entry] : entries) {
+    toml::table fields;
+    describe(entry, [&](std::string_view key, std::optional<int> value) {
+      if (value) fields.insert(key, *value);
+    });
+    fields.is_inline(true);
+    all.insert(name, std::move(fields));
+  }
+  all.is_inline(true);
+  std::ostringstream out;
+  out << toml::toml_formatter(all, toml::format_flags::none);
+  return out.str();
+}
+
 }  // namespace
+
+std::string describeDatabaseSizes(const pool::PoolSizes& sizes) {
+  return inlineTableOf(sizes.databases, [](const pool::DatabaseSizes& db, auto field) {
+    field("pool_size", db.poolSize);
+    field("min_pool_size", db.minPoolSize);
+    field("reserve_pool_size", db.reservePoolSize);
+    if (db.maxConnections > 0) field("max_db_connections", db.maxConnections);
+  });
+}
+
+std::string describeUserSizes(const pool::PoolSizes& sizes) {
+  return inlineTableOf(sizes.users, [](const pool::UserSizes& user, auto field) {
+    field("pool_size", user.poolSize);
+    if (user.maxConnections > 0) field("max_user_connections", user.maxConnections);
+  });
+}
 
 std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig& config) {
   auto seconds = [](std::chrono::milliseconds value) {
@@ -774,9 +943,11 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"auth_dbname", config.authDbname},
       {"auth_query_cache_ttl", seconds(config.authQueryCacheTtl)},
       {"admin_users", admins},
-      {"default_pool_size", std::to_string(config.defaultPoolSize)},
-      {"min_pool_size", std::to_string(config.minPoolSize)},
-      {"reserve_pool_size", std::to_string(config.reservePoolSize)},
+      {"default_pool_size", std::to_string(config.sizes.defaultPoolSize)},
+      {"min_pool_size", std::to_string(config.sizes.minPoolSize)},
+      {"reserve_pool_size", std::to_string(config.sizes.reservePoolSize)},
+      {"databases", describeDatabaseSizes(config.sizes)},
+      {"users", describeUserSizes(config.sizes)},
       {"reserve_pool_timeout", seconds(config.reservePoolTimeout)},
       {"max_client_conn", std::to_string(config.maxClientConnections)},
       {"server_reset_query", config.serverResetQuery},

@@ -10,6 +10,7 @@
 #include "cluster/failover.hpp"
 #include "common/result.hpp"
 #include "common/settings.hpp"
+#include "pool/pool_sizes.hpp"
 #include "pool/server_connection.hpp"
 
 namespace pgswarm::proxy {
@@ -90,9 +91,10 @@ struct PoolConfig {
   std::string authDbname = "postgres";
   std::chrono::milliseconds authQueryCacheTtl{5000};
   std::vector<std::string> adminUsers;
-  int defaultPoolSize = 20;  // per (user, database), for the whole process
-  int minPoolSize = 0;
-  int reservePoolSize = 0;
+  // default_pool_size, min_pool_size, reserve_pool_size and their
+  // [pool.databases.<name>] / [pool.users.<name>] overrides and caps; the
+  // one part of the config RELOAD applies (to ProxyShared::slots).
+  pool::PoolSizes sizes;
   std::chrono::milliseconds reservePoolTimeout{5000};
   int maxClientConnections = 1000;
   std::string serverResetQuery = "DISCARD ALL";
@@ -125,6 +127,10 @@ struct PoolConfig {
 [[nodiscard]] Result<std::vector<ShardGroupConfig>> parseShardHosts(const std::string& text);
 // "h1:5432:h2:5433" (the seed's HOSTS) or "h1:5432,h2:5433".
 [[nodiscard]] Result<std::vector<pool::ServerAddress>> parseHosts(const std::string& text);
+// pool.databases / pool.users as one inline TOML table each, the form the
+// environment and flags take: "{ app = { pool_size = 2 } }" ("" when empty).
+[[nodiscard]] std::string describeDatabaseSizes(const pool::PoolSizes& sizes);
+[[nodiscard]] std::string describeUserSizes(const pool::PoolSizes& sizes);
 // Every setting's key (without "pool.") and its effective value, secrets
 // masked, in poolSettingDefs() order: SHOW CONFIG.
 [[nodiscard]] std::vector<std::pair<std::string, std::string>> describeConfig(

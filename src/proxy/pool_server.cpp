@@ -8,6 +8,7 @@
 #include "proxy/dashboard.hpp"
 #include "proxy/http_endpoint.hpp"
 #include "proxy/shared_state.hpp"
+#include "proxy/size_reload.hpp"
 #include "proxy/worker.hpp"
 
 namespace pgswarm::proxy {
@@ -175,8 +176,9 @@ void makeShardGroups(ProxyShared& shared) {
 
 }  // namespace
 
-int runPool(const PoolConfig& config) {
+int runPool(const PoolConfig& config, std::function<Result<PoolConfig>()> rereadConfig) {
   ProxyShared shared(config);
+  shared.rereadConfig = std::move(rereadConfig);
   if (auto loaded = reloadAuthentication(shared); !loaded) {
     spdlog::error("{}", loaded.error().message);
     return 2;
@@ -245,6 +247,9 @@ int runPool(const PoolConfig& config) {
       } else {
         spdlog::error("reload failed, keeping the old users and access rules: {}",
                       reloaded.error().message);
+      }
+      if (auto sizes = reloadPoolSizes(shared); !sizes) {
+        spdlog::error("reload: keeping the old pool sizes: {}", sizes.error().message);
       }
       bool tlsChanged = false;
       if (auto tls = shared.tls.reload(shared.config, &tlsChanged); !tls) {

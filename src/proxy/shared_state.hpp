@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <vector>
 
 #include "cluster/event_log.hpp"
@@ -47,8 +48,12 @@ struct ProxyShared {
   explicit ProxyShared(PoolConfig c)
       : config(std::move(c)),
         routing(RoutingPolicy::fromConfig(config)),
-        slots(config.defaultPoolSize, config.reservePoolSize, std::max(config.workers, 1)) {}
+        slots(config.sizes, std::max(config.workers, 1)) {}
+  // As the pool started; the pool sizes in effect are slots.sizes() (RELOAD).
   const PoolConfig config;
+  // RELOAD and SIGHUP read the config again (file, environment, flags)
+  // through this, for the pool sizes; null: they keep the sizes.
+  std::function<Result<PoolConfig>()> rereadConfig;
   const RoutingPolicy routing;
   // The cluster's event history (dashboard): the monitor and the failover
   // coordinator add to it, so it is made first and outlives both.
@@ -72,7 +77,8 @@ struct ProxyShared {
   ClientTls tls;
   SecretCache authCache{config.authQueryCacheTtl};
   CancelRegistry cancels;
-  // default_pool_size (+ reserve) per (user, database, node) across all workers.
+  // The pool sizes per (user, database, node) across all workers, and the
+  // caps per database and user.
   pool::PoolSlotRegistry slots;
   std::atomic<int> clients{0};
   // Filled by runPool before any worker starts and never changed afterwards,

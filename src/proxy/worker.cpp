@@ -156,7 +156,6 @@ pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& da
   if (it != pools_.end()) return *it->second;
   const auto& config = shared_.config;
   pool::PoolLimits limits{
-      .minServers = config.minPoolSize,
       .reserveTimeout = config.reservePoolTimeout,
       .connectTimeout = config.serverConnectTimeout,
       .idleTimeout = config.serverIdleTimeout,

@@ -138,3 +138,36 @@ TEST(Settings, EnvironmentNameIsDerivedFromTheKey) {
 
 }  // namespace
 }  // namespace pgswarm
+
+namespace pgswarm {
+namespace {
+
+// A table setting ([pool.databases.<name>]) arrives as the text of an
+// inline table, the form the environment takes; other settings still must
+// be plain values.
+TEST(Settings, ATableSettingBecomesInlineTableText) {
+  const std::vector<SettingDef> defs = {
+      {.key = "pool.databases", .flag = "databases", .table = true},
+      {.key = "pool.port", .flag = "port"},
+  };
+  auto file = parse(
+      "[pool]\nport = 1\n[pool.databases.app]\npool_size = 2\n[pool.databases.\"my db\"]\n"
+      "max_db_connections = 3\n");
+  auto settings = Settings::resolve(defs, &file, {}, {});
+  ASSERT_TRUE(settings.ok()) << settings.error().message;
+  EXPECT_EQ(settings->text("pool.databases"),
+            R"({ app = { pool_size = 2 }, "my db" = { max_db_connections = 3 } })");
+  EXPECT_EQ(settings->origin("pool.databases"), "config key pool.databases");
+  auto fromEnvironment = Settings::resolve(
+      defs, &file, {{"PGSWARM_POOL_DATABASES", "{ app = { pool_size = 9 } }"}}, {});
+  ASSERT_TRUE(fromEnvironment.ok());
+  EXPECT_EQ(fromEnvironment->text("pool.databases"), "{ app = { pool_size = 9 } }");
+
+  auto nested = parse("[pool.port]\nx = 1\n");
+  auto refused = Settings::resolve(defs, &nested, {}, {});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "setting 'pool.port' in config file must be a value");
+}
+
+}  // namespace
+}  // namespace pgswarm

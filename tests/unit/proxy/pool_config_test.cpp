@@ -79,9 +79,9 @@ TEST(PoolConfig, PoolSizesAndReserve) {
                             {"pool.reserve_pool_size", "1"},
                             {"pool.reserve_pool_timeout", "7"}});
   ASSERT_TRUE(config.ok()) << config.error().message;
-  EXPECT_EQ(config->defaultPoolSize, 3);
-  EXPECT_EQ(config->minPoolSize, 2);
-  EXPECT_EQ(config->reservePoolSize, 1);
+  EXPECT_EQ(config->sizes.defaultPoolSize, 3);
+  EXPECT_EQ(config->sizes.minPoolSize, 2);
+  EXPECT_EQ(config->sizes.reservePoolSize, 1);
   EXPECT_EQ(config->reservePoolTimeout, std::chrono::seconds(7));
   auto described = describeConfig(*config);
   std::map<std::string, std::string> values(described.begin(), described.end());
@@ -129,8 +129,8 @@ TEST(PoolConfig, FailoverSettingsThatDoNotFit) {
 TEST(PoolConfig, DefaultsKeepTheOldBehaviour) {
   auto config = configWith({});
   ASSERT_TRUE(config.ok()) << config.error().message;
-  EXPECT_EQ(config->minPoolSize, 0);
-  EXPECT_EQ(config->reservePoolSize, 0);
+  EXPECT_EQ(config->sizes.minPoolSize, 0);
+  EXPECT_EQ(config->sizes.reservePoolSize, 0);
   EXPECT_EQ(config->reservePoolTimeout, std::chrono::seconds(5));
 }
 
@@ -272,6 +272,168 @@ TEST(PoolConfig, ShardAgentsThatDoNotFit) {
     EXPECT_NE(config.error().message.find(message), std::string::npos)
         << agents << ": " << config.error().message;
   }
+}
+
+}  // namespace
+}  // namespace pgswarm::proxy
+
+// Per-database and per-user pool sizes ([pool.databases.<name>],
+// [pool.users.<name>]): the TOML tables, the inline form the environment and
+// flags take, PgBouncer's precedence, and the errors an operator sees.
+namespace pgswarm::proxy {
+namespace {
+
+Result<PoolConfig> configFromToml(const std::string& text, const EnvironmentMap& env = {}) {
+  auto file = toml::parse(text);
+  EnvironmentMap all{{"HOSTS", "db1:5432"}, {"USER", "postgres"}, {"PASSWORD", "pw"}};
+  for (const auto& [name, value] : env) all[name] = value;
+  auto settings = Settings::resolve(poolSettingDefs(), &file, all, {});
+  if (!settings) return settings.error();
+  return poolConfigFromSettings(*settings);
+}
+
+std::string errorOf(const Result<PoolConfig>& config) {
+  return config.ok() ? std::string("(accepted)") : config.error().message;
+}
+
+TEST(PoolSizeOverrides, TablesInTheFile) {
+  auto config = configFromToml(R"(
+[pool]
+default_pool_size = 10
+min_pool_size = 1
+reserve_pool_size = 2
+
+[pool.databases.app]
+pool_size = 4
+min_pool_size = 3
+reserve_pool = 1
+max_db_connections = 6
+
+[pool.databases.reports]
+max_db_connections = 3
+
+[pool.users.alice]
+pool_size = 2
+max_user_connections = 5
+)");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  const auto& sizes = config->sizes;
+  ASSERT_EQ(sizes.databases.size(), 2U);
+  const auto& app = sizes.databases.at("app");
+  EXPECT_EQ(app.poolSize, 4);
+  EXPECT_EQ(app.minPoolSize, 3);
+  EXPECT_EQ(app.reservePoolSize, 1);  // reserve_pool is PgBouncer's older name
+  EXPECT_EQ(app.maxConnections, 6);
+  EXPECT_FALSE(sizes.databases.at("reports").poolSize.has_value());
+  EXPECT_EQ(sizes.users.at("alice").poolSize, 2);
+  EXPECT_EQ(sizes.users.at("alice").maxConnections, 5);
+  EXPECT_EQ(sizes.maxDbConnections("app"), 6);
+  EXPECT_EQ(sizes.maxDbConnections("other"), 0);
+  EXPECT_EQ(sizes.maxUserConnections("alice"), 5);
+  EXPECT_EQ(sizes.maxUserConnections("bob"), 0);
+}
+
+TEST(PoolSizeOverrides, UserOverDatabaseOverDefault) {
+  auto config = configFromToml(R"(
+[pool]
+default_pool_size = 10
+min_pool_size = 1
+reserve_pool_size = 2
+[pool.databases.app]
+pool_size = 4
+min_pool_size = 3
+reserve_pool_size = 1
+[pool.users.alice]
+pool_size = 2
+)");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  using Effective = pool::PoolSizes::Effective;
+  const auto& sizes = config->sizes;
+  EXPECT_EQ(sizes.of("bob", "other"), (Effective{.limit = 10, .reserve = 2, .min = 1}));
+  EXPECT_EQ(sizes.of("bob", "app"), (Effective{.limit = 4, .reserve = 1, .min = 3}));
+  EXPECT_EQ(sizes.of("alice", "other"), (Effective{.limit = 2, .reserve = 2, .min = 1}));
+  // The user's pool_size wins; the database's min_pool_size is held below it.
+  EXPECT_EQ(sizes.of("alice", "app"), (Effective{.limit = 2, .reserve = 1, .min = 2}));
+}
+
+TEST(PoolSizeOverrides, InlineTableFromTheEnvironment) {
+  auto config = configFrom(
+      {{"PGSWARM_POOL_DATABASES", "{ app = { pool_size = 2 }, \"my db\" = { pool_size = 7 } }"},
+       {"PGSWARM_POOL_USERS", "{ alice = { max_user_connections = 3 } }"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->sizes.of("x", "app").limit, 2);
+  EXPECT_EQ(config->sizes.of("x", "my db").limit, 7);
+  EXPECT_EQ(config->sizes.maxUserConnections("alice"), 3);
+  // SHOW CONFIG prints the same form back, and it reads in again unchanged.
+  auto described = describeConfig(*config);
+  std::map<std::string, std::string> values(described.begin(), described.end());
+  EXPECT_EQ(values["databases"], R"({ app = { pool_size = 2 }, "my db" = { pool_size = 7 } })");
+  EXPECT_EQ(values["users"], "{ alice = { max_user_connections = 3 } }");
+  auto again = configFrom(
+      {{"PGSWARM_POOL_DATABASES", values["databases"]}, {"PGSWARM_POOL_USERS", values["users"]}});
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->sizes, config->sizes);
+}
+
+TEST(PoolSizeOverrides, TheEnvironmentOverridesTheFile) {
+  auto config = configFromToml("[pool.databases.app]\npool_size = 4\n",
+                               {{"PGSWARM_POOL_DATABASES", "{ app = { pool_size = 9 } }"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->sizes.of("u", "app").limit, 9);
+}
+
+TEST(PoolSizeOverrides, BadValuesAreNamedPrecisely) {
+  struct Case {
+    const char* toml;
+    const char* expected;
+  };
+  for (const auto& [toml, expected] : std::vector<Case>{
+           {"[pool.databases.app]\npool_size = -1\n",
+            "config key pool.databases: database 'app'.pool_size: -1 is out of range (1..100000)"},
+           {"[pool.databases.app]\npool_size = 0\n", "pool_size: 0 is out of range (1..100000)"},
+           {"[pool.databases.app]\nmax_db_connections = -2\n",
+            "max_db_connections: -2 is out of range (0..1000000)"},
+           {"[pool.databases.app]\npool_size = 2.5\n",
+            "database 'app'.pool_size: 2.5 is not a whole number"},
+           {"[pool.databases.app]\npool_size = \"2\"\n",
+            "database 'app'.pool_size: '2' is not a whole number"},
+           {"[pool.databases.app]\npool_sise = 2\n",
+            "database 'app': unknown key 'pool_sise' (known: pool_size, min_pool_size, "
+            "reserve_pool_size, reserve_pool, max_db_connections)"},
+           {"[pool.users.alice]\nmax_db_connections = 2\n",
+            "user 'alice': unknown key 'max_db_connections' (known: pool_size, "
+            "max_user_connections)"},
+           {"[pool.databases.app]\npool_size = 2\nmin_pool_size = 3\n",
+            "database 'app': min_pool_size (3) is more than its pool_size (2)"},
+           {"[pool]\ndefault_pool_size = 2\n[pool.databases.app]\nmin_pool_size = 3\n",
+            "database 'app': min_pool_size (3) is more than its pool_size (2)"},
+           {"[pool.databases.app]\nreserve_pool = 1\nreserve_pool_size = 2\n",
+            "reserve_pool and reserve_pool_size are the same setting"},
+           {"[pool.databases]\napp = 5\n",
+            "database 'app': expected a table like { pool_size = 2 }"},
+       }) {
+    auto message = errorOf(configFromToml(toml));
+    EXPECT_NE(message.find(expected), std::string::npos) << toml << "\n -> " << message;
+  }
+}
+
+TEST(PoolSizeOverrides, BadInlineTextIsRefused) {
+  auto broken = configFrom({{"PGSWARM_POOL_DATABASES", "{ app = { pool_size = 2 }"}});
+  EXPECT_NE(errorOf(broken).find("PGSWARM_POOL_DATABASES: '{ app = { pool_size = 2 }' is not an "
+                                 "inline TOML table"),
+            std::string::npos)
+      << errorOf(broken);
+  auto notTable = configFrom({{"PGSWARM_POOL_USERS", "5"}});
+  EXPECT_NE(errorOf(notTable).find("PGSWARM_POOL_USERS: '5' is not a table"), std::string::npos)
+      << errorOf(notTable);
+}
+
+TEST(PoolSizeOverrides, NoneByDefault) {
+  auto config = configWith({});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_TRUE(config->sizes.databases.empty());
+  EXPECT_TRUE(config->sizes.users.empty());
+  EXPECT_EQ(config->sizes.of("any", "any").limit, 20);
 }
 
 }  // namespace
