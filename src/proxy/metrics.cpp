@@ -401,6 +401,47 @@ std::string escapeLabelValue(std::string_view value) {
   return escaped;
 }
 
+namespace {
+
+// The shard commands' rows (the dashboard's long operations), labelled by
+// the command's id: a finished one keeps its series while the catalog
+// keeps its row.
+void renderShardOperations(Exposition& out, const ProxySnapshot& snapshot) {
+  struct Family {
+    std::string_view name;
+    std::string_view help;
+    std::int64_t (*value)(const shard::OperationRow& row);
+  };
+  static constexpr std::array<Family, 5> kFamilies{{
+      {"pgswarm_shard_operation_rows_done",
+       "Rows the shard command's current phase (phase in /api/status) has copied.",
+       [](const shard::OperationRow& row) { return row.rowsDone; }},
+      {"pgswarm_shard_operation_rows_total",
+       "Rows the shard command's current phase copies in all (counted before it).",
+       [](const shard::OperationRow& row) { return row.rowsTotal; }},
+      {"pgswarm_shard_operation_bytes_done",
+       "Bytes of COPY stream the shard command's current phase has copied.",
+       [](const shard::OperationRow& row) { return row.bytesDone; }},
+      {"pgswarm_shard_operation_running",
+       "1 while the shard command runs, 0 once it ended (or was killed).",
+       [](const shard::OperationRow& row) -> std::int64_t { return row.state == "running"; }},
+      {"pgswarm_shard_operation_succeeded",
+       "1 when the shard command ended well, 0 while it runs or when it failed.",
+       [](const shard::OperationRow& row) -> std::int64_t { return row.state == "done"; }},
+  }};
+  for (const auto& family : kFamilies) {
+    out.family(family.name, "gauge", family.help);
+    for (const auto& row : snapshot.shardOperations) {
+      auto labels = fmt::format("database=\"{}\",table=\"{}\",verb=\"{}\",id=\"{}\"",
+                                escapeLabelValue(row.database), escapeLabelValue(row.table),
+                                escapeLabelValue(row.verb), row.id);
+      out.sample(family.name, labels, family.value(row));
+    }
+  }
+}
+
+}  // namespace
+
 std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& config) {
   Exposition out;
   renderClients(out, snapshot, config);
@@ -423,6 +464,7 @@ std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& confi
 
   renderNodes(out, snapshot, config);
   renderShards(out, snapshot);
+  if (snapshot.shardMap) renderShardOperations(out, snapshot);
 
   out.family("pgswarm_pool_paused", "gauge", "1 while the pool is PAUSEd from the admin console.");
   out.sample("pgswarm_pool_paused", "", snapshot.paused ? 1 : 0);
