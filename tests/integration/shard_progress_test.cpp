@@ -1,5 +1,5 @@
-// Shard commands' progress on the pool's dashboard: `up --shards 1` with the
-// pool's HTTP port, a table big enough for its copy to take seconds. While
+// Shard commands' progress on the pool's dashboard: `up --shards 1
+// --pool-mode transaction` with the pool's HTTP port, a table big enough for its copy to take seconds. While
 // `pgswarm shard create` (or `shard move`) runs, the pool's /api/status
 // must list it in shard_operations, running in its copy phase with rows
 // done growing towards the counted total, and /metrics must have it; once
@@ -14,7 +14,6 @@
 
 #include "dashboard_support.hpp"
 #include "harness.hpp"
-#include "runtime/ports.hpp"
 #include "runtime/process.hpp"
 
 namespace pgswarm::test {
@@ -27,12 +26,12 @@ constexpr int kRows = 2000000;
 class ShardProgressTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto port = runtime::pickFreePort();
-    ASSERT_TRUE(port);
-    httpPort_ = *port;
     cluster_ = std::make_unique<LocalCluster>(0, 1);
-    auto up = cluster_->up({"--http-port", std::to_string(httpPort_)});
+    // The shard map's reader, which also reads the progress, runs only in
+    // transaction mode (direct shard routing).
+    auto up = cluster_->up({"--pool-mode", "transaction"});
     ASSERT_EQ(up.exitCode, 0) << up.output;
+    httpPort_ = cluster_->poolPort() + 1;  // LocalCluster::up's --http-port
   }
   static void TearDownTestSuite() { cluster_.reset(); }
 
@@ -77,6 +76,17 @@ class ShardProgressTest : public ::testing::Test {
     return nullptr;
   }
 
+  // The catalog's rows and the pool's view of them, for a failure message.
+  static std::string diagnosis() {
+    auto conn = cluster_->connect(0);
+    auto rows = conn.query(
+        "SELECT coalesce(string_agg(o::text, E'\\n'), 'no rows') AS rows FROM pgswarm.operations o");
+    auto status = nlohmann::json::parse(httpGet(httpPort_, "/api/status").body, nullptr, false);
+    return "pgswarm.operations:\n" + (rows ? rows->text(0, "rows") : rows.error().message) +
+           "\n/api/status shard_operations: " +
+           (status.is_object() ? status["shard_operations"].dump() : "no answer");
+  }
+
   static inline std::unique_ptr<LocalCluster> cluster_;
   static inline int httpPort_ = 0;
 };
@@ -104,7 +114,7 @@ TEST_F(ShardProgressTest, ACreateShowsItsCopyGrowingThenDone) {
     std::this_thread::sleep_for(200ms);
   }
   ASSERT_GE(seen.size(), 2u) << "the copy's rows never grew on the dashboard; last: "
-                             << running.dump();
+                             << running.dump() << "\n" << diagnosis();
   EXPECT_TRUE(metricSeen) << "pgswarm_shard_operation_running never said 1";
   // Both partitions' rows, counted before the copy began.
   EXPECT_EQ(running["rows_total"], kRows);
@@ -147,7 +157,8 @@ TEST_F(ShardProgressTest, AKilledMoveIsStaleUntilTheNextCommandMarksItFailed) {
       60s);
   ::kill(pid, SIGKILL);
   (void)runtime::stopProcess(pid, 5s, SIGKILL);
-  ASSERT_TRUE(midCopy) << "the move never showed its copy: " << copying.dump();
+  ASSERT_TRUE(midCopy) << "the move never showed its copy: " << copying.dump() << "\n"
+                       << diagnosis();
   EXPECT_EQ(copying["partition"], "killed_items_p1");
   EXPECT_EQ(copying["source_node"], "coordinator");
   EXPECT_EQ(copying["target_node"], "shard1");
