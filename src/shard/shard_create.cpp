@@ -46,10 +46,13 @@ class ShardCreator {
     operation_ = OperationRecorder::start(options_.coordinator, schema_, table_, "create", {});
     auto planned = planOrResume();
     if (!planned) return planned.error();
-    for (const auto& step : {&ShardCreator::build, &ShardCreator::copyAll,
-                             &ShardCreator::freezeVerifySwap, &ShardCreator::finish}) {
-      if (auto done = (this->*step)(); !done) return done.error();
-    }
+    // copyAll() names its phase with the rows to copy.
+    auto done = runPhases<ShardCreator, 4>(*this, operation_,
+                                           {{{"build", &ShardCreator::build},
+                                             {nullptr, &ShardCreator::copyAll},
+                                             {"verify", &ShardCreator::freezeVerifySwap},
+                                             {"finish", &ShardCreator::finish}}});
+    if (!done) return done.error();
     return report_;
   }
 
@@ -177,7 +180,6 @@ class ShardCreator {
 
   // build ------------------------------------------------------------------
   Status build() {
-    operation_.phase("build");
     if (auto ok = buildServers(); !ok) return ok;
     if (auto ok = buildParent(); !ok) return ok;
     for (const auto& partition : map_.partitions) {
@@ -318,7 +320,6 @@ class ShardCreator {
 
   // freeze, verify, swap ----------------------------------------------------
   Status freezeVerifySwap() {
-    operation_.phase("verify");
     auto conn = freezeWrites(options_.coordinator, original(), false);
     if (!conn) return conn.error();
     PgConnection& locked = *conn;
@@ -408,7 +409,6 @@ class ShardCreator {
 
   // finish -----------------------------------------------------------------
   Status finish() {
-    operation_.phase("finish");
     report_.map = map_;
     for (auto& [name, conn] : nodeConnections_) {
       if (auto ok = conn.execute("ANALYZE " + original()); !ok) {

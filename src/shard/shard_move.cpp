@@ -27,17 +27,13 @@ class ShardMover {
 
  private:
   Result<MoveReport> runSteps() {
-    using Step = Status (ShardMover::*)();
-    // plan() starts the command's row, copy() its phase with the rows to copy.
-    const std::pair<const char*, Step> steps[] = {{nullptr, &ShardMover::plan},
-                                                  {"build", &ShardMover::build},
-                                                  {nullptr, &ShardMover::copy},
-                                                  {"verify", &ShardMover::freezeVerifySwap},
-                                                  {"finish", &ShardMover::dropOld}};
-    for (const auto& [phase, step] : steps) {
-      if (phase != nullptr) operation_.phase(phase);
-      if (auto done = (this->*step)(); !done) return done.error();
-    }
+    auto done = runPhases<ShardMover, 5>(*this, operation_,
+                                         {{{nullptr, &ShardMover::plan},
+                                           {"build", &ShardMover::build},
+                                           {nullptr, &ShardMover::copy},
+                                           {"verify", &ShardMover::freezeVerifySwap},
+                                           {"finish", &ShardMover::dropOld}}});
+    if (!done) return done.error();
     return MoveReport{.moved = moved_, .rows = rows_};
   }
 

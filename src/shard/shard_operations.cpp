@@ -124,14 +124,32 @@ OperationRecorder OperationRecorder::start(const cluster::ConnectTarget& coordin
   return recorder;
 }
 
+void CopyTally::start(std::int64_t rowsTotal) {
+  rowsTotal_ = rowsTotal;
+  ended_ = current_ = {};
+}
+
+void CopyTally::copied(const cluster::CopyProgress& progress) {
+  current_ = progress;
+}
+
+void CopyTally::ended(const cluster::CopyProgress& progress) {
+  ended_.rows += progress.rows;
+  ended_.bytes += progress.bytes;
+  current_ = {};
+}
+
+std::int64_t CopyTally::bytesTotal() const {
+  if (rowsDone() == 0) return 0;
+  return static_cast<std::int64_t>(static_cast<double>(bytesDone()) /
+                                   static_cast<double>(rowsDone()) *
+                                   static_cast<double>(rowsTotal()));
+}
+
 OperationRecorder::OperationRecorder(OperationRecorder&& other) noexcept
     : conn_(std::exchange(other.conn_, std::nullopt)),
       id_(other.id_),
-      rowsTotal_(other.rowsTotal_),
-      rowsBase_(other.rowsBase_),
-      bytesBase_(other.bytesBase_),
-      rowsDone_(other.rowsDone_),
-      bytesDone_(other.bytesDone_),
+      tally_(other.tally_),
       written_(other.written_),
       warned_(other.warned_) {}
 
@@ -140,11 +158,7 @@ OperationRecorder& OperationRecorder::operator=(OperationRecorder&& other) noexc
   if (conn_) finish(false, "replaced before it ended");
   conn_ = std::exchange(other.conn_, std::nullopt);
   id_ = other.id_;
-  rowsTotal_ = other.rowsTotal_;
-  rowsBase_ = other.rowsBase_;
-  bytesBase_ = other.bytesBase_;
-  rowsDone_ = other.rowsDone_;
-  bytesDone_ = other.bytesDone_;
+  tally_ = other.tally_;
   written_ = other.written_;
   warned_ = other.warned_;
   return *this;
@@ -155,10 +169,7 @@ OperationRecorder::~OperationRecorder() {
 }
 
 void OperationRecorder::phase(std::string_view name, std::int64_t rowsTotal) {
-  if (rowsTotal > 0) {
-    rowsTotal_ = rowsTotal;
-    rowsBase_ = bytesBase_ = rowsDone_ = bytesDone_ = 0;
-  }
+  if (rowsTotal > 0) tally_.start(rowsTotal);
   if (!conn_) return;
   auto ok = rowsTotal > 0
                 ? conn_->execute(
@@ -185,16 +196,12 @@ void OperationRecorder::target(const OperationTarget& target) {
 }
 
 void OperationRecorder::copied(const cluster::CopyProgress& progress) {
-  rowsDone_ = rowsBase_ + progress.rows;
-  bytesDone_ = bytesBase_ + progress.bytes;
+  tally_.copied(progress);
   write(false);
 }
 
 void OperationRecorder::copyEnded(const cluster::CopyProgress& progress) {
-  rowsBase_ += progress.rows;
-  bytesBase_ += progress.bytes;
-  rowsDone_ = rowsBase_;
-  bytesDone_ = bytesBase_;
+  tally_.ended(progress);
   write(true);
 }
 
@@ -208,25 +215,17 @@ void OperationRecorder::finish(bool succeeded, const std::string& message) {
   conn_.reset();
 }
 
-// Rows written to the total so far grow it (writes during the copy): the
-// total stays an estimate, never below what is done.
 void OperationRecorder::write(bool force) {
   if (!conn_) return;
   auto now = std::chrono::steady_clock::now();
   if (!force && now - written_ < kWriteInterval) return;
   written_ = now;
-  rowsTotal_ = std::max(rowsTotal_, rowsDone_);
-  std::int64_t bytesTotal = rowsDone_ > 0
-                                ? static_cast<std::int64_t>(static_cast<double>(bytesDone_) /
-                                                            static_cast<double>(rowsDone_) *
-                                                            static_cast<double>(rowsTotal_))
-                                : 0;
   auto ok = conn_->execute(
       "UPDATE pgswarm.operations SET rows_done = $2::bigint, bytes_done = $3::bigint, "
       "rows_total = $4::bigint, bytes_total = $5::bigint, copy_updated_at = clock_timestamp(), "
       "updated_at = clock_timestamp() WHERE id = $1::bigint",
-      {std::to_string(id_), std::to_string(rowsDone_), std::to_string(bytesDone_),
-       std::to_string(rowsTotal_), std::to_string(bytesTotal)});
+      {std::to_string(id_), std::to_string(tally_.rowsDone()), std::to_string(tally_.bytesDone()),
+       std::to_string(tally_.rowsTotal()), std::to_string(tally_.bytesTotal())});
   if (!ok) warnOnce("progress", ok.error());
 }
 

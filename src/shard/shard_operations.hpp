@@ -10,6 +10,8 @@
 // coordinator that refuses it costs the dashboard its row, nothing else.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -65,6 +67,29 @@ struct OperationTarget {
   std::string targetNode;
 };
 
+// The figures of a command's copy phase over its copies (a `shard create`
+// copies one partition after the other): rows and bytes done, rows
+// counted before it (grown to what is done when writes added rows since),
+// and bytes in all extrapolated from the bytes per row so far.
+class CopyTally {
+ public:
+  void start(std::int64_t rowsTotal);
+  // The copy under way, as far as it got.
+  void copied(const cluster::CopyProgress& progress);
+  // The copy under way ended: its rows stay counted.
+  void ended(const cluster::CopyProgress& progress);
+
+  [[nodiscard]] std::int64_t rowsDone() const { return ended_.rows + current_.rows; }
+  [[nodiscard]] std::int64_t bytesDone() const { return ended_.bytes + current_.bytes; }
+  [[nodiscard]] std::int64_t rowsTotal() const { return std::max(rowsTotal_, rowsDone()); }
+  [[nodiscard]] std::int64_t bytesTotal() const;
+
+ private:
+  std::int64_t rowsTotal_ = 0;
+  cluster::CopyProgress ended_;    // of the phase's ended copies
+  cluster::CopyProgress current_;  // of the copy under way
+};
+
 class OperationRecorder {
  public:
   // Opens the recording session and inserts the command's row (after
@@ -101,13 +126,29 @@ class OperationRecorder {
 
   std::optional<cluster::PgConnection> conn_;
   std::int64_t id_ = 0;
-  std::int64_t rowsTotal_ = 0;
-  std::int64_t rowsBase_ = 0;  // rows of the phase's ended copies
-  std::int64_t bytesBase_ = 0;
-  std::int64_t rowsDone_ = 0;
-  std::int64_t bytesDone_ = 0;
+  CopyTally tally_;
   std::chrono::steady_clock::time_point written_{};
   bool warned_ = false;
 };
+
+// One step of a command and the phase it is (nullptr: the step names its
+// own, as a copy does with its row count, or starts the row, as a plan).
+template <typename Command>
+struct PhaseStep {
+  const char* phase;
+  Status (Command::*run)();
+};
+
+// Runs `steps` in order on `command`, each after naming its phase on
+// `operation`, until one fails.
+template <typename Command, std::size_t N>
+[[nodiscard]] Status runPhases(Command& command, OperationRecorder& operation,
+                               const std::array<PhaseStep<Command>, N>& steps) {
+  for (const auto& step : steps) {
+    if (step.phase != nullptr) operation.phase(step.phase);
+    if (auto done = (command.*step.run)(); !done) return done;
+  }
+  return Ok{};
+}
 
 }  // namespace pgswarm::shard

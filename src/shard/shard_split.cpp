@@ -32,17 +32,13 @@ class ShardSplitter {
 
  private:
   Result<SplitReport> runSteps() {
-    using Step = Status (ShardSplitter::*)();
-    // plan() starts the command's row, copy() its phase with the rows to copy.
-    const std::pair<const char*, Step> steps[] = {{nullptr, &ShardSplitter::plan},
-                                                  {"build", &ShardSplitter::build},
-                                                  {nullptr, &ShardSplitter::copy},
-                                                  {"verify", &ShardSplitter::freezeVerifySwap},
-                                                  {"finish", &ShardSplitter::analyze}};
-    for (const auto& [phase, step] : steps) {
-      if (phase != nullptr) operation_.phase(phase);
-      if (auto done = (this->*step)(); !done) return done.error();
-    }
+    auto done = runPhases<ShardSplitter, 5>(*this, operation_,
+                                            {{{nullptr, &ShardSplitter::plan},
+                                              {"build", &ShardSplitter::build},
+                                              {nullptr, &ShardSplitter::copy},
+                                              {"verify", &ShardSplitter::freezeVerifySwap},
+                                              {"finish", &ShardSplitter::analyze}}});
+    if (!done) return done.error();
     return SplitReport{.lower = lower_, .upper = upper_, .rows = rows_};
   }
 

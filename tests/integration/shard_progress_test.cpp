@@ -1,10 +1,11 @@
 // Shard commands' progress on the pool's dashboard: `up --shards 1
-// --pool-mode transaction` with the pool's HTTP port, a table big enough for its copy to take seconds. While
-// `pgswarm shard create` (or `shard move`) runs, the pool's /api/status
-// must list it in shard_operations, running in its copy phase with rows
-// done growing towards the counted total, and /metrics must have it; once
-// the command ended, done. A move killed mid-copy shows as stale (its
-// coordinator session is gone), and the next shard command marks it failed.
+// --pool-mode transaction` with the pool's HTTP port, a table big enough
+// for its copy to take seconds. While `pgswarm shard create` (or `shard
+// move`) runs, the pool's /api/status must list it in shard_operations,
+// running in its copy phase with rows done growing towards the counted
+// total, and /metrics must have it; once the command ended, done. A move
+// killed mid-copy shows as stale (its coordinator session is gone), and
+// the next shard command marks it failed.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -80,7 +81,8 @@ class ShardProgressTest : public ::testing::Test {
   static std::string diagnosis() {
     auto conn = cluster_->connect(0);
     auto rows = conn.query(
-        "SELECT coalesce(string_agg(o::text, E'\\n'), 'no rows') AS rows FROM pgswarm.operations o");
+        "SELECT coalesce(string_agg(o::text, E'\\n'), 'no rows') AS rows "
+        "FROM pgswarm.operations o");
     auto status = nlohmann::json::parse(httpGet(httpPort_, "/api/status").body, nullptr, false);
     return "pgswarm.operations:\n" + (rows ? rows->text(0, "rows") : rows.error().message) +
            "\n/api/status shard_operations: " +
@@ -114,7 +116,8 @@ TEST_F(ShardProgressTest, ACreateShowsItsCopyGrowingThenDone) {
     std::this_thread::sleep_for(200ms);
   }
   ASSERT_GE(seen.size(), 2u) << "the copy's rows never grew on the dashboard; last: "
-                             << running.dump() << "\n" << diagnosis();
+                             << running.dump() << "\n"
+                             << diagnosis();
   EXPECT_TRUE(metricSeen) << "pgswarm_shard_operation_running never said 1";
   // Both partitions' rows, counted before the copy began.
   EXPECT_EQ(running["rows_total"], kRows);
