@@ -377,38 +377,76 @@ function drawShards(shards, shardMap) {
 
 const TOOL_NAMES = { pg_basebackup: 'base backup', pg_rewind: 'rewind' };
 
-// Each node's last base backup or rewind as its agent reports it: running
-// ones with a bar, rate and ETA, ended ones with how they ended.
-function drawOperations(nodes, shards) {
+// Each node's last base backup or rewind as its agent reports it, and the
+// shard commands the coordinator's catalog records (running ones and the
+// last ended): running ones with a bar, rate and ETA, ended ones with how
+// they ended.
+function drawOperations(nodes, shards, shardOperations) {
   const all = nodes.concat((shards || []).flatMap((group) => group.nodes));
   const runs = all.filter((node) => node.progress);
+  const copies = shardOperations || [];
   const section = document.getElementById('operations-section');
-  section.hidden = runs.length === 0;
+  section.hidden = runs.length === 0 && copies.length === 0;
   const body = document.querySelector('#operations tbody');
   body.replaceChildren();
   for (const node of runs) {
     const p = node.progress;
     const state = !p.finished ? 'running' : (p.succeeded ? 'done' : 'failed');
     const row = el('tr', { 'data-node': node.name, 'data-state': state, 'data-tool': p.tool });
-    const bar = el('progress', { max: '100' });
-    if (p.percent !== null) bar.value = p.percent;
-    const cells = [
-      el('td', {}, node.name),
-      el('td', {}, `${TOOL_NAMES[p.tool] || p.tool} (${p.tool})`),
-      el('td', {}),
-      el('td', { class: 'num' },
-         `${bytes(p.done_kb * 1024)} of ${p.total_kb ? bytes(p.total_kb * 1024) : '?'}` +
-         (p.percent !== null ? ` (${p.percent}%)` : '')),
-      el('td', { class: 'num' }, `${bytes(p.rate_kb_per_second * 1024)}/s`),
-      el('td', { class: 'num' }, p.eta_seconds === null ? '-' : `${number(p.eta_seconds, 0)} s`),
-      el('td', { class: 'state-' + state },
-         `${state} ${state === 'running' ? 'for' : 'in'} ${number(p.elapsed_seconds, 1)} s ` +
-         `(started ${new Date(p.started_at).toLocaleTimeString()})`),
-    ];
-    cells[2].append(bar);
-    row.append(...cells);
+    row.append(...operationCells({
+      where: node.name,
+      what: `${TOOL_NAMES[p.tool] || p.tool} (${p.tool})`,
+      percent: p.percent,
+      done: `${bytes(p.done_kb * 1024)} of ${p.total_kb ? bytes(p.total_kb * 1024) : '?'}`,
+      rate: `${bytes(p.rate_kb_per_second * 1024)}/s`,
+      eta: p.eta_seconds,
+      state,
+      elapsed: p.elapsed_seconds,
+      started: p.started_at,
+    }));
     body.append(row);
   }
+  for (const op of copies) {
+    const row = el('tr', { 'data-shard-operation': String(op.id), 'data-state': op.state,
+                           'data-verb': op.verb, 'data-phase': op.phase, 'data-table': op.table });
+    const copying = op.rows_total > 0;
+    row.append(...operationCells({
+      where: op.partition ? `${op.source_node} → ${op.target_node}` : op.database,
+      what: `shard ${op.verb} ${op.table}` + (op.partition ? ` ${op.partition}` : '') +
+            ` (${op.phase})`,
+      percent: copying ? op.percent : null,
+      done: copying ? `${op.rows_done} of ${op.rows_total} rows (${bytes(op.bytes_done)})` : '-',
+      rate: copying ? `${number(op.rate_rows_per_second, 0)} rows/s, ` +
+                      `${bytes(op.rate_bytes_per_second)}/s` : '-',
+      eta: op.eta_seconds,
+      state: op.state,
+      elapsed: op.elapsed_seconds,
+      started: op.started_at,
+      message: op.message,
+    }));
+    body.append(row);
+  }
+}
+
+// One row's cells: where, what, bar, done, rate, ETA, state.
+function operationCells(o) {
+  const bar = el('progress', { max: '100' });
+  if (o.percent !== null && o.percent !== undefined) bar.value = o.percent;
+  const cells = [
+    el('td', {}, o.where),
+    el('td', {}, o.what),
+    el('td', {}),
+    el('td', { class: 'num' },
+       o.done + (o.percent !== null && o.percent !== undefined ? ` (${o.percent}%)` : '')),
+    el('td', { class: 'num' }, o.rate),
+    el('td', { class: 'num' }, o.eta === null ? '-' : `${number(o.eta, 0)} s`),
+    el('td', { class: 'state-' + o.state },
+       `${o.state} ${o.state === 'running' ? 'for' : 'in'} ${number(o.elapsed, 1)} s ` +
+       `(started ${new Date(o.started).toLocaleTimeString()})` +
+       (o.message ? `: ${o.message}` : '')),
+  ];
+  cells[2].append(bar);
+  return cells;
 }
 
 // ---- polling ---------------------------------------------------------------
@@ -433,7 +471,7 @@ function render(status) {
   drawFailover(status.failover, status.health_checks);
   drawEvents(status.events);
   drawShards(status.shards, status.shard_map);
-  drawOperations(status.nodes, status.shards);
+  drawOperations(status.nodes, status.shards, status.shard_operations);
   document.body.dataset.sampledAt = String(status.sampled_at);
 }
 

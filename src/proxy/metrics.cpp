@@ -34,6 +34,24 @@ class Exposition {
   std::string out_;
 };
 
+// Gauges of long operations (agents' base backups, shard commands): one
+// family per gauge, one sample per operation in each.
+template <typename Run>
+struct OperationGauge {
+  std::string_view name;
+  std::string_view help;
+  std::int64_t (*value)(const Run& run);
+};
+
+template <typename Run, std::size_t N, typename Labels>
+void renderOperationGauges(Exposition& out, const std::array<OperationGauge<Run>, N>& gauges,
+                           const std::vector<Run>& runs, Labels labels) {
+  for (const auto& gauge : gauges) {
+    out.family(gauge.name, "gauge", gauge.help);
+    for (const auto& run : runs) out.sample(gauge.name, labels(run), gauge.value(run));
+  }
+}
+
 std::string poolLabels(const PoolKey& key) {
   return fmt::format("database=\"{}\",user=\"{}\"", escapeLabelValue(key.first),
                      escapeLabelValue(key.second));
@@ -347,40 +365,35 @@ std::string renderEventCounts(const std::map<std::string, std::uint64_t>& counts
 }
 
 std::string renderOperationProgress(const nlohmann::json& progress) {
-  struct Family {
-    std::string_view name;
-    std::string_view help;
-    std::int64_t (*value)(const nlohmann::json& run);
-  };
-  static constexpr std::array<Family, 4> kFamilies{{
+  using AgentRun = std::pair<std::string, nlohmann::json>;  // node name, the agent's JSON
+  static constexpr std::array<OperationGauge<AgentRun>, 4> kGauges{{
       {"pgswarm_node_operation_done_bytes",
        "Bytes the node's last base backup or rewind (tool label) has copied.",
-       [](const nlohmann::json& run) { return run.value("done_kb", std::int64_t{0}) * 1024; }},
+       [](const AgentRun& run) { return run.second.value("done_kb", std::int64_t{0}) * 1024; }},
       {"pgswarm_node_operation_total_bytes",
        "Bytes the tool expects to copy in all (its own estimate).",
-       [](const nlohmann::json& run) { return run.value("total_kb", std::int64_t{0}) * 1024; }},
+       [](const AgentRun& run) { return run.second.value("total_kb", std::int64_t{0}) * 1024; }},
       {"pgswarm_node_operation_running", "1 while the base backup or rewind runs, 0 once it ended.",
-       [](const nlohmann::json& run) -> std::int64_t {
-         return run.value("finished", false) ? 0 : 1;
+       [](const AgentRun& run) -> std::int64_t {
+         return run.second.value("finished", false) ? 0 : 1;
        }},
       {"pgswarm_node_operation_succeeded",
        "1 when the last base backup or rewind ended well, 0 when it failed or runs.",
-       [](const nlohmann::json& run) -> std::int64_t {
-         return run.contains("succeeded") && run["succeeded"].is_boolean() &&
-                        run["succeeded"].get<bool>()
+       [](const AgentRun& run) -> std::int64_t {
+         const auto& json = run.second;
+         return json.contains("succeeded") && json["succeeded"].is_boolean() &&
+                        json["succeeded"].get<bool>()
                     ? 1
                     : 0;
        }},
   }};
+  std::vector<AgentRun> runs;
+  for (const auto& [node, run] : progress.items()) runs.emplace_back(node, run);
   Exposition out;
-  for (const auto& family : kFamilies) {
-    out.family(family.name, "gauge", family.help);
-    for (const auto& [node, run] : progress.items()) {
-      auto labels = fmt::format("node=\"{}\",tool=\"{}\"", escapeLabelValue(node),
-                                escapeLabelValue(run.value("tool", std::string())));
-      out.sample(family.name, labels, family.value(run));
-    }
-  }
+  renderOperationGauges(out, kGauges, runs, [](const AgentRun& run) {
+    return fmt::format("node=\"{}\",tool=\"{}\"", escapeLabelValue(run.first),
+                       escapeLabelValue(run.second.value("tool", std::string())));
+  });
   return out.take();
 }
 
@@ -400,6 +413,39 @@ std::string escapeLabelValue(std::string_view value) {
   }
   return escaped;
 }
+
+namespace {
+
+// The shard commands' rows (the dashboard's long operations), labelled by
+// the command's id: a finished one keeps its series while the catalog
+// keeps its row.
+void renderShardOperations(Exposition& out, const ProxySnapshot& snapshot) {
+  using Row = shard::OperationRow;
+  static constexpr std::array<OperationGauge<Row>, 5> kGauges{{
+      {"pgswarm_shard_operation_rows_done",
+       "Rows the shard command's last copy phase (copy, recopy) has copied.",
+       [](const Row& row) { return row.rowsDone; }},
+      {"pgswarm_shard_operation_rows_total",
+       "Rows the shard command's last copy phase copies in all (counted before it).",
+       [](const Row& row) { return row.rowsTotal; }},
+      {"pgswarm_shard_operation_bytes_done",
+       "Bytes of COPY stream the shard command's last copy phase has copied.",
+       [](const Row& row) { return row.bytesDone; }},
+      {"pgswarm_shard_operation_running",
+       "1 while the shard command runs, 0 once it ended (or was killed).",
+       [](const Row& row) -> std::int64_t { return row.state == "running" ? 1 : 0; }},
+      {"pgswarm_shard_operation_succeeded",
+       "1 when the shard command ended well, 0 while it runs or when it failed.",
+       [](const Row& row) -> std::int64_t { return row.state == "done" ? 1 : 0; }},
+  }};
+  renderOperationGauges(out, kGauges, snapshot.shardOperations, [](const Row& row) {
+    return fmt::format("database=\"{}\",table=\"{}\",verb=\"{}\",id=\"{}\"",
+                       escapeLabelValue(row.database), escapeLabelValue(row.table),
+                       escapeLabelValue(row.verb), row.id);
+  });
+}
+
+}  // namespace
 
 std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& config) {
   Exposition out;
@@ -423,6 +469,7 @@ std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& confi
 
   renderNodes(out, snapshot, config);
   renderShards(out, snapshot);
+  if (snapshot.shardMap) renderShardOperations(out, snapshot);
 
   out.family("pgswarm_pool_paused", "gauge", "1 while the pool is PAUSEd from the admin console.");
   out.sample("pgswarm_pool_paused", "", snapshot.paused ? 1 : 0);

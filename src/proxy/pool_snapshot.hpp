@@ -15,6 +15,7 @@
 #include "cluster/topology.hpp"
 #include "pool/server_pool.hpp"
 #include "shard/routing.hpp"
+#include "shard/shard_operations.hpp"
 
 namespace pgswarm::proxy {
 
@@ -97,6 +98,9 @@ struct ProxySnapshot {
   };
   std::vector<ShardGroupView> shardGroups;
   std::shared_ptr<const shard::ShardMap> shardMap;  // null without direct routing
+  // Running and lately ended shard commands, as the shard map's reader
+  // last read them (empty without it).
+  std::vector<shard::OperationRow> shardOperations;
 };
 
 }  // namespace pgswarm::proxy

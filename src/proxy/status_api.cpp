@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "common/progress_estimate.hpp"
 #include "proxy/admin_commands.hpp"
 #include "proxy/router.hpp"
 #include "shard/routing.hpp"
@@ -267,6 +268,48 @@ json shardMapJson(const ProxySnapshot& snapshot) {
   return {{"version", snapshot.shardMap->version}, {"tables", std::move(tables)}};
 }
 
+// A shard command's row with its copy's percent, rate and ETA (the rule
+// of every progress: common/progress_estimate.hpp); times on the
+// coordinator's clock.
+json shardOperationJson(const shard::OperationRow& row) {
+  bool finished = row.state != "running";
+  double copySeconds = static_cast<double>(row.copyUpdatedAt - row.copyStartedAt) / 1000.0;
+  auto rows = estimateProgress(row.rowsDone, row.rowsTotal, copySeconds, finished);
+  auto bytes = estimateProgress(row.bytesDone, row.bytesTotal, copySeconds, finished);
+  auto optional = [](const auto& value) { return value ? json(*value) : json(nullptr); };
+  return {{"database", row.database},
+          {"id", row.id},
+          {"table", row.table},
+          {"verb", row.verb},
+          {"partition", row.partition},
+          {"source_node", row.sourceNode},
+          {"target_node", row.targetNode},
+          {"phase", row.phase},
+          {"state", row.state},
+          {"message", row.message.empty() ? json(nullptr) : json(row.message)},
+          {"backend_pid", row.backendPid},
+          {"rows_done", row.rowsDone},
+          {"rows_total", row.rowsTotal},
+          {"bytes_done", row.bytesDone},
+          {"bytes_total", row.bytesTotal},
+          {"percent", optional(rows.percent)},
+          {"rate_rows_per_second", rows.ratePerSecond},
+          {"rate_bytes_per_second", bytes.ratePerSecond},
+          {"eta_seconds", optional(rows.etaSeconds)},
+          {"started_at", row.startedAt},
+          {"updated_at", row.updatedAt},
+          {"elapsed_seconds",
+           static_cast<double>((finished ? row.updatedAt : row.readAt) - row.startedAt) / 1000.0},
+          {"finished", finished},
+          {"succeeded", finished ? json(row.state == "done") : json(nullptr)}};
+}
+
+json shardOperationsJson(const ProxySnapshot& snapshot) {
+  json operations = json::array();
+  for (const auto& row : snapshot.shardOperations) operations.push_back(shardOperationJson(row));
+  return operations;
+}
+
 }  // namespace
 
 std::int64_t epochMillis(WallClock::time_point at) {
@@ -303,7 +346,8 @@ json statusJson(const StatusInputs& in) {
           {"history", historyJson(in)},
           {"events", eventsJson(in.events)},
           {"shards", std::move(shards)},
-          {"shard_map", shardMapJson(in.snapshot)}};
+          {"shard_map", shardMapJson(in.snapshot)},
+          {"shard_operations", shardOperationsJson(in.snapshot)}};
 }
 
 }  // namespace pgswarm::proxy

@@ -409,7 +409,10 @@ ProxySnapshot assemble(ProxyShared& shared, std::vector<std::optional<WorkerSnap
          .topology = group.monitor ? group.monitor->current() : nullptr,
          .failover = group.failover ? std::optional(group.failover->status()) : std::nullopt});
   }
-  if (shared.shardMap) snapshot.shardMap = shared.shardMap->current();
+  if (shared.shardMap) {
+    snapshot.shardMap = shared.shardMap->current();
+    snapshot.shardOperations = shared.shardMap->operations();
+  }
   for (auto& answer : answers) {
     if (answer) snapshot.workers.push_back(std::move(*answer));
   }

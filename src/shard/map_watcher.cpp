@@ -131,6 +131,18 @@ std::shared_ptr<const ShardMap> MapWatcher::current() const {
   return current_;
 }
 
+std::vector<OperationRow> MapWatcher::operations() const {
+  std::lock_guard lock(mutex_);
+  std::vector<OperationRow> all;
+  for (const auto& [database, rows] : operations_) {
+    for (auto row : rows) {
+      row.database = database;
+      all.push_back(std::move(row));
+    }
+  }
+  return all;
+}
+
 bool MapWatcher::stopping() const {
   std::lock_guard lock(mutex_);
   return stopping_;
@@ -161,6 +173,10 @@ void MapWatcher::refresh() {
     if (stopping()) return;
     auto read = this->read(reader, *address);
     if (!read) continue;
+    {
+      std::lock_guard lock(mutex_);
+      operations_[reader.database] = std::move(read->operations);
+    }
     if (reader.expired) {
       // Routes come back only after a read is recorded again: until then
       // this pool routes nothing directly, which any hold allows.
@@ -319,6 +335,9 @@ Result<MapWatcher::CatalogRead> MapWatcher::readCatalog(cluster::PgConnection& c
     CatalogRead read{.routes = compileRoutes(*tables, options_.groups, defaults),
                      .readAt = clock->text(0, "read_at")};
     if (auto estimated = addRowEstimates(conn, read.routes); !estimated) return estimated.error();
+    auto operations = loadOperations(conn);
+    if (!operations) return operations.error();
+    read.operations = std::move(*operations);
     return read;
   }();
   auto ended = conn.execute(read ? "COMMIT" : "ROLLBACK");

@@ -12,6 +12,9 @@
 // A database whose catalog could not be read and confirmed for
 // `expireAfter` loses its routes (everything goes through the coordinator):
 // a move may proceed without a reader that is silent that long.
+// The same read takes the running shard commands' progress
+// (pgswarm.operations, shard_operations.hpp) for the dashboard; it never
+// changes the map or its version.
 #pragma once
 
 #include <atomic>
@@ -29,6 +32,7 @@
 #include "cluster/pg_client.hpp"
 #include "common/result.hpp"
 #include "shard/routing.hpp"
+#include "shard/shard_operations.hpp"
 
 namespace pgswarm::shard {
 
@@ -72,6 +76,9 @@ class MapWatcher {
 
   [[nodiscard]] std::shared_ptr<const ShardMap> current() const;
   [[nodiscard]] std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  // The shard commands of every database as last read (a database whose
+  // catalog cannot be read keeps its last rows), newest first per database.
+  [[nodiscard]] std::vector<OperationRow> operations() const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -80,6 +87,7 @@ class MapWatcher {
   struct CatalogRead {
     ShardRoutes routes;
     std::string readAt;
+    std::vector<OperationRow> operations;
   };
   // One configured database's catalog reader; only the thread touches it.
   struct Reader {
@@ -115,6 +123,7 @@ class MapWatcher {
   mutable std::mutex mutex_;
   std::shared_ptr<const ShardMap> current_;
   std::atomic<std::uint64_t> version_{0};
+  std::map<std::string, std::vector<OperationRow>> operations_;  // by database
   std::condition_variable wake_;
   bool stopping_ = false;
   bool refreshRequested_ = false;

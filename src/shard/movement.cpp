@@ -73,13 +73,17 @@ Result<cluster::CopyProgress> copyRows(const CopyJob& job, std::ostream& progres
   auto copied = job.source.copyInto(
       job.target, fmt::format("COPY ({}) TO STDOUT (FORMAT binary)", job.selectSql),
       fmt::format("COPY {} FROM STDIN (FORMAT binary)", job.destination),
-      [&](const cluster::CopyProgress& done) { bar.update(done); });
+      [&](const cluster::CopyProgress& done) {
+        bar.update(done);
+        if (job.operation != nullptr) job.operation->copied(done);
+      });
   if (!copied) {
     (void)job.target.execute("ROLLBACK");
     return makeError("copying {}: {}", job.label, copied.error().message);
   }
   if (auto ok = job.target.execute("COMMIT"); !ok) return ok.error();
   bar.finish(*copied);
+  if (job.operation != nullptr) job.operation->copyEnded(*copied);
   return copied;
 }
 

@@ -15,6 +15,7 @@
 #include "cluster/pg_client.hpp"
 #include "common/result.hpp"
 #include "shard/shard_catalog.hpp"
+#include "shard/shard_operations.hpp"
 
 namespace pgswarm::shard {
 
@@ -40,7 +41,8 @@ struct Checksum {
 
 // Rows `selectSql` returns on `source`, copied into `destination` on `target`
 // after emptying it, in one transaction there, with a progress bar labelled
-// `label` sized for `expectedRows`.
+// `label` sized for `expectedRows`; the same progress goes to `operation`
+// (the command's row in pgswarm.operations, for the pools' dashboards).
 struct CopyJob {
   cluster::PgConnection& source;
   std::string selectSql;
@@ -48,6 +50,7 @@ struct CopyJob {
   std::string destination;  // qualified table name on the target
   std::string label;
   std::int64_t expectedRows = 0;
+  OperationRecorder* operation = nullptr;
 };
 [[nodiscard]] Result<cluster::CopyProgress> copyRows(const CopyJob& job, std::ostream& progress,
                                                      bool tty);

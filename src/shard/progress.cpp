@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 
+#include "common/progress_estimate.hpp"
+
 namespace pgswarm::shard {
 namespace {
 
@@ -44,20 +46,16 @@ std::string CopyProgressBar::humanBytes(std::int64_t bytes) {
 std::string CopyProgressBar::line(const cluster::CopyProgress& progress, bool done) const {
   double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  double rate = elapsed > 0 ? static_cast<double>(progress.rows) / elapsed : 0;
-  double fraction =
-      totalRows_ > 0
-          ? std::min(1.0, static_cast<double>(progress.rows) / static_cast<double>(totalRows_))
-          : 1.0;
+  auto estimate = estimateProgress(progress.rows, totalRows_, elapsed, done);
+  double fraction = totalRows_ > 0 ? estimate.percent.value_or(0) / 100.0 : 1.0;
   int filled = static_cast<int>(fraction * kBarWidth);
   std::string bar = std::string(filled, '#') + std::string(kBarWidth - filled, '.');
-  std::string eta = done ? "in " + duration(elapsed)
-                    : rate > 0
-                        ? "ETA " + duration(static_cast<double>(totalRows_ - progress.rows) / rate)
-                        : "ETA ?";
+  std::string eta = done                  ? "in " + duration(elapsed)
+                    : estimate.etaSeconds ? "ETA " + duration(*estimate.etaSeconds)
+                                          : "ETA ?";
   return fmt::format("{:<34} [{}] {:3.0f}%  {}/{} rows  {}  {:.0f} rows/s  {}", label_, bar,
-                     fraction * 100, progress.rows, totalRows_, humanBytes(progress.bytes), rate,
-                     eta);
+                     fraction * 100, progress.rows, totalRows_, humanBytes(progress.bytes),
+                     estimate.ratePerSecond, eta);
 }
 
 void CopyProgressBar::update(const cluster::CopyProgress& progress) {

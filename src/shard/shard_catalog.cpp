@@ -44,6 +44,26 @@ CREATE TABLE IF NOT EXISTS pgswarm.map_readers (
   read_at timestamptz NOT NULL,
   seen_at timestamptz NOT NULL,
   lifetime_ms bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS pgswarm.operations (
+  id bigserial PRIMARY KEY,
+  table_schema text NOT NULL,
+  table_name text NOT NULL,
+  verb text NOT NULL CHECK (verb IN ('create', 'move', 'split')),
+  partition_name text NOT NULL DEFAULT '',
+  source_node text NOT NULL DEFAULT '',
+  target_node text NOT NULL DEFAULT '',
+  phase text NOT NULL,
+  rows_done bigint NOT NULL DEFAULT 0,
+  bytes_done bigint NOT NULL DEFAULT 0,
+  rows_total bigint NOT NULL DEFAULT 0,
+  bytes_total bigint NOT NULL DEFAULT 0,
+  state text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done', 'failed')),
+  message text NOT NULL DEFAULT '',
+  backend_pid int NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  copy_started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  copy_updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
 GRANT USAGE ON SCHEMA pgswarm TO PUBLIC;
 GRANT SELECT, INSERT, UPDATE ON pgswarm.map_readers TO PUBLIC)";
 

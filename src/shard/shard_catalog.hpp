@@ -1,8 +1,10 @@
 // The shard map as stored on the coordinator, in schema `pgswarm`: one row
 // per sharded table (its key, strategy and whether `shard create` finished)
 // and one per partition (where it lives, its bounds, whether its rows were
-// copied). It replicates with the coordinator, so the pool can read it from
-// any node, and it is what lets an interrupted `shard create` resume.
+// copied); also the routing holds, the pools' reads and the running shard
+// commands' progress (routing_hold.hpp, shard_operations.hpp). It
+// replicates with the coordinator, so the pool can read it from any node,
+// and it is what lets an interrupted `shard create` resume.
 #pragma once
 
 #include <optional>

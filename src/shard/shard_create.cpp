@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "shard/movement.hpp"
+#include "shard/shard_move.hpp"
 #include "shard/table_definition.hpp"
 
 namespace pgswarm::shard {
@@ -31,20 +32,30 @@ class ShardCreator {
   }
 
   Result<CreateReport> run() {
+    auto result = runSteps();
+    operation_.finish(result.ok(), result ? "" : result.error().message);
+    return result;
+  }
+
+ private:
+  Result<CreateReport> runSteps() {
     auto coordinator = connectStable(options_.coordinator);
     if (!coordinator) return makeError("coordinator: {}", coordinator.error().message);
     coordinator_.emplace(std::move(*coordinator));
     if (auto ok = ensureCatalog(*coordinator_); !ok) return ok.error();
+    operation_ = OperationRecorder::start(options_.coordinator, schema_, table_, "create", {});
     auto planned = planOrResume();
     if (!planned) return planned.error();
-    for (const auto& step : {&ShardCreator::build, &ShardCreator::copyAll,
-                             &ShardCreator::freezeVerifySwap, &ShardCreator::finish}) {
-      if (auto done = (this->*step)(); !done) return done.error();
-    }
+    // copyAll() names its phase with the rows to copy.
+    auto done = runPhases<ShardCreator, 4>(*this, operation_,
+                                           {{{"build", &ShardCreator::build},
+                                             {nullptr, &ShardCreator::copyAll},
+                                             {"verify", &ShardCreator::freezeVerifySwap},
+                                             {"finish", &ShardCreator::finish}}});
+    if (!done) return done.error();
     return report_;
   }
 
- private:
   [[nodiscard]] std::string original() const { return qualifiedName(schema_, table_); }
   [[nodiscard]] std::string parent() const { return qualifiedName(schema_, table_ + kNewSuffix); }
   [[nodiscard]] std::string local(const Partition& p) const {
@@ -237,6 +248,12 @@ class ShardCreator {
   Status copyAll() {
     auto counts = partitionCounts(*coordinator_);
     if (!counts) return counts.error();
+    std::int64_t toCopy = 0;
+    for (std::size_t i = 0; i < map_.partitions.size(); ++i) {
+      const auto& name = map_.partitions[i].name;
+      if (std::find(copied_.begin(), copied_.end(), name) == copied_.end()) toCopy += (*counts)[i];
+    }
+    operation_.phase("copy", toCopy);
     for (std::size_t i = 0; i < map_.partitions.size(); ++i) {
       const auto& partition = map_.partitions[i];
       if (std::find(copied_.begin(), copied_.end(), partition.name) != copied_.end()) continue;
@@ -282,6 +299,9 @@ class ShardCreator {
       if (!conn) return conn.error();
       target = *conn;
     }
+    operation_.target({.partition = partition.name,
+                       .sourceNode = kCoordinatorNode,
+                       .targetNode = partition.local() ? kCoordinatorNode : partition.node});
     auto copied =
         copyRows(CopyJob{.source = source,
                          .selectSql = fmt::format("SELECT * FROM {} WHERE {}", original(),
@@ -290,7 +310,8 @@ class ShardCreator {
                          .destination = destination,
                          .label = partition.local() ? partition.name + " (local)"
                                                     : partition.name + " -> " + partition.node,
-                         .expectedRows = rows},
+                         .expectedRows = rows,
+                         .operation = &operation_},
                  progress_, tty_);
     if (!copied) return copied.error();
     report_.rows += copied->rows;
@@ -346,7 +367,9 @@ class ShardCreator {
           "copying it again\n",
           partition.name);
       if (auto ok = markCopied(locked, map_, partition.name, false); !ok) return ok;
+      operation_.phase("recopy", expected.rows);
       if (auto ok = copyPartition(locked, partition, expected.rows); !ok) return ok;
+      operation_.phase("verify");
       same = matches(locked, partition, expected);
       if (!same) return same.error();
       if (!*same) return makeError("{} still differs after a fresh copy", partition.name);
@@ -418,6 +441,7 @@ class ShardCreator {
   std::vector<ShardNode> nodes_;
   std::vector<std::string> copied_;
   CreateReport report_;
+  OperationRecorder operation_;
 };
 
 }  // namespace

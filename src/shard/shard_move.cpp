@@ -20,14 +20,23 @@ class ShardMover {
       : options_(options), progress_(progress), tty_(tty) {}
 
   Result<MoveReport> run() {
-    for (const auto& step : {&ShardMover::plan, &ShardMover::build, &ShardMover::copy,
-                             &ShardMover::freezeVerifySwap, &ShardMover::dropOld}) {
-      if (auto done = (this->*step)(); !done) return done.error();
-    }
-    return MoveReport{.moved = moved_, .rows = rows_};
+    auto result = runSteps();
+    operation_.finish(result.ok(), result ? "" : result.error().message);
+    return result;
   }
 
  private:
+  Result<MoveReport> runSteps() {
+    auto done = runPhases<ShardMover, 5>(*this, operation_,
+                                         {{{nullptr, &ShardMover::plan},
+                                           {"build", &ShardMover::build},
+                                           {nullptr, &ShardMover::copy},
+                                           {"verify", &ShardMover::freezeVerifySwap},
+                                           {"finish", &ShardMover::dropOld}}});
+    if (!done) return done.error();
+    return MoveReport{.moved = moved_, .rows = rows_};
+  }
+
   [[nodiscard]] std::string parent() const { return qualifiedName(map_.schema, map_.table); }
   [[nodiscard]] std::string onCoordinator(const Partition& p) const {
     return qualifiedName(map_.schema, p.name);
@@ -39,6 +48,9 @@ class ShardMover {
     coordinator_.emplace(std::move(*coordinator));
     if (auto found = findPartition(); !found) return found;
     if (auto chosen = chooseTarget(); !chosen) return chosen;
+    operation_ = OperationRecorder::start(options_.coordinator, map_.schema, map_.table, "move",
+                                          operationTarget());
+    operation_.phase("plan");
     return openPlaces();
   }
 
@@ -75,6 +87,12 @@ class ShardMover {
     return Ok{};
   }
 
+  [[nodiscard]] OperationTarget operationTarget() const {
+    return {.partition = source_.name,
+            .sourceNode = source_.local() ? kCoordinatorNode : source_.node,
+            .targetNode = moved_.local() ? kCoordinatorNode : moved_.node};
+  }
+
   Status openPlaces() {
     return ends_.open(*coordinator_, options_.coordinator, options_.nodes, map_, source_, moved_);
   }
@@ -91,6 +109,7 @@ class ShardMover {
   Status copy() {
     auto counted = checksumOf(*ends_.from.conn, ends_.from.relation, "");
     if (!counted) return counted.error();
+    operation_.phase("copy", counted->rows);
     return copyOnce(*ends_.from.conn, counted->rows);
   }
 
@@ -101,7 +120,8 @@ class ShardMover {
                 .target = *ends_.to.conn,
                 .destination = ends_.to.relation,
                 .label = source_.name + " -> " + (moved_.local() ? kCoordinatorNode : moved_.node),
-                .expectedRows = expected},
+                .expectedRows = expected,
+                .operation = &operation_},
         progress_, tty_);
     if (!copied) return copied.error();
     return Ok{};
@@ -197,7 +217,13 @@ class ShardMover {
   Status verify() {
     auto verified = ends_.verify(
         "", source_.name, moved_.name,
-        [&](std::int64_t rows) { return copyOnce(*ends_.from.conn, rows); }, progress_);
+        [&](std::int64_t rows) {
+          operation_.phase("recopy", rows);
+          auto ok = copyOnce(*ends_.from.conn, rows);
+          operation_.phase("verify");
+          return ok;
+        },
+        progress_);
     if (!verified) return verified.error();
     rows_ = verified->rows;
     return Ok{};
@@ -269,6 +295,7 @@ class ShardMover {
   TransferEnds ends_;
   std::string keptAs_;  // --keep-old: the source node's table's new name
   std::int64_t rows_ = 0;
+  OperationRecorder operation_;  // started once plan() knows the partition
 };
 
 }  // namespace

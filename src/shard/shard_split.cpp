@@ -25,14 +25,23 @@ class ShardSplitter {
       : options_(options), progress_(progress), tty_(tty) {}
 
   Result<SplitReport> run() {
-    for (const auto& step : {&ShardSplitter::plan, &ShardSplitter::build, &ShardSplitter::copy,
-                             &ShardSplitter::freezeVerifySwap, &ShardSplitter::analyze}) {
-      if (auto done = (this->*step)(); !done) return done.error();
-    }
-    return SplitReport{.lower = lower_, .upper = upper_, .rows = rows_};
+    auto result = runSteps();
+    operation_.finish(result.ok(), result ? "" : result.error().message);
+    return result;
   }
 
  private:
+  Result<SplitReport> runSteps() {
+    auto done = runPhases<ShardSplitter, 5>(*this, operation_,
+                                            {{{nullptr, &ShardSplitter::plan},
+                                              {"build", &ShardSplitter::build},
+                                              {nullptr, &ShardSplitter::copy},
+                                              {"verify", &ShardSplitter::freezeVerifySwap},
+                                              {"finish", &ShardSplitter::analyze}}});
+    if (!done) return done.error();
+    return SplitReport{.lower = lower_, .upper = upper_, .rows = rows_};
+  }
+
   [[nodiscard]] std::string parent() const { return qualifiedName(map_.schema, map_.table); }
   [[nodiscard]] std::string onCoordinator(const Partition& p) const {
     return qualifiedName(map_.schema, p.name);
@@ -58,6 +67,12 @@ class ShardSplitter {
     lower_ = halves->lower;
     upper_ = halves->upper;
     if (auto chosen = chooseTarget(); !chosen) return chosen;
+    operation_ =
+        OperationRecorder::start(options_.coordinator, map_.schema, map_.table, "split",
+                                 {.partition = source_.name,
+                                  .sourceNode = source_.local() ? kCoordinatorNode : source_.node,
+                                  .targetNode = where()});
+    operation_.phase("plan");
     return openPlaces();
   }
 
@@ -154,6 +169,7 @@ class ShardSplitter {
   Status copy() {
     auto counted = checksumOf(*ends_.from.conn, ends_.from.relation, movedRows());
     if (!counted) return counted.error();
+    operation_.phase("copy", counted->rows);
     return copyOnce(counted->rows);
   }
 
@@ -165,7 +181,8 @@ class ShardSplitter {
             .target = *ends_.to.conn,
             .destination = ends_.to.relation,
             .label = fmt::format("{} [{}, ...) -> {}", source_.name, options_.at, where()),
-            .expectedRows = expected},
+            .expectedRows = expected,
+            .operation = &operation_},
         progress_, tty_);
     if (!copied) return copied.error();
     return Ok{};
@@ -223,7 +240,13 @@ class ShardSplitter {
   Status verify() {
     auto verified = ends_.verify(
         movedRows(), fmt::format("{}'s rows from {} on", source_.name, options_.at), upper_.name,
-        [&](std::int64_t rows) { return copyOnce(rows); }, progress_);
+        [&](std::int64_t rows) {
+          operation_.phase("recopy", rows);
+          auto ok = copyOnce(rows);
+          operation_.phase("verify");
+          return ok;
+        },
+        progress_);
     if (!verified) return verified.error();
     rows_ = verified->rows;
     return Ok{};
@@ -326,6 +349,7 @@ class ShardSplitter {
   std::optional<ShardNode> target_;
   TransferEnds ends_;
   std::int64_t rows_ = 0;
+  OperationRecorder operation_;  // started once plan() knows the halves
 };
 
 }  // namespace

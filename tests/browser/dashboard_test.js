@@ -8,7 +8,8 @@
 //   STOPPED_NODE         the name of that replica
 //   SCREENSHOT_DIR       where dashboard.png and dashboard-replica-down.png go
 // With SHARD_TABLE set it checks the Shards section instead (a sharded
-// cluster under single-shard load; no stop):
+// cluster under single-shard load; no stop), and the ended shard create of
+// that table in Long operations:
 //   SHARD_TABLE          "public.items": its partitions must be listed
 //   SHARD_NODES          JSON ["127.0.0.1:54321", ...], the shard nodes
 //   SCREENSHOT_DIR       where dashboard-shards.png goes
@@ -148,6 +149,15 @@ async function checkShards(page, screenshots) {
   const local = partitions.filter((p) => p.node === 'coordinator');
   check(local.every((p) => p.direct === 'false' && p.shown === 'no (local)'),
         `${table}: a local partition shown as direct: ${JSON.stringify(partitions)}`);
+  // The shard create that made the table, as the coordinator's catalog
+  // recorded it: in Long operations, ended well, its bar full.
+  const created = page.locator(
+    `#operations tr[data-shard-operation][data-verb="create"][data-table="${table}"]`);
+  await created.first().waitFor({ timeout: 15000 });
+  check(await created.first().getAttribute('data-state') === 'done',
+        `shard create of ${table}: ${await created.first().textContent()}`);
+  check(await created.first().locator('progress').evaluate((bar) => bar.value) === 100,
+        `shard create of ${table}: the bar is not full`);
   await page.screenshot({ path: path.join(screenshots, 'dashboard-shards.png'), fullPage: true });
   return `${shardNodes.length} shard nodes, ${partitions.length} partitions of ${table}, ` +
          `${direct.length} direct`;

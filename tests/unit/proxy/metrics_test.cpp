@@ -211,6 +211,37 @@ TEST(Metrics, RowEstimatesOfAnalyzedPartitions) {
   EXPECT_EQ(text.find(R"(partition="accounts_shard2")"), std::string::npos);
 }
 
+TEST(Metrics, ShardOperationsByCommand) {
+  auto snapshot = fixtures::shardedSnapshot();
+  snapshot.shardOperations = {{.database = "shop",
+                               .id = 12,
+                               .table = "public.accounts",
+                               .verb = "move",
+                               .rowsDone = 2000,
+                               .bytesDone = 200000,
+                               .rowsTotal = 10000,
+                               .state = "running"},
+                              {.database = "shop",
+                               .id = 9,
+                               .table = "public.events",
+                               .verb = "create",
+                               .rowsDone = 100,
+                               .rowsTotal = 100,
+                               .state = "done"}};
+  auto text = renderMetrics(snapshot, PoolConfig{});
+  expectValidTextFormat(text);
+  auto values = samples(text);
+  const std::string move = R"({database="shop",table="public.accounts",verb="move",id="12"})";
+  const std::string create = R"({database="shop",table="public.events",verb="create",id="9"})";
+  EXPECT_EQ(values["pgswarm_shard_operation_rows_done" + move], "2000");
+  EXPECT_EQ(values["pgswarm_shard_operation_rows_total" + move], "10000");
+  EXPECT_EQ(values["pgswarm_shard_operation_bytes_done" + move], "200000");
+  EXPECT_EQ(values["pgswarm_shard_operation_running" + move], "1");
+  EXPECT_EQ(values["pgswarm_shard_operation_succeeded" + move], "0");
+  EXPECT_EQ(values["pgswarm_shard_operation_running" + create], "0");
+  EXPECT_EQ(values["pgswarm_shard_operation_succeeded" + create], "1");
+}
+
 TEST(Metrics, NoShardSeriesWithoutShards) {
   auto text = renderMetrics(sample(), PoolConfig{});
   EXPECT_EQ(text.find("pgswarm_shard_"), std::string::npos);

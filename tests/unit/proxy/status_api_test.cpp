@@ -252,6 +252,91 @@ TEST(StatusApi, ShardMapTablesPartitionsAndDirectRouting) {
   EXPECT_EQ(events["partitions"][0]["why_not_direct"], "key type");
 }
 
+// A `shard move` 4 s into its copy phase, and a `shard create` killed
+// in its verify phase after copying 50 of 100 rows in 5 s (its session
+// gone), as the map watcher reads them.
+std::vector<shard::OperationRow> shardOperations() {
+  return {{.database = "shop",
+           .id = 12,
+           .table = "public.accounts",
+           .verb = "move",
+           .partition = "accounts_p1",
+           .sourceNode = "coordinator",
+           .targetNode = "shard2",
+           .phase = "copy",
+           .rowsDone = 2000,
+           .bytesDone = 200000,
+           .rowsTotal = 10000,
+           .bytesTotal = 1000000,
+           .state = "running",
+           .backendPid = 4242,
+           .startedAt = 1'000'000,
+           .copyStartedAt = 1'002'000,
+           .copyUpdatedAt = 1'006'000,
+           .updatedAt = 1'006'000,
+           .readAt = 1'006'500},
+          {.database = "shop",
+           .id = 11,
+           .table = "public.events",
+           .verb = "create",
+           .phase = "verify",
+           .rowsDone = 50,
+           .rowsTotal = 100,
+           .state = "stale",
+           .backendPid = 4000,
+           .startedAt = 900'000,
+           .copyStartedAt = 900'000,
+           .copyUpdatedAt = 905'000,
+           .updatedAt = 910'000,
+           .readAt = 1'006'500}};
+}
+
+TEST(StatusApi, ShardOperationsWithRateEtaAndHowTheyEnded) {
+  StatusHistory history;
+  auto snapshot = fixtures::shardedSnapshot();
+  snapshot.shardOperations = shardOperations();
+  auto json = shardedStatus(snapshot, history);
+  const auto& operations = json["shard_operations"];
+  ASSERT_EQ(operations.size(), 2u);
+  const auto& move = operations[0];
+  EXPECT_EQ(move["database"], "shop");
+  EXPECT_EQ(move["id"], 12);
+  EXPECT_EQ(move["verb"], "move");
+  EXPECT_EQ(move["table"], "public.accounts");
+  EXPECT_EQ(move["partition"], "accounts_p1");
+  EXPECT_EQ(move["source_node"], "coordinator");
+  EXPECT_EQ(move["target_node"], "shard2");
+  EXPECT_EQ(move["phase"], "copy");
+  EXPECT_EQ(move["state"], "running");
+  EXPECT_EQ(move["backend_pid"], 4242);
+  EXPECT_EQ(move["rows_done"], 2000);
+  EXPECT_EQ(move["rows_total"], 10000);
+  EXPECT_EQ(move["percent"], 20);
+  // 2000 rows in the 4 s since the copy phase began, 8000 to go.
+  EXPECT_DOUBLE_EQ(move["rate_rows_per_second"].get<double>(), 500.0);
+  EXPECT_DOUBLE_EQ(move["rate_bytes_per_second"].get<double>(), 50000.0);
+  EXPECT_DOUBLE_EQ(move["eta_seconds"].get<double>(), 16.0);
+  EXPECT_DOUBLE_EQ(move["elapsed_seconds"].get<double>(), 6.5);
+  EXPECT_EQ(move["finished"], false);
+  EXPECT_TRUE(move["succeeded"].is_null());
+  EXPECT_TRUE(move["message"].is_null());
+  const auto& killed = operations[1];
+  EXPECT_EQ(killed["state"], "stale");
+  EXPECT_EQ(killed["finished"], true);
+  EXPECT_EQ(killed["succeeded"], false);
+  EXPECT_TRUE(killed["eta_seconds"].is_null()) << "no ETA for a command that is gone";
+  EXPECT_DOUBLE_EQ(killed["rate_rows_per_second"].get<double>(), 10.0) << "over its copy only";
+  EXPECT_EQ(killed["percent"], 50);
+  EXPECT_DOUBLE_EQ(killed["elapsed_seconds"].get<double>(), 10.0) << "up to its last report";
+}
+
+TEST(StatusApi, NoShardOperationsIsAnEmptyList) {
+  StatusHistory history;
+  auto json = shardedStatus(fixtures::shardedSnapshot(), history);
+  ASSERT_TRUE(json["shard_operations"].is_array());
+  EXPECT_TRUE(json["shard_operations"].empty());
+}
+
 TEST(StatusApi, WithoutHealthChecksTheFirstNodeIsThePrimary) {
   auto config = threeNodes();
   ProxySnapshot snapshot{.workersAsked = 0};

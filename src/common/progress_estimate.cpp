@@ -1,0 +1,21 @@
+// Rate, ETA and percent of a long operation: see progress_estimate.hpp.
+#include "common/progress_estimate.hpp"
+
+#include <algorithm>
+
+namespace pgswarm {
+
+ProgressEstimate estimateProgress(std::int64_t done, std::int64_t total, double elapsedSeconds,
+                                  bool finished) {
+  ProgressEstimate out;
+  out.ratePerSecond = elapsedSeconds > 0 ? static_cast<double>(done) / elapsedSeconds : 0;
+  if (total > 0) {
+    out.percent = static_cast<int>(std::clamp<std::int64_t>(done * 100 / total, 0, 100));
+  }
+  if (!finished && out.ratePerSecond > 0 && total > done) {
+    out.etaSeconds = static_cast<double>(total - done) / out.ratePerSecond;
+  }
+  return out;
+}
+
+}  // namespace pgswarm
