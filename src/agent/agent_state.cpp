@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include "common/progress_estimate.hpp"
+
 namespace pgswarm::agent {
 namespace {
 
@@ -69,29 +71,25 @@ std::optional<uint64_t> parseLsn(const std::string& lsn) {
 nlohmann::json progressJson(const ToolProgress& progress) {
   using Seconds = std::chrono::duration<double>;
   double elapsed = Seconds(progress.updated - progress.started).count();
-  double rate = elapsed > 0 ? static_cast<double>(progress.doneKb) / elapsed : 0;
-  nlohmann::json out{
-      {"tool", progress.tool},
-      {"done_kb", progress.doneKb},
-      {"total_kb", progress.totalKb},
-      {"percent", progress.totalKb > 0 ? nlohmann::json(std::min<std::int64_t>(
-                                             100, progress.doneKb * 100 / progress.totalKb))
-                                       : nlohmann::json(nullptr)},
-      {"started_at",
-       std::chrono::duration_cast<std::chrono::milliseconds>(progress.started.time_since_epoch())
-           .count()},
-      {"elapsed_seconds", elapsed},
-      {"rate_kb_per_second", rate},
-      {"finished", progress.finished},
-      {"succeeded",
-       progress.finished ? nlohmann::json(progress.succeeded) : nlohmann::json(nullptr)}};
   // The tool's own total is an estimate (pg_basebackup's grows as WAL is
-  // written): no ETA once passed, none before a rate exists.
-  bool estimable = !progress.finished && rate > 0 && progress.totalKb > progress.doneKb;
-  out["eta_seconds"] =
-      estimable ? nlohmann::json(static_cast<double>(progress.totalKb - progress.doneKb) / rate)
-                : nlohmann::json(nullptr);
-  return out;
+  // written): the shared rule gives no ETA once it is passed.
+  auto estimate = estimateProgress(progress.doneKb, progress.totalKb, elapsed, progress.finished);
+  auto orNull = [](const auto& value) {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+  };
+  return {{"tool", progress.tool},
+          {"done_kb", progress.doneKb},
+          {"total_kb", progress.totalKb},
+          {"percent", orNull(estimate.percent)},
+          {"started_at", std::chrono::duration_cast<std::chrono::milliseconds>(
+                             progress.started.time_since_epoch())
+                             .count()},
+          {"elapsed_seconds", elapsed},
+          {"rate_kb_per_second", estimate.ratePerSecond},
+          {"eta_seconds", orNull(estimate.etaSeconds)},
+          {"finished", progress.finished},
+          {"succeeded",
+           progress.finished ? nlohmann::json(progress.succeeded) : nlohmann::json(nullptr)}};
 }
 
 nlohmann::json statusJson(const AgentSnapshot& snapshot,
