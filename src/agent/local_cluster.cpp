@@ -446,12 +446,11 @@ Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
     peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", cluster.poolPort);
   }
   if (!peers.empty()) argv.insert(argv.end(), {"--peers", peers});
-  // No pool coordinator fails this group over (one node; or a shard group,
-  // which the pool fails over only in transaction mode): no election to
+  // No pool coordinator fails a group of one node over: no election to
   // wait out, so a fence lifts as soon as a peer answers.
-  bool failedOver = cluster.groupNodes(node.group).size() > 1 &&
-                    (node.group.empty() || cluster.poolMode == "transaction");
-  if (!failedOver) argv.insert(argv.end(), {"--unfence-after-ms", "0"});
+  if (cluster.groupNodes(node.group).size() == 1) {
+    argv.insert(argv.end(), {"--unfence-after-ms", "0"});
+  }
   runtime::SpawnOptions options{.argv = argv,
                                 .unsetEnv = {"PGPASSWORD", "PGDATA", "PGPORT"},
                                 .outputPath = node.logPath(),

@@ -131,11 +131,12 @@ std::unique_ptr<shard::ForeignServerKeeper> makeForeignServerKeeper(ProxyShared&
 void makeShardGroups(ProxyShared& shared) {
   const auto& config = shared.config;
   if (config.shardGroups.empty()) return;
+  // Session mode watches the groups, fails them over and shows them and the
+  // map; statements still go through the coordinator (Session::routingActive).
   if (config.mode != PoolMode::kTransaction) {
-    spdlog::warn(
-        "shard_hosts is set but pool_mode is session: no direct shard routing and no shard "
-        "failover");
-    return;
+    spdlog::info(
+        "shard_hosts in session mode: shard groups are checked and fail over, statements go "
+        "through the coordinator (direct shard routing needs pool_mode = transaction)");
   }
   int base = static_cast<int>(config.servers.size());
   for (const auto& configured : config.shardGroups) {

@@ -1,7 +1,7 @@
 // A shard group fails over on its own: `up --shards 1 --shard-replicas 1
 // --pool-mode transaction` (and again with a coordinator replica, both
-// primaries killed at once), a table sharded by range (keys below 1000000 on
-// the coordinator, the rest on shard1), rows written through the pool. kill
+// primaries killed at once; and in session mode, without direct routing), a table sharded by range
+// (keys below 1000000 on the coordinator, the rest on shard1), rows written through the pool. kill
 // -9 of shard1's agent and then its postmaster: the pool's coordinator of
 // that group promotes shard1r1, re-points the coordinator's foreign server
 // pgswarm_shard1 at it, and every acknowledged row is still readable
@@ -31,9 +31,10 @@ constexpr const char* kClientName = "shard-failover-test";
 class ShardFailoverBase : public ::testing::Test {
  protected:
   // `replicas`: of the coordinator's group; shard1 always has one.
-  static void setUpCluster(int replicas) {
+  static void setUpCluster(int replicas, const std::string& poolMode = "transaction") {
     cluster_ = new LocalCluster(replicas, 1, 1);  // NOLINT: freed in tearDownCluster
-    auto up = cluster_->up({"--pool-mode", "transaction"});
+    directRouting_ = poolMode == "transaction";
+    auto up = cluster_->up({"--pool-mode", poolMode});
     ASSERT_EQ(up.exitCode, 0) << up.output;
     auto coordinator = direct(cluster_->nodePort(0));
     ASSERT_EQ(run(coordinator.get(),
@@ -244,17 +245,21 @@ class ShardFailoverBase : public ::testing::Test {
                                         std::to_string(throughCoordinator) + ")"),
               "2");
     // The pool's own statement went straight to the shard: its client name
-    // is seen there (as in shard_routing_test).
-    bool routedDirectly = waitUntil(
-        [&] {
-          auto conn = client();
-          (void)run(conn.get(),
-                    "UPDATE ledger SET note = 'probe' WHERE id = " + std::to_string(throughPool));
-          return run(newPrimary.get(), std::string("SELECT count(*) FROM pg_stat_activity WHERE "
-                                                   "application_name = '") +
-                                           kClientName + "'") != "0";
-        },
-        10s);
+    // is seen there (as in shard_routing_test). Session mode goes through
+    // the coordinator.
+    bool routedDirectly =
+        !directRouting_ ||
+        waitUntil(
+            [&] {
+              auto conn = client();
+              (void)run(conn.get(), "UPDATE ledger SET note = 'probe' WHERE id = " +
+                                        std::to_string(throughPool));
+              return run(newPrimary.get(),
+                         std::string("SELECT count(*) FROM pg_stat_activity WHERE "
+                                     "application_name = '") +
+                             kClientName + "'") != "0";
+            },
+            10s);
     EXPECT_TRUE(routedDirectly);
 
     // The operator can tell which group failed over, and where its server points.
@@ -273,6 +278,7 @@ class ShardFailoverBase : public ::testing::Test {
 
   static inline LocalCluster* cluster_ = nullptr;
   static inline bool ready_ = false;
+  static inline bool directRouting_ = true;
 };
 
 class ShardFailover : public ShardFailoverBase {
@@ -295,6 +301,18 @@ class ShardAndCoordinatorFailover : public ShardFailoverBase {
 
 TEST_F(ShardAndCoordinatorFailover, TheForeignServerFollowsOnTheNewCoordinatorPrimary) {
   loseShardPrimary(true);
+}
+
+// Session mode (the default): no direct shard routing, but the pool still
+// checks the shard group, fails it over and re-points the coordinator.
+class ShardFailoverSessionMode : public ShardFailoverBase {
+ protected:
+  static void SetUpTestSuite() { setUpCluster(0, "session"); }
+  static void TearDownTestSuite() { tearDownCluster(); }
+};
+
+TEST_F(ShardFailoverSessionMode, AShardGroupFailsOverWithoutDirectRouting) {
+  loseShardPrimary(false);
 }
 
 }  // namespace
