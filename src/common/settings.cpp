@@ -47,8 +47,8 @@ Status rejectUnknownFileKeys(std::span<const SettingDef> defs, const toml::table
     const toml::table* scope = section.empty() ? &file : file.at_path(section).as_table();
     if (scope == nullptr) continue;
     for (const auto& [name, node] : *scope) {
-      std::string key = section.empty() ? std::string(name.str())
-                                        : section + "." + std::string(name.str());
+      std::string key =
+          section.empty() ? std::string(name.str()) : section + "." + std::string(name.str());
       if (node.is_table() && sections.count(key) != 0) continue;
       if (known.count(key) == 0) return makeError("unknown setting '{}' in config file", key);
     }
@@ -97,8 +97,7 @@ Result<std::optional<Candidate>> fromFile(const SettingDef& def, const toml::tab
   return std::optional<Candidate>{};
 }
 
-Result<std::optional<Candidate>> fromEnvironment(const SettingDef& def,
-                                                 const EnvironmentMap& env) {
+Result<std::optional<Candidate>> fromEnvironment(const SettingDef& def, const EnvironmentMap& env) {
   std::vector<std::string> names{environmentName(def.key)};
   names.insert(names.end(), def.env.begin(), def.env.end());
   for (const auto& name : names) {
@@ -133,10 +132,14 @@ Result<std::optional<Candidate>> fromFlags(const SettingDef& def,
 
 const char* toString(SettingSource source) {
   switch (source) {
-    case SettingSource::kDefault: return "default";
-    case SettingSource::kFile: return "file";
-    case SettingSource::kEnvironment: return "environment";
-    case SettingSource::kFlag: return "flag";
+    case SettingSource::kDefault:
+      return "default";
+    case SettingSource::kFile:
+      return "file";
+    case SettingSource::kEnvironment:
+      return "environment";
+    case SettingSource::kFlag:
+      return "flag";
   }
   return "?";
 }
@@ -144,7 +147,8 @@ const char* toString(SettingSource source) {
 std::string environmentName(const std::string& key) {
   std::string name = "PGSWARM_";
   for (char c : key) {
-    name += (c == '.' || c == '-') ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    name += (c == '.' || c == '-') ? '_'
+                                   : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
   return name;
 }
@@ -169,22 +173,28 @@ Result<Settings> Settings::resolve(std::span<const SettingDef> defs, const toml:
   Settings settings;
   for (const auto& def : defs) {
     std::optional<Value> chosen;
-    if (!def.defaultValue.empty()) chosen = Value{def.defaultValue, SettingSource::kDefault, "default"};
+    if (!def.defaultValue.empty())
+      chosen = Value{def.defaultValue, SettingSource::kDefault, "default"};
     auto file_value = fromFile(def, file);
     if (!file_value) return file_value.error();
-    if (*file_value) chosen = Value{(*file_value)->text, SettingSource::kFile, (*file_value)->origin};
+    if (*file_value)
+      chosen = Value{(*file_value)->text, SettingSource::kFile, (*file_value)->origin};
     auto env_value = fromEnvironment(def, env);
     if (!env_value) return env_value.error();
-    if (*env_value) chosen = Value{(*env_value)->text, SettingSource::kEnvironment, (*env_value)->origin};
+    if (*env_value)
+      chosen = Value{(*env_value)->text, SettingSource::kEnvironment, (*env_value)->origin};
     auto flag_value = fromFlags(def, flags);
     if (!flag_value) return flag_value.error();
-    if (*flag_value) chosen = Value{(*flag_value)->text, SettingSource::kFlag, (*flag_value)->origin};
+    if (*flag_value)
+      chosen = Value{(*flag_value)->text, SettingSource::kFlag, (*flag_value)->origin};
     if (chosen) settings.values_.emplace(def.key, std::move(*chosen));
   }
   return settings;
 }
 
-bool Settings::has(const std::string& key) const { return values_.count(key) != 0; }
+bool Settings::has(const std::string& key) const {
+  return values_.count(key) != 0;
+}
 
 std::string Settings::text(const std::string& key) const {
   auto it = values_.find(key);
@@ -210,7 +220,8 @@ Result<long> Settings::integer(const std::string& key, long min, long max) const
 
 Result<bool> Settings::boolean(const std::string& key) const {
   std::string raw = text(key);
-  std::transform(raw.begin(), raw.end(), raw.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(raw.begin(), raw.end(), raw.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (raw == "true" || raw == "on" || raw == "yes" || raw == "1") return true;
   if (raw == "false" || raw == "off" || raw == "no" || raw == "0" || raw.empty()) return false;
   return makeError("{}: '{}' is not a boolean (on/off, true/false)", origin(key), raw);

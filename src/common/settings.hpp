@@ -46,8 +46,7 @@ class Settings {
   // file: the parsed TOML file, or nullptr. Keys of the file under a prefix
   // that some def uses but that no def names are rejected (typos).
   [[nodiscard]] static Result<Settings> resolve(std::span<const SettingDef> defs,
-                                                const toml::table* file,
-                                                const EnvironmentMap& env,
+                                                const toml::table* file, const EnvironmentMap& env,
                                                 const std::map<std::string, std::string>& flags);
 
   [[nodiscard]] bool has(const std::string& key) const;

@@ -5,8 +5,8 @@
 // asks, and reads the script's verdict. A second case runs a coordinator
 // with two shard nodes and a hash-sharded table under single-shard load,
 // checks the shards in /api/status and /metrics, and has the script check
-// the page's Shards section and the shard create in Long operations. Screenshots stay in the build folder
-// (test-artifacts/dashboard*.png).
+// the page's Shards section and the shard create in Long operations. Screenshots stay in the build
+// folder (test-artifacts/dashboard*.png).
 #include <cmath>
 #include <filesystem>
 #include <fstream>

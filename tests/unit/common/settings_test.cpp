@@ -15,7 +15,9 @@ const std::vector<SettingDef> kDefs = {
     {.key = "node.password", .flag = "password", .env = {"PG_PASSWORD"}, .secret = true},
 };
 
-toml::table parse(std::string_view text) { return toml::parse(text); }
+toml::table parse(std::string_view text) {
+  return toml::parse(text);
+}
 
 class SecretFile {
  public:
