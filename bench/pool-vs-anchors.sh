@@ -2,6 +2,8 @@
 # pgswarm pool beside PgBouncer and Pgpool-II in one run of the shared anchor
 # harness (../shared/bench): same cluster, same pgbench runs, interleaved.
 # pgswarm runs in transaction mode with a pool of 20, like the PgBouncer anchor.
+# Its health check logs in as bench (plain password in the auth file): before
+# 2026-11-26 it tried postgres, which had no password there.
 #
 #   bench/pool-vs-anchors.sh                    # defaults of the harness (~25 min)
 #   DURATION=10 REPS=2 IDLE_CONNS=1000 bench/pool-vs-anchors.sh
@@ -24,7 +26,7 @@ export EXTRA_START="printf '\"bench\" \"bench_pw\"\n' > \"\$ANCHOR_BASE/pgswarm-
   nohup $PGSWARM pool --listen 127.0.0.1 --port $POOL_PORT --hosts 127.0.0.1:15432 \
     --auth-file \"\$ANCHOR_BASE/pgswarm-users.txt\" --pool-mode transaction \
     --default-pool-size 20 --max-client-conn 12000 --workers $WORKERS --http-port 0 \
-    --log-level warn > \"\$ANCHOR_BASE/pgswarm.log\" 2>&1 &
+    --health-check-user bench --log-level warn > \"\$ANCHOR_BASE/pgswarm.log\" 2>&1 &
   echo \$! > \"\$ANCHOR_BASE/pgswarm.pid\"; sleep 1"
 export EXTRA_STOP='kill $(cat "$ANCHOR_BASE/pgswarm.pid") 2>/dev/null || true'
 export EXTRA_TARGETS="pgswarm|127.0.0.1|$POOL_PORT|\$ANCHOR_BASE/pgswarm.pid"

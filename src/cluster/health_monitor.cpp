@@ -50,6 +50,12 @@ void logHealthChange(const NodeObservation& observation) {
   if (observation.health == NodeHealth::kUp) {
     spdlog::info("health: {} is up as {} on timeline {}", name, toString(observation.role),
                  observation.timeline);
+  } else if (observation.health == NodeHealth::kUnknown) {
+    spdlog::error(
+        "health: {} answers but refuses the health check's login, so its role is unknown (it is "
+        "not counted as down: no failover, its connections stay); check pool.health_check_user "
+        "and health_check_password: {}",
+        name, observation.lastError);
   } else {
     spdlog::warn("health: {} is down: {}", name, observation.lastError);
   }
@@ -125,7 +131,10 @@ void HealthMonitor::probeLoop(std::size_t index) {
     if (outcome.failure == ProbeFailure::kStopped) break;
     auto before = observation.health;
     applyOutcome(observation, outcome, Clock::now());
-    if (observation.health != before) logHealthChange(observation);
+    // A refused login keeps health unknown: said once, when it starts.
+    bool loginNewlyRefused =
+        outcome.failure == ProbeFailure::kLogin && observation.consecutiveFailures == 1;
+    if (observation.health != before || loginNewlyRefused) logHealthChange(observation);
     publish(index, observation);
 
     // Start to start, without a burst to catch up after a probe that took

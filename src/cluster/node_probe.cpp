@@ -79,6 +79,33 @@ std::string oneLine(const char* message) {
   return out;
 }
 
+// The SQLSTATE libpq shows at verbose verbosity ("FATAL:  28P01: ...").
+std::string_view sqlStateIn(std::string_view message) {
+  for (std::string_view severity : {"FATAL:  ", "ERROR:  "}) {
+    auto at = message.find(severity);
+    if (at == std::string_view::npos) continue;
+    auto code = message.substr(at + severity.size(), 6);
+    if (code.size() == 6 && code[5] == ':') return code.substr(0, 5);
+  }
+  return {};
+}
+
+// The server is up and said no to this login: wrong or missing password,
+// a role or pg_hba rule that does not admit it, a database that is not there.
+bool loginRefused(PGconn* conn, std::string_view message) {
+  if (PQconnectionNeedsPassword(conn) != 0) return true;
+  auto code = sqlStateIn(message);
+  return code.starts_with("28") || code == "3D000";
+}
+
+// Verbose messages carry the SQLSTATE (kept) and the server's source
+// location (of no use to an operator).
+std::string connectError(PGconn* conn) {
+  std::string_view message = PQerrorMessage(conn);
+  auto location = message.find("\nLOCATION:");
+  return oneLine(std::string(message.substr(0, location)).c_str());
+}
+
 struct ResultCloser {
   void operator()(PGresult* result) const { PQclear(result); }
 };
@@ -219,6 +246,8 @@ const char* toString(ProbeFailure failure) {
       return "none";
     case ProbeFailure::kConnect:
       return "connect";
+    case ProbeFailure::kLogin:
+      return "login refused";
     case ProbeFailure::kConnectTimeout:
       return "connect timeout";
     case ProbeFailure::kQuery:
@@ -300,14 +329,18 @@ ProbeOutcome NodeProbe::connect() {
     drop();
     return failed(ProbeFailure::kConnect, std::move(error));
   }
+  // For the SQLSTATE of a refused login, which tells it from a node down.
+  PQsetErrorVerbosity(conn_, PQERRORS_VERBOSE);
   // As the libpq manual says: before the first PQconnectPoll, act as if it
   // had asked to wait for writing.
   PostgresPollingStatusType state = PGRES_POLLING_WRITING;
   while (state != PGRES_POLLING_OK) {
     if (state == PGRES_POLLING_FAILED) {
-      auto error = fmt::format("{}: connect failed: {}", label(), oneLine(PQerrorMessage(conn_)));
+      auto message = connectError(conn_);
+      auto kind = loginRefused(conn_, message) ? ProbeFailure::kLogin : ProbeFailure::kConnect;
+      auto error = fmt::format("{}: connect failed: {}", label(), message);
       drop();
-      return failed(ProbeFailure::kConnect, std::move(error));
+      return failed(kind, std::move(error));
     }
     // The socket can change between calls (next address, SSL refused).
     short events = state == PGRES_POLLING_READING ? POLLIN : POLLOUT;
@@ -419,7 +452,9 @@ ProbeOutcome NodeProbe::query() {
 
 void applyOutcome(NodeObservation& observation, const ProbeOutcome& outcome,
                   std::chrono::steady_clock::time_point now) {
-  auto health = outcome.reading ? NodeHealth::kUp : NodeHealth::kDown;
+  auto health = outcome.reading                           ? NodeHealth::kUp
+                : outcome.failure == ProbeFailure::kLogin ? NodeHealth::kUnknown
+                                                          : NodeHealth::kDown;
   if (health != observation.health) observation.healthSince = now;
   observation.health = health;
   ++observation.probes;

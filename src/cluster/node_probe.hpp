@@ -38,7 +38,8 @@ struct ProbeReading {
 
 enum class ProbeFailure : unsigned char {
   kNone,            // the probe answered: ProbeOutcome::reading is set
-  kConnect,         // libpq gave up connecting (refused, auth, unreachable)
+  kConnect,         // libpq gave up connecting (refused, unreachable, shutting down)
+  kLogin,           // the server answered and refused the login (SQLSTATE 28xxx, 3D000)
   kConnectTimeout,  // not connected within connectTimeout
   kQuery,           // the query failed or the connection broke under it
   kQueryTimeout,    // no answer within queryTimeout: cancel sent, connection dropped
@@ -85,7 +86,10 @@ class NodeProbe {
 // Folds one probe's outcome into the node's observation at `now`: health,
 // healthSince (only when health changes), lastError, counters, and on
 // success the reading. A failure keeps the last reading (role, LSNs,
-// observedAt) so they stay "as of the last successful probe".
+// observedAt) so they stay "as of the last successful probe". A refused
+// login leaves the node's health unknown, never down: the server answered,
+// so failing it over (or closing its connections) would punish the node
+// for the pool's own credentials.
 void applyOutcome(NodeObservation& observation, const ProbeOutcome& outcome,
                   std::chrono::steady_clock::time_point now);
 

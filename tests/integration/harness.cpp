@@ -249,15 +249,18 @@ PoolProcess::PoolProcess(const LocalCluster& cluster, PoolNodes nodes,
   auto pid = runtime::spawnProcess(options);
   if (!pid) throw std::runtime_error(pid.error().message);
   pid_ = *pid;
+  bool exited = false;  // a refused configuration: no need to wait it out
   bool ready = waitUntil(
-      [&] {
-        cluster::ConnectTarget target{.host = "127.0.0.1",
-                                      .port = port_,
-                                      .password = cluster.password(),
-                                      .connectTimeoutSeconds = 1};
-        return running() && cluster::PgConnection::connect(target).ok();
-      },
-      std::chrono::seconds(30));
+                   [&] {
+                     cluster::ConnectTarget target{.host = "127.0.0.1",
+                                                   .port = port_,
+                                                   .password = cluster.password(),
+                                                   .connectTimeoutSeconds = 1};
+                     exited = !running();
+                     return exited || cluster::PgConnection::connect(target).ok();
+                   },
+                   std::chrono::seconds(30)) &&
+               !exited;
   if (!ready) {
     // The destructor does not run for a constructor that throws.
     auto why = "pool did not start:\n" + log();

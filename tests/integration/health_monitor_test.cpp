@@ -441,19 +441,36 @@ TEST_F(HealthMonitorCluster, ReplayPauseAndLagAreReported) {
   EXPECT_EQ(topology->nodes[1].lagBytes, 0u) << describe(*topology);
 }
 
-TEST_F(HealthMonitorCluster, WrongPasswordIsDownWithTheServersMessage) {
+// The node answered: a refused login is the pool's configuration, not a
+// node down, so nothing fails over or closes connections on it.
+TEST_F(HealthMonitorCluster, WrongPasswordLeavesHealthUnknownWithTheServersMessage) {
   const std::string wrong = "not-the-password-7391";
   HealthMonitor monitor(optionsFor({cluster_->nodePort(0)}, wrong));
   monitor.start();
   auto topology = waitForTopology(
-      monitor, [](const Topology& t) { return t.nodes[0].health == NodeHealth::kDown; }, 3s);
+      monitor, [](const Topology& t) { return t.nodes[0].failures >= 2; }, 5s);
   const auto& node = topology->nodes[0];
-  ASSERT_EQ(node.health, NodeHealth::kDown) << describe(*topology);
+  ASSERT_GE(node.failures, 2u) << describe(*topology);
+  EXPECT_EQ(node.health, NodeHealth::kUnknown) << describe(*topology);
+  EXPECT_NE(node.lastError.find("28P01"), std::string::npos) << node.lastError;
   EXPECT_NE(node.lastError.find("password authentication failed for user \"postgres\""),
             std::string::npos)
       << node.lastError;
+  EXPECT_EQ(node.lastError.find("LOCATION"), std::string::npos) << node.lastError;
   EXPECT_EQ(node.lastError.find(wrong), std::string::npos) << node.lastError;
   EXPECT_EQ(node.lastError.find(cluster_->password()), std::string::npos) << node.lastError;
+}
+
+TEST_F(HealthMonitorCluster, MissingDatabaseLeavesHealthUnknown) {
+  auto options = optionsFor({cluster_->nodePort(0)}, cluster_->password());
+  options.dbname = "no_such_database_hm";
+  HealthMonitor monitor(options);
+  monitor.start();
+  auto topology = waitForTopology(
+      monitor, [](const Topology& t) { return t.nodes[0].failures >= 1; }, 5s);
+  EXPECT_EQ(topology->nodes[0].health, NodeHealth::kUnknown) << describe(*topology);
+  EXPECT_NE(topology->nodes[0].lastError.find("3D000"), std::string::npos)
+      << topology->nodes[0].lastError;
 }
 
 TEST_F(HealthMonitorCluster, WithoutAPasswordLibpqUsesThePassfile) {

@@ -308,5 +308,29 @@ TEST_F(PoolOnCluster, IdleTimeoutsEndIdleClients) {
   PQclear(PQexec(check.get(), "DROP TABLE idle_it"));
 }
 
+// A health check the server refuses (a role that does not exist) says
+// nothing about the node: a transaction held across several failover
+// timeouts keeps its server connection, and writes go on.
+TEST_F(PoolOnCluster, RefusedHealthCheckLoginDoesNotCutConnections) {
+  PoolProcess pool(*cluster_, {"--pool-mode", "transaction", "--workers", "1",
+                               "--health-check-user", "no_such_role_hc", "--health-check-period-ms",
+                               "100", "--failover-timeout-ms", "500"});
+  auto client = rawConnect(pool.port(), "postgres", cluster_->password());
+  PQclear(PQexec(client.get(), "CREATE TABLE IF NOT EXISTS hc_refused (x int)"));
+  PQclear(PQexec(client.get(), "BEGIN"));
+  auto pid = scalar(client.get(), "SELECT pg_backend_pid()");
+  ASSERT_EQ(pid.find("error"), std::string::npos) << pid;
+  std::this_thread::sleep_for(2500ms);  // the pool drops lost nodes' connections every second
+  EXPECT_EQ(scalar(client.get(), "SELECT pg_backend_pid()"), pid) << pool.log();
+  PQclear(PQexec(client.get(), "INSERT INTO hc_refused VALUES (1)"));
+  PGresult* commit = PQexec(client.get(), "COMMIT");
+  EXPECT_EQ(PQresultStatus(commit), PGRES_COMMAND_OK) << PQerrorMessage(client.get());
+  PQclear(commit);
+  EXPECT_EQ(scalar(client.get(), "SELECT count(*) FROM hc_refused"), "1") << pool.log();
+  EXPECT_TRUE(contains(pool.log(), "refuses the health check's login")) << pool.log();
+  EXPECT_FALSE(contains(pool.log(), "the node is lost")) << pool.log();
+  PQclear(PQexec(client.get(), "DROP TABLE hc_refused"));
+}
+
 }  // namespace
 }  // namespace pgswarm::test

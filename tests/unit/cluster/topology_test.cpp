@@ -194,6 +194,24 @@ ProbeOutcome refused() {
       .failure = ProbeFailure::kConnect, .reading = std::nullopt, .error = "node x: refused"};
 }
 
+TEST(ApplyOutcome, RefusedLoginLeavesHealthUnknownNotDown) {
+  auto t0 = std::chrono::steady_clock::time_point{} + 100s;
+  NodeObservation observation;
+  applyOutcome(observation, answered(NodeRole::kPrimary, t0 + 1s), t0 + 2s);
+  ASSERT_EQ(observation.health, NodeHealth::kUp);
+  ProbeOutcome login{.failure = ProbeFailure::kLogin,
+                     .reading = std::nullopt,
+                     .error = "node x: connect failed: FATAL:  28P01: password authentication"};
+  applyOutcome(observation, login, t0 + 3s);
+  EXPECT_EQ(observation.health, NodeHealth::kUnknown);
+  EXPECT_EQ(observation.healthSince, t0 + 3s);
+  EXPECT_EQ(observation.lastError, login.error);
+  EXPECT_EQ(observation.consecutiveFailures, 1u);
+  EXPECT_EQ(observation.role, NodeRole::kPrimary);  // as of the last good probe
+  applyOutcome(observation, refused(), t0 + 4s);
+  EXPECT_EQ(observation.health, NodeHealth::kDown);
+}
+
 TEST(ApplyOutcome, HealthSinceMovesOnlyWhenHealthChanges) {
   auto t0 = std::chrono::steady_clock::time_point{} + 100s;
   NodeObservation observation;
