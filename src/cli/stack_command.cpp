@@ -50,10 +50,16 @@ CommandRunner registerStackCommand(CLI::App& app) {
       ->capture_default_str();
   command
       ->add_option("--shards", options->spec.shards,
-                   "standalone shard nodes, placed round-robin over the hosts")
+                   "standalone shard nodes shard1..shardN, placed round-robin over the hosts, "
+                   "and the one-shot shard-setup service that registers them")
       ->capture_default_str();
   command->add_flag("--sync", options->spec.sync,
                     "synchronous replication (the pool's synchronous_mode = on)");
+  command
+      ->add_option("--pool-mode", options->spec.poolMode,
+                   "the pool's pool_mode, session or transaction (direct shard routing needs "
+                   "transaction)")
+      ->capture_default_str();
   command->add_option("--image", options->spec.image, "image of every service")
       ->capture_default_str();
   command->add_option("--network", options->spec.network, "overlay network of the stack")

@@ -95,6 +95,9 @@ Status checkNumbers(const StackSpec& spec) {
   if (spec.poolPort < 1 || spec.poolPort > 65535) {
     return makeError("--pool-port {} is out of range (1..65535)", spec.poolPort);
   }
+  if (spec.poolMode != "session" && spec.poolMode != "transaction") {
+    return makeError("--pool-mode '{}' is neither session nor transaction", spec.poolMode);
+  }
   return Ok{};
 }
 
@@ -107,7 +110,7 @@ std::string databaseName(const std::string& host, int index) {
 }
 
 Status checkServiceNames(const StackPlan& plan) {
-  std::set<std::string> names{plan.poolService};
+  std::set<std::string> names{plan.poolService, kShardSetupService};
   for (const auto& db : plan.databases) {
     if (db.name.size() > kMaxServiceName) {
       return makeError(
@@ -144,6 +147,13 @@ std::vector<DatabaseService> StackPlan::replicated() const {
   return out;
 }
 
+std::vector<DatabaseService> StackPlan::shards() const {
+  std::vector<DatabaseService> out;
+  std::copy_if(databases.begin(), databases.end(), std::back_inserter(out),
+               [](const DatabaseService& db) { return db.role == DatabaseRole::kShard; });
+  return out;
+}
+
 Result<std::vector<std::string>> splitHosts(const std::string& text) {
   std::vector<std::string> hosts;
   std::size_t start = 0;
@@ -173,10 +183,13 @@ Result<StackPlan> planStack(const StackSpec& spec) {
       plan.databases.push_back({.name = databaseName(host, index), .host = host, .role = role});
     }
   }
+  // shardN, as `pgswarm up --shards` names them: a plain SQL identifier, so
+  // the foreign server (pgswarm_shard1) and the partitions (TABLE_shard1)
+  // need no quoting.
   for (int shard = 0; shard < spec.shards; ++shard) {
     const auto& host = spec.hosts[static_cast<std::size_t>(shard) % spec.hosts.size()];
     plan.databases.push_back(
-        {.name = "shard-" + std::to_string(shard + 1), .host = host, .role = DatabaseRole::kShard});
+        {.name = "shard" + std::to_string(shard + 1), .host = host, .role = DatabaseRole::kShard});
   }
   if (auto ok = checkServiceNames(plan); !ok) return ok.error();
   return plan;

@@ -57,7 +57,9 @@ TEST(PlanStack, ShardsGoRoundRobinOverTheHostsAfterTheReplicatedNodes) {
     EXPECT_EQ(plan->databases[i].role, DatabaseRole::kShard);
     shards.push_back(plan->databases[i].name + "@" + plan->databases[i].host);
   }
-  EXPECT_EQ(shards, (std::vector<std::string>{"shard-1@a", "shard-2@b", "shard-3@a"}));
+  EXPECT_EQ(shards, (std::vector<std::string>{"shard1@a", "shard2@b", "shard3@a"}));
+  ASSERT_EQ(plan->shards().size(), 3U);
+  EXPECT_EQ(plan->shards().front().name, "shard1");
 }
 
 TEST(PlanStack, DottedAndUpperCaseHostsMakeLowerCaseServiceNames) {
@@ -107,6 +109,15 @@ TEST(PlanStack, RefusesCountsOutOfRange) {
   spec = specFor({"a"});
   spec.poolPort = 70000;
   EXPECT_NE(errorOf(spec).find("--pool-port 70000"), std::string::npos);
+}
+
+TEST(PlanStack, RefusesAPoolModeThePoolDoesNotHave) {
+  auto spec = specFor({"a"});
+  spec.poolMode = "statement";
+  EXPECT_NE(errorOf(spec).find("--pool-mode 'statement' is neither session nor transaction"),
+            std::string::npos);
+  spec.poolMode = "transaction";
+  EXPECT_TRUE(planStack(spec).ok());
 }
 
 TEST(PlanStack, RefusesBadImageAndNetworkNames) {
