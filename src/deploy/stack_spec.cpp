@@ -126,6 +126,15 @@ Status checkServiceNames(const StackPlan& plan) {
   return Ok{};
 }
 
+Status checkShardHosts(const StackSpec& spec) {
+  if (spec.shardHosts.empty()) return Ok{};
+  if (spec.shards == 0) return makeError("--shard-hosts needs --shards N (how many shard nodes)");
+  if (auto ok = checkHosts(spec.shardHosts); !ok) {
+    return makeError("--shard-hosts: {}", ok.error().message);
+  }
+  return Ok{};
+}
+
 }  // namespace
 
 const char* toString(DatabaseRole role) {
@@ -173,6 +182,7 @@ Result<std::vector<std::string>> splitHosts(const std::string& text) {
 
 Result<StackPlan> planStack(const StackSpec& spec) {
   if (auto ok = checkHosts(spec.hosts); !ok) return ok.error();
+  if (auto ok = checkShardHosts(spec); !ok) return ok.error();
   if (auto ok = checkNumbers(spec); !ok) return ok.error();
   if (auto ok = checkImage(spec.image); !ok) return ok.error();
   if (auto ok = checkNetwork(spec.network); !ok) return ok.error();
@@ -186,8 +196,9 @@ Result<StackPlan> planStack(const StackSpec& spec) {
   // shardN, as `pgswarm up --shards` names them: a plain SQL identifier, so
   // the foreign server (pgswarm_shard1) and the partitions (TABLE_shard1)
   // need no quoting.
+  const auto& shardHosts = spec.shardHosts.empty() ? spec.hosts : spec.shardHosts;
   for (int shard = 0; shard < spec.shards; ++shard) {
-    const auto& host = spec.hosts[static_cast<std::size_t>(shard) % spec.hosts.size()];
+    const auto& host = shardHosts[static_cast<std::size_t>(shard) % shardHosts.size()];
     plan.databases.push_back(
         {.name = "shard" + std::to_string(shard + 1), .host = host, .role = DatabaseRole::kShard});
   }

@@ -22,8 +22,11 @@ inline constexpr const char* kShardSetupService = "shard-setup";  // the one-sho
 struct StackSpec {
   // Swarm node hostnames (node.hostname placement); the first one holds the primary.
   std::vector<std::string> hosts;
-  int databasesPerHost = 1;          // replicated database services on each host
-  int shards = 0;                    // standalone shard primaries, round-robin over the hosts
+  int databasesPerHost = 1;  // replicated database services on each host
+  int shards = 0;            // standalone shard primaries, round-robin over shardHosts
+  // Swarm nodes the shards are pinned to; empty: `hosts`. A list of its own
+  // keeps the shards in place when a host is added to `hosts`.
+  std::vector<std::string> shardHosts;
   bool sync = false;                 // the pool's synchronous_mode = on
   std::string poolMode = "session";  // the pool's pool_mode: session or transaction
   std::string image = kDefaultImage;

@@ -89,6 +89,20 @@ TEST_F(SwarmStack, EveryOptionValidates) {
   validStack({"--hosts", "a,b", "--replicas-per-host", "8", "--shards", "64"});
 }
 
+// The sharded stack, with its one-shot set-up step, as docs/swarm.md gives it.
+TEST_F(SwarmStack, TheShardedStackWithItsSetUpStepValidates) {
+  auto config = validStack({"--hosts", "cluster1raspberry0", "--shard-hosts",
+                            "cluster1raspberry1,cluster1raspberry2,cluster1raspberry3", "--shards",
+                            "3", "--pool-mode", "transaction"});
+  EXPECT_TRUE(contains(config, "node.hostname == cluster1raspberry3")) << config;
+  EXPECT_TRUE(contains(config, "shard-setup:")) << config;
+  EXPECT_TRUE(contains(config, "condition: on-failure")) << config;
+  EXPECT_TRUE(contains(config, "disable: true")) << config;
+  EXPECT_TRUE(contains(config, "shard1=shard1:5432,shard2=shard2:5432,shard3=shard3:5432"))
+      << config;
+  EXPECT_TRUE(contains(config, "PGSWARM_POOL_POOL_MODE: transaction")) << config;
+}
+
 // The check has teeth: the same validator refuses a broken stack file.
 TEST_F(SwarmStack, DockerRefusesABrokenStack) {
   auto stack = runPgswarm({"stack", "--hosts", "a,b"});
@@ -122,6 +136,11 @@ TEST_F(SwarmStack, BadInputIsRefusedWithoutWritingAStack) {
            {{"stack", "--hosts", "pi1,pi2,pi1"}, "'pi1' is given twice"},
            {{"stack", "--hosts", "pi_1"}, "'pi_1' is not a valid host name"},
            {{"stack", "--hosts", "pi1", "--shards", "-2"}, "--shards -2 is out of range"},
+           {{"stack", "--hosts", "pi1", "--shard-hosts", "pi2,,pi3", "--shards", "2"},
+            "--shard-hosts 'pi2,,pi3' has an empty entry"},
+           {{"stack", "--hosts", "pi1", "--shard-hosts", "pi2"}, "--shard-hosts needs --shards"},
+           {{"stack", "--hosts", "pi1", "--pool-mode", "statement"},
+            "--pool-mode 'statement' is neither session nor transaction"},
            {{"stack", "--hosts", "pi1", "--replicas-per-host", "two"}, "--replicas-per-host"},
            {{"stack"}, "--hosts is required"},
        }) {

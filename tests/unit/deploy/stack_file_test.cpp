@@ -255,6 +255,23 @@ TEST(RenderStack, AddingAHostToAShardedStackKeepsTheDatabaseServices) {
   }
 }
 
+// With shard hosts of their own, any number of shards stay where they are
+// when a host is added.
+TEST(RenderStack, AddingAHostLeavesShardsOnTheirShardHosts) {
+  auto spec = fourPis();
+  spec.shards = 5;
+  spec.shardHosts = {"cluster1raspberry2", "cluster1raspberry3"};
+  auto before = rendered(spec);
+  spec.hosts.push_back("cluster1raspberry4");
+  auto after = rendered(spec);
+  for (int n = 1; n <= 5; ++n) {
+    auto name = "shard" + std::to_string(n);
+    EXPECT_EQ(YAML::Dump(before["services"][name]), YAML::Dump(after["services"][name])) << name;
+    EXPECT_EQ(after["services"][name]["deploy"]["placement"]["constraints"][0].as<std::string>(),
+              "node.hostname == cluster1raspberry" + std::to_string(2 + (n - 1) % 2));
+  }
+}
+
 TEST(RenderStack, TheImageIsKeptVerbatim) {
   auto spec = fourPis();
   spec.image = "registry.local:5000/pgswarm@sha256:0123abcd";
