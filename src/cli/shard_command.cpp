@@ -383,6 +383,8 @@ Status registerShardNodes(const Placement& placement, std::ostream& out) {
   if (targets->nodes.empty()) return makeError("no shard nodes: give --nodes name=host:port,...");
   auto coordinator = cluster::PgConnection::connect(targets->coordinator);
   if (!coordinator) return makeError("coordinator: {}", coordinator.error().message);
+  // A rerun's "already exists, skipping" notices would only bury the log.
+  if (auto ok = coordinator->execute("SET client_min_messages = warning"); !ok) return ok;
   if (auto ok = shard::ensureCatalog(*coordinator); !ok) return ok;
   for (const auto& node : targets->nodes) {
     if (auto conn = shard::connectNode(node, targets->coordinator); !conn) return conn.error();

@@ -330,10 +330,10 @@ TEST(SwarmContainer, TheStacksServicesReplicateRouteAndFailOver) {
 TEST(SwarmContainer, TheShardSetUpStepLetsShardCreateSpreadATable) {
   if (auto reason = NetnsCluster::unavailableReason(); !reason.empty()) GTEST_SKIP() << reason;
   auto stack =
-      runPgswarm({"stack", "--hosts", "h0", "--shards", "2", "--pool-mode", "transaction"});
+      runPgswarm({"stack", "--hosts", "h0,h1", "--shards", "2", "--pool-mode", "transaction"});
   ASSERT_EQ(stack.exitCode, 0) << stack.output;
   auto services = servicesOf(stack.output);
-  ASSERT_EQ(services.size(), 5U);  // db-h0, shard1, shard2, pool, shard-setup
+  ASSERT_EQ(services.size(), 6U);  // db-h0, db-h1, shard1, shard2, pool, shard-setup
   SwarmHosts hosts(services);
   const std::string password = "pw-" + std::to_string(::getpid());
   provideSecretsAndVolumes(services, hosts.dir(), password);
@@ -393,6 +393,16 @@ TEST(SwarmContainer, TheShardSetUpStepLetsShardCreateSpreadATable) {
   EXPECT_EQ(queryVia(poolAddress, 5432, password, "SELECT count(*) FROM accounts"), "1000");
   EXPECT_EQ(queryVia(poolAddress, 5432, password, "SELECT sum(balance) FROM accounts"), "5005000");
 
+  // Of the coordinator's nodes, the shard commands take the primary, here
+  // the second one named (a flag beats the container's variable).
+  ASSERT_TRUE(waitUntil(
+      [&] { return httpGet(hosts.address("db-h1"), 8008, "/replica").status == 200; }, 120s))
+      << hosts.log("db-h1");
+  auto status = hosts.run(pool.name, containerEnv(pool, hosts.dir()),
+                          {"shard", "status", "--coordinator", "db-h1:5432,db-h0:5432"});
+  EXPECT_EQ(status.exitCode, 0) << status.output;
+  EXPECT_TRUE(contains(status.output, "accounts")) << status.output;
+
   // The pool read the map: a statement fixing the key reaches the shard
   // node itself, where its client's application_name is seen.
   const char* probe = "swarm-direct-probe";
@@ -416,7 +426,8 @@ TEST(SwarmContainer, TheShardSetUpStepLetsShardCreateSpreadATable) {
       20s);
   EXPECT_TRUE(routedDirectly) << probe << hosts.log("pool");
   std::cout << "[ figures  ] shard-setup finished " << setupTook.count()
-            << " ms after the services started\n";
+            << " ms after the services started; its output:\n"
+            << registered.output;
 }
 
 }  // namespace
