@@ -123,8 +123,7 @@ Result<Targets> localTargets(const Placement& placement, cluster::ConnectTarget 
 // The coordinator among `list` (host:port,...): the one given, or of
 // several (a replicated group, as the Swarm stack gives it) the one that
 // is primary now.
-Result<std::pair<std::string, int>> coordinatorOf(const std::string& list,
-                                                  const cluster::ConnectTarget& base) {
+Result<std::vector<std::pair<std::string, int>>> parseCoordinators(const std::string& list) {
   std::vector<std::pair<std::string, int>> candidates;
   std::stringstream entries(list);
   std::string entry;
@@ -134,9 +133,31 @@ Result<std::pair<std::string, int>> coordinatorOf(const std::string& list,
     candidates.push_back(*address);
   }
   if (candidates.empty()) return makeError("--coordinator is empty");
-  if (candidates.size() == 1) return candidates.front();
+  return candidates;
+}
+
+Result<std::vector<shard::ShardNode>> parseNodes(const std::string& text) {
+  std::vector<shard::ShardNode> nodes;
+  std::stringstream list(text);
+  std::string entry;
+  while (std::getline(list, entry, ',')) {
+    auto equals = entry.find('=');
+    if (equals == std::string::npos) return makeError("--nodes: '{}' is not name=host:port", entry);
+    auto address = hostPort(entry.substr(equals + 1));
+    if (!address) return makeError("--nodes: {}", address.error().message);
+    nodes.push_back(shard::ShardNode{
+        .name = entry.substr(0, equals), .host = address->first, .port = address->second});
+  }
+  return nodes;
+}
+
+Result<std::pair<std::string, int>> coordinatorOf(const std::string& list,
+                                                  const cluster::ConnectTarget& base) {
+  auto candidates = parseCoordinators(list);
+  if (!candidates) return candidates.error();
+  if (candidates->size() == 1) return candidates->front();
   std::string errors;
-  for (const auto& [host, port] : candidates) {
+  for (const auto& [host, port] : *candidates) {
     auto target = base;
     target.host = host;
     target.port = port;
@@ -157,18 +178,10 @@ Result<Targets> givenTargets(const Placement& placement, cluster::ConnectTarget 
   if (base.password.empty()) return makeError("--coordinator needs --password-file");
   auto coordinator = coordinatorOf(placement.coordinator, base);
   if (!coordinator) return coordinator.error();
-  Targets targets{.coordinator = base};
+  auto nodes = parseNodes(placement.nodes);
+  if (!nodes) return nodes.error();
+  Targets targets{.coordinator = base, .nodes = std::move(*nodes)};
   std::tie(targets.coordinator.host, targets.coordinator.port) = *coordinator;
-  std::stringstream list(placement.nodes);
-  std::string entry;
-  while (std::getline(list, entry, ',')) {
-    auto equals = entry.find('=');
-    if (equals == std::string::npos) return makeError("--nodes: '{}' is not name=host:port", entry);
-    auto address = hostPort(entry.substr(equals + 1));
-    if (!address) return makeError("--nodes: {}", address.error().message);
-    targets.nodes.push_back(shard::ShardNode{
-        .name = entry.substr(0, equals), .host = address->first, .port = address->second});
-  }
   return targets;
 }
 
@@ -417,6 +430,16 @@ CommandRunner addSetup(CLI::App* shard) {
   return [flags, command]() -> int {
     if (!command->parsed()) return -1;
     (void)setupLogging("warn", "shard");
+    // A typo never fixes itself: refused at once, not retried for --wait.
+    if (!flags->placement.coordinator.empty()) {
+      auto coordinators = parseCoordinators(flags->placement.coordinator);
+      auto nodes = parseNodes(flags->placement.nodes);
+      if (!coordinators || !nodes) {
+        std::cerr << "pgswarm shard setup: "
+                  << (!coordinators ? coordinators.error() : nodes.error()).message << "\n";
+        return 2;
+      }
+    }
     // A stack starts every service at once: the nodes may still be
     // initialising, or a replica still be the only answer, for minutes.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(flags->waitSeconds);

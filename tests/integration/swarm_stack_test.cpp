@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "harness.hpp"
@@ -149,6 +150,17 @@ TEST_F(SwarmStack, BadInputIsRefusedWithoutWritingAStack) {
     EXPECT_TRUE(contains(result.output, message)) << args.back() << ": " << result.output;
     EXPECT_FALSE(contains(result.output, "services:")) << result.output;
   }
+}
+
+// The stack's set-up step retries while the nodes start, but a typo in its
+// placement never fixes itself: refused at once, not retried for --wait.
+TEST(ShardSetup, RefusesABadPlacementWithoutWaiting) {
+  auto started = std::chrono::steady_clock::now();
+  auto result = runPgswarm({"shard", "setup", "--coordinator", "db-a:5432", "--nodes",
+                            "shard1=shard1", "--password-file", "/dev/null"});
+  EXPECT_EQ(result.exitCode, 2) << result.output;
+  EXPECT_TRUE(contains(result.output, "--nodes: 'shard1' is not host:port")) << result.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
 }
 
 }  // namespace
