@@ -1,10 +1,13 @@
-// `pgswarm shard create|move|split|status`: sharding and local partitioning of a table
+// `pgswarm shard create|move|split|status|setup`: sharding and local partitioning of a table
 // on the local cluster (--dir: its coordinator and shard nodes, found by
 // asking each node its role) or on nodes named by hand (--coordinator,
 // --nodes). The work itself is in shard/.
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
+#include <sstream>
+#include <thread>
 
 #include "agent/local_cluster.hpp"
 #include "cli/commands.hpp"
@@ -12,6 +15,7 @@
 #include "cluster/pg_client.hpp"
 #include "common/log.hpp"
 #include "common/settings.hpp"
+#include "shard/movement.hpp"
 #include "shard/progress.hpp"
 #include "shard/shard_catalog.hpp"
 #include "shard/shard_create.hpp"
@@ -31,15 +35,25 @@ struct Placement {
   std::string dbname = "postgres";
 };
 
+// The environment names let a container (the Swarm stack's pool and
+// shard-setup services) carry the placement, so `pgswarm shard ...` run
+// there needs no options; a flag still beats its variable.
 void addPlacementOptions(CLI::App* command, Placement& placement) {
   addDirOption(command, placement.dir);
-  command->add_option("--coordinator", placement.coordinator,
-                      "host:port of the coordinator, instead of the local cluster in --dir");
-  command->add_option("--nodes", placement.nodes,
-                      "shard nodes as name=host:port,... (with --coordinator)");
+  command
+      ->add_option("--coordinator", placement.coordinator,
+                   "host:port of the coordinator, or host:port,host:port,... of its nodes (the "
+                   "one that is primary is used), instead of the local cluster in --dir")
+      ->envname("PGSWARM_SHARD_COORDINATOR");
+  command
+      ->add_option("--nodes", placement.nodes,
+                   "shard nodes as name=host:port,... (with --coordinator)")
+      ->envname("PGSWARM_SHARD_NODES");
   command->add_option("--user", placement.user, "superuser on every node")->capture_default_str();
-  command->add_option("--password-file", placement.passwordFile,
-                      "its password (default: the local cluster's)");
+  command
+      ->add_option("--password-file", placement.passwordFile,
+                   "its password (default: the local cluster's)")
+      ->envname("PGSWARM_SHARD_PASSWORD_FILE");
   command->add_option("--dbname", placement.dbname, "database of the table")->capture_default_str();
 }
 
@@ -106,22 +120,68 @@ Result<Targets> localTargets(const Placement& placement, cluster::ConnectTarget 
   return targets;
 }
 
-Result<Targets> givenTargets(const Placement& placement, cluster::ConnectTarget base) {
-  if (base.password.empty()) return makeError("--coordinator needs --password-file");
-  auto coordinator = hostPort(placement.coordinator);
-  if (!coordinator) return coordinator.error();
-  Targets targets{.coordinator = base};
-  std::tie(targets.coordinator.host, targets.coordinator.port) = *coordinator;
-  std::stringstream list(placement.nodes);
+// The coordinator among `list` (host:port,...): the one given, or of
+// several (a replicated group, as the Swarm stack gives it) the one that
+// is primary now.
+Result<std::vector<std::pair<std::string, int>>> parseCoordinators(const std::string& list) {
+  std::vector<std::pair<std::string, int>> candidates;
+  std::stringstream entries(list);
+  std::string entry;
+  while (std::getline(entries, entry, ',')) {
+    auto address = hostPort(entry);
+    if (!address) return makeError("--coordinator: {}", address.error().message);
+    candidates.push_back(*address);
+  }
+  if (candidates.empty()) return makeError("--coordinator is empty");
+  return candidates;
+}
+
+Result<std::vector<shard::ShardNode>> parseNodes(const std::string& text) {
+  std::vector<shard::ShardNode> nodes;
+  std::stringstream list(text);
   std::string entry;
   while (std::getline(list, entry, ',')) {
     auto equals = entry.find('=');
     if (equals == std::string::npos) return makeError("--nodes: '{}' is not name=host:port", entry);
     auto address = hostPort(entry.substr(equals + 1));
     if (!address) return makeError("--nodes: {}", address.error().message);
-    targets.nodes.push_back(shard::ShardNode{
+    nodes.push_back(shard::ShardNode{
         .name = entry.substr(0, equals), .host = address->first, .port = address->second});
   }
+  return nodes;
+}
+
+Result<std::pair<std::string, int>> coordinatorOf(const std::string& list,
+                                                  const cluster::ConnectTarget& base) {
+  auto candidates = parseCoordinators(list);
+  if (!candidates) return candidates.error();
+  if (candidates->size() == 1) return candidates->front();
+  std::string errors;
+  for (const auto& [host, port] : *candidates) {
+    auto target = base;
+    target.host = host;
+    target.port = port;
+    target.connectTimeoutSeconds = 2;
+    auto conn = cluster::PgConnection::connect(target);
+    if (!conn) {
+      errors += fmt::format("; {}:{}: {}", host, port, conn.error().message);
+      continue;
+    }
+    auto rows = conn->query("SELECT pg_is_in_recovery()::text AS standby");
+    if (rows && rows->text(0, "standby") == "false") return std::pair{host, port};
+    errors += fmt::format("; {}:{}: a standby", host, port);
+  }
+  return makeError("no primary among the coordinator's nodes {}{}", list, errors);
+}
+
+Result<Targets> givenTargets(const Placement& placement, cluster::ConnectTarget base) {
+  if (base.password.empty()) return makeError("--coordinator needs --password-file");
+  auto coordinator = coordinatorOf(placement.coordinator, base);
+  if (!coordinator) return coordinator.error();
+  auto nodes = parseNodes(placement.nodes);
+  if (!nodes) return nodes.error();
+  Targets targets{.coordinator = base, .nodes = std::move(*nodes)};
+  std::tie(targets.coordinator.host, targets.coordinator.port) = *coordinator;
   return targets;
 }
 
@@ -327,13 +387,90 @@ CommandRunner addStatus(CLI::App* shard) {
   };
 }
 
+// One attempt of `shard setup`: the coordinator's catalog, then each
+// node's database and its foreign server and user mapping there. Every
+// statement is idempotent (IF NOT EXISTS, or re-aimed at the address).
+Status registerShardNodes(const Placement& placement, std::ostream& out) {
+  auto targets = resolveTargets(placement, "pgswarm shard setup");
+  if (!targets) return targets.error();
+  if (targets->nodes.empty()) return makeError("no shard nodes: give --nodes name=host:port,...");
+  auto coordinator = cluster::PgConnection::connect(targets->coordinator);
+  if (!coordinator) return makeError("coordinator: {}", coordinator.error().message);
+  // A rerun's "already exists, skipping" notices would only bury the log.
+  if (auto ok = coordinator->execute("SET client_min_messages = warning"); !ok) return ok;
+  if (auto ok = shard::ensureCatalog(*coordinator); !ok) return ok;
+  for (const auto& node : targets->nodes) {
+    if (auto conn = shard::connectNode(node, targets->coordinator); !conn) return conn.error();
+    if (auto ok = shard::ensureForeignServer(*coordinator, node, targets->coordinator); !ok) {
+      return makeError("{}: {}", node.name, ok.error().message);
+    }
+    out << fmt::format("{} ({}:{}) is foreign server {} on the coordinator {}:{}\n", node.name,
+                       node.host, node.port, shard::serverName(node), targets->coordinator.host,
+                       targets->coordinator.port);
+  }
+  return Ok{};
+}
+
+struct SetupFlags {
+  Placement placement;
+  int waitSeconds = 600;
+};
+
+CommandRunner addSetup(CLI::App* shard) {
+  auto flags = std::make_shared<SetupFlags>();
+  auto* command = shard->add_subcommand(
+      "setup",
+      "register the shard nodes on the coordinator (postgres_fdw, foreign servers, user "
+      "mappings, the pgswarm catalog), waiting for them to answer; safe to run again");
+  command
+      ->add_option("--wait", flags->waitSeconds,
+                   "seconds to keep retrying while the coordinator or a node does not answer")
+      ->capture_default_str();
+  addPlacementOptions(command, flags->placement);
+  return [flags, command]() -> int {
+    if (!command->parsed()) return -1;
+    (void)setupLogging("warn", "shard");
+    // A typo never fixes itself: refused at once, not retried for --wait.
+    if (!flags->placement.coordinator.empty()) {
+      auto coordinators = parseCoordinators(flags->placement.coordinator);
+      auto nodes = parseNodes(flags->placement.nodes);
+      if (!coordinators || !nodes) {
+        std::cerr << "pgswarm shard setup: "
+                  << (!coordinators ? coordinators.error() : nodes.error()).message << "\n";
+        return 2;
+      }
+    }
+    // A stack starts every service at once: the nodes may still be
+    // initialising, or a replica still be the only answer, for minutes.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(flags->waitSeconds);
+    std::string lastError;
+    while (true) {
+      std::ostringstream done;
+      auto ok = registerShardNodes(flags->placement, done);
+      if (ok) {
+        std::cout << done.str() << "done: the shard nodes are registered\n";
+        return 0;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::cerr << "pgswarm shard setup: " << ok.error().message << "\n";
+        return 1;
+      }
+      if (ok.error().message != lastError) {
+        std::cout << "waiting: " << ok.error().message << std::endl;
+        lastError = ok.error().message;
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+  };
+}
+
 }  // namespace
 
 CommandRunner registerShardCommand(CLI::App& app) {
   auto* shard = app.add_subcommand("shard", "sharding and partitioning of tables");
   shard->require_subcommand(1);
   std::vector<CommandRunner> runners{addCreate(shard), addMove(shard), addSplit(shard),
-                                     addStatus(shard)};
+                                     addStatus(shard), addSetup(shard)};
   return [runners] {
     for (const auto& runner : runners) {
       if (int code = runner(); code >= 0) return code;

@@ -14,6 +14,7 @@ constexpr int kExitBadInput = 2;
 
 struct StackOptions {
   std::string hosts;
+  std::string shardHosts;
   deploy::StackSpec spec;
 };
 
@@ -24,6 +25,15 @@ int runStack(StackOptions& options) {
     return kExitBadInput;
   }
   options.spec.hosts = std::move(*hosts);
+  if (!options.shardHosts.empty()) {
+    auto shardHosts = deploy::splitHosts(options.shardHosts);
+    if (!shardHosts) {
+      std::cerr << "pgswarm stack: --shard-hosts '" << options.shardHosts
+                << "' has an empty entry; give host names separated by commas\n";
+      return kExitBadInput;
+    }
+    options.spec.shardHosts = std::move(*shardHosts);
+  }
   auto text = deploy::renderStack(options.spec);
   if (!text) {
     std::cerr << "pgswarm stack: " << text.error().message << "\n";
@@ -49,11 +59,21 @@ CommandRunner registerStackCommand(CLI::App& app) {
                    "database services on each host (the primary counts on the first one)")
       ->capture_default_str();
   command
-      ->add_option("--shards", options->spec.shards,
-                   "standalone shard nodes, placed round-robin over the hosts")
+      ->add_option(
+          "--shards", options->spec.shards,
+          "standalone shard nodes shard1..shardN, placed round-robin over the (shard) hosts, "
+          "and the one-shot shard-setup service that registers them")
       ->capture_default_str();
+  command->add_option("--shard-hosts", options->shardHosts,
+                      "Swarm node hostnames the shard nodes are pinned to, round-robin, comma "
+                      "separated (default: --hosts)");
   command->add_flag("--sync", options->spec.sync,
                     "synchronous replication (the pool's synchronous_mode = on)");
+  command
+      ->add_option("--pool-mode", options->spec.poolMode,
+                   "the pool's pool_mode, session or transaction (direct shard routing needs "
+                   "transaction)")
+      ->capture_default_str();
   command->add_option("--image", options->spec.image, "image of every service")
       ->capture_default_str();
   command->add_option("--network", options->spec.network, "overlay network of the stack")

@@ -113,6 +113,35 @@ Environment databaseEnvironment(const StackPlan& plan, const DatabaseService& db
   return env;
 }
 
+// Where `pgswarm shard ...` finds the cluster inside the stack (the
+// command's --coordinator, --nodes and --password-file): every replicated
+// database, of which it takes the one that is primary now, so a failover
+// of the coordinator does not leave the set-up step or an operator's
+// `shard create` pointing at a replica.
+Environment shardEnvironment(const StackPlan& plan) {
+  std::string coordinators;
+  for (const auto& db : plan.replicated()) {
+    coordinators += (coordinators.empty() ? "" : ",") + hostPort(db.name, kPostgresPort);
+  }
+  std::string nodes;
+  for (const auto& shard : plan.shards()) {
+    nodes += (nodes.empty() ? "" : ",") + shard.name + "=" + hostPort(shard.name, kPostgresPort);
+  }
+  return {{"PGSWARM_SHARD_COORDINATOR", coordinators},
+          {"PGSWARM_SHARD_NODES", nodes},
+          {"PGSWARM_SHARD_PASSWORD_FILE", secretPath(kPostgresPasswordSecret)}};
+}
+
+// The pool's shard groups (one node each: a stack's shards have no
+// replicas), named as the set-up step registers them.
+std::string shardHosts(const StackPlan& plan) {
+  std::string groups;
+  for (const auto& shard : plan.shards()) {
+    groups += (groups.empty() ? "" : ";") + shard.name + "=" + hostPort(shard.name, kPostgresPort);
+  }
+  return groups;
+}
+
 Environment poolEnvironment(const StackSpec& spec, const StackPlan& plan) {
   std::string hosts;
   std::string agents;
@@ -120,7 +149,7 @@ Environment poolEnvironment(const StackSpec& spec, const StackPlan& plan) {
     hosts += (hosts.empty() ? "" : ":") + hostPort(db.name, kPostgresPort);
     agents += (agents.empty() ? "" : ",") + hostPort(db.name, kAgentPort);
   }
-  return {
+  Environment env{
       {"HOSTS", hosts},
       {"USER", "postgres"},
       {"PASSWORD_FILE", secretPath(kPostgresPasswordSecret)},
@@ -132,7 +161,16 @@ Environment poolEnvironment(const StackSpec& spec, const StackPlan& plan) {
       {"PGSWARM_POOL_AGENTS", agents},
       {"PGSWARM_POOL_AGENT_TOKEN_FILE", secretPath(kAgentTokenSecret)},
       {"PGSWARM_POOL_SYNCHRONOUS_MODE", spec.sync ? "on" : "off"},
+      {"PGSWARM_POOL_POOL_MODE", spec.poolMode},
   };
+  if (spec.shards > 0) {
+    env.emplace_back("PGSWARM_POOL_SHARD_HOSTS", shardHosts(plan));
+    // So `docker exec POOL_CONTAINER pgswarm shard create ...` needs no
+    // placement options: the pool's container has the password secret.
+    auto shard = shardEnvironment(plan);
+    env.insert(env.end(), shard.begin(), shard.end());
+  }
+  return env;
 }
 
 void emitDatabase(YAML::Emitter& out, const StackSpec& spec, const StackPlan& plan,
@@ -181,6 +219,35 @@ void emitPool(YAML::Emitter& out, const StackSpec& spec, const StackPlan& plan) 
   out << YAML::EndMap;
 }
 
+// The sharding set-up step: `pgswarm shard setup` waits for the
+// coordinator's primary and every shard node, then registers the nodes on
+// the coordinator (postgres_fdw, a foreign server and user mapping each,
+// the pgswarm catalog) and exits. A one-shot task: restarted only when it
+// fails, run again by Swarm whenever its definition changes (a host or a
+// shard added), which is harmless because every step is idempotent.
+void emitShardSetup(YAML::Emitter& out, const StackSpec& spec, const StackPlan& plan) {
+  out << YAML::Key << kShardSetupService << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "image" << YAML::Value << YAML::DoubleQuoted << spec.image;
+  out << YAML::Key << "command" << YAML::Value;
+  emitStrings(out, {"shard", "setup"});
+  emitEnvironment(out, shardEnvironment(plan));
+  emitSecrets(out, {kPostgresPasswordSecret});
+  out << YAML::Key << "networks" << YAML::Value;
+  emitStrings(out, {spec.network});
+  // The image's check asks an agent or a pool, neither of which runs here.
+  out << YAML::Key << "healthcheck" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "disable" << YAML::Value << true;
+  out << YAML::EndMap;
+  out << YAML::Key << "deploy" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "replicas" << YAML::Value << 1;
+  out << YAML::Key << "restart_policy" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "condition" << YAML::Value << "on-failure";
+  out << YAML::Key << "delay" << YAML::Value << "10s";
+  out << YAML::EndMap;
+  out << YAML::EndMap;
+  out << YAML::EndMap;
+}
+
 void emitTopLevel(YAML::Emitter& out, const StackSpec& spec, const StackPlan& plan) {
   out << YAML::Key << "networks" << YAML::Value << YAML::BeginMap;
   out << YAML::Key << YAML::DoubleQuoted << spec.network << YAML::Value << YAML::BeginMap;
@@ -216,9 +283,11 @@ std::string header(const StackSpec& spec, const StackPlan& plan) {
           "; the pool publishes port " + std::to_string(spec.poolPort) + ".\n";
   if (spec.shards > 0) {
     text +=
-        "# shard-N services are standalone primaries for sharded tables. Attaching\n"
-        "# them to the coordinator (postgres_fdw foreign partitions) is not done by\n"
-        "# this stack yet: the sharding set-up step comes with `pgswarm shard`.\n";
+        "# shardN services are standalone primaries for sharded tables; the one-shot\n"
+        "# shard-setup service registers them on the coordinator and exits. Then shard\n"
+        "# a table from the pool's container (it has the settings and the secret):\n"
+        "#   docker exec -it CONTAINER pgswarm shard create TABLE --key COLUMN --shards " +
+        std::to_string(spec.shards) + "\n";
   }
   return text;
 }
@@ -234,6 +303,7 @@ Result<std::string> renderStack(const StackSpec& spec) {
   out << YAML::Key << "services" << YAML::Value << YAML::BeginMap;
   for (const auto& db : plan->databases) emitDatabase(out, spec, *plan, db);
   emitPool(out, spec, *plan);
+  if (spec.shards > 0) emitShardSetup(out, spec, *plan);
   out << YAML::EndMap;
   emitTopLevel(out, spec, *plan);
   out << YAML::EndMap;

@@ -95,6 +95,9 @@ Status checkNumbers(const StackSpec& spec) {
   if (spec.poolPort < 1 || spec.poolPort > 65535) {
     return makeError("--pool-port {} is out of range (1..65535)", spec.poolPort);
   }
+  if (spec.poolMode != "session" && spec.poolMode != "transaction") {
+    return makeError("--pool-mode '{}' is neither session nor transaction", spec.poolMode);
+  }
   return Ok{};
 }
 
@@ -107,7 +110,7 @@ std::string databaseName(const std::string& host, int index) {
 }
 
 Status checkServiceNames(const StackPlan& plan) {
-  std::set<std::string> names{plan.poolService};
+  std::set<std::string> names{plan.poolService, kShardSetupService};
   for (const auto& db : plan.databases) {
     if (db.name.size() > kMaxServiceName) {
       return makeError(
@@ -119,6 +122,15 @@ Status checkServiceNames(const StackPlan& plan) {
       return makeError("two services would both be named '{}' (host '{}'); rename a host", db.name,
                        db.host);
     }
+  }
+  return Ok{};
+}
+
+Status checkShardHosts(const StackSpec& spec) {
+  if (spec.shardHosts.empty()) return Ok{};
+  if (spec.shards == 0) return makeError("--shard-hosts needs --shards N (how many shard nodes)");
+  if (auto ok = checkHosts(spec.shardHosts); !ok) {
+    return makeError("--shard-hosts: {}", ok.error().message);
   }
   return Ok{};
 }
@@ -144,6 +156,13 @@ std::vector<DatabaseService> StackPlan::replicated() const {
   return out;
 }
 
+std::vector<DatabaseService> StackPlan::shards() const {
+  std::vector<DatabaseService> out;
+  std::copy_if(databases.begin(), databases.end(), std::back_inserter(out),
+               [](const DatabaseService& db) { return db.role == DatabaseRole::kShard; });
+  return out;
+}
+
 Result<std::vector<std::string>> splitHosts(const std::string& text) {
   std::vector<std::string> hosts;
   std::size_t start = 0;
@@ -163,6 +182,7 @@ Result<std::vector<std::string>> splitHosts(const std::string& text) {
 
 Result<StackPlan> planStack(const StackSpec& spec) {
   if (auto ok = checkHosts(spec.hosts); !ok) return ok.error();
+  if (auto ok = checkShardHosts(spec); !ok) return ok.error();
   if (auto ok = checkNumbers(spec); !ok) return ok.error();
   if (auto ok = checkImage(spec.image); !ok) return ok.error();
   if (auto ok = checkNetwork(spec.network); !ok) return ok.error();
@@ -173,10 +193,14 @@ Result<StackPlan> planStack(const StackSpec& spec) {
       plan.databases.push_back({.name = databaseName(host, index), .host = host, .role = role});
     }
   }
+  // shardN, as `pgswarm up --shards` names them: a plain SQL identifier, so
+  // the foreign server (pgswarm_shard1) and the partitions (TABLE_shard1)
+  // need no quoting.
+  const auto& shardHosts = spec.shardHosts.empty() ? spec.hosts : spec.shardHosts;
   for (int shard = 0; shard < spec.shards; ++shard) {
-    const auto& host = spec.hosts[static_cast<std::size_t>(shard) % spec.hosts.size()];
+    const auto& host = shardHosts[static_cast<std::size_t>(shard) % shardHosts.size()];
     plan.databases.push_back(
-        {.name = "shard-" + std::to_string(shard + 1), .host = host, .role = DatabaseRole::kShard});
+        {.name = "shard" + std::to_string(shard + 1), .host = host, .role = DatabaseRole::kShard});
   }
   if (auto ok = checkServiceNames(plan); !ok) return ok.error();
   return plan;

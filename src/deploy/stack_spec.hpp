@@ -17,13 +17,18 @@ inline constexpr int kAgentPort = 8008;                  // node agent REST API 
 inline constexpr int kPoolHttpPort = 8080;               // pool /health and /metrics
 inline constexpr int kMaxDatabasesPerHost = 8;
 inline constexpr int kMaxShards = 64;
+inline constexpr const char* kShardSetupService = "shard-setup";  // the one-shot set-up step
 
 struct StackSpec {
   // Swarm node hostnames (node.hostname placement); the first one holds the primary.
   std::vector<std::string> hosts;
   int databasesPerHost = 1;  // replicated database services on each host
-  int shards = 0;            // standalone shard primaries, round-robin over the hosts
-  bool sync = false;         // the pool's synchronous_mode = on
+  int shards = 0;            // standalone shard primaries, round-robin over shardHosts
+  // Swarm nodes the shards are pinned to; empty: `hosts`. A list of its own
+  // keeps the shards in place when a host is added to `hosts`.
+  std::vector<std::string> shardHosts;
+  bool sync = false;                 // the pool's synchronous_mode = on
+  std::string poolMode = "session";  // the pool's pool_mode: session or transaction
   std::string image = kDefaultImage;
   std::string network = kDefaultNetwork;
   int poolPort = 5432;  // published by the pool service (the seed's port)
@@ -45,6 +50,9 @@ struct StackPlan {
   [[nodiscard]] const DatabaseService& primary() const { return databases.front(); }
   // The primary and its replicas, in the pool's `hosts` order.
   [[nodiscard]] std::vector<DatabaseService> replicated() const;
+  // The shard nodes shard1..shardN; each one's service name is also its
+  // node name in the shard catalog and its foreign server's suffix.
+  [[nodiscard]] std::vector<DatabaseService> shards() const;
 };
 
 // "a.example, b" -> {"a.example", "b"}; an empty entry is an error.

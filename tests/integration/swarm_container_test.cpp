@@ -14,8 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <random>
 
 #include <fmt/format.h>
@@ -85,6 +87,18 @@ class SwarmHosts {
                                       .closeInheritedFds = true});
     if (!pid) throw std::runtime_error("cannot start " + name + ": " + pid.error().message);
     pids_.push_back(*pid);
+  }
+
+  // `docker exec` into the service's container, or a one-shot service's
+  // whole run: `pgswarm ARGS` in its namespace with exactly `env`, waited for.
+  [[nodiscard]] CommandOutput run(const std::string& name,
+                                  const std::map<std::string, std::string>& env,
+                                  const std::vector<std::string>& args) const {
+    std::vector<std::string> argv{kIp, "netns", "exec", namespaceOf(name), "/usr/bin/env", "-i"};
+    for (const auto& [key, value] : env) argv.push_back(key + "=" + value);
+    argv.push_back(pgswarmBinary());
+    argv.insert(argv.end(), args.begin(), args.end());
+    return runProgram(argv);
   }
 
   bool cut(const std::string& name) {
@@ -199,6 +213,32 @@ std::map<std::string, std::string> containerEnv(const Service& service, const st
   return env;
 }
 
+const Service& serviceNamed(const std::vector<Service>& services, const std::string& name) {
+  for (const auto& service : services) {
+    if (service.name == name) return service;
+  }
+  throw std::runtime_error("the stack has no service " + name);
+}
+
+// What `docker secret create` and Docker's volumes give the services.
+void provideSecretsAndVolumes(const std::vector<Service>& services, const std::string& dir,
+                              const std::string& password) {
+  fs::create_directories(dir + "/secrets");
+  for (const auto& [name, text] :
+       std::map<std::string, std::string>{{"pgswarm_postgres_password", password},
+                                          {"pgswarm_replication_password", "repl-secret"},
+                                          {"pgswarm_agent_token", "agent-token-1"}}) {
+    std::ofstream(dir + "/secrets/" + name) << text << "\n";
+    ::chmod((dir + "/secrets/" + name).c_str(), 0644);  // as Docker mounts them
+  }
+  for (const auto& service : services) {
+    if (service.command.front() == "node") {
+      fs::create_directories(dir + "/" + service.name);
+      ::chmod((dir + "/" + service.name).c_str(), 0755);
+    }
+  }
+}
+
 // The first value a query returns, "ok" for a command, or "error: ...".
 std::string answer(PGconn* conn, const char* sql) {
   PGresult* result = PQexec(conn, sql);
@@ -230,20 +270,7 @@ TEST(SwarmContainer, TheStacksServicesReplicateRouteAndFailOver) {
   SwarmHosts hosts(services);
 
   const std::string password = "pw-" + std::to_string(::getpid());
-  fs::create_directories(hosts.dir() + "/secrets");
-  for (const auto& [name, text] :
-       std::map<std::string, std::string>{{"pgswarm_postgres_password", password},
-                                          {"pgswarm_replication_password", "repl-secret"},
-                                          {"pgswarm_agent_token", "agent-token-1"}}) {
-    std::ofstream(hosts.dir() + "/secrets/" + name) << text << "\n";
-    ::chmod((hosts.dir() + "/secrets/" + name).c_str(), 0644);  // as Docker mounts them
-  }
-  for (const auto& service : services) {
-    if (service.command.front() == "node") {
-      fs::create_directories(hosts.dir() + "/" + service.name);
-      ::chmod((hosts.dir() + "/" + service.name).c_str(), 0755);
-    }
-  }
+  provideSecretsAndVolumes(services, hosts.dir(), password);
   auto agentSays = [&](const std::string& service, const char* path) {
     return httpGet(hosts.address(service), 8008, path).status == 200;
   };
@@ -292,6 +319,115 @@ TEST(SwarmContainer, TheStacksServicesReplicateRouteAndFailOver) {
   EXPECT_EQ(counted, "2") << hosts.log("pool");
   EXPECT_TRUE(agentSays("db-h1", "/primary") || agentSays("db-h2", "/primary"))
       << hosts.log("db-h1") << hosts.log("db-h2");
+}
+
+// `pgswarm stack --shards 2`: the one-shot shard-setup service, run with
+// its command and environment, registers the shard nodes on the
+// coordinator; `pgswarm shard create` run in the pool's container (as
+// docs/swarm.md says, `docker exec`) with no options spreads a table made
+// through the pool over the two shard services, and the pool answers for
+// its rows, sending a keyed statement straight to the shard node.
+TEST(SwarmContainer, TheShardSetUpStepLetsShardCreateSpreadATable) {
+  if (auto reason = NetnsCluster::unavailableReason(); !reason.empty()) GTEST_SKIP() << reason;
+  auto stack =
+      runPgswarm({"stack", "--hosts", "h0,h1", "--shards", "2", "--pool-mode", "transaction"});
+  ASSERT_EQ(stack.exitCode, 0) << stack.output;
+  auto services = servicesOf(stack.output);
+  ASSERT_EQ(services.size(), 6U);  // db-h0, db-h1, shard1, shard2, pool, shard-setup
+  SwarmHosts hosts(services);
+  const std::string password = "pw-" + std::to_string(::getpid());
+  provideSecretsAndVolumes(services, hosts.dir(), password);
+  const auto& setup = serviceNamed(services, "shard-setup");
+  const auto& pool = serviceNamed(services, "pool");
+
+  // Swarm starts every service at once, the set-up step too: it waits for
+  // the coordinator and the shard nodes to answer.
+  auto started = std::chrono::steady_clock::now();
+  for (const auto& service : services) {
+    if (service.name != setup.name) hosts.start(service.name, containerEnv(service, hosts.dir()));
+  }
+  auto registered = hosts.run(setup.name, containerEnv(setup, hosts.dir()), setup.command);
+  ASSERT_EQ(registered.exitCode, 0) << registered.output << hosts.log("db-h0");
+  auto setupTook = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  EXPECT_TRUE(contains(registered.output,
+                       "shard1 (shard1:5432) is foreign server pgswarm_shard1 on the "
+                       "coordinator db-h0:5432"))
+      << registered.output;
+  // A restarted or redeployed task runs it again: nothing breaks.
+  auto again = hosts.run(setup.name, containerEnv(setup, hosts.dir()), setup.command);
+  EXPECT_EQ(again.exitCode, 0) << again.output;
+  auto coordinator = hosts.address("db-h0");
+  EXPECT_EQ(queryVia(coordinator, 5432, password,
+                     "SELECT string_agg(srvname, ',' ORDER BY srvname) FROM pg_foreign_server"),
+            "pgswarm_shard1,pgswarm_shard2");
+  EXPECT_EQ(queryVia(coordinator, 5432, password,
+                     "SELECT count(*) FROM pg_user_mappings WHERE srvname LIKE 'pgswarm_shard%'"),
+            "2");
+
+  auto poolAddress = hosts.address("pool");
+  ASSERT_TRUE(
+      waitUntil([&] { return queryVia(poolAddress, 5432, password, "SELECT 1") == "1"; }, 60s))
+      << hosts.log("pool");
+  EXPECT_EQ(queryVia(poolAddress, 5432, password,
+                     "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)"),
+            "ok");
+  EXPECT_EQ(queryVia(poolAddress, 5432, password,
+                     "INSERT INTO accounts SELECT g, g * 10 FROM generate_series(1, 1000) g"),
+            "ok");
+
+  // docs/swarm.md: `docker exec -it POOL_CONTAINER pgswarm shard create ...`
+  auto created = hosts.run(pool.name, containerEnv(pool, hosts.dir()),
+                           {"shard", "create", "accounts", "--key", "id", "--shards", "2"});
+  ASSERT_EQ(created.exitCode, 0) << created.output;
+  EXPECT_TRUE(contains(created.output, "done: 1000 rows in 2 partitions")) << created.output;
+
+  auto onShard1 =
+      queryVia(hosts.address("shard1"), 5432, password, "SELECT count(*) FROM accounts");
+  auto onShard2 =
+      queryVia(hosts.address("shard2"), 5432, password, "SELECT count(*) FROM accounts");
+  ASSERT_FALSE(contains(onShard1 + onShard2, "error")) << onShard1 << " " << onShard2;
+  EXPECT_GT(std::stoi(onShard1), 0);
+  EXPECT_GT(std::stoi(onShard2), 0);
+  EXPECT_EQ(std::stoi(onShard1) + std::stoi(onShard2), 1000);
+  EXPECT_EQ(queryVia(poolAddress, 5432, password, "SELECT count(*) FROM accounts"), "1000");
+  EXPECT_EQ(queryVia(poolAddress, 5432, password, "SELECT sum(balance) FROM accounts"), "5005000");
+
+  // Of the coordinator's nodes, the shard commands take the primary, here
+  // the second one named (a flag beats the container's variable).
+  ASSERT_TRUE(waitUntil(
+      [&] { return httpGet(hosts.address("db-h1"), 8008, "/replica").status == 200; }, 120s))
+      << hosts.log("db-h1");
+  auto status = hosts.run(pool.name, containerEnv(pool, hosts.dir()),
+                          {"shard", "status", "--coordinator", "db-h1:5432,db-h0:5432"});
+  EXPECT_EQ(status.exitCode, 0) << status.output;
+  EXPECT_TRUE(contains(status.output, "accounts")) << status.output;
+
+  // The pool read the map: a statement fixing the key reaches the shard
+  // node itself, where its client's application_name is seen.
+  const char* probe = "swarm-direct-probe";
+  bool routedDirectly = waitUntil(
+      [&] {
+        auto info = fmt::format(
+            "host={} port=5432 user=postgres dbname=postgres connect_timeout=3 password={} "
+            "application_name={}",
+            poolAddress, password, probe);
+        RawConn client(PQconnectdb(info.c_str()));
+        if (answer(client.get(), "SELECT balance FROM accounts WHERE id = 777") != "7770") {
+          return false;
+        }
+        auto seen = [&](const char* shard) {
+          return queryVia(hosts.address(shard), 5432, password,
+                          "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                          "'swarm-direct-probe'");
+        };
+        return seen("shard1") != "0" || seen("shard2") != "0";
+      },
+      20s);
+  EXPECT_TRUE(routedDirectly) << probe << hosts.log("pool");
+  std::cout << "[ figures  ] shard-setup finished " << setupTook.count()
+            << " ms after the services started; its output:\n"
+            << registered.output;
 }
 
 }  // namespace

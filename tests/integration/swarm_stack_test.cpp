@@ -8,6 +8,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "harness.hpp"
@@ -89,6 +90,20 @@ TEST_F(SwarmStack, EveryOptionValidates) {
   validStack({"--hosts", "a,b", "--replicas-per-host", "8", "--shards", "64"});
 }
 
+// The sharded stack, with its one-shot set-up step, as docs/swarm.md gives it.
+TEST_F(SwarmStack, TheShardedStackWithItsSetUpStepValidates) {
+  auto config = validStack({"--hosts", "cluster1raspberry0", "--shard-hosts",
+                            "cluster1raspberry1,cluster1raspberry2,cluster1raspberry3", "--shards",
+                            "3", "--pool-mode", "transaction"});
+  EXPECT_TRUE(contains(config, "node.hostname == cluster1raspberry3")) << config;
+  EXPECT_TRUE(contains(config, "shard-setup:")) << config;
+  EXPECT_TRUE(contains(config, "condition: on-failure")) << config;
+  EXPECT_TRUE(contains(config, "disable: true")) << config;
+  EXPECT_TRUE(contains(config, "shard1=shard1:5432,shard2=shard2:5432,shard3=shard3:5432"))
+      << config;
+  EXPECT_TRUE(contains(config, "PGSWARM_POOL_POOL_MODE: transaction")) << config;
+}
+
 // The check has teeth: the same validator refuses a broken stack file.
 TEST_F(SwarmStack, DockerRefusesABrokenStack) {
   auto stack = runPgswarm({"stack", "--hosts", "a,b"});
@@ -122,6 +137,11 @@ TEST_F(SwarmStack, BadInputIsRefusedWithoutWritingAStack) {
            {{"stack", "--hosts", "pi1,pi2,pi1"}, "'pi1' is given twice"},
            {{"stack", "--hosts", "pi_1"}, "'pi_1' is not a valid host name"},
            {{"stack", "--hosts", "pi1", "--shards", "-2"}, "--shards -2 is out of range"},
+           {{"stack", "--hosts", "pi1", "--shard-hosts", "pi2,,pi3", "--shards", "2"},
+            "--shard-hosts 'pi2,,pi3' has an empty entry"},
+           {{"stack", "--hosts", "pi1", "--shard-hosts", "pi2"}, "--shard-hosts needs --shards"},
+           {{"stack", "--hosts", "pi1", "--pool-mode", "statement"},
+            "--pool-mode 'statement' is neither session nor transaction"},
            {{"stack", "--hosts", "pi1", "--replicas-per-host", "two"}, "--replicas-per-host"},
            {{"stack"}, "--hosts is required"},
        }) {
@@ -130,6 +150,17 @@ TEST_F(SwarmStack, BadInputIsRefusedWithoutWritingAStack) {
     EXPECT_TRUE(contains(result.output, message)) << args.back() << ": " << result.output;
     EXPECT_FALSE(contains(result.output, "services:")) << result.output;
   }
+}
+
+// The stack's set-up step retries while the nodes start, but a typo in its
+// placement never fixes itself: refused at once, not retried for --wait.
+TEST(ShardSetup, RefusesABadPlacementWithoutWaiting) {
+  auto started = std::chrono::steady_clock::now();
+  auto result = runPgswarm({"shard", "setup", "--coordinator", "db-a:5432", "--nodes",
+                            "shard1=shard1", "--password-file", "/dev/null"});
+  EXPECT_EQ(result.exitCode, 2) << result.output;
+  EXPECT_TRUE(contains(result.output, "--nodes: 'shard1' is not host:port")) << result.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(5));
 }
 
 }  // namespace

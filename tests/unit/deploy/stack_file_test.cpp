@@ -148,7 +148,9 @@ TEST(RenderStack, SecretsReachEveryServiceOnlyAsFiles) {
       EXPECT_TRUE(mounted.count(secret)) << entry.first.as<std::string>() << " " << secret;
       EXPECT_TRUE(declared.count(secret)) << secret;
     }
-    EXPECT_GE(files, 3) << entry.first.as<std::string>();
+    // The set-up step needs only the postgres password.
+    auto name = entry.first.as<std::string>();
+    EXPECT_GE(files, name == kShardSetupService ? 1 : 3) << name;
   }
 }
 
@@ -168,18 +170,106 @@ TEST(RenderStack, ShardNodesArePinnedPrimariesOutsideThePoolsHosts) {
   spec.shards = 5;
   auto text = renderStack(spec);
   ASSERT_TRUE(text.ok());
-  EXPECT_NE(text->find("# shard-N services are standalone primaries"), std::string::npos);
+  EXPECT_NE(text->find("# shardN services are standalone primaries"), std::string::npos);
+  EXPECT_NE(text->find("pgswarm shard create TABLE --key COLUMN --shards 5"), std::string::npos);
   auto stack = YAML::Load(*text);
   for (int n = 1; n <= 5; ++n) {
-    auto shard = stack["services"]["shard-" + std::to_string(n)];
+    auto shard = stack["services"]["shard" + std::to_string(n)];
     ASSERT_TRUE(shard) << n;
     EXPECT_EQ(env(shard, "REPLICATION_MODE"), "master");
     EXPECT_EQ(env(shard, "PGSWARM_NODE_PEERS"), "<unset>");
+    EXPECT_EQ(env(shard, "PGSWARM_NODE_NAME"), "shard" + std::to_string(n));
     EXPECT_EQ(shard["deploy"]["placement"]["constraints"][0].as<std::string>(),
               "node.hostname == cluster1raspberry" + std::to_string((n - 1) % 4));
-    EXPECT_TRUE(stack["volumes"]["shard-" + std::to_string(n) + "-data"]);
+    EXPECT_TRUE(stack["volumes"]["shard" + std::to_string(n) + "-data"]);
   }
   EXPECT_EQ(env(stack["services"]["pool"], "HOSTS").find("shard"), std::string::npos);
+}
+
+// The set-up step: one task that runs `pgswarm shard setup` once, with the
+// coordinator's nodes, the shard nodes and the password from the stack.
+TEST(RenderStack, ShardsComeWithAOneShotSetUpStep) {
+  auto spec = fourPis();
+  spec.shards = 2;
+  auto setup = rendered(spec)["services"][kShardSetupService];
+  ASSERT_TRUE(setup);
+  EXPECT_EQ(setup["image"].as<std::string>(), kDefaultImage);
+  ASSERT_EQ(setup["command"].size(), 2U);
+  EXPECT_EQ(setup["command"][0].as<std::string>(), "shard");
+  EXPECT_EQ(setup["command"][1].as<std::string>(), "setup");
+  EXPECT_EQ(env(setup, "PGSWARM_SHARD_COORDINATOR"),
+            "db-cluster1raspberry0:5432,db-cluster1raspberry1:5432,db-cluster1raspberry2:5432,"
+            "db-cluster1raspberry3:5432");
+  EXPECT_EQ(env(setup, "PGSWARM_SHARD_NODES"), "shard1=shard1:5432,shard2=shard2:5432");
+  EXPECT_EQ(env(setup, "PGSWARM_SHARD_PASSWORD_FILE"), "/run/secrets/pgswarm_postgres_password");
+  ASSERT_EQ(setup["secrets"].size(), 1U);
+  EXPECT_EQ(setup["secrets"][0].as<std::string>(), kPostgresPasswordSecret);
+  // It ends: restarted only when it failed, with no health check (the
+  // image's asks an agent or a pool) and no volume or placement.
+  EXPECT_EQ(setup["deploy"]["restart_policy"]["condition"].as<std::string>(), "on-failure");
+  EXPECT_EQ(setup["deploy"]["replicas"].as<int>(), 1);
+  EXPECT_TRUE(setup["healthcheck"]["disable"].as<bool>());
+  EXPECT_FALSE(setup["volumes"]);
+  EXPECT_FALSE(setup["deploy"]["placement"]);
+  EXPECT_FALSE(setup["ports"]);
+  EXPECT_EQ(setup["networks"][0].as<std::string>(), kDefaultNetwork);
+}
+
+TEST(RenderStack, NoShardsNoSetUpStepAndNoShardSettings) {
+  auto stack = rendered(fourPis());
+  EXPECT_FALSE(stack["services"][kShardSetupService]);
+  EXPECT_EQ(env(stack["services"]["pool"], "PGSWARM_POOL_SHARD_HOSTS"), "<unset>");
+  EXPECT_EQ(env(stack["services"]["pool"], "PGSWARM_SHARD_NODES"), "<unset>");
+}
+
+// The pool routes to the shard groups, and `pgswarm shard create` run in
+// its container finds the same nodes as the set-up step.
+TEST(RenderStack, ThePoolKnowsTheShardGroupsAndTheShardCommandsPlacement) {
+  auto spec = fourPis();
+  spec.shards = 2;
+  spec.poolMode = "transaction";
+  auto services = rendered(spec)["services"];
+  auto pool = services["pool"];
+  EXPECT_EQ(env(pool, "PGSWARM_POOL_SHARD_HOSTS"), "shard1=shard1:5432;shard2=shard2:5432");
+  EXPECT_EQ(env(pool, "PGSWARM_POOL_POOL_MODE"), "transaction");
+  for (const char* name :
+       {"PGSWARM_SHARD_COORDINATOR", "PGSWARM_SHARD_NODES", "PGSWARM_SHARD_PASSWORD_FILE"}) {
+    EXPECT_EQ(env(pool, name), env(services[kShardSetupService], name)) << name;
+  }
+  EXPECT_EQ(env(rendered(fourPis())["services"]["pool"], "PGSWARM_POOL_POOL_MODE"), "session");
+}
+
+// Adding a host to a sharded stack re-runs the set-up step (its coordinator
+// list grows) but leaves the database services alone, as long as no shard
+// changes its round-robin host (here four shards on four hosts, then five).
+TEST(RenderStack, AddingAHostToAShardedStackKeepsTheDatabaseServices) {
+  auto spec = fourPis();
+  spec.shards = 4;
+  auto before = rendered(spec);
+  spec.hosts.push_back("cluster1raspberry4");
+  auto after = rendered(spec);
+  for (const auto& entry : before["services"]) {
+    auto name = entry.first.as<std::string>();
+    if (name == "pool" || name == kShardSetupService) continue;
+    EXPECT_EQ(YAML::Dump(entry.second), YAML::Dump(after["services"][name])) << name;
+  }
+}
+
+// With shard hosts of their own, any number of shards stay where they are
+// when a host is added.
+TEST(RenderStack, AddingAHostLeavesShardsOnTheirShardHosts) {
+  auto spec = fourPis();
+  spec.shards = 5;
+  spec.shardHosts = {"cluster1raspberry2", "cluster1raspberry3"};
+  auto before = rendered(spec);
+  spec.hosts.push_back("cluster1raspberry4");
+  auto after = rendered(spec);
+  for (int n = 1; n <= 5; ++n) {
+    auto name = "shard" + std::to_string(n);
+    EXPECT_EQ(YAML::Dump(before["services"][name]), YAML::Dump(after["services"][name])) << name;
+    EXPECT_EQ(after["services"][name]["deploy"]["placement"]["constraints"][0].as<std::string>(),
+              "node.hostname == cluster1raspberry" + std::to_string(2 + (n - 1) % 2));
+  }
 }
 
 TEST(RenderStack, TheImageIsKeptVerbatim) {

@@ -57,7 +57,38 @@ TEST(PlanStack, ShardsGoRoundRobinOverTheHostsAfterTheReplicatedNodes) {
     EXPECT_EQ(plan->databases[i].role, DatabaseRole::kShard);
     shards.push_back(plan->databases[i].name + "@" + plan->databases[i].host);
   }
-  EXPECT_EQ(shards, (std::vector<std::string>{"shard-1@a", "shard-2@b", "shard-3@a"}));
+  EXPECT_EQ(shards, (std::vector<std::string>{"shard1@a", "shard2@b", "shard3@a"}));
+  ASSERT_EQ(plan->shards().size(), 3U);
+  EXPECT_EQ(plan->shards().front().name, "shard1");
+}
+
+// The seed's sharded layout: the coordinator alone on the first board, one
+// shard on each other board.
+TEST(PlanStack, ShardHostsPinTheShardsToTheirOwnList) {
+  auto spec = specFor({"pi0"});
+  spec.shards = 4;
+  spec.shardHosts = {"pi1", "pi2", "pi3"};
+  auto plan = planStack(spec);
+  ASSERT_TRUE(plan.ok()) << plan.error().message;
+  std::vector<std::string> shards;
+  for (const auto& shard : plan->shards()) shards.push_back(shard.name + "@" + shard.host);
+  EXPECT_EQ(shards,
+            (std::vector<std::string>{"shard1@pi1", "shard2@pi2", "shard3@pi3", "shard4@pi1"}));
+  EXPECT_EQ(plan->replicated().size(), 1U);
+}
+
+TEST(PlanStack, RefusesShardHostsWithoutShardsOrWithBadNames) {
+  auto spec = specFor({"pi0"});
+  spec.shardHosts = {"pi1"};
+  EXPECT_NE(errorOf(spec).find("--shard-hosts needs --shards"), std::string::npos);
+  spec.shards = 2;
+  spec.shardHosts = {"pi1", "PI1"};
+  EXPECT_NE(errorOf(spec).find("--shard-hosts: host 'PI1' is given twice"), std::string::npos);
+  spec.shardHosts = {"pi_1"};
+  EXPECT_NE(errorOf(spec).find("--shard-hosts: 'pi_1' is not a valid host name"),
+            std::string::npos);
+  spec.shardHosts = {"pi0"};  // a board may hold a database and a shard
+  EXPECT_TRUE(planStack(spec).ok());
 }
 
 TEST(PlanStack, DottedAndUpperCaseHostsMakeLowerCaseServiceNames) {
@@ -107,6 +138,15 @@ TEST(PlanStack, RefusesCountsOutOfRange) {
   spec = specFor({"a"});
   spec.poolPort = 70000;
   EXPECT_NE(errorOf(spec).find("--pool-port 70000"), std::string::npos);
+}
+
+TEST(PlanStack, RefusesAPoolModeThePoolDoesNotHave) {
+  auto spec = specFor({"a"});
+  spec.poolMode = "statement";
+  EXPECT_NE(errorOf(spec).find("--pool-mode 'statement' is neither session nor transaction"),
+            std::string::npos);
+  spec.poolMode = "transaction";
+  EXPECT_TRUE(planStack(spec).ok());
 }
 
 TEST(PlanStack, RefusesBadImageAndNetworkNames) {
