@@ -444,7 +444,8 @@ TEST(DashboardShardGroups, AShardGroupsFailoverStateInTheJsonAndTheMetrics) {
     return runtime::processCommandLine(pid).find(cluster.dir()) != std::string::npos ? pid : 0;
   };
   std::string dataDir;
-  for (const auto& node : cluster.status()["nodes"]) {
+  auto clusterStatus = cluster.status();
+  for (const auto& node : clusterStatus["nodes"]) {
     if (node["name"] == "shard1") dataDir = node["data_dir"].get<std::string>();
   }
   pid_t agent = ourPid(cluster.dir() + "/shard1/agent.pid");
