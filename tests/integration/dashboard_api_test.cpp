@@ -496,6 +496,13 @@ TEST(DashboardShardGroups, AShardGroupsFailoverStateInTheJsonAndTheMetrics) {
   EXPECT_EQ(
       metricValue(metrics, R"(pgswarm_shard_node_primary{group="shard1",node=")" + replica + "\"}"),
       1);
+
+  // `pgswarm status --watch` shows the same: the group's failover, then its nodes.
+  auto watched = runPgswarm({"status", "--dir", cluster.dir(), "--watch", "--count", "1"});
+  EXPECT_TRUE(contains(watched.output, "shard groups:\n  shard1 failover healthy, primary " +
+                                           replica + ", 1 failovers, 0 switchovers"))
+      << watched.output;
+  EXPECT_TRUE(contains(watched.output, "    " + replica)) << watched.output;
 }
 
 }  // namespace
