@@ -113,6 +113,26 @@ std::string shardGroupLines(const json& status) {
   return out;
 }
 
+// The shard map: per table its partitions, each with its node, estimated
+// rows and whether the pool routes its keys directly.
+std::string shardMapLines(const json& status) {
+  auto map = member(status, "shard_map");
+  if (!map.is_object()) return "";
+  std::string out = fmt::format("shard map (version {}):\n", field(map, "version"));
+  for (const auto& table : member(map, "tables")) {
+    out += fmt::format("  {} {} by {} ({})\n", field(table, "database"), field(table, "table"),
+                       field(table, "key"), field(table, "strategy"));
+    for (const auto& partition : member(table, "partitions")) {
+      out += fmt::format("    {:<24} {:<12} rows ~{:<10} {}\n", field(partition, "name"),
+                         field(partition, "node"), field(partition, "rows_estimate"),
+                         member(partition, "direct") == true
+                             ? std::string("direct")
+                             : "via the coordinator (" + field(partition, "why_not_direct") + ")");
+    }
+  }
+  return out;
+}
+
 // The dashboard's long operations: each node's last base backup or rewind
 // (its agent's) and the shard commands, with a bar, rate and ETA.
 std::string operationLines(const json& status) {
@@ -186,6 +206,7 @@ std::string poolTable(const json& status) {
         failover["refusal"].is_string() ? ", refused: " + field(failover, "refusal") : "");
   }
   out += shardGroupLines(status);
+  out += shardMapLines(status);
   out += operationLines(status);
   const auto& events = status["events"];
   constexpr std::size_t kEventsShown = 5;

@@ -398,6 +398,12 @@ void renderShards(Exposition& out, const ProxySnapshot& snapshot) {
   for (const auto& node : nodes) {
     if (node.observed) out.sample("pgswarm_shard_node_primary", node.labels, node.primary ? 1 : 0);
   }
+  out.family("pgswarm_shard_node_fenced", "gauge",
+             "1 while the shard group's failover coordinator keeps writes away from the node.");
+  for (const auto& node : nodes) {
+    if (node.observed)
+      out.sample("pgswarm_shard_node_fenced", node.labels, node.observed->fenced ? 1 : 0);
+  }
   out.family("pgswarm_shard_node_replica_lag_bytes", "gauge",
              "WAL bytes a shard replica's replay is behind its group's primary.");
   for (const auto& node : nodes) {

@@ -503,6 +503,7 @@ TEST(DashboardShardGroups, AShardGroupsFailoverStateInTheJsonAndTheMetrics) {
                                            replica + ", 1 failovers, 0 switchovers"))
       << watched.output;
   EXPECT_TRUE(contains(watched.output, "    " + replica)) << watched.output;
+  EXPECT_TRUE(contains(watched.output, "shard map (version ")) << watched.output;
 }
 
 }  // namespace

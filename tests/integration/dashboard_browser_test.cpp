@@ -226,6 +226,16 @@ TEST(DashboardBrowser, ShardNodesAndTheShardMapInChromium) {
   }
   EXPECT_GT(routed, 0);
   EXPECT_EQ(metricValue(metrics, "pgswarm_shard_map_tables"), 1.0);
+
+  // The terminal's view of the same: `pgswarm status --watch`, one frame.
+  auto watched = runPgswarm({"status", "--dir", cluster.dir(), "--watch", "--count", "1"});
+  std::cout << watched.output;
+  for (const char* expected :
+       {"shard groups:\n  shard1 failover healthy", "  shard2 failover healthy",
+        "shard map (version ", "postgres public.items by id (hash)", "items_shard1",
+        "long operations:", "shard create public.items", "pg_basebackup  [####################]"}) {
+    EXPECT_TRUE(contains(watched.output, expected)) << expected;
+  }
   auto bench = load.get();
   EXPECT_EQ(bench.exitCode, 0) << bench.output;
 }

@@ -185,6 +185,8 @@ TEST(Metrics, ShardNodesAndTheShardMap) {
   EXPECT_FALSE(values.contains("pgswarm_shard_node_up{" + unchecked + "}"));  // no checks
   EXPECT_EQ(values["pgswarm_shard_node_primary{" + primary + "}"], "1");
   EXPECT_EQ(values["pgswarm_shard_node_primary{" + replica + "}"], "0");
+  EXPECT_EQ(values["pgswarm_shard_node_fenced{" + primary + "}"], "0");
+  EXPECT_FALSE(values.contains("pgswarm_shard_node_fenced{" + unchecked + "}"));
   EXPECT_EQ(values["pgswarm_shard_node_replica_lag_bytes{" + replica + "}"], "4096");
   EXPECT_EQ(values["pgswarm_shard_map_tables"], "2");
   EXPECT_EQ(values["pgswarm_shard_map_version"], "7");
