@@ -1,7 +1,7 @@
 // The pgswarm dashboard: polls /api/status every second and redraws the
-// topology, the node table, the lag and routed-rate charts, connection
-// counts, failover status, events and (when there are shards) the shard
-// nodes, their routed rate and the shard map.
+// topology (the coordinator's nodes and the shard groups'), the node table, the lag and routed-rate charts, connection
+// counts, failover status, events and (when there are shards) each shard
+// group's failover state, the shard nodes, their routed rate and the shard map.
 // Plain DOM and SVG: text goes in through textContent only, never as HTML.
 'use strict';
 
@@ -97,12 +97,20 @@ function mergeHistory(history, full) {
 
 // ---- topology --------------------------------------------------------------
 
+// `nodes`: the coordinator's and the shard groups' (each shard node with
+// its `group`), numbered by `index`; `follows` is an index too.
 function drawTopology(nodes) {
   const root = document.getElementById('topology');
   root.replaceChildren();
-  const width = Math.max(root.clientWidth || 800, 320);
   const boxW = 168;
   const boxH = 74;
+  // Primaries (and nodes that follow nobody) on top, replicas below, each
+  // under the node it follows.
+  const top = nodes.filter((n) => n.follows === null || n.follows === undefined);
+  const bottom = nodes.filter((n) => !top.includes(n))
+    .sort((a, b) => (a.follows - b.follows) || (a.index - b.index));
+  const widest = Math.max(top.length, bottom.length);
+  const width = Math.max(root.clientWidth || 800, 320, widest * (boxW + 24));
   root.setAttribute('viewBox', `0 0 ${width} 230`);
   const defs = svg('defs');
   const marker = svg('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: '9', refY: '5',
@@ -110,10 +118,8 @@ function drawTopology(nodes) {
   marker.append(svg('path', { d: 'M0,0 L10,5 L0,10 z', fill: '#7d8896' }));
   defs.append(marker);
   root.append(defs);
-  // Primaries (and nodes that follow nobody) on top, replicas below.
-  const top = nodes.filter((n) => n.follows === null || n.follows === undefined);
-  const bottom = nodes.filter((n) => !top.includes(n));
   const place = new Map();
+  const byIndex = new Map(nodes.map((n) => [n.index, n]));
   const row = (list, y) => list.forEach((node, k) => {
     const x = (width / (list.length + 1)) * (k + 1) - boxW / 2;
     place.set(node.index, { x, y });
@@ -124,13 +130,13 @@ function drawTopology(nodes) {
   for (const node of bottom) {
     const from = place.get(node.follows);
     const to = place.get(node.index);
-    if (!from || !to) continue;
+    if (!from || !to || !byIndex.has(node.follows)) continue;
     const broken = node.receiver_status !== 'streaming' || node.healthy !== true;
     root.append(svg('path', {
       class: 'edge' + (broken ? ' broken' : ''),
       d: `M${from.x + boxW / 2},${from.y + boxH} L${to.x + boxW / 2},${to.y}`,
       'marker-end': 'url(#arrow)',
-      'data-from': nodes[node.follows].name,
+      'data-from': byIndex.get(node.follows).name,
       'data-to': node.name,
     }));
   }
@@ -144,6 +150,7 @@ function drawTopology(nodes) {
       'data-role': node.role,
       'data-healthy': String(node.healthy),
       'data-fenced': String(node.fenced),
+      'data-group': node.group || '',
       transform: `translate(${at.x},${at.y})`,
     });
     group.append(svg('rect', { class: classes.join(' '), width: boxW, height: boxH, rx: 6 }));
@@ -152,7 +159,8 @@ function drawTopology(nodes) {
     group.append(svg('text', { x: 10, y: 35, class: 'node-role' }, role));
     group.append(svg('text', { x: 10, y: 51 },
                      `${node.health}${node.timeline ? ' · TL ' + node.timeline : ''}`));
-    const detail = node.role === 'replica' ? `lag ${bytes(node.lag_bytes)}` : node.name;
+    const where = node.group ? `shard group ${node.group}` : node.name;
+    const detail = node.role === 'replica' ? `lag ${bytes(node.lag_bytes)}` : where;
     group.append(svg('text', { x: 10, y: 67 }, detail));
     root.append(group);
   }
@@ -336,15 +344,49 @@ function fillTable(selector, rows) {
   }
 }
 
-// The shard groups' nodes (flat, each with its group) and the shard map;
-// the section stays hidden for a pool without shards.
+// The shard groups' nodes, flat, each with its group.
+function shardNodesOf(shards) {
+  return (shards || []).flatMap((group) => group.nodes.map((node) => (
+    { ...node, group: group.group, title: `${group.group} ${node.name}` })));
+}
+
+// Each shard group's failover coordinator: its state, primary, counts and
+// last promotion (a group of one node, or without health checks, has none).
+function drawShardGroups(shards) {
+  fillTable('#shard-groups', (shards || []).map((group) => {
+    const f = group.failover;
+    if (!f) {
+      return {
+        attrs: { 'data-group': group.group, 'data-state': 'off' },
+        cells: [[group.group],
+                [group.health_checks ? 'off (one node)' : 'off (health checks off)'],
+                [group.nodes.length ? group.nodes[0].name : null], [null], [null], [null], [null],
+                [null]],
+      };
+    }
+    const at = (ms) => (ms ? new Date(ms).toLocaleString() : null);
+    return {
+      attrs: { 'data-group': group.group, 'data-state': f.state },
+      cells: [
+        [group.group], [f.state + (f.awaiting_primary ? ' (writes wait)' : ''),
+         'state-' + f.state.replace(/ /g, '_')],
+        [f.primary], [f.failovers, 'num'], [f.switchovers, 'num'],
+        [f.last_promotion_at ? `${at(f.last_promotion_at)}: ${f.last_promotion}` : null],
+        [f.last_event ? `${at(f.last_event_at)}: ${f.last_event}` : null], [f.refusal],
+      ],
+    };
+  }));
+}
+
+// The shard groups' failover, their nodes and the shard map; the section
+// stays hidden for a pool without shards.
 function drawShards(shards, shardMap) {
   const section = document.getElementById('shards-section');
   const tables = shardMap ? shardMap.tables : [];
   section.hidden = (!shards || shards.length === 0) && tables.length === 0;
   if (section.hidden) return;
-  const nodes = (shards || []).flatMap((group) => group.nodes.map((node) => (
-    { ...node, group: group.group, title: `${group.group} ${node.name}` })));
+  drawShardGroups(shards);
+  const nodes = shardNodesOf(shards);
   fillTable('#shard-nodes', nodes.map((node) => {
     const rate = lastRate(node.index);
     return {
@@ -360,6 +402,7 @@ function drawShards(shards, shardMap) {
   }));
   drawChart('shard-qps-chart', nodes, (n) => n.routed_per_second,
             (v) => number(v, v < 10 ? 1 : 0));
+  drawChart('shard-lag-chart', nodes, (n) => n.lag_bytes, bytes);
   document.getElementById('shard-map-version').textContent =
     shardMap ? `(version ${shardMap.version})` : '(direct routing off)';
   fillTable('#shard-map', tables.flatMap((table) => table.partitions.map((partition) => ({
@@ -463,7 +506,7 @@ function render(status) {
   document.getElementById('pool-summary').textContent =
     `${pool.version} · ${pool.mode} mode · ${status.nodes.length} nodes` +
     (shardNodes ? ` · ${shardNodes} shard nodes` : '');
-  drawTopology(status.nodes);
+  drawTopology(status.nodes.concat(shardNodesOf(status.shards)));
   drawNodes(status.nodes);
   drawChart('lag-chart', status.nodes, (n) => n.lag_bytes, bytes);
   drawChart('qps-chart', status.nodes, (n) => n.routed_per_second, (v) => number(v, v < 10 ? 1 : 0));

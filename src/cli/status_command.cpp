@@ -5,10 +5,12 @@
 // a log gets one frame after another.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -62,6 +64,114 @@ std::string lastRate(const json& history, std::size_t node) {
   return "-";
 }
 
+// object[key], or null when it is absent (a document of another version).
+json member(const json& object, const char* key) {
+  return object.is_object() && object.contains(key) ? object[key] : json();
+}
+
+// "[#######.............]" for a percent; dots only when it is unknown.
+std::string progressBar(const json& percent) {
+  constexpr int kWidth = 20;
+  int filled =
+      percent.is_number()
+          ? std::clamp(static_cast<int>(percent.get<double>() * kWidth / 100.0 + 0.5), 0, kWidth)
+          : 0;
+  return "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "]";
+}
+
+std::string etaText(const json& eta) {
+  return eta.is_number() ? fmt::format("ETA {:.0f} s", eta.get<double>()) : "";
+}
+
+// Each shard group's failover, then its nodes, as the dashboard's Shards
+// section; nothing for a pool without shard groups.
+std::string shardGroupLines(const json& status) {
+  if (!status.contains("shards") || !status["shards"].is_array() || status["shards"].empty()) {
+    return "";
+  }
+  std::string out = "shard groups:\n";
+  for (const auto& group : status["shards"]) {
+    auto failover = member(group, "failover");
+    out += fmt::format(
+        "  {} failover {}\n", field(group, "group"),
+        failover.is_object()
+            ? fmt::format("{}, primary {}, {} failovers, {} switchovers, last promotion {}{}",
+                          field(failover, "state"), field(failover, "primary"),
+                          field(failover, "failovers"), field(failover, "switchovers"),
+                          field(failover, "last_promotion"),
+                          member(failover, "refusal").is_string()
+                              ? ", refused: " + field(failover, "refusal")
+                              : "")
+            : std::string("off"));
+    for (const auto& node : member(group, "nodes")) {
+      out += fmt::format("    {:<22} {:<8} {:<7} lag {:>10} routed {:>9} {:>8}/s\n",
+                         field(node, "name"), field(node, "role"), field(node, "health"),
+                         field(node, "lag_bytes"), field(node, "routed_total"),
+                         lastRate(status["history"], node.value("index", std::size_t{0})));
+    }
+  }
+  return out;
+}
+
+// The shard map: per table its partitions, each with its node, estimated
+// rows and whether the pool routes its keys directly.
+std::string shardMapLines(const json& status) {
+  auto map = member(status, "shard_map");
+  if (!map.is_object()) return "";
+  std::string out = fmt::format("shard map (version {}):\n", field(map, "version"));
+  for (const auto& table : member(map, "tables")) {
+    out += fmt::format("  {} {} by {} ({})\n", field(table, "database"), field(table, "table"),
+                       field(table, "key"), field(table, "strategy"));
+    for (const auto& partition : member(table, "partitions")) {
+      out += fmt::format("    {:<24} {:<12} rows ~{:<10} {}\n", field(partition, "name"),
+                         field(partition, "node"), field(partition, "rows_estimate"),
+                         member(partition, "direct") == true
+                             ? std::string("direct")
+                             : "via the coordinator (" + field(partition, "why_not_direct") + ")");
+    }
+  }
+  return out;
+}
+
+// The dashboard's long operations: each node's last base backup or rewind
+// (its agent's) and the shard commands, with a bar, rate and ETA.
+std::string operationLines(const json& status) {
+  std::vector<std::string> lines;
+  auto addNodes = [&](const json& nodes) {
+    for (const auto& node : nodes) {
+      auto p = member(node, "progress");
+      if (!p.is_object()) continue;
+      auto state = !p.value("finished", false)
+                       ? "running"
+                       : (member(p, "succeeded") == true ? "done" : "failed");
+      lines.push_back(
+          fmt::format("  {:<22} {:<14} {} {:>4}% {} of {} kB, {} kB/s {} {}", field(node, "name"),
+                      field(p, "tool"), progressBar(member(p, "percent")), field(p, "percent"),
+                      field(p, "done_kb"), field(p, "total_kb"), field(p, "rate_kb_per_second"),
+                      etaText(member(p, "eta_seconds")), state));
+    }
+  };
+  addNodes(member(status, "nodes"));
+  if (status.contains("shards") && status["shards"].is_array()) {
+    for (const auto& group : status["shards"]) addNodes(member(group, "nodes"));
+  }
+  if (status.contains("shard_operations") && status["shard_operations"].is_array()) {
+    for (const auto& op : status["shard_operations"]) {
+      lines.push_back(fmt::format(
+          "  shard {} {} {} {} -> {} ({}) {} {:>4}% {} of {} rows, {} rows/s {} {}",
+          field(op, "verb"), field(op, "table"), field(op, "partition"), field(op, "source_node"),
+          field(op, "target_node"), field(op, "phase"), progressBar(member(op, "percent")),
+          field(op, "percent"), field(op, "rows_done"), field(op, "rows_total"),
+          field(op, "rate_rows_per_second"), etaText(member(op, "eta_seconds")),
+          field(op, "state")));
+    }
+  }
+  if (lines.empty()) return "";
+  std::string out = "long operations:\n";
+  for (const auto& line : lines) out += line + "\n";
+  return out;
+}
+
 // The pool's view: what the dashboard shows, as text.
 std::string poolTable(const json& status) {
   std::string out = fmt::format(
@@ -95,6 +205,9 @@ std::string poolTable(const json& status) {
         field(failover, "primary"), field(failover, "failovers"), field(failover, "switchovers"),
         failover["refusal"].is_string() ? ", refused: " + field(failover, "refusal") : "");
   }
+  out += shardGroupLines(status);
+  out += shardMapLines(status);
+  out += operationLines(status);
   const auto& events = status["events"];
   constexpr std::size_t kEventsShown = 5;
   if (!events.empty()) out += "recent events:\n";

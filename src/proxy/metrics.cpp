@@ -6,7 +6,9 @@
 
 #include <fmt/format.h>
 
+#include "proxy/router.hpp"
 #include "proxy/status_history.hpp"
+#include "shard/routing.hpp"
 
 namespace pgswarm::proxy {
 namespace {
@@ -186,6 +188,24 @@ void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfi
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     out.sample("pgswarm_node_primary", label(i), static_cast<int>(i) == primary ? 1 : 0);
   }
+  out.family("pgswarm_node_role", "gauge",
+             "1 for the node's role as its last health check saw it (primary, replica, unknown).");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    for (auto role :
+         {cluster::NodeRole::kPrimary, cluster::NodeRole::kReplica, cluster::NodeRole::kUnknown}) {
+      out.sample("pgswarm_node_role",
+                 label(i) + fmt::format(",role=\"{}\"", cluster::toString(role)),
+                 nodes[i].role == role ? 1 : 0);
+    }
+  }
+  // The dashboard's `reads` column: yes, or why the pool keeps reads away.
+  auto policy = RoutingPolicy::fromConfig(config);
+  out.family("pgswarm_node_takes_reads", "gauge",
+             "1 while the pool may send reads to the node (SHOW NODES' reads is yes).");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    out.sample("pgswarm_node_takes_reads", label(i),
+               readExclusion(*snapshot.topology, policy, i).empty() ? 1 : 0);
+  }
   out.family("pgswarm_node_replica_lag_bytes", "gauge",
              "WAL bytes a replica's replay is behind the primary's position.");
   for (std::size_t i = 0; i < nodes.size(); ++i) {
@@ -240,22 +260,89 @@ void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfi
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     out.sample("pgswarm_node_fenced", label(i), nodes[i].fenced ? 1 : 0);
   }
-  if (!snapshot.failover) return;
+}
+
+// Each replication group's failover coordinator: the coordinator's series
+// carry no group label, a shard group's carry group="shard1" (an absent
+// label reads as an empty one in PromQL, so `by (group)` tells them apart).
+void renderFailover(Exposition& out, const ProxySnapshot& snapshot) {
+  struct Coordinator {
+    std::string group;  // empty for the coordinator's own group
+    const cluster::FailoverStatus& status;
+    const cluster::Topology* topology;
+  };
+  std::vector<Coordinator> coordinators;
+  if (snapshot.failover) {
+    coordinators.push_back({"", *snapshot.failover, snapshot.topology.get()});
+  }
+  for (const auto& group : snapshot.shardGroups) {
+    if (group.failover) coordinators.push_back({group.name, *group.failover, group.topology.get()});
+  }
+  if (coordinators.empty()) return;
+  auto labels = [](const Coordinator& c, std::string_view more = "") {
+    auto group =
+        c.group.empty() ? std::string() : fmt::format("group=\"{}\"", escapeLabelValue(c.group));
+    if (more.empty()) return group;
+    return group.empty() ? std::string(more) : group + "," + std::string(more);
+  };
   out.family("pgswarm_failovers_total", "counter", "Replicas the pool promoted.");
-  out.sample("pgswarm_failovers_total", "", snapshot.failover->failovers);
+  for (const auto& c : coordinators) {
+    out.sample("pgswarm_failovers_total", labels(c), c.status.failovers);
+  }
   out.family("pgswarm_switchovers_total", "counter", "Planned changes of primary (SWITCHOVER).");
-  out.sample("pgswarm_switchovers_total", "", snapshot.failover->switchovers);
+  for (const auto& c : coordinators) {
+    out.sample("pgswarm_switchovers_total", labels(c), c.status.switchovers);
+  }
   out.family("pgswarm_failover_state", "gauge",
              "1 for the failover state machine's current state (pgswarm failover-diagram).");
-  for (auto state : {cluster::FailoverState::kNoPrimary, cluster::FailoverState::kHealthy,
-                     cluster::FailoverState::kPrimaryLost, cluster::FailoverState::kElecting,
-                     cluster::FailoverState::kPromoting, cluster::FailoverState::kRefused}) {
-    out.sample("pgswarm_failover_state", fmt::format("state=\"{}\"", cluster::toString(state)),
-               state == snapshot.failover->state ? 1 : 0);
+  for (const auto& c : coordinators) {
+    for (auto state : {cluster::FailoverState::kNoPrimary, cluster::FailoverState::kHealthy,
+                       cluster::FailoverState::kPrimaryLost, cluster::FailoverState::kElecting,
+                       cluster::FailoverState::kPromoting, cluster::FailoverState::kRefused}) {
+      out.sample("pgswarm_failover_state",
+                 labels(c, fmt::format("state=\"{}\"", cluster::toString(state))),
+                 state == c.status.state ? 1 : 0);
+    }
   }
   out.family("pgswarm_failover_awaiting_primary", "gauge",
              "1 while the primary is lost and writes wait for a failover.");
-  out.sample("pgswarm_failover_awaiting_primary", "", snapshot.topology->awaitingPrimary ? 1 : 0);
+  for (const auto& c : coordinators) {
+    out.sample("pgswarm_failover_awaiting_primary", labels(c),
+               c.topology != nullptr && c.topology->awaitingPrimary ? 1 : 0);
+  }
+  out.family("pgswarm_failover_synchronous_mode", "gauge",
+             "1 for the synchronous replication mode the failover coordinator keeps (off, on, "
+             "strict).");
+  for (const auto& c : coordinators) {
+    for (auto mode :
+         {cluster::SyncMode::kOff, cluster::SyncMode::kOn, cluster::SyncMode::kStrict}) {
+      out.sample("pgswarm_failover_synchronous_mode",
+                 labels(c, fmt::format("mode=\"{}\"", cluster::toString(mode))),
+                 mode == c.status.syncMode ? 1 : 0);
+    }
+  }
+  out.family("pgswarm_failover_last_transition_timestamp_seconds", "gauge",
+             "When the failover state machine last changed state (Unix time); absent before "
+             "its first transition.");
+  for (const auto& c : coordinators) {
+    if (c.status.lastEvent.empty()) continue;
+    out.sample("pgswarm_failover_last_transition_timestamp_seconds", labels(c),
+               static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       c.status.lastEventAt.time_since_epoch())
+                                       .count()) /
+                   1000.0);
+  }
+}
+
+// database, table, partition and node (or "coordinator") of a partition.
+std::string partitionLabels(const std::string& database, const shard::TableRoute& route,
+                            std::size_t i) {
+  const auto& map = route.map;
+  const auto& partition = map.partitions[i];
+  return fmt::format("database=\"{}\",table=\"{}\",partition=\"{}\",node=\"{}\"",
+                     escapeLabelValue(database), escapeLabelValue(map.schema + "." + map.table),
+                     escapeLabelValue(partition.name),
+                     escapeLabelValue(partition.local() ? "coordinator" : partition.node));
 }
 
 // Per shard node (each group's own health checks), and the shard map's size.
@@ -311,6 +398,12 @@ void renderShards(Exposition& out, const ProxySnapshot& snapshot) {
   for (const auto& node : nodes) {
     if (node.observed) out.sample("pgswarm_shard_node_primary", node.labels, node.primary ? 1 : 0);
   }
+  out.family("pgswarm_shard_node_fenced", "gauge",
+             "1 while the shard group's failover coordinator keeps writes away from the node.");
+  for (const auto& node : nodes) {
+    if (node.observed)
+      out.sample("pgswarm_shard_node_fenced", node.labels, node.observed->fenced ? 1 : 0);
+  }
   out.family("pgswarm_shard_node_replica_lag_bytes", "gauge",
              "WAL bytes a shard replica's replay is behind its group's primary.");
   for (const auto& node : nodes) {
@@ -329,6 +422,18 @@ void renderShards(Exposition& out, const ProxySnapshot& snapshot) {
   out.family("pgswarm_shard_map_version", "gauge",
              "Version of the pool's shard map; grows with every change it loads.");
   out.sample("pgswarm_shard_map_version", "", snapshot.shardMap->version);
+  // SHOW SHARD_MAP's `direct`: the reason, when not, is on the dashboard.
+  out.family("pgswarm_shard_partition_direct", "gauge",
+             "1 when the pool sends statements on one of the partition's keys straight to its "
+             "shard node.");
+  for (const auto& [database, routes] : snapshot.shardMap->databases) {
+    for (const auto& route : routes.tables) {
+      for (std::size_t i = 0; i < route.map.partitions.size(); ++i) {
+        out.sample("pgswarm_shard_partition_direct", partitionLabels(database, route, i),
+                   shard::whyNotDirect(route, i).empty() ? 1 : 0);
+      }
+    }
+  }
   out.family("pgswarm_shard_partition_rows_estimate", "gauge",
              "Rows of each partition as the coordinator's statistics estimate them (analyzed "
              "partitions only).");
@@ -337,14 +442,8 @@ void renderShards(Exposition& out, const ProxySnapshot& snapshot) {
       const auto& map = route.map;
       for (std::size_t i = 0; i < map.partitions.size() && i < route.rowEstimates.size(); ++i) {
         if (route.rowEstimates[i] < 0) continue;
-        const auto& partition = map.partitions[i];
-        out.sample(
-            "pgswarm_shard_partition_rows_estimate",
-            fmt::format("database=\"{}\",table=\"{}\",partition=\"{}\",node=\"{}\"",
-                        escapeLabelValue(database), escapeLabelValue(map.schema + "." + map.table),
-                        escapeLabelValue(partition.name),
-                        escapeLabelValue(partition.local() ? "coordinator" : partition.node)),
-            route.rowEstimates[i]);
+        out.sample("pgswarm_shard_partition_rows_estimate", partitionLabels(database, route, i),
+                   route.rowEstimates[i]);
       }
     }
   }
@@ -468,6 +567,7 @@ std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& confi
   renderPoolCounters(out, pools);
 
   renderNodes(out, snapshot, config);
+  renderFailover(out, snapshot);
   renderShards(out, snapshot);
   if (snapshot.shardMap) renderShardOperations(out, snapshot);
 
@@ -475,6 +575,9 @@ std::string renderMetrics(const ProxySnapshot& snapshot, const PoolConfig& confi
   out.sample("pgswarm_pool_paused", "", snapshot.paused ? 1 : 0);
   out.family("pgswarm_pool_workers", "gauge", "Worker threads (event loops).");
   out.sample("pgswarm_pool_workers", "", snapshot.workersAsked);
+  out.family("pgswarm_pool_workers_answered", "gauge",
+             "Workers that answered the snapshot behind these figures (a slow one is left out).");
+  out.sample("pgswarm_pool_workers_answered", "", snapshot.workers.size());
   return out.take();
 }
 

@@ -26,16 +26,21 @@ json emptyToNull(const std::string& text) {
   return text.empty() ? json(nullptr) : json(text);
 }
 
-// The node a replica's WAL receiver streams from: its upstream matched to a
-// configured node; without an upstream (not shown to the checks' role) a
-// streaming replica is taken to follow the primary.
-json followsOf(const cluster::NodeObservation& node, const PoolConfig& config, int primary) {
+// The node a replica's WAL receiver streams from, as an index of the
+// document's nodes: its upstream matched to one of its group's `servers`
+// (the first of them numbered `base`); without an upstream (not shown to
+// the checks' role) a streaming replica is taken to follow its group's
+// primary (`primary`, within the group).
+json followsOf(const cluster::NodeObservation& node,
+               const std::vector<pool::ServerAddress>& servers, int base, int primary) {
   if (node.role != cluster::NodeRole::kReplica) return nullptr;
-  for (std::size_t i = 0; i < config.servers.size(); ++i) {
-    const auto& server = config.servers[i];
-    if (node.upstream == server.host + ":" + std::to_string(server.port)) return i;
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    const auto& server = servers[i];
+    if (node.upstream == server.host + ":" + std::to_string(server.port)) {
+      return base + static_cast<int>(i);
+    }
   }
-  if (node.receiverStatus == "streaming" && primary >= 0) return primary;
+  if (node.receiverStatus == "streaming" && primary >= 0) return base + primary;
   return nullptr;
 }
 
@@ -78,7 +83,7 @@ json nodeJson(const StatusInputs& in, std::size_t i, const NodeTraffic& traffic,
               {"replay_paused", node.replayPaused},
               {"receiver_status", emptyToNull(node.receiverStatus)},
               {"upstream", emptyToNull(node.upstream)},
-              {"follows", followsOf(node, in.config, primary)},
+              {"follows", followsOf(node, in.config.servers, 0, primary)},
               {"reads", reads.empty() ? std::string("yes") : std::string(reads)},
               {"last_error", emptyToNull(node.lastError)},
               {"health_checks", node.probes},
@@ -116,12 +121,34 @@ json poolJson(const StatusInputs& in, const std::vector<NodeTraffic>& traffic) {
           {"queries_total", queries}};
 }
 
-// A replication group's failover coordinator (the coordinator's or a
-// shard group's); null when it does not run.
+// The last promotion (a failover's or a switchover's) of a group's failover
+// coordinator, as the event log keeps it: each is the transition
+// "promoting -> healthy on promoted: <detail>", opened by the group's name
+// for a shard group's ("shard1 promoting -> ..."). Null when the log no
+// longer holds one (it keeps the newest 200 events).
+const cluster::ClusterEvent* lastPromotion(const std::vector<cluster::ClusterEvent>& events,
+                                           const std::string& group) {
+  auto prefix = (group.empty() ? "" : group + " ") + "promoting -> healthy on promoted";
+  for (auto it = events.rbegin(); it != events.rend(); ++it) {
+    if (it->kind == "failover" && it->message.starts_with(prefix)) return &*it;
+  }
+  return nullptr;
+}
+
+// A replication group's failover coordinator (the coordinator's, `group`
+// empty, or a shard group's); null when it does not run.
 json failoverJson(const std::optional<cluster::FailoverStatus>& failover,
-                  const std::shared_ptr<const cluster::Topology>& topology) {
+                  const std::shared_ptr<const cluster::Topology>& topology,
+                  const std::vector<cluster::ClusterEvent>& events, const std::string& group) {
   if (!failover) return nullptr;
   const auto& status = *failover;
+  const auto* promotion = lastPromotion(events, group);
+  json promotionDetail = nullptr;
+  if (promotion != nullptr) {
+    auto colon = promotion->message.find(": ");
+    promotionDetail =
+        colon == std::string::npos ? promotion->message : promotion->message.substr(colon + 2);
+  }
   return {{"state", cluster::toString(status.state)},
           {"primary", emptyToNull(status.primary)},
           {"failovers", status.failovers},
@@ -129,6 +156,8 @@ json failoverJson(const std::optional<cluster::FailoverStatus>& failover,
           {"last_event", emptyToNull(status.lastEvent)},
           {"last_event_at",
            status.lastEvent.empty() ? json(nullptr) : json(epochMillis(status.lastEventAt))},
+          {"last_promotion", promotionDetail},
+          {"last_promotion_at", promotion ? json(epochMillis(promotion->at)) : json(nullptr)},
           {"refusal", emptyToNull(status.refusal)},
           {"awaiting_primary", topology && topology->awaitingPrimary},
           {"synchronous_mode", cluster::toString(status.syncMode)},
@@ -198,6 +227,9 @@ json shardNodeJson(const ProxySnapshot::ShardGroupView& group, std::size_t i,
   if (topology == nullptr || i >= topology->nodes.size()) {
     out.update({{"role", i == 0 ? "primary" : "unknown"},
                 {"primary", i == 0},
+                {"follows", nullptr},
+                {"upstream", nullptr},
+                {"receiver_status", nullptr},
                 {"health", "unchecked"},
                 {"healthy", nullptr},
                 {"fenced", false},
@@ -207,8 +239,12 @@ json shardNodeJson(const ProxySnapshot::ShardGroupView& group, std::size_t i,
     return out;
   }
   const auto& node = topology->nodes[i];
+  int primary = primaryNode(*topology);
   out.update({{"role", cluster::toString(node.role)},
-              {"primary", static_cast<int>(i) == primaryNode(*topology)},
+              {"primary", static_cast<int>(i) == primary},
+              {"follows", followsOf(node, group.servers, group.base, primary)},
+              {"upstream", emptyToNull(node.upstream)},
+              {"receiver_status", emptyToNull(node.receiverStatus)},
               {"health", cluster::toString(node.health)},
               {"healthy", node.health == cluster::NodeHealth::kUp},
               {"fenced", node.fenced},
@@ -218,7 +254,8 @@ json shardNodeJson(const ProxySnapshot::ShardGroupView& group, std::size_t i,
   return out;
 }
 
-json shardGroupsJson(const ProxySnapshot& snapshot, const std::vector<NodeTraffic>& traffic) {
+json shardGroupsJson(const ProxySnapshot& snapshot, const std::vector<NodeTraffic>& traffic,
+                     const std::vector<cluster::ClusterEvent>& events) {
   json groups = json::array();
   std::size_t next = 0;  // traffic is flat, in the groups' order
   for (const auto& group : snapshot.shardGroups) {
@@ -226,10 +263,11 @@ json shardGroupsJson(const ProxySnapshot& snapshot, const std::vector<NodeTraffi
     for (std::size_t i = 0; i < group.servers.size(); ++i) {
       nodes.push_back(shardNodeJson(group, i, traffic[next++]));
     }
-    groups.push_back({{"group", group.name},
-                      {"health_checks", group.topology != nullptr},
-                      {"failover", failoverJson(group.failover, group.topology)},
-                      {"nodes", std::move(nodes)}});
+    groups.push_back(
+        {{"group", group.name},
+         {"health_checks", group.topology != nullptr},
+         {"failover", failoverJson(group.failover, group.topology, events, group.name)},
+         {"nodes", std::move(nodes)}});
   }
   return groups;
 }
@@ -335,14 +373,14 @@ json statusJson(const StatusInputs& in) {
   }
   auto allTraffic = traffic;
   allTraffic.insert(allTraffic.end(), shardTraffic.begin(), shardTraffic.end());
-  auto shards = shardGroupsJson(in.snapshot, shardTraffic);
+  auto shards = shardGroupsJson(in.snapshot, shardTraffic, in.events);
   addProgress(nodes, in.agentProgress);
   for (auto& group : shards) addProgress(group["nodes"], in.agentProgress);
   return {{"sampled_at", epochMillis(in.sampledAt)},
           {"health_checks", in.snapshot.topology != nullptr},
           {"pool", poolJson(in, allTraffic)},
           {"nodes", std::move(nodes)},
-          {"failover", failoverJson(in.snapshot.failover, in.snapshot.topology)},
+          {"failover", failoverJson(in.snapshot.failover, in.snapshot.topology, in.events, "")},
           {"history", historyJson(in)},
           {"events", eventsJson(in.events)},
           {"shards", std::move(shards)},

@@ -12,6 +12,10 @@
 // that table in Long operations:
 //   SHARD_TABLE          "public.items": its partitions must be listed
 //   SHARD_NODES          JSON ["127.0.0.1:54321", ...], the shard nodes
+//   SHARD_GROUPS         JSON [{"group": "shard1", "primary": "127.0.0.1:54321",
+//                        "replica": "127.0.0.1:54322"}, ...]: each group must be drawn
+//                        in the topology (replica following primary) and shown
+//                        with its failover state healthy and that primary
 //   SCREENSHOT_DIR       where dashboard-shards.png goes
 // Prints "dashboard in chromium: ok (...)" and exits 0, or says what failed.
 'use strict';
@@ -127,6 +131,28 @@ async function checkShards(page, screenshots) {
       return row && row.querySelector('td.health-up') !== null;
     }, name, { timeout: 15000 });
   }
+  // Each shard group in the topology picture, its replica's arrow from its
+  // primary, and its failover coordinator healthy on that primary.
+  const groups = JSON.parse(need('SHARD_GROUPS'));
+  for (const { group, primary, replica } of groups) {
+    await page.waitForSelector(
+      `#topology g.node[data-group="${group}"][data-node="${primary}"][data-role="primary"]`,
+      { timeout: 15000 });
+    await page.waitForSelector(
+      `#topology g.node[data-group="${group}"][data-node="${replica}"][data-role="replica"]`,
+      { timeout: 15000 });
+    await page.waitForSelector(
+      `#topology path.edge[data-from="${primary}"][data-to="${replica}"]:not(.broken)`,
+      { timeout: 15000 });
+    const row = page.locator(`#shard-groups tr[data-group="${group}"]`);
+    await page.waitForSelector(`#shard-groups tr[data-group="${group}"][data-state="healthy"]`,
+                               { timeout: 15000 });
+    const cells = await row.locator('td').allTextContents();
+    check(cells[1] === 'healthy' && cells[2] === primary && cells[3] === '0',
+          `${group}'s failover row: ${JSON.stringify(cells)}`);
+  }
+  const drawn = await page.locator('#topology g.node[data-group^="shard"]').count();
+  check(drawn === shardNodes.length, `${drawn} shard nodes drawn of ${shardNodes.length}`);
   // Single-shard statements reach the shard nodes: routed totals and rates
   // above zero, drawn as lines of the shard chart.
   await page.waitForFunction(() => [...document.querySelectorAll('#shard-nodes tbody tr')]
@@ -134,6 +160,10 @@ async function checkShards(page, screenshots) {
                    Number(row.children[6].textContent) > 0), null, { timeout: 20000 });
   await page.waitForFunction(() =>
     document.querySelectorAll('#shard-qps-chart path.series').length >= 1, null,
+                             { timeout: 15000 });
+  // One lag line per shard replica (a primary has no lag).
+  await page.waitForFunction((count) =>
+    document.querySelectorAll('#shard-lag-chart path.series').length === count, groups.length,
                              { timeout: 15000 });
   const partitions = await page.$$eval(`#shard-map tr[data-table="${table}"]`, (rows) =>
     rows.map((row) => ({ direct: row.dataset.direct, node: row.children[6].textContent,
@@ -159,8 +189,8 @@ async function checkShards(page, screenshots) {
   check(await created.first().locator('progress').evaluate((bar) => bar.value) === 100,
         `shard create of ${table}: the bar is not full`);
   await page.screenshot({ path: path.join(screenshots, 'dashboard-shards.png'), fullPage: true });
-  return `${shardNodes.length} shard nodes, ${partitions.length} partitions of ${table}, ` +
-         `${direct.length} direct`;
+  return `${shardNodes.length} shard nodes in ${groups.length} healthy groups, ` +
+         `${partitions.length} partitions of ${table}, ${direct.length} direct`;
 }
 
 async function main() {

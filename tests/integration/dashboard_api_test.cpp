@@ -4,10 +4,17 @@
 // connection counts going up under pgbench; a replica stopped by its own
 // agent's PID turning unhealthy (and back); `pgswarm status --watch`; a
 // switchover in the event history; and every per-node figure of the
-// document also in /metrics. The cases share the cluster, in order.
+// document also in /metrics. The cases share the cluster, in order. A
+// second cluster (a coordinator and shard1 with a replica, `up --shards 1
+// --shard-replicas 1`) has shard1's failover in the JSON and /metrics,
+// before and after its primary is killed.
+#include <signal.h>
+
 #include <cmath>
+#include <fstream>
 #include <future>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -325,6 +332,9 @@ TEST_F(DashboardApi, StatusWatchRedrawsThePoolsViewWithoutAnsiCodesWhenPiped) {
   EXPECT_EQ(frames, 2u) << text;
   EXPECT_FALSE(contains(text, "\x1b[")) << text;
   EXPECT_TRUE(contains(text, "ROUTED/S")) << text;  // the pool's view, not the probe's table
+  // The replicas' base backups, as on the page's Long operations: a full bar.
+  EXPECT_TRUE(contains(text, "long operations:")) << text;
+  EXPECT_TRUE(contains(text, "pg_basebackup  [####################]  100%")) << text;
   for (int i = 0; i < kNodes; ++i) {
     auto row = text.find("node" + std::to_string(i) + " ");
     ASSERT_NE(row, std::string::npos) << text;
@@ -359,6 +369,10 @@ TEST_F(DashboardApi, ASwitchoverAndTheRejoinAreInTheEventHistory) {
   ASSERT_TRUE(settled) << status.dump(2) << "\n" << pool_->log();
   EXPECT_EQ(status["failover"]["switchovers"], 1);
   EXPECT_EQ(status["failover"]["primary"], target);
+  EXPECT_TRUE(status["failover"]["last_promotion_at"].is_number()) << status["failover"].dump();
+  EXPECT_TRUE(status["failover"]["last_promotion"].is_string() &&
+              contains(status["failover"]["last_promotion"].get<std::string>(), target))
+      << status["failover"].dump();
   bool switched = false;
   bool promoted = false;
   bool rejoined = false;
@@ -379,6 +393,117 @@ TEST_F(DashboardApi, ASwitchoverAndTheRejoinAreInTheEventHistory) {
   EXPECT_EQ(metricValue(metrics, "pgswarm_node_primary" + nodeLabel(1)), 1);
   EXPECT_EQ(metricValue(metrics, "pgswarm_node_timeline" + nodeLabel(1)), 2);
   EXPECT_GE(metricValue(metrics, "pgswarm_cluster_events_total{kind=\"role\"}"), 2);
+}
+
+// shard1's failover coordinator in /api/status (shards[0].failover) and in
+// /metrics (group="shard1"): healthy with its primary, then, after kill -9
+// of the primary's agent and postmaster, a state other than healthy while
+// it fails over, and healthy again on the promoted replica with its
+// failover counted and its last promotion dated.
+TEST(DashboardShardGroups, AShardGroupsFailoverStateInTheJsonAndTheMetrics) {
+  LocalCluster cluster(0, 1, 1);
+  auto up = cluster.up({"--pool-mode", "transaction"});
+  ASSERT_EQ(up.exitCode, 0) << up.output;
+  const int httpPort = cluster.poolPort() + 1;  // LocalCluster::up's --http-port
+  auto status = [&] {
+    auto reply = httpGet(httpPort, "/api/status");
+    return reply.status == 200 ? json::parse(reply.body, nullptr, false) : json();
+  };
+  const auto primary = "127.0.0.1:" + std::to_string(cluster.shardPort(1));
+  const auto replica = "127.0.0.1:" + std::to_string(cluster.shardPort(1, 1));
+  json seen;
+  bool healthy = waitUntil(
+      [&] {
+        seen = status();
+        if (!seen.is_object() || seen["shards"].size() != 1u) return false;
+        const auto& group = seen["shards"][0];
+        return group["failover"].is_object() && group["failover"]["state"] == "healthy" &&
+               group["failover"]["primary"] == primary && group["nodes"].size() == 2u &&
+               group["nodes"][1]["receiver_status"] == "streaming";
+      },
+      30s);
+  ASSERT_TRUE(healthy) << seen.dump(2);
+  const auto& nodes = seen["shards"][0]["nodes"];
+  EXPECT_EQ(nodes[0]["name"], primary);
+  EXPECT_TRUE(nodes[0]["follows"].is_null());
+  EXPECT_EQ(nodes[1]["name"], replica);
+  EXPECT_EQ(nodes[1]["follows"], nodes[0]["index"]) << "the shard replica's arrow";
+  EXPECT_EQ(seen["shards"][0]["failover"]["failovers"], 0);
+  EXPECT_TRUE(seen["failover"].is_null()) << "the coordinator's group has one node";
+  auto metrics = httpGet(httpPort, "/metrics").body;
+  EXPECT_EQ(metricValue(metrics, R"(pgswarm_failover_state{group="shard1",state="healthy"})"), 1)
+      << metrics;
+  EXPECT_EQ(metricValue(metrics, R"(pgswarm_failovers_total{group="shard1"})"), 0);
+
+  // kill -9 of shard1's agent (so nothing restarts postgres), then of its
+  // postmaster, each by the PID file of this cluster's folder.
+  auto ourPid = [&](const std::string& file) -> pid_t {
+    std::ifstream in(file);
+    pid_t pid = 0;
+    if (!(in >> pid)) return 0;
+    return runtime::processCommandLine(pid).find(cluster.dir()) != std::string::npos ? pid : 0;
+  };
+  std::string dataDir;
+  auto clusterStatus = cluster.status();
+  for (const auto& node : clusterStatus["nodes"]) {
+    if (node["name"] == "shard1") dataDir = node["data_dir"].get<std::string>();
+  }
+  pid_t agent = ourPid(cluster.dir() + "/shard1/agent.pid");
+  pid_t postmaster = ourPid(dataDir + "/postmaster.pid");
+  ASSERT_NE(agent, 0);
+  ASSERT_NE(postmaster, 0) << dataDir;
+  auto killedAt = std::chrono::system_clock::now();
+  ASSERT_EQ(::kill(agent, SIGKILL), 0);
+  ASSERT_EQ(::kill(postmaster, SIGKILL), 0);
+
+  std::set<std::string> states;
+  bool promoted = waitUntil(
+      [&] {
+        seen = status();
+        if (!seen.is_object() || !seen["shards"][0]["failover"].is_object()) return false;
+        const auto& failover = seen["shards"][0]["failover"];
+        states.insert(failover["state"].get<std::string>());
+        return failover["state"] == "healthy" && failover["primary"] == replica;
+      },
+      60s);
+  ASSERT_TRUE(promoted) << seen["shards"].dump(2);
+  std::cout << "[ states   ] shard1 failover states seen:";
+  for (const auto& state : states) std::cout << " '" << state << "'";
+  std::cout << "\n";
+  EXPECT_GE(states.size(), 2u) << "never seen failing over";
+  const auto& failover = seen["shards"][0]["failover"];
+  EXPECT_EQ(failover["failovers"], 1);
+  auto killedMillis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(killedAt.time_since_epoch()).count();
+  ASSERT_TRUE(failover["last_promotion_at"].is_number()) << failover.dump();
+  EXPECT_GE(failover["last_promotion_at"].get<std::int64_t>(), killedMillis);
+  EXPECT_TRUE(contains(failover["last_promotion"].get<std::string>(), replica)) << failover.dump();
+  EXPECT_EQ(seen["shards"][0]["nodes"][0]["healthy"], false);
+  EXPECT_EQ(seen["shards"][0]["nodes"][1]["role"], "primary");
+  bool logged = false;
+  for (const auto& event : seen["events"]) {
+    logged = logged || (event["kind"] == "failover" &&
+                        event["message"].get<std::string>().starts_with("shard1 "));
+  }
+  EXPECT_TRUE(logged) << seen["events"].dump(2);
+
+  metrics = httpGet(httpPort, "/metrics").body;
+  EXPECT_EQ(metricValue(metrics, R"(pgswarm_failovers_total{group="shard1"})"), 1) << metrics;
+  EXPECT_EQ(metricValue(metrics, R"(pgswarm_failover_state{group="shard1",state="healthy"})"), 1);
+  EXPECT_GE(
+      metricValue(metrics, R"(pgswarm_failover_last_transition_timestamp_seconds{group="shard1"})"),
+      static_cast<double>(killedMillis) / 1000.0);
+  EXPECT_EQ(
+      metricValue(metrics, R"(pgswarm_shard_node_primary{group="shard1",node=")" + replica + "\"}"),
+      1);
+
+  // `pgswarm status --watch` shows the same: the group's failover, then its nodes.
+  auto watched = runPgswarm({"status", "--dir", cluster.dir(), "--watch", "--count", "1"});
+  EXPECT_TRUE(contains(watched.output, "shard groups:\n  shard1 failover healthy, primary " +
+                                           replica + ", 1 failovers, 0 switchovers"))
+      << watched.output;
+  EXPECT_TRUE(contains(watched.output, "    " + replica)) << watched.output;
+  EXPECT_TRUE(contains(watched.output, "shard map (version ")) << watched.output;
 }
 
 }  // namespace

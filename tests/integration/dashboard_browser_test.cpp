@@ -3,10 +3,12 @@
 // 1 primary + 2 replica cluster under pgbench. This test runs the cluster,
 // the pool and the load, stops a replica by its agent's PID when the script
 // asks, and reads the script's verdict. A second case runs a coordinator
-// with two shard nodes and a hash-sharded table under single-shard load,
+// with two shard groups (a primary and a replica each, so each runs its
+// failover coordinator) and a hash-sharded table under single-shard load,
 // checks the shards in /api/status and /metrics, and has the script check
-// the page's Shards section and the shard create in Long operations. Screenshots stay in the build
-// folder (test-artifacts/dashboard*.png).
+// the shard nodes in the topology, each group's failover state, the page's
+// Shards section and the shard create in Long operations. Screenshots stay
+// in the build folder (test-artifacts/dashboard*.png).
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -119,7 +121,7 @@ TEST(DashboardBrowser, NodesRolesChartsAndAStoppedReplicaInChromium) {
 
 TEST(DashboardBrowser, ShardNodesAndTheShardMapInChromium) {
   ASSERT_TRUE(browserReady());
-  LocalCluster cluster(0, 2);
+  LocalCluster cluster(0, 2, 1);
   auto up = cluster.up({"--pool-mode", "transaction"});
   ASSERT_EQ(up.exitCode, 0) << up.output;
   const int httpPort = cluster.poolPort() + 1;  // LocalCluster::up's --http-port
@@ -137,14 +139,22 @@ TEST(DashboardBrowser, ShardNodesAndTheShardMapInChromium) {
     return reply.status == 200 ? nlohmann::json::parse(reply.body, nullptr, false)
                                : nlohmann::json();
   };
+  // ... and each group's failover coordinator adopts its primary.
+  auto groupsHealthy = [](const nlohmann::json& status) {
+    if (status["shards"].size() != 2u) return false;
+    for (const auto& group : status["shards"]) {
+      if (!group["failover"].is_object() || group["failover"]["state"] != "healthy") return false;
+    }
+    return true;
+  };
   nlohmann::json seen;
   bool mapped = waitUntil(
       [&] {
         seen = status();
         return seen.is_object() && seen["shard_map"].is_object() &&
-               seen["shard_map"]["tables"].size() == 1u;
+               seen["shard_map"]["tables"].size() == 1u && groupsHealthy(seen);
       },
-      20s);
+      30s);
   ASSERT_TRUE(mapped) << seen.dump(2);
   const auto& table = seen["shard_map"]["tables"][0];
   EXPECT_EQ(table["table"], "public.items");
@@ -158,12 +168,18 @@ TEST(DashboardBrowser, ShardNodesAndTheShardMapInChromium) {
   EXPECT_EQ(direct, 2);
   ASSERT_EQ(seen["shards"].size(), 2u) << seen["shards"].dump(2);
   nlohmann::json shardNodes = nlohmann::json::array();
+  nlohmann::json shardGroups = nlohmann::json::array();
   for (int k = 1; k <= 2; ++k) {
     const auto& group = seen["shards"][k - 1];
     EXPECT_EQ(group["group"], "shard" + std::to_string(k));
-    ASSERT_EQ(group["nodes"].size(), 1u);
+    ASSERT_EQ(group["nodes"].size(), 2u);
     EXPECT_EQ(group["nodes"][0]["port"], cluster.shardPort(k));
-    shardNodes.push_back(group["nodes"][0]["name"]);
+    EXPECT_EQ(group["nodes"][1]["port"], cluster.shardPort(k, 1));
+    EXPECT_EQ(group["failover"]["primary"], group["nodes"][0]["name"]);
+    for (const auto& node : group["nodes"]) shardNodes.push_back(node["name"]);
+    shardGroups.push_back({{"group", group["group"]},
+                           {"primary", group["nodes"][0]["name"]},
+                           {"replica", group["nodes"][1]["name"]}});
   }
 
   // Single-shard reads through the pool while the page watches.
@@ -184,28 +200,42 @@ TEST(DashboardBrowser, ShardNodesAndTheShardMapInChromium) {
                  {{"DASHBOARD_URL", "http://127.0.0.1:" + std::to_string(httpPort) + "/"},
                   {"SHARD_TABLE", "public.items"},
                   {"SHARD_NODES", shardNodes.dump()},
+                  {"SHARD_GROUPS", shardGroups.dump()},
                   {"SCREENSHOT_DIR", kArtifacts}});
   std::cout << verdict.output;
   EXPECT_EQ(verdict.exitCode, 0) << verdict.output;
   EXPECT_TRUE(contains(verdict.output, "dashboard in chromium: ok")) << verdict.output;
   EXPECT_TRUE(fs::exists(kArtifacts + "/dashboard-shards.png"));
 
-  // The same traffic in /metrics, per shard node.
+  // The same traffic in /metrics, per shard node (reads may go to either
+  // node of a group), and each group's failover state.
   auto metrics = httpGet(httpPort, "/metrics").body;
   double routed = 0;
   for (int k = 1; k <= 2; ++k) {
-    auto series = "pgswarm_shard_node_transactions_routed_total{group=\"shard" + std::to_string(k) +
-                  "\",node=\"127.0.0.1:" + std::to_string(cluster.shardPort(k)) + "\"}";
-    auto value = metricValue(metrics, series);
-    EXPECT_FALSE(std::isnan(value)) << series << "\n" << metrics;
-    routed += std::isnan(value) ? 0 : value;
-    EXPECT_EQ(metricValue(metrics, "pgswarm_shard_node_up{group=\"shard" + std::to_string(k) +
-                                       "\",node=\"127.0.0.1:" +
-                                       std::to_string(cluster.shardPort(k)) + "\"}"),
-              1.0);
+    auto group = "group=\"shard" + std::to_string(k) + "\"";
+    for (int replica = 0; replica <= 1; ++replica) {
+      auto labels = "{" + group +
+                    ",node=\"127.0.0.1:" + std::to_string(cluster.shardPort(k, replica)) + "\"}";
+      auto value = metricValue(metrics, "pgswarm_shard_node_transactions_routed_total" + labels);
+      EXPECT_FALSE(std::isnan(value)) << labels << "\n" << metrics;
+      routed += std::isnan(value) ? 0 : value;
+      EXPECT_EQ(metricValue(metrics, "pgswarm_shard_node_up" + labels), 1.0) << labels;
+    }
+    EXPECT_EQ(metricValue(metrics, "pgswarm_failover_state{" + group + ",state=\"healthy\"}"), 1.0)
+        << metrics;
   }
   EXPECT_GT(routed, 0);
   EXPECT_EQ(metricValue(metrics, "pgswarm_shard_map_tables"), 1.0);
+
+  // The terminal's view of the same: `pgswarm status --watch`, one frame.
+  auto watched = runPgswarm({"status", "--dir", cluster.dir(), "--watch", "--count", "1"});
+  std::cout << watched.output;
+  for (const char* expected :
+       {"shard groups:\n  shard1 failover healthy", "  shard2 failover healthy",
+        "shard map (version ", "postgres public.items by id (hash)", "items_shard1",
+        "long operations:", "shard create public.items", "pg_basebackup  [####################]"}) {
+    EXPECT_TRUE(contains(watched.output, expected)) << expected;
+  }
   auto bench = load.get();
   EXPECT_EQ(bench.exitCode, 0) << bench.output;
 }

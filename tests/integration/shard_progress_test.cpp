@@ -1,7 +1,7 @@
 // Shard commands' progress on the pool's dashboard: `up --shards 1
 // --pool-mode transaction` with the pool's HTTP port, a table big enough
 // for its copy to take seconds. While `pgswarm shard create` (or `shard
-// move`) runs, the pool's /api/status must list it in shard_operations,
+// move`, or `shard split`) runs, the pool's /api/status must list it in shard_operations,
 // running in its copy phase with rows done growing towards the counted
 // total, and /metrics must have it; once the command ended, done. A move
 // killed mid-copy shows as stale (its coordinator session is gone), and
@@ -205,6 +205,74 @@ TEST_F(ShardProgressTest, AKilledMoveIsStaleUntilTheNextCommandMarksItFailed) {
   EXPECT_GT(finished["rows_done"].get<std::int64_t>(), 0) << finished.dump();
   EXPECT_EQ(finished["rows_done"], finished["rows_total"]) << finished.dump();
   EXPECT_EQ(finished["percent"], 100) << finished.dump();
+}
+
+// A split copies the upper half of a partition to its new place: the
+// coordinator's catalog (pgswarm.operations) has the split's row with
+// rows done growing while it runs, the pool's /api/status and /metrics
+// show it, and it ends done with every counted row copied.
+TEST_F(ShardProgressTest, ASplitShowsItsCopyGrowingThenDone) {
+  makeTable("split_items");
+  // One local partition with 1.9 million of the rows (and one with the
+  // rest); its upper 1.8 million go to shard1.
+  auto created = runPgswarm({"shard", "create", "split_items", "--key", "id", "--shards", "2",
+                             "--local", "--ranges", "1900001", "--dir", cluster_->dir()});
+  ASSERT_EQ(created.exitCode, 0) << created.output;
+  auto pid = spawnShard({"split", "split_items_p0", "--at", "100001", "--to", "shard1"},
+                        "shard-split.log");
+  auto catalog = cluster_->connect(0);
+  std::set<std::int64_t> seen;
+  std::set<std::int64_t> inCatalog;
+  nlohmann::json running;
+  bool metricSeen = false;
+  while (!exited(pid)) {
+    auto rows = catalog.query(
+        "SELECT rows_done FROM pgswarm.operations WHERE verb = 'split' AND table_schema = "
+        "'public' AND table_name = 'split_items' AND state = 'running' AND phase = 'copy'");
+    if (rows && rows->size() == 1 && std::stoll(rows->text(0, "rows_done")) > 0) {
+      inCatalog.insert(std::stoll(rows->text(0, "rows_done")));
+    }
+    auto row = operation("public.split_items", "split", "running");
+    if (row.is_object() && row["phase"] == "copy" && row["rows_done"].get<std::int64_t>() > 0) {
+      seen.insert(row["rows_done"].get<std::int64_t>());
+      running = row;
+      auto series =
+          "pgswarm_shard_operation_running{database=\"postgres\",table=\"public."
+          "split_items\",verb=\"split\",id=\"" +
+          std::to_string(row["id"].get<std::int64_t>()) + "\"}";
+      metricSeen = metricSeen || metricValue(httpGet(httpPort_, "/metrics").body, series) == 1.0;
+    }
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_GE(inCatalog.size(), 2u) << "pgswarm.operations never showed the split's copy growing\n"
+                                  << diagnosis();
+  ASSERT_GE(seen.size(), 2u) << "the split's rows never grew on the dashboard; last: "
+                             << running.dump() << "\n"
+                             << diagnosis();
+  EXPECT_TRUE(metricSeen) << "pgswarm_shard_operation_running never said 1 for the split";
+  constexpr std::int64_t kMoved = 1800000;  // ids 100001 to 1900000
+  EXPECT_EQ(running["rows_total"], kMoved) << running.dump();
+  EXPECT_LT(running["rows_done"].get<std::int64_t>(), kMoved);
+  EXPECT_GT(running["bytes_done"].get<std::int64_t>(), 0);
+  EXPECT_GT(running["rate_rows_per_second"].get<double>(), 0);
+  EXPECT_EQ(running["partition"], "split_items_p0");
+  EXPECT_EQ(running["source_node"], "coordinator");
+  EXPECT_EQ(running["target_node"], "shard1");
+
+  nlohmann::json done;
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        done = operation("public.split_items", "split");
+        return done.is_object() && done["finished"] == true;
+      },
+      10s))
+      << done.dump();
+  EXPECT_EQ(done["state"], "done") << done.dump() << "\n" << diagnosis();
+  EXPECT_EQ(done["succeeded"], true);
+  EXPECT_EQ(done["id"], running["id"]);
+  EXPECT_EQ(done["phase"], "finish");
+  EXPECT_EQ(done["rows_done"], kMoved) << "the copy's figures stay after it";
+  EXPECT_EQ(done["percent"], 100);
 }
 
 }  // namespace

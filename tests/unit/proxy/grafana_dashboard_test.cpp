@@ -1,7 +1,8 @@
 // deploy/grafana/pgswarm-dashboard.json queries only metrics the pool
 // exports: every pgswarm_* name in a query is a series renderMetrics (plus
 // the event counts) writes for a snapshot that has every optional part
-// (health checks, failover, a replica with lag, shard groups, a shard map),
+// (health checks, failover of each group, a replica with lag, shard groups,
+// a shard map, long operations),
 // and every query reads the dashboard's data source variable.
 #include <fstream>
 #include <regex>
@@ -62,17 +63,37 @@ std::set<std::string> exportedMetrics(const std::string& text) {
 }
 
 // Everything optional present: the coordinator's primary and a lagging
-// replica under health checks, the failover coordinator, the shard groups.
+// replica under health checks, the failover coordinators (the
+// coordinator's and shard1's, each past a transition), the shard groups, a
+// shard map with analyzed partitions, a shard command and an agent's base
+// backup.
 std::string fullExposition() {
   auto config = fixtures::threeNodes();
   auto snapshot = fixtures::shardedSnapshot();
   snapshot.topology = fixtures::topology(config);
-  snapshot.failover = cluster::FailoverStatus{.state = cluster::FailoverState::kHealthy};
+  snapshot.failover = cluster::FailoverStatus{.state = cluster::FailoverState::kHealthy,
+                                              .lastEvent = "no primary -> healthy"};
+  snapshot.shardGroups[0].failover = cluster::FailoverStatus{
+      .state = cluster::FailoverState::kHealthy, .lastEvent = "no primary -> healthy"};
+  auto map = std::make_shared<shard::ShardMap>(*snapshot.shardMap);
+  auto& accounts = map->databases["shop"].tables[0];
+  accounts.rowEstimates.assign(accounts.map.partitions.size(), 100);
+  snapshot.shardMap = map;
+  snapshot.shardOperations = {{.database = "shop",
+                               .id = 1,
+                               .table = "public.accounts",
+                               .verb = "split",
+                               .rowsDone = 10,
+                               .rowsTotal = 20,
+                               .state = "running"}};
   WorkerSnapshot worker{.index = 2};
   worker.pools.push_back({.user = "app", .database = "shop", .active = 1});
   worker.clients.push_back({.state = "active"});
   snapshot.workers.push_back(worker);
-  return renderMetrics(snapshot, config) + renderEventCounts({{"failover", 1}});
+  auto progress = nlohmann::json::parse(R"({"127.0.0.1:5001": {"tool": "pg_basebackup",
+      "done_kb": 1, "total_kb": 2, "finished": false, "succeeded": null}})");
+  return renderMetrics(snapshot, config) + renderEventCounts({{"failover", 1}}) +
+         renderOperationProgress(progress);
 }
 
 TEST(GrafanaDashboard, QueriesOnlyMetricsThePoolExports) {
@@ -87,11 +108,27 @@ TEST(GrafanaDashboard, QueriesOnlyMetricsThePoolExports) {
   for (const auto& name : queried) {
     EXPECT_TRUE(exported.contains(name)) << name << " is queried but the pool does not export it";
   }
-  for (const char* needed :
-       {"pgswarm_node_transactions_routed_total", "pgswarm_pool_clients", "pgswarm_pool_servers",
-        "pgswarm_failovers_total", "pgswarm_node_up", "pgswarm_node_replica_lag_bytes",
-        "pgswarm_shard_node_transactions_routed_total", "pgswarm_shard_node_up",
-        "pgswarm_shard_map_tables"}) {
+  for (const char* needed : {"pgswarm_node_transactions_routed_total",
+                             "pgswarm_pool_clients",
+                             "pgswarm_pool_servers",
+                             "pgswarm_failovers_total",
+                             "pgswarm_node_up",
+                             "pgswarm_node_replica_lag_bytes",
+                             "pgswarm_shard_node_transactions_routed_total",
+                             "pgswarm_shard_node_up",
+                             "pgswarm_shard_map_tables",
+                             "pgswarm_failover_state",
+                             "pgswarm_failover_last_transition_timestamp_seconds",
+                             "pgswarm_shard_partition_rows_estimate",
+                             "pgswarm_shard_operation_rows_done",
+                             "pgswarm_shard_operation_rows_total",
+                             "pgswarm_shard_operation_bytes_done",
+                             "pgswarm_shard_operation_running",
+                             "pgswarm_shard_operation_succeeded",
+                             "pgswarm_node_operation_done_bytes",
+                             "pgswarm_node_operation_total_bytes",
+                             "pgswarm_node_operation_running",
+                             "pgswarm_node_operation_succeeded"}) {
     EXPECT_TRUE(queried.contains(needed)) << needed << " has no panel";
   }
 }

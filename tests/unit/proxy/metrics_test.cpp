@@ -185,12 +185,88 @@ TEST(Metrics, ShardNodesAndTheShardMap) {
   EXPECT_FALSE(values.contains("pgswarm_shard_node_up{" + unchecked + "}"));  // no checks
   EXPECT_EQ(values["pgswarm_shard_node_primary{" + primary + "}"], "1");
   EXPECT_EQ(values["pgswarm_shard_node_primary{" + replica + "}"], "0");
+  EXPECT_EQ(values["pgswarm_shard_node_fenced{" + primary + "}"], "0");
+  EXPECT_FALSE(values.contains("pgswarm_shard_node_fenced{" + unchecked + "}"));
   EXPECT_EQ(values["pgswarm_shard_node_replica_lag_bytes{" + replica + "}"], "4096");
   EXPECT_EQ(values["pgswarm_shard_map_tables"], "2");
   EXPECT_EQ(values["pgswarm_shard_map_version"], "7");
   // Shard nodes are not the coordinator's nodes.
   EXPECT_EQ(text.find(R"(pgswarm_node_transactions_routed_total{node="10.0.1.1)"),
             std::string::npos);
+}
+
+// A shard group's failover coordinator: the coordinator's families, with
+// the group as a label; the coordinator's own series keep no group label.
+TEST(Metrics, FailoverPerShardGroup) {
+  auto config = fixtures::threeNodes();
+  auto snapshot = fixtures::shardedSnapshot();
+  snapshot.topology = fixtures::topology(config);
+  snapshot.failover = cluster::FailoverStatus{.state = cluster::FailoverState::kHealthy};
+  snapshot.shardGroups[0].failover =
+      cluster::FailoverStatus{.state = cluster::FailoverState::kRefused,
+                              .failovers = 3,
+                              .switchovers = 1,
+                              .lastEvent = "electing -> refused on no candidate",
+                              .lastEventAt = WallClock::time_point(1700000000500ms)};
+  auto values = samples(renderMetrics(snapshot, config));
+  EXPECT_EQ(values[R"(pgswarm_failover_state{state="healthy"})"], "1");
+  EXPECT_EQ(values["pgswarm_failovers_total"], "0");
+  EXPECT_FALSE(values.contains("pgswarm_failover_last_transition_timestamp_seconds"));
+  EXPECT_EQ(values[R"(pgswarm_failover_state{group="shard1",state="refused"})"], "1");
+  EXPECT_EQ(values[R"(pgswarm_failover_state{group="shard1",state="healthy"})"], "0");
+  EXPECT_EQ(values[R"(pgswarm_failovers_total{group="shard1"})"], "3");
+  EXPECT_EQ(values[R"(pgswarm_switchovers_total{group="shard1"})"], "1");
+  EXPECT_EQ(values[R"(pgswarm_failover_awaiting_primary{group="shard1"})"], "0");
+  EXPECT_EQ(values[R"(pgswarm_failover_last_transition_timestamp_seconds{group="shard1"})"],
+            "1700000000.5");
+  // shard2 (one node, no checks) runs none.
+  EXPECT_FALSE(values.contains(R"(pgswarm_failovers_total{group="shard2"})"));
+}
+
+// Without the coordinator's failover, a shard group's still has its series.
+TEST(Metrics, FailoverOfAShardGroupAlone) {
+  auto snapshot = fixtures::shardedSnapshot();
+  snapshot.shardGroups[0].failover =
+      cluster::FailoverStatus{.state = cluster::FailoverState::kHealthy, .failovers = 1};
+  auto values = samples(renderMetrics(snapshot, PoolConfig{}));
+  EXPECT_EQ(values[R"(pgswarm_failover_state{group="shard1",state="healthy"})"], "1");
+  EXPECT_EQ(values[R"(pgswarm_failovers_total{group="shard1"})"], "1");
+  EXPECT_FALSE(values.contains("pgswarm_failovers_total"));
+}
+
+// The dashboard's other figures: each node's role and whether it takes
+// reads, the synchronous mode, each partition's direct routing and the
+// workers that answered.
+TEST(Metrics, RolesReadsSyncModeDirectRoutingAndWorkersAnswered) {
+  auto config = fixtures::threeNodes();
+  auto snapshot = fixtures::shardedSnapshot();
+  auto topology = fixtures::topology(config);
+  topology->nodes[2].health = cluster::NodeHealth::kDown;
+  snapshot.topology = topology;
+  snapshot.failover = cluster::FailoverStatus{.state = cluster::FailoverState::kHealthy,
+                                              .syncMode = cluster::SyncMode::kOn};
+  auto text = renderMetrics(snapshot, config);
+  expectValidTextFormat(text);
+  auto values = samples(text);
+  EXPECT_EQ(values[R"(pgswarm_node_role{node="127.0.0.1:5000",role="primary"})"], "1");
+  EXPECT_EQ(values[R"(pgswarm_node_role{node="127.0.0.1:5001",role="replica"})"], "1");
+  EXPECT_EQ(values[R"(pgswarm_node_role{node="127.0.0.1:5001",role="primary"})"], "0");
+  EXPECT_EQ(values[R"(pgswarm_node_takes_reads{node="127.0.0.1:5001"})"], "1");
+  EXPECT_EQ(values[R"(pgswarm_node_takes_reads{node="127.0.0.1:5002"})"], "0");  // down
+  EXPECT_EQ(values[R"(pgswarm_failover_synchronous_mode{mode="on"})"], "1");
+  EXPECT_EQ(values[R"(pgswarm_failover_synchronous_mode{mode="off"})"], "0");
+  const std::string table = R"(database="shop",table="public.accounts",partition=)";
+  EXPECT_EQ(
+      values["pgswarm_shard_partition_direct{" + table + R"("accounts_shard1",node="shard1"})"],
+      "1");
+  EXPECT_EQ(
+      values["pgswarm_shard_partition_direct{" + table + R"("accounts_p0",node="coordinator"})"],
+      "0");
+  EXPECT_EQ(
+      values["pgswarm_shard_partition_direct{" + table + R"("accounts_shard9",node="shard9"})"],
+      "0");
+  EXPECT_EQ(values["pgswarm_pool_workers_answered"], "2");
+  EXPECT_EQ(values["pgswarm_pool_workers"], "2");
 }
 
 TEST(Metrics, RowEstimatesOfAnalyzedPartitions) {
@@ -208,7 +284,8 @@ TEST(Metrics, RowEstimatesOfAnalyzedPartitions) {
           [R"(pgswarm_shard_partition_rows_estimate{database="shop",table="public.accounts",partition="accounts_shard1",node="shard1"})"],
       "1200");
   // Never analyzed: no sample rather than a made-up zero.
-  EXPECT_EQ(text.find(R"(partition="accounts_shard2")"), std::string::npos);
+  EXPECT_FALSE(values.contains(
+      R"(pgswarm_shard_partition_rows_estimate{database="shop",table="public.accounts",partition="accounts_shard2",node="shard2"})"));
 }
 
 TEST(Metrics, ShardOperationsByCommand) {

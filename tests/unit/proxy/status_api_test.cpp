@@ -217,6 +217,68 @@ TEST(StatusApi, ShardGroupsTheirNodesAndTheirRoutedRates) {
   EXPECT_EQ(json["history"]["server_connections"][1], 3);
 }
 
+// Each group's failover coordinator with its last promotion, found in the
+// event log by the group's name (the coordinator's events carry none), and
+// a shard replica's arrow to the node it streams from.
+TEST(StatusApi, ShardGroupsFailoverLastPromotionAndWhoFollowsWhom) {
+  auto config = threeNodes();
+  auto snapshot = fixtures::shardedSnapshot();
+  snapshot.topology = topology(config);
+  snapshot.failover = cluster::FailoverStatus{
+      .state = cluster::FailoverState::kHealthy, .primary = "127.0.0.1:5000", .failovers = 1};
+  snapshot.shardGroups[0].failover =
+      cluster::FailoverStatus{.state = cluster::FailoverState::kElecting,
+                              .primary = "",
+                              .failovers = 2,
+                              .lastEvent = "primary lost -> electing on timeout elapsed",
+                              .lastEventAt = WallClock::time_point(990s)};
+  auto shard1 = std::make_shared<cluster::Topology>(*snapshot.shardGroups[0].topology);
+  shard1->nodes[1].receiverStatus = "streaming";
+  shard1->nodes[1].upstream = "10.0.1.1:5432";
+  snapshot.shardGroups[0].topology = shard1;
+  StatusHistory history;
+  history.add(snapshot, config, WallClock::time_point(1000s));
+  auto samples = history.samples();
+  std::vector<cluster::ClusterEvent> events{
+      {.sequence = 1,
+       .at = WallClock::time_point(900s),
+       .kind = "failover",
+       .message = "promoting -> healthy on promoted: 127.0.0.1:5001 is primary on timeline 4"},
+      {.sequence = 2,
+       .at = WallClock::time_point(950s),
+       .kind = "failover",
+       .message = "shard1 promoting -> healthy on promoted: 10.0.1.1:5432 is primary on "
+                  "timeline 2"},
+      {.sequence = 3,
+       .at = WallClock::time_point(980s),
+       .kind = "failover",
+       .message = "shard1 healthy -> primary lost on primary down: connection refused"}};
+  auto json = statusJson({.snapshot = snapshot,
+                          .sampledAt = WallClock::time_point(1000s),
+                          .config = config,
+                          .history = samples,
+                          .events = events});
+
+  const auto& group = json["shards"][0]["failover"];
+  EXPECT_EQ(group["state"], "electing");
+  EXPECT_TRUE(group["primary"].is_null());
+  EXPECT_EQ(group["failovers"], 2);
+  EXPECT_EQ(group["last_event_at"], 990000);
+  EXPECT_EQ(group["last_promotion_at"], 950000);
+  EXPECT_EQ(group["last_promotion"], "10.0.1.1:5432 is primary on timeline 2");
+  EXPECT_TRUE(json["shards"][1]["failover"].is_null());
+  EXPECT_EQ(json["failover"]["last_promotion_at"], 900000);
+  EXPECT_EQ(json["failover"]["last_promotion"], "127.0.0.1:5001 is primary on timeline 4");
+
+  // Indices of the document's nodes: shard1's replica (4) follows its primary (3).
+  const auto& nodes = json["shards"][0]["nodes"];
+  EXPECT_TRUE(nodes[0]["follows"].is_null());
+  EXPECT_EQ(nodes[1]["follows"], 3);
+  EXPECT_EQ(nodes[1]["upstream"], "10.0.1.1:5432");
+  EXPECT_EQ(nodes[1]["receiver_status"], "streaming");
+  EXPECT_TRUE(json["shards"][1]["nodes"][0]["follows"].is_null());
+}
+
 TEST(StatusApi, ShardMapTablesPartitionsAndDirectRouting) {
   StatusHistory history;
   auto json = shardedStatus(fixtures::shardedSnapshot(), history);
