@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include <fmt/format.h>
+
 #include "common/progress_estimate.hpp"
 
 namespace pgswarm::agent {
@@ -90,6 +92,26 @@ nlohmann::json progressJson(const ToolProgress& progress) {
           {"finished", progress.finished},
           {"succeeded",
            progress.finished ? nlohmann::json(progress.succeeded) : nlohmann::json(nullptr)}};
+}
+
+std::string progressText(const nlohmann::json& progress) {
+  auto number = [&](const char* key) -> std::optional<double> {
+    auto it = progress.find(key);
+    if (it == progress.end() || !it->is_number()) return std::nullopt;
+    return it->get<double>();
+  };
+  auto percent = number("percent");
+  auto eta = number("eta_seconds");
+  std::string state;
+  if (progress.value("finished", false)) {
+    state = progress.value("succeeded", nlohmann::json(false)) == true ? ", done" : ", failed";
+  }
+  return fmt::format("{} {} {:>3}% {:.0f} of {:.0f} kB, {:.0f} kB/s{}{}",
+                     progress.value("tool", std::string("?")), progressBarText(percent),
+                     percent ? fmt::format("{:.0f}", *percent) : std::string("?"),
+                     number("done_kb").value_or(0), number("total_kb").value_or(0),
+                     number("rate_kb_per_second").value_or(0),
+                     eta ? fmt::format(", ETA {:.0f} s", *eta) : std::string(), state);
 }
 
 nlohmann::json statusJson(const AgentSnapshot& snapshot,

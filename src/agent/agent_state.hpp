@@ -94,6 +94,9 @@ class AgentState {
 // The /status document.
 // A tool run for /status: figures, rate and (while it runs) an ETA.
 [[nodiscard]] nlohmann::json progressJson(const ToolProgress& progress);
+// One line of text for a progressJson document, as terminals show it:
+// "pg_basebackup [#########...........]  45% 12288 of 27000 kB, 5120 kB/s, ETA 3 s".
+[[nodiscard]] std::string progressText(const nlohmann::json& progress);
 
 [[nodiscard]] nlohmann::json statusJson(const AgentSnapshot& snapshot,
                                         std::chrono::steady_clock::time_point now);

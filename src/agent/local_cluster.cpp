@@ -1,6 +1,7 @@
 // The local cluster behind `pgswarm up/status/down`: see local_cluster.hpp.
 #include "agent/local_cluster.hpp"
 
+#include "agent/agent_state.hpp"
 #include "agent/node_config.hpp"
 
 #include <signal.h>
@@ -12,7 +13,9 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
+#include <optional>
 #include <thread>
 
 #include <httplib.h>
@@ -466,12 +469,59 @@ Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
   return *pid;
 }
 
-// Polls the agent's REST endpoint until it answers 200, the agent dies, or time runs out.
+// A new replica's pg_basebackup can take minutes: `up` shows it as its
+// agent reports it (GET /status), redrawn in place on a terminal, or a
+// line every 5 s into a file; the last figures stay on screen.
+class ToolProgressDisplay {
+ public:
+  explicit ToolProgressDisplay(std::string name)
+      : name_(std::move(name)), tty_(::isatty(STDERR_FILENO) != 0) {}
+  ~ToolProgressDisplay() {
+    if (!last_.empty() && tty_) std::cerr << "\n";
+  }
+  ToolProgressDisplay(const ToolProgressDisplay&) = delete;
+  ToolProgressDisplay& operator=(const ToolProgressDisplay&) = delete;
+
+  void poll(httplib::Client& client) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - polled_ < 1s) return;
+    polled_ = now;
+    auto response = client.Get("/status");
+    if (!response || response->status != 200) return;
+    auto status = nlohmann::json::parse(response->body, nullptr, false);
+    if (!status.is_object() || !status.contains("progress") || !status["progress"].is_object()) {
+      return;
+    }
+    auto line = name_ + ": " + progressText(status["progress"]);
+    if (line == last_) return;
+    if (tty_) {
+      std::cerr << "\r\x1b[K" << line << std::flush;
+    } else if (now - printed_ >= 5s || status["progress"].value("finished", false)) {
+      std::cerr << line << "\n";
+      printed_ = now;
+    } else {
+      return;
+    }
+    last_ = std::move(line);
+  }
+
+ private:
+  std::string name_;
+  bool tty_;
+  std::string last_;
+  std::chrono::steady_clock::time_point polled_{};
+  std::chrono::steady_clock::time_point printed_{};
+};
+
+// Polls the agent's REST endpoint until it answers 200, the agent dies, or
+// time runs out; with `progress`, showing the agent's long operation meanwhile.
 Status waitForEndpoint(const LocalNode& node, pid_t agentPid, const std::string& path,
-                       std::chrono::seconds timeout) {
+                       std::chrono::seconds timeout, bool progress = false) {
   httplib::Client client("127.0.0.1", node.apiPort);
   client.set_connection_timeout(1, 0);
   client.set_read_timeout(2, 0);
+  std::optional<ToolProgressDisplay> display;
+  if (progress) display.emplace(node.name);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     (void)runtime::reapChild(agentPid);
@@ -479,6 +529,7 @@ Status waitForEndpoint(const LocalNode& node, pid_t agentPid, const std::string&
       return makeError("the agent of {} exited; last lines of {}:\n{}", node.name, node.logPath(),
                        logTail(node.logPath(), 15));
     }
+    if (display) display->poll(client);
     if (auto response = client.Get(path.c_str()); response && response->status == 200) return Ok{};
     std::this_thread::sleep_for(200ms);
   }
@@ -531,7 +582,8 @@ Status startMissingGroupAgents(const LocalCluster& cluster,
     replicas.emplace_back(group[i], *pid);
   }
   for (const auto& [node, pid] : replicas) {
-    if (auto streaming = waitForEndpoint(*node, pid, "/replica", kReplicaTimeout); !streaming) {
+    if (auto streaming = waitForEndpoint(*node, pid, "/replica", kReplicaTimeout, true);
+        !streaming) {
       return streaming;
     }
   }

@@ -16,10 +16,12 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "agent/agent_state.hpp"
 #include "agent/local_cluster.hpp"
 #include "cli/commands.hpp"
 #include "cli/local_dir.hpp"
 #include "common/log.hpp"
+#include "common/progress_estimate.hpp"
 
 namespace pgswarm::cli {
 
@@ -69,14 +71,8 @@ json member(const json& object, const char* key) {
   return object.is_object() && object.contains(key) ? object[key] : json();
 }
 
-// "[#######.............]" for a percent; dots only when it is unknown.
 std::string progressBar(const json& percent) {
-  constexpr int kWidth = 20;
-  int filled =
-      percent.is_number()
-          ? std::clamp(static_cast<int>(percent.get<double>() * kWidth / 100.0 + 0.5), 0, kWidth)
-          : 0;
-  return "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "]";
+  return progressBarText(percent.is_number() ? std::optional(percent.get<double>()) : std::nullopt);
 }
 
 std::string etaText(const json& eta) {
@@ -141,14 +137,8 @@ std::string operationLines(const json& status) {
     for (const auto& node : nodes) {
       auto p = member(node, "progress");
       if (!p.is_object()) continue;
-      auto state = !p.value("finished", false)
-                       ? "running"
-                       : (member(p, "succeeded") == true ? "done" : "failed");
-      lines.push_back(
-          fmt::format("  {:<22} {:<14} {} {:>4}% {} of {} kB, {} kB/s {} {}", field(node, "name"),
-                      field(p, "tool"), progressBar(member(p, "percent")), field(p, "percent"),
-                      field(p, "done_kb"), field(p, "total_kb"), field(p, "rate_kb_per_second"),
-                      etaText(member(p, "eta_seconds")), state));
+      lines.push_back(fmt::format("  {:<22} {}{}", field(node, "name"), agent::progressText(p),
+                                  p.value("finished", false) ? "" : ", running"));
     }
   };
   addNodes(member(status, "nodes"));

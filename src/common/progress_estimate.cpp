@@ -18,4 +18,9 @@ ProgressEstimate estimateProgress(std::int64_t done, std::int64_t total, double 
   return out;
 }
 
+std::string progressBarText(std::optional<double> percent, int width) {
+  int filled = percent ? std::clamp(static_cast<int>(*percent * width / 100.0 + 0.5), 0, width) : 0;
+  return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
+}
+
 }  // namespace pgswarm

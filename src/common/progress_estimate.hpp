@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace pgswarm {
 
@@ -19,5 +20,8 @@ struct ProgressEstimate {
 
 [[nodiscard]] ProgressEstimate estimateProgress(std::int64_t done, std::int64_t total,
                                                 double elapsedSeconds, bool finished);
+
+// "[#######.............]" for a percent; all dots when it is unknown.
+[[nodiscard]] std::string progressBarText(std::optional<double> percent, int width = 20);
 
 }  // namespace pgswarm

@@ -334,7 +334,7 @@ TEST_F(DashboardApi, StatusWatchRedrawsThePoolsViewWithoutAnsiCodesWhenPiped) {
   EXPECT_TRUE(contains(text, "ROUTED/S")) << text;  // the pool's view, not the probe's table
   // The replicas' base backups, as on the page's Long operations: a full bar.
   EXPECT_TRUE(contains(text, "long operations:")) << text;
-  EXPECT_TRUE(contains(text, "pg_basebackup  [####################]  100%")) << text;
+  EXPECT_TRUE(contains(text, "pg_basebackup [####################] 100%")) << text;
   for (int i = 0; i < kNodes; ++i) {
     auto row = text.find("node" + std::to_string(i) + " ");
     ASSERT_NE(row, std::string::npos) << text;

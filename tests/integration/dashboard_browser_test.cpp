@@ -233,7 +233,7 @@ TEST(DashboardBrowser, ShardNodesAndTheShardMapInChromium) {
   for (const char* expected :
        {"shard groups:\n  shard1 failover healthy", "  shard2 failover healthy",
         "shard map (version ", "postgres public.items by id (hash)", "items_shard1",
-        "long operations:", "shard create public.items", "pg_basebackup  [####################]"}) {
+        "long operations:", "shard create public.items", "pg_basebackup [####################]"}) {
     EXPECT_TRUE(contains(watched.output, expected)) << expected;
   }
   auto bench = load.get();

@@ -24,6 +24,11 @@ TEST(Lifecycle, DownLeavesNoProcessAndDataSurvivesUpAgain) {
   LocalCluster cluster(1);
   auto up = cluster.up();
   ASSERT_EQ(up.exitCode, 0) << up.output;
+  // The replica's base backup as its agent reported it (not a terminal:
+  // plain lines, the last one with the final figures).
+  EXPECT_TRUE(contains(up.output, "node1: pg_basebackup [####################] 100% "))
+      << up.output;
+  EXPECT_TRUE(contains(up.output, " kB/s, done\n")) << up.output;
   {
     auto primary = cluster.connect(0);
     ASSERT_TRUE(primary.execute("CREATE TABLE survives (v text)").ok());

@@ -159,5 +159,23 @@ TEST(ToolProgress, StatusShowsRateAndAnEtaWhileRunning) {
   EXPECT_EQ(statusJson(snapshot, snapshot.agentStarted)["progress"]["done_kb"], 4100);
 }
 
+TEST(ToolProgress, TextHasBarFiguresAndEta) {
+  ToolProgress running{.tool = "pg_basebackup", .doneKb = 1000, .totalKb = 4000};
+  running.started = std::chrono::system_clock::time_point(std::chrono::seconds(1000));
+  running.updated = running.started + std::chrono::seconds(2);
+  EXPECT_EQ(progressText(progressJson(running)),
+            "pg_basebackup [#####...............]  25% 1000 of 4000 kB, 500 kB/s, ETA 6 s");
+  running.finished = true;
+  EXPECT_EQ(progressText(progressJson(running)),
+            "pg_basebackup [#####...............]  25% 1000 of 4000 kB, 500 kB/s, failed");
+  running.succeeded = true;
+  running.doneKb = running.totalKb;
+  EXPECT_EQ(progressText(progressJson(running)),
+            "pg_basebackup [####################] 100% 4000 of 4000 kB, 2000 kB/s, done");
+  ToolProgress unknown{.tool = "pg_rewind"};
+  EXPECT_EQ(progressText(progressJson(unknown)),
+            "pg_rewind [....................]   ?% 0 of 0 kB, 0 kB/s");
+}
+
 }  // namespace
 }  // namespace pgswarm::agent
