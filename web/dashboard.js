@@ -74,7 +74,9 @@ function mergeHistory(history, full) {
   state.intervalMs = history.interval_ms || state.intervalMs;
   if (full || state.nodes.length !== history.nodes.length) {
     state.t = [];
-    state.nodes = history.nodes.map(() => ({ lag_bytes: [], routed_per_second: [] }));
+    state.nodes = history.nodes.map(() => ({
+      lag_bytes: [], routed_per_second: [], queries_per_second: [],
+    }));
   }
   const lastT = state.t.length ? state.t[state.t.length - 1] : -Infinity;
   history.t.forEach((t, k) => {
@@ -83,6 +85,7 @@ function mergeHistory(history, full) {
     history.nodes.forEach((node, i) => {
       state.nodes[i].lag_bytes.push(node.lag_bytes[k]);
       state.nodes[i].routed_per_second.push(node.routed_per_second[k]);
+      state.nodes[i].queries_per_second.push((node.queries_per_second || [])[k] ?? null);
     });
   });
   const excess = state.t.length - state.capacity;
@@ -91,6 +94,7 @@ function mergeHistory(history, full) {
     for (const node of state.nodes) {
       node.lag_bytes.splice(0, excess);
       node.routed_per_second.splice(0, excess);
+      node.queries_per_second.splice(0, excess);
     }
   }
 }
@@ -400,7 +404,7 @@ function drawShards(shards, shardMap) {
       ],
     };
   }));
-  drawChart('shard-qps-chart', nodes, (n) => n.routed_per_second,
+  drawChart('shard-qps-chart', nodes, (n) => n.queries_per_second,
             (v) => number(v, v < 10 ? 1 : 0));
   drawChart('shard-lag-chart', nodes, (n) => n.lag_bytes, bytes);
   document.getElementById('shard-map-version').textContent =
@@ -509,7 +513,7 @@ function render(status) {
   drawTopology(status.nodes.concat(shardNodesOf(status.shards)));
   drawNodes(status.nodes);
   drawChart('lag-chart', status.nodes, (n) => n.lag_bytes, bytes);
-  drawChart('qps-chart', status.nodes, (n) => n.routed_per_second, (v) => number(v, v < 10 ? 1 : 0));
+  drawChart('qps-chart', status.nodes, (n) => n.queries_per_second, (v) => number(v, v < 10 ? 1 : 0));
   drawConnections(pool);
   drawFailover(status.failover, status.health_checks);
   drawEvents(status.events);

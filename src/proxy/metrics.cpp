@@ -164,6 +164,11 @@ void renderNodes(Exposition& out, const ProxySnapshot& snapshot, const PoolConfi
   for (std::size_t i = 0; i < traffic.size(); ++i) {
     out.sample("pgswarm_node_transactions_routed_total", label(i), traffic[i].routedTotal);
   }
+  out.family("pgswarm_node_queries_routed_total", "counter",
+             "Queries (Query and Execute messages) the pool sent to each node.");
+  for (std::size_t i = 0; i < traffic.size(); ++i) {
+    out.sample("pgswarm_node_queries_routed_total", label(i), traffic[i].queriesTotal);
+  }
   out.family("pgswarm_node_transactions_active", "gauge",
              "Transactions the pool has running on each node now.");
   for (std::size_t i = 0; i < traffic.size(); ++i) {
@@ -371,6 +376,11 @@ void renderShards(Exposition& out, const ProxySnapshot& snapshot) {
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     out.sample("pgswarm_shard_node_transactions_routed_total", nodes[i].labels,
                traffic[i].routedTotal);
+  }
+  out.family("pgswarm_shard_node_queries_routed_total", "counter",
+             "Queries the pool sent straight to each shard node.");
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    out.sample("pgswarm_shard_node_queries_routed_total", nodes[i].labels, traffic[i].queriesTotal);
   }
   out.family("pgswarm_shard_node_transactions_active", "gauge",
              "Transactions the pool has running on each shard node now.");

@@ -73,6 +73,8 @@ struct WorkerSnapshot {
   // Per node (config order): transactions routed there in total, and now.
   std::vector<std::uint64_t> routedTotal;
   std::vector<int> routedNow;
+  // Per node: Query and Execute messages sent there in total.
+  std::vector<std::uint64_t> queriesTotal;
 };
 
 // What the whole process looks like: every worker that answered in time,

@@ -1035,11 +1035,16 @@ void Session::startRewriting(std::span<const std::byte> before) {
   toServer_.assign(reinterpret_cast<const char*>(before.data()), before.size());
 }
 
+void Session::countQuery() {
+  worker_.stats().countQuery();
+  if (pool_ != nullptr) pool_->countQuery();
+  if (routed_.node() >= 0) worker_.countQueryOn(routed_.node());
+}
+
 void Session::countClientMessage(char type) {
   switch (type) {
     case protocol::kQuery:
-      worker_.stats().countQuery();
-      if (pool_ != nullptr) pool_->countQuery();
+      countQuery();
       [[fallthrough]];
     case protocol::kSync:
       ++pendingSyncs_;
@@ -1050,8 +1055,7 @@ void Session::countClientMessage(char type) {
     case protocol::kCopyFail:
       break;
     case protocol::kExecute:
-      worker_.stats().countQuery();
-      if (pool_ != nullptr) pool_->countQuery();
+      countQuery();
       unsynced_ = true;
       break;
     default:

@@ -58,6 +58,7 @@ json nodeJson(const StatusInputs& in, std::size_t i, const NodeTraffic& traffic,
       {"weight", i < in.config.weights.size() ? in.config.weights[i] : 1},
       {"routed_total", traffic.routedTotal},
       {"routed_active", traffic.routedNow},
+      {"queries_total", traffic.queriesTotal},
       {"server_connections", {{"active", traffic.serversActive}, {"idle", traffic.serversIdle}}}};
   if (topology == nullptr || i >= topology->nodes.size()) {
     out.update({{"role", i == 0 ? "primary" : "unknown"},
@@ -173,6 +174,7 @@ json historyJson(const StatusInputs& in) {
   std::vector<json> lagBytes(nodeCount, json::array());
   std::vector<json> lagSeconds(nodeCount, json::array());
   std::vector<json> routed(nodeCount, json::array());
+  std::vector<json> queries(nodeCount, json::array());
   for (const auto& sample : in.history) {
     times.push_back(epochMillis(sample.at));
     clients.push_back(sample.clients);
@@ -183,13 +185,15 @@ json historyJson(const StatusInputs& in) {
       lagBytes[i].push_back(orNull(node.lagBytes));
       lagSeconds[i].push_back(orNull(node.lagSeconds));
       routed[i].push_back(orNull(node.routedPerSecond));
+      queries[i].push_back(orNull(node.queriesPerSecond));
     }
   }
   json nodes = json::array();
   for (std::size_t i = 0; i < lagBytes.size(); ++i) {
     nodes.push_back({{"lag_bytes", std::move(lagBytes[i])},
                      {"lag_seconds", std::move(lagSeconds[i])},
-                     {"routed_per_second", std::move(routed[i])}});
+                     {"routed_per_second", std::move(routed[i])},
+                     {"queries_per_second", std::move(queries[i])}});
   }
   return {{"interval_ms", in.historyInterval.count()},
           {"capacity", in.historyCapacity},
@@ -223,6 +227,7 @@ json shardNodeJson(const ProxySnapshot::ShardGroupView& group, std::size_t i,
       {"port", server.port},
       {"routed_total", traffic.routedTotal},
       {"routed_active", traffic.routedNow},
+      {"queries_total", traffic.queriesTotal},
       {"server_connections", {{"active", traffic.serversActive}, {"idle", traffic.serversIdle}}}};
   if (topology == nullptr || i >= topology->nodes.size()) {
     out.update({{"role", i == 0 ? "primary" : "unknown"},

@@ -15,12 +15,19 @@ NodeTraffic trafficOf(const ProxySnapshot& snapshot, std::size_t index,
   for (const auto& worker : snapshot.workers) {
     if (index < worker.routedTotal.size()) node.routedTotal += worker.routedTotal[index];
     if (index < worker.routedNow.size()) node.routedNow += worker.routedNow[index];
+    if (index < worker.queriesTotal.size()) node.queriesTotal += worker.queriesTotal[index];
     for (const auto& server : worker.servers) {
       if (server.addr != address.host || server.port != address.port) continue;
       ++(server.state == "active" ? node.serversActive : node.serversIdle);
     }
   }
   return node;
+}
+
+// A counter's growth per second; none when it went back (a restart).
+std::optional<double> ratePerSecond(std::uint64_t now, std::uint64_t before, double elapsed) {
+  if (now < before) return std::nullopt;
+  return static_cast<double>(now - before) / elapsed;
 }
 
 // What the health checks saw of every node, by node index (null: unchecked).
@@ -77,10 +84,9 @@ void StatusHistory::add(const ProxySnapshot& snapshot, const PoolConfig& config,
       node.lagBytes = observed[i]->lagBytes;
       node.lagSeconds = observed[i]->replayDelaySeconds;
     }
-    if (complete && elapsed > 0 && i < previousRouted_.size() &&
-        traffic[i].routedTotal >= previousRouted_[i]) {
-      node.routedPerSecond =
-          static_cast<double>(traffic[i].routedTotal - previousRouted_[i]) / elapsed;
+    if (complete && elapsed > 0 && i < previousRouted_.size()) {
+      node.routedPerSecond = ratePerSecond(traffic[i].routedTotal, previousRouted_[i], elapsed);
+      node.queriesPerSecond = ratePerSecond(traffic[i].queriesTotal, previousQueries_[i], elapsed);
     }
     sample.servers += traffic[i].serversActive + traffic[i].serversIdle;
   }
@@ -88,7 +94,11 @@ void StatusHistory::add(const ProxySnapshot& snapshot, const PoolConfig& config,
   if (complete) {
     previousAt_ = at;
     previousRouted_.clear();
-    for (const auto& node : traffic) previousRouted_.push_back(node.routedTotal);
+    previousQueries_.clear();
+    for (const auto& node : traffic) {
+      previousRouted_.push_back(node.routedTotal);
+      previousQueries_.push_back(node.queriesTotal);
+    }
   }
   if (ring_.size() < capacity_) {
     ring_.push_back(std::move(sample));

@@ -17,9 +17,10 @@ namespace pgswarm::proxy {
 
 // One node's traffic summed over the workers that answered.
 struct NodeTraffic {
-  std::uint64_t routedTotal = 0;  // transactions sent there since the pool started
-  int routedNow = 0;              // running there now
-  int serversActive = 0;          // server connections leased to a client (one client each)
+  std::uint64_t routedTotal = 0;   // transactions sent there since the pool started
+  std::uint64_t queriesTotal = 0;  // Query and Execute messages sent there
+  int routedNow = 0;               // running there now
+  int serversActive = 0;           // server connections leased to a client (one client each)
   int serversIdle = 0;
 };
 // One entry per configured server, in configuration order.
@@ -35,6 +36,7 @@ struct NodeSample {
   // Transactions routed per second since the previous sample; absent for
   // the first one and when a worker did not answer (a partial sum).
   std::optional<double> routedPerSecond;
+  std::optional<double> queriesPerSecond;  // the same for queries
 };
 
 struct HistorySample {
@@ -63,6 +65,7 @@ class StatusHistory {
   // The previous complete sample's counters, for the rates.
   std::optional<WallClock::time_point> previousAt_;
   std::vector<std::uint64_t> previousRouted_;
+  std::vector<std::uint64_t> previousQueries_;
 };
 
 }  // namespace pgswarm::proxy

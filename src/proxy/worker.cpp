@@ -37,6 +37,7 @@ Worker::Worker(ProxyShared& shared, int index)
       index_(index),
       routedNow_(shared.nodeCount(), 0),
       routedTotal_(shared.nodeCount(), 0),
+      queriesTotal_(shared.nodeCount(), 0),
       suspectUntil_(shared.nodeCount()) {
   topology_ =
       shared_.monitor ? shared_.monitor->current() : uncheckedTopology(shared_.config.servers);
@@ -248,7 +249,8 @@ WorkerSnapshot Worker::snapshotInLoop() const {
                           .queries = stats_.queries(),
                           .transactions = stats_.transactions(),
                           .routedTotal = routedTotal_,
-                          .routedNow = routedNow_};
+                          .routedNow = routedNow_,
+                          .queriesTotal = queriesTotal_};
   for (const auto& [key, pool] : pools_) {
     auto oldest = pool->oldestWaitSince();
     snapshot.pools.push_back(PoolSnapshot{

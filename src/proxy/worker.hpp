@@ -85,6 +85,8 @@ class Worker {
     if (delta > 0) ++routedTotal_[static_cast<std::size_t>(node)];
   }
   [[nodiscard]] std::span<const int> routedNow() const { return routedNow_; }
+  // A Query or Execute sent to `node` (the dashboard's queries per second).
+  void countQueryOn(int node) { ++queriesTotal_[static_cast<std::size_t>(node)]; }
   [[nodiscard]] unsigned nextRotation() { return rotation_++; }
   // A read failed on `node` before the health checks noticed: no reads go
   // there from this worker for two check periods, and its idle server
@@ -134,6 +136,7 @@ class Worker {
   std::shared_ptr<const shard::ShardMap> shardMap_;
   std::vector<int> routedNow_;
   std::vector<std::uint64_t> routedTotal_;
+  std::vector<std::uint64_t> queriesTotal_;
   std::vector<std::chrono::steady_clock::time_point> suspectUntil_;
   std::uint64_t suspected_ = 0;  // cached mask; recomputed while some bit is set
   unsigned rotation_ = 0;

@@ -217,9 +217,11 @@ TEST_F(DashboardApi, CountsAndRatesGoUpUnderLoad) {
         busy = pool_->status();
         if (!busy.is_object() || busy["pool"]["clients"].get<int>() < 6) return false;
         for (int i = 0; i < kNodes; ++i) {
-          auto rates = busy["history"]["nodes"][i]["routed_per_second"];
-          if (rates.empty() || !rates.back().is_number() || rates.back().get<double>() <= 0) {
-            return false;
+          for (const char* series : {"routed_per_second", "queries_per_second"}) {
+            auto rates = busy["history"]["nodes"][i][series];
+            if (rates.empty() || !rates.back().is_number() || rates.back().get<double>() <= 0) {
+              return false;
+            }
           }
         }
         return true;
@@ -249,7 +251,19 @@ TEST_F(DashboardApi, CountsAndRatesGoUpUnderLoad) {
     // /metrics counts the same transactions (its snapshot is at most a sample newer).
     EXPECT_GE(metricValue(metrics, "pgswarm_node_transactions_routed_total" + nodeLabel(i)),
               static_cast<double>(now));
+    // Queries: at least one per transaction; the primary's simple-update
+    // transactions carry five (BEGIN, three statements, END).
+    auto queriesWere = before["nodes"][i]["queries_total"].get<std::uint64_t>();
+    auto queries = after["nodes"][i]["queries_total"].get<std::uint64_t>();
+    EXPECT_GE(queries - queriesWere, now - was) << "node " << i;
+    EXPECT_GE(metricValue(metrics, "pgswarm_node_queries_routed_total" + nodeLabel(i)),
+              static_cast<double>(queries));
   }
+  auto primaryQueries = after["nodes"][0]["queries_total"].get<std::uint64_t>() -
+                        before["nodes"][0]["queries_total"].get<std::uint64_t>();
+  auto primaryTransactions = after["nodes"][0]["routed_total"].get<std::uint64_t>() -
+                             before["nodes"][0]["routed_total"].get<std::uint64_t>();
+  EXPECT_GT(primaryQueries, primaryTransactions) << "the writer's transactions hold 5 queries";
   EXPECT_GE(after["pool"]["transactions_total"].get<std::uint64_t>(),
             before["pool"]["transactions_total"].get<std::uint64_t>() + 150);
   std::cout << "[ routed ] " << before["nodes"][0]["routed_total"] << "/"

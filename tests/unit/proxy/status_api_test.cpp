@@ -20,6 +20,7 @@ using fixtures::topology;
 ProxySnapshot snapshotWithRouted(std::vector<std::uint64_t> routed, int workersAsked = 1) {
   ProxySnapshot snapshot{.workersAsked = workersAsked, .clientConnections = 4};
   WorkerSnapshot worker{.index = 0, .routedTotal = routed, .routedNow = {1, 0, 2}};
+  for (auto count : routed) worker.queriesTotal.push_back(3 * count);
   worker.servers.push_back({.state = "active", .addr = "127.0.0.1", .port = 5000});
   worker.servers.push_back({.state = "idle", .addr = "127.0.0.1", .port = 5000});
   worker.servers.push_back({.state = "active", .addr = "127.0.0.1", .port = 5002});
@@ -42,6 +43,9 @@ TEST(StatusHistory, RatesComeFromCounterDeltas) {
   EXPECT_DOUBLE_EQ(*samples[1].nodes[0].routedPerSecond, 5.0);
   EXPECT_DOUBLE_EQ(*samples[1].nodes[1].routedPerSecond, 20.0);
   EXPECT_DOUBLE_EQ(*samples[1].nodes[2].routedPerSecond, 0.0);
+  ASSERT_TRUE(samples[1].nodes[1].queriesPerSecond);
+  EXPECT_DOUBLE_EQ(*samples[1].nodes[1].queriesPerSecond, 60.0);
+  EXPECT_FALSE(samples[0].nodes[1].queriesPerSecond);
   EXPECT_EQ(samples[1].clients, 4);
   EXPECT_EQ(samples[1].servers, 3);
 }
