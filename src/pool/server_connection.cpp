@@ -2,6 +2,7 @@
 #include "pool/server_connection.hpp"
 
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -193,21 +194,40 @@ class Login {
   ConnectFailure failure_;
 };
 
-asio::awaitable<std::error_code> connectWithin(runtime::Socket& socket,
+asio::awaitable<std::error_code> connectOnce(runtime::ServerSocket& socket,
+                                             const asio::generic::stream_protocol::endpoint& to,
+                                             Clock::time_point deadline) {
+  std::error_code ec;
+  socket.close(ec);
+  asio::steady_timer timer(socket.get_executor());
+  timer.expires_at(deadline);
+  std::error_code timerEc;
+  auto winner = co_await (socket.async_connect(to, asio::redirect_error(asio::use_awaitable, ec)) ||
+                          timer.async_wait(asio::redirect_error(asio::use_awaitable, timerEc)));
+  if (winner.index() == 1) co_return make_error_code(asio::error::timed_out);
+  co_return ec;
+}
+
+// The server's unix socket, or each address its name resolves to in turn.
+asio::awaitable<std::error_code> connectWithin(runtime::ServerSocket& socket,
                                                const ServerAddress& address,
                                                Clock::time_point deadline) {
+  if (address.unixSocket()) {
+    auto path = address.host + "/.s.PGSQL." + std::to_string(address.port);
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+      co_return make_error_code(std::errc::filename_too_long);
+    }
+    co_return co_await connectOnce(socket, asio::local::stream_protocol::endpoint(path), deadline);
+  }
   std::error_code ec;
   asio::ip::tcp::resolver resolver(socket.get_executor());
   auto endpoints = co_await resolver.async_resolve(address.host, std::to_string(address.port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return ec;
-  asio::steady_timer timer(socket.get_executor());
-  timer.expires_at(deadline);
-  std::error_code timerEc;
-  auto winner = co_await (
-      asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec)) ||
-      timer.async_wait(asio::redirect_error(asio::use_awaitable, timerEc)));
-  if (winner.index() == 1) co_return make_error_code(asio::error::timed_out);
+  for (const auto& entry : endpoints) {
+    ec = co_await connectOnce(socket, entry.endpoint(), deadline);
+    if (!ec || ec == asio::error::timed_out) break;
+  }
   co_return ec;
 }
 
@@ -237,7 +257,7 @@ asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, Ser
                                              std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   auto where = address.host + ":" + std::to_string(address.port);
-  auto conn = std::make_unique<ServerConnection>(runtime::Socket(executor), address);
+  auto conn = std::make_unique<ServerConnection>(runtime::ServerSocket(executor), address);
   if (auto ec = co_await connectWithin(conn->socket_, address, deadline)) {
     co_return ConnectFailure{"cannot connect to server " + where + ": " + ec.message(), {}};
   }
@@ -330,7 +350,7 @@ asio::awaitable<InternalQueryOutcome> runInternalQuery(ServerConnection& conn, s
 
 asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor, ServerAddress address,
                                         std::int32_t pid, std::int32_t secret) {
-  runtime::Socket socket(executor);
+  runtime::ServerSocket socket(executor);
   auto deadline = Clock::now() + std::chrono::seconds(5);
   if (co_await connectWithin(socket, address, deadline)) co_return;
   std::string out;

@@ -23,10 +23,14 @@
 
 namespace pgswarm::pool {
 
+// `host` is a name or an address, or (libpq's convention) the directory of
+// the server's unix socket when it starts with '/': /var/run/postgresql
+// with port 5432 is /var/run/postgresql/.s.PGSQL.5432.
 struct ServerAddress {
   std::string host;
   int port = 5432;
   bool operator==(const ServerAddress&) const = default;
+  [[nodiscard]] bool unixSocket() const { return !host.empty() && host.front() == '/'; }
 };
 
 // How the pool proves who it is to the server for one user.
@@ -48,11 +52,11 @@ struct ConnectFailure {
 
 class ServerConnection {
  public:
-  ServerConnection(runtime::Socket socket, ServerAddress address)
+  ServerConnection(runtime::ServerSocket socket, ServerAddress address)
       : socket_(std::move(socket)), address_(std::move(address)) {}
 
-  [[nodiscard]] runtime::Socket& socket() { return socket_; }
-  [[nodiscard]] const runtime::Socket& socket() const { return socket_; }
+  [[nodiscard]] runtime::ServerSocket& socket() { return socket_; }
+  [[nodiscard]] const runtime::ServerSocket& socket() const { return socket_; }
   [[nodiscard]] runtime::ByteBuffer& input() { return input_; }
   [[nodiscard]] const ServerAddress& address() const { return address_; }
   // ParameterStatus values, updated by the relay when the server reports changes.
@@ -86,7 +90,7 @@ class ServerConnection {
       connectServer(asio::any_io_executor, ServerAddress, Parameters, ServerCredentials,
                     std::chrono::milliseconds);
 
-  runtime::Socket socket_;
+  runtime::ServerSocket socket_;
   ServerAddress address_;
   runtime::ByteBuffer input_;
   Parameters startup_;

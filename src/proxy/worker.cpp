@@ -222,7 +222,14 @@ std::pair<std::string, int> localEndpoint(const pool::ServerConnection& conn) {
   std::error_code ec;
   auto endpoint = conn.socket().local_endpoint(ec);
   if (ec) return {"", 0};
-  return {endpoint.address().to_string(), endpoint.port()};
+  // The generic endpoint's bytes are a sockaddr of its family.
+  if (endpoint.protocol().family() == AF_INET || endpoint.protocol().family() == AF_INET6) {
+    asio::ip::tcp::endpoint tcp;
+    std::memcpy(tcp.data(), endpoint.data(), endpoint.size());
+    tcp.resize(endpoint.size());
+    return {tcp.address().to_string(), tcp.port()};
+  }
+  return {"unix", 0};
 }
 
 ServerSnapshot serverSnapshot(const pool::ServerConnection& conn, const pool::ServerPool& pool,

@@ -87,6 +87,25 @@ asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes
   return writeAllOn(socket, bytes.data(), bytes.size());
 }
 
+asio::awaitable<std::error_code> readSome(ServerSocket& socket, ByteBuffer& buffer,
+                                          std::size_t chunk) {
+  return readSomeOn(socket, buffer, chunk);
+}
+
+asio::awaitable<std::error_code> readSomeWithin(ServerSocket& socket, ByteBuffer& buffer,
+                                                std::chrono::milliseconds timeout,
+                                                std::size_t chunk) {
+  return readSomeWithinOn(socket, buffer, timeout, chunk);
+}
+
+asio::awaitable<std::error_code> writeAll(ServerSocket& socket, std::span<const std::byte> bytes) {
+  return writeAllOn(socket, bytes.data(), bytes.size());
+}
+
+asio::awaitable<std::error_code> writeAll(ServerSocket& socket, std::string_view bytes) {
+  return writeAllOn(socket, bytes.data(), bytes.size());
+}
+
 asio::awaitable<std::error_code> writeAll(ClientStream& stream, std::span<const std::byte> bytes) {
   return writeAllOn(stream, bytes.data(), bytes.size());
 }
@@ -96,6 +115,15 @@ asio::awaitable<std::error_code> writeAll(ClientStream& stream, std::string_view
 }
 
 void tuneSocket(Socket& socket) {
+  std::error_code ignored;
+  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+  socket.set_option(asio::socket_base::keep_alive(true), ignored);
+}
+
+void tuneSocket(ServerSocket& socket) {
+  std::error_code ec;
+  auto endpoint = socket.local_endpoint(ec);
+  if (ec || endpoint.protocol().family() == AF_UNIX) return;
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
   socket.set_option(asio::socket_base::keep_alive(true), ignored);

@@ -15,6 +15,9 @@
 namespace pgswarm::runtime {
 
 using Socket = asio::ip::tcp::socket;
+// A connection to a PostgreSQL server: TCP, or the server's unix socket
+// when it runs on the same host (cheaper per message than TCP loopback).
+using ServerSocket = asio::generic::stream_protocol::socket;
 class ClientStream;  // client_stream.hpp: the same calls on a plain-or-TLS client connection
 
 // Reads what is available (at least one byte) into `buffer`; ec on EOF/error.
@@ -27,6 +30,17 @@ class ClientStream;  // client_stream.hpp: the same calls on a plain-or-TLS clie
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket,
                                                         std::span<const std::byte> bytes);
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes);
+
+[[nodiscard]] asio::awaitable<std::error_code> readSome(ServerSocket& socket, ByteBuffer& buffer,
+                                                        std::size_t chunk = 16384);
+[[nodiscard]] asio::awaitable<std::error_code> readSomeWithin(ServerSocket& socket,
+                                                              ByteBuffer& buffer,
+                                                              std::chrono::milliseconds timeout,
+                                                              std::size_t chunk = 16384);
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(ServerSocket& socket,
+                                                        std::span<const std::byte> bytes);
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(ServerSocket& socket,
+                                                        std::string_view bytes);
 
 [[nodiscard]] asio::awaitable<std::error_code> readSome(ClientStream& stream, ByteBuffer& buffer,
                                                         std::size_t chunk = 16384);
@@ -44,7 +58,9 @@ class ClientStream;  // client_stream.hpp: the same calls on a plain-or-TLS clie
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(ClientStream& stream,
                                                         std::string_view bytes);
 
-// TCP_NODELAY and keepalive, as every PostgreSQL connection wants them.
+// TCP_NODELAY and keepalive, as every PostgreSQL connection wants them
+// (a unix socket has neither: nothing to set).
 void tuneSocket(Socket& socket);
+void tuneSocket(ServerSocket& socket);
 
 }  // namespace pgswarm::runtime

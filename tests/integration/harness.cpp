@@ -211,7 +211,7 @@ cluster::PgConnection LocalCluster::connectPool(const std::string& dbname) {
   return std::move(*conn);
 }
 
-cluster::PgConnection LocalCluster::connect(int index) {
+cluster::PgConnection LocalCluster::connect(int index) const {
   cluster::ConnectTarget target{.host = "127.0.0.1",
                                 .port = nodePort(index),
                                 .password = password(),
@@ -227,6 +227,12 @@ PoolProcess::PoolProcess(const LocalCluster& cluster, PoolNodes nodes,
   if (!port) throw std::runtime_error(port.error().message);
   port_ = *port;
   std::string hosts = "127.0.0.1:" + std::to_string(cluster.nodePort(0));
+  if (nodes == PoolNodes::kPrimaryUnixSocket) {
+    auto primary = cluster.connect(0);
+    auto rows = primary.query("SHOW unix_socket_directories");
+    if (!rows) throw std::runtime_error(rows.error().message);
+    hosts = rows->text(0, "unix_socket_directories") + ":" + std::to_string(cluster.nodePort(0));
+  }
   for (int i = 1; nodes == PoolNodes::kAll && i < cluster.nodeCount(); ++i) {
     hosts += ",127.0.0.1:" + std::to_string(cluster.nodePort(i));
   }

@@ -93,7 +93,7 @@ class LocalCluster {
   [[nodiscard]] std::string password() const;
   // The agents' REST API token (`pgswarm up` writes DIR/api-token).
   [[nodiscard]] std::string apiToken() const;
-  [[nodiscard]] pgswarm::cluster::PgConnection connect(int index);
+  [[nodiscard]] pgswarm::cluster::PgConnection connect(int index) const;
   // A connection through the cluster's pool.
   [[nodiscard]] pgswarm::cluster::PgConnection connectPool(const std::string& dbname = "postgres");
 
@@ -113,6 +113,8 @@ enum class PoolNodes {
   // cluster's password file (the pool learns the roles itself) and the
   // nodes' agents with the cluster's API token.
   kAll,
+  // Node 0 through its unix socket (the directory postgres reports).
+  kPrimaryUnixSocket,
 };
 
 // A `pgswarm pool` started by a test in front of a LocalCluster's primary

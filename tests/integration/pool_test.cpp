@@ -332,5 +332,43 @@ TEST_F(PoolOnCluster, RefusedHealthCheckLoginDoesNotCutConnections) {
   PQclear(PQexec(client.get(), "DROP TABLE hc_refused"));
 }
 
+// A node on the same host through its unix socket (libpq's convention: a
+// host that is a directory): queries, prepared statements under pgbench,
+// a cancel (sent to the same socket) and SHOW SERVERS.
+TEST_F(PoolOnCluster, ANodeThroughItsUnixSocket) {
+  PoolProcess pool(*cluster_, PoolNodes::kPrimaryUnixSocket,
+                   {"--pool-mode", "transaction", "--default-pool-size", "3", "--workers", "1"});
+  auto client = rawConnect(pool.port(), "postgres", cluster_->password());
+  EXPECT_EQ(scalar(client.get(), "SELECT inet_server_addr() IS NULL"), "t") << pool.log();
+  const auto script = cluster_->dir() + "/unix-socket.sql";
+  std::ofstream(script) << "\\set v random(1, 1000)\nSELECT :v::int + 1;\n";
+  auto bench = pgbench(pool.port(),
+                       {"-n", "-f", script, "-M", "prepared", "-c", "6", "-j", "2", "-t", "50"});
+  EXPECT_EQ(bench.exitCode, 0) << bench.output;
+  EXPECT_TRUE(contains(bench.output, "number of failed transactions: 0")) << bench.output;
+
+  auto sleeper = std::async(std::launch::async, [&] {
+    PGresult* result = PQexec(client.get(), "SELECT pg_sleep(30)");
+    const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    std::string code = state != nullptr ? state : "";
+    PQclear(result);
+    return code;
+  });
+  std::this_thread::sleep_for(500ms);
+  PGcancel* cancel = PQgetCancel(client.get());
+  char error[256];
+  ASSERT_EQ(PQcancel(cancel, error, sizeof error), 1) << error;
+  PQfreeCancel(cancel);
+  ASSERT_EQ(sleeper.wait_for(10s), std::future_status::ready) << pool.log();
+  EXPECT_EQ(sleeper.get(), "57014");
+
+  auto console = rawConnect(pool.port(), "postgres", cluster_->password(), "dbname=pgswarm");
+  PGresult* servers = PQexec(console.get(), "SHOW SERVERS");
+  ASSERT_EQ(PQresultStatus(servers), PGRES_TUPLES_OK) << PQerrorMessage(console.get());
+  ASSERT_GT(PQntuples(servers), 0);
+  EXPECT_EQ(PQgetvalue(servers, 0, PQfnumber(servers, "addr"))[0], '/');
+  PQclear(servers);
+}
+
 }  // namespace
 }  // namespace pgswarm::test

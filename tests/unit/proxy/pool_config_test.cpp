@@ -90,6 +90,16 @@ TEST(PoolConfig, PoolSizesAndReserve) {
   EXPECT_EQ(values["reserve_pool_timeout"], "7");
 }
 
+TEST(PoolConfig, AHostThatIsADirectoryIsAUnixSocket) {
+  auto config = configWith({{"pool.hosts", "/var/run/postgresql:5432,10.0.0.2:5433"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->servers.size(), 2u);
+  EXPECT_EQ(config->servers[0].host, "/var/run/postgresql");
+  EXPECT_EQ(config->servers[0].port, 5432);
+  EXPECT_TRUE(config->servers[0].unixSocket());
+  EXPECT_FALSE(config->servers[1].unixSocket());
+}
+
 TEST(PoolConfig, FailoverSettings) {
   auto defaults = configWith({{"pool.hosts", "a:1,b:2,c:3"}});
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;
