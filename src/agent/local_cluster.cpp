@@ -435,14 +435,16 @@ Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
                              std::to_string(primary.port), "--primary-wait", "30"});
   }
   if (!pgBin.empty()) argv.insert(argv.end(), {"--pg-bin", pgBin});
-  // Fencing: the other nodes of its group and, for the coordinator's group
-  // (which the pool fails over), the pool are what this node must reach.
+  // Fencing: the other nodes of its group and the pool (which fails every
+  // group over) are what this node must reach. Without the pool, a shard
+  // group of two fenced its primary while the other node was down (about
+  // 1 s of failed writes while a switchover's old primary was rewound).
   std::string peers;
   for (const auto* other : cluster.groupNodes(node.group)) {
     if (other->name == node.name) continue;
     peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", other->port);
   }
-  if (cluster.poolPort != 0 && node.group.empty()) {
+  if (cluster.poolPort != 0) {
     peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", cluster.poolPort);
   }
   if (!peers.empty()) argv.insert(argv.end(), {"--peers", peers});
