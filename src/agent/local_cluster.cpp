@@ -438,20 +438,25 @@ Result<pid_t> startAgent(const LocalCluster& cluster, const LocalNode& node,
                              std::to_string(primary.port), "--primary-wait", "30"});
   }
   if (!pgBin.empty()) argv.insert(argv.end(), {"--pg-bin", pgBin});
-  // Fencing: the other nodes of its group and, for the coordinator's group
-  // (which the pool fails over), the pool are what this node must reach.
+  // Fencing: the other nodes of its group and, for a group the pool fails
+  // over (the coordinator's; a shard group of two nodes or more), the pool
+  // are what this node must reach. Without the pool, a shard group of two
+  // fenced its primary while the other node was down (about 1 s of failed
+  // writes while a switchover's old primary was rewound). A lone shard node
+  // keeps no peers: it never fences.
   std::string peers;
-  for (const auto* other : cluster.groupNodes(node.group)) {
+  const auto group = cluster.groupNodes(node.group);
+  for (const auto* other : group) {
     if (other->name == node.name) continue;
     peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", other->port);
   }
-  if (cluster.poolPort != 0 && node.group.empty()) {
+  if (cluster.poolPort != 0 && (node.group.empty() || group.size() > 1)) {
     peers += fmt::format("{}127.0.0.1:{}", peers.empty() ? "" : ",", cluster.poolPort);
   }
   if (!peers.empty()) argv.insert(argv.end(), {"--peers", peers});
   // No pool coordinator fails a group of one node over: no election to
   // wait out, so a fence lifts as soon as a peer answers.
-  if (cluster.groupNodes(node.group).size() == 1) {
+  if (group.size() == 1) {
     argv.insert(argv.end(), {"--unfence-after-ms", "0"});
   }
   runtime::SpawnOptions options{.argv = argv,

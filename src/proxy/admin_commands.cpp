@@ -174,7 +174,21 @@ std::string adminCommandList() {
       others += "; " + std::string(name);
     }
   }
-  return shows + others + " ['node']; PROMOTE 'node'";
+  return shows + others + " ['node' | group]; PROMOTE 'node'";
+}
+
+Result<SwitchoverChoice> chooseSwitchover(const std::vector<SwitchoverGroup>& groups,
+                                          const std::optional<std::string>& argument) {
+  if (!argument) return SwitchoverChoice{};
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (std::ranges::find(groups[i].nodes, *argument) != groups[i].nodes.end()) {
+      return SwitchoverChoice{.group = i, .target = argument};
+    }
+  }
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (!groups[i].name.empty() && groups[i].name == *argument) return SwitchoverChoice{.group = i};
+  }
+  return makeError("no node or shard group is named '{}' (SHOW NODES, SHOW SHARDS)", *argument);
 }
 
 std::string formatTime(WallClock::time_point time) {

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/result.hpp"
 #include "proxy/pool_config.hpp"
 #include "proxy/pool_snapshot.hpp"
 
@@ -33,7 +34,7 @@ enum class AdminCommand {
   kPause,   // new transactions wait until RESUME
   kResume,
   kPromote,     // PROMOTE 'node': the operator's failover override
-  kSwitchover,  // SWITCHOVER ['node']: a planned change of primary
+  kSwitchover,  // SWITCHOVER ['node' | group]: a planned change of primary
   kEmpty,       // only blanks and semicolons: EmptyQueryResponse
   kUnknown,     // answered with 42601 and the command list
 };
@@ -46,6 +47,28 @@ enum class AdminCommand {
 // removed; nullopt when `sql` is not `verb` with exactly one name.
 [[nodiscard]] std::optional<std::string> commandArgument(std::string_view sql,
                                                          std::string_view verb);
+
+// A replication group SWITCHOVER can act on: the coordinator's (name
+// empty) or a shard group's, with its nodes' names as SHOW NODES, SHOW
+// SHARDS and SHOW FAILOVER give them (host:port).
+struct SwitchoverGroup {
+  std::string name;
+  std::vector<std::string> nodes;
+};
+
+// What SWITCHOVER asked for: an index into the groups it was given, and
+// the node to promote (nullopt: the group's best replica).
+struct SwitchoverChoice {
+  std::size_t group = 0;
+  std::optional<std::string> target;
+};
+
+// SWITCHOVER's one argument against `groups` (the coordinator's first):
+// none is the coordinator's group; a node's name is that node's group, to
+// that node; a shard group's name is that group, to its best replica. Node
+// names win over group names. An unknown name is an error that says so.
+[[nodiscard]] Result<SwitchoverChoice> chooseSwitchover(const std::vector<SwitchoverGroup>& groups,
+                                                        const std::optional<std::string>& argument);
 
 struct ResultColumn {
   std::string name;

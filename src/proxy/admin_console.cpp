@@ -209,14 +209,106 @@ asio::awaitable<std::int64_t> runningTransactions(ProxyShared& shared) {
   co_return running;
 }
 
-// PAUSE, wait for running transactions (switchover_timeout), let the
-// coordinator change the primary, RESUME: a client between transactions
-// only waits.
-asio::awaitable<void> switchover(ProxyShared& shared, std::optional<std::string> target,
+// A group's nodes by the names its monitor gives them (host:port), which
+// SHOW NODES, SHOW SHARDS and SHOW FAILOVER show.
+std::vector<std::string> nodeNames(const cluster::HealthMonitor* monitor,
+                                   const std::vector<pool::ServerAddress>& servers) {
+  std::vector<std::string> names;
+  if (monitor != nullptr) {
+    for (const auto& node : monitor->options().nodes) names.push_back(node.name);
+    return names;
+  }
+  for (const auto& server : servers) {
+    names.push_back(server.host + ":" + std::to_string(server.port));
+  }
+  return names;
+}
+
+// What SWITCHOVER can name: the coordinator's group first, then each shard
+// group, in ProxyShared::shardGroups order.
+std::vector<SwitchoverGroup> switchoverGroups(const ProxyShared& shared) {
+  std::vector<SwitchoverGroup> groups{{"", nodeNames(shared.monitor.get(), shared.config.servers)}};
+  for (const auto& group : shared.shardGroups) {
+    groups.push_back({group.name, nodeNames(group.monitor.get(), group.servers)});
+  }
+  return groups;
+}
+
+asio::awaitable<void> sleepFor(std::chrono::milliseconds duration) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(duration);
+  std::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// Waits, up to `timeout`, for the transactions running on servers to end;
+// the reason it gave up, else empty.
+asio::awaitable<std::string> drainTransactions(ProxyShared& shared,
+                                               std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (co_await runningTransactions(shared) > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      co_return fmt::format("transactions still running after {} ms (switchover_timeout_ms)",
+                            timeout.count());
+    }
+    co_await sleepFor(std::chrono::milliseconds(50));
+  }
+  co_return std::string();
+}
+
+// Runs the coordinator's switchover on its thread without blocking this one.
+asio::awaitable<Result<std::string>> switchOver(cluster::FailoverCoordinator& coordinator,
+                                                std::optional<std::string> target,
+                                                std::chrono::milliseconds timeout) {
+  auto future = coordinator.switchover(std::move(target), timeout);
+  while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    co_await sleepFor(std::chrono::milliseconds(50));
+  }
+  co_return future.get();
+}
+
+// After shard group `index`'s switchover to `primary`: statements through
+// the coordinator reach the group over its foreign server, so the pool
+// stays paused until the keeper has re-pointed it there (or `timeout`).
+asio::awaitable<bool> awaitForeignServer(ProxyShared& shared, std::size_t index,
+                                         const std::string& primary,
+                                         std::chrono::milliseconds timeout) {
+  if (!shared.foreignServers) co_return true;
+  const auto& nodes = shared.shardGroups[index].monitor->options().nodes;
+  auto node = std::ranges::find(nodes, primary, &cluster::MonitoredNode::name);
+  if (node == nodes.end()) co_return false;
+  shared.foreignServers->checkNow();
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto confirmed = shared.foreignServers->confirmed(index);
+    if (confirmed && confirmed->host == node->host && confirmed->port == node->port) co_return true;
+    co_await sleepFor(std::chrono::milliseconds(20));
+  }
+  co_return false;
+}
+
+// SWITCHOVER ['node' | group]: PAUSE everything, wait for running
+// transactions (switchover_timeout), let the group's coordinator change
+// its primary (a shard group's: and re-point the coordinator's foreign
+// server), RESUME. A client between transactions only waits. The whole
+// pool pauses even for one shard group: simpler, and no transaction can
+// span the change.
+asio::awaitable<void> switchover(ProxyShared& shared, std::optional<std::string> argument,
                                  std::string& out) {
-  if (!shared.failover) {
+  auto choice = chooseSwitchover(switchoverGroups(shared), argument);
+  if (!choice) {
+    appendError(out, protocol::sqlstate::kUndefinedObject, choice.error().message);
+    co_return;
+  }
+  const auto* group = choice->group == 0 ? nullptr : &shared.shardGroups[choice->group - 1];
+  auto* coordinator = group ? group->failover.get() : shared.failover.get();
+  if (coordinator == nullptr) {
     appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState,
-                "no failover coordinator runs (failover needs health checks and two hosts)");
+                group
+                    ? fmt::format("shard group {} has no failover coordinator (failover needs "
+                                  "health checks and two nodes in the group)",
+                                  group->name)
+                    : "no failover coordinator runs (failover needs health checks and two hosts)");
     co_return;
   }
   if (shared.paused.exchange(true)) {
@@ -224,42 +316,39 @@ asio::awaitable<void> switchover(ProxyShared& shared, std::optional<std::string>
                 "the pool is paused: RESUME it first");
     co_return;
   }
-  spdlog::warn("SWITCHOVER{} from the admin console: pausing", target ? " to " + *target : "");
+  const std::string label = group ? group->name + " " : "";
+  spdlog::warn("SWITCHOVER {}{}from the admin console: pausing", label,
+               choice->target ? "to " + *choice->target + " " : "");
   (void)co_await applyPauseEverywhere(shared, kGatherTimeout);
   const auto timeout = shared.config.switchoverTimeout;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  std::error_code ec;
-  std::string failure;
-  while (co_await runningTransactions(shared) > 0) {
-    if (std::chrono::steady_clock::now() >= deadline) {
-      failure = fmt::format("transactions still running after {} ms (switchover_timeout_ms)",
-                            timeout.count());
-      break;
-    }
-    timer.expires_after(std::chrono::milliseconds(50));
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
+  auto failure = co_await drainTransactions(shared, timeout);
   std::optional<Result<std::string>> result;
   if (failure.empty()) {
-    auto future = shared.failover->switchover(target, timeout);
-    while (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-      timer.expires_after(std::chrono::milliseconds(50));
-      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    }
-    result = future.get();
+    result = co_await switchOver(*coordinator, choice->target, timeout);
     if (!*result) failure = result->error().message;
+  }
+  bool repointed = true;
+  if (failure.empty() && group) {
+    repointed = co_await awaitForeignServer(shared, choice->group - 1, **result, timeout);
   }
   shared.paused = false;
   (void)co_await applyPauseEverywhere(shared, kGatherTimeout);
   if (!failure.empty()) {
-    spdlog::error("SWITCHOVER failed: {}; resumed", failure);
+    spdlog::error("SWITCHOVER {}failed: {}; resumed", label, failure);
     appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState,
-                "switchover failed: " + failure);
+                label + "switchover failed: " + failure);
     co_return;
   }
-  spdlog::warn("SWITCHOVER done: {} is the primary; resumed", **result);
-  appendNotice(out, fmt::format("{} is the primary", **result));
+  spdlog::warn("SWITCHOVER {}done: {} is the primary; resumed", label, **result);
+  appendNotice(out, fmt::format("{}{} is the primary", label, **result));
+  if (!repointed) {
+    auto line = fmt::format(
+        "the coordinator's server pgswarm_{} does not point at {} yet: statements through the "
+        "coordinator to {} fail until the pool re-points it (it keeps trying)",
+        group->name, **result, group->name);
+    spdlog::warn("SWITCHOVER {}: {}", group->name, line);
+    appendNotice(out, line);
+  }
   appendCommandComplete(out, "SWITCHOVER");
 }
 

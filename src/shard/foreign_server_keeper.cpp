@@ -76,6 +76,19 @@ void ForeignServerKeeper::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void ForeignServerKeeper::checkNow() {
+  {
+    std::lock_guard lock(mutex_);
+    nudged_ = true;
+  }
+  wake_.notify_all();
+}
+
+std::optional<ShardNode> ForeignServerKeeper::confirmed(std::size_t group) const {
+  std::lock_guard lock(mutex_);
+  return group < confirmed_.size() ? confirmed_[group] : std::nullopt;
+}
+
 bool ForeignServerKeeper::stopping() const {
   std::lock_guard lock(mutex_);
   return stopping_;
@@ -84,10 +97,11 @@ bool ForeignServerKeeper::stopping() const {
 void ForeignServerKeeper::loop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
+    nudged_ = false;
     lock.unlock();
     check();
     lock.lock();
-    wake_.wait_for(lock, options_.period, [this] { return stopping_; });
+    wake_.wait_for(lock, options_.period, [this] { return stopping_ || nudged_; });
   }
 }
 
@@ -97,13 +111,17 @@ void ForeignServerKeeper::check() {
   // A new coordinator primary may lack what the old one committed last
   // (asynchronous replication): everything is confirmed again there.
   if (coordinator != confirmedOn_) {
+    std::lock_guard lock(mutex_);
     std::fill(confirmed_.begin(), confirmed_.end(), std::nullopt);
     confirmedOn_ = coordinator;
   }
   for (std::size_t group = 0; group < options_.groups.size() && !stopping(); ++group) {
     auto primary = options_.primaryOf(group);
+    // Only this thread writes confirmed_, so it reads it unlocked.
     if (!primary || primary == confirmed_[group]) continue;
-    if (reconcile(*coordinator, group, *primary)) confirmed_[group] = primary;
+    if (!reconcile(*coordinator, group, *primary)) continue;
+    std::lock_guard lock(mutex_);
+    confirmed_[group] = primary;
   }
 }
 

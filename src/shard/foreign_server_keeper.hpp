@@ -58,6 +58,12 @@ class ForeignServerKeeper {
 
   void start();
   void stop();
+  // Checks every group now instead of at the next period (a switchover
+  // waits for its group's server before the pool resumes).
+  void checkNow();
+  // The primary group's servers were last confirmed to point at, on the
+  // coordinator's current primary; nullopt before the first confirmation.
+  [[nodiscard]] std::optional<ShardNode> confirmed(std::size_t group) const;
 
  private:
   void loop();
@@ -71,13 +77,15 @@ class ForeignServerKeeper {
   [[nodiscard]] bool stopping() const;
 
   const ForeignServerKeeperOptions options_;
-  mutable std::mutex mutex_;  // guards stopping_
+  mutable std::mutex mutex_;  // guards stopping_, nudged_ and confirmed_
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool nudged_ = false;  // checkNow() was called since the last check began
   std::thread thread_;
-  // Thread-owned: per group, the primary its servers were last confirmed
-  // to point at, on `confirmedOn_`; whether a failure was already logged.
+  // Per group, the primary its servers were last confirmed to point at, on
+  // `confirmedOn_`: written by the thread only, under mutex_.
   std::vector<std::optional<ShardNode>> confirmed_;
+  // Thread-owned: per group, whether a failure was already logged.
   std::vector<bool> failing_;
   std::optional<CoordinatorAddress> confirmedOn_;
 };

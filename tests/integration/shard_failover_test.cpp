@@ -7,11 +7,20 @@
 // pgswarm_shard1 at it, and every acknowledged row is still readable
 // through the coordinator (postgres_fdw); new rows go in through the pool
 // (direct shard routing) and through the coordinator, and land on the new
-// shard primary.
+// shard primary. A planned SWITCHOVER of shard1 from the admin console, under
+// a writer through the pool, moves its primary the same way without a failed
+// transaction.
+#include <sys/socket.h>
+
+#include <atomic>
 #include <csignal>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -27,6 +36,107 @@ using Clock = std::chrono::steady_clock;
 constexpr int kShardBase = 1000000;  // keys from here live on shard1
 constexpr int kRowsBefore = 200;     // per side (coordinator, shard)
 constexpr const char* kClientName = "shard-failover-test";
+
+// Inserts shard keys firstId, firstId + 1, ... through one pool connection,
+// one transaction each, and records for each acknowledged row the port of
+// the server that took it (inet_server_port(): a shard node's when the pool
+// routed the insert directly), and every failure.
+class ShardWriter {
+ public:
+  ShardWriter(std::function<RawConn()> connect, long firstId) : connect_(std::move(connect)) {
+    thread_ = std::thread([this, firstId] { loop(firstId); });
+  }
+  ~ShardWriter() { stop(); }
+  ShardWriter(const ShardWriter&) = delete;
+  ShardWriter& operator=(const ShardWriter&) = delete;
+  // An insert the pool never answers is cut off after `patience`, so the
+  // test fails instead of hanging.
+  void stop(std::chrono::milliseconds patience = 30s) {
+    stopping_ = true;
+    if (!thread_.joinable()) return;
+    if (!waitUntil([&] { return finished_.load(); }, patience)) {
+      std::lock_guard lock(mutex_);
+      hung_ = true;
+      if (conn_ != nullptr) ::shutdown(PQsocket(conn_), SHUT_RDWR);
+    }
+    thread_.join();
+  }
+  std::uint64_t acknowledged() const { return acknowledged_.load(); }
+  int failures() const { return failures_.load(); }
+  std::string lastError() const {
+    std::lock_guard lock(mutex_);
+    return lastError_;
+  }
+  // Every failure so far: when (since the writer started) and why.
+  std::string errors() const {
+    std::lock_guard lock(mutex_);
+    return errors_;
+  }
+  // Once stopped:
+  bool hung() const { return hung_; }
+  const std::vector<long>& ids() const { return ids_; }             // acknowledged
+  const std::vector<std::string>& ports() const { return ports_; }  // per acknowledged id
+  std::chrono::milliseconds longestGap() const { return longestGap_; }
+
+ private:
+  void loop(long id) {
+    auto start = Clock::now();
+    auto conn = connect_();
+    use(conn.get());
+    auto lastAck = Clock::now();
+    for (; !stopping_; ++id) {
+      auto outcome = run(conn.get(), "INSERT INTO ledger (id, note) VALUES (" + std::to_string(id) +
+                                         ", 'load') RETURNING inet_server_port()");
+      if (!outcome.starts_with("error")) {
+        auto now = Clock::now();
+        longestGap_ = std::max(
+            longestGap_, std::chrono::duration_cast<std::chrono::milliseconds>(now - lastAck));
+        lastAck = now;
+        ids_.push_back(id);
+        ports_.push_back(outcome);
+        ++acknowledged_;
+        continue;
+      }
+      ++failures_;
+      {
+        std::lock_guard lock(mutex_);
+        lastError_ = outcome;
+        errors_ += std::to_string(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start)
+                           .count()) +
+                   " ms: " + outcome;
+      }
+      if (PQstatus(conn.get()) != CONNECTION_OK && !stopping_) {
+        use(nullptr);
+        conn = connect_();
+        use(conn.get());
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    use(nullptr);
+    finished_ = true;
+  }
+  void use(PGconn* conn) {
+    std::lock_guard lock(mutex_);
+    conn_ = conn;
+  }
+
+  std::function<RawConn()> connect_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<std::uint64_t> acknowledged_{0};
+  std::atomic<int> failures_{0};
+  mutable std::mutex mutex_;  // guards lastError_, errors_, conn_ and hung_
+  std::string lastError_;
+  std::string errors_;
+  PGconn* conn_ = nullptr;  // the connection in use, for stop() to cut off
+  bool hung_ = false;
+  // The thread's until it finishes.
+  std::vector<long> ids_;
+  std::vector<std::string> ports_;
+  std::chrono::milliseconds longestGap_{0};
+  std::thread thread_;
+};
 
 class ShardFailoverBase : public ::testing::Test {
  protected:
@@ -276,6 +386,19 @@ class ShardFailoverBase : public ::testing::Test {
               << " ms\n";
   }
 
+  // "SQLSTATE: message" of an admin console command that must fail.
+  static std::string consoleError(PGconn* console, const std::string& command) {
+    PGresult* result = PQexec(console, command.c_str());
+    std::string outcome = "no error";
+    if (PQresultStatus(result) == PGRES_FATAL_ERROR) {
+      const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+      const char* message = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+      outcome = std::string(state ? state : "?") + ": " + (message ? message : "");
+    }
+    PQclear(result);
+    return outcome;
+  }
+
   static inline LocalCluster* cluster_ = nullptr;
   static inline bool ready_ = false;
   static inline bool directRouting_ = true;
@@ -313,6 +436,159 @@ class ShardFailoverSessionMode : public ShardFailoverBase {
 
 TEST_F(ShardFailoverSessionMode, AShardGroupFailsOverWithoutDirectRouting) {
   loseShardPrimary(false);
+}
+
+// A planned change of shard1's primary from the admin console, under writes.
+class ShardSwitchover : public ShardFailoverBase {
+ protected:
+  static void SetUpTestSuite() { setUpCluster(0); }
+  static void TearDownTestSuite() { tearDownCluster(); }
+};
+
+TEST_F(ShardSwitchover, SwitchoverOfAShardGroupFromTheAdminConsole) {
+  auto console = admin();
+  int oldPrimary = cluster_->shardPort(1);
+  int replica = cluster_->shardPort(1, 1);
+  int coordinatorPort = cluster_->nodePort(0);
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        return groupFailover(console.get(), "shard1", "state") == "healthy" &&
+               groupFailover(console.get(), "shard1", "primary") == address(oldPrimary);
+      },
+      20s))
+      << groupFailover(console.get(), "shard1", "state");
+
+  // A name nobody has, and the coordinator's group (one node: no failover
+  // coordinator), are refused before anything pauses.
+  EXPECT_EQ(consoleError(console.get(), "SWITCHOVER 'shard9'"),
+            "42704: no node or shard group is named 'shard9' (SHOW NODES, SHOW SHARDS)");
+  EXPECT_EQ(consoleError(console.get(), "SWITCHOVER").substr(0, 7), "55000: ");
+  EXPECT_EQ(
+      consoleError(console.get(), "SWITCHOVER '" + address(coordinatorPort) + "'").substr(0, 7),
+      "55000: ");
+
+  // Shard keys go straight to shard1 once the pool has read the shard map.
+  auto coordinator = direct(coordinatorPort);
+  long probeId = kShardBase + 90000;
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        auto conn = client();
+        return run(conn.get(),
+                   "INSERT INTO ledger (id, note) VALUES (" + std::to_string(++probeId) +
+                       ", 'probe') RETURNING inet_server_port()") == std::to_string(oldPrimary);
+      },
+      20s));
+
+  ShardWriter writer([] { return client(); }, kShardBase + 100000);
+  ASSERT_TRUE(waitUntil([&] { return writer.acknowledged() >= 50; }, 10s)) << writer.lastError();
+  auto started = Clock::now();
+  EXPECT_EQ(run(console.get(), "SWITCHOVER shard1"), "ok")
+      << groupFailover(console.get(), "shard1", "last_event");
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  auto during = writer.acknowledged();
+  EXPECT_TRUE(waitUntil([&] { return writer.acknowledged() > during + 50; }, 10s))
+      << writer.lastError();
+  auto switchoverFailures = writer.failures();
+  auto switchoverErrors = writer.errors();
+
+  EXPECT_EQ(groupFailover(console.get(), "shard1", "primary"), address(replica));
+  EXPECT_EQ(groupFailover(console.get(), "shard1", "switchovers"), "1");
+  EXPECT_EQ(groupFailover(console.get(), "shard1", "failovers"), "0");
+  EXPECT_EQ(groupFailover(console.get(), "shard1", "state"), "healthy");
+
+  // SWITCHOVER answered only once the coordinator's server pointed there.
+  EXPECT_EQ(serverAddress(coordinator.get()), "host=127.0.0.1,port=" + std::to_string(replica));
+  EXPECT_EQ(run(coordinator.get(),
+                "SELECT host || ':' || port FROM pgswarm.shards WHERE node = 'shard1' LIMIT 1"),
+            address(replica));
+
+  // The old primary rejoins as a replica of the new one, the writer still
+  // running.
+  auto follower = direct(oldPrimary);
+  bool streaming = waitUntil(
+      [&] {
+        if (PQstatus(follower.get()) != CONNECTION_OK) follower = direct(oldPrimary);
+        return run(follower.get(),
+                   "SELECT sender_port FROM pg_stat_wal_receiver WHERE status = 'streaming'") ==
+               std::to_string(replica);
+      },
+      60s);
+  EXPECT_TRUE(streaming);
+  auto rejoined = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  auto newPrimary = direct(replica);
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        if (PQstatus(newPrimary.get()) != CONNECTION_OK) newPrimary = direct(replica);
+        return run(newPrimary.get(),
+                   "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1";
+      },
+      10s));
+  auto rejoinedAt = writer.acknowledged();
+  EXPECT_TRUE(waitUntil([&] { return writer.acknowledged() > rejoinedAt + 50; }, 30s))
+      << writer.lastError();
+  writer.stop();
+  ASSERT_FALSE(writer.hung());
+  // Nothing failed while the old primary was rewound: the new primary's
+  // agent has the pool as a peer, so it does not fence itself when its only
+  // other peer goes down for the rewind.
+  EXPECT_EQ(writer.failures(), switchoverFailures) << writer.errors();
+
+  // A client between transactions only waited, except that a direct insert
+  // that waited in the pause still goes to the node it was routed to before
+  // it: Session::attachServer follows a primary that changed during the wait
+  // for the coordinator's group only, so it fails on shard1's old, frozen
+  // primary (read-only). At most one, since the writer has one in flight.
+  EXPECT_LE(switchoverFailures, 1) << switchoverErrors;
+  if (switchoverFailures == 1) {
+    EXPECT_NE(switchoverErrors.find("read-only transaction"), std::string::npos)
+        << switchoverErrors;
+  }
+  // Every acknowledged row, through the coordinator and on the new primary.
+  auto acknowledged = std::to_string(writer.ids().size());
+  std::string ids;
+  for (long id : writer.ids()) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  ids = "'{" + ids + "}'";
+  if (PQstatus(newPrimary.get()) != CONNECTION_OK) newPrimary = direct(replica);
+  EXPECT_EQ(run(coordinator.get(), "SELECT count(*) FROM ledger WHERE id = ANY(" + ids + ")"),
+            acknowledged);
+  EXPECT_EQ(run(newPrimary.get(), "SELECT count(*) FROM ledger WHERE id = ANY(" + ids + ")"),
+            acknowledged);
+  // The writer's inserts went straight to the old shard primary, then
+  // straight to the new one and never back; one that waited in the pause
+  // may have been routed through the coordinator (whose foreign server
+  // already pointed at the new primary when the pool resumed).
+  auto oldPort = std::to_string(oldPrimary);
+  auto newPort = std::to_string(replica);
+  std::map<std::string, int> landings;
+  std::size_t lastOnOld = 0;
+  std::size_t firstOnNew = writer.ports().size();
+  for (std::size_t i = 0; i < writer.ports().size(); ++i) {
+    const auto& port = writer.ports()[i];
+    ++landings[port];
+    if (port == oldPort) lastOnOld = i;
+    if (port == newPort) firstOnNew = std::min(firstOnNew, i);
+  }
+  std::string landed;
+  for (const auto& [port, rows] : landings) landed += port + ": " + std::to_string(rows) + " rows ";
+  EXPECT_GT(landings[oldPort], 0) << landed;
+  EXPECT_GT(landings[newPort], 0) << landed;
+  EXPECT_LE(landings[std::to_string(coordinatorPort)], 1) << landed;
+  EXPECT_EQ(landings.size(), landings.count(std::to_string(coordinatorPort)) + 2) << landed;
+  EXPECT_LT(lastOnOld, firstOnNew) << landed;
+
+  // A new shard key through the pool lands on the new primary, directly.
+  std::string lastError;
+  long after = kShardBase + 5000;
+  ASSERT_TRUE(insertEventually([] { return client(); }, after, 5s, lastError)) << lastError;
+  EXPECT_EQ(
+      run(newPrimary.get(), "SELECT count(*) FROM ledger WHERE id = " + std::to_string(after)),
+      "1");
+
+  std::cout << "[ figures  ] SWITCHOVER shard1 took " << took.count() << " ms ("
+            << switchoverFailures << " failed inserts), old primary streaming again after "
+            << rejoined.count() << " ms; longest write gap " << writer.longestGap().count()
+            << " ms, " << writer.acknowledged() << " inserts acknowledged (" << landed << "), "
+            << writer.failures() << " failed in all: " << writer.errors() << "\n";
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // workers, and the wire encoding of a result (RowDescription types, NULLs).
 #include "proxy/admin_commands.hpp"
 
+#include <tuple>
+
 #include <gtest/gtest.h>
 
 #include "protocol/backend.hpp"
@@ -45,6 +47,52 @@ TEST(AdminCommand, PromoteNamesOneNode) {
   }
 }
 
+// The coordinator's group first (no name), then the shard groups.
+const std::vector<SwitchoverGroup> kSwitchoverGroups = {
+    {"", {"db1:5432", "db2:5432"}},
+    {"shard1", {"s1:5432", "s1r1:5432"}},
+    {"shard2", {"s2:5432", "s2r1:5432"}},
+};
+
+TEST(AdminCommand, SwitchoverWithoutANameIsTheCoordinatorsGroup) {
+  auto choice = chooseSwitchover(kSwitchoverGroups, commandArgument("SWITCHOVER", "SWITCHOVER"));
+  ASSERT_TRUE(choice);
+  EXPECT_EQ(choice->group, 0U);
+  EXPECT_FALSE(choice->target);
+}
+
+TEST(AdminCommand, SwitchoverToANodeActsOnItsGroup) {
+  for (const auto& [sql, group, target] : {std::tuple{"SWITCHOVER 'db2:5432'", 0U, "db2:5432"},
+                                           std::tuple{"switchover 's1r1:5432';", 1U, "s1r1:5432"},
+                                           std::tuple{"SWITCHOVER s2r1:5432", 2U, "s2r1:5432"}}) {
+    auto choice = chooseSwitchover(kSwitchoverGroups, commandArgument(sql, "SWITCHOVER"));
+    ASSERT_TRUE(choice) << sql;
+    EXPECT_EQ(choice->group, group) << sql;
+    EXPECT_EQ(choice->target, target) << sql;
+  }
+}
+
+TEST(AdminCommand, SwitchoverOfAShardGroupPicksItsBestReplica) {
+  for (const char* sql : {"SWITCHOVER shard2", "SWITCHOVER 'shard2';"}) {
+    auto choice = chooseSwitchover(kSwitchoverGroups, commandArgument(sql, "SWITCHOVER"));
+    ASSERT_TRUE(choice) << sql;
+    EXPECT_EQ(choice->group, 2U) << sql;
+    EXPECT_FALSE(choice->target) << sql;
+  }
+}
+
+TEST(AdminCommand, SwitchoverToAnUnknownNameSaysSo) {
+  auto choice = chooseSwitchover(kSwitchoverGroups, std::string("shard9"));
+  ASSERT_FALSE(choice);
+  EXPECT_NE(choice.error().message.find("no node or shard group is named 'shard9'"),
+            std::string::npos)
+      << choice.error().message;
+  // The coordinator's group has no name to be chosen by.
+  EXPECT_FALSE(chooseSwitchover(kSwitchoverGroups, std::string("")));
+  // Group names are exact, as SHOW FAILOVER shows them.
+  EXPECT_FALSE(chooseSwitchover(kSwitchoverGroups, std::string("SHARD1")));
+}
+
 TEST(AdminCommand, EmptyAndUnknown) {
   EXPECT_EQ(parseAdminCommand(""), AdminCommand::kEmpty);
   EXPECT_EQ(parseAdminCommand(" ; ;"), AdminCommand::kEmpty);
@@ -60,7 +108,7 @@ TEST(AdminCommand, ListNamesEveryCommand) {
   auto list = adminCommandList();
   for (const char* word :
        {"SHOW POOLS|", "|CLIENTS|", "|SERVERS|", "|STATS|", "|CONFIG|", "|VERSION|", "|FAILOVER|",
-        "RELOAD", "PAUSE", "RESUME", "SWITCHOVER ['node']", "PROMOTE 'node'"}) {
+        "RELOAD", "PAUSE", "RESUME", "SWITCHOVER ['node' | group]", "PROMOTE 'node'"}) {
     EXPECT_NE(list.find(word), std::string::npos) << word << " missing from " << list;
   }
 }
