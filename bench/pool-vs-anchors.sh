@@ -8,6 +8,7 @@
 #   bench/pool-vs-anchors.sh                    # defaults of the harness (~25 min)
 #   DURATION=10 REPS=2 IDLE_CONNS=1000 bench/pool-vs-anchors.sh
 #   RESULTS=docs/bench-results bench/pool-vs-anchors.sh   # keep summary.md and the CSVs
+#   UNIX_SOCKETS=1 ...                          # also pgswarm and PgBouncer over the unix socket
 #
 # Needs root (the harness installs pgbouncer/pgpool2 if missing) and a release build.
 set -euo pipefail
@@ -21,16 +22,41 @@ WORKERS=${PGSWARM_BENCH_WORKERS:-1}
 
 # ';' not '&&' before nohup: '&' must background pgswarm itself, so that $!
 # (the pid file: CPU accounting and the stop below) is pgswarm's own pid.
-export EXTRA_START="printf '\"bench\" \"bench_pw\"\n' > \"\$ANCHOR_BASE/pgswarm-users.txt\";
-  chmod 600 \"\$ANCHOR_BASE/pgswarm-users.txt\";
-  nohup $PGSWARM pool --listen 127.0.0.1 --port $POOL_PORT --hosts 127.0.0.1:15432 \
+start_pool() {  # NAME PORT HOSTS
+  echo "nohup $PGSWARM pool --listen 127.0.0.1 --port $2 --hosts $3 \
     --auth-file \"\$ANCHOR_BASE/pgswarm-users.txt\" --pool-mode transaction \
     --default-pool-size 20 --max-client-conn 12000 --workers $WORKERS --http-port 0 \
-    --health-check-user bench --log-level warn > \"\$ANCHOR_BASE/pgswarm.log\" 2>&1 &
-  echo \$! > \"\$ANCHOR_BASE/pgswarm.pid\"; sleep 1"
-export EXTRA_STOP='kill $(cat "$ANCHOR_BASE/pgswarm.pid") 2>/dev/null || true'
-export EXTRA_TARGETS="pgswarm|127.0.0.1|$POOL_PORT|\$ANCHOR_BASE/pgswarm.pid"
+    --health-check-user bench --log-level warn > \"\$ANCHOR_BASE/$1.log\" 2>&1 &
+  echo \$! > \"\$ANCHOR_BASE/$1.pid\";"
+}
+EXTRA_START="printf '\"bench\" \"bench_pw\"\n' > \"\$ANCHOR_BASE/pgswarm-users.txt\";
+  chmod 600 \"\$ANCHOR_BASE/pgswarm-users.txt\"; $(start_pool pgswarm "$POOL_PORT" 127.0.0.1:15432)"
+EXTRA_STOP='kill $(cat "$ANCHOR_BASE/pgswarm.pid") 2>/dev/null || true'
+EXTRA_TARGETS="pgswarm|127.0.0.1|$POOL_PORT|\$ANCHOR_BASE/pgswarm.pid"
+# UNIX_SOCKETS=1: also pgswarm and a second PgBouncer (the anchor's config,
+# its server address changed) reaching PostgreSQL over its unix socket, so
+# the two poolers are compared on that path too.
+if [ "${UNIX_SOCKETS:-0}" = 1 ]; then
+  EXTRA_START="$EXTRA_START $(start_pool pgswarm-unix $((POOL_PORT + 1)) \"\$ANCHOR_BASE/run:15432\")
+  sed -e \"s|host=127.0.0.1 port=15432|host=\$ANCHOR_BASE/run port=15432|\" \
+      -e 's|^listen_port = .*|listen_port = 16434|' -e 's|pgbouncer.pid|pgbouncer-unix.pid|' \
+      -e 's|pgbouncer.log|pgbouncer-unix.log|' \"\$ANCHOR_BASE/pgbouncer/pgbouncer.ini\" \
+      > \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.ini\";
+  chown postgres \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.ini\";
+  setpriv --reuid=postgres --regid=postgres --init-groups \
+    pgbouncer -d -q \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.ini\""
+  EXTRA_STOP="$EXTRA_STOP; kill \$(cat \"\$ANCHOR_BASE/pgswarm-unix.pid\") 2>/dev/null || true;
+    kill \$(cat \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.pid\") 2>/dev/null || true"
+  EXTRA_TARGETS="$EXTRA_TARGETS pgswarm-unix|127.0.0.1|$((POOL_PORT + 1))|\$ANCHOR_BASE/pgswarm-unix.pid"
+  EXTRA_TARGETS="$EXTRA_TARGETS pgbouncer-unix|127.0.0.1|16434|\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.pid"
+fi
+export EXTRA_START="$EXTRA_START
+sleep 1" EXTRA_STOP EXTRA_TARGETS
 BASE=${1:-$(mktemp -d "${TMPDIR:-/tmp}/anchor.XXXXXX")}
-stop_pool() { [ -f "$BASE/pgswarm.pid" ] && kill "$(cat "$BASE/pgswarm.pid")" 2>/dev/null || true; }
+stop_pool() {
+  for pid in "$BASE/pgswarm.pid" "$BASE/pgswarm-unix.pid" "$BASE/pgbouncer/pgbouncer-unix.pid"; do
+    [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true
+  done
+}
 trap stop_pool EXIT
 "$SHARED/anchor-run.sh" "$BASE"

@@ -429,12 +429,20 @@ asio::awaitable<bool> Session::attachServer(int node) {
     (void)co_await waitOutFailover(std::nullopt, deadline);
     node = primaryNode(worker_.topology());
   }
+  // The primary of `node`'s group (the coordinator's or a shard group's).
+  auto groupPrimary = [&](int of) {
+    const auto* group = shared.groupOf(of);
+    if (group == nullptr) return primaryNode(worker_.topology());
+    auto index = static_cast<std::size_t>(group - shared.shardGroups.data());
+    return group->base + primaryNode(worker_.groupTopology(index));
+  };
+  const bool forGroupPrimary = node == groupPrimary(node);
   pool_ = &worker_.poolFor(user_, database_, node);
   auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
   // The primary changed while this waited (a switchover pauses the pool):
   // the connection goes back and the write follows the new primary.
-  for (int moves = 0; forPrimary && moves < kMaxPrimaryMoves; ++moves) {
-    int current = primaryNode(worker_.topology());
+  for (int moves = 0; forGroupPrimary && moves < kMaxPrimaryMoves; ++moves) {
+    int current = groupPrimary(node);
     auto* lease = std::get_if<pool::Lease>(&result);
     if (current == node || lease == nullptr) break;
     lease->giveBack();
