@@ -393,6 +393,9 @@ TEST_F(HealthMonitorCluster, SeesPrimaryAndReplicaAndReplayProgress) {
   EXPECT_GE(topology->nodes[1].replayLsn, written) << describe(*topology);
   EXPECT_EQ(topology->nodes[1].lagBytes, 0u) << describe(*topology);
   EXPECT_EQ(topology->nodes[1].replayDelaySeconds, 0.0) << describe(*topology);
+  // It keeps probing (the replay can be seen by the second probe already).
+  topology = waitForTopology(
+      monitor, [](const Topology& t) { return t.nodes[1].probes > 2; }, 2s);
   EXPECT_GT(topology->nodes[1].probes, 2u);
   EXPECT_EQ(topology->nodes[1].failures, 0u);
   EXPECT_EQ(monitor.version(), monitor.current()->version);
