@@ -113,7 +113,7 @@ class OperationRecorder {
   // The next copies are of this partition, between these nodes.
   void target(const OperationTarget& target);
   // The copy's running totals (CopyProgress of the copy under way),
-  // written at most once a second: the hook of copyRows' progress.
+  // written at most every 250 ms: the hook of copyRows' progress.
   void copied(const cluster::CopyProgress& progress);
   // The copy under way ended: its rows stay counted in the phase.
   void copyEnded(const cluster::CopyProgress& progress);

@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -29,8 +30,12 @@ class ShardProgressTest : public ::testing::Test {
   static void SetUpTestSuite() {
     cluster_ = std::make_unique<LocalCluster>(0, 1);
     // The shard map's reader, which also reads the progress, runs only in
-    // transaction mode (direct shard routing).
+    // transaction mode (direct shard routing). It reads every 200 ms here,
+    // as the command writes every 250 ms: a copy of a second or two (on a
+    // quiet host) is still seen growing. `up` hands the variable on to the pool.
+    ::setenv("PGSWARM_POOL_SHARD_MAP_REFRESH_MS", "200", 1);
     auto up = cluster_->up({"--pool-mode", "transaction"});
+    ::unsetenv("PGSWARM_POOL_SHARD_MAP_REFRESH_MS");
     ASSERT_EQ(up.exitCode, 0) << up.output;
     httpPort_ = cluster_->poolPort() + 1;  // LocalCluster::up's --http-port
   }
