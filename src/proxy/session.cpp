@@ -429,20 +429,13 @@ asio::awaitable<bool> Session::attachServer(int node) {
     (void)co_await waitOutFailover(std::nullopt, deadline);
     node = primaryNode(worker_.topology());
   }
-  // The primary of `node`'s group (the coordinator's or a shard group's).
-  auto groupPrimary = [&](int of) {
-    const auto* group = shared.groupOf(of);
-    if (group == nullptr) return primaryNode(worker_.topology());
-    auto index = static_cast<std::size_t>(group - shared.shardGroups.data());
-    return group->base + primaryNode(worker_.groupTopology(index));
-  };
-  const bool forGroupPrimary = node == groupPrimary(node);
+  const bool forGroupPrimary = node == groupPrimaryOf(node);
   pool_ = &worker_.poolFor(user_, database_, node);
   auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
   // The primary changed while this waited (a switchover pauses the pool):
   // the connection goes back and the write follows the new primary.
   for (int moves = 0; forGroupPrimary && moves < kMaxPrimaryMoves; ++moves) {
-    int current = groupPrimary(node);
+    int current = groupPrimaryOf(node);
     auto* lease = std::get_if<pool::Lease>(&result);
     if (current == node || lease == nullptr) break;
     lease->giveBack();
@@ -493,12 +486,9 @@ asio::awaitable<bool> Session::attachServer(int node) {
   }
   server_ = std::move(std::get<pool::Lease>(result));
   routed_.set(worker_, node);
-  const auto* group = worker_.shared().groupOf(node);
-  shardGroup_ = group ? static_cast<int>(group - worker_.shared().shardGroups.data()) : -1;
-  shardReplica_ =
-      group && node - group->base !=
-                   primaryNode(worker_.groupTopology(static_cast<std::size_t>(shardGroup_)));
-  onReplica_ = node != primary && !group;
+  shardGroup_ = worker_.shared().groupIndexOf(node);
+  shardReplica_ = shardGroup_ >= 0 && node != groupPrimaryOf(node);
+  onReplica_ = node != primary && shardGroup_ < 0;
   // Only a read that opens the attachment can be sent again: nothing of a
   // transaction is behind it.
   retryArmed_ = onReplica_ && relaying_ && retries_ < kMaxReadRetries;
@@ -515,6 +505,15 @@ asio::awaitable<bool> Session::attachServer(int node) {
   }
   if (relaying_) startServerLoop();
   co_return true;
+}
+
+// The node index of the primary of `node`'s group (the coordinator's or a
+// shard group's).
+int Session::groupPrimaryOf(int node) {
+  int group = worker_.shared().groupIndexOf(node);
+  if (group < 0) return primaryNode(worker_.topology());
+  auto index = static_cast<std::size_t>(group);
+  return worker_.shared().shardGroups[index].base + primaryNode(worker_.groupTopology(index));
 }
 
 // Brings the server just acquired to this client's settings; on failure

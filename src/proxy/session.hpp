@@ -151,6 +151,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Scan scanClient(std::size_t& consumed);
   Scan scanServer(std::size_t& consumed);
+  [[nodiscard]] int groupPrimaryOf(int node);
   void countQuery();
   void countClientMessage(char type);
   [[nodiscard]] bool hasMessageForServer() const;

@@ -105,6 +105,11 @@ struct ProxyShared {
     }
     return nullptr;
   }
+  // Its index in shardGroups, or -1 for the coordinator's group.
+  [[nodiscard]] int groupIndexOf(int node) const {
+    const auto* group = groupOf(node);
+    return group ? static_cast<int>(group - shardGroups.data()) : -1;
+  }
 
  private:
   [[nodiscard]] std::size_t shardNodeCount() const {

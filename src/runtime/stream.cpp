@@ -114,19 +114,26 @@ asio::awaitable<std::error_code> writeAll(ClientStream& stream, std::string_view
   return writeAllOn(stream, bytes.data(), bytes.size());
 }
 
-void tuneSocket(Socket& socket) {
+namespace {
+
+template <typename AnySocket>
+void setTcpOptions(AnySocket& socket) {
   std::error_code ignored;
   socket.set_option(asio::ip::tcp::no_delay(true), ignored);
   socket.set_option(asio::socket_base::keep_alive(true), ignored);
+}
+
+}  // namespace
+
+void tuneSocket(Socket& socket) {
+  setTcpOptions(socket);
 }
 
 void tuneSocket(ServerSocket& socket) {
   std::error_code ec;
   auto endpoint = socket.local_endpoint(ec);
   if (ec || endpoint.protocol().family() == AF_UNIX) return;
-  std::error_code ignored;
-  socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-  socket.set_option(asio::socket_base::keep_alive(true), ignored);
+  setTcpOptions(socket);
 }
 
 }  // namespace pgswarm::runtime
