@@ -61,9 +61,68 @@ bool startsStatement(std::string_view run, bool atStart) {
   return atStart;
 }
 
+bool isBlank(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+bool isAsciiLetter(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool onlyBlanks(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), isBlank);
+}
+
+// Whether the bytes from here on can hold an isAnywhereWord name (as a word
+// or inside a quoted identifier, escaped or not) or a second statement.
+bool mayHideTrigger(std::string_view text) {
+  for (std::size_t at = 0; at < text.size(); ++at) {
+    const std::string_view rest = text.substr(at);
+    switch (lower(text[at])) {
+      case ';':
+        if (!onlyBlanks(rest.substr(1))) return true;
+        break;
+      case '&':  // U&"..." spells names with escapes
+        return true;
+      case 't':
+        if (startsWithWord(rest, "temp")) return true;
+        break;
+      case 'a':
+        if (startsWithWord(rest, "advisory")) return true;
+        break;
+      case 's':
+        if (startsWithWord(rest, "set_config")) return true;
+        break;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
-bool mayAffectSession(std::string_view text) {
+namespace detail {
+
+// The lexer costs about 50 instructions a byte; most application texts are
+// one statement that starts with an ordinary keyword and never mentions the
+// names isAnywhereWord looks for, which one pass over the bytes can tell.
+// Every isAnywhereWord name contains "temp", "advisory" or "set_config",
+// and a second statement needs a ';' before it, so a text this passes has
+// no statement the lexer could flag. Anything else takes the lexer.
+bool plainlyUnaffecting(std::string_view text) {
+  std::size_t start = 0;
+  while (start < text.size() && isBlank(text[start])) ++start;
+  if (start == text.size() || !isAsciiLetter(text[start])) return false;
+  // The lexer's first word is this run or a longer one with digits or '$',
+  // which no leading word has.
+  std::size_t end = start;
+  while (end < text.size() && (isAsciiLetter(text[end]) || text[end] == '_')) ++end;
+  if (isLeadingWord(text.substr(start, end - start))) return false;
+  return !mayHideTrigger(text.substr(start));
+}
+
+bool mayAffectSessionLexed(std::string_view text) {
   bool statementStart = true;
   detail::Lexer lexer(text);
   while (std::optional<detail::Token> token = lexer.next()) {
@@ -94,6 +153,12 @@ bool mayAffectSession(std::string_view text) {
     }
   }
   return false;
+}
+
+}  // namespace detail
+
+bool mayAffectSession(std::string_view text) {
+  return !detail::plainlyUnaffecting(text) && detail::mayAffectSessionLexed(text);
 }
 
 }  // namespace pgswarm::sql

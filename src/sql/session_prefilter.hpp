@@ -16,4 +16,11 @@ namespace pgswarm::sql {
 // cursors, PREPARE/DEALLOCATE, DISCARD, LOAD, set_config).
 [[nodiscard]] bool mayAffectSession(std::string_view text);
 
+namespace detail {
+// The two checks mayAffectSession combines, for the tests: a one-pass check
+// that clears the common single plain statement, and the lexer's.
+[[nodiscard]] bool plainlyUnaffecting(std::string_view text);
+[[nodiscard]] bool mayAffectSessionLexed(std::string_view text);
+}  // namespace detail
+
 }  // namespace pgswarm::sql

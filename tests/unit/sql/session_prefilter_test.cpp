@@ -5,6 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
+#include <random>
+#include <string>
+
 #include "sql/classifier.hpp"
 
 namespace pgswarm::sql {
@@ -87,9 +91,79 @@ TEST(SessionPrefilter, MayFlagMoreThanNeeded) {
   // A name that only looks like a session function, unterminated texts and
   // unicode-escaped identifiers: a parse settles them.
   EXPECT_TRUE(mayAffectSession("SELECT pg_temporary_thing FROM t"));
-  EXPECT_TRUE(mayAffectSession("SELECT 'unterminated"));
-  EXPECT_TRUE(mayAffectSession("SELECT 1 /* unterminated"));
   EXPECT_TRUE(mayAffectSession("SELECT U&\"a\" FROM t"));
+  EXPECT_TRUE(mayAffectSession("SELECT 'unterminated'; SELECT 'x"));
+}
+
+// An unterminated text is an error on the server, so it changes nothing; the
+// one-pass check clears it when its bytes name nothing, the lexer does not.
+TEST(SessionPrefilter, UnterminatedPlainTextsAreCleared) {
+  for (const char* text : {"SELECT 'unterminated", "SELECT 1 /* unterminated"}) {
+    EXPECT_TRUE(detail::mayAffectSessionLexed(text)) << text;
+    EXPECT_FALSE(mayAffectSession(text)) << text;
+  }
+}
+
+// Whatever the one-pass check clears, the lexer clears too: random texts of
+// terminated pieces (so that the lexer's answer is the real one).
+TEST(SessionPrefilter, OnePassCheckNeverClearsWhatTheLexerFlags) {
+  constexpr std::array<const char*, 30> kPieces{"SELECT",
+                                                "select",
+                                                "set",
+                                                "Temp",
+                                                "TEMPORARY",
+                                                "pg_advisory_lock(1)",
+                                                "'x'",
+                                                "';'",
+                                                "$$ a $$",
+                                                "\"q\"",
+                                                "\"set_config\"",
+                                                ";",
+                                                " ",
+                                                "\n",
+                                                "-- c\n",
+                                                "/* c */",
+                                                "a",
+                                                "begin",
+                                                "1",
+                                                "(",
+                                                ")",
+                                                "U&\"a\"",
+                                                "E'\\''",
+                                                "Listen",
+                                                "update",
+                                                "x_set_config",
+                                                "$1",
+                                                "pg_temp.t",
+                                                "end",
+                                                "WITH"};
+  std::mt19937 random(7);  // fixed: a failure reproduces
+  std::uniform_int_distribution<std::size_t> piece(0, kPieces.size() - 1);
+  std::uniform_int_distribution<int> length(1, 8);
+  int cleared = 0;
+  for (int round = 0; round < 50000; ++round) {
+    std::string text;
+    for (int n = length(random); n > 0; --n) (text += kPieces[piece(random)]) += ' ';
+    if (!detail::plainlyUnaffecting(text)) continue;
+    ++cleared;
+    EXPECT_FALSE(detail::mayAffectSessionLexed(text)) << text;
+  }
+  EXPECT_GT(cleared, 1000);  // the check is exercised, not just skipped
+}
+
+TEST(SessionPrefilter, OnePassCheckClearsPgbenchTexts) {
+  for (const char* text : {
+           "SELECT abalance FROM pgbench_accounts WHERE aid = 42;",
+           "SELECT abalance FROM pgbench_accounts WHERE aid = $1",
+           "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2",
+           "  insert into t values (1)  ;  \n",
+       }) {
+    EXPECT_TRUE(detail::plainlyUnaffecting(text)) << text;
+  }
+  for (const char* text :
+       {"BEGIN;", "END;", "SELECT 1; SELECT 2", "/* c */ SELECT 1", "(SELECT 1)"}) {
+    EXPECT_FALSE(detail::plainlyUnaffecting(text)) << text;
+  }
 }
 
 // Comment markers inside literals and quoted identifiers are not comments,
