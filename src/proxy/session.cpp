@@ -1266,43 +1266,28 @@ bool Session::rewriteStatementMessage(const protocol::Frame& frame,
       return rewriteParse(*parse, whole, before);
     }
     case protocol::kBind: {
-      // Most Binds name the unnamed statement: look before parsing it all.
       auto reader = protocol::Reader::forBody(frame.body);
       auto portal = reader.cstring();
       auto name =
           portal ? reader.cstring() : protocol::ParseResult<std::string_view>(portal.error());
       if (!name) return false;
-      if (!knownStatement(*name)) break;
-      auto bind = protocol::Bind::parse(frame.body);
-      if (!bind) return false;
-      auto statement = knownStatement(bind->statement);
-      if (!statement) break;
-      startRewriting(before);
-      ensurePreparedOnServer(*statement);
-      bind->statement = statement->serverName;
-      return encodeToServer(*bind);
+      return renameStatement(whole, *name, before);
     }
-    case protocol::kDescribe: {
-      auto describe = protocol::Describe::parse(frame.body);
-      if (!describe) return false;
-      if (describe->kind != protocol::ObjectKind::kStatement) break;
-      auto statement = knownStatement(describe->name);
-      if (!statement) break;
-      startRewriting(before);
-      ensurePreparedOnServer(*statement);
-      describe->name = statement->serverName;
-      return encodeToServer(*describe);
-    }
+    case protocol::kDescribe:
     case protocol::kClose: {
-      auto close = protocol::Close::parse(frame.body);
-      if (!close) return false;
-      if (close->kind != protocol::ObjectKind::kStatement || !knownStatement(close->name)) break;
+      auto reader = protocol::Reader::forBody(frame.body);
+      auto kind = reader.byte();
+      auto name = kind ? reader.cstring() : protocol::ParseResult<std::string_view>(kind.error());
+      if (!name) return false;
+      if (*kind != static_cast<std::uint8_t>(protocol::ObjectKind::kStatement)) break;
+      if (frame.type == protocol::kDescribe) return renameStatement(whole, *name, before);
+      if (!knownStatement(*name)) break;
       // The server statement stays for other clients; closing a name that
       // does not exist still answers CloseComplete, which the client expects.
-      clientStatements_.erase(std::string(close->name));
+      clientStatements_.erase(std::string(*name));
       startRewriting(before);
-      close->name = "pgswarm_closed";
-      return encodeToServer(*close);
+      emitRenamed(whole, *name, "pgswarm_closed");
+      return true;
     }
     default:
       break;
@@ -1310,6 +1295,38 @@ bool Session::rewriteStatementMessage(const protocol::Frame& frame,
   emitToServer(whole);
   return true;
 }
+
+// A Bind or Describe of a client statement goes out with the statement's
+// server-wide name, prepared on this server first if it lacks it.
+bool Session::renameStatement(std::span<const std::byte> whole, std::string_view name,
+                              std::span<const std::byte> before) {
+  const auto* statement = knownStatement(name);
+  if (statement == nullptr) {
+    emitToServer(whole);
+    return true;
+  }
+  startRewriting(before);
+  ensurePreparedOnServer(*statement);
+  emitRenamed(whole, name, statement->serverName);
+  return true;
+}
+
+// Copies the message `whole` with `name` (a view into it) replaced by
+// `newName`: the bytes around the name go out as they came, so a Bind's
+// parameters are never decoded and re-encoded.
+void Session::emitRenamed(std::span<const std::byte> whole, std::string_view name,
+                          std::string_view newName) {
+  const auto* begin = reinterpret_cast<const char*>(whole.data());
+  const auto nameAt = static_cast<std::size_t>(name.data() - begin);
+  const auto afterName = nameAt + name.size();  // its NUL goes with the tail
+  protocol::Writer writer(toServer_);
+  writer.begin(static_cast<char>(whole[0]));
+  writer.putBytes(std::string_view(begin + kHeaderLength, nameAt - kHeaderLength));
+  writer.putBytes(newName);
+  writer.putBytes(std::string_view(begin + afterName, whole.size() - afterName));
+  (void)writer.finish();
+}
+
 // Bytes [offset, offset+length) of the server buffer go to the client;
 // adjacent pieces merge, so usually the whole read is one piece.
 void Session::forwardToClient(std::size_t offset, std::size_t length) {

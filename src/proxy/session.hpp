@@ -163,6 +163,10 @@ class Session : public std::enable_shared_from_this<Session> {
                                std::span<const std::byte> before);
   bool rewriteParse(const protocol::Parse& parse, std::span<const std::byte> whole,
                     std::span<const std::byte> before);
+  bool renameStatement(std::span<const std::byte> whole, std::string_view name,
+                       std::span<const std::byte> before);
+  void emitRenamed(std::span<const std::byte> whole, std::string_view name,
+                   std::string_view newName);
   [[nodiscard]] const PreparedStatement* knownStatement(std::string_view name) const;
   void ensurePreparedOnServer(const PreparedStatement& statement);
   template <typename Message>

@@ -73,27 +73,53 @@ bool onlyBlanks(std::string_view text) {
   return std::all_of(text.begin(), text.end(), isBlank);
 }
 
-// Whether the bytes from here on can hold an isAnywhereWord name (as a word
-// or inside a quoted identifier, escaped or not) or a second statement.
+// The bytes the one-pass check stops at: a statement separator, the '&' of
+// U&"..." (names spelled with escapes), and a rare letter of each name that
+// every isAnywhereWord match contains ("te[m]p", "ad[v]isory", "set[_]config").
+enum Anchor : unsigned char {
+  kNone,
+  kSemicolon,
+  kAmpersand,
+  kTempM,
+  kAdvisoryV,
+  kSetConfigUnderscore
+};
+
+constexpr std::array<Anchor, 256> kAnchors = [] {
+  std::array<Anchor, 256> anchors{};
+  anchors[';'] = kSemicolon;
+  anchors['&'] = kAmpersand;
+  anchors['m'] = anchors['M'] = kTempM;
+  anchors['v'] = anchors['V'] = kAdvisoryV;
+  anchors['_'] = kSetConfigUnderscore;
+  return anchors;
+}();
+
+// Whether `name` (lower case) appears in `text` with its byte `offset` at `at`.
+bool nameAround(std::string_view text, std::size_t at, std::size_t offset, std::string_view name) {
+  return at >= offset && startsWithWord(text.substr(at - offset), name);
+}
+
+// Whether `text` can hold an isAnywhereWord name (as a word or inside a
+// quoted identifier, escaped or not) or a second statement.
 bool mayHideTrigger(std::string_view text) {
   for (std::size_t at = 0; at < text.size(); ++at) {
-    const std::string_view rest = text.substr(at);
-    switch (lower(text[at])) {
-      case ';':
-        if (!onlyBlanks(rest.substr(1))) return true;
+    switch (kAnchors[static_cast<unsigned char>(text[at])]) {
+      case kNone:
         break;
-      case '&':  // U&"..." spells names with escapes
+      case kSemicolon:
+        if (!onlyBlanks(text.substr(at + 1))) return true;
+        break;
+      case kAmpersand:
         return true;
-      case 't':
-        if (startsWithWord(rest, "temp")) return true;
+      case kTempM:
+        if (nameAround(text, at, 2, "temp")) return true;
         break;
-      case 'a':
-        if (startsWithWord(rest, "advisory")) return true;
+      case kAdvisoryV:
+        if (nameAround(text, at, 2, "advisory")) return true;
         break;
-      case 's':
-        if (startsWithWord(rest, "set_config")) return true;
-        break;
-      default:
+      case kSetConfigUnderscore:
+        if (nameAround(text, at, 3, "set_config")) return true;
         break;
     }
   }
