@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <string_view>
 
 #include "sql/lexer.hpp"
 
@@ -29,7 +30,8 @@ bool isWord(std::string_view word, std::string_view pattern) {
 
 // First words of the statements that matter (transaction control and the
 // session statements). Lower case.
-constexpr std::array kLeadingWords{
+// string_views, so that a comparison does not measure the word first.
+constexpr std::array<std::string_view, 18> kLeadingWords{
     "set",      "reset",  "begin",     "start",   "commit",  "end",
     "rollback", "abort",  "savepoint", "release", "prepare", "deallocate",
     "discard",  "listen", "unlisten",  "declare", "close",   "load",
