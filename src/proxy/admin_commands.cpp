@@ -133,6 +133,15 @@ std::int64_t micros(std::chrono::microseconds value) {
   return static_cast<std::int64_t>(value.count());
 }
 
+// The index of the group that has a node named `node`.
+std::optional<std::size_t> groupHolding(const std::vector<SwitchoverGroup>& groups,
+                                        const std::string& node) {
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    if (std::ranges::find(groups[i].nodes, node) != groups[i].nodes.end()) return i;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 AdminCommand parseAdminCommand(std::string_view sql) {
@@ -180,15 +189,19 @@ std::string adminCommandList() {
 Result<SwitchoverChoice> chooseSwitchover(const std::vector<SwitchoverGroup>& groups,
                                           const std::optional<std::string>& argument) {
   if (!argument) return SwitchoverChoice{};
-  for (std::size_t i = 0; i < groups.size(); ++i) {
-    if (std::ranges::find(groups[i].nodes, *argument) != groups[i].nodes.end()) {
-      return SwitchoverChoice{.group = i, .target = argument};
-    }
+  if (auto group = groupHolding(groups, *argument)) {
+    return SwitchoverChoice{.group = *group, .target = argument};
   }
   for (std::size_t i = 0; i < groups.size(); ++i) {
     if (!groups[i].name.empty() && groups[i].name == *argument) return SwitchoverChoice{.group = i};
   }
   return makeError("no node or shard group is named '{}' (SHOW NODES, SHOW SHARDS)", *argument);
+}
+
+Result<std::size_t> choosePromotion(const std::vector<SwitchoverGroup>& groups,
+                                    const std::string& node) {
+  if (auto group = groupHolding(groups, node)) return *group;
+  return makeError("no node is named '{}' (SHOW NODES, SHOW SHARDS)", node);
 }
 
 std::string formatTime(WallClock::time_point time) {

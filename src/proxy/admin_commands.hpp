@@ -48,9 +48,9 @@ enum class AdminCommand {
 [[nodiscard]] std::optional<std::string> commandArgument(std::string_view sql,
                                                          std::string_view verb);
 
-// A replication group SWITCHOVER can act on: the coordinator's (name
-// empty) or a shard group's, with its nodes' names as SHOW NODES, SHOW
-// SHARDS and SHOW FAILOVER give them (host:port).
+// A replication group SWITCHOVER and PROMOTE can act on: the
+// coordinator's (name empty) or a shard group's, with its nodes' names as
+// SHOW NODES, SHOW SHARDS and SHOW FAILOVER give them (host:port).
 struct SwitchoverGroup {
   std::string name;
   std::vector<std::string> nodes;
@@ -69,6 +69,11 @@ struct SwitchoverChoice {
 // names win over group names. An unknown name is an error that says so.
 [[nodiscard]] Result<SwitchoverChoice> chooseSwitchover(const std::vector<SwitchoverGroup>& groups,
                                                         const std::optional<std::string>& argument);
+// PROMOTE's node against `groups` (the coordinator's first): the index of
+// the group that has it. Only node names count (a promotion needs a node);
+// an unknown one is an error that says so.
+[[nodiscard]] Result<std::size_t> choosePromotion(const std::vector<SwitchoverGroup>& groups,
+                                                  const std::string& node);
 
 struct ResultColumn {
   std::string name;

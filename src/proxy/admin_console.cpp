@@ -182,23 +182,6 @@ asio::awaitable<void> setPaused(ProxyShared& shared, bool paused, std::string& o
   appendCommandComplete(out, paused ? "PAUSE" : "RESUME");
 }
 
-// Hands the operator's choice to the coordinator, which promotes on its own
-// thread; SHOW FAILOVER tells how it went.
-void promote(ProxyShared& shared, const std::string& node, std::string& out) {
-  if (!shared.failover) {
-    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState,
-                "no failover coordinator runs (health checks off, or a single host)");
-    return;
-  }
-  if (auto accepted = shared.failover->promote(node); !accepted) {
-    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState, accepted.error().message);
-    return;
-  }
-  spdlog::warn("PROMOTE '{}' from the admin console", node);
-  appendNotice(out, fmt::format("promoting {}; SHOW FAILOVER follows it", node));
-  appendCommandComplete(out, "PROMOTE");
-}
-
 // Sum of the transactions now running on servers, over every worker.
 asio::awaitable<std::int64_t> runningTransactions(ProxyShared& shared) {
   auto snapshot = co_await gatherSnapshot(shared, kGatherTimeout);
@@ -224,14 +207,71 @@ std::vector<std::string> nodeNames(const cluster::HealthMonitor* monitor,
   return names;
 }
 
-// What SWITCHOVER can name: the coordinator's group first, then each shard
-// group, in ProxyShared::shardGroups order.
+// What SWITCHOVER and PROMOTE can name: the coordinator's group first,
+// then each shard group, in ProxyShared::shardGroups order.
 std::vector<SwitchoverGroup> switchoverGroups(const ProxyShared& shared) {
   std::vector<SwitchoverGroup> groups{{"", nodeNames(shared.monitor.get(), shared.config.servers)}};
   for (const auto& group : shared.shardGroups) {
     groups.push_back({group.name, nodeNames(group.monitor.get(), group.servers)});
   }
   return groups;
+}
+
+// Group `index` of switchoverGroups(): a shard group, or nullptr for the
+// coordinator's.
+const ShardGroup* shardGroupAt(const ProxyShared& shared, std::size_t index) {
+  return index == 0 ? nullptr : &shared.shardGroups[index - 1];
+}
+
+// The failover coordinator of `group` (nullptr: the coordinator's group);
+// null when the group has none.
+cluster::FailoverCoordinator* failoverOf(ProxyShared& shared, const ShardGroup* group) {
+  return group ? group->failover.get() : shared.failover.get();
+}
+
+// Why SWITCHOVER and PROMOTE cannot act on a group without a coordinator.
+std::string noFailoverReason(const ShardGroup* group) {
+  return group ? fmt::format(
+                     "shard group {} has no failover coordinator (failover needs health "
+                     "checks and two nodes in the group)",
+                     group->name)
+               : "no failover coordinator runs (failover needs health checks and two hosts)";
+}
+
+// PROMOTE 'node': the operator's override, for the group that has the node
+// (the coordinator's or a shard group's), while that group's primary is
+// lost or its failover was refused. The group's coordinator promotes on
+// its own thread (SHOW FAILOVER follows it) and nothing pauses, exactly as
+// in an automatic failover: a shard group's direct statements follow the
+// new primary once the checks see it, and the pool re-points the
+// coordinator's foreign server pgswarm_<group> at it (ForeignServerKeeper).
+void promote(ProxyShared& shared, const std::string& node, std::string& out) {
+  auto choice = choosePromotion(switchoverGroups(shared), node);
+  if (!choice) {
+    appendError(out, protocol::sqlstate::kUndefinedObject, choice.error().message);
+    return;
+  }
+  const auto* group = shardGroupAt(shared, *choice);
+  auto* coordinator = failoverOf(shared, group);
+  if (coordinator == nullptr) {
+    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState, noFailoverReason(group));
+    return;
+  }
+  const std::string label = group ? "shard group " + group->name + ": " : "";
+  if (auto accepted = coordinator->promote(node); !accepted) {
+    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState,
+                label + accepted.error().message);
+    return;
+  }
+  spdlog::warn("PROMOTE '{}' {}from the admin console", node,
+               group ? "(shard group " + group->name + ") " : "");
+  appendNotice(out, fmt::format("{}promoting {}; SHOW FAILOVER follows it", label, node));
+  if (group && shared.foreignServers) {
+    appendNotice(out, fmt::format("the coordinator's server pgswarm_{} follows once the pool's "
+                                  "checks see {} as the primary",
+                                  group->name, node));
+  }
+  appendCommandComplete(out, "PROMOTE");
 }
 
 asio::awaitable<void> sleepFor(std::chrono::milliseconds duration) {
@@ -300,15 +340,10 @@ asio::awaitable<void> switchover(ProxyShared& shared, std::optional<std::string>
     appendError(out, protocol::sqlstate::kUndefinedObject, choice.error().message);
     co_return;
   }
-  const auto* group = choice->group == 0 ? nullptr : &shared.shardGroups[choice->group - 1];
-  auto* coordinator = group ? group->failover.get() : shared.failover.get();
+  const auto* group = shardGroupAt(shared, choice->group);
+  auto* coordinator = failoverOf(shared, group);
   if (coordinator == nullptr) {
-    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState,
-                group
-                    ? fmt::format("shard group {} has no failover coordinator (failover needs "
-                                  "health checks and two nodes in the group)",
-                                  group->name)
-                    : "no failover coordinator runs (failover needs health checks and two hosts)");
+    appendError(out, protocol::sqlstate::kObjectNotInPrerequisiteState, noFailoverReason(group));
     co_return;
   }
   if (shared.paused.exchange(true)) {

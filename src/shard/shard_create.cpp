@@ -31,11 +31,7 @@ class ShardCreator {
     std::tie(schema_, table_) = splitTableName(options.table);
   }
 
-  Result<CreateReport> run() {
-    auto result = runSteps();
-    operation_.finish(result.ok(), result ? "" : result.error().message);
-    return result;
-  }
+  Result<CreateReport> run() { return recordEnd(operation_, runSteps()); }
 
  private:
   Result<CreateReport> runSteps() {

@@ -3,9 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "shard/movement.hpp"
-#include "shard/routing_hold.hpp"
-#include "shard/table_definition.hpp"
+#include "shard/partition_transfer.hpp"
 
 namespace pgswarm::shard {
 namespace {
@@ -14,16 +12,12 @@ using cluster::PgConnection;
 using cluster::quoteIdentifier;
 using cluster::quoteLiteral;
 
-class ShardMover {
+class ShardMover : PartitionTransfer {
  public:
   ShardMover(const MoveOptions& options, std::ostream& progress, bool tty)
-      : options_(options), progress_(progress), tty_(tty) {}
+      : PartitionTransfer(options.coordinator, options.nodes, progress, tty), options_(options) {}
 
-  Result<MoveReport> run() {
-    auto result = runSteps();
-    operation_.finish(result.ok(), result ? "" : result.error().message);
-    return result;
-  }
+  Result<MoveReport> run() { return recordEnd(operation_, runSteps()); }
 
  private:
   Result<MoveReport> runSteps() {
@@ -37,30 +31,13 @@ class ShardMover {
     return MoveReport{.moved = moved_, .rows = rows_};
   }
 
-  [[nodiscard]] std::string parent() const { return qualifiedName(map_.schema, map_.table); }
-  [[nodiscard]] std::string onCoordinator(const Partition& p) const {
-    return qualifiedName(map_.schema, p.name);
-  }
+  [[nodiscard]] std::string label() const { return source_.name + " -> " + placeOf(moved_); }
 
   Status plan() {
-    auto coordinator = connectStable(options_.coordinator);
-    if (!coordinator) return makeError("coordinator: {}", coordinator.error().message);
-    coordinator_.emplace(std::move(*coordinator));
-    if (auto found = findPartition(); !found) return found;
+    if (auto found = locate(options_.partition); !found) return found;
     if (auto chosen = chooseTarget(); !chosen) return chosen;
-    operation_ = OperationRecorder::start(options_.coordinator, map_.schema, map_.table, "move",
-                                          operationTarget());
-    operation_.phase("plan");
-    return openPlaces();
-  }
-
-  Status findPartition() {
-    auto located = locatePartition(*coordinator_, options_.partition);
-    if (!located) return located.error();
-    map_ = std::move(located->map);
-    position_ = located->position;
-    source_ = map_.partitions[position_];
-    return Ok{};
+    startOperation("move", placeOf(moved_));
+    return openEnds(moved_);
   }
 
   Status chooseTarget() {
@@ -71,30 +48,12 @@ class ShardMover {
       moved_.name = map_.table + "_p" + std::to_string(position_);
       return Ok{};
     }
-    const ShardNode* node = findNode(options_.nodes, options_.to);
-    if (node == nullptr) {
-      return makeError("{} is not a shard node here (nor '{}')", options_.to, kCoordinatorNode);
-    }
-    for (const auto& partition : map_.partitions) {
-      if (partition.node == options_.to) {
-        return makeError("{} holds {} of this table already (a node holds at most one)",
-                         options_.to, partition.name);
-      }
-    }
+    auto node = freeNode(options_.to);
+    if (!node) return node.error();
     target_ = *node;
     moved_.node = node->name;
     moved_.name = map_.table + "_" + node->name;
     return Ok{};
-  }
-
-  [[nodiscard]] OperationTarget operationTarget() const {
-    return {.partition = source_.name,
-            .sourceNode = source_.local() ? kCoordinatorNode : source_.node,
-            .targetNode = moved_.local() ? kCoordinatorNode : moved_.node};
-  }
-
-  Status openPlaces() {
-    return ends_.open(*coordinator_, options_.coordinator, options_.nodes, map_, source_, moved_);
   }
 
   // A table like the partition where it goes; a leftover of an interrupted
@@ -106,26 +65,7 @@ class ShardMover {
     return Ok{};
   }
 
-  Status copy() {
-    auto counted = checksumOf(*ends_.from.conn, ends_.from.relation, "");
-    if (!counted) return counted.error();
-    operation_.phase("copy", counted->rows);
-    return copyOnce(*ends_.from.conn, counted->rows);
-  }
-
-  Status copyOnce(PgConnection& source, std::int64_t expected) {
-    auto copied = copyRows(
-        CopyJob{.source = source,
-                .selectSql = "SELECT * FROM " + ends_.from.relation,
-                .target = *ends_.to.conn,
-                .destination = ends_.to.relation,
-                .label = source_.name + " -> " + (moved_.local() ? kCoordinatorNode : moved_.node),
-                .expectedRows = expected,
-                .operation = &operation_},
-        progress_, tty_);
-    if (!copied) return copied.error();
-    return Ok{};
-  }
+  Status copy() { return copyRowsOf("", label()); }
 
   // Writes reach the source two ways: through the coordinator's parent and,
   // for a partition on a shard node, straight from pools that route by the
@@ -134,42 +74,15 @@ class ShardMover {
   // table goes in its own transaction, committed right after the swap, so a
   // direct write that waited on the lock fails instead of landing in it.
   Status freezeVerifySwap() {
-    if (auto held = holdRouting(); !held) return held;
-    // ONLY the parent: every write through the table takes a lock on it,
-    // and foreign partitions cannot be locked themselves.
-    auto conn = freezeWrites(options_.coordinator, parent(), true);
-    if (!conn) return conn.error();
-    PgConnection& locked = *conn;
-    auto done = freezeSource();
-    if (done) done = verify();
-    if (done) done = retireSource();
-    if (done) done = swap(locked);
-    if (!done) {
-      (void)locked.execute("ROLLBACK");
-      if (!source_.local()) (void)ends_.from.conn->execute("ROLLBACK");
-      return done;
-    }
+    auto done = underFreeze("shard move", [&](PgConnection& locked) {
+      auto ok = freezeSourceNode();
+      if (ok) ok = verifyCopy("", source_.name, moved_.name, label());
+      if (ok) ok = retireSource();
+      if (ok) ok = swap(locked);
+      return ok;
+    });
+    if (!done) return done;
     return commitSource();
-  }
-
-  // Only a shard node's partition is reached straight by pools.
-  Status holdRouting() {
-    if (source_.local()) return Ok{};
-    auto hold =
-        RoutingHold::take(*coordinator_, map_, HoldOptions{.reason = "shard move"}, progress_);
-    if (!hold) return hold.error();
-    hold_.emplace(std::move(*hold));
-    return Ok{};
-  }
-
-  Status freezeSource() {
-    if (source_.local()) return Ok{};  // the coordinator's lock covers it
-    if (auto ok = lockForShare(*ends_.from.conn, parent(), false); !ok) {
-      return makeError("on {}: {}", source_.node, ok.error().message);
-    }
-    progress_ << fmt::format("writes to {} frozen on the coordinator and on {}\n", parent(),
-                             source_.node);
-    return Ok{};
   }
 
   // In the source node's locked transaction, before the coordinator commits:
@@ -186,8 +99,7 @@ class ShardMover {
 
   // TABLE_moved_to_TARGET, numbered when an earlier move kept one already.
   Result<std::string> keptName() {
-    std::string base =
-        map_.table + "_moved_to_" + (moved_.local() ? std::string(kCoordinatorNode) : moved_.node);
+    std::string base = map_.table + "_moved_to_" + placeOf(moved_);
     for (int n = 1; n < 100; ++n) {
       std::string name = n == 1 ? base : base + "_" + std::to_string(n);
       auto exists = relationExists(*ends_.from.conn, qualifiedName(map_.schema, name));
@@ -214,21 +126,6 @@ class ShardMover {
     return Ok{};
   }
 
-  Status verify() {
-    auto verified = ends_.verify(
-        "", source_.name, moved_.name,
-        [&](std::int64_t rows) {
-          operation_.phase("recopy", rows);
-          auto ok = copyOnce(*ends_.from.conn, rows);
-          operation_.phase("verify");
-          return ok;
-        },
-        progress_);
-    if (!verified) return verified.error();
-    rows_ = verified->rows;
-    return Ok{};
-  }
-
   Status swap(PgConnection& locked) {
     std::string bounds = boundClause(map_, source_);
     std::vector<std::string> statements{
@@ -242,18 +139,11 @@ class ShardMover {
       statements.push_back(fmt::format("ALTER TABLE {} ATTACH PARTITION {} {}", parent(),
                                        onCoordinator(moved_), bounds));
     } else {
-      statements.push_back(fmt::format(
-          "CREATE FOREIGN TABLE {} PARTITION OF {} {} SERVER {} OPTIONS (schema_name {}, "
-          "table_name {})",
-          onCoordinator(moved_), parent(), bounds, quoteIdentifier(serverName(*target_)),
-          quoteLiteral(map_.schema), quoteLiteral(map_.table)));
+      statements.push_back(foreignPartition(moved_, bounds));
     }
     if (auto ok = runAll(locked, statements); !ok) return ok;
     if (auto ok = recordMove(locked, map_, source_.name, moved_, target_); !ok) return ok;
-    if (hold_) {
-      if (auto ok = hold_->endIn(locked); !ok) return ok;
-    }
-    if (auto ok = locked.execute("COMMIT"); !ok) return ok;
+    if (auto ok = commitSwap(locked); !ok) return ok;
     progress_ << fmt::format("{} now lives {} as {}\n", source_.name,
                              moved_.local() ? "on the coordinator" : "on " + moved_.node,
                              moved_.name);
@@ -283,19 +173,8 @@ class ShardMover {
   }
 
   const MoveOptions& options_;
-  std::ostream& progress_;
-  bool tty_;
-  std::optional<PgConnection> coordinator_;
-  std::optional<RoutingHold> hold_;  // after coordinator_: released before it closes
-  ShardedTable map_;
-  std::size_t position_ = 0;
-  Partition source_;
   Partition moved_;
-  std::optional<ShardNode> target_;
-  TransferEnds ends_;
   std::string keptAs_;  // --keep-old: the source node's table's new name
-  std::int64_t rows_ = 0;
-  OperationRecorder operation_;  // started once plan() knows the partition
 };
 
 }  // namespace

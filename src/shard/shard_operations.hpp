@@ -139,6 +139,13 @@ struct PhaseStep {
   Status (Command::*run)();
 };
 
+// `result`, once `operation`'s row says how the command ended.
+template <typename Report>
+[[nodiscard]] Result<Report> recordEnd(OperationRecorder& operation, Result<Report> result) {
+  operation.finish(result.ok(), result ? "" : result.error().message);
+  return result;
+}
+
 // Runs `steps` in order on `command`, each after naming its phase on
 // `operation`, until one fails.
 template <typename Command, std::size_t N>

@@ -5,10 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "shard/movement.hpp"
-#include "shard/routing_hold.hpp"
+#include "shard/partition_transfer.hpp"
 #include "shard/shard_status.hpp"
-#include "shard/table_definition.hpp"
 
 namespace pgswarm::shard {
 namespace {
@@ -19,16 +17,12 @@ using cluster::quoteLiteral;
 
 constexpr int kMaxLocalNames = 10000;
 
-class ShardSplitter {
+class ShardSplitter : PartitionTransfer {
  public:
   ShardSplitter(const SplitOptions& options, std::ostream& progress, bool tty)
-      : options_(options), progress_(progress), tty_(tty) {}
+      : PartitionTransfer(options.coordinator, options.nodes, progress, tty), options_(options) {}
 
-  Result<SplitReport> run() {
-    auto result = runSteps();
-    operation_.finish(result.ok(), result ? "" : result.error().message);
-    return result;
-  }
+  Result<SplitReport> run() { return recordEnd(operation_, runSteps()); }
 
  private:
   Result<SplitReport> runSteps() {
@@ -42,14 +36,11 @@ class ShardSplitter {
     return SplitReport{.lower = lower_, .upper = upper_, .rows = rows_};
   }
 
-  [[nodiscard]] std::string parent() const { return qualifiedName(map_.schema, map_.table); }
-  [[nodiscard]] std::string onCoordinator(const Partition& p) const {
-    return qualifiedName(map_.schema, p.name);
-  }
   // The rows that move: the new partition's, wherever they are now.
   [[nodiscard]] std::string movedRows() const { return rowFilter(map_, upper_, ""); }
-  [[nodiscard]] std::string where() const {
-    return upper_.local() ? std::string(kCoordinatorNode) : upper_.node;
+  [[nodiscard]] std::string where() const { return placeOf(upper_); }
+  [[nodiscard]] std::string label() const {
+    return fmt::format("{} [{}, ...) -> {}", source_.name, options_.at, where());
   }
   // Marks a local table this split is filling, so that a rerun reuses it
   // and never mistakes another table (a copy kept by `move --keep-old`).
@@ -58,31 +49,14 @@ class ShardSplitter {
   }
 
   Status plan() {
-    auto coordinator = connectStable(options_.coordinator);
-    if (!coordinator) return makeError("coordinator: {}", coordinator.error().message);
-    coordinator_.emplace(std::move(*coordinator));
-    if (auto found = findPartition(); !found) return found;
+    if (auto found = locate(options_.partition); !found) return found;
     auto halves = splitPartition(map_, position_, options_.at);
     if (!halves) return halves.error();
     lower_ = halves->lower;
     upper_ = halves->upper;
     if (auto chosen = chooseTarget(); !chosen) return chosen;
-    operation_ =
-        OperationRecorder::start(options_.coordinator, map_.schema, map_.table, "split",
-                                 {.partition = source_.name,
-                                  .sourceNode = source_.local() ? kCoordinatorNode : source_.node,
-                                  .targetNode = where()});
-    operation_.phase("plan");
-    return openPlaces();
-  }
-
-  Status findPartition() {
-    auto located = locatePartition(*coordinator_, options_.partition);
-    if (!located) return located.error();
-    map_ = std::move(located->map);
-    position_ = located->position;
-    source_ = map_.partitions[position_];
-    return Ok{};
+    startOperation("split", where());
+    return openEnds(upper_);
   }
 
   Status chooseTarget() {
@@ -97,15 +71,8 @@ class ShardSplitter {
       to = kCoordinatorNode;
     }
     if (to == kCoordinatorNode) return chooseLocalName();
-    const ShardNode* node = findNode(options_.nodes, to);
-    if (node == nullptr)
-      return makeError("{} is not a shard node here (nor '{}')", to, kCoordinatorNode);
-    for (const auto& partition : map_.partitions) {
-      if (partition.node == to) {
-        return makeError("{} holds {} of this table already (a node holds at most one)", to,
-                         partition.name);
-      }
-    }
+    auto node = freeNode(to);
+    if (!node) return node.error();
     auto name = partitionName(map_.table, to);
     if (!name) return name.error();
     auto taken = relationExists(*coordinator_, qualifiedName(map_.schema, *name));
@@ -144,10 +111,6 @@ class ShardSplitter {
     return makeError("no free local partition name {}_p<k>", map_.table);
   }
 
-  Status openPlaces() {
-    return ends_.open(*coordinator_, options_.coordinator, options_.nodes, map_, source_, upper_);
-  }
-
   // A table like the partition where the new one goes (a local one marked
   // as this split's); a leftover of an interrupted run is reused.
   Status build() {
@@ -166,90 +129,36 @@ class ShardSplitter {
     return Ok{};
   }
 
-  Status copy() {
-    auto counted = checksumOf(*ends_.from.conn, ends_.from.relation, movedRows());
-    if (!counted) return counted.error();
-    operation_.phase("copy", counted->rows);
-    return copyOnce(counted->rows);
-  }
-
-  Status copyOnce(std::int64_t expected) {
-    auto copied = copyRows(
-        CopyJob{
-            .source = *ends_.from.conn,
-            .selectSql = fmt::format("SELECT * FROM {} WHERE {}", ends_.from.relation, movedRows()),
-            .target = *ends_.to.conn,
-            .destination = ends_.to.relation,
-            .label = fmt::format("{} [{}, ...) -> {}", source_.name, options_.at, where()),
-            .expectedRows = expected,
-            .operation = &operation_},
-        progress_, tty_);
-    if (!copied) return copied.error();
-    return Ok{};
-  }
+  Status copy() { return copyRowsOf(movedRows(), label()); }
 
   // As in `shard move`: writes through the parent and, for a partition on
   // a shard node, straight to its table there are frozen (coordinator
   // first) before the verification; the node's transaction deletes the
   // moved rows and commits right after the coordinator's swap.
   Status freezeVerifySwap() {
-    if (auto held = holdRouting(); !held) return held;
-    // ONLY the parent: every write through the table takes a lock on it,
-    // and foreign partitions cannot be locked themselves.
-    auto conn = freezeWrites(options_.coordinator, parent(), true);
-    if (!conn) return conn.error();
-    PgConnection& locked = *conn;
-    auto done = freezeSource(locked);
-    if (done) done = verify();
-    if (done) done = sealParent(locked);
-    if (done) done = retireRemoteRows();
-    if (done) done = swap(locked);
-    if (!done) {
-      (void)locked.execute("ROLLBACK");
-      if (!source_.local()) (void)ends_.from.conn->execute("ROLLBACK");
-      return done;
-    }
+    auto done = underFreeze("shard split", [&](PgConnection& locked) {
+      auto ok = freezeSource(locked);
+      if (ok) {
+        ok = verifyCopy(movedRows(), fmt::format("{}'s rows from {} on", source_.name, options_.at),
+                        upper_.name, label());
+      }
+      if (ok) ok = sealParent(locked);
+      if (ok) ok = retireRemoteRows();
+      if (ok) ok = swap(locked);
+      return ok;
+    });
+    if (!done) return done;
     return commitSource();
   }
 
   // A local partition is frozen on the locked connection itself: the
   // parent's lock covers writes through the table, this one also those
   // naming the partition (its moved rows are deleted in the swap).
-  // Only a shard node's partition is reached straight by pools.
-  Status holdRouting() {
-    if (source_.local()) return Ok{};
-    auto hold =
-        RoutingHold::take(*coordinator_, map_, HoldOptions{.reason = "shard split"}, progress_);
-    if (!hold) return hold.error();
-    hold_.emplace(std::move(*hold));
-    return Ok{};
-  }
-
   Status freezeSource(PgConnection& locked) {
     if (source_.local()) {
       return locked.execute(fmt::format("LOCK TABLE {} IN SHARE MODE", onCoordinator(source_)));
     }
-    if (auto ok = lockForShare(*ends_.from.conn, parent(), false); !ok) {
-      return makeError("on {}: {}", source_.node, ok.error().message);
-    }
-    progress_ << fmt::format("writes to {} frozen on the coordinator and on {}\n", parent(),
-                             source_.node);
-    return Ok{};
-  }
-
-  Status verify() {
-    auto verified = ends_.verify(
-        movedRows(), fmt::format("{}'s rows from {} on", source_.name, options_.at), upper_.name,
-        [&](std::int64_t rows) {
-          operation_.phase("recopy", rows);
-          auto ok = copyOnce(rows);
-          operation_.phase("verify");
-          return ok;
-        },
-        progress_);
-    if (!verified) return verified.error();
-    rows_ = verified->rows;
-    return Ok{};
+    return freezeSourceNode();
   }
 
   // Readers through the coordinator wait from here to its commit. Taken
@@ -293,20 +202,11 @@ class ShardSplitter {
                                        onCoordinator(upper_), boundClause(map_, upper_)));
       statements.push_back(fmt::format("COMMENT ON TABLE {} IS NULL", onCoordinator(upper_)));
     } else {
-      statements.push_back(fmt::format(
-          "CREATE FOREIGN TABLE {} PARTITION OF {} {} SERVER {} OPTIONS (schema_name {}, "
-          "table_name {})",
-          onCoordinator(upper_), parent(), boundClause(map_, upper_),
-          quoteIdentifier(serverName(*target_)), quoteLiteral(map_.schema),
-          quoteLiteral(map_.table)));
+      statements.push_back(foreignPartition(upper_, boundClause(map_, upper_)));
     }
     if (auto ok = runAll(locked, statements); !ok) return ok;
     if (auto ok = recordSplit(locked, map_, lower_, upper_, target_); !ok) return ok;
-    if (hold_) {
-      if (auto ok = hold_->endIn(locked); !ok) return ok;
-    }
-    if (auto ok = locked.execute("COMMIT"); !ok) return ok;
-    return Ok{};
+    return commitSwap(locked);
   }
 
   Status commitSource() {
@@ -337,19 +237,8 @@ class ShardSplitter {
   }
 
   const SplitOptions& options_;
-  std::ostream& progress_;
-  bool tty_;
-  std::optional<PgConnection> coordinator_;
-  std::optional<RoutingHold> hold_;  // after coordinator_: released before it closes
-  ShardedTable map_;
-  std::size_t position_ = 0;
-  Partition source_;
   Partition lower_;
   Partition upper_;
-  std::optional<ShardNode> target_;
-  TransferEnds ends_;
-  std::int64_t rows_ = 0;
-  OperationRecorder operation_;  // started once plan() knows the halves
 };
 
 }  // namespace

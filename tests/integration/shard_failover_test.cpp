@@ -9,7 +9,9 @@
 // (direct shard routing) and through the coordinator, and land on the new
 // shard primary. A planned SWITCHOVER of shard1 from the admin console, under
 // a writer through the pool, moves its primary the same way without a failed
-// transaction.
+// transaction. With failover off, a lost shard1 primary stays lost until
+// the operator's PROMOTE of its replica, after which a writer through the
+// pool goes on and the foreign server follows.
 #include <sys/socket.h>
 
 #include <atomic>
@@ -19,6 +21,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -141,10 +144,12 @@ class ShardWriter {
 class ShardFailoverBase : public ::testing::Test {
  protected:
   // `replicas`: of the coordinator's group; shard1 always has one.
-  static void setUpCluster(int replicas, const std::string& poolMode = "transaction") {
+  // `failover` off: the pool watches and reports, and promotes only on PROMOTE.
+  static void setUpCluster(int replicas, const std::string& poolMode = "transaction",
+                           bool failover = true) {
     cluster_ = new LocalCluster(replicas, 1, 1);  // NOLINT: freed in tearDownCluster
     directRouting_ = poolMode == "transaction";
-    auto up = cluster_->up({"--pool-mode", poolMode});
+    auto up = cluster_->up({"--pool-mode", poolMode, "--failover", failover ? "on" : "off"});
     ASSERT_EQ(up.exitCode, 0) << up.output;
     auto coordinator = direct(cluster_->nodePort(0));
     ASSERT_EQ(run(coordinator.get(),
@@ -199,6 +204,36 @@ class ShardFailoverBase : public ::testing::Test {
     }
     PQclear(result);
     return value;
+  }
+
+  // Waits until SHOW FAILOVER has shard1 healthy with `port`'s node as primary.
+  static void waitForShardPrimary(PGconn* console, int port) {
+    ASSERT_TRUE(waitUntil(
+        [&] {
+          return groupFailover(console, "shard1", "state") == "healthy" &&
+                 groupFailover(console, "shard1", "primary") == address(port);
+        },
+        20s))
+        << groupFailover(console, "shard1", "state");
+  }
+
+  // Waits until a shard key through the pool goes straight to shard1's
+  // primary at `port` (once the pool has read the shard map); each probe
+  // inserts one key from `probeId` + 1 on.
+  static void waitForDirectRouting(int port, long probeId) {
+    ASSERT_TRUE(waitUntil(
+        [&] {
+          auto conn = client();
+          return run(conn.get(),
+                     "INSERT INTO ledger (id, note) VALUES (" + std::to_string(++probeId) +
+                         ", 'probe') RETURNING inet_server_port()") == std::to_string(port);
+        },
+        20s));
+  }
+
+  static std::string poolLog() {
+    std::ifstream in(cluster_->dir() + "/pool.log");
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   }
 
   // A PID from a file of ours, checked to be a process of this cluster.
@@ -373,8 +408,7 @@ class ShardFailoverBase : public ::testing::Test {
     EXPECT_TRUE(routedDirectly);
 
     // The operator can tell which group failed over, and where its server points.
-    std::ifstream poolLog(cluster_->dir() + "/pool.log");
-    std::string log((std::istreambuf_iterator<char>(poolLog)), std::istreambuf_iterator<char>());
+    auto log = poolLog();
     EXPECT_NE(log.find("shard1 failover: "), std::string::npos);
     EXPECT_NE(
         log.find("shard1: coordinator's server pgswarm_shard1 now points at " + address(replica)),
@@ -450,13 +484,7 @@ TEST_F(ShardSwitchover, SwitchoverOfAShardGroupFromTheAdminConsole) {
   int oldPrimary = cluster_->shardPort(1);
   int replica = cluster_->shardPort(1, 1);
   int coordinatorPort = cluster_->nodePort(0);
-  ASSERT_TRUE(waitUntil(
-      [&] {
-        return groupFailover(console.get(), "shard1", "state") == "healthy" &&
-               groupFailover(console.get(), "shard1", "primary") == address(oldPrimary);
-      },
-      20s))
-      << groupFailover(console.get(), "shard1", "state");
+  ASSERT_NO_FATAL_FAILURE(waitForShardPrimary(console.get(), oldPrimary));
 
   // A name nobody has, and the coordinator's group (one node: no failover
   // coordinator), are refused before anything pauses.
@@ -467,17 +495,8 @@ TEST_F(ShardSwitchover, SwitchoverOfAShardGroupFromTheAdminConsole) {
       consoleError(console.get(), "SWITCHOVER '" + address(coordinatorPort) + "'").substr(0, 7),
       "55000: ");
 
-  // Shard keys go straight to shard1 once the pool has read the shard map.
   auto coordinator = direct(coordinatorPort);
-  long probeId = kShardBase + 90000;
-  ASSERT_TRUE(waitUntil(
-      [&] {
-        auto conn = client();
-        return run(conn.get(),
-                   "INSERT INTO ledger (id, note) VALUES (" + std::to_string(++probeId) +
-                       ", 'probe') RETURNING inet_server_port()") == std::to_string(oldPrimary);
-      },
-      20s));
+  ASSERT_NO_FATAL_FAILURE(waitForDirectRouting(oldPrimary, kShardBase + 90000));
 
   ShardWriter writer([] { return client(); }, kShardBase + 100000);
   ASSERT_TRUE(waitUntil([&] { return writer.acknowledged() >= 50; }, 10s)) << writer.lastError();
@@ -582,6 +601,157 @@ TEST_F(ShardSwitchover, SwitchoverOfAShardGroupFromTheAdminConsole) {
             << rejoined.count() << " ms; longest write gap " << writer.longestGap().count()
             << " ms, " << writer.acknowledged() << " inserts acknowledged (" << landed << "), "
             << writer.failures() << " failed in all: " << writer.errors() << "\n";
+}
+
+// The operator's override for a shard group. With failover off the pool
+// only watches: a lost shard1 primary stays lost (refused: "failover =
+// off") until PROMOTE names its replica; a writer through the pool, started
+// while the primary is gone, goes on once it is promoted, and the
+// coordinator's foreign server follows.
+class ShardPromote : public ShardFailoverBase {
+ protected:
+  static void SetUpTestSuite() { setUpCluster(0, "transaction", false); }
+  static void TearDownTestSuite() { tearDownCluster(); }
+};
+
+TEST_F(ShardPromote, PromoteOfAShardReplicaFromTheAdminConsole) {
+  auto console = admin();
+  int oldPrimary = cluster_->shardPort(1);
+  int replica = cluster_->shardPort(1, 1);
+  int coordinatorPort = cluster_->nodePort(0);
+  ASSERT_NO_FATAL_FAILURE(waitForShardPrimary(console.get(), oldPrimary));
+
+  // Refused, and nothing changes: a name that is no node (a group's
+  // included), the coordinator's group (one node: no failover
+  // coordinator), and shard1 while its primary is healthy.
+  for (const char* name : {"shard9", "shard1"}) {
+    EXPECT_EQ(consoleError(console.get(), std::string("PROMOTE '") + name + "'"),
+              std::string("42704: no node is named '") + name + "' (SHOW NODES, SHOW SHARDS)");
+  }
+  EXPECT_EQ(consoleError(console.get(), "PROMOTE '" + address(coordinatorPort) + "'"),
+            "55000: no failover coordinator runs (failover needs health checks and two hosts)");
+  EXPECT_EQ(consoleError(console.get(), "PROMOTE '" + address(replica) + "'"),
+            "55000: shard group shard1: the cluster is healthy: a manual promotion is only for a "
+            "lost primary");
+  EXPECT_EQ(groupFailover(console.get(), "shard1", "primary"), address(oldPrimary));
+
+  // Acknowledged rows on the shard, straight to its primary, all replayed
+  // on the replica before the kill (asynchronous replication loses none).
+  auto coordinator = direct(coordinatorPort);
+  ASSERT_NO_FATAL_FAILURE(waitForDirectRouting(oldPrimary, kShardBase + 90000));
+  std::vector<long> before;
+  {
+    ShardWriter writer([] { return client(); }, kShardBase + 100000);
+    ASSERT_TRUE(waitUntil([&] { return writer.acknowledged() >= 50; }, 10s)) << writer.lastError();
+    writer.stop();
+    ASSERT_FALSE(writer.hung());
+    EXPECT_EQ(writer.failures(), 0) << writer.errors();
+    before = writer.ids();
+  }
+  ASSERT_NO_FATAL_FAILURE(waitForReplay(oldPrimary, replica));
+  ASSERT_NO_FATAL_FAILURE(killNode("shard1"));
+
+  // The writer runs through the outage: its inserts fail until the promotion.
+  ShardWriter writer([] { return client(); }, kShardBase + 200000);
+  ASSERT_TRUE(
+      waitUntil([&] { return groupFailover(console.get(), "shard1", "state") == "refused"; }, 20s))
+      << groupFailover(console.get(), "shard1", "last_event");
+  EXPECT_NE(groupFailover(console.get(), "shard1", "last_event").find("failover = off"),
+            std::string::npos);
+  EXPECT_EQ(groupFailover(console.get(), "shard1", "primary"), address(oldPrimary));
+  auto lostAcknowledged = writer.acknowledged();
+
+  auto promotedAt = Clock::now();
+  auto since = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - promotedAt);
+  };
+  // A refused group retries every 500 ms and is electing for a moment
+  // then; a PROMOTE that lands in that moment is refused, so ask again.
+  std::string promote;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        promote = run(console.get(), "PROMOTE '" + address(replica) + "'");
+        return promote == "ok";
+      },
+      5s))
+      << promote;
+  bool promoted = waitUntil(
+      [&] {
+        return groupFailover(console.get(), "shard1", "primary") == address(replica) &&
+               groupFailover(console.get(), "shard1", "state") == "healthy";
+      },
+      30s);
+  auto promotedAfter = since();
+  ASSERT_TRUE(promoted) << groupFailover(console.get(), "shard1", "last_event");
+  EXPECT_EQ(groupFailover(console.get(), "shard1", "failovers"), "1");
+  EXPECT_EQ(groupFailover(console.get(), "shard1", "switchovers"), "0");
+
+  // Both followed apart: the re-pointed foreign server, and the writer's
+  // first insert since (straight to the new primary).
+  auto wanted = "host=127.0.0.1,port=" + std::to_string(replica);
+  std::optional<std::chrono::milliseconds> repointedAfter;
+  std::optional<std::chrono::milliseconds> writingAfter;
+  (void)waitUntil(
+      [&] {
+        if (!repointedAfter && serverAddress(coordinator.get()) == wanted) repointedAfter = since();
+        if (!writingAfter && writer.acknowledged() > lostAcknowledged) writingAfter = since();
+        return repointedAfter && writingAfter;
+      },
+      15s);
+  ASSERT_TRUE(repointedAfter) << serverAddress(coordinator.get());
+  EXPECT_EQ(run(coordinator.get(),
+                "SELECT host || ':' || port FROM pgswarm.shards WHERE node = 'shard1' LIMIT 1"),
+            address(replica));
+  ASSERT_TRUE(writingAfter) << writer.lastError();
+  auto resumed = writer.acknowledged();
+  EXPECT_TRUE(waitUntil([&] { return writer.acknowledged() > resumed + 50; }, 10s))
+      << writer.lastError();
+  auto outageFailures = writer.failures();
+  writer.stop();
+  ASSERT_FALSE(writer.hung());
+  auto newPort = std::to_string(replica);
+  std::map<std::string, int> landings;
+  for (const auto& port : writer.ports()) ++landings[port];
+  std::string landed;
+  for (const auto& [port, rows] : landings) landed += port + ": " + std::to_string(rows) + " rows ";
+  ASSERT_GT(landings[newPort], 50) << landed;
+  EXPECT_EQ(landings.count(std::to_string(oldPrimary)), 0U) << landed;
+  EXPECT_EQ(writer.ports().back(), newPort) << landed;
+
+  // Every acknowledged row, before the kill and since, through the
+  // coordinator (postgres_fdw to the new primary) and on the new primary.
+  auto acknowledged = before;
+  acknowledged.insert(acknowledged.end(), writer.ids().begin(), writer.ids().end());
+  std::string ids;
+  for (long id : acknowledged) ids += (ids.empty() ? "" : ",") + std::to_string(id);
+  ids = "'{" + ids + "}'";
+  auto count = std::to_string(acknowledged.size());
+  auto newPrimary = direct(replica);
+  EXPECT_EQ(run(coordinator.get(), "SELECT count(*) FROM ledger WHERE id = ANY(" + ids + ")"),
+            count);
+  EXPECT_EQ(run(newPrimary.get(), "SELECT count(*) FROM ledger WHERE id = ANY(" + ids + ")"),
+            count);
+  // And a new shard key through the coordinator lands there too.
+  std::string lastError;
+  long throughCoordinator = kShardBase + 5001;
+  ASSERT_TRUE(
+      insertEventually([&] { return direct(coordinatorPort); }, throughCoordinator, 5s, lastError))
+      << lastError;
+  EXPECT_EQ(run(newPrimary.get(),
+                "SELECT count(*) FROM ledger WHERE id = " + std::to_string(throughCoordinator)),
+            "1");
+
+  auto log = poolLog();
+  EXPECT_NE(
+      log.find("PROMOTE '" + address(replica) + "' (shard group shard1) from the admin console"),
+      std::string::npos);
+  EXPECT_NE(
+      log.find("shard1: coordinator's server pgswarm_shard1 now points at " + address(replica)),
+      std::string::npos);
+  std::cout << "[ figures  ] PROMOTE of shard1's replica: primary after " << promotedAfter.count()
+            << " ms, foreign server re-pointed after " << repointedAfter->count()
+            << " ms, the writer's first insert after " << writingAfter->count() << " ms ("
+            << outageFailures << " failed inserts while the primary was lost; " << landed << ")\n";
 }
 
 }  // namespace

@@ -93,6 +93,25 @@ TEST(AdminCommand, SwitchoverToAnUnknownNameSaysSo) {
   EXPECT_FALSE(chooseSwitchover(kSwitchoverGroups, std::string("SHARD1")));
 }
 
+TEST(AdminCommand, PromoteActsOnTheGroupThatHasTheNode) {
+  for (const auto& [sql, group] :
+       {std::pair{"PROMOTE 'db2:5432'", 0U}, std::pair{"promote 's1r1:5432';", 1U},
+        std::pair{"PROMOTE s2:5432", 2U}}) {
+    auto choice = choosePromotion(kSwitchoverGroups, *commandArgument(sql, "PROMOTE"));
+    ASSERT_TRUE(choice) << sql;
+    EXPECT_EQ(*choice, group) << sql;
+  }
+}
+
+TEST(AdminCommand, PromoteNamesANodeNotAGroup) {
+  for (const char* name : {"shard1", "s9:5432", "S1R1:5432"}) {
+    auto choice = choosePromotion(kSwitchoverGroups, name);
+    ASSERT_FALSE(choice) << name;
+    EXPECT_EQ(choice.error().message,
+              std::string("no node is named '") + name + "' (SHOW NODES, SHOW SHARDS)");
+  }
+}
+
 TEST(AdminCommand, EmptyAndUnknown) {
   EXPECT_EQ(parseAdminCommand(""), AdminCommand::kEmpty);
   EXPECT_EQ(parseAdminCommand(" ; ;"), AdminCommand::kEmpty);
