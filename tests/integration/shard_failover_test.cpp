@@ -39,8 +39,9 @@ constexpr const char* kClientName = "shard-failover-test";
 
 // Inserts shard keys firstId, firstId + 1, ... through one pool connection,
 // one transaction each, and records for each acknowledged row the port of
-// the server that took it (inet_server_port(): a shard node's when the pool
-// routed the insert directly), and every failure.
+// the server that took it (current_setting('port'): a shard node's when the pool
+// routed the insert directly; not inet_server_port(), NULL over the unix
+// sockets `up` gives the pool), and every failure.
 class ShardWriter {
  public:
   ShardWriter(std::function<RawConn()> connect, long firstId) : connect_(std::move(connect)) {
@@ -86,7 +87,7 @@ class ShardWriter {
     auto lastAck = Clock::now();
     for (; !stopping_; ++id) {
       auto outcome = run(conn.get(), "INSERT INTO ledger (id, note) VALUES (" + std::to_string(id) +
-                                         ", 'load') RETURNING inet_server_port()");
+                                         ", 'load') RETURNING current_setting('port')");
       if (!outcome.starts_with("error")) {
         auto now = Clock::now();
         longestGap_ = std::max(
@@ -473,9 +474,10 @@ TEST_F(ShardSwitchover, SwitchoverOfAShardGroupFromTheAdminConsole) {
   ASSERT_TRUE(waitUntil(
       [&] {
         auto conn = client();
-        return run(conn.get(),
-                   "INSERT INTO ledger (id, note) VALUES (" + std::to_string(++probeId) +
-                       ", 'probe') RETURNING inet_server_port()") == std::to_string(oldPrimary);
+        return run(conn.get(), "INSERT INTO ledger (id, note) VALUES (" +
+                                   std::to_string(++probeId) +
+                                   ", 'probe') RETURNING current_setting('port')") ==
+               std::to_string(oldPrimary);
       },
       20s));
 
