@@ -3,6 +3,7 @@
 
 #include "agent/agent_state.hpp"
 #include "agent/node_config.hpp"
+#include "agent/pg_files.hpp"
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -263,6 +264,18 @@ std::optional<pid_t> runningPool(const LocalCluster& cluster) {
   return pid;
 }
 
+// Each node's unix socket, for the pool's server connections: cheaper per
+// message than TCP loopback; the pool still names every node 127.0.0.1:port.
+std::string serverSocketDirs(const LocalCluster& cluster) {
+  std::string routes;
+  for (const auto& node : cluster.nodes) {
+    auto dir = node.socketDir();
+    if (dir.empty()) continue;
+    routes += fmt::format("{}127.0.0.1:{}={}", routes.empty() ? "" : ",", node.port, dir);
+  }
+  return routes;
+}
+
 Result<pid_t> startPool(const LocalCluster& cluster) {
   // Every node, the primary first: the pool learns the roles itself.
   std::string hosts;
@@ -318,7 +331,9 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
                                 "--agents",
                                 agents,
                                 "--agent-token-file",
-                                cluster.apiTokenPath()};
+                                cluster.apiTokenPath(),
+                                "--server-socket-dirs",
+                                serverSocketDirs(cluster)};
   runtime::SpawnOptions options{
       .argv = argv,
       .unsetEnv = {"HOSTS", "SHARD_HOSTS", "USER", "PASSWORD", "PASSWORD_FILE"},
@@ -625,6 +640,10 @@ Status ensurePool(const LocalCluster& cluster, StartedAgents& started) {
 }
 
 }  // namespace
+
+std::string LocalNode::socketDir() const {
+  return socketDirectoryFor(socketFolderIn(nodeDir), port);
+}
 
 std::vector<const LocalNode*> LocalCluster::groupNodes(const std::string& group) const {
   std::vector<const LocalNode*> members;

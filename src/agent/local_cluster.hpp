@@ -26,6 +26,10 @@ struct LocalNode {
   [[nodiscard]] std::string dataDir() const { return nodeDir + "/data"; }
   [[nodiscard]] std::string logPath() const { return nodeDir + "/agent.log"; }
   [[nodiscard]] std::string agentPidPath() const { return nodeDir + "/agent.pid"; }
+  // Where its postgres puts its unix socket (the agent's state folder is
+  // nodeDir, the parent of its data folder), or "" when the socket path
+  // would be too long and postgres has none.
+  [[nodiscard]] std::string socketDir() const;
 };
 
 struct LocalClusterSpec {

@@ -28,6 +28,13 @@ struct Peer {
 // needs a port; an IPv6 address needs its brackets.
 [[nodiscard]] Result<std::vector<Peer>> parsePeers(const std::string& text);
 
+// The folder of an agent's postgres unix socket, under its state folder:
+// outside the data folder, since pg_rewind copies every file of its
+// source's data folder and fails on a socket there.
+[[nodiscard]] inline std::string socketFolderIn(const std::string& stateDir) {
+  return stateDir + "/pgswarm-socket";
+}
+
 struct NodeConfig {
   std::string name;
   std::string dataDir;   // absolute, no trailing slash
@@ -61,9 +68,7 @@ struct NodeConfig {
   [[nodiscard]] bool fencingEnabled() const { return !peers.empty() && fenceTimeout.count() > 0; }
 
   [[nodiscard]] std::string lockPath() const { return stateDir + "/pgswarm-agent.lock"; }
-  // Outside the data folder: pg_rewind copies every file of its source's
-  // data folder and fails on a socket there.
-  [[nodiscard]] std::string socketFolder() const { return stateDir + "/pgswarm-socket"; }
+  [[nodiscard]] std::string socketFolder() const { return socketFolderIn(stateDir); }
   [[nodiscard]] std::string passfilePath() const {
     return stateDir + "/pgswarm-" + name + ".pgpass";
   }

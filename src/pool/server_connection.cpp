@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
+#include <mutex>
 
+#include <spdlog/spdlog.h>
 #include <asio/experimental/awaitable_operators.hpp>
 
 #include "auth/md5.hpp"
@@ -208,16 +211,52 @@ asio::awaitable<std::error_code> connectOnce(runtime::ServerSocket& socket,
   co_return ec;
 }
 
-// The server's unix socket, or each address its name resolves to in turn.
+std::string socketPath(const std::string& dir, int port) {
+  return dir + "/.s.PGSQL." + std::to_string(port);
+}
+
+asio::awaitable<std::error_code> connectUnix(runtime::ServerSocket& socket, const std::string& path,
+                                             Clock::time_point deadline) {
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    co_return make_error_code(std::errc::filename_too_long);
+  }
+  co_return co_await connectOnce(socket, asio::local::stream_protocol::endpoint(path), deadline);
+}
+
+// Logs when a node's socket route fails (TCP from then on) and when it
+// works again: once per change for the whole process, not per connection.
+// That it works at first the pool said when it started.
+void noteSocketRoute(const ServerAddress& address, const std::string& path, std::error_code ec) {
+  static std::mutex mutex;
+  static std::map<std::string, bool> working;  // by socket path
+  {
+    std::lock_guard lock(mutex);
+    auto [known, first] = working.try_emplace(path, !ec);
+    if (first ? !ec : known->second == !ec) return;
+    known->second = !ec;
+  }
+  if (ec) {
+    spdlog::warn("cannot connect to {}:{} through its unix socket {} ({}): over TCP until it works",
+                 address.host, address.port, path, ec.message());
+  } else {
+    spdlog::info("server connections to {}:{} go through its unix socket {} again", address.host,
+                 address.port, path);
+  }
+}
+
+// The server's unix socket (its host, or its socket route), or each
+// address its name resolves to in turn.
 asio::awaitable<std::error_code> connectWithin(runtime::ServerSocket& socket,
                                                const ServerAddress& address,
                                                Clock::time_point deadline) {
   if (address.unixSocket()) {
-    auto path = address.host + "/.s.PGSQL." + std::to_string(address.port);
-    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
-      co_return make_error_code(std::errc::filename_too_long);
-    }
-    co_return co_await connectOnce(socket, asio::local::stream_protocol::endpoint(path), deadline);
+    co_return co_await connectUnix(socket, socketPath(address.host, address.port), deadline);
+  }
+  if (!address.socketDir.empty()) {
+    auto path = socketPath(address.socketDir, address.port);
+    auto ec = co_await connectUnix(socket, path, deadline);
+    noteSocketRoute(address, path, ec);
+    if (!ec) co_return ec;
   }
   std::error_code ec;
   asio::ip::tcp::resolver resolver(socket.get_executor());

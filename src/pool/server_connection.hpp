@@ -26,10 +26,18 @@ namespace pgswarm::pool {
 // `host` is a name or an address, or (libpq's convention) the directory of
 // the server's unix socket when it starts with '/': /var/run/postgresql
 // with port 5432 is /var/run/postgresql/.s.PGSQL.5432.
+// `socketDir` (pool.server_socket_dirs) is a route, not a name: for a node
+// on the pool's own host, connections and cancels go through
+// <socketDir>/.s.PGSQL.<port>, and over TCP to host:port when that fails.
+// Who the node is stays host:port: equality ignores the route, and health
+// checks, failover, the shard map and every name never see it.
 struct ServerAddress {
   std::string host;
   int port = 5432;
-  bool operator==(const ServerAddress&) const = default;
+  std::string socketDir;
+  bool operator==(const ServerAddress& other) const {
+    return host == other.host && port == other.port;
+  }
   [[nodiscard]] bool unixSocket() const { return !host.empty() && host.front() == '/'; }
 };
 

@@ -1,6 +1,8 @@
 // Settings of `pgswarm pool` and their validation: see pool_config.hpp.
 #include "proxy/pool_config.hpp"
 
+#include <sys/un.h>
+
 #include <algorithm>
 #include <charconv>
 #include <map>
@@ -111,6 +113,11 @@ std::vector<SettingDef> buildDefs() {
        .help = "REST API of each shard node's agent, as name=host:port,...;name=... in "
                "shard_hosts order within a group: the group's failover promotes and rejoins "
                "through them (needs agent_token)"},
+      {.key = "pool.server_socket_dirs",
+       .flag = "server-socket-dirs",
+       .help = "nodes on the pool's own host reached through their unix socket, as "
+               "host:port=/socket/dir,...: host:port as in hosts or shard_hosts, the directory "
+               "of its .s.PGSQL.<port>; TCP when the socket fails. Names stay host:port"},
       {.key = "pool.shard_databases",
        .flag = "shard-databases",
        .defaultValue = "postgres",
@@ -642,7 +649,62 @@ Status readShardSettings(const Settings& settings, PoolConfig& config) {
   return Ok{};
 }
 
+// Gives each node listed in server_socket_dirs its socket route; a
+// listed node that is no node of hosts or shard_hosts is a typo.
+Status readServerSocketDirs(const Settings& settings, PoolConfig& config) {
+  auto origin = settings.origin("pool.server_socket_dirs");
+  auto routes = parseServerSocketDirs(settings.text("pool.server_socket_dirs"));
+  if (!routes) return makeError("{}: {}", origin, routes.error().message);
+  std::vector<pool::ServerAddress*> nodes;
+  for (auto& server : config.servers) nodes.push_back(&server);
+  for (auto& group : config.shardGroups) {
+    for (auto& server : group.servers) nodes.push_back(&server);
+  }
+  for (const auto& route : *routes) {
+    bool found = false;
+    for (auto* node : nodes) {
+      if (*node != route) continue;
+      if (node->unixSocket()) {
+        return makeError("{}: node {} is a socket directory already", origin, node->host);
+      }
+      node->socketDir = route.socketDir;
+      found = true;
+    }
+    if (!found) {
+      return makeError("{}: {}:{} is no node of pool.hosts or pool.shard_hosts", origin, route.host,
+                       route.port);
+    }
+  }
+  return Ok{};
+}
+
 }  // namespace
+
+Result<std::vector<pool::ServerAddress>> parseServerSocketDirs(const std::string& text) {
+  std::vector<pool::ServerAddress> routes;
+  for (const auto& entry : splitList(text)) {
+    auto equals = entry.find('=');
+    if (equals == std::string::npos) return makeError("'{}' is not host:port=/dir", entry);
+    auto node = parseHosts(entry.substr(0, equals));
+    if (!node || node->size() != 1) return makeError("'{}' is not host:port=/dir", entry);
+    auto route = node->front();
+    route.socketDir = entry.substr(equals + 1);
+    if (route.socketDir.empty() || route.socketDir.front() != '/') {
+      return makeError("'{}': the socket directory must be an absolute path", entry);
+    }
+    while (route.socketDir.size() > 1 && route.socketDir.back() == '/') route.socketDir.pop_back();
+    auto path = route.socketDir + "/.s.PGSQL." + std::to_string(route.port);
+    if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+      return makeError("'{}': the socket path {} is longer than {} bytes", entry, path,
+                       sizeof(sockaddr_un::sun_path) - 1);
+    }
+    if (std::find(routes.begin(), routes.end(), route) != routes.end()) {
+      return makeError("{}:{} is given twice", route.host, route.port);
+    }
+    routes.push_back(std::move(route));
+  }
+  return routes;
+}
 
 Result<std::vector<ShardGroupConfig>> parseShardHosts(const std::string& text) {
   std::vector<ShardGroupConfig> groups;
@@ -774,6 +836,7 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
   if (auto routing = readRoutingSettings(settings, config); !routing) return routing.error();
   if (auto failover = readFailoverSettings(settings, config); !failover) return failover.error();
   if (auto shards = readShardSettings(settings, config); !shards) return shards.error();
+  if (auto routes = readServerSocketDirs(settings, config); !routes) return routes.error();
 
   config.authFile = settings.text("pool.auth_file");
   config.seedUser = settings.text("pool.user");
@@ -835,6 +898,20 @@ std::string joinShardGroups(const std::vector<ShardGroupConfig>& groups) {
   std::string joined;
   for (const auto& group : groups) {
     joined += (joined.empty() ? "" : ";") + group.name + "=" + joinAddresses(group.servers);
+  }
+  return joined;
+}
+
+std::string joinSocketDirs(const PoolConfig& config) {
+  std::string joined;
+  auto add = [&](const pool::ServerAddress& node) {
+    if (node.socketDir.empty()) return;
+    joined +=
+        fmt::format("{}{}:{}={}", joined.empty() ? "" : ",", node.host, node.port, node.socketDir);
+  };
+  for (const auto& server : config.servers) add(server);
+  for (const auto& group : config.shardGroups) {
+    for (const auto& server : group.servers) add(server);
   }
   return joined;
 }
@@ -926,6 +1003,7 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"agent_token", config.agentToken.empty() ? "" : "********"},
       {"shard_hosts", joinShardGroups(config.shardGroups)},
       {"shard_agents", joinShardAgents(config.shardGroups)},
+      {"server_socket_dirs", joinSocketDirs(config)},
       {"shard_databases", joinList(config.shardDatabases)},
       {"shard_map_refresh_ms", std::to_string(config.shardMapRefresh.count())},
       {"health_check_period_ms", std::to_string(config.healthCheckPeriod.count())},

@@ -125,6 +125,10 @@ struct PoolConfig {
 [[nodiscard]] Result<PoolConfig> poolConfigFromSettings(const Settings& settings);
 // "shard1=h1:5432,h2:5433;shard2=h3:5432": each group's name and nodes.
 [[nodiscard]] Result<std::vector<ShardGroupConfig>> parseShardHosts(const std::string& text);
+// "127.0.0.1:5433=/dir,127.0.0.1:5434=/other": each node's socket route
+// (pool.server_socket_dirs), as addresses whose socketDir is set.
+[[nodiscard]] Result<std::vector<pool::ServerAddress>> parseServerSocketDirs(
+    const std::string& text);
 // "h1:5432:h2:5433" (the seed's HOSTS) or "h1:5432,h2:5433".
 [[nodiscard]] Result<std::vector<pool::ServerAddress>> parseHosts(const std::string& text);
 // pool.databases / pool.users as one inline TOML table each, the form the

@@ -175,6 +175,19 @@ void makeShardGroups(ProxyShared& shared) {
   shared.shardMap->start();
 }
 
+// Which nodes the data plane reaches over a unix socket, said once at start.
+void logSocketRoutes(const PoolConfig& config) {
+  auto log = [](const pool::ServerAddress& node) {
+    if (node.socketDir.empty()) return;
+    spdlog::info("server connections to {}:{} go through the unix socket in {} (TCP when it fails)",
+                 node.host, node.port, node.socketDir);
+  };
+  for (const auto& server : config.servers) log(server);
+  for (const auto& group : config.shardGroups) {
+    for (const auto& server : group.servers) log(server);
+  }
+}
+
 }  // namespace
 
 int runPool(const PoolConfig& config, std::function<Result<PoolConfig>()> rereadConfig) {
@@ -202,6 +215,7 @@ int runPool(const PoolConfig& config, std::function<Result<PoolConfig>()> reread
     }
   }
   makeShardGroups(shared);
+  logSocketRoutes(config);
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config.workers; ++i) {
     workers.push_back(std::make_unique<Worker>(shared, i));

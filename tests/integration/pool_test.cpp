@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -365,6 +366,124 @@ TEST_F(PoolOnCluster, ANodeThroughItsUnixSocket) {
   ASSERT_GT(PQntuples(servers), 0);
   EXPECT_EQ(PQgetvalue(servers, 0, PQfnumber(servers, "addr"))[0], '/');
   PQclear(servers);
+}
+
+// The rows of a SHOW command of the admin console of the pool on `port`,
+// each as column -> value.
+std::vector<std::map<std::string, std::string>> adminRows(int port, const std::string& password,
+                                                          const char* command) {
+  auto console = rawConnect(port, "postgres", password, "dbname=pgswarm");
+  PGresult* result = PQexec(console.get(), command);
+  std::vector<std::map<std::string, std::string>> rows;
+  for (int row = 0; PQresultStatus(result) == PGRES_TUPLES_OK && row < PQntuples(result); ++row) {
+    auto& values = rows.emplace_back();
+    for (int column = 0; column < PQnfields(result); ++column) {
+      values[PQfname(result, column)] = PQgetvalue(result, row, column);
+    }
+  }
+  PQclear(result);
+  return rows;
+}
+
+// "t" when this query's server connection came over a unix socket: such a
+// backend has no client address.
+constexpr const char* kOverUnixSocket =
+    "SELECT client_addr IS NULL FROM pg_stat_activity WHERE pid = pg_backend_pid()";
+
+int occurrences(const std::string& text, const std::string& part) {
+  int count = 0;
+  for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1)) ++count;
+  return count;
+}
+
+// pool.server_socket_dirs for the coordinator's nodes of `cluster`: each
+// node's own socket folder, as its postgres reports it.
+std::string socketRoutes(const LocalCluster& cluster) {
+  std::string routes;
+  for (int i = 0; i < cluster.nodeCount(); ++i) {
+    auto rows = cluster.connect(i).query("SHOW unix_socket_directories");
+    if (!rows) throw std::runtime_error(rows.error().message);
+    routes += (i == 0 ? "" : ",") + std::string("127.0.0.1:") +
+              std::to_string(cluster.nodePort(i)) + "=" + rows->text(0, "unix_socket_directories");
+  }
+  return routes;
+}
+
+// `pgswarm up` gives its pool each node's unix socket (server_socket_dirs):
+// server connections and cancel requests go through it, while the pool
+// still names every node 127.0.0.1:port.
+TEST_F(PoolOnCluster, UpReachesItsNodesThroughTheirUnixSockets) {
+  const auto poolLog = [] {
+    std::ifstream in(cluster_->dir() + "/pool.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto client = rawConnect(cluster_->poolPort(), "postgres", cluster_->password());
+  EXPECT_EQ(scalar(client.get(), kOverUnixSocket), "t") << poolLog();
+  EXPECT_EQ(cancelledSleepState(client.get()), "57014") << poolLog();
+
+  const auto& password = cluster_->password();
+  auto servers = adminRows(cluster_->poolPort(), password, "SHOW SERVERS");
+  ASSERT_FALSE(servers.empty());
+  for (auto& server : servers) {
+    EXPECT_EQ(server["addr"], "127.0.0.1");
+    EXPECT_EQ(server["local_addr"], "unix") << server["port"];
+  }
+  auto nodes = adminRows(cluster_->poolPort(), password, "SHOW NODES");
+  ASSERT_EQ(nodes.size(), 2U);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(nodes[i]["host"], "127.0.0.1");
+    EXPECT_EQ(nodes[i]["port"], std::to_string(cluster_->nodePort(i)));
+  }
+  std::string configured;
+  for (auto& row : adminRows(cluster_->poolPort(), password, "SHOW CONFIG")) {
+    if (row["key"] == "server_socket_dirs") configured = row["value"];
+  }
+  EXPECT_EQ(configured, socketRoutes(*cluster_));
+  EXPECT_EQ(occurrences(poolLog(), "go through the unix socket in"), 2) << poolLog();
+  EXPECT_FALSE(contains(poolLog(), "over TCP until it works")) << poolLog();
+}
+
+// A socket route that does not work: server connections and cancels go
+// over TCP instead, and the pool says so once, not per connection.
+TEST_F(PoolOnCluster, AServerSocketThatFailsFallsBackToTcp) {
+  auto route = "127.0.0.1:" + std::to_string(cluster_->nodePort(0)) + "=" + cluster_->dir() +
+               "/no-socket-here";
+  PoolProcess pool(*cluster_, {"--server-socket-dirs", route});
+  // Session mode: each client holds a server connection of its own.
+  auto first = rawConnect(pool.port(), "postgres", cluster_->password());
+  auto second = rawConnect(pool.port(), "postgres", cluster_->password());
+  EXPECT_EQ(scalar(first.get(), kOverUnixSocket), "f") << pool.log();
+  EXPECT_EQ(scalar(second.get(), kOverUnixSocket), "f") << pool.log();
+  EXPECT_EQ(cancelledSleepState(first.get()), "57014") << pool.log();
+  EXPECT_EQ(occurrences(pool.log(), "over TCP until it works"), 1) << pool.log();
+  EXPECT_TRUE(contains(pool.log(), "No such file or directory")) << pool.log();
+}
+
+// Every node's route, the replica's too: the reads the pool sends to the
+// replica (transaction mode) go through its socket.
+TEST_F(PoolOnCluster, ReadsOnAReplicaGoThroughItsSocket) {
+  PoolProcess pool(*cluster_, PoolNodes::kAll,
+                   {"--pool-mode", "transaction", "--server-socket-dirs", socketRoutes(*cluster_)});
+  auto client = rawConnect(pool.port(), "postgres", cluster_->password());
+  // No pg_backend_pid() (it goes to the primary): this query finds itself.
+  const char* probe =
+      "SELECT current_setting('port') || ' ' || bool_and(client_addr IS NULL)::text "
+      "FROM pg_stat_activity WHERE query LIKE '%unix-route' || '-probe%' -- unix-route-probe";
+  const auto onReplica = std::to_string(cluster_->nodePort(1)) + " true";
+  std::string last;
+  EXPECT_TRUE(waitUntil(
+      [&] {
+        last = scalar(client.get(), probe);
+        return last == onReplica;
+      },
+      15s))
+      << last << "\n"
+      << pool.log();
+  EXPECT_EQ(scalar(client.get(),
+                   "SELECT current_setting('port') || ' ' || (SELECT client_addr IS "
+                   "NULL FROM pg_stat_activity WHERE pid = pg_backend_pid())"),
+            std::to_string(cluster_->nodePort(0)) + " true")
+      << pool.log();
 }
 
 }  // namespace

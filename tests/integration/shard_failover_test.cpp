@@ -42,8 +42,9 @@ constexpr const char* kClientName = "shard-failover-test";
 
 // Inserts shard keys firstId, firstId + 1, ... through one pool connection,
 // one transaction each, and records for each acknowledged row the port of
-// the server that took it (inet_server_port(): a shard node's when the pool
-// routed the insert directly), and every failure.
+// the server that took it (current_setting('port'): a shard node's when the pool
+// routed the insert directly; not inet_server_port(), NULL over the unix
+// sockets `up` gives the pool), and every failure.
 class ShardWriter {
  public:
   ShardWriter(std::function<RawConn()> connect, long firstId) : connect_(std::move(connect)) {
@@ -89,7 +90,7 @@ class ShardWriter {
     auto lastAck = Clock::now();
     for (; !stopping_; ++id) {
       auto outcome = run(conn.get(), "INSERT INTO ledger (id, note) VALUES (" + std::to_string(id) +
-                                         ", 'load') RETURNING inet_server_port()");
+                                         ", 'load') RETURNING current_setting('port')");
       if (!outcome.starts_with("error")) {
         auto now = Clock::now();
         longestGap_ = std::max(
@@ -226,7 +227,7 @@ class ShardFailoverBase : public ::testing::Test {
           auto conn = client();
           return run(conn.get(),
                      "INSERT INTO ledger (id, note) VALUES (" + std::to_string(++probeId) +
-                         ", 'probe') RETURNING inet_server_port()") == std::to_string(port);
+                         ", 'probe') RETURNING current_setting('port')") == std::to_string(port);
         },
         20s));
   }

@@ -284,6 +284,58 @@ TEST(PoolConfig, ShardAgentsThatDoNotFit) {
   }
 }
 
+TEST(PoolConfig, ServerSocketDirsRouteNodesOfHostsAndShardHosts) {
+  auto config =
+      configWith({{"pool.hosts", "127.0.0.1:5432,127.0.0.1:5433"},
+                  {"pool.shard_hosts", "shard1=127.0.0.1:5440"},
+                  {"pool.server_socket_dirs", "127.0.0.1:5433=/run/n1/, 127.0.0.1:5440=/run/s1"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->servers[0].socketDir, "");
+  EXPECT_EQ(config->servers[1].socketDir, "/run/n1");  // the trailing slash goes
+  EXPECT_EQ(config->shardGroups[0].servers[0].socketDir, "/run/s1");
+  // The route is not the node's name: an address without it is the same node.
+  EXPECT_EQ(config->servers[1], (pool::ServerAddress{"127.0.0.1", 5433}));
+  EXPECT_EQ(config->servers[1].host, "127.0.0.1");
+  std::map<std::string, std::string> shown;
+  for (const auto& [key, value] : describeConfig(*config)) shown[key] = value;
+  EXPECT_EQ(shown["server_socket_dirs"], "127.0.0.1:5433=/run/n1,127.0.0.1:5440=/run/s1");
+  EXPECT_EQ(shown["hosts"], "127.0.0.1:5432,127.0.0.1:5433");
+  EXPECT_EQ(shown["shard_hosts"], "shard1=127.0.0.1:5440");
+}
+
+TEST(PoolConfig, ServerSocketDirsFromTheEnvironment) {
+  auto config = configFrom({{"HOSTS", "db1:5432:db2:5432"},
+                            {"PGSWARM_POOL_SERVER_SOCKET_DIRS", "db2:5432=/var/run/postgresql"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->servers[0].socketDir, "");
+  EXPECT_EQ(config->servers[1].socketDir, "/var/run/postgresql");
+}
+
+TEST(PoolConfig, ServerSocketDirsThatDoNotFit) {
+  const std::string longDir = "/" + std::string(100, 'd');
+  for (const auto& [routes, message] : std::vector<std::pair<std::string, std::string>>{
+           {"127.0.0.1:5432", "'127.0.0.1:5432' is not host:port=/dir"},
+           {"127.0.0.1=/run", "'127.0.0.1=/run' is not host:port=/dir"},
+           {"127.0.0.1:5432=run", "the socket directory must be an absolute path"},
+           {"127.0.0.1:5432=", "the socket directory must be an absolute path"},
+           {"127.0.0.1:5432=" + longDir, "is longer than 107 bytes"},
+           {"127.0.0.1:5432=/a,127.0.0.1:5432=/b", "127.0.0.1:5432 is given twice"},
+           {"127.0.0.1:5499=/run", "127.0.0.1:5499 is no node of pool.hosts or pool.shard_hosts"},
+       }) {
+    auto config = configWith({{"pool.server_socket_dirs", routes}});
+    ASSERT_FALSE(config.ok()) << routes;
+    EXPECT_NE(config.error().message.find(message), std::string::npos)
+        << routes << ": " << config.error().message;
+    EXPECT_NE(config.error().message.find("--server-socket-dirs"), std::string::npos)
+        << config.error().message;
+  }
+  auto socketHost = configWith({{"pool.hosts", "/run/postgresql:5432"},
+                                {"pool.server_socket_dirs", "/run/postgresql:5432=/run/other"}});
+  ASSERT_FALSE(socketHost.ok());
+  EXPECT_NE(socketHost.error().message.find("is a socket directory already"), std::string::npos)
+      << socketHost.error().message;
+}
+
 }  // namespace
 }  // namespace pgswarm::proxy
 
