@@ -114,6 +114,14 @@ struct PoolConfig {
   ClientTlsMode tlsMode = ClientTlsMode::kDisable;
   std::string tlsProtocols = "secure";  // TLS 1.2 and 1.3
   std::string tlsCiphers = "default";   // runtime::kDefaultTlsCiphers
+  // Server-side TLS (pool to PostgreSQL), libpq's sslmode and files; the
+  // health checks use the same (libpq sslmode, sslrootcert, sslcert, sslkey).
+  pool::SslMode serverTlsMode = pool::SslMode::kPrefer;
+  std::string serverTlsCaFile;    // roots for verify-ca / verify-full
+  std::string serverTlsCertFile;  // the pool's own certificate, for servers that ask
+  std::string serverTlsKeyFile;
+  std::string serverTlsProtocols = "secure";
+  std::string serverTlsCiphers = "default";
   std::string logLevel = "info";
   std::string httpListen = "127.0.0.1";  // GET /metrics and /health
   int httpPort = 8080;                   // 0: no HTTP endpoint
