@@ -262,7 +262,7 @@ std::vector<SettingDef> buildDefs() {
       {.key = "pool.tls_ca_file",
        .flag = "tls-ca-file",
        .env = {"PGSWARM_CLIENT_TLS_CA_FILE"},
-       .help = "PEM CA bundle for client certificates (checked, not used yet)"},
+       .help = "PEM CA bundle: client certificates are asked for and checked against it"},
       {.key = "pool.tls_mode",
        .flag = "tls-mode",
        .env = {"PGSWARM_CLIENT_TLS_SSLMODE"},
@@ -750,6 +750,8 @@ const char* toString(ClientAuthMethod method) {
       return "md5";
     case ClientAuthMethod::kTrust:
       return "trust";
+    case ClientAuthMethod::kCert:
+      return "cert";
   }
   return "?";
 }

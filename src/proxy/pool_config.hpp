@@ -16,7 +16,8 @@
 namespace pgswarm::proxy {
 
 enum class PoolMode { kSession, kTransaction };
-enum class ClientAuthMethod { kScramSha256, kMd5, kTrust };
+// kCert comes from hba_file only (a client certificate whose CN is the user).
+enum class ClientAuthMethod { kScramSha256, kMd5, kTrust, kCert };
 enum class ServerReset { kDiscard, kReconnect };
 // What the pool answers an SSLRequest, and whether it insists on one.
 enum class ClientTlsMode {
@@ -110,7 +111,7 @@ struct PoolConfig {
   // Client-side TLS: cert and key (PEM) turn it on; prefer is then the default mode.
   std::string tlsCertFile;
   std::string tlsKeyFile;
-  std::string tlsCaFile;  // loaded and checked; client certificates are not asked for yet
+  std::string tlsCaFile;  // client certificates are asked for and must chain to it (hba cert)
   ClientTlsMode tlsMode = ClientTlsMode::kDisable;
   std::string tlsProtocols = "secure";  // TLS 1.2 and 1.3
   std::string tlsCiphers = "default";   // runtime::kDefaultTlsCiphers

@@ -15,6 +15,10 @@ class ClientStream : public TlsStream<asio::ip::tcp::socket> {
   // in the caller's buffers: bytes that came before the handshake are plain.
   [[nodiscard]] asio::awaitable<std::error_code> startTls(
       std::shared_ptr<asio::ssl::context> context, std::chrono::milliseconds timeout);
+
+  // The CN of the certificate the client presented, once the handshake
+  // verified it against tls_ca_file; empty without one (or without TLS).
+  [[nodiscard]] std::string certificateCommonName() const;
 };
 
 }  // namespace pgswarm::runtime

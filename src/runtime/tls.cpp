@@ -158,11 +158,18 @@ Result<std::shared_ptr<asio::ssl::context>> makeTlsServerContext(const TlsServer
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(native, 0);
   if (auto ok = loadKeyPair(native, files.certFile, files.keyFile); !ok) return ok.error();
-  if (!files.caFile.empty()) {
-    if (auto ok = loadRootCertificates(native, files.caFile); !ok) return ok.error();
-    // Loaded and checked, but client certificates are not asked for yet.
+  if (files.caFile.empty()) {
+    SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+    return context;
   }
-  SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+  if (auto ok = loadRootCertificates(native, files.caFile); !ok) return ok.error();
+  // As PostgreSQL with ssl_ca_file: clients are asked for a certificate
+  // (its CAs named to them), need not send one, and one that does not
+  // chain to the CA file fails the handshake. hba's cert method requires one.
+  if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(files.caFile.c_str())) {
+    SSL_CTX_set_client_CA_list(native, names);
+  }
+  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
   return context;
 }
 

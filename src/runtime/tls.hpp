@@ -32,7 +32,7 @@ inline constexpr const char* kDefaultTlsCiphers = "HIGH:!aNULL:!eNULL:!MD5:!3DES
 struct TlsServerFiles {
   std::string certFile;  // PEM chain, leaf first
   std::string keyFile;   // PEM private key, not encrypted
-  std::string caFile;    // PEM CA bundle for client certificates; optional
+  std::string caFile;    // PEM CA bundle: client certificates are asked for and checked; optional
   std::string protocols = "secure";
   std::string ciphers = "default";
 };

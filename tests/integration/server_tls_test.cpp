@@ -112,6 +112,11 @@ class ServerTls : public ::testing::Test {
     makeSigned(dir, "ca", "server", "/CN=localhost",
                "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth");
     makeSigned(dir, "ca", "client", "/CN=postgres", "extendedKeyUsage=clientAuth");
+    // The pool's own certificate for its clients, and a client certificate
+    // from a CA the pool does not know.
+    makeSigned(dir, "ca", "pool", "/CN=localhost",
+               "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth");
+    makeSigned(dir, "other-ca", "stranger", "/CN=postgres", "extendedKeyUsage=clientAuth");
     // PostgreSQL wants its key owned by the user it runs as.
     auto runAs = runtime::runAsWhenRoot("postgres");
     ASSERT_TRUE(runAs.ok());
@@ -348,6 +353,45 @@ TEST_F(ServerTls, AUnixSocketStaysPlainWhateverTheMode) {
   EXPECT_EQ(scalar(conn.get(), "SELECT count(*) FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
             "1");
   EXPECT_EQ(backendSsl(conn.get()), "f");
+}
+
+// Client certificates (pool side): tls_ca_file asks for them, and an hba
+// cert line logs in the user the certificate's CN names.
+TEST_F(ServerTls, HbaCertLogsInTheUserTheClientCertificateNames) {
+  const auto& dir = pki_->path();
+  TempDir temp;
+  std::string hba = temp.path() + "/hba.conf";
+  { std::ofstream(hba) << "hostssl all all 127.0.0.1/32 cert\n"; }
+  BarePool pool(*cluster_, "127.0.0.1:" + std::to_string(cluster_->nodePort(0)),
+                {"--tls-cert-file", dir + "/pool.crt", "--tls-key-file", dir + "/pool.key",
+                 "--tls-ca-file", dir + "/ca.crt", "--hba-file", hba});
+  auto login = [&](const std::string& user, const std::string& cert) {
+    return rawConnect(pool.port(), user, "unused",
+                      "sslmode=verify-full sslrootcert=" + dir + "/ca.crt sslcert=" + dir + "/" +
+                          cert + ".crt sslkey=" + dir + "/" + cert + ".key");
+  };
+  auto good = login("postgres", "client");
+  ASSERT_EQ(PQstatus(good.get()), CONNECTION_OK) << PQerrorMessage(good.get()) << pool.log();
+  EXPECT_EQ(scalar(good.get(), "SELECT current_user"), "postgres");
+
+  auto otherUser = login("nobody", "client");
+  EXPECT_NE(PQstatus(otherUser.get()), CONNECTION_OK);
+  EXPECT_TRUE(contains(PQerrorMessage(otherUser.get()),
+                       "certificate authentication failed for user \"nobody\""))
+      << PQerrorMessage(otherUser.get());
+
+  auto noCertificate = rawConnect(pool.port(), "postgres", "unused",
+                                  "sslmode=require sslcert=" + dir + "/missing.crt");
+  EXPECT_NE(PQstatus(noCertificate.get()), CONNECTION_OK);
+  EXPECT_TRUE(contains(PQerrorMessage(noCertificate.get()),
+                       "connection requires a valid client certificate"))
+      << PQerrorMessage(noCertificate.get());
+
+  // A certificate from another CA fails the handshake itself.
+  auto stranger = login("postgres", "stranger");
+  EXPECT_NE(PQstatus(stranger.get()), CONNECTION_OK);
+  EXPECT_TRUE(pool.running());
+  EXPECT_EQ(scalar(login("postgres", "client").get(), "SELECT 1"), "1");
 }
 
 }  // namespace
