@@ -236,6 +236,12 @@ std::chrono::milliseconds remaining(Clock::time_point deadline) {
   return std::max(left, std::chrono::milliseconds(1));
 }
 
+// Whether a connection starts with SSLRequest: libpq's rule, a unix socket
+// never does, nor do disable and allow (allow tries TLS only on a retry).
+bool startsWithTls(const ServerTls& tls, const ServerAddress& address) {
+  return !address.unixSocket() && tls.mode != SslMode::kDisable && tls.mode != SslMode::kAllow;
+}
+
 // After the TCP connect: SSLRequest, the server's one-byte answer, and on
 // 'S' the handshake. Empty when the connection may go on (in TLS, or plain
 // where the mode allows it), else why not.
@@ -330,11 +336,8 @@ asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, Ser
                                              Parameters startup, ServerCredentials credentials,
                                              ServerTls tls, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
-  // libpq's rule: a unix socket is never encrypted, whatever the mode.
-  bool tlsFirst =
-      !address.unixSocket() && tls.mode != SslMode::kDisable && tls.mode != SslMode::kAllow;
-  auto result =
-      co_await connectAndLogin(executor, address, startup, credentials, tls, tlsFirst, deadline);
+  auto result = co_await connectAndLogin(executor, address, startup, credentials, tls,
+                                         startsWithTls(tls, address), deadline);
   // allow: plain first, and TLS only when the server refused that login
   // (a hostssl-only pg_hba.conf), as libpq does it.
   auto* failure = std::get_if<ConnectFailure>(&result);
@@ -452,9 +455,7 @@ asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor, ServerAd
   auto deadline = Clock::now() + std::chrono::seconds(5);
   if (co_await connectWithin(stream.socket(), address, deadline)) co_return;
   runtime::ByteBuffer input(64);
-  bool useTls =
-      !address.unixSocket() && tls.mode != SslMode::kDisable && tls.mode != SslMode::kAllow;
-  if (useTls) {
+  if (startsWithTls(tls, address)) {
     // Not sent at all rather than in plain text against the mode.
     if (!(co_await negotiateTls(stream, input, address, tls, deadline)).empty()) co_return;
   }

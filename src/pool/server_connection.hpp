@@ -35,8 +35,9 @@ struct ServerAddress {
   [[nodiscard]] bool unixSocket() const { return !host.empty() && host.front() == '/'; }
 };
 
-// libpq's sslmode, for the pool's connections to servers (server_tls_sslmode).
-// A unix socket never uses TLS, whatever the mode (as in libpq).
+// libpq's sslmode, for the pool's connections to servers (server_tls_sslmode),
+// in increasing strictness (code compares them). A unix socket never uses
+// TLS, whatever the mode (as in libpq).
 enum class SslMode {
   kDisable,     // plain; no SSLRequest
   kAllow,       // plain; TLS only when the server refuses the plain login

@@ -346,6 +346,13 @@ TEST_F(ServerTls, RequireFailsAndPreferFallsBackAgainstAPlainServer) {
   EXPECT_EQ(backendSsl(conn.get()), "f");
 }
 
+TEST_F(ServerTls, AllowStaysPlainWhileTheServerTakesPlainLogins) {
+  PoolProcess allow(*cluster_, {"--server-tls-sslmode", "allow"});
+  auto conn = connectTo(allow.port());
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  EXPECT_EQ(backendSsl(conn.get()), "f");
+}
+
 TEST_F(ServerTls, AUnixSocketStaysPlainWhateverTheMode) {
   PoolProcess pool(*cluster_, PoolNodes::kPrimaryUnixSocket, {"--server-tls-sslmode", "require"});
   auto conn = connectTo(pool.port());
