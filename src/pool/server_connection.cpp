@@ -236,10 +236,19 @@ std::chrono::milliseconds remaining(Clock::time_point deadline) {
   return std::max(left, std::chrono::milliseconds(1));
 }
 
-// Whether a connection starts with SSLRequest: libpq's rule, a unix socket
-// never does, nor do disable and allow (allow tries TLS only on a retry).
-bool startsWithTls(const ServerTls& tls, const ServerAddress& address) {
-  return !address.unixSocket() && tls.mode != SslMode::kDisable && tls.mode != SslMode::kAllow;
+// Whether a first attempt asks for TLS: not under disable, nor allow (which
+// asks only on a retry).
+bool tlsFirst(const ServerTls& tls) {
+  return tls.mode != SslMode::kDisable && tls.mode != SslMode::kAllow;
+}
+
+// libpq's rule: a unix socket is never encrypted, whatever the mode. Asked
+// of the connected socket, not the address, so a node reached through a
+// socket route (or a host that is a socket directory) is treated alike.
+bool overUnixSocket(const runtime::ServerSocket& socket) {
+  std::error_code ec;
+  auto endpoint = socket.local_endpoint(ec);
+  return !ec && endpoint.protocol().family() == AF_UNIX;
 }
 
 // After the TCP connect: SSLRequest, the server's one-byte answer, and on
@@ -326,7 +335,7 @@ bool ServerConnection::closedByServer() {
 }
 
 // One connection and login, in TLS when `useTls` and the server takes it
-// (a friend of ServerConnection).
+// (never over a unix socket); a friend of ServerConnection.
 asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
                                                const ServerAddress& address, Parameters startup,
                                                ServerCredentials credentials, const ServerTls& tls,
@@ -337,7 +346,7 @@ asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, Ser
                                              ServerTls tls, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   auto result = co_await connectAndLogin(executor, address, startup, credentials, tls,
-                                         startsWithTls(tls, address), deadline);
+                                         tlsFirst(tls), deadline);
   // allow: plain first, and TLS only when the server refused that login
   // (a hostssl-only pg_hba.conf), as libpq does it.
   auto* failure = std::get_if<ConnectFailure>(&result);
@@ -359,7 +368,7 @@ asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
     co_return ConnectFailure{"cannot connect to server " + where + ": " + ec.message(), {}};
   }
   runtime::tuneSocket(conn->socket());
-  if (useTls) {
+  if (useTls && !overUnixSocket(conn->socket())) {
     auto refused = co_await negotiateTls(conn->stream(), conn->input(), address, tls, deadline);
     if (!refused.empty()) co_return ConnectFailure{"server " + where + ": " + refused, {}};
   }
@@ -455,7 +464,7 @@ asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor, ServerAd
   auto deadline = Clock::now() + std::chrono::seconds(5);
   if (co_await connectWithin(stream.socket(), address, deadline)) co_return;
   runtime::ByteBuffer input(64);
-  if (startsWithTls(tls, address)) {
+  if (tlsFirst(tls) && !overUnixSocket(stream.socket())) {
     // Not sent at all rather than in plain text against the mode.
     if (!(co_await negotiateTls(stream, input, address, tls, deadline)).empty()) co_return;
   }
