@@ -318,6 +318,10 @@ ProbeOutcome NodeProbe::connect() {
     keys.push_back("password");
     values.push_back(options_.password.c_str());
   }
+  for (const auto& [key, value] : options_.tlsKeywords) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
   // Keywords and values, never a conninfo string: nothing to quote, and the

@@ -275,32 +275,142 @@ std::chrono::milliseconds remaining(Clock::time_point deadline) {
   return std::max(left, std::chrono::milliseconds(1));
 }
 
+// Whether a first attempt asks for TLS: not under disable, nor allow (which
+// asks only on a retry).
+bool tlsFirst(const ServerTls& tls) {
+  return tls.mode != SslMode::kDisable && tls.mode != SslMode::kAllow;
+}
+
+// libpq's rule: a unix socket is never encrypted, whatever the mode. Asked
+// of the connected socket, not the address, so a node reached through a
+// socket route (or a host that is a socket directory) is treated alike.
+bool overUnixSocket(const runtime::ServerSocket& socket) {
+  std::error_code ec;
+  auto endpoint = socket.local_endpoint(ec);
+  return !ec && endpoint.protocol().family() == AF_UNIX;
+}
+
+// After the TCP connect: SSLRequest, the server's one-byte answer, and on
+// 'S' the handshake. Empty when the connection may go on (in TLS, or plain
+// where the mode allows it), else why not.
+asio::awaitable<std::string> negotiateTls(runtime::ServerStream& stream, runtime::ByteBuffer& input,
+                                          const ServerAddress& address, const ServerTls& tls,
+                                          Clock::time_point deadline) {
+  std::string request;
+  protocol::Writer writer(request);
+  if (protocol::SslRequest{}.encode(writer) != protocol::EncodeStatus::kOk) {
+    co_return "cannot encode SSLRequest";
+  }
+  if (auto ec = co_await runtime::writeAll(stream, request)) {
+    co_return "cannot send SSLRequest: " + ec.message();
+  }
+  if (auto ec = co_await runtime::readSomeWithin(stream, input, remaining(deadline))) {
+    co_return "no answer to SSLRequest: " + ec.message();
+  }
+  auto answer = static_cast<char>(input.data().front());
+  // More than the one byte is someone else's, sent before the handshake
+  // could protect it (CVE-2021-23222): libpq refuses it too.
+  if ((answer == 'S' || answer == 'N') && input.size() > 1) {
+    co_return "received unencrypted data after SSL response";
+  }
+  if (answer == 'N') {
+    input.consume(1);
+    if (tls.mode >= SslMode::kRequire) {
+      co_return std::string("server does not support TLS, and server_tls_sslmode is ") +
+          toString(tls.mode);
+    }
+    co_return "";
+  }
+  if (answer != 'S') co_return "server answered SSLRequest with neither 'S' nor 'N'";
+  input.consume(1);
+  bool checkHost = tls.mode == SslMode::kVerifyFull;
+  if (auto ec =
+          co_await stream.startTls(tls.context, address.host, checkHost, remaining(deadline))) {
+    auto refused = stream.verifyFailure();
+    co_return refused.empty() ? "TLS handshake failed: " + ec.message()
+                              : "TLS handshake failed: server certificate refused (" +
+                                    std::string(toString(tls.mode)) + "): " + refused;
+  }
+  co_return "";
+}
+
 }  // namespace
+
+const char* toString(SslMode mode) {
+  switch (mode) {
+    case SslMode::kDisable:
+      return "disable";
+    case SslMode::kAllow:
+      return "allow";
+    case SslMode::kPrefer:
+      return "prefer";
+    case SslMode::kRequire:
+      return "require";
+    case SslMode::kVerifyCa:
+      return "verify-ca";
+    case SslMode::kVerifyFull:
+      return "verify-full";
+  }
+  return "?";
+}
+
+std::optional<SslMode> parseSslMode(std::string_view text) {
+  for (auto mode : {SslMode::kDisable, SslMode::kAllow, SslMode::kPrefer, SslMode::kRequire,
+                    SslMode::kVerifyCa, SslMode::kVerifyFull}) {
+    if (text == toString(mode)) return mode;
+  }
+  return std::nullopt;
+}
 
 void ServerConnection::close() {
   std::error_code ignored;
-  socket_.shutdown(asio::socket_base::shutdown_both, ignored);
-  socket_.close(ignored);
+  socket().shutdown(asio::socket_base::shutdown_both, ignored);
+  socket().close(ignored);
 }
 
 bool ServerConnection::closedByServer() {
-  if (!socket_.is_open() || !input_.empty()) return true;
-  char byte = 0;
-  auto n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n >= 0) return true;  // bytes while idle, or end of stream
-  return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  if (!socket().is_open() || !input_.empty()) return true;
+  return !stream_.quiet(input_);
 }
+
+// One connection and login, in TLS when `useTls` and the server takes it
+// (never over a unix socket); a friend of ServerConnection.
+asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
+                                               const ServerAddress& address, Parameters startup,
+                                               ServerCredentials credentials, const ServerTls& tls,
+                                               bool useTls, Clock::time_point deadline);
 
 asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, ServerAddress address,
                                              Parameters startup, ServerCredentials credentials,
-                                             std::chrono::milliseconds timeout) {
+                                             ServerTls tls, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
+  auto result = co_await connectAndLogin(executor, address, startup, credentials, tls,
+                                         tlsFirst(tls), deadline);
+  // allow: plain first, and TLS only when the server refused that login
+  // (a hostssl-only pg_hba.conf), as libpq does it.
+  auto* failure = std::get_if<ConnectFailure>(&result);
+  if (failure != nullptr && !failure->serverError.empty() && tls.mode == SslMode::kAllow &&
+      !address.unixSocket()) {
+    result = co_await connectAndLogin(executor, address, std::move(startup), std::move(credentials),
+                                      tls, true, deadline);
+  }
+  co_return result;
+}
+
+asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
+                                               const ServerAddress& address, Parameters startup,
+                                               ServerCredentials credentials, const ServerTls& tls,
+                                               bool useTls, Clock::time_point deadline) {
   auto where = address.host + ":" + std::to_string(address.port);
   auto conn = std::make_unique<ServerConnection>(runtime::ServerSocket(executor), address);
-  if (auto ec = co_await connectWithin(conn->socket_, address, deadline)) {
+  if (auto ec = co_await connectWithin(conn->socket(), address, deadline)) {
     co_return ConnectFailure{"cannot connect to server " + where + ": " + ec.message(), {}};
   }
-  runtime::tuneSocket(conn->socket_);
+  runtime::tuneSocket(conn->socket());
+  if (useTls && !overUnixSocket(conn->socket())) {
+    auto refused = co_await negotiateTls(conn->stream(), conn->input(), address, tls, deadline);
+    if (!refused.empty()) co_return ConnectFailure{"server " + where + ": " + refused, {}};
+  }
   conn->startup_ = startup;
   std::string out;
   protocol::Writer writer(out);
@@ -312,7 +422,7 @@ asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, Ser
   Login login(user, std::move(credentials));
   for (;;) {
     if (!out.empty()) {
-      if (auto ec = co_await runtime::writeAll(conn->socket_, out)) {
+      if (auto ec = co_await runtime::writeAll(conn->stream(), out)) {
         co_return ConnectFailure{"login to " + where + " failed: " + ec.message(), {}};
       }
       out.clear();
@@ -340,7 +450,7 @@ asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, Ser
       co_return ConnectFailure{"server " + where + " sent a malformed message during login", {}};
     }
     if (!out.empty()) continue;
-    if (auto ec = co_await runtime::readSomeWithin(conn->socket_, input, remaining(deadline))) {
+    if (auto ec = co_await runtime::readSomeWithin(conn->stream(), input, remaining(deadline))) {
       co_return ConnectFailure{"login to " + where + " failed: " + ec.message(), {}};
     }
   }
@@ -356,7 +466,7 @@ asio::awaitable<InternalQueryOutcome> runInternalQuery(ServerConnection& conn, s
   std::string query;
   protocol::Writer writer(query);
   if (protocol::Query{sql}.encode(writer) != protocol::EncodeStatus::kOk ||
-      co_await runtime::writeAll(conn.socket(), query)) {
+      co_await runtime::writeAll(conn.stream(), query)) {
     outcome.usable = false;
     co_return outcome;
   }
@@ -378,7 +488,7 @@ asio::awaitable<InternalQueryOutcome> runInternalQuery(ServerConnection& conn, s
       continue;
     }
     if (frame.status == protocol::FrameStatus::kMalformed ||
-        co_await runtime::readSomeWithin(conn.socket(), conn.input(), remaining(deadline))) {
+        co_await runtime::readSomeWithin(conn.stream(), conn.input(), remaining(deadline))) {
       outcome.usable = false;
       co_return outcome;
     }
@@ -388,17 +498,21 @@ asio::awaitable<InternalQueryOutcome> runInternalQuery(ServerConnection& conn, s
 }
 
 asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor, ServerAddress address,
-                                        std::int32_t pid, std::int32_t secret) {
-  runtime::ServerSocket socket(executor);
+                                        ServerTls tls, std::int32_t pid, std::int32_t secret) {
+  runtime::ServerStream stream{runtime::ServerSocket(executor)};
   auto deadline = Clock::now() + std::chrono::seconds(5);
-  if (co_await connectWithin(socket, address, deadline)) co_return;
+  if (co_await connectWithin(stream.socket(), address, deadline)) co_return;
+  runtime::ByteBuffer input(64);
+  if (tlsFirst(tls) && !overUnixSocket(stream.socket())) {
+    // Not sent at all rather than in plain text against the mode.
+    if (!(co_await negotiateTls(stream, input, address, tls, deadline)).empty()) co_return;
+  }
   std::string out;
   protocol::Writer writer(out);
   if (protocol::CancelRequest{pid, secret}.encode(writer) != protocol::EncodeStatus::kOk) co_return;
-  (void)co_await runtime::writeAll(socket, out);
+  (void)co_await runtime::writeAll(stream, out);
   // PostgreSQL closes the connection after reading the request.
-  runtime::ByteBuffer sink(64);
-  (void)co_await runtime::readSomeWithin(socket, sink, remaining(deadline));
+  (void)co_await runtime::readSomeWithin(stream, input, remaining(deadline));
 }
 
 }  // namespace pgswarm::pool

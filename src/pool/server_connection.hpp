@@ -1,4 +1,5 @@
-// One connection from the pool to a PostgreSQL server: TCP connect, startup
+// One connection from the pool to a PostgreSQL server: TCP connect, TLS as
+// server_tls_sslmode asks (SSLRequest, then the handshake), startup
 // packet with the client's parameters, authentication as a client (SCRAM from
 // a password or from keys recovered from the client's own SCRAM login, md5,
 // cleartext), then the ParameterStatus set and BackendKeyData the server sent.
@@ -19,6 +20,7 @@
 #include "auth/scram_secret.hpp"
 #include "protocol/startup.hpp"
 #include "runtime/byte_buffer.hpp"
+#include "runtime/server_stream.hpp"
 #include "runtime/stream.hpp"
 
 namespace pgswarm::pool {
@@ -41,6 +43,28 @@ struct ServerAddress {
   [[nodiscard]] bool unixSocket() const { return !host.empty() && host.front() == '/'; }
 };
 
+// libpq's sslmode, for the pool's connections to servers (server_tls_sslmode),
+// in increasing strictness (code compares them). A unix socket never uses
+// TLS, whatever the mode (as in libpq).
+enum class SslMode {
+  kDisable,     // plain; no SSLRequest
+  kAllow,       // plain; TLS only when the server refuses the plain login
+  kPrefer,      // TLS when the server agrees to it, else plain
+  kRequire,     // TLS or no connection; the certificate is not checked
+  kVerifyCa,    // TLS, and the certificate must chain to server_tls_ca_file
+  kVerifyFull,  // as verify-ca, and it must be for the host name or address connected to
+};
+[[nodiscard]] const char* toString(SslMode mode);
+[[nodiscard]] std::optional<SslMode> parseSslMode(std::string_view text);
+
+// What the pool's server connections do about TLS: the mode, and the
+// client context (runtime::makeTlsClientContext) made once when the pool
+// starts; null only when the mode is disable.
+struct ServerTls {
+  SslMode mode = SslMode::kDisable;
+  std::shared_ptr<asio::ssl::context> context;
+};
+
 // How the pool proves who it is to the server for one user.
 struct ServerCredentials {
   std::string password;                            // plaintext, when known
@@ -61,10 +85,15 @@ struct ConnectFailure {
 class ServerConnection {
  public:
   ServerConnection(runtime::ServerSocket socket, ServerAddress address)
-      : socket_(std::move(socket)), address_(std::move(address)) {}
+      : stream_(std::move(socket)), address_(std::move(address)) {}
 
-  [[nodiscard]] runtime::ServerSocket& socket() { return socket_; }
-  [[nodiscard]] const runtime::ServerSocket& socket() const { return socket_; }
+  // Every byte to and from the server goes through stream() (plain or TLS);
+  // socket() is the socket under it, for endpoints and cancel().
+  [[nodiscard]] runtime::ServerStream& stream() { return stream_; }
+  [[nodiscard]] runtime::ServerSocket& socket() { return stream_.socket(); }
+  [[nodiscard]] const runtime::ServerSocket& socket() const { return stream_.socket(); }
+  // "TLSv1.3/TLS_AES_256_GCM_SHA384", or empty for a plain connection.
+  [[nodiscard]] const std::string& tlsDescription() const { return stream_.tlsDescription(); }
   [[nodiscard]] runtime::ByteBuffer& input() { return input_; }
   [[nodiscard]] const ServerAddress& address() const { return address_; }
   // ParameterStatus values, updated by the relay when the server reports changes.
@@ -87,18 +116,22 @@ class ServerConnection {
   void setParameter(std::string_view name, std::string_view value);
 
   void close();
-  [[nodiscard]] bool isOpen() const { return socket_.is_open(); }
+  [[nodiscard]] bool isOpen() const { return socket().is_open(); }
   // For an idle connection, where the server has nothing to say: true when
   // it said something anyway or hung up (FATAL from pg_terminate_backend, a
-  // restart), or when the socket is closed. Never blocks; reads nothing.
+  // restart), or when the socket is closed. Never blocks. A TLS connection
+  // may read what is pending into input() to find out (runtime::ServerStream::
+  // quiet); such a connection is closed, never used again.
   [[nodiscard]] bool closedByServer();
 
  private:
+  // One connection and login (server_connection.cpp); connectServer may
+  // make two under sslmode allow.
   friend asio::awaitable<std::variant<std::unique_ptr<ServerConnection>, ConnectFailure>>
-      connectServer(asio::any_io_executor, ServerAddress, Parameters, ServerCredentials,
-                    std::chrono::milliseconds);
+  connectAndLogin(asio::any_io_executor, const ServerAddress&, Parameters, ServerCredentials,
+                  const ServerTls&, bool, std::chrono::steady_clock::time_point);
 
-  runtime::ServerSocket socket_;
+  runtime::ServerStream stream_;
   ServerAddress address_;
   runtime::ByteBuffer input_;
   Parameters startup_;
@@ -110,12 +143,11 @@ class ServerConnection {
 
 using ConnectResult = std::variant<std::unique_ptr<ServerConnection>, ConnectFailure>;
 
-// Connects, logs in and reads up to the first ReadyForQuery, within `timeout`.
-[[nodiscard]] asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor,
-                                                           ServerAddress address,
-                                                           Parameters startup,
-                                                           ServerCredentials credentials,
-                                                           std::chrono::milliseconds timeout);
+// Connects, negotiates TLS as `tls` says, logs in and reads up to the first
+// ReadyForQuery, within `timeout`.
+[[nodiscard]] asio::awaitable<ConnectResult> connectServer(
+    asio::any_io_executor executor, ServerAddress address, Parameters startup,
+    ServerCredentials credentials, ServerTls tls, std::chrono::milliseconds timeout);
 
 // What a query the pool itself runs on a server connection came to.
 struct InternalQueryOutcome {
@@ -129,9 +161,10 @@ struct InternalQueryOutcome {
 [[nodiscard]] asio::awaitable<InternalQueryOutcome> runInternalQuery(
     ServerConnection& conn, std::string_view sql, std::chrono::milliseconds timeout);
 
-// Sends a CancelRequest for (pid, secret) to `address` on a new connection.
+// Sends a CancelRequest for (pid, secret) to `address` on a new connection,
+// inside TLS when `tls` would use it for a login (the secret stays private).
 [[nodiscard]] asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor,
-                                                      ServerAddress address, std::int32_t pid,
-                                                      std::int32_t secret);
+                                                      ServerAddress address, ServerTls tls,
+                                                      std::int32_t pid, std::int32_t secret);
 
 }  // namespace pgswarm::pool

@@ -67,8 +67,8 @@ std::unique_ptr<ServerConnection> ServerPool::takeIdle(const Parameters& startup
 asio::awaitable<AcquireResult> ServerPool::openNew(const Parameters& startup,
                                                    const ServerCredentials& credentials) {
   ++connecting_;
-  auto result =
-      co_await connectServer(executor_, address_, startup, credentials, limits_.connectTimeout);
+  auto result = co_await connectServer(executor_, address_, startup, credentials, limits_.tls,
+                                       limits_.connectTimeout);
   --connecting_;
   if (auto* failure = std::get_if<ConnectFailure>(&result)) {
     ++counters_.connectFailures;
@@ -479,8 +479,9 @@ asio::awaitable<void> ServerPool::fill() {
   // more than min_pool_size between them.
   while (!shuttingDown_ && slots_.tryTakeBelow(slots_.minServers())) {
     ++connecting_;
-    auto result = co_await connectServer(executor_, address_, fillTemplate_->startup,
-                                         fillTemplate_->credentials, limits_.connectTimeout);
+    auto result =
+        co_await connectServer(executor_, address_, fillTemplate_->startup,
+                               fillTemplate_->credentials, limits_.tls, limits_.connectTimeout);
     --connecting_;
     if (std::holds_alternative<ConnectFailure>(result)) {
       ++counters_.connectFailures;

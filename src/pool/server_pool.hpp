@@ -38,6 +38,7 @@ struct PoolLimits {
   std::chrono::milliseconds connectTimeout{5000};
   std::chrono::milliseconds idleTimeout{600000};  // close idle servers after this
   std::chrono::milliseconds lifetime{3600000};    // close servers older than this when idle
+  ServerTls tls;  // server_tls_sslmode and its context, for every connection opened
 };
 
 struct PoolCounters {

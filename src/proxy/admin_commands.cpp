@@ -288,7 +288,7 @@ ResultTable showServers(const ProxySnapshot& snapshot) {
   ResultTable table{
       {text("type"), text("user"), text("database"), text("state"), text("addr"), integer("port"),
        text("local_addr"), integer("local_port"), text("connect_time"), text("request_time"),
-       text("link"), integer("remote_pid"), integer("id"), integer("worker")},
+       text("link"), integer("remote_pid"), integer("id"), integer("worker"), text("tls")},
       {}};
   std::vector<const ServerSnapshot*> servers;
   for (const auto& worker : snapshot.workers) {
@@ -304,7 +304,8 @@ ResultTable showServers(const ProxySnapshot& snapshot) {
                           formatTime(server->requestTime),
                           server->link.empty() ? std::nullopt : std::optional(server->link),
                           number(std::int64_t{server->backendPid}), number(server->id),
-                          number(std::int64_t{server->worker})});
+                          number(std::int64_t{server->worker}),
+                          server->tls.empty() ? std::nullopt : std::optional(server->tls)});
   }
   return table;
 }

@@ -106,7 +106,7 @@ asio::awaitable<AuthQueryResult> runAuthQuery(pool::ServerConnection& conn, std:
                                               bool& reusable) {
   reusable = false;
   auto request = encodeAuthQuery(query, user);
-  if (auto ec = co_await runtime::writeAll(conn.socket(), request)) {
+  if (auto ec = co_await runtime::writeAll(conn.stream(), request)) {
     co_return failed("cannot send auth_query: " + ec.message());
   }
   AuthQueryReply reply(std::move(user));
@@ -126,7 +126,7 @@ asio::awaitable<AuthQueryResult> runAuthQuery(pool::ServerConnection& conn, std:
     if (frame.status == protocol::FrameStatus::kMalformed) {
       co_return failed("malformed message in the auth_query reply");
     }
-    if (auto ec = co_await runtime::readSomeWithin(conn.socket(), input, remaining(deadline))) {
+    if (auto ec = co_await runtime::readSomeWithin(conn.stream(), input, remaining(deadline))) {
       co_return failed("auth_query reply: " + ec.message());
     }
   }

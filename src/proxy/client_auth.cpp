@@ -135,6 +135,8 @@ ClientAuthMethod fromHba(HbaMethod method) {
       return ClientAuthMethod::kMd5;
     case HbaMethod::kTrust:
       return ClientAuthMethod::kTrust;
+    case HbaMethod::kCert:
+      return ClientAuthMethod::kCert;
     case HbaMethod::kScramSha256:
     case HbaMethod::kReject:
       break;
@@ -220,6 +222,29 @@ asio::awaitable<std::optional<auth::Secret>> findSecret(Worker& worker, const st
   co_return std::nullopt;
 }
 
+// hba's cert method: the handshake verified the certificate against
+// tls_ca_file; its CN must be the user name. PostgreSQL's messages.
+asio::awaitable<AuthOutcome> certificateLogin(runtime::ClientStream& socket,
+                                              const std::string& user) {
+  auto name = socket.certificateCommonName();
+  if (name.empty()) {
+    spdlog::info("user \"{}\": no valid client certificate (hba cert)", user);
+    co_await sendFatal(socket, protocol::sqlstate::kInvalidAuthorizationSpecification,
+                       "connection requires a valid client certificate");
+    co_return AuthOutcome::kRejected;
+  }
+  if (name != user) {
+    spdlog::info(
+        "certificate authentication failed for user \"{}\": provided user name ({}) and "
+        "authenticated user name ({}) do not match",
+        user, user, name);
+    co_await sendFatal(socket, protocol::sqlstate::kInvalidAuthorizationSpecification,
+                       "certificate authentication failed for user \"" + user + "\"");
+    co_return AuthOutcome::kRejected;
+  }
+  co_return AuthOutcome::kAuthenticated;
+}
+
 }  // namespace
 
 asio::awaitable<void> sendFatal(runtime::ClientStream& socket, std::string_view sqlState,
@@ -257,6 +282,7 @@ asio::awaitable<AuthOutcome> authenticateClient(Worker& worker, runtime::ClientS
   auto method = co_await chooseMethod(shared, socket, user, database);
   if (!method) co_return AuthOutcome::kRejected;
   if (*method == ClientAuthMethod::kTrust) co_return AuthOutcome::kAuthenticated;
+  if (*method == ClientAuthMethod::kCert) co_return co_await certificateLogin(socket, user);
   auto secret = co_await findSecret(worker, user, deadline);
   // md5 needs an md5 or plaintext secret; with a SCRAM secret (or none, as
   // with PostgreSQL's default password_encryption) the exchange is SCRAM.

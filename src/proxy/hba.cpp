@@ -163,12 +163,13 @@ Result<HbaMethod> method(const Field& field) {
   if (is(token, "md5")) return HbaMethod::kMd5;
   if (is(token, "trust")) return HbaMethod::kTrust;
   if (is(token, "reject")) return HbaMethod::kReject;
+  if (is(token, "cert")) return HbaMethod::kCert;
   for (std::string_view known :
-       {"password", "gss", "sspi", "ident", "peer", "pam", "ldap", "radius", "cert", "bsd"}) {
+       {"password", "gss", "sspi", "ident", "peer", "pam", "ldap", "radius", "bsd"}) {
     if (is(token, known)) {
       return makeError(
           "authentication method \"{}\" is not supported by the pool "
-          "(scram-sha-256, md5, trust, reject)",
+          "(scram-sha-256, md5, trust, reject, cert)",
           token.text);
     }
   }
@@ -197,6 +198,9 @@ Result<HbaRule> parseLine(const std::vector<Field>& fields, int line) {
   auto how = method(fields[next++]);
   if (!how) return how.error();
   rule.method = *how;
+  if (rule.method == HbaMethod::kCert && rule.type != HbaConnectionType::kHostSsl) {
+    return makeError("cert authentication is only supported on hostssl connections");
+  }
   if (next < fields.size()) {
     return makeError("authentication options are not supported (\"{}\")",
                      fields[next].front().text);
@@ -262,6 +266,8 @@ const char* toString(HbaMethod method) {
       return "trust";
     case HbaMethod::kReject:
       return "reject";
+    case HbaMethod::kCert:
+      return "cert";
   }
   return "?";
 }

@@ -21,7 +21,9 @@ enum class HbaConnectionType {
   kHostNoSsl,  // plain TCP only
 };
 
-enum class HbaMethod { kScramSha256, kMd5, kTrust, kReject };
+// kCert: a client certificate verified against tls_ca_file whose CN is the
+// user name (hostssl lines only, as in PostgreSQL).
+enum class HbaMethod { kScramSha256, kMd5, kTrust, kReject, kCert };
 [[nodiscard]] const char* toString(HbaMethod method);
 
 // An IPv4 or IPv6 address, network byte order (IPv4 in the first 4 bytes).

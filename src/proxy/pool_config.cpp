@@ -269,7 +269,7 @@ std::vector<SettingDef> buildDefs() {
       {.key = "pool.tls_ca_file",
        .flag = "tls-ca-file",
        .env = {"PGSWARM_CLIENT_TLS_CA_FILE"},
-       .help = "PEM CA bundle for client certificates (checked, not used yet)"},
+       .help = "PEM CA bundle: client certificates are asked for and checked against it"},
       {.key = "pool.tls_mode",
        .flag = "tls-mode",
        .env = {"PGSWARM_CLIENT_TLS_SSLMODE"},
@@ -283,6 +283,29 @@ std::vector<SettingDef> buildDefs() {
        .flag = "tls-ciphers",
        .defaultValue = "default",
        .help = "OpenSSL cipher list for TLS 1.2; default: forward-secret strong suites"},
+      {.key = "pool.server_tls_sslmode",
+       .flag = "server-tls-sslmode",
+       .defaultValue = "prefer",
+       .help = "TLS to the servers, as libpq's sslmode: disable, allow, prefer, require, "
+               "verify-ca, verify-full (unix sockets are never encrypted)"},
+      {.key = "pool.server_tls_ca_file",
+       .flag = "server-tls-ca-file",
+       .help = "PEM root certificates the servers' certificates must chain to (verify-ca, "
+               "verify-full)"},
+      {.key = "pool.server_tls_cert_file",
+       .flag = "server-tls-cert-file",
+       .help = "PEM certificate (chain) the pool presents to servers that ask for one"},
+      {.key = "pool.server_tls_key_file",
+       .flag = "server-tls-key-file",
+       .help = "PEM private key of server_tls_cert_file; mode 0600 (or 0640 owned by root)"},
+      {.key = "pool.server_tls_protocols",
+       .flag = "server-tls-protocols",
+       .defaultValue = "secure",
+       .help = "TLS versions towards servers, as tls_protocols"},
+      {.key = "pool.server_tls_ciphers",
+       .flag = "server-tls-ciphers",
+       .defaultValue = "default",
+       .help = "OpenSSL cipher list for TLS 1.2 towards servers, as tls_ciphers"},
       {.key = "pool.log_level",
        .flag = "log-level",
        .defaultValue = "info",
@@ -349,6 +372,39 @@ Status readTlsSettings(const Settings& settings, PoolConfig& config) {
   }
   if (auto versions = runtime::parseTlsProtocols(config.tlsProtocols); !versions) {
     return makeError("{}: {}", settings.origin("pool.tls_protocols"), versions.error().message);
+  }
+  return Ok{};
+}
+
+// server_tls_*: as for the client side, the files are read when the pool
+// starts; here only what fits together.
+Status readServerTlsSettings(const Settings& settings, PoolConfig& config) {
+  auto mode = pool::parseSslMode(settings.text("pool.server_tls_sslmode"));
+  if (!mode) {
+    return makeError(
+        "{}: '{}' is not one of disable, allow, prefer, require, verify-ca, "
+        "verify-full",
+        settings.origin("pool.server_tls_sslmode"), settings.text("pool.server_tls_sslmode"));
+  }
+  config.serverTlsMode = *mode;
+  config.serverTlsCaFile = settings.text("pool.server_tls_ca_file");
+  config.serverTlsCertFile = settings.text("pool.server_tls_cert_file");
+  config.serverTlsKeyFile = settings.text("pool.server_tls_key_file");
+  config.serverTlsProtocols = settings.text("pool.server_tls_protocols");
+  config.serverTlsCiphers = settings.text("pool.server_tls_ciphers");
+  if (config.serverTlsCertFile.empty() != config.serverTlsKeyFile.empty()) {
+    return makeError("pool.server_tls_cert_file and pool.server_tls_key_file must be set together");
+  }
+  bool verifies = *mode == pool::SslMode::kVerifyCa || *mode == pool::SslMode::kVerifyFull;
+  if (verifies && config.serverTlsCaFile.empty()) {
+    return makeError(
+        "{} is {}: set pool.server_tls_ca_file to the root certificates to check "
+        "the servers' with",
+        settings.origin("pool.server_tls_sslmode"), pool::toString(*mode));
+  }
+  if (auto versions = runtime::parseTlsProtocols(config.serverTlsProtocols); !versions) {
+    return makeError("{}: {}", settings.origin("pool.server_tls_protocols"),
+                     versions.error().message);
   }
   return Ok{};
 }
@@ -756,6 +812,8 @@ const char* toString(ClientAuthMethod method) {
       return "md5";
     case ClientAuthMethod::kTrust:
       return "trust";
+    case ClientAuthMethod::kCert:
+      return "cert";
   }
   return "?";
 }
@@ -876,6 +934,7 @@ Result<PoolConfig> poolConfigFromSettings(const Settings& settings) {
     *target = *value;
   }
   if (auto tls = readTlsSettings(settings, config); !tls) return tls.error();
+  if (auto tls = readServerTlsSettings(settings, config); !tls) return tls.error();
   config.logLevel = settings.text("pool.log_level");
   config.httpListen = settings.text("pool.http_listen");
   auto httpPort = settings.integer("pool.http_port", 0, 65535);
@@ -1046,6 +1105,12 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"tls_mode", toString(config.tlsMode)},
       {"tls_protocols", config.tlsProtocols},
       {"tls_ciphers", config.tlsCiphers},
+      {"server_tls_sslmode", pool::toString(config.serverTlsMode)},
+      {"server_tls_ca_file", config.serverTlsCaFile},
+      {"server_tls_cert_file", config.serverTlsCertFile},
+      {"server_tls_key_file", config.serverTlsKeyFile},
+      {"server_tls_protocols", config.serverTlsProtocols},
+      {"server_tls_ciphers", config.serverTlsCiphers},
       {"log_level", config.logLevel},
   };
   std::vector<std::pair<std::string, std::string>> described;

@@ -16,7 +16,8 @@
 namespace pgswarm::proxy {
 
 enum class PoolMode { kSession, kTransaction };
-enum class ClientAuthMethod { kScramSha256, kMd5, kTrust };
+// kCert comes from hba_file only (a client certificate whose CN is the user).
+enum class ClientAuthMethod { kScramSha256, kMd5, kTrust, kCert };
 enum class ServerReset { kDiscard, kReconnect };
 // What the pool answers an SSLRequest, and whether it insists on one.
 enum class ClientTlsMode {
@@ -110,10 +111,18 @@ struct PoolConfig {
   // Client-side TLS: cert and key (PEM) turn it on; prefer is then the default mode.
   std::string tlsCertFile;
   std::string tlsKeyFile;
-  std::string tlsCaFile;  // loaded and checked; client certificates are not asked for yet
+  std::string tlsCaFile;  // client certificates are asked for and must chain to it (hba cert)
   ClientTlsMode tlsMode = ClientTlsMode::kDisable;
   std::string tlsProtocols = "secure";  // TLS 1.2 and 1.3
   std::string tlsCiphers = "default";   // runtime::kDefaultTlsCiphers
+  // Server-side TLS (pool to PostgreSQL), libpq's sslmode and files; the
+  // health checks use the same (libpq sslmode, sslrootcert, sslcert, sslkey).
+  pool::SslMode serverTlsMode = pool::SslMode::kPrefer;
+  std::string serverTlsCaFile;    // roots for verify-ca / verify-full
+  std::string serverTlsCertFile;  // the pool's own certificate, for servers that ask
+  std::string serverTlsKeyFile;
+  std::string serverTlsProtocols = "secure";
+  std::string serverTlsCiphers = "default";
   std::string logLevel = "info";
   std::string httpListen = "127.0.0.1";  // GET /metrics and /health
   int httpPort = 8080;                   // 0: no HTTP endpoint

@@ -10,6 +10,7 @@
 #include "proxy/shared_state.hpp"
 #include "proxy/size_reload.hpp"
 #include "proxy/worker.hpp"
+#include "runtime/tls.hpp"
 
 namespace pgswarm::proxy {
 namespace {
@@ -35,6 +36,38 @@ std::string healthCheckPassword(const ProxyShared& shared) {
 }
 
 // A monitor of `servers` (the coordinator's nodes or a shard group's).
+// server_tls_* in libpq's words, so a health check sees a node as the data
+// path does. The root certificates go with verify-ca / verify-full only:
+// libpq would verify them under require too, where the data path does not.
+std::vector<std::pair<std::string, std::string>> libpqTlsKeywords(const PoolConfig& config) {
+  std::vector<std::pair<std::string, std::string>> keywords{
+      {"sslmode", pool::toString(config.serverTlsMode)}};
+  bool verifies = config.serverTlsMode == pool::SslMode::kVerifyCa ||
+                  config.serverTlsMode == pool::SslMode::kVerifyFull;
+  if (verifies) keywords.emplace_back("sslrootcert", config.serverTlsCaFile);
+  if (!config.serverTlsCertFile.empty()) {
+    keywords.emplace_back("sslcert", config.serverTlsCertFile);
+    keywords.emplace_back("sslkey", config.serverTlsKeyFile);
+  }
+  return keywords;
+}
+
+// The client context of server_tls_*, read once when the pool starts.
+Result<pool::ServerTls> makeServerTls(const PoolConfig& config) {
+  pool::ServerTls tls{.mode = config.serverTlsMode};
+  if (tls.mode == pool::SslMode::kDisable) return tls;
+  bool verifies = tls.mode == pool::SslMode::kVerifyCa || tls.mode == pool::SslMode::kVerifyFull;
+  auto context = runtime::makeTlsClientContext({.caFile = config.serverTlsCaFile,
+                                                .certFile = config.serverTlsCertFile,
+                                                .keyFile = config.serverTlsKeyFile,
+                                                .protocols = config.serverTlsProtocols,
+                                                .ciphers = config.serverTlsCiphers,
+                                                .verifyPeer = verifies});
+  if (!context) return context.error();
+  tls.context = std::move(*context);
+  return tls;
+}
+
 std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared,
                                                     const std::vector<pool::ServerAddress>& servers,
                                                     const std::vector<int>& weights) {
@@ -46,6 +79,7 @@ std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared,
                                         .connectTimeout = config.healthCheckTimeout,
                                         .queryTimeout = config.healthCheckTimeout,
                                         .events = shared.events};
+  options.tlsKeywords = libpqTlsKeywords(config);
   for (std::size_t i = 0; i < servers.size(); ++i) {
     const auto& server = servers[i];
     options.nodes.push_back({.name = server.host + ":" + std::to_string(server.port),
@@ -201,6 +235,12 @@ int runPool(const PoolConfig& config, std::function<Result<PoolConfig>()> reread
     spdlog::error("TLS: {}", tls.error().message);
     return 2;
   }
+  auto serverTls = makeServerTls(config);
+  if (!serverTls) {
+    spdlog::error("server TLS: {}", serverTls.error().message);
+    return 2;
+  }
+  shared.serverTls = std::move(*serverTls);
   auto endpoint = listenEndpoint(config);
   if (!endpoint) {
     spdlog::error("{}", endpoint.error().message);
@@ -245,10 +285,11 @@ int runPool(const PoolConfig& config, std::function<Result<PoolConfig>()> reread
   }
   spdlog::info(
       "pool listening on {}:{} ({} mode, {} workers, {} node(s), first {}:{}, {} shard "
-      "group(s), {} users, TLS {})",
+      "group(s), {} users, TLS {}, server TLS {})",
       config.listenAddress, config.listenPort, toString(config.mode), config.workers,
       config.servers.size(), config.servers.front().host, config.servers.front().port,
-      shared.shardGroups.size(), shared.users.size(), toString(config.tlsMode));
+      shared.shardGroups.size(), shared.users.size(), toString(config.tlsMode),
+      pool::toString(config.serverTlsMode));
 
   asio::io_context signals_loop;
   asio::signal_set signals(signals_loop, SIGINT, SIGTERM, SIGHUP);

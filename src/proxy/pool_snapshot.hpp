@@ -48,6 +48,7 @@ struct ServerSnapshot {
   std::int32_t backendPid = 0;
   std::uint64_t id = 0;
   int worker = 0;
+  std::string tls;  // "TLSv1.3/TLS_AES_256_GCM_SHA384", or empty when plain
 };
 
 struct PoolSnapshot {

@@ -350,7 +350,8 @@ asio::awaitable<void> Session::handleCancel(const CancelKey& key) {
   // finds nothing and does nothing, and the sender learns nothing either way.
   auto target = worker_.shared().cancels.find(key);
   if (!target) co_return;
-  co_await pool::sendCancelRequest(client_.get_executor(), target->address, target->backendPid,
+  co_await pool::sendCancelRequest(client_.get_executor(), target->address,
+                                   worker_.shared().serverTls, target->backendPid,
                                    target->backendSecret);
 }
 
@@ -1509,8 +1510,8 @@ asio::awaitable<std::optional<Session::Scan>> Session::sendClientInput() {
   if (consumed == 0) co_return scan;
   auto bytes = clientIn_.data().first(consumed);
   writingToServer_ = true;
-  auto ec = rewriting_ ? co_await runtime::writeAll(server_->socket(), toServer_)
-                       : co_await runtime::writeAll(server_->socket(), bytes);
+  auto ec = rewriting_ ? co_await runtime::writeAll(server_->stream(), toServer_)
+                       : co_await runtime::writeAll(server_->stream(), bytes);
   writingToServer_ = false;
   if (retryArmed_) {
     // Whole messages only: a read is sent again from its first byte.
@@ -1647,7 +1648,7 @@ asio::awaitable<void> Session::serverLoop() {
   const bool transactionMode = worker_.shared().config.mode == PoolMode::kTransaction;
   while (server_ && !closing_) {
     auto& conn = *server_;
-    auto ec = co_await runtime::readSome(conn.socket(), conn.input());
+    auto ec = co_await runtime::readSome(conn.stream(), conn.input());
     if (parking_) co_return;  // borrowReplica() took over; the connection is fine
     // A dead server answers before the client's bytes were even taken:
     // let that write finish so the read can be sent again whole.

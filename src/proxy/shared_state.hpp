@@ -75,6 +75,9 @@ struct ProxyShared {
   Users users;
   AccessRules access;
   ClientTls tls;
+  // server_tls_sslmode and its client context: set by runPool before the
+  // workers start, fixed afterwards (RELOAD does not change it).
+  pool::ServerTls serverTls;
   SecretCache authCache{config.authQueryCacheTtl};
   CancelRegistry cancels;
   // The pool sizes per (user, database, node) across all workers, and the

@@ -161,6 +161,7 @@ pool::ServerPool& Worker::poolFor(const std::string& user, const std::string& da
       .connectTimeout = config.serverConnectTimeout,
       .idleTimeout = config.serverIdleTimeout,
       .lifetime = config.serverLifetime,
+      .tls = shared_.serverTls,
   };
   // The one lock of this path, once per (user, database) and worker.
   auto& slots = shared_.slots.slotsFor(user, database, node);
@@ -178,7 +179,8 @@ pool::ServerPool& Worker::authQueryPool() {
     // absorbs repeats.
     pool::PoolLimits limits{.connectTimeout = config.serverConnectTimeout,
                             .idleTimeout = config.serverIdleTimeout,
-                            .lifetime = config.serverLifetime};
+                            .lifetime = config.serverLifetime,
+                            .tls = shared_.serverTls};
     authQuerySlots_ = std::make_unique<pool::PoolSlots>(2, 0, 1);
     authQueryPool_ =
         std::make_unique<pool::ServerPool>(io_.get_executor(), config.authUser, config.authDbname,
@@ -243,7 +245,8 @@ ServerSnapshot serverSnapshot(const pool::ServerConnection& conn, const pool::Se
                         .requestTime = wall(conn.lastUsed),
                         .backendPid = conn.backendPid(),
                         .id = conn.id,
-                        .worker = worker};
+                        .worker = worker,
+                        .tls = conn.tlsDescription()};
   std::tie(server.localAddr, server.localPort) = localEndpoint(conn);
   return server;
 }

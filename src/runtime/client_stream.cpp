@@ -1,28 +1,32 @@
 // Plain-or-TLS client connections: see client_stream.hpp.
 #include "runtime/client_stream.hpp"
 
-#include <asio/experimental/awaitable_operators.hpp>
+#include <openssl/x509.h>
+
+#include <cstring>
 
 namespace pgswarm::runtime {
 
 asio::awaitable<std::error_code> ClientStream::startTls(std::shared_ptr<asio::ssl::context> context,
                                                         std::chrono::milliseconds timeout) {
-  context_ = std::move(context);
-  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *context_);
-  using namespace asio::experimental::awaitable_operators;
-  asio::steady_timer timer(socket_.get_executor());
-  timer.expires_after(timeout);
-  std::error_code handshakeEc;
-  std::error_code timerEc;
-  auto winner =
-      co_await (tls_->async_handshake(asio::ssl::stream_base::server,
-                                      asio::redirect_error(asio::use_awaitable, handshakeEc)) ||
-                timer.async_wait(asio::redirect_error(asio::use_awaitable, timerEc)));
-  if (winner.index() == 1) co_return make_error_code(asio::error::timed_out);
-  if (handshakeEc) co_return handshakeEc;
-  const SSL* ssl = tls_->native_handle();
-  tlsDescription_ = std::string(SSL_get_version(ssl)) + "/" + SSL_get_cipher_name(ssl);
-  co_return std::error_code{};
+  wrap(std::move(context));
+  co_return co_await handshake(asio::ssl::stream_base::server, timeout);
+}
+
+std::string ClientStream::certificateCommonName() const {
+  SSL* ssl = tlsHandle();
+  if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer == nullptr) return {};
+  char name[256] = {};
+  int length =
+      X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, name, sizeof(name));
+  // A name that does not fit, or holds a NUL, is no name (PostgreSQL's rule).
+  if (length <= 0 || static_cast<std::size_t>(length) >= sizeof(name) ||
+      std::strlen(name) != static_cast<std::size_t>(length)) {
+    return {};
+  }
+  return {name, static_cast<std::size_t>(length)};
 }
 
 }  // namespace pgswarm::runtime

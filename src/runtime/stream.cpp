@@ -4,6 +4,7 @@
 #include <asio/experimental/awaitable_operators.hpp>
 
 #include "runtime/client_stream.hpp"
+#include "runtime/server_stream.hpp"
 
 namespace pgswarm::runtime {
 namespace {
@@ -87,23 +88,23 @@ asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes
   return writeAllOn(socket, bytes.data(), bytes.size());
 }
 
-asio::awaitable<std::error_code> readSome(ServerSocket& socket, ByteBuffer& buffer,
+asio::awaitable<std::error_code> readSome(ServerStream& stream, ByteBuffer& buffer,
                                           std::size_t chunk) {
-  return readSomeOn(socket, buffer, chunk);
+  return readSomeOn(stream, buffer, chunk);
 }
 
-asio::awaitable<std::error_code> readSomeWithin(ServerSocket& socket, ByteBuffer& buffer,
+asio::awaitable<std::error_code> readSomeWithin(ServerStream& stream, ByteBuffer& buffer,
                                                 std::chrono::milliseconds timeout,
                                                 std::size_t chunk) {
-  return readSomeWithinOn(socket, buffer, timeout, chunk);
+  return readSomeWithinOn(stream, buffer, timeout, chunk);
 }
 
-asio::awaitable<std::error_code> writeAll(ServerSocket& socket, std::span<const std::byte> bytes) {
-  return writeAllOn(socket, bytes.data(), bytes.size());
+asio::awaitable<std::error_code> writeAll(ServerStream& stream, std::span<const std::byte> bytes) {
+  return writeAllOn(stream, bytes.data(), bytes.size());
 }
 
-asio::awaitable<std::error_code> writeAll(ServerSocket& socket, std::string_view bytes) {
-  return writeAllOn(socket, bytes.data(), bytes.size());
+asio::awaitable<std::error_code> writeAll(ServerStream& stream, std::string_view bytes) {
+  return writeAllOn(stream, bytes.data(), bytes.size());
 }
 
 asio::awaitable<std::error_code> writeAll(ClientStream& stream, std::span<const std::byte> bytes) {

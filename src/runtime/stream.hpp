@@ -19,6 +19,9 @@ using Socket = asio::ip::tcp::socket;
 // when it runs on the same host (cheaper per message than TCP loopback).
 using ServerSocket = asio::generic::stream_protocol::socket;
 class ClientStream;  // client_stream.hpp: the same calls on a plain-or-TLS client connection
+// server_stream.hpp: a plain-or-TLS server connection. Its bytes go through
+// it, never through the ServerSocket underneath (no overloads for that).
+class ServerStream;
 
 // Reads what is available (at least one byte) into `buffer`; ec on EOF/error.
 [[nodiscard]] asio::awaitable<std::error_code> readSome(Socket& socket, ByteBuffer& buffer,
@@ -31,15 +34,15 @@ class ClientStream;  // client_stream.hpp: the same calls on a plain-or-TLS clie
                                                         std::span<const std::byte> bytes);
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes);
 
-[[nodiscard]] asio::awaitable<std::error_code> readSome(ServerSocket& socket, ByteBuffer& buffer,
+[[nodiscard]] asio::awaitable<std::error_code> readSome(ServerStream& stream, ByteBuffer& buffer,
                                                         std::size_t chunk = 16384);
-[[nodiscard]] asio::awaitable<std::error_code> readSomeWithin(ServerSocket& socket,
+[[nodiscard]] asio::awaitable<std::error_code> readSomeWithin(ServerStream& stream,
                                                               ByteBuffer& buffer,
                                                               std::chrono::milliseconds timeout,
                                                               std::size_t chunk = 16384);
-[[nodiscard]] asio::awaitable<std::error_code> writeAll(ServerSocket& socket,
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(ServerStream& stream,
                                                         std::span<const std::byte> bytes);
-[[nodiscard]] asio::awaitable<std::error_code> writeAll(ServerSocket& socket,
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(ServerStream& stream,
                                                         std::string_view bytes);
 
 [[nodiscard]] asio::awaitable<std::error_code> readSome(ClientStream& stream, ByteBuffer& buffer,

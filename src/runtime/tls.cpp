@@ -87,62 +87,106 @@ Status checkKeyFileMode(const std::string& path, mode_t mode, uid_t owner, uid_t
   return Ok{};
 }
 
-Result<std::shared_ptr<asio::ssl::context>> makeTlsServerContext(const TlsServerFiles& files) {
-  if (auto ok = checkReadable("certificate file", files.certFile); !ok) return ok.error();
-  if (auto ok = checkReadable("private key file", files.keyFile); !ok) return ok.error();
+namespace {
+
+// The certificate chain and its key, the key file held to PostgreSQL's
+// permission rule first.
+Status loadKeyPair(SSL_CTX* native, const std::string& certFile, const std::string& keyFile) {
+  if (auto ok = checkReadable("certificate file", certFile); !ok) return ok.error();
+  if (auto ok = checkReadable("private key file", keyFile); !ok) return ok.error();
   struct stat keyStat {};
-  if (::stat(files.keyFile.c_str(), &keyStat) != 0) {
-    return makeError("could not access private key file \"{}\": {}", files.keyFile,
-                     std::strerror(errno));
+  if (::stat(keyFile.c_str(), &keyStat) != 0) {
+    return makeError("could not access private key file \"{}\": {}", keyFile, std::strerror(errno));
   }
   if (!S_ISREG(keyStat.st_mode)) {
-    return makeError("private key file \"{}\" is not a regular file", files.keyFile);
+    return makeError("private key file \"{}\" is not a regular file", keyFile);
   }
-  if (auto ok = checkKeyFileMode(files.keyFile, keyStat.st_mode, keyStat.st_uid, ::geteuid());
-      !ok) {
+  if (auto ok = checkKeyFileMode(keyFile, keyStat.st_mode, keyStat.st_uid, ::geteuid()); !ok) {
     return ok.error();
   }
-  auto versions = parseTlsProtocols(files.protocols);
-  if (!versions) return versions.error();
+  if (SSL_CTX_use_certificate_chain_file(native, certFile.c_str()) != 1) {
+    return makeError("could not load certificate file \"{}\": {}", certFile, openSslReason());
+  }
+  if (SSL_CTX_use_PrivateKey_file(native, keyFile.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return makeError("could not load private key file \"{}\": {}", keyFile, openSslReason());
+  }
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return makeError("private key file \"{}\" does not match certificate \"{}\": {}", keyFile,
+                     certFile, openSslReason());
+  }
+  return Ok{};
+}
 
-  ERR_clear_error();
-  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-  SSL_CTX* native = context->native_handle();
+Status loadRootCertificates(SSL_CTX* native, const std::string& caFile) {
+  if (auto ok = checkReadable("CA file", caFile); !ok) return ok.error();
+  if (SSL_CTX_load_verify_locations(native, caFile.c_str(), nullptr) != 1) {
+    return makeError("could not load root certificate file \"{}\": {}", caFile, openSslReason());
+  }
+  return Ok{};
+}
+
+// TLS 1.2 at least, no compression (CRIME) or renegotiation, and the
+// cipher list for TLS 1.2: what both sides of the pool share.
+Status applyVersionsAndCiphers(SSL_CTX* native, const std::string& protocols,
+                               const std::string& ciphers) {
+  auto versions = parseTlsProtocols(protocols);
+  if (!versions) return versions.error();
   SSL_CTX_set_default_passwd_cb(native, noPassphrase);
   SSL_CTX_set_min_proto_version(native, versions->min);
   SSL_CTX_set_max_proto_version(native, versions->max);
-  // No compression (CRIME), no renegotiation, no session resumption: each
-  // connection is a full handshake, as PostgreSQL does it.
-  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+  SSL_CTX_set_options(native, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  const std::string list =
+      ciphers == "default" || ciphers.empty() ? std::string(kDefaultTlsCiphers) : ciphers;
+  if (SSL_CTX_set_cipher_list(native, list.c_str()) != 1) {
+    return makeError("tls_ciphers '{}': {}", list, openSslReason());
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<asio::ssl::context>> makeTlsServerContext(const TlsServerFiles& files) {
+  ERR_clear_error();
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  SSL_CTX* native = context->native_handle();
+  if (auto ok = applyVersionsAndCiphers(native, files.protocols, files.ciphers); !ok) {
+    return ok.error();
+  }
+  // No session resumption: each connection is a full handshake, as
+  // PostgreSQL does it.
+  SSL_CTX_set_options(native, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
   SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(native, 0);
-  const std::string ciphers = files.ciphers == "default" || files.ciphers.empty()
-                                  ? std::string(kDefaultTlsCiphers)
-                                  : files.ciphers;
-  if (SSL_CTX_set_cipher_list(native, ciphers.c_str()) != 1) {
-    return makeError("tls_ciphers '{}': {}", ciphers, openSslReason());
+  if (auto ok = loadKeyPair(native, files.certFile, files.keyFile); !ok) return ok.error();
+  if (files.caFile.empty()) {
+    SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+    return context;
   }
-  if (SSL_CTX_use_certificate_chain_file(native, files.certFile.c_str()) != 1) {
-    return makeError("could not load server certificate file \"{}\": {}", files.certFile,
-                     openSslReason());
+  if (auto ok = loadRootCertificates(native, files.caFile); !ok) return ok.error();
+  // As PostgreSQL with ssl_ca_file: clients are asked for a certificate
+  // (its CAs named to them), need not send one, and one that does not
+  // chain to the CA file fails the handshake. hba's cert method requires one.
+  if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(files.caFile.c_str())) {
+    SSL_CTX_set_client_CA_list(native, names);
   }
-  if (SSL_CTX_use_PrivateKey_file(native, files.keyFile.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return makeError("could not load private key file \"{}\": {}", files.keyFile, openSslReason());
+  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
+  return context;
+}
+
+Result<std::shared_ptr<asio::ssl::context>> makeTlsClientContext(const TlsClientFiles& files) {
+  ERR_clear_error();
+  auto context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX* native = context->native_handle();
+  if (auto ok = applyVersionsAndCiphers(native, files.protocols, files.ciphers); !ok) {
+    return ok.error();
   }
-  if (SSL_CTX_check_private_key(native) != 1) {
-    return makeError("private key file \"{}\" does not match certificate \"{}\": {}", files.keyFile,
-                     files.certFile, openSslReason());
+  if (!files.certFile.empty() || !files.keyFile.empty()) {
+    if (auto ok = loadKeyPair(native, files.certFile, files.keyFile); !ok) return ok.error();
   }
   if (!files.caFile.empty()) {
-    if (auto ok = checkReadable("CA file", files.caFile); !ok) return ok.error();
-    if (SSL_CTX_load_verify_locations(native, files.caFile.c_str(), nullptr) != 1) {
-      return makeError("could not load root certificate file \"{}\": {}", files.caFile,
-                       openSslReason());
-    }
-    // Loaded and checked, but client certificates are not asked for yet.
+    if (auto ok = loadRootCertificates(native, files.caFile); !ok) return ok.error();
   }
-  SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+  SSL_CTX_set_verify(native, files.verifyPeer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
   return context;
 }
 

@@ -1,7 +1,8 @@
-// The server side of TLS for client connections: building one OpenSSL
-// context from PEM files (certificate chain, private key, optional CA) with
-// a protocol floor of TLS 1.2, and the key-file permission rule PostgreSQL
-// applies. Knows nothing about PostgreSQL's SSLRequest; that is proxy/.
+// OpenSSL contexts from PEM files (certificate chain, private key, CA) with
+// a protocol floor of TLS 1.2 and the key-file permission rule PostgreSQL
+// applies: the server side for the pool's clients, the client side for its
+// connections to PostgreSQL. Knows nothing about PostgreSQL's SSLRequest;
+// that is proxy/ and pool/.
 #pragma once
 
 #include <sys/types.h>
@@ -31,7 +32,7 @@ inline constexpr const char* kDefaultTlsCiphers = "HIGH:!aNULL:!eNULL:!MD5:!3DES
 struct TlsServerFiles {
   std::string certFile;  // PEM chain, leaf first
   std::string keyFile;   // PEM private key, not encrypted
-  std::string caFile;    // PEM CA bundle for client certificates; optional
+  std::string caFile;    // PEM CA bundle: client certificates are asked for and checked; optional
   std::string protocols = "secure";
   std::string ciphers = "default";
 };
@@ -45,5 +46,22 @@ struct TlsServerFiles {
 // and OpenSSL's reason, and no context is made.
 [[nodiscard]] Result<std::shared_ptr<asio::ssl::context>> makeTlsServerContext(
     const TlsServerFiles& files);
+
+// The pool as a TLS client of PostgreSQL (server_tls_*): root certificates
+// to check the server's with, and a certificate of its own to present.
+struct TlsClientFiles {
+  std::string caFile;    // PEM root certificates; needed for verifyPeer
+  std::string certFile;  // PEM chain presented to the server; optional
+  std::string keyFile;   // its private key (required with certFile)
+  std::string protocols = "secure";
+  std::string ciphers = "default";
+  // The server's chain must lead to a root of caFile (verify-ca and
+  // verify-full); the host name is checked per connection (ServerStream).
+  bool verifyPeer = false;
+};
+
+// Reads and checks every file now, as makeTlsServerContext does.
+[[nodiscard]] Result<std::shared_ptr<asio::ssl::context>> makeTlsClientContext(
+    const TlsClientFiles& files);
 
 }  // namespace pgswarm::runtime

@@ -173,7 +173,7 @@ TEST(Hba, ErrorsNameFileLineAndReason) {
   EXPECT_EQ(errorOf("host all all all md4\n"), "hba.conf:1: invalid authentication method \"md4\"");
   EXPECT_EQ(errorOf("host all all all peer\n"),
             "hba.conf:1: authentication method \"peer\" is not supported by the pool "
-            "(scram-sha-256, md5, trust, reject)");
+            "(scram-sha-256, md5, trust, reject, cert)");
   EXPECT_EQ(errorOf("host all all all md5 clientcert=verify-full\n"),
             "hba.conf:1: authentication options are not supported (\"clientcert=verify-full\")");
   EXPECT_EQ(errorOf("host all \"alice all all md5\n"), "hba.conf:1: unterminated quoted string");
@@ -182,6 +182,15 @@ TEST(Hba, ErrorsNameFileLineAndReason) {
             "hba.conf:1: multiple values specified for host address");
   EXPECT_EQ(errorOf("host all all all md5,trust\n"),
             "hba.conf:1: multiple values specified for authentication type");
+}
+
+TEST(Hba, CertIsForHostsslLinesOnly) {
+  EXPECT_EQ(errorOf("hostssl all all all cert\n"), "(parsed)");
+  EXPECT_EQ(errorOf("host all all all cert\n"),
+            "hba.conf:1: cert authentication is only supported on hostssl connections");
+  EXPECT_EQ(errorOf("hostnossl all all all cert\n"),
+            "hba.conf:1: cert authentication is only supported on hostssl connections");
+  EXPECT_STREQ(toString(HbaMethod::kCert), "cert");
 }
 
 TEST(Hba, UnsupportedFeaturesAreErrorsNotSkippedLines) {

@@ -210,6 +210,59 @@ TEST(PoolConfig, ShowConfigKnowsTheTlsSettings) {
   }
 }
 
+TEST(PoolConfig, ServerTlsPrefersByDefault) {
+  auto config = configWith({});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->serverTlsMode, pool::SslMode::kPrefer);
+  EXPECT_EQ(config->serverTlsProtocols, "secure");
+  EXPECT_EQ(config->serverTlsCiphers, "default");
+  std::map<std::string, std::string> shown;
+  for (const auto& [key, value] : describeConfig(*config)) shown[key] = value;
+  EXPECT_EQ(shown["server_tls_sslmode"], "prefer");
+}
+
+TEST(PoolConfig, ServerTlsFromFlagsAndEnvironment) {
+  auto config = configWith({{"pool.server_tls_sslmode", "verify-full"},
+                            {"pool.server_tls_ca_file", "/c/root.crt"},
+                            {"pool.server_tls_cert_file", "/c/pool.crt"},
+                            {"pool.server_tls_key_file", "/c/pool.key"},
+                            {"pool.server_tls_protocols", "tlsv1.3"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->serverTlsMode, pool::SslMode::kVerifyFull);
+  EXPECT_EQ(config->serverTlsCaFile, "/c/root.crt");
+  EXPECT_EQ(config->serverTlsCertFile, "/c/pool.crt");
+  EXPECT_EQ(config->serverTlsKeyFile, "/c/pool.key");
+  EXPECT_EQ(config->serverTlsProtocols, "tlsv1.3");
+  auto fromEnvironment = configFrom({{"PGSWARM_POOL_SERVER_TLS_SSLMODE", "require"}});
+  ASSERT_TRUE(fromEnvironment.ok()) << fromEnvironment.error().message;
+  EXPECT_EQ(fromEnvironment->serverTlsMode, pool::SslMode::kRequire);
+  for (const char* mode : {"disable", "allow", "prefer", "require", "verify-ca"}) {
+    auto parsed =
+        configWith({{"pool.server_tls_sslmode", mode}, {"pool.server_tls_ca_file", "/c/root.crt"}});
+    ASSERT_TRUE(parsed.ok()) << mode << ": " << parsed.error().message;
+    EXPECT_STREQ(pool::toString(parsed->serverTlsMode), mode);
+  }
+}
+
+TEST(PoolConfig, ServerTlsSettingsThatDoNotFit) {
+  auto unknown = configWith({{"pool.server_tls_sslmode", "on"}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("'on' is not one of disable, allow, prefer"),
+            std::string::npos)
+      << unknown.error().message;
+  for (const char* mode : {"verify-ca", "verify-full"}) {
+    auto noRoots = configWith({{"pool.server_tls_sslmode", mode}});
+    ASSERT_FALSE(noRoots.ok()) << mode;
+    EXPECT_NE(noRoots.error().message.find("set pool.server_tls_ca_file"), std::string::npos)
+        << noRoots.error().message;
+  }
+  auto certAlone = configWith({{"pool.server_tls_cert_file", "/c/pool.crt"}});
+  ASSERT_FALSE(certAlone.ok());
+  EXPECT_NE(certAlone.error().message.find("must be set together"), std::string::npos);
+  EXPECT_FALSE(configWith({{"pool.server_tls_key_file", "/c/pool.key"}}).ok());
+  EXPECT_FALSE(configWith({{"pool.server_tls_protocols", "tlsv1.1"}}).ok());
+}
+
 TEST(PoolConfig, ShardGroupsFromShardHosts) {
   auto config =
       configWith({{"pool.shard_hosts", "shard1=10.0.0.1:5432, 10.0.0.2:5433; shard2=h3:6000;"},
@@ -496,6 +549,14 @@ TEST(PoolSizeOverrides, NoneByDefault) {
   EXPECT_TRUE(config->sizes.databases.empty());
   EXPECT_TRUE(config->sizes.users.empty());
   EXPECT_EQ(config->sizes.of("any", "any").limit, 20);
+}
+
+TEST(PoolConfig, ServerTlsFromTheFile) {
+  auto config = configFromToml(
+      "[pool]\nserver_tls_sslmode = \"verify-ca\"\nserver_tls_ca_file = \"/c/root.crt\"\n");
+  ASSERT_TRUE(config.ok()) << errorOf(config);
+  EXPECT_EQ(config->serverTlsMode, pool::SslMode::kVerifyCa);
+  EXPECT_EQ(config->serverTlsCaFile, "/c/root.crt");
 }
 
 }  // namespace

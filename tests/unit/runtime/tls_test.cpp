@@ -13,10 +13,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 #include "runtime/client_stream.hpp"
+#include "runtime/server_stream.hpp"
 #include "runtime/stream.hpp"
 
 namespace pgswarm::runtime {
@@ -255,6 +257,124 @@ TEST(ClientStream, PlainStreamUsesTheSameCalls) {
   EXPECT_FALSE(server.tls());
   EXPECT_EQ(received, "hello");
   EXPECT_EQ(std::string(reply, 5), "world");
+}
+
+TEST(TlsClientContext, LoadsRootsAndAKeyPair) {
+  PemFiles pem;
+  auto verifying = makeTlsClientContext({.caFile = pem.cert(), .verifyPeer = true});
+  ASSERT_TRUE(verifying.ok()) << verifying.error().message;
+  EXPECT_EQ(SSL_CTX_get_verify_mode((*verifying)->native_handle()), SSL_VERIFY_PEER);
+  auto presenting = makeTlsClientContext({.certFile = pem.cert(), .keyFile = pem.key()});
+  ASSERT_TRUE(presenting.ok()) << presenting.error().message;
+  EXPECT_EQ(SSL_CTX_get_verify_mode((*presenting)->native_handle()), SSL_VERIFY_NONE);
+  auto missing = makeTlsClientContext({.caFile = pem.dir() + "/missing.crt"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("missing.crt"), std::string::npos);
+  EXPECT_FALSE(makeTlsClientContext({.certFile = pem.cert()}).ok());  // no key
+  EXPECT_FALSE(makeTlsClientContext({.protocols = "tlsv1"}).ok());
+}
+
+// The client end of socketPair as the pool's server connections hold it.
+ServerSocket asServerSocket(asio::io_context& io, asio::ip::tcp::socket socket) {
+  auto protocol = socket.local_endpoint().protocol();
+  return {io, asio::generic::stream_protocol(protocol.family(), protocol.protocol()),
+          socket.release()};
+}
+
+// A ServerStream handshake to a ClientStream serving pem's certificate;
+// the client's error, and both streams for more.
+struct Handshake {
+  std::error_code error;
+  std::unique_ptr<ClientStream> server;
+  std::unique_ptr<ServerStream> client;
+};
+
+Handshake handshakeTo(asio::io_context& io, const PemFiles& pem, const std::string& host,
+                      bool verifyHost, TlsClientFiles files) {
+  auto serverContext = makeTlsServerContext(pem.files());
+  auto clientContext = makeTlsClientContext(files);
+  EXPECT_TRUE(serverContext.ok() && clientContext.ok());
+  auto [serverSide, clientSide] = socketPair(io);
+  Handshake result{
+      .server = std::make_unique<ClientStream>(std::move(serverSide)),
+      .client = std::make_unique<ServerStream>(asServerSocket(io, std::move(clientSide)))};
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        (void)co_await result.server->startTls(*serverContext, 5s);
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        result.error = co_await result.client->startTls(*clientContext, host, verifyHost, 5s);
+      },
+      asio::detached);
+  io.run_for(5s);
+  io.restart();
+  return result;
+}
+
+TEST(ServerStream, VerifyFullChecksTheNameAndQuietSeesPendingRecords) {
+  PemFiles pem;  // self-signed, CN=localhost, no SAN: the CN is the name
+  asio::io_context io;
+  auto made = handshakeTo(io, pem, "localhost", true, {.caFile = pem.cert(), .verifyPeer = true});
+  ASSERT_FALSE(made.error) << made.error.message() << " " << made.client->verifyFailure();
+  EXPECT_TRUE(made.client->tls());
+  EXPECT_EQ(made.client->tlsDescription().rfind("TLSv1.3/", 0), 0U);
+  ByteBuffer input;
+  EXPECT_TRUE(made.client->quiet(input));
+  EXPECT_TRUE(input.empty());
+  // One record from the server while the connection is idle: not quiet, and
+  // its bytes are kept rather than lost.
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        (void)co_await writeAll(*made.server, std::string_view("E"));
+      },
+      asio::detached);
+  io.run_for(1s);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(made.client->quiet(input));
+  ASSERT_EQ(input.size(), 1U);
+  EXPECT_EQ(static_cast<char>(input.data()[0]), 'E');
+}
+
+TEST(ServerStream, VerifyFullRefusesAnotherName) {
+  PemFiles pem;
+  asio::io_context io;
+  auto made =
+      handshakeTo(io, pem, "elsewhere.example", true, {.caFile = pem.cert(), .verifyPeer = true});
+  EXPECT_TRUE(made.error);
+  EXPECT_EQ(made.client->verifyFailure(), "hostname mismatch");
+}
+
+TEST(ServerStream, VerifyCaRefusesAnUnknownRootButRequireDoesNot) {
+  PemFiles pem;
+  PemFiles other;
+  asio::io_context io;
+  auto refused =
+      handshakeTo(io, pem, "localhost", false, {.caFile = other.cert(), .verifyPeer = true});
+  EXPECT_TRUE(refused.error);
+  EXPECT_FALSE(refused.client->verifyFailure().empty());
+  auto unchecked = handshakeTo(io, pem, "localhost", false, {});
+  EXPECT_FALSE(unchecked.error) << unchecked.error.message();
+  EXPECT_TRUE(unchecked.client->verifyFailure().empty());
+}
+
+TEST(ServerStream, PlainQuietPeeksWithoutReading) {
+  asio::io_context io;
+  auto [serverSide, clientSide] = socketPair(io);
+  ServerStream client(asServerSocket(io, std::move(clientSide)));
+  ByteBuffer input;
+  EXPECT_TRUE(client.quiet(input));
+  asio::write(serverSide, asio::buffer(std::string_view("E")));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(client.quiet(input));
+  EXPECT_TRUE(input.empty());  // peeked, still on the socket
+  serverSide.close();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(client.quiet(input));
 }
 
 }  // namespace
