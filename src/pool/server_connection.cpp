@@ -281,15 +281,6 @@ bool tlsFirst(const ServerTls& tls) {
   return tls.mode != SslMode::kDisable && tls.mode != SslMode::kAllow;
 }
 
-// libpq's rule: a unix socket is never encrypted, whatever the mode. Asked
-// of the connected socket, not the address, so a node reached through a
-// socket route (or a host that is a socket directory) is treated alike.
-bool overUnixSocket(const runtime::ServerSocket& socket) {
-  std::error_code ec;
-  auto endpoint = socket.local_endpoint(ec);
-  return !ec && endpoint.protocol().family() == AF_UNIX;
-}
-
 // After the TCP connect: SSLRequest, the server's one-byte answer, and on
 // 'S' the handshake. Empty when the connection may go on (in TLS, or plain
 // where the mode allows it), else why not.
@@ -354,14 +345,6 @@ const char* toString(SslMode mode) {
   return "?";
 }
 
-std::optional<SslMode> parseSslMode(std::string_view text) {
-  for (auto mode : {SslMode::kDisable, SslMode::kAllow, SslMode::kPrefer, SslMode::kRequire,
-                    SslMode::kVerifyCa, SslMode::kVerifyFull}) {
-    if (text == toString(mode)) return mode;
-  }
-  return std::nullopt;
-}
-
 void ServerConnection::close() {
   std::error_code ignored;
   socket().shutdown(asio::socket_base::shutdown_both, ignored);
@@ -407,7 +390,10 @@ asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
     co_return ConnectFailure{"cannot connect to server " + where + ": " + ec.message(), {}};
   }
   runtime::tuneSocket(conn->socket());
-  if (useTls && !overUnixSocket(conn->socket())) {
+  // libpq's rule: a unix socket is never encrypted, whatever the mode. Asked
+  // of the connected socket, not the address, so a socket route and a host
+  // that is a socket directory are treated alike.
+  if (useTls && !runtime::overUnixSocket(conn->socket())) {
     auto refused = co_await negotiateTls(conn->stream(), conn->input(), address, tls, deadline);
     if (!refused.empty()) co_return ConnectFailure{"server " + where + ": " + refused, {}};
   }
@@ -503,7 +489,7 @@ asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor, ServerAd
   auto deadline = Clock::now() + std::chrono::seconds(5);
   if (co_await connectWithin(stream.socket(), address, deadline)) co_return;
   runtime::ByteBuffer input(64);
-  if (tlsFirst(tls) && !overUnixSocket(stream.socket())) {
+  if (tlsFirst(tls) && !runtime::overUnixSocket(stream.socket())) {
     // Not sent at all rather than in plain text against the mode.
     if (!(co_await negotiateTls(stream, input, address, tls, deadline)).empty()) co_return;
   }

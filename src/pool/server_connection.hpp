@@ -55,7 +55,6 @@ enum class SslMode {
   kVerifyFull,  // as verify-ca, and it must be for the host name or address connected to
 };
 [[nodiscard]] const char* toString(SslMode mode);
-[[nodiscard]] std::optional<SslMode> parseSslMode(std::string_view text);
 
 // What the pool's server connections do about TLS: the mode, and the
 // client context (runtime::makeTlsClientContext) made once when the pool

@@ -379,13 +379,15 @@ Status readTlsSettings(const Settings& settings, PoolConfig& config) {
 // server_tls_*: as for the client side, the files are read when the pool
 // starts; here only what fits together.
 Status readServerTlsSettings(const Settings& settings, PoolConfig& config) {
-  auto mode = pool::parseSslMode(settings.text("pool.server_tls_sslmode"));
-  if (!mode) {
-    return makeError(
-        "{}: '{}' is not one of disable, allow, prefer, require, verify-ca, "
-        "verify-full",
-        settings.origin("pool.server_tls_sslmode"), settings.text("pool.server_tls_sslmode"));
-  }
+  using pool::SslMode;
+  auto mode = choice<SslMode>(settings, "pool.server_tls_sslmode",
+                              {{toString(SslMode::kDisable), SslMode::kDisable},
+                               {toString(SslMode::kAllow), SslMode::kAllow},
+                               {toString(SslMode::kPrefer), SslMode::kPrefer},
+                               {toString(SslMode::kRequire), SslMode::kRequire},
+                               {toString(SslMode::kVerifyCa), SslMode::kVerifyCa},
+                               {toString(SslMode::kVerifyFull), SslMode::kVerifyFull}});
+  if (!mode) return mode.error();
   config.serverTlsMode = *mode;
   config.serverTlsCaFile = settings.text("pool.server_tls_ca_file");
   config.serverTlsCertFile = settings.text("pool.server_tls_cert_file");
@@ -395,7 +397,7 @@ Status readServerTlsSettings(const Settings& settings, PoolConfig& config) {
   if (config.serverTlsCertFile.empty() != config.serverTlsKeyFile.empty()) {
     return makeError("pool.server_tls_cert_file and pool.server_tls_key_file must be set together");
   }
-  bool verifies = *mode == pool::SslMode::kVerifyCa || *mode == pool::SslMode::kVerifyFull;
+  bool verifies = *mode == SslMode::kVerifyCa || *mode == SslMode::kVerifyFull;
   if (verifies && config.serverTlsCaFile.empty()) {
     return makeError(
         "{} is {}: set pool.server_tls_ca_file to the root certificates to check "

@@ -131,10 +131,13 @@ void tuneSocket(Socket& socket) {
 }
 
 void tuneSocket(ServerSocket& socket) {
+  if (!overUnixSocket(socket)) setTcpOptions(socket);
+}
+
+bool overUnixSocket(const ServerSocket& socket) {
   std::error_code ec;
   auto endpoint = socket.local_endpoint(ec);
-  if (ec || endpoint.protocol().family() == AF_UNIX) return;
-  setTcpOptions(socket);
+  return !ec && endpoint.protocol().family() == AF_UNIX;
 }
 
 }  // namespace pgswarm::runtime

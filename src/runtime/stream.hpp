@@ -66,4 +66,8 @@ class ServerStream;
 void tuneSocket(Socket& socket);
 void tuneSocket(ServerSocket& socket);
 
+// Whether a connected server socket is a unix socket (libpq's rules differ
+// there: no TCP options, never TLS).
+[[nodiscard]] bool overUnixSocket(const ServerSocket& socket);
+
 }  // namespace pgswarm::runtime
