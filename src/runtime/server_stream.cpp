@@ -7,6 +7,8 @@
 #include <array>
 #include <cerrno>
 
+#include "runtime/reactor_wait.hpp"
+
 namespace pgswarm::runtime {
 
 asio::awaitable<std::error_code> ServerStream::startTls(std::shared_ptr<asio::ssl::context> context,
@@ -47,6 +49,7 @@ std::string ServerStream::verifyFailure() const {
 
 bool ServerStream::quiet(ByteBuffer& buffer) {
   if (!tls()) {
+    if (!maybeUnread() && reactorSawNothing(socket())) return true;
     char byte = 0;
     auto n = ::recv(socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n >= 0) return false;  // bytes while idle, or end of stream

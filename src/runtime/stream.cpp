@@ -4,20 +4,64 @@
 #include <asio/experimental/awaitable_operators.hpp>
 
 #include "runtime/client_stream.hpp"
+#include "runtime/reactor_wait.hpp"
 #include "runtime/server_stream.hpp"
 
 namespace pgswarm::runtime {
 namespace {
 
-// One body for both stream kinds; each public overload instantiates it.
+// A plain connection: one recv() per wake-up, after a wait that costs no
+// system call (reactor_wait.hpp); asio's read would add an EAGAIN recv or
+// an epoll_ctl per message. An edge whose bytes an earlier recv() already
+// took ends the wait with nothing to read: that returns no bytes and no
+// error rather than waiting again here, so a socket.cancel() that came
+// while the wake-up was queued still reaches the caller, who looks at its
+// own state (why it cancelled) before reading again.
+// `idle`: an empty buffer gives its memory up while waiting (ByteBuffer::release).
 template <typename Stream>
-asio::awaitable<std::error_code> readSomeOn(Stream& stream, ByteBuffer& buffer, std::size_t chunk) {
+asio::awaitable<std::error_code> readPlainOn(Stream& stream, ByteBuffer& buffer, std::size_t chunk,
+                                             bool idle = false) {
+  if (!stream.maybeUnread()) {
+    if (idle && buffer.empty()) buffer.release();
+    if (auto ec = co_await awaitReadable(stream.socket())) co_return ec;
+  }
+  auto got = recvNow(stream.socket().native_handle(), buffer, chunk);
+  stream.setMaybeUnread(got.full);
+  if (got.wouldBlock && idle && buffer.empty()) buffer.release();
+  co_return got.ec;
+}
+
+// Bytes a full recvNow() left behind, taken before an asio read (which
+// would wait for an edge that will not come); true when that ends the read.
+template <typename Stream>
+bool takeUnread(Stream& stream, ByteBuffer& buffer, std::size_t chunk, std::error_code& ec) {
+  if constexpr (requires { stream.maybeUnread(); }) {
+    if (stream.tls() || !stream.maybeUnread()) return false;
+    auto got = recvNow(stream.socket().native_handle(), buffer, chunk);
+    stream.setMaybeUnread(got.full);
+    ec = got.ec;
+    return !got.wouldBlock;
+  } else {
+    return false;  // a bare socket: asio reads only
+  }
+}
+
+template <typename Stream>
+asio::awaitable<std::error_code> readWithAsio(Stream& stream, ByteBuffer& buffer,
+                                              std::size_t chunk) {
   auto room = buffer.prepare(chunk);
   std::error_code ec;
   std::size_t n = co_await stream.async_read_some(asio::buffer(room.data(), room.size()),
                                                   asio::redirect_error(asio::use_awaitable, ec));
   if (!ec) buffer.commit(n);
   co_return ec;
+}
+
+// One body for both stream kinds; each public overload instantiates it.
+template <typename Stream>
+asio::awaitable<std::error_code> readSomeOn(Stream& stream, ByteBuffer& buffer, std::size_t chunk) {
+  if (kEdgeWaits && !stream.tls()) return readPlainOn(stream, buffer, chunk);
+  return readWithAsio(stream, buffer, chunk);
 }
 
 template <typename Stream>
@@ -27,10 +71,11 @@ asio::awaitable<std::error_code> readSomeWithinOn(Stream& stream, ByteBuffer& bu
   // The parallel group cancels whichever operation loses, so no handler can
   // outlive this frame. Only used outside the per-message path (logins).
   using namespace asio::experimental::awaitable_operators;
+  if (std::error_code ec; takeUnread(stream, buffer, chunk, ec)) co_return ec;
   asio::steady_timer timer(stream.get_executor());
   timer.expires_after(timeout);
   std::error_code timerEc;
-  auto winner = co_await (readSomeOn(stream, buffer, chunk) ||
+  auto winner = co_await (readWithAsio(stream, buffer, chunk) ||
                           timer.async_wait(asio::redirect_error(asio::use_awaitable, timerEc)));
   if (winner.index() == 1) co_return make_error_code(asio::error::timed_out);
   co_return std::get<0>(winner);
@@ -47,7 +92,7 @@ asio::awaitable<std::error_code> writeAllOn(Stream& stream, const void* data, st
 }  // namespace
 
 asio::awaitable<std::error_code> readSome(Socket& socket, ByteBuffer& buffer, std::size_t chunk) {
-  return readSomeOn(socket, buffer, chunk);
+  return readWithAsio(socket, buffer, chunk);
 }
 
 asio::awaitable<std::error_code> readSome(ClientStream& stream, ByteBuffer& buffer,
@@ -58,6 +103,9 @@ asio::awaitable<std::error_code> readSome(ClientStream& stream, ByteBuffer& buff
 asio::awaitable<std::error_code> readSomeWhenReady(ClientStream& stream, ByteBuffer& buffer) {
   // TLS may hold decrypted bytes the socket no longer shows as readable, so
   // only a plain connection waits on the socket itself.
+  if (kEdgeWaits && !stream.tls()) {
+    co_return co_await readPlainOn(stream, buffer, ByteBuffer::kChunk, /*idle=*/true);
+  }
   if (buffer.empty() && !stream.tls()) {
     buffer.release();
     std::error_code ec;

@@ -34,6 +34,9 @@ class ServerStream;
                                                         std::span<const std::byte> bytes);
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes);
 
+// On a plain ServerStream or ClientStream, readSome and readSomeWhenReady
+// may also return no bytes and no error (a spent wake-up, stream.cpp):
+// callers loop, checking their own state between reads.
 [[nodiscard]] asio::awaitable<std::error_code> readSome(ServerStream& stream, ByteBuffer& buffer,
                                                         std::size_t chunk = 16384);
 [[nodiscard]] asio::awaitable<std::error_code> readSomeWithin(ServerStream& stream,

@@ -36,6 +36,11 @@ class TlsStream {
   // "TLSv1.3/TLS_AES_256_GCM_SHA384" once the handshake is done, else empty.
   [[nodiscard]] const std::string& tlsDescription() const { return tlsDescription_; }
 
+  // A plain connection read by recvNow (reactor_wait.hpp): its last read
+  // filled the chunk, so bytes may wait that no new edge will announce.
+  [[nodiscard]] bool maybeUnread() const { return maybeUnread_; }
+  void setMaybeUnread(bool value) { maybeUnread_ = value; }
+
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {  // NOLINT: asio's name
     return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
@@ -84,6 +89,7 @@ class TlsStream {
   std::shared_ptr<asio::ssl::context> context_;
   std::unique_ptr<Tls> tls_;
   std::string tlsDescription_;
+  bool maybeUnread_ = false;
 };
 
 // The socket kinds used, instantiated in tls_stream.cpp.

@@ -1,0 +1,148 @@
+// Edge waits on asio's epoll reactor: see reactor_wait.hpp.
+#include "runtime/reactor_wait.hpp"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+namespace pgswarm::runtime {
+
+RecvResult recvNow(int fd, ByteBuffer& buffer, std::size_t chunk) {
+  auto room = buffer.prepare(chunk);
+  for (;;) {
+    auto n = ::recv(fd, room.data(), room.size(), MSG_DONTWAIT);
+    if (n > 0) {
+      buffer.commit(static_cast<std::size_t>(n));
+      return {.full = static_cast<std::size_t>(n) == room.size()};
+    }
+    if (n == 0) return {.ec = asio::error::eof};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return {.wouldBlock = true};
+    return {.ec = std::error_code(errno, asio::error::get_system_category())};
+  }
+}
+
+#if ASIO_VERSION == 102201 && defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT)
+namespace {
+
+// The socket's reactor registration, which asio keeps in a protected
+// member: a pointer to it formed through a derived class is a pointer to
+// the base's member, usable on any socket.
+template <typename Protocol, typename Executor>
+struct SocketInternals : asio::basic_socket<Protocol, Executor> {
+  static auto& of(asio::basic_socket<Protocol, Executor>& socket) {
+    return (socket.*&SocketInternals::impl_).get_implementation();
+  }
+};
+
+// A read-side reactor operation that does no I/O: "performed" means an edge
+// came (or had come), and done_and_exhausted makes the reactor forget it,
+// so the next wait waits for a new one.
+template <typename Handler>
+class EdgeWait final : public asio::detail::reactor_op {
+ public:
+  explicit EdgeWait(Handler handler, bool* performed = nullptr)
+      : reactor_op(asio::error_code(), &EdgeWait::perform, &EdgeWait::complete),
+        handler_(std::move(handler)),
+        performed_(performed) {}
+
+ private:
+  static status perform(reactor_op* base) {
+    auto* op = static_cast<EdgeWait*>(base);
+    if (op->performed_ != nullptr) *op->performed_ = true;
+    return done_and_exhausted;
+  }
+
+  // owner is null when the io_context is destroyed with the wait pending:
+  // the handler is destroyed, never called.
+  static void complete(void* owner, asio::detail::operation* base, const asio::error_code& /*ec*/,
+                       std::size_t /*bytes*/) {
+    auto* op = static_cast<EdgeWait*>(base);
+    Handler handler(std::move(op->handler_));
+    std::error_code ec = op->ec_;
+    delete op;  // first: the handler may start the next wait
+    if (owner != nullptr) std::move(handler)(ec);
+  }
+
+  Handler handler_;
+  bool* performed_;
+};
+
+template <typename Socket>
+void startEdgeWait(Socket& socket, asio::detail::reactor_op* op) {
+  auto& impl =
+      SocketInternals<typename Socket::protocol_type, typename Socket::executor_type>::of(socket);
+  auto& reactor = asio::use_service<asio::detail::epoll_reactor>(
+      asio::query(socket.get_executor(), asio::execution::context));
+  reactor.start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, op,
+                   /*is_continuation=*/false, /*allow_speculative=*/true);
+}
+
+template <typename Socket>
+asio::awaitable<std::error_code> awaitReadableOn(Socket& socket) {
+  std::error_code ec;
+  auto token = asio::redirect_error(asio::use_awaitable, ec);
+  co_await asio::async_initiate<decltype(token), void(std::error_code)>(
+      [&socket](auto handler) {
+        startEdgeWait(socket, new EdgeWait<decltype(handler)>(std::move(handler)));
+      },
+      token);
+  co_return ec;
+}
+
+struct Ignore {
+  void operator()(std::error_code /*ec*/) const {}
+};
+
+template <typename Socket>
+bool sawNothingOn(Socket& socket) {
+  if (!socket.is_open()) return false;
+  bool performed = false;
+  startEdgeWait(socket, new EdgeWait<Ignore>(Ignore{}, &performed));
+  if (performed) return false;  // an edge came: it completes (ignored) on its own
+  // Queued: nothing came. Take it back; it completes as aborted, ignored.
+  // One io_context per thread, so no poll can perform it in between.
+  std::error_code ignored;
+  socket.cancel(ignored);
+  return true;
+}
+
+}  // namespace
+
+asio::awaitable<std::error_code> awaitReadable(asio::ip::tcp::socket& socket) {
+  return awaitReadableOn(socket);
+}
+asio::awaitable<std::error_code> awaitReadable(asio::generic::stream_protocol::socket& socket) {
+  return awaitReadableOn(socket);
+}
+bool reactorSawNothing(asio::ip::tcp::socket& socket) {
+  return sawNothingOn(socket);
+}
+bool reactorSawNothing(asio::generic::stream_protocol::socket& socket) {
+  return sawNothingOn(socket);
+}
+
+#else  // asio's own wait (a re-arm per wait) where its internals differ
+
+asio::awaitable<std::error_code> awaitReadable(asio::ip::tcp::socket& socket) {
+  std::error_code ec;
+  co_await socket.async_wait(asio::socket_base::wait_read,
+                             asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec;
+}
+asio::awaitable<std::error_code> awaitReadable(asio::generic::stream_protocol::socket& socket) {
+  std::error_code ec;
+  co_await socket.async_wait(asio::socket_base::wait_read,
+                             asio::redirect_error(asio::use_awaitable, ec));
+  co_return ec;
+}
+bool reactorSawNothing(asio::ip::tcp::socket& /*socket*/) {
+  return false;
+}
+bool reactorSawNothing(asio::generic::stream_protocol::socket& /*socket*/) {
+  return false;
+}
+
+#endif
+
+}  // namespace pgswarm::runtime

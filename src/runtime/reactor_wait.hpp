@@ -1,0 +1,60 @@
+// Readiness from asio's epoll reactor without a system call per wait.
+//
+// asio 1.22 keeps every socket in its epoll set, edge-triggered, and marks a
+// socket "maybe readable" whenever an edge arrives. But its own operations
+// pay a system call per wait on the relay path: a read first tries recv()
+// (EAGAIN when the reply cannot have come yet: asio clears the mark only at
+// end of stream), and async_wait re-arms the socket with epoll_ctl. The
+// operation here is the wait PgBouncer gets from level-triggered libevent:
+// it completes at once when an edge came since the last wait ended, else
+// it waits in asio's queue for the next edge, and it clears the mark when
+// it completes. The caller then reads with recvNow() until a short read.
+//
+// It is built on asio's reactor internals (reactor_op, start_op), which
+// change between asio releases: with any asio but the one this was written
+// against (Debian 12's 1.22.1), or another reactor than epoll, kEdgeWaits is
+// false and callers keep asio's own read path.
+#pragma once
+
+#include <cstddef>
+#include <system_error>
+
+#include <asio.hpp>
+
+#include "runtime/byte_buffer.hpp"
+
+namespace pgswarm::runtime {
+
+#if ASIO_VERSION == 102201 && defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT)
+inline constexpr bool kEdgeWaits = true;
+#else
+inline constexpr bool kEdgeWaits = false;
+#endif
+
+// Completes when the reactor has seen `socket` readable or hung up since the
+// last wait on it ended (at once when it already has). Ends with
+// operation_aborted on socket.cancel() or close(); does not take part in
+// asio's per-operation cancellation (no parallel groups, no timeouts: use
+// asio's reads there). One wait at a time per socket.
+[[nodiscard]] asio::awaitable<std::error_code> awaitReadable(asio::ip::tcp::socket& socket);
+[[nodiscard]] asio::awaitable<std::error_code> awaitReadable(
+    asio::generic::stream_protocol::socket& socket);
+
+// True when the reactor has seen nothing arrive on `socket` (no bytes, no
+// hang-up) since the last awaitReadable ended: the socket is quiet as far
+// as the last epoll poll knows, learnt without a system call. False means
+// "maybe not": the caller looks at the socket itself. Cancels whatever
+// operation the socket has pending, so only for a socket nobody reads now
+// (an idle pooled server connection).
+[[nodiscard]] bool reactorSawNothing(asio::ip::tcp::socket& socket);
+[[nodiscard]] bool reactorSawNothing(asio::generic::stream_protocol::socket& socket);
+
+// One non-blocking recv() into `buffer` (at most `chunk` bytes).
+struct RecvResult {
+  std::error_code ec;       // asio::error::eof at end of stream
+  bool wouldBlock = false;  // nothing there: wait again
+  bool full = false;        // the chunk was filled: more may be waiting
+};
+[[nodiscard]] RecvResult recvNow(int fd, ByteBuffer& buffer, std::size_t chunk);
+
+}  // namespace pgswarm::runtime
