@@ -7,6 +7,7 @@
 
 #include "proxy/dashboard.hpp"
 #include "proxy/http_endpoint.hpp"
+#include "proxy/server_tls.hpp"
 #include "proxy/shared_state.hpp"
 #include "proxy/size_reload.hpp"
 #include "proxy/worker.hpp"
@@ -35,23 +36,6 @@ std::string healthCheckPassword(const ProxyShared& shared) {
   return {};
 }
 
-// A monitor of `servers` (the coordinator's nodes or a shard group's).
-// server_tls_* in libpq's words, so a health check sees a node as the data
-// path does. The root certificates go with verify-ca / verify-full only:
-// libpq would verify them under require too, where the data path does not.
-std::vector<std::pair<std::string, std::string>> libpqTlsKeywords(const PoolConfig& config) {
-  std::vector<std::pair<std::string, std::string>> keywords{
-      {"sslmode", pool::toString(config.serverTlsMode)}};
-  bool verifies = config.serverTlsMode == pool::SslMode::kVerifyCa ||
-                  config.serverTlsMode == pool::SslMode::kVerifyFull;
-  if (verifies) keywords.emplace_back("sslrootcert", config.serverTlsCaFile);
-  if (!config.serverTlsCertFile.empty()) {
-    keywords.emplace_back("sslcert", config.serverTlsCertFile);
-    keywords.emplace_back("sslkey", config.serverTlsKeyFile);
-  }
-  return keywords;
-}
-
 // The client context of server_tls_*, read once when the pool starts.
 Result<pool::ServerTls> makeServerTls(const PoolConfig& config) {
   pool::ServerTls tls{.mode = config.serverTlsMode};
@@ -68,6 +52,7 @@ Result<pool::ServerTls> makeServerTls(const PoolConfig& config) {
   return tls;
 }
 
+// A monitor of `servers` (the coordinator's nodes or a shard group's).
 std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared,
                                                     const std::vector<pool::ServerAddress>& servers,
                                                     const std::vector<int>& weights) {
@@ -128,6 +113,7 @@ std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(
       .user = config.healthCheckUser,
       .password = healthCheckPassword(shared),
       .dbname = config.healthCheckDbname,
+      .tls = libpqTlsKeywords(config),
       .agentToken = config.agentToken,
       .events = shared.events,
       .group = group};
@@ -151,6 +137,7 @@ std::unique_ptr<shard::ForeignServerKeeper> makeForeignServerKeeper(ProxyShared&
       },
       .user = config.healthCheckUser,
       .password = healthCheckPassword(shared),
+      .tls = libpqTlsKeywords(config),
       .period = config.healthCheckPeriod,
       .connectTimeout = config.healthCheckTimeout,
       .events = shared.events};
@@ -199,6 +186,7 @@ void makeShardGroups(ProxyShared& shared) {
   shard::MapWatcherOptions options{.databases = config.shardDatabases,
                                    .user = config.healthCheckUser,
                                    .password = healthCheckPassword(shared),
+                                   .tls = libpqTlsKeywords(config),
                                    .period = config.shardMapRefresh,
                                    .connectTimeout = config.healthCheckTimeout};
   for (const auto& group : shared.shardGroups) options.groups.push_back(group.name);

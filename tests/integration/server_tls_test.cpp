@@ -132,6 +132,7 @@ class ServerTls : public ::testing::Test {
       ASSERT_TRUE(set.ok()) << set.error().message;
     }
     setServerSsl(true);
+    makeTlsOnlyDatabase();
     require_ = new PoolProcess(*cluster_, {"--server-tls-sslmode", "require"});  // NOLINT
     verifyFull_ = new PoolProcess(                                               // NOLINT
         *cluster_, PoolNodes::kAll,
@@ -169,6 +170,32 @@ class ServerTls : public ::testing::Test {
         },
         15s);
     ASSERT_TRUE(agreed) << "ssl did not turn " << (on ? "on" : "off");
+  }
+
+  // A database whose plain TCP logins the server refuses (hostnossl ...
+  // reject, first in pg_hba.conf), as a server that requires TLS does; the
+  // suite's other databases keep taking plain ones.
+  static void makeTlsOnlyDatabase() {
+    auto primary = cluster_->connect(0);
+    ASSERT_TRUE(primary.execute("CREATE DATABASE tlsonly").ok());
+    auto file = primary.query("SHOW hba_file");
+    ASSERT_TRUE(file.ok()) << file.error().message;
+    std::string path = file->text(0, "hba_file");
+    std::string rules;
+    {
+      std::ifstream in(path);
+      rules.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    { std::ofstream(path) << "hostnossl tlsonly all all reject\n" << rules; }
+    ASSERT_TRUE(primary.execute("SELECT pg_reload_conf()").ok());
+    bool refused = waitUntil(
+        [&] {
+          auto conn = rawConnect(cluster_->nodePort(0), "postgres", cluster_->password(),
+                                 "sslmode=disable dbname=tlsonly");
+          return PQstatus(conn.get()) != CONNECTION_OK;
+        },
+        15s);
+    ASSERT_TRUE(refused) << "plain logins to tlsonly are still taken";
   }
 
   static RawConn connectTo(int port, const std::string& extra = "") {
@@ -399,6 +426,51 @@ TEST_F(ServerTls, HbaCertLogsInTheUserTheClientCertificateNames) {
   EXPECT_NE(PQstatus(stranger.get()), CONNECTION_OK);
   EXPECT_TRUE(pool.running());
   EXPECT_EQ(scalar(login("postgres", "client").get(), "SELECT 1"), "1");
+}
+
+// The pool's libpq connections besides the health checks (here the shard
+// map watcher's, which reads the catalog of tlsonly) take server_tls_* too:
+// verify-full logs in with the pool's client certificate, and disable is
+// refused by a server that requires TLS, where libpq's own default (prefer)
+// would have got in.
+TEST_F(ServerTls, ShardMapWatcherUsesTheServerTlsSettings) {
+  const auto& dir = pki_->path();
+  auto node = "127.0.0.1:" + std::to_string(cluster_->nodePort(0));
+  std::vector<std::string> watching{"--shard-hosts", "shard1=" + node,         "--shard-databases",
+                                    "tlsonly",       "--shard-map-refresh-ms", "100"};
+  auto primary =
+      rawConnect(cluster_->nodePort(0), "postgres", cluster_->password(), "sslmode=disable");
+  ASSERT_EQ(PQstatus(primary.get()), CONNECTION_OK) << PQerrorMessage(primary.get());
+  {
+    auto args = watching;
+    args.insert(args.end(), {"--server-tls-sslmode", "verify-full", "--server-tls-ca-file",
+                             dir + "/ca.crt", "--server-tls-cert-file", dir + "/client.crt",
+                             "--server-tls-key-file", dir + "/client.key"});
+    BarePool pool(*cluster_, node, args);
+    const char* watcher =
+        "SELECT coalesce(string_agg(s.ssl || ' ' || coalesce(s.client_dn, '-'), ', '), 'none') "
+        "FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) "
+        "WHERE a.application_name = 'pgswarm shard map' AND a.datname = 'tlsonly'";
+    std::string seen;
+    bool connected = waitUntil(
+        [&] {
+          seen = scalar(primary.get(), watcher);
+          return seen != "none";
+        },
+        10s);
+    EXPECT_TRUE(connected) << pool.log();
+    EXPECT_EQ(seen, "true /CN=postgres") << pool.log();
+    EXPECT_FALSE(contains(pool.log(), "cannot read the catalog")) << pool.log();
+  }
+  auto args = watching;
+  args.insert(args.end(), {"--server-tls-sslmode", "disable"});
+  BarePool pool(*cluster_, node, args);
+  const std::string why = "shard map: cannot read the catalog of tlsonly on " + node +
+                          " (keeping the last map): cannot connect to " + node +
+                          " as postgres with sslmode=disable: ";
+  bool logged = waitUntil([&] { return contains(pool.log(), why); }, 10s);
+  EXPECT_TRUE(logged) << pool.log();
+  EXPECT_TRUE(contains(pool.log(), "no encryption")) << pool.log();
 }
 
 }  // namespace
