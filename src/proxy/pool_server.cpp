@@ -11,7 +11,6 @@
 #include "proxy/shared_state.hpp"
 #include "proxy/size_reload.hpp"
 #include "proxy/worker.hpp"
-#include "runtime/tls.hpp"
 
 namespace pgswarm::proxy {
 namespace {
@@ -34,22 +33,6 @@ std::string healthCheckPassword(const ProxyShared& shared) {
     return plain->password;
   }
   return {};
-}
-
-// The client context of server_tls_*, read once when the pool starts.
-Result<pool::ServerTls> makeServerTls(const PoolConfig& config) {
-  pool::ServerTls tls{.mode = config.serverTlsMode};
-  if (tls.mode == pool::SslMode::kDisable) return tls;
-  bool verifies = tls.mode == pool::SslMode::kVerifyCa || tls.mode == pool::SslMode::kVerifyFull;
-  auto context = runtime::makeTlsClientContext({.caFile = config.serverTlsCaFile,
-                                                .certFile = config.serverTlsCertFile,
-                                                .keyFile = config.serverTlsKeyFile,
-                                                .protocols = config.serverTlsProtocols,
-                                                .ciphers = config.serverTlsCiphers,
-                                                .verifyPeer = verifies});
-  if (!context) return context.error();
-  tls.context = std::move(*context);
-  return tls;
 }
 
 // A monitor of `servers` (the coordinator's nodes or a shard group's).
@@ -223,12 +206,10 @@ int runPool(const PoolConfig& config, std::function<Result<PoolConfig>()> reread
     spdlog::error("TLS: {}", tls.error().message);
     return 2;
   }
-  auto serverTls = makeServerTls(config);
-  if (!serverTls) {
+  if (auto serverTls = shared.serverTlsLoader.load(config, shared.serverTls); !serverTls) {
     spdlog::error("server TLS: {}", serverTls.error().message);
     return 2;
   }
-  shared.serverTls = std::move(*serverTls);
   auto endpoint = listenEndpoint(config);
   if (!endpoint) {
     spdlog::error("{}", endpoint.error().message);
@@ -300,6 +281,12 @@ int runPool(const PoolConfig& config, std::function<Result<PoolConfig>()> reread
         spdlog::error("reload: keeping the old TLS certificate: {}", tls.error().message);
       } else if (tlsChanged) {
         spdlog::info("reloaded the TLS certificate and key");
+      }
+      bool serverTlsChanged = false;
+      if (auto serverTls = reloadServerTls(shared, &serverTlsChanged); !serverTls) {
+        spdlog::error("reload: keeping the old server TLS settings: {}", serverTls.error().message);
+      } else if (serverTlsChanged) {
+        spdlog::info("reloaded the server TLS settings and files");
       }
       signals.async_wait(onSignal);
       return;

@@ -198,6 +198,28 @@ class ServerTls : public ::testing::Test {
     ASSERT_TRUE(refused) << "plain logins to tlsonly are still taken";
   }
 
+  // The primary's certificate and key from `name`.crt / .key in the PKI
+  // folder, waited for until a direct verify-full connection with the
+  // roots of `ca` agrees.
+  static void setServerCertificate(const std::string& name, const std::string& ca) {
+    const auto& dir = pki_->path();
+    auto primary = cluster_->connect(0);
+    for (const std::string& setting : {"ssl_cert_file = '" + dir + "/" + name + ".crt'",
+                                       "ssl_key_file = '" + dir + "/" + name + ".key'"}) {
+      auto set = primary.execute("ALTER SYSTEM SET " + setting);
+      ASSERT_TRUE(set.ok()) << set.error().message;
+    }
+    ASSERT_TRUE(primary.execute("SELECT pg_reload_conf()").ok());
+    bool agreed = waitUntil(
+        [&] {
+          auto conn = rawConnect(cluster_->nodePort(0), "postgres", cluster_->password(),
+                                 "sslmode=verify-full sslrootcert=" + dir + "/" + ca + ".crt");
+          return PQstatus(conn.get()) == CONNECTION_OK;
+        },
+        15s);
+    ASSERT_TRUE(agreed) << "the server does not present " << name;
+  }
+
   static RawConn connectTo(int port, const std::string& extra = "") {
     return rawConnect(port, "postgres", cluster_->password(), "sslmode=disable " + extra);
   }
@@ -471,6 +493,71 @@ TEST_F(ServerTls, ShardMapWatcherUsesTheServerTlsSettings) {
   bool logged = waitUntil([&] { return contains(pool.log(), why); }, 10s);
   EXPECT_TRUE(logged) << pool.log();
   EXPECT_TRUE(contains(pool.log(), "no encryption")) << pool.log();
+}
+
+// RELOAD reads server_tls_* again: the server's certificate moves to
+// another CA, the pool's root file follows, and after RELOAD new server
+// connections verify with the new roots while the one opened before stays;
+// a root file that does not load is reported and the roots in use stay.
+TEST_F(ServerTls, ReloadSwapsTheServerTlsFilesForNewConnections) {
+  const auto& dir = pki_->path();
+  makeSigned(dir, "other-ca", "server2", "/CN=localhost",
+             "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth");
+  auto runAs = runtime::runAsWhenRoot("postgres");
+  ASSERT_TRUE(runAs.ok());
+  if (*runAs) {
+    ASSERT_EQ(::chown((dir + "/server2.key").c_str(), (*runAs)->uid, (*runAs)->gid), 0);
+  }
+  TempDir temp;
+  std::string roots = temp.path() + "/roots.crt";
+  auto copyRoots = [&](const std::string& ca) {
+    std::ifstream in(dir + "/" + ca + ".crt");
+    std::ofstream(roots) << in.rdbuf();
+  };
+  copyRoots("ca");
+  BarePool pool(*cluster_, "127.0.0.1:" + std::to_string(cluster_->nodePort(0)),
+                {"--server-tls-sslmode", "verify-full", "--server-tls-ca-file", roots});
+  auto before = connectTo(pool.port());
+  ASSERT_EQ(PQstatus(before.get()), CONNECTION_OK) << PQerrorMessage(before.get()) << pool.log();
+  auto pid = scalar(before.get(), "SELECT pg_backend_pid()");
+
+  struct CertificateBack {
+    ~CertificateBack() { setServerCertificate("server", "ca"); }
+  } restore;
+  setServerCertificate("server2", "other-ca");
+  auto refused = connectTo(pool.port());
+  EXPECT_NE(PQstatus(refused.get()), CONNECTION_OK);
+  EXPECT_TRUE(contains(PQerrorMessage(refused.get()), "server certificate refused (verify-full)"))
+      << PQerrorMessage(refused.get());
+
+  copyRoots("other-ca");
+  auto console = connectTo(pool.port(), "dbname=pgswarm");
+  ASSERT_EQ(PQstatus(console.get()), CONNECTION_OK) << PQerrorMessage(console.get());
+  PGresult* reloaded = PQexec(console.get(), "RELOAD");
+  EXPECT_EQ(PQresultStatus(reloaded), PGRES_COMMAND_OK) << PQresultErrorMessage(reloaded);
+  PQclear(reloaded);
+  auto after = connectTo(pool.port());
+  ASSERT_EQ(PQstatus(after.get()), CONNECTION_OK) << PQerrorMessage(after.get()) << pool.log();
+  EXPECT_EQ(backendSsl(after.get()), "t");
+  EXPECT_NE(scalar(after.get(), "SELECT pg_backend_pid()"), pid);
+  EXPECT_EQ(scalar(before.get(), "SELECT pg_backend_pid()"), pid);
+  EXPECT_EQ(backendSsl(before.get()), "t");
+  EXPECT_TRUE(contains(pool.log(), "reloaded the server TLS settings and files")) << pool.log();
+
+  { std::ofstream(roots) << "not a certificate\n"; }
+  PGresult* bad = PQexec(console.get(), "RELOAD");
+  std::string message = PQresultErrorMessage(bad);
+  EXPECT_EQ(PQresultStatus(bad), PGRES_FATAL_ERROR);
+  PQclear(bad);
+  EXPECT_TRUE(contains(message,
+                       "reloaded users and access rules, but kept the old server TLS settings: "
+                       "could not load root certificate file \"" +
+                           roots + "\""))
+      << message;
+  EXPECT_TRUE(contains(pool.log(), "RELOAD: keeping the old server TLS settings")) << pool.log();
+  auto still = connectTo(pool.port());
+  ASSERT_EQ(PQstatus(still.get()), CONNECTION_OK) << PQerrorMessage(still.get()) << pool.log();
+  EXPECT_EQ(backendSsl(still.get()), "t");
 }
 
 }  // namespace
