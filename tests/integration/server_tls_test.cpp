@@ -560,5 +560,15 @@ TEST_F(ServerTls, ReloadSwapsTheServerTlsFilesForNewConnections) {
   EXPECT_EQ(backendSsl(still.get()), "t");
 }
 
+// allow: plain first, and a second login in TLS when the server refused
+// the plain one (tlsonly's hostnossl reject), as libpq does it.
+TEST_F(ServerTls, AllowRetriesInTlsWhenThePlainLoginIsRefused) {
+  PoolProcess allow(*cluster_, {"--server-tls-sslmode", "allow"});
+  auto conn = connectTo(allow.port(), "dbname=tlsonly");
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  EXPECT_EQ(scalar(conn.get(), "SELECT current_database()"), "tlsonly");
+  EXPECT_EQ(backendSsl(conn.get()), "t");
+}
+
 }  // namespace
 }  // namespace pgswarm::test
