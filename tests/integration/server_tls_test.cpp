@@ -5,10 +5,13 @@
 // use TLS too, a cancel and pgbench -M extended go through TLS server
 // connections, a wrong CA is refused with a clear error, require against
 // ssl=off fails while prefer falls back to plain, and a unix socket stays
-// plain whatever the mode.
+// plain whatever the mode. A database that refuses plain logins shows the
+// shard map watcher's libpq connection following server_tls_* and allow
+// retrying in TLS; RELOAD / SIGHUP swap the root file for new connections.
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -84,6 +87,7 @@ class BarePool {
   BarePool& operator=(const BarePool&) = delete;
 
   [[nodiscard]] int port() const { return port_; }
+  void hangUp() const { ::kill(pid_, SIGHUP); }
   [[nodiscard]] bool running() const {
     (void)runtime::reapChild(pid_);
     return runtime::processAlive(pid_);
@@ -555,6 +559,15 @@ TEST_F(ServerTls, ReloadSwapsTheServerTlsFilesForNewConnections) {
                            roots + "\""))
       << message;
   EXPECT_TRUE(contains(pool.log(), "RELOAD: keeping the old server TLS settings")) << pool.log();
+  pool.hangUp();  // SIGHUP reloads as RELOAD does
+  bool logged = waitUntil(
+      [&] {
+        return contains(pool.log(),
+                        "reload: keeping the old server TLS settings: could not load root "
+                        "certificate file");
+      },
+      5s);
+  EXPECT_TRUE(logged) << pool.log();
   auto still = connectTo(pool.port());
   ASSERT_EQ(PQstatus(still.get()), CONNECTION_OK) << PQerrorMessage(still.get()) << pool.log();
   EXPECT_EQ(backendSsl(still.get()), "t");
