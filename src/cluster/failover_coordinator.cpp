@@ -458,7 +458,8 @@ ConnectTarget targetFor(const MonitoredNode& node, const FailoverCoordinatorOpti
           .user = options.user,
           .password = options.password,
           .dbname = options.dbname,
-          .applicationName = "pgswarm failover"};
+          .applicationName = "pgswarm failover",
+          .tls = options.tls};
 }
 
 // The replica's slot on the new primary, so it keeps the WAL the replica

@@ -31,6 +31,7 @@ struct FailoverCoordinatorOptions {
   std::string user = "postgres";
   std::string password;
   std::string dbname = "postgres";
+  ConnectKeywords tls;  // as the health checks' (server_tls_* in libpq's words)
   std::chrono::seconds promoteTimeout{30};
   // Per node (configuration order): its agent, when it has one. Promotion
   // then goes through POST /promote, and a stale primary is rejoined as a

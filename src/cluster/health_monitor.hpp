@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cluster/event_log.hpp"
+#include "cluster/pg_client.hpp"
 #include "cluster/topology.hpp"
 
 namespace pgswarm::cluster {
@@ -34,7 +35,7 @@ struct HealthMonitorOptions {
   std::string applicationName = "pgswarm health check";
   // libpq's TLS keywords and values (sslmode, sslrootcert, sslcert, sslkey),
   // the same as the pool's data path uses (server_tls_*); none: libpq's defaults.
-  std::vector<std::pair<std::string, std::string>> tlsKeywords;
+  ConnectKeywords tlsKeywords;
   std::chrono::milliseconds period{1000};  // health_check_period, at least 100 ms
   // TCP connect, SSL negotiation and authentication together. A host name is
   // resolved before the clock starts and libpq's lookup blocks: give

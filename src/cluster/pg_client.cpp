@@ -52,6 +52,12 @@ Result<PgConnection> PgConnection::connect(const ConnectTarget& target) {
     keys.push_back("replication");
     values.push_back(target.replication.c_str());
   }
+  std::string sslmode;
+  for (const auto& [key, value] : target.tls) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+    if (key == "sslmode") sslmode = value;
+  }
   keys.push_back(nullptr);
   values.push_back(nullptr);
   pg_conn* raw = PQconnectdbParams(keys.data(), values.data(), 0);
@@ -59,7 +65,10 @@ Result<PgConnection> PgConnection::connect(const ConnectTarget& target) {
     return makeError("out of memory connecting to {}:{}", target.host, target.port);
   PgConnection conn(raw);
   if (PQstatus(raw) != CONNECTION_OK) {
-    return makeError("cannot connect to {}:{} as {}: {}", target.host, target.port, target.user,
+    // The mode is named because a server that refuses plain logins (or TLS)
+    // answers with a pg_hba.conf line that does not say which side chose.
+    return makeError("cannot connect to {}:{} as {}{}: {}", target.host, target.port, target.user,
+                     sslmode.empty() ? "" : " with sslmode=" + sslmode,
                      trimmedError(PQerrorMessage(raw)));
   }
   return conn;

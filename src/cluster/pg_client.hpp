@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -15,6 +16,10 @@
 struct pg_conn;
 
 namespace pgswarm::cluster {
+
+// libpq keywords and values added to a connection's own (the pool's
+// server_tls_* in libpq's words: sslmode, sslrootcert, sslcert, ...).
+using ConnectKeywords = std::vector<std::pair<std::string, std::string>>;
 
 struct ConnectTarget {
   std::string host;  // a hostname, an IP or a unix socket directory
@@ -25,6 +30,7 @@ struct ConnectTarget {
   std::string applicationName = "pgswarm";
   int connectTimeoutSeconds = 3;
   std::string replication;  // "" or "true" for a physical replication connection
+  ConnectKeywords tls;      // empty: libpq's defaults (sslmode=prefer)
 };
 
 // One result set; every value is text, NULL is nullopt.

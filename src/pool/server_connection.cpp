@@ -277,7 +277,7 @@ std::chrono::milliseconds remaining(Clock::time_point deadline) {
 
 // Whether a first attempt asks for TLS: not under disable, nor allow (which
 // asks only on a retry).
-bool tlsFirst(const ServerTls& tls) {
+bool tlsFirst(const ServerTlsSettings& tls) {
   return tls.mode != SslMode::kDisable && tls.mode != SslMode::kAllow;
 }
 
@@ -285,7 +285,8 @@ bool tlsFirst(const ServerTls& tls) {
 // 'S' the handshake. Empty when the connection may go on (in TLS, or plain
 // where the mode allows it), else why not.
 asio::awaitable<std::string> negotiateTls(runtime::ServerStream& stream, runtime::ByteBuffer& input,
-                                          const ServerAddress& address, const ServerTls& tls,
+                                          const ServerAddress& address,
+                                          const ServerTlsSettings& tls,
                                           Clock::time_point deadline) {
   std::string request;
   protocol::Writer writer(request);
@@ -327,6 +328,16 @@ asio::awaitable<std::string> negotiateTls(runtime::ServerStream& stream, runtime
 
 }  // namespace
 
+ServerTlsSettings ServerTls::current() const {
+  std::lock_guard lock(shared_->mutex);
+  return shared_->settings;
+}
+
+void ServerTls::replace(ServerTlsSettings settings) {
+  std::lock_guard lock(shared_->mutex);
+  shared_->settings = std::move(settings);
+}
+
 const char* toString(SslMode mode) {
   switch (mode) {
     case SslMode::kDisable:
@@ -360,13 +371,17 @@ bool ServerConnection::closedByServer() {
 // (never over a unix socket); a friend of ServerConnection.
 asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
                                                const ServerAddress& address, Parameters startup,
-                                               ServerCredentials credentials, const ServerTls& tls,
-                                               bool useTls, Clock::time_point deadline);
+                                               ServerCredentials credentials,
+                                               const ServerTlsSettings& tls, bool useTls,
+                                               Clock::time_point deadline);
 
 asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, ServerAddress address,
                                              Parameters startup, ServerCredentials credentials,
-                                             ServerTls tls, std::chrono::milliseconds timeout) {
+                                             ServerTls shared, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
+  // Once, so both attempts under allow use the same setting whatever a
+  // RELOAD does meanwhile.
+  auto tls = shared.current();
   auto result = co_await connectAndLogin(executor, address, startup, credentials, tls,
                                          tlsFirst(tls), deadline);
   // allow: plain first, and TLS only when the server refused that login
@@ -382,8 +397,9 @@ asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, Ser
 
 asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
                                                const ServerAddress& address, Parameters startup,
-                                               ServerCredentials credentials, const ServerTls& tls,
-                                               bool useTls, Clock::time_point deadline) {
+                                               ServerCredentials credentials,
+                                               const ServerTlsSettings& tls, bool useTls,
+                                               Clock::time_point deadline) {
   auto where = address.host + ":" + std::to_string(address.port);
   auto conn = std::make_unique<ServerConnection>(runtime::ServerSocket(executor), address);
   if (auto ec = co_await connectWithin(conn->socket(), address, deadline)) {
@@ -484,7 +500,8 @@ asio::awaitable<InternalQueryOutcome> runInternalQuery(ServerConnection& conn, s
 }
 
 asio::awaitable<void> sendCancelRequest(asio::any_io_executor executor, ServerAddress address,
-                                        ServerTls tls, std::int32_t pid, std::int32_t secret) {
+                                        ServerTls shared, std::int32_t pid, std::int32_t secret) {
+  auto tls = shared.current();
   runtime::ServerStream stream{runtime::ServerSocket(executor)};
   auto deadline = Clock::now() + std::chrono::seconds(5);
   if (co_await connectWithin(stream.socket(), address, deadline)) co_return;

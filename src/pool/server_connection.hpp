@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -56,12 +57,28 @@ enum class SslMode {
 };
 [[nodiscard]] const char* toString(SslMode mode);
 
-// What the pool's server connections do about TLS: the mode, and the
-// client context (runtime::makeTlsClientContext) made once when the pool
-// starts; null only when the mode is disable.
-struct ServerTls {
+// One server_tls_* setting: the mode, and the client context
+// (runtime::makeTlsClientContext), null only when the mode is disable.
+struct ServerTlsSettings {
   SslMode mode = SslMode::kDisable;
   std::shared_ptr<asio::ssl::context> context;
+};
+
+// What the pool's server connections do about TLS. Copies share one
+// setting, which RELOAD replaces: a connection takes the current one when
+// it is opened and its stream keeps that context, so connections already
+// open keep theirs.
+class ServerTls {
+ public:
+  [[nodiscard]] ServerTlsSettings current() const;
+  void replace(ServerTlsSettings settings);
+
+ private:
+  struct Shared {
+    mutable std::mutex mutex;
+    ServerTlsSettings settings;
+  };
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
 };
 
 // How the pool proves who it is to the server for one user.
@@ -128,7 +145,7 @@ class ServerConnection {
   // make two under sslmode allow.
   friend asio::awaitable<std::variant<std::unique_ptr<ServerConnection>, ConnectFailure>>
   connectAndLogin(asio::any_io_executor, const ServerAddress&, Parameters, ServerCredentials,
-                  const ServerTls&, bool, std::chrono::steady_clock::time_point);
+                  const ServerTlsSettings&, bool, std::chrono::steady_clock::time_point);
 
   runtime::ServerStream stream_;
   ServerAddress address_;
@@ -142,7 +159,7 @@ class ServerConnection {
 
 using ConnectResult = std::variant<std::unique_ptr<ServerConnection>, ConnectFailure>;
 
-// Connects, negotiates TLS as `tls` says, logs in and reads up to the first
+// Connects, negotiates TLS as `tls` says now, logs in and reads up to the first
 // ReadyForQuery, within `timeout`.
 [[nodiscard]] asio::awaitable<ConnectResult> connectServer(
     asio::any_io_executor executor, ServerAddress address, Parameters startup,

@@ -168,6 +168,15 @@ asio::awaitable<void> reload(ProxyShared& shared, std::string& out) {
     co_return;
   }
   if (tlsChanged) spdlog::info("reloaded the TLS certificate and key");
+  bool serverTlsChanged = false;
+  if (auto serverTls = reloadServerTls(shared, &serverTlsChanged); !serverTls) {
+    spdlog::error("RELOAD: keeping the old server TLS settings: {}", serverTls.error().message);
+    appendError(out, protocol::sqlstate::kSystemError,
+                "reloaded users and access rules, but kept the old server TLS settings: " +
+                    serverTls.error().message);
+    co_return;
+  }
+  if (serverTlsChanged) spdlog::info("reloaded the server TLS settings and files");
   appendCommandComplete(out, "RELOAD");
 }
 

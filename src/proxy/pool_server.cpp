@@ -7,10 +7,10 @@
 
 #include "proxy/dashboard.hpp"
 #include "proxy/http_endpoint.hpp"
+#include "proxy/server_tls.hpp"
 #include "proxy/shared_state.hpp"
 #include "proxy/size_reload.hpp"
 #include "proxy/worker.hpp"
-#include "runtime/tls.hpp"
 
 namespace pgswarm::proxy {
 namespace {
@@ -36,38 +36,6 @@ std::string healthCheckPassword(const ProxyShared& shared) {
 }
 
 // A monitor of `servers` (the coordinator's nodes or a shard group's).
-// server_tls_* in libpq's words, so a health check sees a node as the data
-// path does. The root certificates go with verify-ca / verify-full only:
-// libpq would verify them under require too, where the data path does not.
-std::vector<std::pair<std::string, std::string>> libpqTlsKeywords(const PoolConfig& config) {
-  std::vector<std::pair<std::string, std::string>> keywords{
-      {"sslmode", pool::toString(config.serverTlsMode)}};
-  bool verifies = config.serverTlsMode == pool::SslMode::kVerifyCa ||
-                  config.serverTlsMode == pool::SslMode::kVerifyFull;
-  if (verifies) keywords.emplace_back("sslrootcert", config.serverTlsCaFile);
-  if (!config.serverTlsCertFile.empty()) {
-    keywords.emplace_back("sslcert", config.serverTlsCertFile);
-    keywords.emplace_back("sslkey", config.serverTlsKeyFile);
-  }
-  return keywords;
-}
-
-// The client context of server_tls_*, read once when the pool starts.
-Result<pool::ServerTls> makeServerTls(const PoolConfig& config) {
-  pool::ServerTls tls{.mode = config.serverTlsMode};
-  if (tls.mode == pool::SslMode::kDisable) return tls;
-  bool verifies = tls.mode == pool::SslMode::kVerifyCa || tls.mode == pool::SslMode::kVerifyFull;
-  auto context = runtime::makeTlsClientContext({.caFile = config.serverTlsCaFile,
-                                                .certFile = config.serverTlsCertFile,
-                                                .keyFile = config.serverTlsKeyFile,
-                                                .protocols = config.serverTlsProtocols,
-                                                .ciphers = config.serverTlsCiphers,
-                                                .verifyPeer = verifies});
-  if (!context) return context.error();
-  tls.context = std::move(*context);
-  return tls;
-}
-
 std::unique_ptr<cluster::HealthMonitor> makeMonitor(const ProxyShared& shared,
                                                     const std::vector<pool::ServerAddress>& servers,
                                                     const std::vector<int>& weights) {
@@ -128,6 +96,7 @@ std::unique_ptr<cluster::FailoverCoordinator> makeCoordinator(
       .user = config.healthCheckUser,
       .password = healthCheckPassword(shared),
       .dbname = config.healthCheckDbname,
+      .tls = libpqTlsKeywords(config),
       .agentToken = config.agentToken,
       .events = shared.events,
       .group = group};
@@ -151,6 +120,7 @@ std::unique_ptr<shard::ForeignServerKeeper> makeForeignServerKeeper(ProxyShared&
       },
       .user = config.healthCheckUser,
       .password = healthCheckPassword(shared),
+      .tls = libpqTlsKeywords(config),
       .period = config.healthCheckPeriod,
       .connectTimeout = config.healthCheckTimeout,
       .events = shared.events};
@@ -199,6 +169,7 @@ void makeShardGroups(ProxyShared& shared) {
   shard::MapWatcherOptions options{.databases = config.shardDatabases,
                                    .user = config.healthCheckUser,
                                    .password = healthCheckPassword(shared),
+                                   .tls = libpqTlsKeywords(config),
                                    .period = config.shardMapRefresh,
                                    .connectTimeout = config.healthCheckTimeout};
   for (const auto& group : shared.shardGroups) options.groups.push_back(group.name);
@@ -235,12 +206,10 @@ int runPool(const PoolConfig& config, std::function<Result<PoolConfig>()> reread
     spdlog::error("TLS: {}", tls.error().message);
     return 2;
   }
-  auto serverTls = makeServerTls(config);
-  if (!serverTls) {
+  if (auto serverTls = shared.serverTlsLoader.load(config, shared.serverTls); !serverTls) {
     spdlog::error("server TLS: {}", serverTls.error().message);
     return 2;
   }
-  shared.serverTls = std::move(*serverTls);
   auto endpoint = listenEndpoint(config);
   if (!endpoint) {
     spdlog::error("{}", endpoint.error().message);
@@ -312,6 +281,12 @@ int runPool(const PoolConfig& config, std::function<Result<PoolConfig>()> reread
         spdlog::error("reload: keeping the old TLS certificate: {}", tls.error().message);
       } else if (tlsChanged) {
         spdlog::info("reloaded the TLS certificate and key");
+      }
+      bool serverTlsChanged = false;
+      if (auto serverTls = reloadServerTls(shared, &serverTlsChanged); !serverTls) {
+        spdlog::error("reload: keeping the old server TLS settings: {}", serverTls.error().message);
+      } else if (serverTlsChanged) {
+        spdlog::info("reloaded the server TLS settings and files");
       }
       signals.async_wait(onSignal);
       return;

@@ -20,6 +20,7 @@
 #include "proxy/client_tls.hpp"
 #include "proxy/pool_config.hpp"
 #include "proxy/router.hpp"
+#include "proxy/server_tls.hpp"
 #include "proxy/users.hpp"
 #include "shard/foreign_server_keeper.hpp"
 #include "shard/map_watcher.hpp"
@@ -75,9 +76,11 @@ struct ProxyShared {
   Users users;
   AccessRules access;
   ClientTls tls;
-  // server_tls_sslmode and its client context: set by runPool before the
-  // workers start, fixed afterwards (RELOAD does not change it).
+  // server_tls_sslmode and its client context: loaded by runPool before the
+  // workers start; every pool shares it, and RELOAD replaces it for the
+  // connections opened afterwards (reloadServerTls).
   pool::ServerTls serverTls;
+  ServerTlsLoader serverTlsLoader;
   SecretCache authCache{config.authQueryCacheTtl};
   CancelRegistry cancels;
   // The pool sizes per (user, database, node) across all workers, and the

@@ -12,9 +12,17 @@ namespace pgswarm::proxy {
 
 std::vector<std::string> settingsNeedingRestart(const PoolConfig& running,
                                                 const PoolConfig& fresh) {
-  // Compared without the sizes: those are what RELOAD applies.
+  // Compared without the sizes and server_tls_*: those are what RELOAD
+  // applies (server_tls_* through reloadServerTls).
   auto withoutSizes = [](PoolConfig config) {
+    const PoolConfig defaults;
     config.sizes = {};
+    config.serverTlsMode = defaults.serverTlsMode;
+    config.serverTlsCaFile = defaults.serverTlsCaFile;
+    config.serverTlsCertFile = defaults.serverTlsCertFile;
+    config.serverTlsKeyFile = defaults.serverTlsKeyFile;
+    config.serverTlsProtocols = defaults.serverTlsProtocols;
+    config.serverTlsCiphers = defaults.serverTlsCiphers;
     return describeConfig(config);
   };
   auto before = withoutSizes(running);

@@ -1,7 +1,8 @@
 // RELOAD and SIGHUP for pool sizes: the config is read again (file,
 // environment, flags) and its default_pool_size, min_pool_size,
 // reserve_pool_size, pool.databases and pool.users go to every pool, old
-// and new. Other settings apply only on restart; changed ones are named.
+// and new; server_tls_* are reloadServerTls's. Other settings apply only on
+// restart; changed ones are named.
 #pragma once
 
 #include <string>

@@ -162,7 +162,8 @@ Result<bool> ForeignServerKeeper::reconcileIn(const CoordinatorAddress& coordina
                                 .dbname = database,
                                 .applicationName = options_.applicationName,
                                 .connectTimeoutSeconds = static_cast<int>(std::max<std::int64_t>(
-                                    1, (options_.connectTimeout.count() + 999) / 1000))};
+                                    1, (options_.connectTimeout.count() + 999) / 1000)),
+                                .tls = options_.tls};
   auto conn = cluster::PgConnection::connect(target);
   if (!conn) return conn.error();
   auto server = serverName(primary);

@@ -43,6 +43,7 @@ struct ForeignServerKeeperOptions {
   std::function<std::optional<ShardNode>(std::size_t group)> primaryOf;
   std::string user = "postgres";  // must own the servers (ALTER SERVER)
   std::string password;
+  cluster::ConnectKeywords tls;  // the pool's server_tls_* in libpq's words
   std::string applicationName = "pgswarm shard failover";
   std::chrono::milliseconds period{1000};
   std::chrono::milliseconds connectTimeout{2000};

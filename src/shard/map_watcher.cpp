@@ -304,7 +304,8 @@ Result<cluster::PgConnection> MapWatcher::connect(const Reader& reader,
                              .password = options_.password,
                              .dbname = reader.database,
                              .applicationName = options_.applicationName,
-                             .connectTimeoutSeconds = wholeSeconds(options_.connectTimeout)});
+                             .connectTimeoutSeconds = wholeSeconds(options_.connectTimeout),
+                             .tls = options_.tls});
   if (!conn) return conn;
   // The catalog queries are tiny: a coordinator that takes longer is stuck,
   // and the thread must stay free to stop.

@@ -49,7 +49,8 @@ struct MapWatcherOptions {
   // monitor); nullopt while none is known: that refresh is skipped.
   std::function<std::optional<CoordinatorAddress>()> coordinator;
   std::string user = "postgres";
-  std::string password;  // empty: libpq's own sources
+  std::string password;          // empty: libpq's own sources
+  cluster::ConnectKeywords tls;  // the pool's server_tls_* in libpq's words
   std::string applicationName = "pgswarm shard map";
   std::chrono::milliseconds period{1000};
   std::chrono::milliseconds connectTimeout{2000};

@@ -5,10 +5,13 @@
 // use TLS too, a cancel and pgbench -M extended go through TLS server
 // connections, a wrong CA is refused with a clear error, require against
 // ssl=off fails while prefer falls back to plain, and a unix socket stays
-// plain whatever the mode.
+// plain whatever the mode. A database that refuses plain logins shows the
+// shard map watcher's libpq connection following server_tls_* and allow
+// retrying in TLS; RELOAD / SIGHUP swap the root file for new connections.
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -84,6 +87,7 @@ class BarePool {
   BarePool& operator=(const BarePool&) = delete;
 
   [[nodiscard]] int port() const { return port_; }
+  void hangUp() const { ::kill(pid_, SIGHUP); }
   [[nodiscard]] bool running() const {
     (void)runtime::reapChild(pid_);
     return runtime::processAlive(pid_);
@@ -132,6 +136,7 @@ class ServerTls : public ::testing::Test {
       ASSERT_TRUE(set.ok()) << set.error().message;
     }
     setServerSsl(true);
+    makeTlsOnlyDatabase();
     require_ = new PoolProcess(*cluster_, {"--server-tls-sslmode", "require"});  // NOLINT
     verifyFull_ = new PoolProcess(                                               // NOLINT
         *cluster_, PoolNodes::kAll,
@@ -169,6 +174,54 @@ class ServerTls : public ::testing::Test {
         },
         15s);
     ASSERT_TRUE(agreed) << "ssl did not turn " << (on ? "on" : "off");
+  }
+
+  // A database whose plain TCP logins the server refuses (hostnossl ...
+  // reject, first in pg_hba.conf), as a server that requires TLS does; the
+  // suite's other databases keep taking plain ones.
+  static void makeTlsOnlyDatabase() {
+    auto primary = cluster_->connect(0);
+    ASSERT_TRUE(primary.execute("CREATE DATABASE tlsonly").ok());
+    auto file = primary.query("SHOW hba_file");
+    ASSERT_TRUE(file.ok()) << file.error().message;
+    std::string path = file->text(0, "hba_file");
+    std::string rules;
+    {
+      std::ifstream in(path);
+      rules.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    { std::ofstream(path) << "hostnossl tlsonly all all reject\n" << rules; }
+    ASSERT_TRUE(primary.execute("SELECT pg_reload_conf()").ok());
+    bool refused = waitUntil(
+        [&] {
+          auto conn = rawConnect(cluster_->nodePort(0), "postgres", cluster_->password(),
+                                 "sslmode=disable dbname=tlsonly");
+          return PQstatus(conn.get()) != CONNECTION_OK;
+        },
+        15s);
+    ASSERT_TRUE(refused) << "plain logins to tlsonly are still taken";
+  }
+
+  // The primary's certificate and key from `name`.crt / .key in the PKI
+  // folder, waited for until a direct verify-full connection with the
+  // roots of `ca` agrees.
+  static void setServerCertificate(const std::string& name, const std::string& ca) {
+    const auto& dir = pki_->path();
+    auto primary = cluster_->connect(0);
+    for (const std::string& setting : {"ssl_cert_file = '" + dir + "/" + name + ".crt'",
+                                       "ssl_key_file = '" + dir + "/" + name + ".key'"}) {
+      auto set = primary.execute("ALTER SYSTEM SET " + setting);
+      ASSERT_TRUE(set.ok()) << set.error().message;
+    }
+    ASSERT_TRUE(primary.execute("SELECT pg_reload_conf()").ok());
+    bool agreed = waitUntil(
+        [&] {
+          auto conn = rawConnect(cluster_->nodePort(0), "postgres", cluster_->password(),
+                                 "sslmode=verify-full sslrootcert=" + dir + "/" + ca + ".crt");
+          return PQstatus(conn.get()) == CONNECTION_OK;
+        },
+        15s);
+    ASSERT_TRUE(agreed) << "the server does not present " << name;
   }
 
   static RawConn connectTo(int port, const std::string& extra = "") {
@@ -399,6 +452,135 @@ TEST_F(ServerTls, HbaCertLogsInTheUserTheClientCertificateNames) {
   EXPECT_NE(PQstatus(stranger.get()), CONNECTION_OK);
   EXPECT_TRUE(pool.running());
   EXPECT_EQ(scalar(login("postgres", "client").get(), "SELECT 1"), "1");
+}
+
+// The pool's libpq connections besides the health checks (here the shard
+// map watcher's, which reads the catalog of tlsonly) take server_tls_* too:
+// verify-full logs in with the pool's client certificate, and disable is
+// refused by a server that requires TLS, where libpq's own default (prefer)
+// would have got in.
+TEST_F(ServerTls, ShardMapWatcherUsesTheServerTlsSettings) {
+  const auto& dir = pki_->path();
+  auto node = "127.0.0.1:" + std::to_string(cluster_->nodePort(0));
+  std::vector<std::string> watching{"--shard-hosts", "shard1=" + node,         "--shard-databases",
+                                    "tlsonly",       "--shard-map-refresh-ms", "100"};
+  auto primary =
+      rawConnect(cluster_->nodePort(0), "postgres", cluster_->password(), "sslmode=disable");
+  ASSERT_EQ(PQstatus(primary.get()), CONNECTION_OK) << PQerrorMessage(primary.get());
+  {
+    auto args = watching;
+    args.insert(args.end(), {"--server-tls-sslmode", "verify-full", "--server-tls-ca-file",
+                             dir + "/ca.crt", "--server-tls-cert-file", dir + "/client.crt",
+                             "--server-tls-key-file", dir + "/client.key"});
+    BarePool pool(*cluster_, node, args);
+    const char* watcher =
+        "SELECT coalesce(string_agg(s.ssl || ' ' || coalesce(s.client_dn, '-'), ', '), 'none') "
+        "FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) "
+        "WHERE a.application_name = 'pgswarm shard map' AND a.datname = 'tlsonly'";
+    std::string seen;
+    bool connected = waitUntil(
+        [&] {
+          seen = scalar(primary.get(), watcher);
+          return seen != "none";
+        },
+        10s);
+    EXPECT_TRUE(connected) << pool.log();
+    EXPECT_EQ(seen, "true /CN=postgres") << pool.log();
+    EXPECT_FALSE(contains(pool.log(), "cannot read the catalog")) << pool.log();
+  }
+  auto args = watching;
+  args.insert(args.end(), {"--server-tls-sslmode", "disable"});
+  BarePool pool(*cluster_, node, args);
+  const std::string why = "shard map: cannot read the catalog of tlsonly on " + node +
+                          " (keeping the last map): cannot connect to " + node +
+                          " as postgres with sslmode=disable: ";
+  bool logged = waitUntil([&] { return contains(pool.log(), why); }, 10s);
+  EXPECT_TRUE(logged) << pool.log();
+  EXPECT_TRUE(contains(pool.log(), "no encryption")) << pool.log();
+}
+
+// RELOAD reads server_tls_* again: the server's certificate moves to
+// another CA, the pool's root file follows, and after RELOAD new server
+// connections verify with the new roots while the one opened before stays;
+// a root file that does not load is reported and the roots in use stay.
+TEST_F(ServerTls, ReloadSwapsTheServerTlsFilesForNewConnections) {
+  const auto& dir = pki_->path();
+  makeSigned(dir, "other-ca", "server2", "/CN=localhost",
+             "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth");
+  auto runAs = runtime::runAsWhenRoot("postgres");
+  ASSERT_TRUE(runAs.ok());
+  if (*runAs) {
+    ASSERT_EQ(::chown((dir + "/server2.key").c_str(), (*runAs)->uid, (*runAs)->gid), 0);
+  }
+  TempDir temp;
+  std::string roots = temp.path() + "/roots.crt";
+  auto copyRoots = [&](const std::string& ca) {
+    std::ifstream in(dir + "/" + ca + ".crt");
+    std::ofstream(roots) << in.rdbuf();
+  };
+  copyRoots("ca");
+  BarePool pool(*cluster_, "127.0.0.1:" + std::to_string(cluster_->nodePort(0)),
+                {"--server-tls-sslmode", "verify-full", "--server-tls-ca-file", roots});
+  auto before = connectTo(pool.port());
+  ASSERT_EQ(PQstatus(before.get()), CONNECTION_OK) << PQerrorMessage(before.get()) << pool.log();
+  auto pid = scalar(before.get(), "SELECT pg_backend_pid()");
+
+  struct CertificateBack {
+    ~CertificateBack() { setServerCertificate("server", "ca"); }
+  } restore;
+  setServerCertificate("server2", "other-ca");
+  auto refused = connectTo(pool.port());
+  EXPECT_NE(PQstatus(refused.get()), CONNECTION_OK);
+  EXPECT_TRUE(contains(PQerrorMessage(refused.get()), "server certificate refused (verify-full)"))
+      << PQerrorMessage(refused.get());
+
+  copyRoots("other-ca");
+  auto console = connectTo(pool.port(), "dbname=pgswarm");
+  ASSERT_EQ(PQstatus(console.get()), CONNECTION_OK) << PQerrorMessage(console.get());
+  PGresult* reloaded = PQexec(console.get(), "RELOAD");
+  EXPECT_EQ(PQresultStatus(reloaded), PGRES_COMMAND_OK) << PQresultErrorMessage(reloaded);
+  PQclear(reloaded);
+  auto after = connectTo(pool.port());
+  ASSERT_EQ(PQstatus(after.get()), CONNECTION_OK) << PQerrorMessage(after.get()) << pool.log();
+  EXPECT_EQ(backendSsl(after.get()), "t");
+  EXPECT_NE(scalar(after.get(), "SELECT pg_backend_pid()"), pid);
+  EXPECT_EQ(scalar(before.get(), "SELECT pg_backend_pid()"), pid);
+  EXPECT_EQ(backendSsl(before.get()), "t");
+  EXPECT_TRUE(contains(pool.log(), "reloaded the server TLS settings and files")) << pool.log();
+
+  { std::ofstream(roots) << "not a certificate\n"; }
+  PGresult* bad = PQexec(console.get(), "RELOAD");
+  std::string message = PQresultErrorMessage(bad);
+  EXPECT_EQ(PQresultStatus(bad), PGRES_FATAL_ERROR);
+  PQclear(bad);
+  EXPECT_TRUE(contains(message,
+                       "reloaded users and access rules, but kept the old server TLS settings: "
+                       "could not load root certificate file \"" +
+                           roots + "\""))
+      << message;
+  EXPECT_TRUE(contains(pool.log(), "RELOAD: keeping the old server TLS settings")) << pool.log();
+  pool.hangUp();  // SIGHUP reloads as RELOAD does
+  bool logged = waitUntil(
+      [&] {
+        return contains(pool.log(),
+                        "reload: keeping the old server TLS settings: could not load root "
+                        "certificate file");
+      },
+      5s);
+  EXPECT_TRUE(logged) << pool.log();
+  auto still = connectTo(pool.port());
+  ASSERT_EQ(PQstatus(still.get()), CONNECTION_OK) << PQerrorMessage(still.get()) << pool.log();
+  EXPECT_EQ(backendSsl(still.get()), "t");
+}
+
+// allow: plain first, and a second login in TLS when the server refused
+// the plain one (tlsonly's hostnossl reject), as libpq does it.
+TEST_F(ServerTls, AllowRetriesInTlsWhenThePlainLoginIsRefused) {
+  PoolProcess allow(*cluster_, {"--server-tls-sslmode", "allow"});
+  auto conn = connectTo(allow.port(), "dbname=tlsonly");
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  EXPECT_EQ(scalar(conn.get(), "SELECT current_database()"), "tlsonly");
+  EXPECT_EQ(backendSsl(conn.get()), "t");
 }
 
 }  // namespace
