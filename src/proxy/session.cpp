@@ -655,6 +655,42 @@ sql::ReadIntent combineIntent(std::optional<sql::ReadIntent> before, sql::ReadIn
 // Binds, say) the batch goes to the primary unclassified.
 constexpr std::size_t kMaxRouteLookahead = 1 << 20;
 
+// Parameter `index` of a Bind body and its format, checked as strictly as
+// Bind::parse checks the whole message, but without building its vectors:
+// this runs for every Execute the pool may route to a shard. nullopt for a
+// NULL, a missing or a malformed parameter.
+std::optional<shard::KeyValue> bindParameter(std::span<const std::byte> body, std::size_t index) {
+  auto reader = protocol::Reader::forBody(body);
+  if (!reader.cstring() || !reader.cstring()) return std::nullopt;
+  auto formats = reader.count16(2);
+  if (!formats) return std::nullopt;
+  std::int16_t format = 0;  // no formats: every parameter is text
+  for (std::size_t i = 0; i < *formats; ++i) {
+    auto read = reader.int16();
+    if (!read) return std::nullopt;
+    if (i == 0 || i == index) format = *read;  // a single format applies to all
+  }
+  auto values = reader.count16(4);
+  if (!values || index >= *values || (*formats > 1 && *formats != *values)) return std::nullopt;
+  std::optional<std::string_view> value;
+  for (std::size_t i = 0; i < *values; ++i) {
+    auto length = reader.int32();
+    if (!length) return std::nullopt;
+    if (*length == protocol::kNullLength) continue;
+    if (*length < 0) return std::nullopt;
+    auto bytes = reader.text(static_cast<std::size_t>(*length));
+    if (!bytes) return std::nullopt;
+    if (i == index) value = *bytes;
+  }
+  auto results = reader.count16(2);
+  if (!results) return std::nullopt;
+  for (std::size_t i = 0; i < *results; ++i) {
+    if (!reader.int16()) return std::nullopt;
+  }
+  if (!reader.expectEnd() || !value) return std::nullopt;
+  return shard::KeyValue{.binary = format == 1, .bytes = *value};
+}
+
 }  // namespace
 
 // The route of the client's next batch at the start of `data`: a Query's
@@ -807,12 +843,9 @@ int Session::shardGroupFor(const shard::ShardRoutes& routes, const sql::ShardKey
   if (textKey && clientEncoding_ != serverEncoding_) return -1;
   if (key.parameter < 0) return shard::groupFor(table, {.bytes = key.literal});
   if (!bind) return -1;
-  auto parsed = protocol::Bind::parse(*bind);
-  auto index = static_cast<std::size_t>(key.parameter);
-  if (!parsed || index >= parsed->parameters.size() || !parsed->parameters[index]) return -1;
-  const auto& formats = parsed->parameterFormats;
-  auto format = formats.empty() ? 0 : formats[formats.size() == 1 ? 0 : index];
-  return shard::groupFor(table, {.binary = format == 1, .bytes = *parsed->parameters[index]});
+  auto value = bindParameter(*bind, static_cast<std::size_t>(key.parameter));
+  if (!value) return -1;
+  return shard::groupFor(table, *value);
 }
 
 bool Session::admitBatch(std::span<const std::byte> rest) {

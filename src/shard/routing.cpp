@@ -68,14 +68,22 @@ std::optional<std::int64_t> binaryInteger(std::string_view bytes, int width) {
 
 // Range partitions are placed by the pool only when their order is plain
 // integer order: an integer key type and integer bounds of that type.
-bool isIntegerRange(const ShardedTable& map) {
+// nullopt when it is not.
+std::optional<std::vector<IntegerBounds>> integerRangeBounds(const ShardedTable& map) {
   int width = integerKeyWidth(map.keyType);
-  if (map.strategy != Strategy::kRange || width == 0) return false;
-  auto isBound = [&](const std::optional<std::string>& bound) {
-    return !bound || strictInteger(*bound, width).has_value();
-  };
-  return std::all_of(map.partitions.begin(), map.partitions.end(),
-                     [&](const Partition& p) { return isBound(p.from) && isBound(p.to); });
+  if (map.strategy != Strategy::kRange || width == 0) return std::nullopt;
+  std::vector<IntegerBounds> bounds;
+  bounds.reserve(map.partitions.size());
+  for (const auto& partition : map.partitions) {
+    IntegerBounds read;
+    for (auto [text, value] : {std::pair{&partition.from, &read.from}, {&partition.to, &read.to}}) {
+      if (!*text) continue;
+      *value = strictInteger(**text, width);
+      if (!*value) return std::nullopt;
+    }
+    bounds.push_back(read);
+  }
+  return bounds;
 }
 
 std::optional<HashKeyType> hashTypeOf(const ShardedTable& map) {
@@ -120,9 +128,15 @@ int rangeGroupFor(const TableRoute& table, const KeyValue& key) {
   int width = integerKeyWidth(table.map.keyType);
   auto value = key.binary ? binaryInteger(key.bytes, width) : strictInteger(key.bytes, width);
   if (!value) return kCoordinatorGroup;
-  auto partition = rangePartitionFor(table.map, *value);
-  if (!partition) return kCoordinatorGroup;
-  return groupOfPartition(table, *partition);
+  // The first partition whose bounds hold the key, as rangePartitionFor()
+  // finds it in the catalog's text.
+  const auto& bounds = table.integerBounds;
+  for (std::size_t i = 0; i < bounds.size(); ++i) {
+    if (bounds[i].from && *value < *bounds[i].from) continue;
+    if (bounds[i].to && *value >= *bounds[i].to) continue;
+    return groupOfPartition(table, i);
+  }
+  return kCoordinatorGroup;
 }
 
 // Every field of sql::ShardedRelation: a route change in any of them must
@@ -163,11 +177,14 @@ ShardRoutes compileRoutes(const std::vector<StoredTable>& tables,
         .keyColumn = map.keyColumn,
         .coordinatorDefaults =
             defaults == sequenceDefaults.end() ? std::vector<std::string>{} : defaults->second});
-    routes.tables.push_back(TableRoute{.map = map,
-                                       .hashType = hashTypeOf(map),
-                                       .integerRange = isIntegerRange(map),
-                                       .groups = partitionGroups(map, groups),
-                                       .hold = stored.hold});
+    auto bounds = integerRangeBounds(map);
+    routes.tables.push_back(
+        TableRoute{.map = map,
+                   .hashType = hashTypeOf(map),
+                   .integerRange = bounds.has_value(),
+                   .integerBounds = bounds.value_or(std::vector<IntegerBounds>{}),
+                   .groups = partitionGroups(map, groups),
+                   .hold = stored.hold});
   }
   return routes;
 }

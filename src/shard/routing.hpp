@@ -25,6 +25,12 @@ namespace pgswarm::shard {
 // The coordinator: a local partition, or a key the pool cannot place.
 inline constexpr int kCoordinatorGroup = -1;
 
+struct IntegerBounds {
+  std::optional<std::int64_t> from;  // inclusive
+  std::optional<std::int64_t> to;    // exclusive
+  bool operator==(const IntegerBounds&) const = default;
+};
+
 struct TableRoute {
   ShardedTable map;
   // Hash tables whose key type pg_hash computes; otherwise hash keys go
@@ -34,6 +40,9 @@ struct TableRoute {
   // other range keys go through the coordinator (their order depends on
   // collations and input rules the pool does not reproduce).
   bool integerRange = false;
+  // integerRange only: each partition's bounds as integers (nullopt: MINVALUE
+  // or MAXVALUE), read once per refresh rather than once per statement.
+  std::vector<IntegerBounds> integerBounds;
   std::vector<int> groups;  // per partition: index into the group names, or kCoordinatorGroup
   // Set while a `shard move` or `shard split` of the table holds direct
   // routing (routing_hold.hpp): every statement goes through the coordinator.

@@ -155,6 +155,12 @@ StatementRoute Classifier::route(std::string_view query,
   // classify() would answer kTooLarge without parsing, so kPrimary; and the
   // answer for a text that was never parsed is not one to share.
   if (query.size() > options_.maxParseBytes) return {};
+  // A text without literals (a prepared statement's, whose values come in
+  // Binds) is its own key: a repeat needs no scan for literals.
+  if (const RouteFacts* known = intents_.findLiteralFree(query)) {
+    literals_.clear();
+    return routeOf(*known, query, relations);
+  }
   const std::optional<std::string> key = literalFreeKey(query, literals_);
   // A zero byte is a parse error too. Never keeping such a text by itself
   // also keeps it apart from the keys, whose placeholders hold zero bytes.
@@ -170,12 +176,18 @@ StatementRoute Classifier::route(std::string_view query,
     fresh.settingsOnly = sql::changesSettingsOnly(classification);
     // Without a key there are no literal spans to tie constants to.
     if (key) fresh.shardKey = makeShardKeyTemplate(classification, query, literals_);
+    fresh.literalFree = key && literals_.empty();
     intents_.insert(intentIgnoresLiterals(classification) ? keyOrText : query, fresh);
     facts = &fresh;
   }
-  StatementRoute route{.intent = facts->intent, .settingsOnly = facts->settingsOnly};
-  if (facts->shardKey && !relations.empty()) {
-    route.shardKey = resolveShardKey(*facts->shardKey, query, literals_, relations);
+  return routeOf(*facts, query, relations);
+}
+
+StatementRoute Classifier::routeOf(const RouteFacts& facts, std::string_view query,
+                                   std::span<const ShardedRelation> relations) {
+  StatementRoute route{.intent = facts.intent, .settingsOnly = facts.settingsOnly};
+  if (facts.shardKey && !relations.empty()) {
+    route.shardKey = resolveShardKey(*facts.shardKey, query, literals_, relations);
   }
   return route;
 }

@@ -75,6 +75,10 @@ class Classifier {
   [[nodiscard]] const ClassifierOptions& options() const { return options_; }
 
  private:
+  // The route `facts` give `query`, whose literals are in literals_.
+  [[nodiscard]] StatementRoute routeOf(const RouteFacts& facts, std::string_view query,
+                                       std::span<const ShardedRelation> relations);
+
   ClassifierOptions options_;
   ClassificationCache cache_;
   IntentCache intents_;

@@ -25,6 +25,14 @@ const RouteFacts* IntentCache::find(std::string_view key, std::string_view exact
   return found;
 }
 
+const RouteFacts* IntentCache::findLiteralFree(std::string_view text) {
+  if (text.size() > entries_.limits().maxQueryBytes) return nullptr;
+  const RouteFacts* found = entries_.touch(text);
+  if (found == nullptr || !found->literalFree) return nullptr;
+  ++entries_.stats().hits;
+  return found;
+}
+
 void IntentCache::insert(std::string_view key, RouteFacts facts) {
   const std::size_t bytes = facts.shardKey ? approximateBytes(*facts.shardKey) : 0;
   entries_.put(key, std::move(facts), bytes);

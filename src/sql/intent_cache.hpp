@@ -20,6 +20,9 @@ struct RouteFacts {
   ReadIntent intent = ReadIntent::kPrimary;
   bool settingsOnly = false;                 // changesSettingsOnly()
   std::optional<ShardKeyTemplate> shardKey;  // nullopt: not a single-relation statement
+  // The text had no literal to replace: its key is the text itself, and
+  // the template refers to no literal span.
+  bool literalFree = false;
 };
 
 class IntentCache {
@@ -32,6 +35,11 @@ class IntentCache {
   // Counts one hit or one miss; a key longer than maxQueryBytes is a
   // bypass. A hit becomes most recently used.
   [[nodiscard]] const RouteFacts* find(std::string_view key, std::string_view exact);
+
+  // The facts of a literal-free text kept under the text itself, counted
+  // as a hit; nullptr, and not counted, for anything else (find() decides
+  // then, once the text was scanned).
+  [[nodiscard]] const RouteFacts* findLiteralFree(std::string_view text);
 
   // Keeps facts under key (ignored when longer than maxQueryBytes),
   // evicting least recently used entries to fit.

@@ -217,6 +217,22 @@ TEST(ShardRouting, RangePlacementAtTheBounds) {
   EXPECT_EQ(binaryGroup(route, 2147483647, 4), 2);
 }
 
+// The bounds compiled into the route place every key where the catalog's
+// text bounds place it.
+TEST(ShardRouting, CompiledBoundsAgreeWithTheCatalogsText) {
+  const ShardedTable map = fourRanges("bigint");
+  auto route = routeOf(map);
+  ASSERT_EQ(route.integerBounds.size(), map.partitions.size());
+  for (std::int64_t key : {INT64_MIN, INT64_MIN + 1, std::int64_t{-101}, std::int64_t{-100},
+                           std::int64_t{0}, std::int64_t{99}, std::int64_t{100}, std::int64_t{199},
+                           std::int64_t{200}, INT64_MAX - 1, INT64_MAX}) {
+    auto partition = rangePartitionFor(map, key);
+    ASSERT_TRUE(partition) << key;
+    EXPECT_EQ(textGroup(route, std::to_string(key)), route.groups[*partition]) << key;
+  }
+  EXPECT_TRUE(routeOf(hashTable("integer", 2, {hashPartition("shard1", 0)})).integerBounds.empty());
+}
+
 TEST(ShardRouting, RangeRefusesWhatItIsNotSureOf) {
   auto route = routeOf(fourRanges("integer"));
   for (const char* text : {"2147483648", "-2147483649", "99999999999999999999", " 150", "150 ",

@@ -523,6 +523,27 @@ TEST(ShardKeyCache, ReadIntentAndShardKeyShareOneEntry) {
   EXPECT_EQ(classifier.route("SELECT * FROM t WHERE k = 2", {}).shardKey, std::nullopt);
 }
 
+// A text without literals (a prepared statement's) is found by its own
+// text without a scan; a text with literals never is, so its own literals
+// give its key.
+TEST(ShardKeyCache, LiteralFreeTextsAreFoundByThemselves) {
+  Classifier classifier;
+  const auto key = [&](std::string_view sql) {
+    return describe(classifier.route(sql, kRelations).shardKey);
+  };
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(key("SELECT * FROM t WHERE k = $1"), describe(parameter(kT, 0, true)));
+    EXPECT_EQ(key("DELETE FROM t WHERE k = $1"), describe(parameter(kT, 0, false)));
+  }
+  EXPECT_EQ(classifier.intentCacheStats().misses, 2U);
+  EXPECT_EQ(classifier.intentCacheStats().hits, 4U);
+  EXPECT_EQ(key("SELECT * FROM t WHERE v = $1 AND k = 7"), describe(literal(kT, "7", true)));
+  EXPECT_EQ(key("SELECT * FROM t WHERE v = $1 AND k = 8"), describe(literal(kT, "8", true)));
+  EXPECT_EQ(key("SELECT * FROM t WHERE v = $1 AND k = 7"), describe(literal(kT, "7", true)));
+  EXPECT_EQ(classifier.intentCacheStats().misses, 3U);
+  EXPECT_EQ(classifier.intentCacheStats().hits, 6U);
+}
+
 TEST(ShardKeyCache, TooLargeTextsAreNotLookedAt) {
   Classifier classifier(ClassifierOptions{.maxParseBytes = 64});
   std::string sql = "SELECT * FROM t WHERE k = 1 AND v = '" + std::string(100, 'x') + "'";
