@@ -709,14 +709,21 @@ TEST_F(ReadRouting, IdleConnectionEndedByTheServerIsNotHandedOut) {
   const char* others =
       "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() "
       "AND application_name <> 'pgswarm health check'";
-  auto ended = scalar(replica.get(),
-                      (std::string("SELECT count(pg_terminate_backend(pid)) ") + others).c_str());
+  // The pool's connections as they are now, by PID: a connection someone
+  // else opens meanwhile (an agent's probe) must not hold up the wait.
+  auto pids =
+      scalar(replica.get(), (std::string("SELECT string_agg(pid::text, ',') ") + others).c_str());
+  ASSERT_FALSE(pids.empty() || pids.starts_with("error")) << pids;
+  const std::string chosen = "FROM pg_stat_activity WHERE pid IN (" + pids + ")";
+  auto ended = scalar(replica.get(), ("SELECT count(pg_terminate_backend(pid)) " + chosen).c_str());
   ASSERT_NE(ended, "0") << ended;
-  ASSERT_TRUE(waitUntil(
-      [&] {
-        return scalar(replica.get(), (std::string("SELECT count(*) ") + others).c_str()) == "0";
-      },
-      10s));  // a busy CI host ends them slower than 2 s
+  ASSERT_TRUE(
+      waitUntil([&] { return scalar(replica.get(), ("SELECT count(*) " + chosen).c_str()) == "0"; },
+                10s))  // a busy CI host ends them slower than 2 s
+      << scalar(
+             replica.get(),
+             ("SELECT string_agg(pid || ' ' || state || ' ' || application_name, '; ') " + chosen)
+                 .c_str());
   // At once, before the pool's maintenance tick: every read must succeed.
   int failed = 0;
   std::string firstError;
