@@ -47,6 +47,10 @@ struct AgentSnapshot {
   std::string operation;
   std::string lastOperationError;        // why the last operation failed; cleared by a success
   std::optional<ToolProgress> progress;  // the last base backup or rewind, running or ended
+  // The last rejoin that succeeded: "host:port" of its primary, and when
+  // postgres was started to follow it.
+  std::string rejoinedTo;
+  std::chrono::steady_clock::time_point rejoinedAt{};
 };
 
 // Mutex-guarded; readers get a copy so no lock is held while answering HTTP.

@@ -99,13 +99,19 @@ std::optional<ApiAnswer> promoteRefusal(const AgentSnapshot& snapshot) {
   return std::nullopt;
 }
 
-std::optional<ApiAnswer> rejoinShortcut(const AgentSnapshot& snapshot, const RejoinTarget& target) {
+std::optional<ApiAnswer> rejoinShortcut(const AgentSnapshot& snapshot, const RejoinTarget& target,
+                                        std::chrono::steady_clock::time_point now) {
   if (auto refused = busy(snapshot)) return refused;
+  auto upstream = fmt::format("{}:{}", target.host, target.port);
   const auto& status = snapshot.status;
   bool following = snapshot.healthy && status && status->role == cluster::NodeRole::kReplica &&
-                   status->streaming &&
-                   status->upstream == fmt::format("{}:{}", target.host, target.port);
-  if (following) return ApiAnswer{200, {{"rejoining", false}}};
+                   status->streaming && status->upstream == upstream;
+  // Until its first probe, a freshly rejoined replica still looks like what
+  // it was before (a primary, say); the pool's coordinator may ask on such a
+  // view, and a second rewind would restart a replica that just started.
+  bool justRejoined = snapshot.phase != AgentPhase::kFailed && snapshot.rejoinedTo == upstream &&
+                      now - snapshot.rejoinedAt < kRejoinSettle;
+  if (following || justRejoined) return ApiAnswer{200, {{"rejoining", false}}};
   return std::nullopt;
 }
 

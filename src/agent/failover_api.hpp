@@ -4,6 +4,7 @@
 // No I/O and no HTTP types, so every rule here is unit-tested directly.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,9 +45,13 @@ struct RejoinTarget {
 [[nodiscard]] std::optional<ApiAnswer> promoteRefusal(const AgentSnapshot& snapshot);
 
 // 409 while another operation runs; 200 {"rejoining": false} when the node
-// already streams from `target`; nullopt when the rejoin should start.
-[[nodiscard]] std::optional<ApiAnswer> rejoinShortcut(const AgentSnapshot& snapshot,
-                                                      const RejoinTarget& target);
+// already streams from `target`, or was rejoined to it less than
+// kRejoinSettle before `now` (a second caller acting on a view taken before
+// that rejoin must not restart it); nullopt when the rejoin should start.
+inline constexpr std::chrono::seconds kRejoinSettle{15};
+[[nodiscard]] std::optional<ApiAnswer> rejoinShortcut(
+    const AgentSnapshot& snapshot, const RejoinTarget& target,
+    std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
 
 // POST /unfence, the pool's word that this primary may lift its isolation
 // fence: 200 {"fenced": false} when there is none; nullopt when the word is

@@ -344,6 +344,10 @@ void Supervisor::onRejoinDone(const Result<RejoinMethod>& done) {
   node_.config.primaryPort = rejoin_->config.primaryPort;
   spdlog::info("rejoin: data folder ready by {}; starting postgres as a replica of {}:{}",
                toString(*done), node_.config.primaryHost, node_.config.primaryPort);
+  state_.update([&](AgentSnapshot& s) {
+    s.rejoinedTo = fmt::format("{}:{}", node_.config.primaryHost, node_.config.primaryPort);
+    s.rejoinedAt = std::chrono::steady_clock::now();
+  });
   endRejoin("");
   if (!stopping_) startPostgres();
 }

@@ -92,6 +92,25 @@ TEST(FailoverApi, RejoinOfANodeThatAlreadyFollowsIsANoOp) {
   EXPECT_EQ(rejoinShortcut(following, target)->status, 409);
 }
 
+// The coordinator's view of the node may predate the rejoin an operator
+// just finished; asking again must not rewind and restart it a second time.
+TEST(FailoverApi, RejoinRightAfterARejoinToTheSameTargetIsANoOp) {
+  RejoinTarget target{"127.0.0.1", 5433};
+  auto now = std::chrono::steady_clock::now();
+  auto restarted = running(cluster::NodeRole::kPrimary);  // the probe has not caught up
+  restarted.rejoinedTo = "127.0.0.1:5433";
+  restarted.rejoinedAt = now - std::chrono::seconds(2);
+  auto answer = rejoinShortcut(restarted, target, now);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body["rejoining"], false);
+  EXPECT_FALSE(rejoinShortcut(restarted, RejoinTarget{"127.0.0.1", 5434}, now).has_value());
+  EXPECT_FALSE(rejoinShortcut(restarted, target, now + kRejoinSettle).has_value());
+  auto failed = restarted;
+  failed.phase = AgentPhase::kFailed;
+  EXPECT_FALSE(rejoinShortcut(failed, target, now).has_value());
+}
+
 TEST(FailoverApi, UnfenceIsRecordedOnlyWhileFenced) {
   auto primary = running(cluster::NodeRole::kPrimary);
   auto none = unfenceShortcut(primary);
