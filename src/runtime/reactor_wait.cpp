@@ -79,15 +79,13 @@ void startEdgeWait(Socket& socket, asio::detail::reactor_op* op) {
 }
 
 template <typename Socket>
-asio::awaitable<std::error_code> awaitReadableOn(Socket& socket) {
-  std::error_code ec;
-  auto token = asio::redirect_error(asio::use_awaitable, ec);
-  co_await asio::async_initiate<decltype(token), void(std::error_code)>(
+ReadableWait awaitReadableOn(Socket& socket) {
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  return asio::async_initiate<decltype(token), void(std::error_code)>(
       [&socket](auto handler) {
         startEdgeWait(socket, new EdgeWait<decltype(handler)>(std::move(handler)));
       },
       token);
-  co_return ec;
 }
 
 struct Ignore {
@@ -109,10 +107,26 @@ bool sawNothingOn(Socket& socket) {
 
 }  // namespace
 
-asio::awaitable<std::error_code> awaitReadable(asio::ip::tcp::socket& socket) {
+#else  // asio's own wait (a re-arm per wait) where its internals differ
+namespace {
+
+template <typename Socket>
+ReadableWait awaitReadableOn(Socket& socket) {
+  return socket.async_wait(Socket::wait_read, asio::experimental::as_tuple(asio::use_awaitable));
+}
+
+template <typename Socket>
+bool sawNothingOn(Socket& /*socket*/) {
+  return false;
+}
+
+}  // namespace
+#endif
+
+ReadableWait awaitReadable(asio::ip::tcp::socket& socket) {
   return awaitReadableOn(socket);
 }
-asio::awaitable<std::error_code> awaitReadable(asio::generic::stream_protocol::socket& socket) {
+ReadableWait awaitReadable(asio::generic::stream_protocol::socket& socket) {
   return awaitReadableOn(socket);
 }
 bool reactorSawNothing(asio::ip::tcp::socket& socket) {
@@ -121,28 +135,5 @@ bool reactorSawNothing(asio::ip::tcp::socket& socket) {
 bool reactorSawNothing(asio::generic::stream_protocol::socket& socket) {
   return sawNothingOn(socket);
 }
-
-#else  // asio's own wait (a re-arm per wait) where its internals differ
-
-asio::awaitable<std::error_code> awaitReadable(asio::ip::tcp::socket& socket) {
-  std::error_code ec;
-  co_await socket.async_wait(asio::socket_base::wait_read,
-                             asio::redirect_error(asio::use_awaitable, ec));
-  co_return ec;
-}
-asio::awaitable<std::error_code> awaitReadable(asio::generic::stream_protocol::socket& socket) {
-  std::error_code ec;
-  co_await socket.async_wait(asio::socket_base::wait_read,
-                             asio::redirect_error(asio::use_awaitable, ec));
-  co_return ec;
-}
-bool reactorSawNothing(asio::ip::tcp::socket& /*socket*/) {
-  return false;
-}
-bool reactorSawNothing(asio::generic::stream_protocol::socket& /*socket*/) {
-  return false;
-}
-
-#endif
 
 }  // namespace pgswarm::runtime

@@ -18,8 +18,10 @@
 
 #include <cstddef>
 #include <system_error>
+#include <tuple>
 
 #include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
 
 #include "runtime/byte_buffer.hpp"
 
@@ -36,9 +38,11 @@ inline constexpr bool kEdgeWaits = false;
 // operation_aborted on socket.cancel() or close(); does not take part in
 // asio's per-operation cancellation (no parallel groups, no timeouts: use
 // asio's reads there). One wait at a time per socket.
-[[nodiscard]] asio::awaitable<std::error_code> awaitReadable(asio::ip::tcp::socket& socket);
-[[nodiscard]] asio::awaitable<std::error_code> awaitReadable(
-    asio::generic::stream_protocol::socket& socket);
+// The error code comes in a tuple (`auto [ec] = co_await ...`): that is
+// asio's own awaitable, with no coroutine frame of ours around it.
+using ReadableWait = asio::awaitable<std::tuple<std::error_code>>;
+[[nodiscard]] ReadableWait awaitReadable(asio::ip::tcp::socket& socket);
+[[nodiscard]] ReadableWait awaitReadable(asio::generic::stream_protocol::socket& socket);
 
 // True when the reactor has seen nothing arrive on `socket` (no bytes, no
 // hang-up) since the last awaitReadable ended: the socket is quiet as far

@@ -18,15 +18,23 @@ namespace {
 // while the wake-up was queued still reaches the caller, who looks at its
 // own state (why it cancelled) before reading again.
 // `idle`: an empty buffer gives its memory up while waiting (ByteBuffer::release).
+// A full read may have left bytes behind that no edge will announce.
+template <typename Stream>
+RecvResult recvAndRemember(Stream& stream, ByteBuffer& buffer, std::size_t chunk) {
+  auto got = recvNow(stream.socket().native_handle(), buffer, chunk);
+  stream.setMaybeUnread(got.full);
+  return got;
+}
+
 template <typename Stream>
 asio::awaitable<std::error_code> readPlainOn(Stream& stream, ByteBuffer& buffer, std::size_t chunk,
                                              bool idle = false) {
   if (!stream.maybeUnread()) {
     if (idle && buffer.empty()) buffer.release();
-    if (auto ec = co_await awaitReadable(stream.socket())) co_return ec;
+    auto [ec] = co_await awaitReadable(stream.socket());
+    if (ec) co_return ec;
   }
-  auto got = recvNow(stream.socket().native_handle(), buffer, chunk);
-  stream.setMaybeUnread(got.full);
+  auto got = recvAndRemember(stream, buffer, chunk);
   if (got.wouldBlock && idle && buffer.empty()) buffer.release();
   co_return got.ec;
 }
@@ -37,8 +45,7 @@ template <typename Stream>
 bool takeUnread(Stream& stream, ByteBuffer& buffer, std::size_t chunk, std::error_code& ec) {
   if constexpr (requires { stream.maybeUnread(); }) {
     if (stream.tls() || !stream.maybeUnread()) return false;
-    auto got = recvNow(stream.socket().native_handle(), buffer, chunk);
-    stream.setMaybeUnread(got.full);
+    auto got = recvAndRemember(stream, buffer, chunk);
     ec = got.ec;
     return !got.wouldBlock;
   } else {

@@ -32,7 +32,7 @@ class ReactorWaitTest : public ::testing::Test {
     asio::co_spawn(
         io_,
         [this]() -> asio::awaitable<void> {
-          result_ = co_await awaitReadable(ours_);
+          std::tie(result_) = co_await awaitReadable(ours_);
           done_ = true;
         },
         asio::detached);
