@@ -142,7 +142,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void trackServerMessage(char type, const protocol::Frame& frame);
   asio::awaitable<void> relay();
   asio::awaitable<void> clientLoop();
-  asio::awaitable<void> serverLoop();
+  // `inClientLoop`: the reply to a lone batch, read by clientLoop itself;
+  // true when the attachment outlives that read and a spawned loop must
+  // take over.
+  asio::awaitable<bool> serverLoop(bool inClientLoop);
+  [[nodiscard]] bool replyReadableInline() const;
   asio::awaitable<void> finishServer();
   asio::awaitable<void> handleCancel(const CancelKey& key);
   asio::awaitable<void> fatal(std::string_view sqlState, std::string_view message);
@@ -218,7 +222,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::pair<std::size_t, std::size_t>> toClient_;  // (offset, length) pieces
   asio::steady_timer serverDone_;  // relay() waits here for serverLoop to end
   bool serverLoopRunning_ = false;
-  bool relaying_ = false;  // login is over: attaching a server starts its loop
+  bool relaying_ = false;         // login is over: attaching a server starts its loop
+  bool deferServerLoop_ = false;  // clientLoop attaches: it starts the loop after sending
 
   // Read routing (transaction mode with load balancing; see router.hpp).
   // The attachment's node is counted in Worker::routedNow while attached.

@@ -3,6 +3,8 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 
 namespace pgswarm::runtime {
@@ -18,6 +20,25 @@ RecvResult recvNow(int fd, ByteBuffer& buffer, std::size_t chunk) {
     if (n == 0) return {.ec = asio::error::eof};
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return {.wouldBlock = true};
+    return {.ec = std::error_code(errno, asio::error::get_system_category())};
+  }
+}
+
+SendResult sendNow(int fd, std::span<const asio::const_buffer> pieces) {
+  constexpr std::size_t kMaxPieces = 64;  // the rest goes in a later call
+  std::array<iovec, kMaxPieces> vectors{};
+  std::size_t count = std::min(pieces.size(), kMaxPieces);
+  for (std::size_t i = 0; i < count; ++i) {
+    vectors[i] = {const_cast<void*>(pieces[i].data()), pieces[i].size()};
+  }
+  msghdr message{};
+  message.msg_iov = vectors.data();
+  message.msg_iovlen = count;
+  for (;;) {
+    auto n = ::sendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) return {.sent = static_cast<std::size_t>(n)};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
     return {.ec = std::error_code(errno, asio::error::get_system_category())};
   }
 }

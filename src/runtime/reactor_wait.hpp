@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <system_error>
 #include <tuple>
 
@@ -60,5 +61,12 @@ struct RecvResult {
   bool full = false;        // the chunk was filled: more may be waiting
 };
 [[nodiscard]] RecvResult recvNow(int fd, ByteBuffer& buffer, std::size_t chunk);
+
+// One non-blocking sendmsg() of as much of `pieces` as the socket takes now.
+struct SendResult {
+  std::error_code ec;  // not set when the socket took nothing (EAGAIN)
+  std::size_t sent = 0;
+};
+[[nodiscard]] SendResult sendNow(int fd, std::span<const asio::const_buffer> pieces);
 
 }  // namespace pgswarm::runtime

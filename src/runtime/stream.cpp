@@ -1,6 +1,8 @@
 // Awaitable socket I/O: see stream.hpp.
 #include "runtime/stream.hpp"
 
+#include <vector>
+
 #include <asio/experimental/awaitable_operators.hpp>
 
 #include "runtime/client_stream.hpp"
@@ -88,11 +90,56 @@ asio::awaitable<std::error_code> readSomeWithinOn(Stream& stream, ByteBuffer& bu
   co_return std::get<0>(winner);
 }
 
+// The descriptor to send on directly, or -1 (TLS encrypts first).
 template <typename Stream>
-asio::awaitable<std::error_code> writeAllOn(Stream& stream, const void* data, std::size_t size) {
+int plainDescriptor(Stream& stream) {
+  if constexpr (requires { stream.tls(); }) {
+    return stream.tls() ? -1 : stream.socket().native_handle();
+  } else {
+    return stream.native_handle();
+  }
+}
+
+// What `sent` bytes leave of `pieces`.
+std::vector<asio::const_buffer> remainderOf(std::span<const asio::const_buffer> pieces,
+                                            std::size_t sent) {
+  std::vector<asio::const_buffer> rest;
+  for (const auto& piece : pieces) {
+    if (sent >= piece.size()) {
+      sent -= piece.size();
+      continue;
+    }
+    rest.push_back(piece + sent);
+    sent = 0;
+  }
+  return rest;
+}
+
+std::span<const asio::const_buffer> asPieces(const asio::const_buffer& one) {
+  return {&one, 1};
+}
+std::span<const asio::const_buffer> asPieces(std::span<const asio::const_buffer> many) {
+  return many;
+}
+
+// A reply is almost always smaller than what the socket's send buffer has
+// room for: one sendmsg() then ends the write here, with no trip through
+// asio's handler queue (whose speculative write posts its completion, a
+// pass of the event loop per message). asio writes whatever is left.
+// `buffers` (one const_buffer, or a span of them) is held in this frame.
+template <typename Stream, typename Buffers>
+asio::awaitable<std::error_code> writeAllOn(Stream& stream, Buffers buffers) {
+  auto pieces = asPieces(buffers);
+  std::vector<asio::const_buffer> rest;
+  if (int fd = plainDescriptor(stream); fd >= 0) {
+    auto done = sendNow(fd, pieces);
+    if (done.ec) co_return done.ec;
+    rest = remainderOf(pieces, done.sent);
+    if (rest.empty()) co_return std::error_code{};
+    pieces = rest;
+  }
   std::error_code ec;
-  co_await asio::async_write(stream, asio::buffer(data, size),
-                             asio::redirect_error(asio::use_awaitable, ec));
+  co_await asio::async_write(stream, pieces, asio::redirect_error(asio::use_awaitable, ec));
   co_return ec;
 }
 
@@ -136,11 +183,11 @@ asio::awaitable<std::error_code> readSomeWithin(ClientStream& stream, ByteBuffer
 }
 
 asio::awaitable<std::error_code> writeAll(Socket& socket, std::span<const std::byte> bytes) {
-  return writeAllOn(socket, bytes.data(), bytes.size());
+  return writeAllOn(socket, asio::buffer(bytes.data(), bytes.size()));
 }
 
 asio::awaitable<std::error_code> writeAll(Socket& socket, std::string_view bytes) {
-  return writeAllOn(socket, bytes.data(), bytes.size());
+  return writeAllOn(socket, asio::buffer(bytes.data(), bytes.size()));
 }
 
 asio::awaitable<std::error_code> readSome(ServerStream& stream, ByteBuffer& buffer,
@@ -155,19 +202,24 @@ asio::awaitable<std::error_code> readSomeWithin(ServerStream& stream, ByteBuffer
 }
 
 asio::awaitable<std::error_code> writeAll(ServerStream& stream, std::span<const std::byte> bytes) {
-  return writeAllOn(stream, bytes.data(), bytes.size());
+  return writeAllOn(stream, asio::buffer(bytes.data(), bytes.size()));
 }
 
 asio::awaitable<std::error_code> writeAll(ServerStream& stream, std::string_view bytes) {
-  return writeAllOn(stream, bytes.data(), bytes.size());
+  return writeAllOn(stream, asio::buffer(bytes.data(), bytes.size()));
 }
 
 asio::awaitable<std::error_code> writeAll(ClientStream& stream, std::span<const std::byte> bytes) {
-  return writeAllOn(stream, bytes.data(), bytes.size());
+  return writeAllOn(stream, asio::buffer(bytes.data(), bytes.size()));
 }
 
 asio::awaitable<std::error_code> writeAll(ClientStream& stream, std::string_view bytes) {
-  return writeAllOn(stream, bytes.data(), bytes.size());
+  return writeAllOn(stream, asio::buffer(bytes.data(), bytes.size()));
+}
+
+asio::awaitable<std::error_code> writeAll(ClientStream& stream,
+                                          std::span<const asio::const_buffer> pieces) {
+  return writeAllOn(stream, pieces);
 }
 
 namespace {

@@ -63,6 +63,9 @@ class ServerStream;
                                                         std::span<const std::byte> bytes);
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(ClientStream& stream,
                                                         std::string_view bytes);
+// Gathered: `pieces` in order, as one write.
+[[nodiscard]] asio::awaitable<std::error_code> writeAll(ClientStream& stream,
+                                                        std::span<const asio::const_buffer> pieces);
 
 // TCP_NODELAY and keepalive, as every PostgreSQL connection wants them
 // (a unix socket has neither: nothing to set).
