@@ -539,9 +539,15 @@ asio::awaitable<bool> Session::replaySettings() {
 }
 
 // What the server holds now, so the next client can tell whether to replay.
+// Assigned in place: a conditional expression would copy the key into a
+// temporary, an allocation per transaction.
 void Session::noteServerSettings() {
-  server_->appliedSettings =
-      tracker_->takeServerDiverged() ? std::string(kDivergedSettings) : tracker_->settingsKey();
+  auto& applied = server_->appliedSettings;
+  if (tracker_->takeServerDiverged()) {
+    applied = kDivergedSettings;
+  } else {
+    applied = tracker_->settingsKey();
+  }
 }
 
 void Session::releaseServer() {

@@ -154,12 +154,9 @@ asio::awaitable<std::error_code> readSome(ClientStream& stream, ByteBuffer& buff
   return readSomeOn(stream, buffer, chunk);
 }
 
-asio::awaitable<std::error_code> readSomeWhenReady(ClientStream& stream, ByteBuffer& buffer) {
-  // TLS may hold decrypted bytes the socket no longer shows as readable, so
-  // only a plain connection waits on the socket itself.
-  if (kEdgeWaits && !stream.tls()) {
-    co_return co_await readPlainOn(stream, buffer, ByteBuffer::kChunk, /*idle=*/true);
-  }
+namespace {
+
+asio::awaitable<std::error_code> readWhenReadyWithAsio(ClientStream& stream, ByteBuffer& buffer) {
   if (buffer.empty() && !stream.tls()) {
     buffer.release();
     std::error_code ec;
@@ -168,6 +165,18 @@ asio::awaitable<std::error_code> readSomeWhenReady(ClientStream& stream, ByteBuf
     if (ec) co_return ec;
   }
   co_return co_await readSomeOn(stream, buffer, ByteBuffer::kChunk);
+}
+
+}  // namespace
+
+// Not a coroutine itself: an idle client's wait holds one frame less.
+asio::awaitable<std::error_code> readSomeWhenReady(ClientStream& stream, ByteBuffer& buffer) {
+  // TLS may hold decrypted bytes the socket no longer shows as readable, so
+  // only a plain connection waits on the socket itself.
+  if (kEdgeWaits && !stream.tls()) {
+    return readPlainOn(stream, buffer, ByteBuffer::kChunk, /*idle=*/true);
+  }
+  return readWhenReadyWithAsio(stream, buffer);
 }
 
 asio::awaitable<std::error_code> readSomeWithin(Socket& socket, ByteBuffer& buffer,
