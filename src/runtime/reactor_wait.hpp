@@ -48,9 +48,10 @@ using ReadableWait = asio::awaitable<std::tuple<std::error_code>>;
 // True when the reactor has seen nothing arrive on `socket` (no bytes, no
 // hang-up) since the last awaitReadable ended: the socket is quiet as far
 // as the last epoll poll knows, learnt without a system call. False means
-// "maybe not": the caller looks at the socket itself. Cancels whatever
-// operation the socket has pending, so only for a socket nobody reads now
-// (an idle pooled server connection).
+// "maybe not": the caller looks at the socket itself (so does a socket
+// with a read pending, or one that never waited here since it opened).
+// Reads the reactor's mark only: the socket and its operations are left
+// as they were.
 [[nodiscard]] bool reactorSawNothing(asio::ip::tcp::socket& socket);
 [[nodiscard]] bool reactorSawNothing(asio::generic::stream_protocol::socket& socket);
 

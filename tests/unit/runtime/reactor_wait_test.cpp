@@ -138,8 +138,8 @@ TEST_F(ReactorWaitTest, SawNothingOnlyWhileNothingCame) {
   prime();
   ByteBuffer buffer;
   EXPECT_TRUE(reactorSawNothing(ours_));
-  pollAWhile();  // the cancelled probe completes, ignored
-  // The probe left no operation behind: a wait still ends on new bytes.
+  pollAWhile();
+  // The check left nothing behind: a wait still ends on new bytes.
   startWait();
   EXPECT_FALSE(waitEnds(20ms));
   peerSends("2");
@@ -148,6 +148,21 @@ TEST_F(ReactorWaitTest, SawNothingOnlyWhileNothingCame) {
   peer_.close();
   pollAWhile();
   EXPECT_FALSE(reactorSawNothing(ours_)) << "a hang-up went unseen";
+}
+
+// A read already waiting is someone else's: the check answers "maybe not"
+// and leaves it waiting; so does a socket that never waited here.
+TEST_F(ReactorWaitTest, SawNothingIsMaybeNotWhileAReadWaits) {
+  if (!kEdgeWaits) GTEST_SKIP() << "asio's own waits in this build";
+  EXPECT_FALSE(reactorSawNothing(ours_)) << "a fresh socket carries asio's initial mark";
+  prime();
+  startWait();
+  pollAWhile();
+  EXPECT_FALSE(reactorSawNothing(ours_));
+  EXPECT_FALSE(done_);
+  peerSends("x");
+  ASSERT_TRUE(waitEnds(2s));
+  EXPECT_FALSE(result_);
 }
 
 // The caller must get control back after a wake-up whose bytes are gone:
