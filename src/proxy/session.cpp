@@ -504,7 +504,6 @@ asio::awaitable<bool> Session::attachServer(int node) {
   if (cancel_.slot) {
     cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
   }
-  if (relaying_ && !deferServerLoop_) startServerLoop();
   co_return true;
 }
 
@@ -1519,7 +1518,6 @@ bool Session::hasMessageForServer() const {
 
 asio::awaitable<void> Session::clientLoop() {
   bool read = true;
-  bool loopDeferred = false;  // attached here: the server loop starts once the batch is out
   for (;;) {
     if (read && co_await runtime::readSomeWhenReady(client_, clientIn_)) co_return;
     read = true;
@@ -1531,15 +1529,14 @@ asio::awaitable<void> Session::clientLoop() {
       auto node = chooseNode();
       if (!node) continue;  // the transaction's first statement is still arriving
       retries_ = 0;
-      deferServerLoop_ = transactionMode();
-      bool attached = co_await attachServer(*node);
-      loopDeferred = std::exchange(deferServerLoop_, false);
-      if (!attached) co_return;
+      if (!co_await attachServer(*node)) co_return;
     }
     auto scan = co_await sendClientInput();
     if (!scan) co_return;
     if (*scan != Scan::kOk) co_return;
-    if (std::exchange(loopDeferred, false) && server_) {
+    // Attached by this pass (the only time no loop reads an attached
+    // server): its loop starts now that the batch is out.
+    if (server_ && !serverLoopRunning_) {
       if (!replyReadableInline()) {
         startServerLoop();
       } else {

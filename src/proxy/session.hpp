@@ -222,8 +222,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::pair<std::size_t, std::size_t>> toClient_;  // (offset, length) pieces
   asio::steady_timer serverDone_;  // relay() waits here for serverLoop to end
   bool serverLoopRunning_ = false;
-  bool relaying_ = false;         // login is over: attaching a server starts its loop
-  bool deferServerLoop_ = false;  // clientLoop attaches: it starts the loop after sending
+  bool relaying_ = false;  // login is over: a read of an attachment may be retried
 
   // Read routing (transaction mode with load balancing; see router.hpp).
   // The attachment's node is counted in Worker::routedNow while attached.

@@ -12,14 +12,6 @@
 namespace pgswarm::runtime {
 namespace {
 
-// A plain connection: one recv() per wake-up, after a wait that costs no
-// system call (reactor_wait.hpp); asio's read would add an EAGAIN recv or
-// an epoll_ctl per message. An edge whose bytes an earlier recv() already
-// took ends the wait with nothing to read: that returns no bytes and no
-// error rather than waiting again here, so a socket.cancel() that came
-// while the wake-up was queued still reaches the caller, who looks at its
-// own state (why it cancelled) before reading again.
-// `idle`: an empty buffer gives its memory up while waiting (ByteBuffer::release).
 // A full read may have left bytes behind that no edge will announce.
 template <typename Stream>
 RecvResult recvAndRemember(Stream& stream, ByteBuffer& buffer, std::size_t chunk) {
@@ -28,6 +20,14 @@ RecvResult recvAndRemember(Stream& stream, ByteBuffer& buffer, std::size_t chunk
   return got;
 }
 
+// A plain connection: one recv() per wake-up, after a wait that costs no
+// system call (reactor_wait.hpp); asio's read would add an EAGAIN recv or
+// an epoll_ctl per message. An edge whose bytes an earlier recv() already
+// took ends the wait with nothing to read: that returns no bytes and no
+// error rather than waiting again here, so a socket.cancel() that came
+// while the wake-up was queued still reaches the caller, who looks at its
+// own state (why it cancelled) before reading again.
+// `idle`: an empty buffer gives its memory up while waiting (ByteBuffer::release).
 template <typename Stream>
 asio::awaitable<std::error_code> readPlainOn(Stream& stream, ByteBuffer& buffer, std::size_t chunk,
                                              bool idle = false) {
