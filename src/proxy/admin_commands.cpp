@@ -263,10 +263,10 @@ ResultTable showDatabases(const ProxySnapshot& snapshot, const PoolConfig& confi
 }
 
 ResultTable showClients(const ProxySnapshot& snapshot) {
-  ResultTable table{
-      {text("type"), text("user"), text("database"), text("state"), text("addr"), integer("port"),
-       text("connect_time"), text("link"), integer("worker"), text("pinned"), text("tls")},
-      {}};
+  ResultTable table{{text("type"), text("user"), text("database"), text("state"), text("addr"),
+                     integer("port"), text("connect_time"), text("link"), integer("worker"),
+                     text("pinned"), text("tls"), text("parked")},
+                    {}};
   std::vector<const ClientSnapshot*> clients;
   for (const auto& worker : snapshot.workers) {
     for (const auto& client : worker.clients) clients.push_back(&client);
@@ -279,7 +279,8 @@ ResultTable showClients(const ProxySnapshot& snapshot) {
                           client->link.empty() ? std::nullopt : std::optional(client->link),
                           number(std::int64_t{client->worker}),
                           client->pinned.empty() ? std::nullopt : std::optional(client->pinned),
-                          client->tls.empty() ? std::nullopt : std::optional(client->tls)});
+                          client->tls.empty() ? std::nullopt : std::optional(client->tls),
+                          client->parked ? "yes" : "no"});
   }
   return table;
 }

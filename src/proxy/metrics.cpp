@@ -85,13 +85,20 @@ void renderClients(Exposition& out, const ProxySnapshot& snapshot, const PoolCon
   // Every state is written, zeros included, so a series never disappears.
   std::map<std::string, int> byState{
       {"login", 0}, {"idle", 0}, {"waiting", 0}, {"active", 0}, {"closing", 0}};
+  int parked = 0;
   for (const auto& worker : snapshot.workers) {
-    for (const auto& client : worker.clients) ++byState[client.state];
+    for (const auto& client : worker.clients) {
+      ++byState[client.state];
+      parked += client.parked ? 1 : 0;
+    }
   }
   out.family("pgswarm_pool_clients", "gauge", "Client connections by session state.");
   for (const auto& [state, count] : byState) {
     out.sample("pgswarm_pool_clients", fmt::format("state=\"{}\"", escapeLabelValue(state)), count);
   }
+  out.family("pgswarm_pool_parked_clients", "gauge",
+             "Idle clients (counted in state idle) that hold no coroutine while they wait.");
+  out.sample("pgswarm_pool_parked_clients", "", parked);
   out.family("pgswarm_pool_max_client_connections", "gauge",
              "Client connections accepted at most (max_client_conn).");
   out.sample("pgswarm_pool_max_client_connections", "", config.maxClientConnections);

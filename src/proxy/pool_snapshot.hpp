@@ -30,8 +30,9 @@ struct ClientSnapshot {
   WallClock::time_point connectTime;
   std::string link;  // local "addr:port" of the attached server connection, or empty
   int worker = 0;
-  std::string pinned;  // transaction mode: why the client keeps its server, or empty
-  std::string tls;     // "TLSv1.3/TLS_AES_256_GCM_SHA384", or empty for a plain connection
+  std::string pinned;   // transaction mode: why the client keeps its server, or empty
+  std::string tls;      // "TLSv1.3/TLS_AES_256_GCM_SHA384", or empty for a plain connection
+  bool parked = false;  // idle, holding no coroutine (Session::parkIfIdle)
 };
 
 struct ServerSnapshot {

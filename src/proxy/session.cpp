@@ -18,6 +18,7 @@
 #include "proxy/hba.hpp"
 #include "proxy/prepared_statements.hpp"
 #include "proxy/worker.hpp"
+#include "runtime/reactor_wait.hpp"
 #include "sql/classifier.hpp"
 #include "sql/session_prefilter.hpp"
 
@@ -204,10 +205,46 @@ asio::awaitable<void> Session::run() {
     co_return;
   }
   if (co_await startup() && co_await login()) co_await relay();
+  if (!parked_) endSession();
+}
+
+void Session::endSession() {
   state_ = SessionState::kClosing;
-  --shared.clients;
+  --worker_.shared().clients;
   std::error_code ignored;
   client_.socket().close(ignored);
+}
+
+// A plain connection only: TLS may hold decrypted bytes no reactor wait sees.
+void Session::parkIfIdle(Clock::time_point now) {
+  if (!awaitingClient_ || parkRequested_ || server_ || client_.tls() || !waitingForClient() ||
+      !clientIn_.empty() || serverLoopRunning_ || retrying_ || parkedPrimary_ ||
+      now - idleSince_ < kParkAfter) {
+    return;
+  }
+  parkRequested_ = true;
+  std::error_code ignored;
+  client_.socket().cancel(ignored);  // clientLoop's read ends with operation_aborted
+}
+
+// The reactor keeps the edge mark across the switch: bytes that came
+// since the cancelled wait end this one at once.
+void Session::waitParked() {
+  runtime::onReadable(client_.socket(),
+                      [self = shared_from_this()](std::error_code ec) { self->unpark(ec); });
+}
+
+void Session::unpark(std::error_code ec) {
+  parked_ = false;
+  if (ec) {  // closed while parked (an idle timeout, a shutdown)
+    endSession();
+    return;
+  }
+  client_.setMaybeUnread(true);  // the wait took the edge: read before waiting again
+  asio::co_spawn(client_.get_executor(), relay(),
+                 [self = shared_from_this()](const std::exception_ptr&) {
+                   if (!self->parked_) self->endSession();
+                 });
 }
 
 // Reads startup packets until a StartupMessage; false when the connection ends here.
@@ -1028,6 +1065,10 @@ asio::awaitable<void> Session::relay() {
   relaying_ = true;
   if (server_) startServerLoop();  // session mode: attached since login
   co_await clientLoop();
+  if (parked_) {
+    waitParked();
+    co_return;
+  }
   closing_ = true;
   if (server_ && serverIdle()) {
     std::error_code ignored;
@@ -1519,7 +1560,17 @@ bool Session::hasMessageForServer() const {
 asio::awaitable<void> Session::clientLoop() {
   bool read = true;
   for (;;) {
-    if (read && co_await runtime::readSomeWhenReady(client_, clientIn_)) co_return;
+    if (read) {
+      awaitingClient_ = true;
+      auto ec = co_await runtime::readSomeWhenReady(client_, clientIn_);
+      awaitingClient_ = false;
+      if (std::exchange(parkRequested_, false) && ec == asio::error::operation_aborted &&
+          !closing_) {
+        parked_ = true;
+        co_return;
+      }
+      if (ec) co_return;
+    }
     read = true;
     if (retrying_) co_await waitRetryDone();
     if (closing_) co_return;

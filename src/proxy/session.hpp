@@ -59,11 +59,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // Worker maintenance: ends a client idle past client_idle_timeout (or
   // idle_transaction_timeout inside a transaction) with PostgreSQL's error.
   void enforceIdleTimeouts(std::chrono::steady_clock::time_point now);
+  // Worker maintenance: a client that has waited at least kParkAfter with
+  // nothing in flight and no server gives up its coroutines; one reactor
+  // wait stands in for them and starts the relay again when it speaks.
+  void parkIfIdle(std::chrono::steady_clock::time_point now);
+  static constexpr std::chrono::seconds kParkAfter{1};
+
   // Closes the server connection when it is on a node of `nodes` (bit i:
   // node i), which the server loop then handles as a lost server.
   void dropServerOn(std::uint64_t nodes);
 
   [[nodiscard]] SessionState state() const { return state_; }
+  [[nodiscard]] bool parked() const { return parked_; }
   [[nodiscard]] const std::string& user() const { return user_; }
   [[nodiscard]] const std::string& database() const { return database_; }
   [[nodiscard]] std::string peer() const { return peer_; }
@@ -141,6 +148,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool trackClientMessage(char type, std::span<const std::byte> rest, bool whole);
   void trackServerMessage(char type, const protocol::Frame& frame);
   asio::awaitable<void> relay();
+  void waitParked();
+  void unpark(std::error_code ec);
+  void endSession();
   asio::awaitable<void> clientLoop();
   // `inClientLoop`: the reply to a lone batch, read by clientLoop itself;
   // true when the attachment outlives that read and a spawned loop must
@@ -222,7 +232,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::pair<std::size_t, std::size_t>> toClient_;  // (offset, length) pieces
   asio::steady_timer serverDone_;  // relay() waits here for serverLoop to end
   bool serverLoopRunning_ = false;
-  bool relaying_ = false;  // login is over: a read of an attachment may be retried
+  bool relaying_ = false;        // login is over: a read of an attachment may be retried
+  bool awaitingClient_ = false;  // clientLoop waits for the client's next bytes
+  bool parkRequested_ = false;   // parkIfIdle cancelled that wait
+  bool parked_ = false;          // no coroutine runs: a reactor wait holds the session
 
   // Read routing (transaction mode with load balancing; see router.hpp).
   // The attachment's node is counted in Worker::routedNow while attached.

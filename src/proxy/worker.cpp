@@ -290,7 +290,8 @@ WorkerSnapshot Worker::snapshotInLoop() const {
                           .connectTime = wall(session->connectedAt()),
                           .worker = index_,
                           .pinned = session->pinReason(),
-                          .tls = session->tls()};
+                          .tls = session->tls(),
+                          .parked = session->parked()};
     if (const auto* conn = session->server()) {
       auto [localAddr, localPort] = localEndpoint(*conn);
       client.link = localAddr + ":" + std::to_string(localPort);
@@ -322,12 +323,16 @@ asio::awaitable<void> Worker::acceptLoop() {
   }
 }
 
-void Worker::enforceClientTimeouts() {
+// Idle timeouts first: a client they end is not parked.
+void Worker::tendIdleClients() {
   const auto& config = shared_.config;
-  if (config.clientIdleTimeout.count() <= 0 && config.idleTransactionTimeout.count() <= 0) return;
+  bool timeouts = config.clientIdleTimeout.count() > 0 || config.idleTransactionTimeout.count() > 0;
   auto now = std::chrono::steady_clock::now();
   auto sessions = sessions_;  // a session may end while we look
-  for (Session* session : sessions) session->enforceIdleTimeouts(now);
+  for (Session* session : sessions) {
+    if (timeouts) session->enforceIdleTimeouts(now);
+    session->parkIfIdle(now);
+  }
 }
 
 asio::awaitable<void> Worker::maintenanceLoop() {
@@ -339,7 +344,7 @@ asio::awaitable<void> Worker::maintenanceLoop() {
     if (stopping_) break;
     for (auto& [key, pool] : pools_) pool->maintain();
     if (authQueryPool_) authQueryPool_->maintain();
-    enforceClientTimeouts();
+    tendIdleClients();
     dropServersOfLostNodes();
   }
 }

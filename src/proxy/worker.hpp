@@ -113,7 +113,7 @@ class Worker {
  private:
   asio::awaitable<void> acceptLoop();
   asio::awaitable<void> maintenanceLoop();
-  void enforceClientTimeouts();
+  void tendIdleClients();
   void dropServersOfLostNodes();
   void stopInLoop();
   [[nodiscard]] WorkerSnapshot snapshotInLoop() const;

@@ -103,6 +103,11 @@ ReadableWait awaitReadableOn(Socket& socket) {
       token);
 }
 
+template <typename Socket>
+void onReadableOn(Socket& socket, ReadableHandler handler) {
+  startEdgeWait(socket, new EdgeWait<ReadableHandler>(std::move(handler)));
+}
+
 // The reactor's per-socket state keeps what the idle check needs in
 // private members. An explicit instantiation may name private members
 // ([temp.spec.general]): Expose hands out pointers to them, so the check
@@ -158,6 +163,12 @@ ReadableWait awaitReadableOn(Socket& socket) {
 }
 
 template <typename Socket>
+void onReadableOn(Socket& socket, ReadableHandler handler) {
+  socket.async_wait(Socket::wait_read,
+                    [handler = std::move(handler)](const std::error_code& ec) { handler(ec); });
+}
+
+template <typename Socket>
 bool sawNothingOn(Socket& /*socket*/) {
   return false;
 }
@@ -170,6 +181,12 @@ ReadableWait awaitReadable(asio::ip::tcp::socket& socket) {
 }
 ReadableWait awaitReadable(asio::generic::stream_protocol::socket& socket) {
   return awaitReadableOn(socket);
+}
+void onReadable(asio::ip::tcp::socket& socket, ReadableHandler handler) {
+  onReadableOn(socket, std::move(handler));
+}
+void onReadable(asio::generic::stream_protocol::socket& socket, ReadableHandler handler) {
+  onReadableOn(socket, std::move(handler));
 }
 bool reactorSawNothing(asio::ip::tcp::socket& socket) {
   return sawNothingOn(socket);

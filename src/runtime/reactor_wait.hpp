@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <span>
 #include <system_error>
 #include <tuple>
@@ -44,6 +45,14 @@ inline constexpr bool kEdgeWaits = false;
 using ReadableWait = asio::awaitable<std::tuple<std::error_code>>;
 [[nodiscard]] ReadableWait awaitReadable(asio::ip::tcp::socket& socket);
 [[nodiscard]] ReadableWait awaitReadable(asio::generic::stream_protocol::socket& socket);
+
+// The same wait for code that holds no coroutine while it waits (a parked
+// idle client): `handler` is called once, on the socket's executor, with
+// no error when the socket is readable or hung up, operation_aborted when
+// it is cancelled or closed; never when the io_context is destroyed first.
+using ReadableHandler = std::function<void(std::error_code)>;
+void onReadable(asio::ip::tcp::socket& socket, ReadableHandler handler);
+void onReadable(asio::generic::stream_protocol::socket& socket, ReadableHandler handler);
 
 // True when the reactor has seen nothing arrive on `socket` (no bytes, no
 // hang-up) since the last awaitReadable ended: the socket is quiet as far

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -87,8 +88,9 @@ class PoolAdmin : public ::testing::Test {
 
   static void TearDownTestSuite() {
     stopPool();
-    delete temp_;     // NOLINT
-    delete cluster_;  // NOLINT
+    lingering_.clear();  // after the stop: the pool stopped with them parked
+    delete temp_;        // NOLINT
+    delete cluster_;     // NOLINT
   }
 
   void SetUp() override {
@@ -148,6 +150,7 @@ class PoolAdmin : public ::testing::Test {
   static inline int httpPort_ = 0;
   static inline pid_t pid_ = -1;
   static inline bool ready_ = false;
+  static inline std::vector<RawConn> lingering_;
 };
 
 TEST_F(PoolAdmin, ShowPoolsClientsServersAfterAQuery) {
@@ -333,6 +336,66 @@ TEST_F(PoolAdmin, MetricsAndHealthOverHttp) {
   auto value = std::stoll(metrics.body.substr(line + 33));
   EXPECT_GE(value, 1);
   EXPECT_EQ(httpGet(httpPort_, "/nothing").status, 404);
+}
+
+// Clients of database `postgres` in SHOW CLIENTS, and how many are parked.
+std::pair<int, int> appClientsAndParked(cluster::PgConnection& console) {
+  auto clients = console.query("SHOW CLIENTS");
+  if (!clients) return {-1, -1};
+  int all = 0;
+  int parked = 0;
+  for (const auto& row : asMaps(*clients, {"database", "state", "parked"})) {
+    if (row.at("database") != "postgres") continue;
+    ++all;
+    if (row.at("parked") == "yes" && row.at("state") == "idle") ++parked;
+  }
+  return {all, parked};
+}
+
+// An idle client gives its coroutines up after about a second (parked). It
+// wakes at its next message with its session as it was (a setting, a named
+// statement), it ends when it hangs up while parked, and a pool stopped
+// with clients parked still exits cleanly (TearDownTestSuite checks).
+TEST_F(PoolAdmin, IdleClientsParkAndWakeWithTheirSessionIntact) {
+  constexpr int kClients = 6;
+  std::vector<RawConn> clients;
+  for (int i = 0; i < kClients; ++i) {
+    auto conn = rawConnect(port_, "postgres", cluster_->password());
+    ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+    auto set = "SET application_name = 'parked_" + std::to_string(i) + "'";
+    PQclear(PQexec(conn.get(), set.c_str()));
+    PGresult* prepared = PQprepare(conn.get(), "add_one", "SELECT $1::int + 1", 1, nullptr);
+    EXPECT_EQ(PQresultStatus(prepared), PGRES_COMMAND_OK) << PQerrorMessage(conn.get());
+    PQclear(prepared);
+    clients.push_back(std::move(conn));
+  }
+  auto console = admin();
+  std::pair<int, int> seen;
+  EXPECT_TRUE(waitUntil(
+      [&] { return (seen = appClientsAndParked(console)) == std::pair(kClients, kClients); }, 10s))
+      << seen.first << " clients, " << seen.second << " parked";
+  auto metrics = httpGet(httpPort_, "/metrics");
+  EXPECT_TRUE(contains(metrics.body, "\npgswarm_pool_parked_clients " + std::to_string(kClients)))
+      << metrics.body;
+
+  for (int i = 0; i < kClients; ++i) {
+    const char* value = "41";
+    PGresult* result = PQexecPrepared(clients[i].get(), "add_one", 1, &value, nullptr, nullptr, 0);
+    ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(clients[i].get());
+    EXPECT_STREQ(PQgetvalue(result, 0, 0), "42");
+    PQclear(result);
+    EXPECT_EQ(scalar(clients[i].get(), "SHOW application_name"), "parked_" + std::to_string(i));
+  }
+
+  // Parked again, half of them hang up: their sessions end.
+  EXPECT_TRUE(waitUntil(
+      [&] { return (seen = appClientsAndParked(console)) == std::pair(kClients, kClients); }, 10s))
+      << seen.first << " clients, " << seen.second << " parked";
+  clients.resize(kClients / 2);
+  EXPECT_TRUE(
+      waitUntil([&] { return (seen = appClientsAndParked(console)).first == kClients / 2; }, 10s))
+      << seen.first << " clients left after " << kClients / 2 << " hung up";
+  for (auto& conn : clients) lingering_.push_back(std::move(conn));
 }
 
 }  // namespace

@@ -292,10 +292,11 @@ TEST_F(PoolOnCluster, MalformedStartupIsAnsweredWith08P01) {
 }
 
 // Idle clients are ended with PostgreSQL's own errors; a client that holds a
-// transaction open loses it (rolled back) and its server connection.
+// transaction open loses it (rolled back) and its server connection. The
+// idle client is parked (after about a second) before its timeout ends it.
 TEST_F(PoolOnCluster, IdleTimeoutsEndIdleClients) {
   PoolProcess timed(*cluster_, {"--pool-mode", "transaction", "--workers", "1",
-                                "--client-idle-timeout", "1", "--idle-transaction-timeout", "2"});
+                                "--client-idle-timeout", "3", "--idle-transaction-timeout", "2"});
   auto password = cluster_->password();
   auto idle = rawConnect(timed.port(), "postgres", password);
   auto inTransaction = rawConnect(timed.port(), "postgres", password);
@@ -305,7 +306,7 @@ TEST_F(PoolOnCluster, IdleTimeoutsEndIdleClients) {
   PQclear(PQexec(inTransaction.get(), "BEGIN"));
   PQclear(PQexec(inTransaction.get(), "INSERT INTO idle_it VALUES (1)"));
   // A query running longer than both timeouts is not idle.
-  EXPECT_EQ(scalar(busy.get(), "SELECT 1 FROM pg_sleep(3)"), "1");
+  EXPECT_EQ(scalar(busy.get(), "SELECT 1 FROM pg_sleep(3.5)"), "1");
   std::this_thread::sleep_for(1500ms);
   // libpq reports an unsolicited FATAL on the connection, not the result.
   EXPECT_NE(scalar(idle.get(), "SELECT 1"), "1");

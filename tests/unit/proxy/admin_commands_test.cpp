@@ -191,8 +191,12 @@ ProxySnapshot twoWorkers() {
                           .maxWait = 250us,
                           .counters = {.connectsMade = 2, .connectFailures = 1, .waits = 2}});
   second.pools.push_back({.user = "bob", .database = "app", .idle = 1, .maxServers = 5});
-  second.clients.push_back(
-      {.user = "alice", .database = "app", .state = "idle", .addr = "10.0.0.3", .port = 5003});
+  second.clients.push_back({.user = "alice",
+                            .database = "app",
+                            .state = "idle",
+                            .addr = "10.0.0.3",
+                            .port = 5003,
+                            .parked = true});
   snapshot.workers = {first, second};
   return snapshot;
 }
@@ -249,6 +253,18 @@ TEST(AdminViews, ShowClientsNamesTlsOrNull) {
   }
   EXPECT_EQ(tls, 1u);
   EXPECT_EQ(plain, 3u);
+}
+
+TEST(AdminViews, ShowClientsSaysWhichIdleClientsAreParked) {
+  auto table = showClients(twoWorkers());
+  std::vector<std::string> parked;
+  for (std::size_t row = 0; row < table.rows.size(); ++row) {
+    if (cell(table, row, "parked") == "yes")
+      parked.push_back(cell(table, row, "port"));
+    else
+      EXPECT_EQ(cell(table, row, "parked"), "no");
+  }
+  EXPECT_EQ(parked, std::vector<std::string>{"5003"});
 }
 
 TEST(AdminViews, ShowServersShowsBackendPidAndClient) {

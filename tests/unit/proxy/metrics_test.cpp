@@ -42,6 +42,8 @@ ProxySnapshot sample() {
                           .idle = 2,
                           .counters = {.connectsMade = 2, .slotsMoved = 3}});
   second.pools.push_back({.user = "we\"ird\\", .database = "line\nbreak", .connecting = 1});
+  second.clients.push_back({.state = "idle", .parked = true});
+  second.clients.push_back({.state = "idle"});
   snapshot.workers = {first, second};
   return snapshot;
 }
@@ -144,8 +146,9 @@ TEST(Metrics, ValuesAreSummedOverWorkers) {
   EXPECT_EQ(values["pgswarm_pool_queries_total"], "42");
   EXPECT_EQ(values[R"(pgswarm_pool_clients{state="active"})"], "2");
   EXPECT_EQ(values[R"(pgswarm_pool_clients{state="waiting"})"], "1");
-  EXPECT_EQ(values[R"(pgswarm_pool_clients{state="idle"})"], "0");
+  EXPECT_EQ(values[R"(pgswarm_pool_clients{state="idle"})"], "2");
   EXPECT_EQ(values[R"(pgswarm_pool_clients{state="login"})"], "0");
+  EXPECT_EQ(values["pgswarm_pool_parked_clients"], "1");
   EXPECT_EQ(values["pgswarm_pool_servers{" + shop + R"(,state="active"})"], "2");
   EXPECT_EQ(values["pgswarm_pool_servers{" + shop + R"(,state="idle"})"], "3");
   EXPECT_EQ(values["pgswarm_pool_servers{" + shop + R"(,state="login"})"], "0");

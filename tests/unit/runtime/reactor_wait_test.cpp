@@ -133,6 +133,61 @@ TEST_F(ReactorWaitTest, CancelAbortsTheWait) {
   EXPECT_EQ(result_, make_error_code(asio::error::operation_aborted));
 }
 
+// A parked idle client: its coroutine's wait is cancelled, then a handler
+// waits in its place; bytes that come before or after the switch end it.
+class HandlerWaitTest : public ReactorWaitTest {
+ protected:
+  void switchWaits(bool bytesBeforeSwitch) {
+    prime();
+    startWait();
+    EXPECT_FALSE(waitEnds(20ms));
+    ours_.cancel();
+    ASSERT_TRUE(waitEnds(2s));
+    EXPECT_EQ(result_, make_error_code(asio::error::operation_aborted));
+    if (bytesBeforeSwitch) {
+      peerSends("x");
+      pollAWhile();
+    }
+    std::optional<std::error_code> handled;
+    onReadable(ours_, [&handled](std::error_code ec) { handled = ec; });
+    pollAWhile();
+    if (!bytesBeforeSwitch) {
+      EXPECT_FALSE(handled) << "the handler ran with nothing to read";
+      peerSends("x");
+    }
+    auto until = std::chrono::steady_clock::now() + 2s;
+    while (!handled && std::chrono::steady_clock::now() < until) io_.run_for(5ms);
+    ASSERT_TRUE(handled);
+    EXPECT_FALSE(*handled);
+    ByteBuffer buffer;
+    EXPECT_EQ(recvNow(ours_.native_handle(), buffer, ByteBuffer::kChunk).ec, std::error_code{});
+    EXPECT_EQ(buffer.size(), 1U);
+  }
+};
+
+TEST_F(HandlerWaitTest, TakesOverAndEndsWhenBytesComeAfterTheSwitch) {
+  if (!kEdgeWaits) GTEST_SKIP() << "asio's own waits in this build";
+  switchWaits(false);
+}
+
+TEST_F(HandlerWaitTest, TakesOverAndEndsAtOnceWhenBytesCameDuringTheSwitch) {
+  if (!kEdgeWaits) GTEST_SKIP() << "asio's own waits in this build";
+  switchWaits(true);
+}
+
+TEST_F(ReactorWaitTest, ClosingTheSocketAbortsAHandlerWait) {
+  prime();
+  std::optional<std::error_code> handled;
+  onReadable(ours_, [&handled](std::error_code ec) { handled = ec; });
+  pollAWhile();
+  EXPECT_FALSE(handled);
+  ours_.close();
+  auto until = std::chrono::steady_clock::now() + 2s;
+  while (!handled && std::chrono::steady_clock::now() < until) io_.run_for(5ms);
+  ASSERT_TRUE(handled);
+  EXPECT_EQ(*handled, make_error_code(asio::error::operation_aborted));
+}
+
 TEST_F(ReactorWaitTest, SawNothingOnlyWhileNothingCame) {
   if (!kEdgeWaits) GTEST_SKIP() << "asio's own waits in this build";
   prime();
