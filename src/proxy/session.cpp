@@ -409,7 +409,7 @@ asio::awaitable<bool> Session::login() {
   shardFences_.resize(shared.shardGroups.size());
   // A server connection first, in both modes: its ParameterStatus set is the
   // client's welcome, and a missing database or role fails here, at login.
-  if (!co_await attachServer(primaryNode(worker_.topology()))) co_return false;
+  if (!co_await attachServer(worker_.primaryNode())) co_return false;
   for (const auto& parameter : server_->parameters())
     noteParameter(parameter.name, parameter.value);
   bool sessionMode = shared.config.mode == PoolMode::kSession;
@@ -462,13 +462,13 @@ asio::awaitable<bool> Session::attachServer(int node) {
   auto& shared = worker_.shared();
   state_ = SessionState::kWaiting;
   auto deadline = Clock::now() + shared.config.queryWaitTimeout;
-  const bool forPrimary = node == primaryNode(worker_.topology());
+  const bool forPrimary = node == worker_.primaryNode();
   if (forPrimary && worker_.topology().awaitingPrimary) {
     (void)co_await waitOutFailover(std::nullopt, deadline);
-    node = primaryNode(worker_.topology());
+    node = worker_.primaryNode();
   }
   const bool forGroupPrimary = node == groupPrimaryOf(node);
-  pool_ = &worker_.poolFor(user_, database_, node);
+  pool_ = &poolOn(node);
   auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
   // The primary changed while this waited (a switchover pauses the pool):
   // the connection goes back and the write follows the new primary.
@@ -478,10 +478,10 @@ asio::awaitable<bool> Session::attachServer(int node) {
     if (current == node || lease == nullptr) break;
     lease->giveBack();
     node = current;
-    pool_ = &worker_.poolFor(user_, database_, node);
+    pool_ = &poolOn(node);
     result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
   }
-  int primary = primaryNode(worker_.topology());
+  int primary = worker_.primaryNode();
   // The primary is gone: after a failover the write goes to the new one.
   for (auto* failure = std::get_if<pool::AcquireFailure>(&result);
        failure != nullptr && failure->kind == pool::AcquireFailure::Kind::kConnect &&
@@ -489,8 +489,8 @@ asio::awaitable<bool> Session::attachServer(int node) {
        failure = std::get_if<pool::AcquireFailure>(&result)) {
     spdlog::warn("{}; waiting for a failover", failure->connect.message);
     if (!co_await waitOutFailover(node, deadline)) break;
-    node = primary = primaryNode(worker_.topology());
-    pool_ = &worker_.poolFor(user_, database_, node);
+    node = primary = worker_.primaryNode();
+    pool_ = &poolOn(node);
     result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
   }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result);
@@ -500,7 +500,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
     // primary rather than failing; the next check takes the replica out.
     spdlog::warn("{}; reading from the primary instead", failure->connect.message);
     node = primary;
-    pool_ = &worker_.poolFor(user_, database_, node);
+    pool_ = &poolOn(node);
     result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
   }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result)) {
@@ -546,9 +546,20 @@ asio::awaitable<bool> Session::attachServer(int node) {
 
 // The node index of the primary of `node`'s group (the coordinator's or a
 // shard group's).
+// Pools live as long as their worker: the last one looked up is kept, since
+// a client mostly goes back to the same node (a map lookup by user and
+// database strings costs about 100 instructions).
+pool::ServerPool& Session::poolOn(int node) {
+  if (lastPool_ == nullptr || lastPoolNode_ != node) {
+    lastPool_ = &worker_.poolFor(user_, database_, node);
+    lastPoolNode_ = node;
+  }
+  return *lastPool_;
+}
+
 int Session::groupPrimaryOf(int node) {
   int group = worker_.shared().groupIndexOf(node);
-  if (group < 0) return primaryNode(worker_.topology());
+  if (group < 0) return worker_.primaryNode();
   auto index = static_cast<std::size_t>(group);
   return worker_.shared().shardGroups[index].base + primaryNode(worker_.groupTopology(index));
 }
@@ -645,8 +656,7 @@ bool Session::transactionMode() const {
 }
 
 std::optional<int> Session::chooseNode() {
-  const auto& topology = worker_.topology();
-  if (!routingActive()) return primaryNode(topology);
+  if (!routingActive()) return worker_.primaryNode();
   auto batch = batchRoute(clientIn_.data());
   if (!batch) return std::nullopt;
   routedBatch_ = batch;
@@ -973,7 +983,7 @@ asio::awaitable<void> Session::borrowReplica(int node) {
   while (serverLoopRunning_) co_await awaitServerSignal();
   parking_ = false;
   if (closing_) co_return;
-  auto* pool = &worker_.poolFor(user_, database_, node);
+  auto* pool = &poolOn(node);
   auto result = co_await pool->acquire(serverStartup_, credentials_, Clock::now() + kBorrowWait);
   auto* lease = std::get_if<pool::Lease>(&result);
   if (lease != nullptr && lease->get()->appliedSettings != tracker_->settingsKey()) {
@@ -1694,7 +1704,7 @@ asio::awaitable<bool> Session::retryRead() {
     returnReplica(false);  // session mode: the session's primary reads it
   } else {
     auto node = chooseNode();  // the read is whole: its intent is known
-    sent = co_await attachServer(node.value_or(primaryNode(worker_.topology())));
+    sent = co_await attachServer(node.value_or(worker_.primaryNode()));
   }
   if (sent) sent = (co_await sendClientInput()).has_value();
   retrying_ = false;

@@ -166,6 +166,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Scan scanClient(std::size_t& consumed);
   Scan scanServer(std::size_t& consumed);
   [[nodiscard]] int groupPrimaryOf(int node);
+  [[nodiscard]] pool::ServerPool& poolOn(int node);
   void countQuery();
   void countClientMessage(char type);
   [[nodiscard]] bool hasMessageForServer() const;
@@ -203,7 +204,9 @@ class Session : public std::enable_shared_from_this<Session> {
   pool::Parameters serverStartup_;  // what server connections for this client start with
   // Transaction mode only: the client's session state (see state_tracker.hpp).
   std::optional<StateTracker> tracker_;
-  pool::ServerPool* pool_ = nullptr;  // of the attached (or last attached) server
+  pool::ServerPool* pool_ = nullptr;      // of the attached (or last attached) server
+  pool::ServerPool* lastPool_ = nullptr;  // poolOn()'s last answer, for lastPoolNode_
+  int lastPoolNode_ = -1;
   pool::ServerCredentials credentials_;
   pool::Lease server_;
   CancelRegistry::Registration cancel_;  // slot empty until login succeeds

@@ -74,6 +74,15 @@ const cluster::Topology& Worker::topology() {
   return *topology_;
 }
 
+int Worker::primaryNode() {
+  const auto& current = topology();
+  if (primaryVersion_ != current.version) {
+    primary_ = proxy::primaryNode(current);
+    primaryVersion_ = current.version;
+  }
+  return primary_;
+}
+
 const cluster::Topology& Worker::groupTopology(std::size_t group) {
   const auto& monitor = shared_.shardGroups[group].monitor;
   auto& cached = groupTopologies_[group];

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -73,6 +74,8 @@ class Worker {
   // The latest topology snapshot; refreshed when the monitor published a
   // newer one (one atomic load otherwise). Valid until the next call.
   [[nodiscard]] const cluster::Topology& topology();
+  // primaryNode(topology()), worked out once per snapshot.
+  [[nodiscard]] int primaryNode();
   // The same for shard group `group` (an index into ProxyShared::shardGroups).
   [[nodiscard]] const cluster::Topology& groupTopology(std::size_t group);
   // The latest shard map, or nullptr without direct routing; valid until
@@ -126,12 +129,16 @@ class Worker {
   std::map<std::tuple<std::string, std::string, int>, std::unique_ptr<pool::ServerPool>> pools_;
   std::unique_ptr<pool::PoolSlots> authQuerySlots_;  // before the pool that uses them
   std::unique_ptr<pool::ServerPool> authQueryPool_;
-  asio::io_context io_{1};
+  // One thread runs this loop and no socket of it is touched from another
+  // (they post here): the reactor's per-socket locks are not needed.
+  asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::steady_timer maintenance_{io_};
   std::set<Session*> sessions_;
   sql::Classifier classifier_;
   std::shared_ptr<const cluster::Topology> topology_;
+  std::optional<std::uint64_t> primaryVersion_;  // the snapshot primary_ was found in
+  int primary_ = 0;
   std::vector<std::shared_ptr<const cluster::Topology>> groupTopologies_;
   std::shared_ptr<const shard::ShardMap> shardMap_;
   std::vector<int> routedNow_;

@@ -7,6 +7,8 @@
 #include <array>
 #include <cerrno>
 
+#include <asio/recycling_allocator.hpp>
+
 namespace pgswarm::runtime {
 
 RecvResult recvNow(int fd, ByteBuffer& buffer, std::size_t chunk) {
@@ -59,14 +61,25 @@ struct SocketInternals : asio::basic_socket<Protocol, Executor> {
 // A read-side reactor operation that does no I/O: "performed" means an edge
 // came (or had come), and done_and_exhausted makes the reactor forget it,
 // so the next wait waits for a new one.
+// Allocated from asio's per-thread recycling cache: a wait is freed before
+// its handler runs, so the next wait takes the same block back.
 template <typename Handler>
 class EdgeWait final : public asio::detail::reactor_op {
  public:
+  static EdgeWait* make(Handler handler) {
+    void* block = asio::recycling_allocator<EdgeWait>().allocate(1);
+    return ::new (block) EdgeWait(std::move(handler));
+  }
+
+ private:
   explicit EdgeWait(Handler handler)
       : reactor_op(asio::error_code(), &EdgeWait::perform, &EdgeWait::complete),
         handler_(std::move(handler)) {}
+  static void destroy(EdgeWait* op) {
+    op->~EdgeWait();
+    asio::recycling_allocator<EdgeWait>().deallocate(op, 1);
+  }
 
- private:
   static status perform(reactor_op* /*base*/) { return done_and_exhausted; }
 
   // owner is null when the io_context is destroyed with the wait pending:
@@ -76,37 +89,12 @@ class EdgeWait final : public asio::detail::reactor_op {
     auto* op = static_cast<EdgeWait*>(base);
     Handler handler(std::move(op->handler_));
     std::error_code ec = op->ec_;
-    delete op;  // first: the handler may start the next wait
+    destroy(op);  // first: the handler may start the next wait
     if (owner != nullptr) std::move(handler)(ec);
   }
 
   Handler handler_;
 };
-
-template <typename Socket>
-void startEdgeWait(Socket& socket, asio::detail::reactor_op* op) {
-  auto& impl =
-      SocketInternals<typename Socket::protocol_type, typename Socket::executor_type>::of(socket);
-  auto& reactor = asio::use_service<asio::detail::epoll_reactor>(
-      asio::query(socket.get_executor(), asio::execution::context));
-  reactor.start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, op,
-                   /*is_continuation=*/false, /*allow_speculative=*/true);
-}
-
-template <typename Socket>
-ReadableWait awaitReadableOn(Socket& socket) {
-  auto token = asio::experimental::as_tuple(asio::use_awaitable);
-  return asio::async_initiate<decltype(token), void(std::error_code)>(
-      [&socket](auto handler) {
-        startEdgeWait(socket, new EdgeWait<decltype(handler)>(std::move(handler)));
-      },
-      token);
-}
-
-template <typename Socket>
-void onReadableOn(Socket& socket, ReadableHandler handler) {
-  startEdgeWait(socket, new EdgeWait<ReadableHandler>(std::move(handler)));
-}
 
 // The reactor's per-socket state keeps what the idle check needs in
 // private members. An explicit instantiation may name private members
@@ -136,6 +124,41 @@ struct DescriptorMutex {
 template struct Expose<EdgeMarks, &DescriptorState::try_speculative_>;
 template struct Expose<OpQueues, &DescriptorState::op_queue_>;
 template struct Expose<DescriptorMutex, &DescriptorState::mutex_>;
+struct DescriptorReactor {
+  using Type = asio::detail::epoll_reactor* DescriptorState::*;
+  friend Type memberOf(DescriptorReactor);
+};
+template struct Expose<DescriptorReactor, &DescriptorState::reactor_>;
+
+// The registration names its reactor; use_service would look it up by type
+// name under the service registry's lock (about 400 instructions a wait).
+// A closed socket has no registration: start_op then fails the wait.
+template <typename Socket>
+void startEdgeWait(Socket& socket, asio::detail::reactor_op* op) {
+  auto& impl =
+      SocketInternals<typename Socket::protocol_type, typename Socket::executor_type>::of(socket);
+  DescriptorState* state = impl.reactor_data_;
+  auto& reactor = state != nullptr ? *(state->*memberOf(DescriptorReactor{}))
+                                   : asio::use_service<asio::detail::epoll_reactor>(asio::query(
+                                         socket.get_executor(), asio::execution::context));
+  reactor.start_op(asio::detail::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, op,
+                   /*is_continuation=*/false, /*allow_speculative=*/true);
+}
+
+template <typename Socket>
+ReadableWait awaitReadableOn(Socket& socket) {
+  auto token = asio::experimental::as_tuple(asio::use_awaitable);
+  return asio::async_initiate<decltype(token), void(std::error_code)>(
+      [&socket](auto handler) {
+        startEdgeWait(socket, EdgeWait<decltype(handler)>::make(std::move(handler)));
+      },
+      token);
+}
+
+template <typename Socket>
+void onReadableOn(Socket& socket, ReadableHandler handler) {
+  startEdgeWait(socket, EdgeWait<ReadableHandler>::make(std::move(handler)));
+}
 
 template <typename Socket>
 bool sawNothingOn(Socket& socket) {
