@@ -1432,10 +1432,13 @@ void Session::emitRenamed(std::span<const std::byte> whole, std::string_view nam
 // adjacent pieces merge, so usually the whole read is one piece.
 void Session::forwardToClient(std::size_t offset, std::size_t length) {
   retryArmed_ = false;  // the client has seen part of the answer: no retry from here
-  if (!toClient_.empty() && toClient_.back().first + toClient_.back().second == offset) {
-    toClient_.back().second += length;
+  const auto* bytes = server_->input().data().data() + offset;
+  if (!toClient_.empty() &&
+      static_cast<const std::byte*>(toClient_.back().data()) + toClient_.back().size() == bytes) {
+    toClient_.back() =
+        asio::const_buffer(toClient_.back().data(), toClient_.back().size() + length);
   } else {
-    toClient_.emplace_back(offset, length);
+    toClient_.emplace_back(bytes, length);
   }
 }
 
@@ -1572,7 +1575,17 @@ asio::awaitable<void> Session::clientLoop() {
   for (;;) {
     if (read) {
       awaitingClient_ = true;
-      auto ec = co_await runtime::readSomeWhenReady(client_, clientIn_);
+      std::error_code ec;
+      if (runtime::inlineReads(client_)) {  // no frame of its own
+        if (auto wait = runtime::readWait(client_, clientIn_, /*idle=*/true)) {
+          std::tie(ec) = co_await std::move(*wait);
+        }
+        if (!ec)
+          ec = runtime::readAfterWait(client_, clientIn_, runtime::ByteBuffer::kChunk,
+                                      /*idle=*/true);
+      } else {
+        ec = co_await runtime::readSomeWhenReady(client_, clientIn_);
+      }
       awaitingClient_ = false;
       if (std::exchange(parkRequested_, false) && ec == asio::error::operation_aborted &&
           !closing_) {
@@ -1631,8 +1644,10 @@ asio::awaitable<std::optional<Session::Scan>> Session::sendClientInput() {
   if (consumed == 0) co_return scan;
   auto bytes = clientIn_.data().first(consumed);
   writingToServer_ = true;
-  auto ec = rewriting_ ? co_await runtime::writeAll(server_->stream(), toServer_)
-                       : co_await runtime::writeAll(server_->stream(), bytes);
+  asio::const_buffer out =
+      rewriting_ ? asio::buffer(toServer_) : asio::buffer(bytes.data(), consumed);
+  auto now = runtime::writeNow(server_->stream(), {&out, 1});
+  auto ec = now.done ? now.ec : co_await runtime::writeRest(server_->stream(), {&out, 1}, now.sent);
   writingToServer_ = false;
   if (retryArmed_) {
     // Whole messages only: a read is sent again from its first byte.
@@ -1743,18 +1758,6 @@ asio::awaitable<void> Session::awaitServerSignal() {
   co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
-asio::awaitable<std::error_code> Session::writePiecesToClient(std::span<const std::byte> data) {
-  if (toClient_.empty()) co_return std::error_code{};
-  if (toClient_.size() == 1) {
-    co_return co_await runtime::writeAll(client_,
-                                         data.subspan(toClient_[0].first, toClient_[0].second));
-  }
-  std::vector<asio::const_buffer> pieces;
-  pieces.reserve(toClient_.size());
-  for (const auto& [offset, length] : toClient_) pieces.emplace_back(data.data() + offset, length);
-  co_return co_await runtime::writeAll(client_, pieces);
-}
-
 asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
   // Runs at every exit, before anything else can attach a server again.
   struct Finished {
@@ -1768,7 +1771,17 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
   const bool transactionMode = worker_.shared().config.mode == PoolMode::kTransaction;
   while (server_ && !closing_) {
     auto& conn = *server_;
-    auto ec = co_await runtime::readSome(conn.stream(), conn.input());
+    std::error_code ec;
+    if (runtime::inlineReads(conn.stream())) {  // no frame of its own
+      if (auto wait = runtime::readWait(conn.stream(), conn.input(), /*idle=*/false)) {
+        std::tie(ec) = co_await std::move(*wait);
+      }
+      if (!ec)
+        ec = runtime::readAfterWait(conn.stream(), conn.input(), runtime::ByteBuffer::kChunk,
+                                    /*idle=*/false);
+    } else {
+      ec = co_await runtime::readSome(conn.stream(), conn.input());
+    }
     if (parking_) co_return false;  // borrowReplica() took over; the connection is fine
     // A dead server answers before the client's bytes were even taken:
     // let that write finish so the read can be sent again whole.
@@ -1811,7 +1824,10 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
       co_return false;
     }
     if (consumed > 0) {
-      if (co_await writePiecesToClient(conn.input().data())) {
+      // No frame for the usual write, which the socket takes whole.
+      auto now = runtime::writeNow(client_, toClient_);
+      auto written = now.done ? now.ec : co_await runtime::writeRest(client_, toClient_, now.sent);
+      if (written) {
         abort();
         co_return false;
       }

@@ -189,7 +189,6 @@ class Session : public std::enable_shared_from_this<Session> {
   void forwardToClient(std::size_t offset, std::size_t length);
   void forgetUnconfirmedParses();
   bool onServerMessage(char type);
-  asio::awaitable<std::error_code> writePiecesToClient(std::span<const std::byte> data);
   [[nodiscard]] bool serverIdle() const;
   void releaseServer();
   void startServerLoop();
@@ -232,7 +231,9 @@ class Session : public std::enable_shared_from_this<Session> {
   runtime::Fifo<PendingParse> pendingParses_;
   std::string toServer_;
   bool rewriting_ = false;
-  std::vector<std::pair<std::size_t, std::size_t>> toClient_;  // (offset, length) pieces
+  // What scanServer forwards: pieces of the server's input buffer, written
+  // before that buffer is touched again.
+  std::vector<asio::const_buffer> toClient_;
   asio::steady_timer serverDone_;  // relay() waits here for serverLoop to end
   bool serverLoopRunning_ = false;
   bool relaying_ = false;        // login is over: a read of an attachment may be retried

@@ -1,6 +1,7 @@
 // Awaitable socket I/O: see stream.hpp.
 #include "runtime/stream.hpp"
 
+#include <optional>
 #include <vector>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -29,16 +30,27 @@ RecvResult recvAndRemember(Stream& stream, ByteBuffer& buffer, std::size_t chunk
 // own state (why it cancelled) before reading again.
 // `idle`: an empty buffer gives its memory up while waiting (ByteBuffer::release).
 template <typename Stream>
-asio::awaitable<std::error_code> readPlainOn(Stream& stream, ByteBuffer& buffer, std::size_t chunk,
-                                             bool idle = false) {
-  if (!stream.maybeUnread()) {
-    if (idle && buffer.empty()) buffer.release();
-    auto [ec] = co_await awaitReadable(stream.socket());
-    if (ec) co_return ec;
-  }
+std::optional<ReadableWait> readWaitOn(Stream& stream, ByteBuffer& buffer, bool idle) {
+  if (stream.maybeUnread()) return std::nullopt;
+  if (idle && buffer.empty()) buffer.release();
+  return awaitReadable(stream.socket());
+}
+
+template <typename Stream>
+std::error_code readAfterWaitOn(Stream& stream, ByteBuffer& buffer, std::size_t chunk, bool idle) {
   auto got = recvAndRemember(stream, buffer, chunk);
   if (got.wouldBlock && idle && buffer.empty()) buffer.release();
-  co_return got.ec;
+  return got.ec;
+}
+
+template <typename Stream>
+asio::awaitable<std::error_code> readPlainOn(Stream& stream, ByteBuffer& buffer, std::size_t chunk,
+                                             bool idle = false) {
+  if (auto wait = readWaitOn(stream, buffer, idle)) {
+    auto [ec] = co_await std::move(*wait);
+    if (ec) co_return ec;
+  }
+  co_return readAfterWaitOn(stream, buffer, chunk, idle);
 }
 
 // Bytes a full recvNow() left behind, taken before an asio read (which
@@ -125,22 +137,38 @@ std::span<const asio::const_buffer> asPieces(std::span<const asio::const_buffer>
 // A reply is almost always smaller than what the socket's send buffer has
 // room for: one sendmsg() then ends the write here, with no trip through
 // asio's handler queue (whose speculative write posts its completion, a
-// pass of the event loop per message). asio writes whatever is left.
-// `buffers` (one const_buffer, or a span of them) is held in this frame.
-template <typename Stream, typename Buffers>
-asio::awaitable<std::error_code> writeAllOn(Stream& stream, Buffers buffers) {
-  auto pieces = asPieces(buffers);
+// pass of the event loop per message).
+template <typename Stream>
+WrittenNow writeNowOn(Stream& stream, std::span<const asio::const_buffer> pieces) {
+  int fd = plainDescriptor(stream);
+  if (fd < 0) return {};
+  auto done = sendNow(fd, pieces);
+  if (done.ec) return {.ec = done.ec, .done = true};
+  return {.sent = done.sent, .done = done.sent == asio::buffer_size(pieces)};
+}
+
+// asio writes whatever writeNow left.
+template <typename Stream>
+asio::awaitable<std::error_code> writeRestOn(Stream& stream,
+                                             std::span<const asio::const_buffer> pieces,
+                                             std::size_t sent) {
   std::vector<asio::const_buffer> rest;
-  if (int fd = plainDescriptor(stream); fd >= 0) {
-    auto done = sendNow(fd, pieces);
-    if (done.ec) co_return done.ec;
-    rest = remainderOf(pieces, done.sent);
-    if (rest.empty()) co_return std::error_code{};
+  if (sent > 0) {
+    rest = remainderOf(pieces, sent);
     pieces = rest;
   }
   std::error_code ec;
   co_await asio::async_write(stream, pieces, asio::redirect_error(asio::use_awaitable, ec));
   co_return ec;
+}
+
+// `buffers` (one const_buffer, or a span of them) is held in this frame.
+template <typename Stream, typename Buffers>
+asio::awaitable<std::error_code> writeAllOn(Stream& stream, Buffers buffers) {
+  auto pieces = asPieces(buffers);
+  auto now = writeNowOn(stream, pieces);
+  if (now.done) co_return now.ec;
+  co_return co_await writeRestOn(stream, pieces, now.sent);
 }
 
 }  // namespace
@@ -183,6 +211,27 @@ asio::awaitable<std::error_code> readSomeWithin(Socket& socket, ByteBuffer& buff
                                                 std::chrono::milliseconds timeout,
                                                 std::size_t chunk) {
   return readSomeWithinOn(socket, buffer, timeout, chunk);
+}
+
+bool inlineReads(const ClientStream& stream) {
+  return kEdgeWaits && !stream.tls();
+}
+bool inlineReads(const ServerStream& stream) {
+  return kEdgeWaits && !stream.tls();
+}
+std::optional<ReadableWait> readWait(ClientStream& stream, ByteBuffer& buffer, bool idle) {
+  return readWaitOn(stream, buffer, idle);
+}
+std::optional<ReadableWait> readWait(ServerStream& stream, ByteBuffer& buffer, bool idle) {
+  return readWaitOn(stream, buffer, idle);
+}
+std::error_code readAfterWait(ClientStream& stream, ByteBuffer& buffer, std::size_t chunk,
+                              bool idle) {
+  return readAfterWaitOn(stream, buffer, chunk, idle);
+}
+std::error_code readAfterWait(ServerStream& stream, ByteBuffer& buffer, std::size_t chunk,
+                              bool idle) {
+  return readAfterWaitOn(stream, buffer, chunk, idle);
 }
 
 asio::awaitable<std::error_code> readSomeWithin(ClientStream& stream, ByteBuffer& buffer,
@@ -229,6 +278,26 @@ asio::awaitable<std::error_code> writeAll(ClientStream& stream, std::string_view
 asio::awaitable<std::error_code> writeAll(ClientStream& stream,
                                           std::span<const asio::const_buffer> pieces) {
   return writeAllOn(stream, pieces);
+}
+
+WrittenNow writeNow(ClientStream& stream, std::span<const asio::const_buffer> pieces) {
+  return writeNowOn(stream, pieces);
+}
+
+WrittenNow writeNow(ServerStream& stream, std::span<const asio::const_buffer> pieces) {
+  return writeNowOn(stream, pieces);
+}
+
+asio::awaitable<std::error_code> writeRest(ClientStream& stream,
+                                           std::span<const asio::const_buffer> pieces,
+                                           std::size_t sent) {
+  return writeRestOn(stream, pieces, sent);
+}
+
+asio::awaitable<std::error_code> writeRest(ServerStream& stream,
+                                           std::span<const asio::const_buffer> pieces,
+                                           std::size_t sent) {
+  return writeRestOn(stream, pieces, sent);
 }
 
 namespace {

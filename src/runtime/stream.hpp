@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -11,6 +12,7 @@
 #include <asio.hpp>
 
 #include "runtime/byte_buffer.hpp"
+#include "runtime/reactor_wait.hpp"
 
 namespace pgswarm::runtime {
 
@@ -66,6 +68,41 @@ class ServerStream;
 // Gathered: `pieces` in order, as one write.
 [[nodiscard]] asio::awaitable<std::error_code> writeAll(ClientStream& stream,
                                                         std::span<const asio::const_buffer> pieces);
+
+// Reads with no coroutine frame of their own, for the relay's loops. On a
+// plain connection (inlineReads() true): co_await the wait readWait()
+// returns, if any (none when bytes may be left from a full read), then
+// readAfterWait() takes what is there, exactly as readSome() would
+// (`idle` as readSomeWhenReady). Otherwise co_await readSome().
+[[nodiscard]] bool inlineReads(const ClientStream& stream);
+[[nodiscard]] bool inlineReads(const ServerStream& stream);
+[[nodiscard]] std::optional<ReadableWait> readWait(ClientStream& stream, ByteBuffer& buffer,
+                                                   bool idle);
+[[nodiscard]] std::optional<ReadableWait> readWait(ServerStream& stream, ByteBuffer& buffer,
+                                                   bool idle);
+[[nodiscard]] std::error_code readAfterWait(ClientStream& stream, ByteBuffer& buffer,
+                                            std::size_t chunk, bool idle);
+[[nodiscard]] std::error_code readAfterWait(ServerStream& stream, ByteBuffer& buffer,
+                                            std::size_t chunk, bool idle);
+
+// A write in two steps, so that the usual one costs no coroutine frame:
+// writeNow() gives a plain connection what its socket takes at once (one
+// sendmsg); when that is not all of it (a full send buffer, or TLS, which
+// sends nothing here), co_await writeRest() for the rest. `pieces` must
+// stay valid until then. writeAll() is the two steps in one call.
+struct WrittenNow {
+  std::error_code ec;
+  std::size_t sent = 0;  // bytes the socket took
+  bool done = false;     // all of it was written, or ec says why not
+};
+[[nodiscard]] WrittenNow writeNow(ClientStream& stream, std::span<const asio::const_buffer> pieces);
+[[nodiscard]] WrittenNow writeNow(ServerStream& stream, std::span<const asio::const_buffer> pieces);
+[[nodiscard]] asio::awaitable<std::error_code> writeRest(ClientStream& stream,
+                                                         std::span<const asio::const_buffer> pieces,
+                                                         std::size_t sent);
+[[nodiscard]] asio::awaitable<std::error_code> writeRest(ServerStream& stream,
+                                                         std::span<const asio::const_buffer> pieces,
+                                                         std::size_t sent);
 
 // TCP_NODELAY and keepalive, as every PostgreSQL connection wants them
 // (a unix socket has neither: nothing to set).

@@ -4,6 +4,7 @@
 // reads built on it (stream.hpp) take bursts larger than a chunk whole.
 #include "runtime/reactor_wait.hpp"
 
+#include <array>
 #include <optional>
 #include <string>
 
@@ -269,6 +270,75 @@ TEST_F(ReactorWaitTest, StreamReadsTakeABurstLargerThanAChunkWhole) {
   }
   EXPECT_FALSE(failed);
   EXPECT_EQ(total, burst.size());
+}
+
+// The relay's inline reads (no frame of their own) see a burst larger than
+// a chunk whole too: a full read skips the wait for the bytes behind it.
+TEST_F(ReactorWaitTest, InlineReadsTakeABurstLargerThanAChunkWhole) {
+  if (!kEdgeWaits) GTEST_SKIP() << "asio's own waits in this build";
+  ClientStream stream(std::move(ours_));
+  ASSERT_TRUE(inlineReads(stream));
+  const std::string burst(3 * ByteBuffer::kChunk + 123, 'y');
+  peerSends(burst);
+  ByteBuffer buffer;
+  bool failed = false;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        while (buffer.size() < burst.size() && !failed) {
+          std::error_code ec;
+          if (auto wait = readWait(stream, buffer, /*idle=*/false)) {
+            std::tie(ec) = co_await std::move(*wait);
+          }
+          if (!ec) ec = readAfterWait(stream, buffer, ByteBuffer::kChunk, /*idle=*/false);
+          failed = static_cast<bool>(ec);
+        }
+      },
+      asio::detached);
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (buffer.size() < burst.size() && !failed && std::chrono::steady_clock::now() < until) {
+    io_.run_for(5ms);
+  }
+  EXPECT_FALSE(failed);
+  EXPECT_EQ(buffer.size(), burst.size());
+}
+
+// More than the socket takes at once: writeNow() sends a part and says so,
+// writeRest() sends the rest, and the peer gets every byte in order.
+TEST_F(ReactorWaitTest, AWriteTheSocketCannotTakeAtOnceFinishesWithWriteRest) {
+  ClientStream stream(std::move(ours_));
+  std::string big(16 * 1024 * 1024, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 23);
+  std::array<asio::const_buffer, 2> pieces{
+      asio::buffer(big.data(), big.size() / 2),
+      asio::buffer(big.data() + big.size() / 2, big.size() - big.size() / 2)};
+  auto now = writeNow(stream, pieces);
+  ASSERT_FALSE(now.ec);
+  ASSERT_FALSE(now.done) << "the socket took 16 MiB at once";
+  EXPECT_GT(now.sent, 0U);
+  bool written = false;
+  std::error_code result;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        result = co_await writeRest(stream, pieces, now.sent);
+        written = true;
+      },
+      asio::detached);
+  std::string received;
+  received.reserve(big.size());
+  std::array<char, 65536> chunk{};
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (received.size() < big.size() && std::chrono::steady_clock::now() < until) {
+    io_.run_for(1ms);
+    std::error_code ec;
+    while (peer_.available(ec) > 0)
+      received.append(chunk.data(), peer_.read_some(asio::buffer(chunk), ec));
+  }
+  while (!written && std::chrono::steady_clock::now() < until) io_.run_for(5ms);
+  EXPECT_TRUE(written);
+  EXPECT_FALSE(result);
+  EXPECT_TRUE(received == big) << "received " << received.size() << " of " << big.size();
 }
 
 }  // namespace
