@@ -46,10 +46,12 @@ ServerPool::~ServerPool() {
   slots_.attach(worker_, nullptr);
 }
 
-std::unique_ptr<ServerConnection> ServerPool::takeIdle(const Parameters& startup) {
+std::unique_ptr<ServerConnection> ServerPool::takeIdle(const Parameters& startup,
+                                                       const std::string* settings) {
   // Most recently used first: keeps the working set small and warm.
   for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
     if ((*it)->startupParameters() != startup) continue;
+    if (settings != nullptr && (*it)->appliedSettings != *settings) continue;
     auto conn = std::move(*it);
     idle_.erase(std::next(it).base());
     publishIdle();
@@ -58,7 +60,7 @@ std::unique_ptr<ServerConnection> ServerPool::takeIdle(const Parameters& startup
     if (!conn->closedByServer()) return conn;
     conn->close();
     onSlotFreed();
-    return takeIdle(startup);
+    return takeIdle(startup, settings);
   }
   return nullptr;
 }
@@ -95,10 +97,7 @@ asio::awaitable<AcquireResult> ServerPool::acquire(const Parameters& startup,
   if (paused_) {
     if (auto failure = co_await waitWhilePaused(deadline)) co_return std::move(*failure);
   }
-  if (auto conn = takeIdle(startup)) {
-    ++active_;
-    co_return Lease(this, std::move(conn));
-  }
+  if (auto lease = acquireIdle(startup)) co_return std::move(*lease);
   // Nobody of this worker in line yet: no newcomer overtakes a waiter.
   if (waiters_.empty()) {
     if (slots_.tryTake()) co_return co_await openNew(startup, credentials);
@@ -112,6 +111,15 @@ asio::awaitable<AcquireResult> ServerPool::acquire(const Parameters& startup,
     }
   }
   co_return co_await waitForServer(startup, credentials, deadline);
+}
+
+std::optional<Lease> ServerPool::acquireIdle(const Parameters& startup,
+                                             const std::string* settings) {
+  if (shuttingDown_ || paused_) return std::nullopt;
+  auto conn = takeIdle(startup, settings);
+  if (!conn) return std::nullopt;
+  ++active_;
+  return Lease(this, std::move(conn));
 }
 
 asio::awaitable<AcquireResult> ServerPool::waitForServer(const Parameters& startup,

@@ -105,6 +105,12 @@ class ServerPool {
   [[nodiscard]] asio::awaitable<AcquireResult> acquire(
       const Parameters& startup, const ServerCredentials& credentials,
       std::chrono::steady_clock::time_point deadline);
+  // acquire()'s first step, with no coroutine frame: an idle connection
+  // opened with exactly `startup` (and, unless null, whose appliedSettings
+  // are `*settings`), when one is there and nothing holds the pool (PAUSE,
+  // shutdown); nullopt means co_await acquire().
+  [[nodiscard]] std::optional<Lease> acquireIdle(const Parameters& startup,
+                                                 const std::string* settings = nullptr);
 
   // Closes idle connections past idleTimeout or lifetime, or that the
   // server closed, and idle ones above a size RELOAD lowered; serves waiters
@@ -180,7 +186,8 @@ class ServerPool {
   void publishIdle();
   void startFill();
   [[nodiscard]] asio::awaitable<void> fill();
-  std::unique_ptr<ServerConnection> takeIdle(const Parameters& startup);
+  std::unique_ptr<ServerConnection> takeIdle(const Parameters& startup,
+                                             const std::string* settings = nullptr);
   [[nodiscard]] asio::awaitable<AcquireResult> waitForServer(
       const Parameters& startup, const ServerCredentials& credentials,
       std::chrono::steady_clock::time_point deadline);

@@ -469,7 +469,14 @@ asio::awaitable<bool> Session::attachServer(int node) {
   }
   const bool forGroupPrimary = node == groupPrimaryOf(node);
   pool_ = &poolOn(node);
-  auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+  // The usual case, an idle connection, costs no acquire() frame. (No
+  // co_await inside ?: here: GCC 12 mishandles temporaries there.)
+  pool::AcquireResult result = pool::AcquireFailure{};
+  if (auto idle = pool_->acquireIdle(serverStartup_)) {
+    result = std::move(*idle);
+  } else {
+    result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+  }
   // The primary changed while this waited (a switchover pauses the pool):
   // the connection goes back and the write follows the new primary.
   for (int moves = 0; forGroupPrimary && moves < kMaxPrimaryMoves; ++moves) {
@@ -522,7 +529,33 @@ asio::awaitable<bool> Session::attachServer(int node) {
     }
     co_return false;
   }
-  server_ = std::move(std::get<pool::Lease>(result));
+  adoptServer(std::move(std::get<pool::Lease>(result)), node, primary);
+  if (transactionMode() && server_->appliedSettings != tracker_->settingsKey() &&
+      !co_await replaySettings()) {
+    co_return false;
+  }
+  activateServer();
+  co_return true;
+}
+
+// The usual attachment, with no coroutine frame: an idle connection of the
+// node's pool that has this client's settings already, and no failover to
+// wait out. false: attachServer() does it (waits, moves, replays).
+bool Session::attachIdleServer(int node) {
+  int primary = worker_.primaryNode();
+  if (node == primary && worker_.topology().awaitingPrimary) return false;
+  auto& pool = poolOn(node);
+  auto lease =
+      pool.acquireIdle(serverStartup_, transactionMode() ? &tracker_->settingsKey() : nullptr);
+  if (!lease) return false;
+  pool_ = &pool;
+  adoptServer(std::move(*lease), node, primary);
+  activateServer();
+  return true;
+}
+
+void Session::adoptServer(pool::Lease lease, int node, int primary) {
+  server_ = std::move(lease);
   routed_.set(worker_, node);
   shardGroup_ = worker_.shared().groupIndexOf(node);
   shardReplica_ = shardGroup_ >= 0 && node != groupPrimaryOf(node);
@@ -533,15 +566,13 @@ asio::awaitable<bool> Session::attachServer(int node) {
   retryBytes_.clear();
   attachmentWrote_ = false;
   stayUntilRelease_ = false;
-  if (transactionMode() && server_->appliedSettings != tracker_->settingsKey() &&
-      !co_await replaySettings()) {
-    co_return false;
-  }
+}
+
+void Session::activateServer() {
   state_ = SessionState::kActive;
   if (cancel_.slot) {
     cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
   }
-  co_return true;
 }
 
 // The node index of the primary of `node`'s group (the coordinator's or a
@@ -1603,9 +1634,13 @@ asio::awaitable<void> Session::clientLoop() {
       auto node = chooseNode();
       if (!node) continue;  // the transaction's first statement is still arriving
       retries_ = 0;
-      if (!co_await attachServer(*node)) co_return;
+      if (!attachIdleServer(*node)) {
+        if (!co_await attachServer(*node)) co_return;
+      }
     }
-    auto scan = co_await sendClientInput();
+    auto send = startClientSend();
+    if (!send.now.done) co_await writeRestToServer(send);
+    auto scan = finishClientSend(send);
     if (!scan) co_return;
     if (*scan != Scan::kOk) co_return;
     // Attached by this pass (the only time no loop reads an attached
@@ -1638,29 +1673,42 @@ asio::awaitable<void> Session::clientLoop() {
   }
 }
 
-asio::awaitable<std::optional<Session::Scan>> Session::sendClientInput() {
-  std::size_t consumed = 0;
-  auto scan = scanClient(consumed);
-  if (consumed == 0) co_return scan;
-  auto bytes = clientIn_.data().first(consumed);
+// The write itself is mostly done here, with no frame: the caller awaits
+// writeRest() only when the socket did not take it all, then finishes.
+Session::ClientSend Session::startClientSend() {
+  ClientSend send;
+  send.scan = scanClient(send.consumed);
+  if (send.consumed == 0) {
+    send.now.done = true;  // nothing to write
+    return send;
+  }
   writingToServer_ = true;
-  asio::const_buffer out =
-      rewriting_ ? asio::buffer(toServer_) : asio::buffer(bytes.data(), consumed);
-  auto now = runtime::writeNow(server_->stream(), {&out, 1});
-  auto ec = now.done ? now.ec : co_await runtime::writeRest(server_->stream(), {&out, 1}, now.sent);
+  send.out =
+      rewriting_ ? asio::buffer(toServer_) : asio::buffer(clientIn_.data().data(), send.consumed);
+  send.now = runtime::writeNow(server_->stream(), {&send.out, 1});
+  return send;
+}
+
+asio::awaitable<void> Session::writeRestToServer(ClientSend& send) {
+  if (send.now.done) co_return;
+  send.now.ec = co_await runtime::writeRest(server_->stream(), {&send.out, 1}, send.now.sent);
+}
+
+std::optional<Session::Scan> Session::finishClientSend(const ClientSend& send) {
+  if (send.consumed == 0) return send.scan;
   writingToServer_ = false;
   if (retryArmed_) {
     // Whole messages only: a read is sent again from its first byte.
-    retryBytes_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    retryBytes_.append(reinterpret_cast<const char*>(clientIn_.data().data()), send.consumed);
     retryArmed_ = clientPassthrough_ == 0 && retryBytes_.size() <= kMaxRetryBytes;
   }
-  if (ec && !retryArmed_) {
+  if (send.now.ec && !retryArmed_) {
     serverBroken_ = true;
-    co_return std::nullopt;
+    return std::nullopt;
   }
   // With a retry armed, the server loop sees the failure too and retries.
-  clientIn_.consume(consumed);
-  co_return scan;
+  clientIn_.consume(send.consumed);
+  return send.scan;
 }
 
 // Transaction mode, one autocommit statement (a Query, or one extended
@@ -1721,7 +1769,11 @@ asio::awaitable<bool> Session::retryRead() {
     auto node = chooseNode();  // the read is whole: its intent is known
     sent = co_await attachServer(node.value_or(worker_.primaryNode()));
   }
-  if (sent) sent = (co_await sendClientInput()).has_value();
+  if (sent) {
+    auto send = startClientSend();
+    co_await writeRestToServer(send);
+    sent = finishClientSend(send).has_value();
+  }
   retrying_ = false;
   serverDone_.cancel();  // clientLoop may wait for this
   co_return sent;
@@ -1826,8 +1878,8 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
     if (consumed > 0) {
       // No frame for the usual write, which the socket takes whole.
       auto now = runtime::writeNow(client_, toClient_);
-      auto written = now.done ? now.ec : co_await runtime::writeRest(client_, toClient_, now.sent);
-      if (written) {
+      if (!now.done) now.ec = co_await runtime::writeRest(client_, toClient_, now.sent);
+      if (now.ec) {
         abort();
         co_return false;
       }

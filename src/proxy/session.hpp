@@ -91,6 +91,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> refusePlain();
   asio::awaitable<bool> login();
   asio::awaitable<bool> attachServer(int node);
+  bool attachIdleServer(int node);
+  void adoptServer(pool::Lease lease, int node, int primary);
+  void activateServer();
   // While the failover coordinator holds writes (or has yet to notice that
   // `failed`, the primary, refused a connection), waits for a primary.
   // True: attach to primaryNode() again; false: the failure stands.
@@ -129,9 +132,19 @@ class Session : public std::enable_shared_from_this<Session> {
   // attached server? false holds it until the server is settled (checkRoute).
   bool admitBatch(std::span<const std::byte> rest);
   asio::awaitable<void> waitServerSettled();
-  // Scans the client's input and writes what it may send to the server;
-  // nullopt when the server cannot be written to.
-  asio::awaitable<std::optional<Scan>> sendClientInput();
+  // Scans the client's input and writes what it may send to the server:
+  // startClientSend(), then co_await writeRestToServer() unless the socket
+  // took it all (send.now.done), then finishClientSend(), which is nullopt
+  // when the server cannot be written to.
+  struct ClientSend {
+    Scan scan = Scan::kOk;
+    std::size_t consumed = 0;  // bytes of clientIn_ sent
+    asio::const_buffer out;    // what went to the server (renamed, or clientIn_'s bytes)
+    runtime::WrittenNow now;
+  };
+  ClientSend startClientSend();
+  asio::awaitable<void> writeRestToServer(ClientSend& send);
+  std::optional<Scan> finishClientSend(const ClientSend& send);
   // A replica died before answering a read: the read goes elsewhere.
   [[nodiscard]] bool canRetryRead() const;
   [[nodiscard]] bool survivesServerLoss() const;
