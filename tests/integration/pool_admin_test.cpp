@@ -352,6 +352,19 @@ std::pair<int, int> appClientsAndParked(cluster::PgConnection& console) {
   return {all, parked};
 }
 
+// SHOW CLIENTS as text, for failure messages.
+std::string describeClients(cluster::PgConnection& console) {
+  auto clients = console.query("SHOW CLIENTS");
+  if (!clients) return "SHOW CLIENTS failed: " + clients.error().message;
+  std::string text;
+  for (const auto& row :
+       asMaps(*clients, {"database", "state", "port", "link", "worker", "pinned", "parked"})) {
+    for (const auto& [column, value] : row) text += column + "=" + value + " ";
+    text += "\n";
+  }
+  return text;
+}
+
 // An idle client gives its coroutines up after about a second (parked). It
 // wakes at its next message with its session as it was (a setting, a named
 // statement), it ends when it hangs up while parked, and a pool stopped
@@ -373,7 +386,8 @@ TEST_F(PoolAdmin, IdleClientsParkAndWakeWithTheirSessionIntact) {
   std::pair<int, int> seen;
   EXPECT_TRUE(waitUntil(
       [&] { return (seen = appClientsAndParked(console)) == std::pair(kClients, kClients); }, 10s))
-      << seen.first << " clients, " << seen.second << " parked";
+      << seen.first << " clients, " << seen.second << " parked\n"
+      << describeClients(console);
   auto metrics = httpGet(httpPort_, "/metrics");
   EXPECT_TRUE(contains(metrics.body, "\npgswarm_pool_parked_clients " + std::to_string(kClients)))
       << metrics.body;
@@ -390,11 +404,13 @@ TEST_F(PoolAdmin, IdleClientsParkAndWakeWithTheirSessionIntact) {
   // Parked again, half of them hang up: their sessions end.
   EXPECT_TRUE(waitUntil(
       [&] { return (seen = appClientsAndParked(console)) == std::pair(kClients, kClients); }, 10s))
-      << seen.first << " clients, " << seen.second << " parked";
+      << seen.first << " clients, " << seen.second << " parked\n"
+      << describeClients(console);
   clients.resize(kClients / 2);
   EXPECT_TRUE(
       waitUntil([&] { return (seen = appClientsAndParked(console)).first == kClients / 2; }, 10s))
-      << seen.first << " clients left after " << kClients / 2 << " hung up";
+      << seen.first << " clients left after " << kClients / 2 << " hung up\n"
+      << describeClients(console);
   for (auto& conn : clients) lingering_.push_back(std::move(conn));
 }
 
