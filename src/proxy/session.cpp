@@ -469,14 +469,8 @@ asio::awaitable<bool> Session::attachServer(int node) {
   }
   const bool forGroupPrimary = node == groupPrimaryOf(node);
   pool_ = &poolOn(node);
-  // The usual case, an idle connection, costs no acquire() frame. (No
-  // co_await inside ?: here: GCC 12 mishandles temporaries there.)
-  pool::AcquireResult result = pool::AcquireFailure{};
-  if (auto idle = pool_->acquireIdle(serverStartup_)) {
-    result = std::move(*idle);
-  } else {
-    result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
-  }
+  // The relay tries attachIdleServer() first: this is the path that may wait.
+  auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
   // The primary changed while this waited (a switchover pauses the pool):
   // the connection goes back and the write follows the new primary.
   for (int moves = 0; forGroupPrimary && moves < kMaxPrimaryMoves; ++moves) {
@@ -575,8 +569,6 @@ void Session::activateServer() {
   }
 }
 
-// The node index of the primary of `node`'s group (the coordinator's or a
-// shard group's).
 // Pools live as long as their worker: the last one looked up is kept, since
 // a client mostly goes back to the same node (a map lookup by user and
 // database strings costs about 100 instructions).
@@ -588,6 +580,8 @@ pool::ServerPool& Session::poolOn(int node) {
   return *lastPool_;
 }
 
+// The node index of the primary of `node`'s group (the coordinator's or a
+// shard group's).
 int Session::groupPrimaryOf(int node) {
   int group = worker_.shared().groupIndexOf(node);
   if (group < 0) return worker_.primaryNode();

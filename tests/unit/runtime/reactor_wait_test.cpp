@@ -58,6 +58,15 @@ class ReactorWaitTest : public ::testing::Test {
       pollAWhile();
     }
   }
+  // A wait that nothing ends, then cancelled: it ends with operation_aborted.
+  void cancelAPendingWait() {
+    prime();
+    startWait();
+    EXPECT_FALSE(waitEnds(20ms));
+    ours_.cancel();
+    ASSERT_TRUE(waitEnds(2s));
+    EXPECT_EQ(result_, make_error_code(asio::error::operation_aborted));
+  }
   // Lets the reactor poll, so edges are taken in with no wait queued.
   void pollAWhile() {
     for (int i = 0; i < 10; ++i) io_.run_for(2ms);
@@ -126,12 +135,7 @@ TEST_F(ReactorWaitTest, HangUpEndsTheWaitAndReadsAsEndOfStream) {
 }
 
 TEST_F(ReactorWaitTest, CancelAbortsTheWait) {
-  prime();
-  startWait();
-  EXPECT_FALSE(waitEnds(20ms));
-  ours_.cancel();
-  ASSERT_TRUE(waitEnds(2s));
-  EXPECT_EQ(result_, make_error_code(asio::error::operation_aborted));
+  cancelAPendingWait();
 }
 
 // A parked idle client: its coroutine's wait is cancelled, then a handler
@@ -139,12 +143,7 @@ TEST_F(ReactorWaitTest, CancelAbortsTheWait) {
 class HandlerWaitTest : public ReactorWaitTest {
  protected:
   void switchWaits(bool bytesBeforeSwitch) {
-    prime();
-    startWait();
-    EXPECT_FALSE(waitEnds(20ms));
-    ours_.cancel();
-    ASSERT_TRUE(waitEnds(2s));
-    EXPECT_EQ(result_, make_error_code(asio::error::operation_aborted));
+    cancelAPendingWait();
     if (bytesBeforeSwitch) {
       peerSends("x");
       pollAWhile();
