@@ -458,6 +458,14 @@ asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
   }
 }
 
+const std::shared_ptr<const CancelTarget>& ServerConnection::cancelTarget() {
+  if (!cancelTarget_) {
+    cancelTarget_ =
+        std::make_shared<const CancelTarget>(CancelTarget{address_, backendPid_, backendSecret_});
+  }
+  return cancelTarget_;
+}
+
 void ServerConnection::setParameter(std::string_view name, std::string_view value) {
   setParameterIn(parameters_, name, value);
 }

@@ -90,6 +90,13 @@ struct ServerCredentials {
 
 using Parameters = std::vector<protocol::StartupParameter>;
 
+// Where a cancel for a query running on one server connection must go.
+struct CancelTarget {
+  ServerAddress address;
+  std::int32_t backendPid = 0;
+  std::int32_t backendSecret = 0;
+};
+
 // Why a connection could not be made. When the server itself refused (FATAL
 // at login), `serverError` holds its ErrorResponse so the client sees the
 // server's own message and SQLSTATE.
@@ -117,6 +124,9 @@ class ServerConnection {
   [[nodiscard]] const Parameters& startupParameters() const { return startup_; }
   [[nodiscard]] std::int32_t backendPid() const { return backendPid_; }
   [[nodiscard]] std::int32_t backendSecret() const { return backendSecret_; }
+  // One immutable copy per connection, made on first use, that cancel slots
+  // share across threads (a client attaching does not copy the address).
+  [[nodiscard]] const std::shared_ptr<const CancelTarget>& cancelTarget();
 
   [[nodiscard]] std::chrono::steady_clock::time_point createdAt() const { return createdAt_; }
   std::chrono::steady_clock::time_point lastUsed;
@@ -154,6 +164,7 @@ class ServerConnection {
   Parameters parameters_;
   std::int32_t backendPid_ = 0;
   std::int32_t backendSecret_ = 0;
+  std::shared_ptr<const CancelTarget> cancelTarget_;
   std::chrono::steady_clock::time_point createdAt_ = std::chrono::steady_clock::now();
 };
 

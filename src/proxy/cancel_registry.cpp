@@ -15,23 +15,7 @@ std::int32_t randomSecret() {
 
 }  // namespace
 
-void CancelSlot::attach(CancelTarget target) {
-  std::lock_guard lock(mutex_);
-  target_ = std::move(target);
-}
-
-void CancelSlot::detach() {
-  std::lock_guard lock(mutex_);
-  target_.reset();
-}
-
-std::optional<CancelTarget> CancelSlot::target() const {
-  std::lock_guard lock(mutex_);
-  return target_;
-}
-
 CancelRegistry::Registration CancelRegistry::add(std::int32_t pid) {
-  auto slot = std::make_shared<CancelSlot>();
   std::lock_guard lock(mutex_);
   for (;;) {
     if (pid == 0) {
@@ -39,7 +23,8 @@ CancelRegistry::Registration CancelRegistry::add(std::int32_t pid) {
       nextPid_ = nextPid_ <= 1 ? 0x7ffffffe : nextPid_ - 1;
     }
     CancelKey key{pid != 0 ? pid : nextPid_, randomSecret()};
-    if (entries_.emplace(key, slot).second) return {key, slot};
+    auto [it, added] = entries_.try_emplace(key);
+    if (added) return {key, &it->second};
   }
 }
 
@@ -48,15 +33,11 @@ void CancelRegistry::remove(const CancelKey& key) {
   entries_.erase(key);
 }
 
-std::optional<CancelTarget> CancelRegistry::find(const CancelKey& key) const {
-  std::shared_ptr<CancelSlot> slot;
-  {
-    std::lock_guard lock(mutex_);
-    auto it = entries_.find(key);
-    if (it == entries_.end()) return std::nullopt;
-    slot = it->second;
-  }
-  return slot->target();
+std::shared_ptr<const CancelTarget> CancelRegistry::find(const CancelKey& key) const {
+  std::lock_guard lock(mutex_);  // remove() cannot free the slot meanwhile
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return nullptr;
+  return it->second.target();
 }
 
 std::size_t CancelRegistry::size() const {

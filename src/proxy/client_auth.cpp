@@ -177,7 +177,7 @@ asio::awaitable<AuthQueryResult> lookUp(Worker& worker, const std::string& user,
                            {"database", config.authDbname},
                            {"application_name", "pgswarm auth_query"}};
   auto credentials = shared.users.credentials(config.authUser);
-  auto acquired = co_await worker.authQueryPool().acquire(startup, credentials, deadline);
+  auto acquired = co_await worker.authQueryPool().acquire(startup, *credentials, deadline);
   if (auto* failure = std::get_if<pool::AcquireFailure>(&acquired)) {
     co_return AuthQueryResult{.error = failure->kind == pool::AcquireFailure::Kind::kConnect
                                            ? failure->connect.message

@@ -230,6 +230,10 @@ void Session::parkIfIdle(Clock::time_point now) {
 // The reactor keeps the edge mark across the switch: bytes that came
 // since the cancelled wait end this one at once.
 void Session::waitParked() {
+  if (tracker_ && tracker_->pristine()) {
+    tracker_.reset();
+    rebuildTracker_ = true;
+  }
   runtime::onReadable(client_.socket(),
                       [self = shared_from_this()](std::error_code ec) { self->unpark(ec); });
 }
@@ -239,6 +243,10 @@ void Session::unpark(std::error_code ec) {
   if (ec) {  // closed while parked (an idle timeout, a shutdown)
     endSession();
     return;
+  }
+  if (std::exchange(rebuildTracker_, false)) {
+    // The same parameters gave settings at login.
+    tracker_ = std::make_unique<StateTracker>(startupSettings(*startupParameters_).value());
   }
   client_.setMaybeUnread(true);  // the wait took the edge: read before waiting again
   asio::co_spawn(client_.get_executor(), relay(),
@@ -309,6 +317,7 @@ asio::awaitable<bool> Session::startup() {
           co_await refusePlain();
           co_return false;
         }
+        pool::Parameters parameters;
         for (const auto& parameter : message->parameters) {
           if (parameter.name == "replication") {
             co_await fatal(protocol::sqlstate::kFeatureNotSupported,
@@ -316,28 +325,30 @@ asio::awaitable<bool> Session::startup() {
             co_return false;
           }
           if (parameter.name.rfind("_pq_.", 0) == 0) continue;  // protocol options
-          startupParameters_.push_back(parameter);
+          parameters.push_back(parameter);
         }
+        auto& sets = worker_.parameterSets();
+        startupParameters_ = sets.intern(std::move(parameters));
         const auto& config = worker_.shared().config;
         if (config.mode == PoolMode::kSession) {
           serverStartup_ = startupParameters_;
           // Reads borrow replica connections: the tracker knows what pins
           // the session to its primary and which settings to replay there.
           if (config.loadBalance && config.servers.size() > 1) {
-            if (auto settings = startupSettings(startupParameters_)) {
-              tracker_.emplace(std::move(*settings));
+            if (auto settings = startupSettings(*startupParameters_)) {
+              tracker_ = std::make_unique<StateTracker>(std::move(*settings));
             }
           }
         } else {
-          auto settings = startupSettings(startupParameters_);
+          auto settings = startupSettings(*startupParameters_);
           if (!settings) {
             co_await fatal(protocol::sqlstate::kFeatureNotSupported, settings.error().message);
             co_return false;
           }
-          tracker_.emplace(std::move(*settings));
+          tracker_ = std::make_unique<StateTracker>(std::move(*settings));
           // Server connections start with the server's defaults; each
           // client's own parameters are applied by the tracker's replay.
-          serverStartup_ = {{"user", user_}, {"database", database_}};
+          serverStartup_ = sets.intern({{"user", user_}, {"database", database_}});
         }
         co_return true;
       }
@@ -414,7 +425,7 @@ asio::awaitable<bool> Session::login() {
     noteParameter(parameter.name, parameter.value);
   bool sessionMode = shared.config.mode == PoolMode::kSession;
   cancel_ = shared.cancels.add(sessionMode ? server_->backendPid() : 0);
-  cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
+  cancel_.slot->attach(server_->cancelTarget());
 
   std::string welcome;
   protocol::Writer writer(welcome);
@@ -470,7 +481,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
   const bool forGroupPrimary = node == groupPrimaryOf(node);
   pool_ = &poolOn(node);
   // The relay tries attachIdleServer() first: this is the path that may wait.
-  auto result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+  auto result = co_await pool_->acquire(*serverStartup_, *credentials_, deadline);
   // The primary changed while this waited (a switchover pauses the pool):
   // the connection goes back and the write follows the new primary.
   for (int moves = 0; forGroupPrimary && moves < kMaxPrimaryMoves; ++moves) {
@@ -480,7 +491,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
     lease->giveBack();
     node = current;
     pool_ = &poolOn(node);
-    result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+    result = co_await pool_->acquire(*serverStartup_, *credentials_, deadline);
   }
   int primary = worker_.primaryNode();
   // The primary is gone: after a failover the write goes to the new one.
@@ -492,7 +503,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
     if (!co_await waitOutFailover(node, deadline)) break;
     node = primary = worker_.primaryNode();
     pool_ = &poolOn(node);
-    result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+    result = co_await pool_->acquire(*serverStartup_, *credentials_, deadline);
   }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result);
       failure != nullptr && failure->kind == pool::AcquireFailure::Kind::kConnect &&
@@ -502,7 +513,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
     spdlog::warn("{}; reading from the primary instead", failure->connect.message);
     node = primary;
     pool_ = &poolOn(node);
-    result = co_await pool_->acquire(serverStartup_, credentials_, deadline);
+    result = co_await pool_->acquire(*serverStartup_, *credentials_, deadline);
   }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result)) {
     switch (failure->kind) {
@@ -540,7 +551,7 @@ bool Session::attachIdleServer(int node) {
   if (node == primary && worker_.topology().awaitingPrimary) return false;
   auto& pool = poolOn(node);
   auto lease =
-      pool.acquireIdle(serverStartup_, transactionMode() ? &tracker_->settingsKey() : nullptr);
+      pool.acquireIdle(*serverStartup_, transactionMode() ? &tracker_->settingsKey() : nullptr);
   if (!lease) return false;
   pool_ = &pool;
   adoptServer(std::move(*lease), node, primary);
@@ -565,7 +576,7 @@ void Session::adoptServer(pool::Lease lease, int node, int primary) {
 void Session::activateServer() {
   state_ = SessionState::kActive;
   if (cancel_.slot) {
-    cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
+    cancel_.slot->attach(server_->cancelTarget());
   }
 }
 
@@ -1009,7 +1020,7 @@ asio::awaitable<void> Session::borrowReplica(int node) {
   parking_ = false;
   if (closing_) co_return;
   auto* pool = &poolOn(node);
-  auto result = co_await pool->acquire(serverStartup_, credentials_, Clock::now() + kBorrowWait);
+  auto result = co_await pool->acquire(*serverStartup_, *credentials_, Clock::now() + kBorrowWait);
   auto* lease = std::get_if<pool::Lease>(&result);
   if (lease != nullptr && lease->get()->appliedSettings != tracker_->settingsKey()) {
     auto outcome = co_await pool::runInternalQuery(**lease, tracker_->replayQuery(),
@@ -1038,7 +1049,7 @@ asio::awaitable<void> Session::borrowReplica(int node) {
   retries_ = 0;
   retryBytes_.clear();
   if (cancel_.slot) {
-    cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
+    cancel_.slot->attach(server_->cancelTarget());
   }
   startServerLoop();
 }
@@ -1057,7 +1068,7 @@ void Session::returnReplica(bool reusable) {
   onReplica_ = false;
   retryArmed_ = false;
   if (cancel_.slot) {
-    cancel_.slot->attach({server_->address(), server_->backendPid(), server_->backendSecret()});
+    cancel_.slot->attach(server_->cancelTarget());
   }
 }
 

@@ -212,14 +212,18 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   std::string user_;
   std::string database_;
-  pool::Parameters startupParameters_;
-  pool::Parameters serverStartup_;  // what server connections for this client start with
-  // Transaction mode only: the client's session state (see state_tracker.hpp).
-  std::optional<StateTracker> tracker_;
+  // Shared with the worker's other clients that sent the same (ParameterSets).
+  std::shared_ptr<const pool::Parameters> startupParameters_;
+  std::shared_ptr<const pool::Parameters> serverStartup_;  // what its server connections start with
+  // Transaction mode (and session mode with borrowed reads): the client's
+  // session state (see state_tracker.hpp). A parked client drops a
+  // pristine one and builds it again from its startup parameters.
+  std::unique_ptr<StateTracker> tracker_;
+  bool rebuildTracker_ = false;
   pool::ServerPool* pool_ = nullptr;      // of the attached (or last attached) server
   pool::ServerPool* lastPool_ = nullptr;  // poolOn()'s last answer, for lastPoolNode_
   int lastPoolNode_ = -1;
-  pool::ServerCredentials credentials_;
+  std::shared_ptr<const pool::ServerCredentials> credentials_;  // the user's, shared
   pool::Lease server_;
   CancelRegistry::Registration cancel_;  // slot empty until login succeeds
   SessionState state_ = SessionState::kLogin;

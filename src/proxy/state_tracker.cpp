@@ -449,6 +449,12 @@ bool StateTracker::takeStatementsDeallocated() {
   return std::exchange(statementsDeallocated_, false);
 }
 
+bool StateTracker::pristine() const {
+  return settings_ == startup_ && !pinned() && !serverDiverged_ && !statementsDeallocated_ &&
+         pending_.empty() && !batchFailed_ && txEffects_.empty() && savepoints_.empty() &&
+         statements_.empty() && portals_.empty();
+}
+
 bool StateTracker::pinned() const {
   return tempObjects_ > 0 || advisoryLocks_ > 0 || !listens_.empty() || !holdCursors_.empty() ||
          !sqlPrepared_.empty() || role_ || sessionAuthorization_ || opaqueSetting_ || loaded_;

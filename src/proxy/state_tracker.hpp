@@ -68,6 +68,10 @@ class StateTracker {
   // elsewhere tracks it afresh.
   void abandonInFlight();
 
+  // Nothing but the startup settings, nothing in flight: a tracker built
+  // afresh from the same startup settings is the same (an idle client may
+  // drop it and build it again when it speaks).
+  [[nodiscard]] bool pristine() const;
   // True while state that cannot be replayed exists; why, for SHOW CLIENTS.
   [[nodiscard]] bool pinned() const;
   [[nodiscard]] std::string pinReason() const;

@@ -27,6 +27,7 @@ Status Users::load(const PoolConfig& config) {
   }
   std::lock_guard lock(mutex_);
   users_ = std::move(list);
+  credentials_.clear();
   return Ok{};
 }
 
@@ -37,30 +38,45 @@ std::optional<auth::Secret> Users::find(const std::string& user) const {
   return it->second;
 }
 
-pool::ServerCredentials Users::credentials(const std::string& user) const {
+std::shared_ptr<const pool::ServerCredentials> Users::credentials(const std::string& user) const {
   std::lock_guard lock(mutex_);
-  pool::ServerCredentials credentials;
+  auto& cached = credentials_[user];
+  if (cached) return cached;
+  auto credentials = std::make_shared<pool::ServerCredentials>();
   if (auto it = users_->find(user); it != users_->end()) {
     if (const auto* plain = std::get_if<auth::PlainSecret>(&it->second)) {
-      credentials.password = plain->password;
+      credentials->password = plain->password;
     } else if (const auto* md5 = std::get_if<auth::Md5Secret>(&it->second)) {
-      credentials.md5Secret = md5->digest;
+      credentials->md5Secret = md5->digest;
     }
   } else if (auto remembered = md5Secrets_.find(user); remembered != md5Secrets_.end()) {
-    credentials.md5Secret = remembered->second;
+    credentials->md5Secret = remembered->second;
   }
-  if (auto it = scramKeys_.find(user); it != scramKeys_.end()) credentials.scramKeys = it->second;
-  return credentials;
+  if (auto it = scramKeys_.find(user); it != scramKeys_.end()) credentials->scramKeys = it->second;
+  cached = std::move(credentials);
+  return cached;
 }
 
 void Users::rememberScramKeys(const std::string& user, auth::ScramClientKeys keys) {
   std::lock_guard lock(mutex_);
-  scramKeys_[user] = std::move(keys);
+  // With the password known the keys are never used (servers get the
+  // password), and each login's keys differ (a fresh salt for a plain secret).
+  if (auto it = users_->find(user);
+      it != users_->end() && std::holds_alternative<auth::PlainSecret>(it->second)) {
+    return;
+  }
+  auto& remembered = scramKeys_[user];
+  if (remembered == keys) return;  // the usual login: the cached credentials stand
+  remembered = std::move(keys);
+  credentials_.erase(user);
 }
 
 void Users::rememberMd5Secret(const std::string& user, std::string md5Secret) {
   std::lock_guard lock(mutex_);
-  md5Secrets_[user] = std::move(md5Secret);
+  auto& remembered = md5Secrets_[user];
+  if (remembered == md5Secret) return;
+  remembered = std::move(md5Secret);
+  credentials_.erase(user);
 }
 
 std::size_t Users::size() const {

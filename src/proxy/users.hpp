@@ -4,6 +4,7 @@
 // Read at login only, never per message.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -24,8 +25,11 @@ class Users {
   [[nodiscard]] Status load(const PoolConfig& config);
   // The user's secret; nullopt for an unknown user.
   [[nodiscard]] std::optional<auth::Secret> find(const std::string& user) const;
-  // What the pool can log in to servers with for this user.
-  [[nodiscard]] pool::ServerCredentials credentials(const std::string& user) const;
+  // What the pool can log in to servers with for this user: one shared
+  // object per user until a login or a reload changes it (every idle client
+  // of a user holds the same one).
+  [[nodiscard]] std::shared_ptr<const pool::ServerCredentials> credentials(
+      const std::string& user) const;
   void rememberScramKeys(const std::string& user, auth::ScramClientKeys keys);
   // An md5 secret that authenticated a client of a user missing from the
   // auth file (auth_query): enough to answer a server's md5 request.
@@ -37,6 +41,8 @@ class Users {
   std::shared_ptr<const auth::UserList> users_ = std::make_shared<auth::UserList>();
   std::map<std::string, auth::ScramClientKeys> scramKeys_;
   std::map<std::string, std::string> md5Secrets_;
+  mutable std::map<std::string, std::shared_ptr<const pool::ServerCredentials>, std::less<>>
+      credentials_;
 };
 
 }  // namespace pgswarm::proxy

@@ -21,6 +21,7 @@
 #include <asio.hpp>
 
 #include "common/result.hpp"
+#include "pool/parameter_sets.hpp"
 #include "pool/server_pool.hpp"
 #include "proxy/pool_snapshot.hpp"
 #include "proxy/shared_state.hpp"
@@ -99,6 +100,8 @@ class Worker {
   [[nodiscard]] std::uint64_t suspectedNodes();
   // Query classification with this thread's own cache.
   [[nodiscard]] sql::Classifier& classifier() { return classifier_; }
+  // This thread's shared copies of startup parameter sets.
+  [[nodiscard]] pool::ParameterSets& parameterSets() { return parameterSets_; }
   // The connections auth_query runs on (as auth_user): apart from the client
   // pools, so SHOW POOLS does not list it and PAUSE does not hold logins.
   [[nodiscard]] pool::ServerPool& authQueryPool();
@@ -136,6 +139,7 @@ class Worker {
   asio::steady_timer maintenance_{io_};
   std::set<Session*> sessions_;
   sql::Classifier classifier_;
+  pool::ParameterSets parameterSets_;
   std::shared_ptr<const cluster::Topology> topology_;
   std::optional<std::uint64_t> primaryVersion_;  // the snapshot primary_ was found in
   int primary_ = 0;

@@ -414,5 +414,46 @@ TEST_F(PoolAdmin, IdleClientsParkAndWakeWithTheirSessionIntact) {
   for (auto& conn : clients) lingering_.push_back(std::move(conn));
 }
 
+// A parked client whose settings are only its startup parameters drops
+// its state tracker and builds it again when it speaks: the server it gets
+// then must still carry its own startup settings, not another client's.
+TEST_F(PoolAdmin, ParkedClientsKeepTheirStartupSettings) {
+  struct Client {
+    RawConn conn;
+    std::string timeout;
+    std::string app;
+  };
+  auto console = admin();
+  const int before = appClientsAndParked(console).first;  // earlier tests' lingering clients
+  std::vector<Client> clients;
+  for (int i = 0; i < 3; ++i) {
+    auto timeout = std::to_string(4001 + i) + "ms";
+    auto app = "startup_" + std::to_string(i);
+    auto conn =
+        rawConnect(port_, "postgres", cluster_->password(),
+                   "application_name=" + app + " options='-c statement_timeout=" + timeout + "'");
+    ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+    clients.push_back({std::move(conn), timeout, app});
+  }
+  // One more that changes its settings after login (its tracker is kept).
+  auto changed = rawConnect(port_, "postgres", cluster_->password());
+  ASSERT_EQ(PQstatus(changed.get()), CONNECTION_OK) << PQerrorMessage(changed.get());
+  PQclear(PQexec(changed.get(), "SET statement_timeout = '9999ms'"));
+  std::pair<int, int> seen;
+  const auto all = std::pair(before + 4, before + 4);
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_TRUE(waitUntil([&] { return (seen = appClientsAndParked(console)) == all; }, 10s))
+        << seen.first << " clients, " << seen.second << " parked\n"
+        << describeClients(console);
+    EXPECT_EQ(scalar(changed.get(), "SHOW statement_timeout"), "9999ms");
+    for (auto& client : clients) {
+      EXPECT_EQ(scalar(client.conn.get(), "SHOW statement_timeout"), client.timeout);
+      EXPECT_EQ(scalar(client.conn.get(), "SHOW application_name"), client.app);
+    }
+  }
+  for (auto& client : clients) lingering_.push_back(std::move(client.conn));
+  lingering_.push_back(std::move(changed));
+}
+
 }  // namespace
 }  // namespace pgswarm::test

@@ -2,15 +2,18 @@
 // only while the client is attached to a server, and a wrong key finds nothing.
 #include "proxy/cancel_registry.hpp"
 
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include <gtest/gtest.h>
 
 namespace pgswarm::proxy {
 namespace {
 
-CancelTarget target(std::int32_t pid) {
-  return {pool::ServerAddress{"127.0.0.1", 5432}, pid, pid * 7};
+std::shared_ptr<const CancelTarget> target(std::int32_t pid) {
+  return std::make_shared<const CancelTarget>(
+      CancelTarget{pool::ServerAddress{"127.0.0.1", 5432}, pid, pid * 7});
 }
 
 TEST(CancelRegistry, AssignedKeysAreUniqueAndFarFromRealPids) {
@@ -57,13 +60,47 @@ TEST(CancelRegistry, AWrongKeyFindsNothing) {
   EXPECT_FALSE(registry.find(wrongPid));
 }
 
-TEST(CancelRegistry, RemovedKeysFindNothingEvenIfTheSlotLives) {
+TEST(CancelRegistry, RemovedKeysFindNothing) {
   CancelRegistry registry;
   auto registration = registry.add(0);
   registration.slot->attach(target(5));
   registry.remove(registration.key);
   EXPECT_FALSE(registry.find(registration.key));
   EXPECT_EQ(registry.size(), 0U);
+}
+
+// A canceller on another worker may hold the target while the client
+// detaches (or its server connection goes): the target it found stays whole.
+TEST(CancelRegistry, AFoundTargetOutlivesDetach) {
+  CancelRegistry registry;
+  auto registration = registry.add(0);
+  registration.slot->attach(target(8));
+  auto found = registry.find(registration.key);
+  registration.slot->detach();
+  registry.remove(registration.key);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->backendPid, 8);
+  EXPECT_EQ(found->address.host, "127.0.0.1");
+}
+
+// Attach and detach race with finds on other threads (ThreadSanitizer and
+// ASan builds see any tear or use after free).
+TEST(CancelRegistry, FindsRaceAttachAndDetach) {
+  CancelRegistry registry;
+  auto registration = registry.add(0);
+  std::atomic<bool> done{false};
+  std::thread finder([&] {
+    while (!done.load()) {
+      if (auto found = registry.find(registration.key))
+        EXPECT_EQ(found->backendSecret, 7 * found->backendPid);
+    }
+  });
+  for (int i = 1; i <= 20000; ++i) {
+    registration.slot->attach(target(i));
+    registration.slot->detach();
+  }
+  done = true;
+  finder.join();
 }
 
 }  // namespace
