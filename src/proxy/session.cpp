@@ -129,7 +129,7 @@ const char* toString(SessionState state) {
 }
 
 Session::Session(Worker& worker, runtime::Socket socket)
-    : worker_(worker), client_(std::move(socket)), serverDone_(client_.get_executor()) {
+    : worker_(worker), client_(std::move(socket)) {
   std::error_code ec;
   auto endpoint = client_.socket().remote_endpoint(ec);
   peer_ = ec ? "?" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
@@ -230,6 +230,7 @@ void Session::parkIfIdle(Clock::time_point now) {
 // The reactor keeps the edge mark across the switch: bytes that came
 // since the cancelled wait end this one at once.
 void Session::waitParked() {
+  serverDone_.reset();  // nothing waits on it: the coroutines have ended
   if (tracker_ && tracker_->pristine()) {
     tracker_.reset();
     rebuildTracker_ = true;
@@ -1780,7 +1781,7 @@ asio::awaitable<bool> Session::retryRead() {
     sent = finishClientSend(send).has_value();
   }
   retrying_ = false;
-  serverDone_.cancel();  // clientLoop may wait for this
+  signalServerDone();  // clientLoop may wait for this
   co_return sent;
 }
 
@@ -1810,9 +1811,14 @@ asio::awaitable<void> Session::waitRetryDone() {
 // Until serverLoop signals (serverDone_ cancelled: it ended, settled or
 // finished a retry); callers wait in a loop on their own condition.
 asio::awaitable<void> Session::awaitServerSignal() {
-  serverDone_.expires_at(Clock::time_point::max());
+  if (!serverDone_) serverDone_ = std::make_unique<asio::steady_timer>(client_.get_executor());
+  serverDone_->expires_at(Clock::time_point::max());
   std::error_code ec;
-  co_await serverDone_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_await serverDone_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+void Session::signalServerDone() {
+  if (serverDone_) serverDone_->cancel();
 }
 
 asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
@@ -1821,7 +1827,7 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
     Session& session;
     ~Finished() {
       session.serverLoopRunning_ = false;
-      session.serverDone_.cancel();  // relay() may be waiting for this loop
+      session.signalServerDone();  // relay() may be waiting for this loop
     }
   } finished{*this};
   serverLoopRunning_ = true;  // already, unless clientLoop runs it
@@ -1890,7 +1896,7 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
       }
       conn.input().consume(consumed);
     }
-    if (settleWaiting_ && pendingSyncs_ == 0) serverDone_.cancel();
+    if (settleWaiting_ && pendingSyncs_ == 0) signalServerDone();
     if (parkedPrimary_ && serverIdle() && conn.input().empty() && !closing_) {
       returnReplica(true);
       if (inClientLoop) co_return true;

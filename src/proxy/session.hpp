@@ -152,6 +152,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> retryRead();
   asio::awaitable<void> waitRetryDone();
   asio::awaitable<void> awaitServerSignal();
+  void signalServerDone();
   void forgetInFlight();
   // The node route() picks now for a read (or the primary for a write).
   [[nodiscard]] int routeNow(bool read);
@@ -251,7 +252,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // What scanServer forwards: pieces of the server's input buffer, written
   // before that buffer is touched again.
   std::vector<asio::const_buffer> toClient_;
-  asio::steady_timer serverDone_;  // relay() waits here for serverLoop to end
+  // relay() and clientLoop wait here for serverLoop to end or settle;
+  // made on first wait, dropped while parked.
+  std::unique_ptr<asio::steady_timer> serverDone_;
   bool serverLoopRunning_ = false;
   bool relaying_ = false;        // login is over: a read of an attachment may be retried
   bool awaitingClient_ = false;  // clientLoop waits for the client's next bytes

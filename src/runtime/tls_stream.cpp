@@ -14,12 +14,12 @@ asio::awaitable<std::error_code> TlsStream<Socket>::handshake(
   std::error_code handshakeEc;
   std::error_code timerEc;
   auto winner = co_await (
-      tls_->async_handshake(side, asio::redirect_error(asio::use_awaitable, handshakeEc)) ||
+      tls_->stream.async_handshake(side, asio::redirect_error(asio::use_awaitable, handshakeEc)) ||
       timer.async_wait(asio::redirect_error(asio::use_awaitable, timerEc)));
   if (winner.index() == 1) co_return make_error_code(asio::error::timed_out);
   if (handshakeEc) co_return handshakeEc;
-  const SSL* ssl = tls_->native_handle();
-  tlsDescription_ = std::string(SSL_get_version(ssl)) + "/" + SSL_get_cipher_name(ssl);
+  const SSL* ssl = tls_->stream.native_handle();
+  tls_->description = std::string(SSL_get_version(ssl)) + "/" + SSL_get_cipher_name(ssl);
   co_return std::error_code{};
 }
 

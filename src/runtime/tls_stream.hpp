@@ -34,7 +34,10 @@ class TlsStream {
 
   [[nodiscard]] bool tls() const { return tls_ != nullptr; }
   // "TLSv1.3/TLS_AES_256_GCM_SHA384" once the handshake is done, else empty.
-  [[nodiscard]] const std::string& tlsDescription() const { return tlsDescription_; }
+  [[nodiscard]] const std::string& tlsDescription() const {
+    static const std::string kPlain;
+    return tls_ ? tls_->description : kPlain;
+  }
 
   // A plain connection read by recvNow (reactor_wait.hpp): its last read
   // filled the chunk, so bytes may wait that no new edge will announce.
@@ -46,7 +49,7 @@ class TlsStream {
     return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
         [this](auto handler, const MutableBuffers& b) {
           if (tls_) {
-            tls_->async_read_some(b, std::move(handler));
+            tls_->stream.async_read_some(b, std::move(handler));
           } else {
             socket_.async_read_some(b, std::move(handler));
           }
@@ -59,7 +62,7 @@ class TlsStream {
     return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
         [this](auto handler, const ConstBuffers& b) {
           if (tls_) {
-            tls_->async_write_some(b, std::move(handler));
+            tls_->stream.async_write_some(b, std::move(handler));
           } else {
             socket_.async_write_some(b, std::move(handler));
           }
@@ -73,22 +76,29 @@ class TlsStream {
   // Wraps the socket in TLS with `context`; the caller may then set up the
   // SSL object (tlsHandle) before handshake().
   void wrap(std::shared_ptr<asio::ssl::context> context) {
-    context_ = std::move(context);
-    tls_ = std::make_unique<Tls>(socket_, *context_);
+    tls_ = std::make_unique<TlsLayer>(socket_, std::move(context));
   }
-  [[nodiscard]] SSL* tlsHandle() const { return tls_ ? tls_->native_handle() : nullptr; }
+  [[nodiscard]] SSL* tlsHandle() const { return tls_ ? tls_->stream.native_handle() : nullptr; }
   // asio::error::timed_out after `timeout`. Call once, after wrap(), with
   // nothing unread in the caller's buffers: bytes that came before are plain.
   [[nodiscard]] asio::awaitable<std::error_code> handshake(
       asio::ssl::stream_base::handshake_type side, std::chrono::milliseconds timeout);
-  [[nodiscard]] Tls& tlsLayer() { return *tls_; }
+  [[nodiscard]] Tls& tlsLayer() { return tls_->stream; }
 
  private:
+  // Everything TLS needs, allocated only for a TLS connection (a plain
+  // idle client holds one null pointer for it).
+  struct TlsLayer {
+    TlsLayer(Socket& socket, std::shared_ptr<asio::ssl::context> ctx)
+        : context(std::move(ctx)), stream(socket, *context) {}
+    // Kept alive for the connection's life even if RELOAD replaces it.
+    std::shared_ptr<asio::ssl::context> context;
+    Tls stream;
+    std::string description;
+  };
+
   Socket socket_;
-  // Kept alive for the connection's life even if RELOAD replaces it.
-  std::shared_ptr<asio::ssl::context> context_;
-  std::unique_ptr<Tls> tls_;
-  std::string tlsDescription_;
+  std::unique_ptr<TlsLayer> tls_;
   bool maybeUnread_ = false;
 };
 
