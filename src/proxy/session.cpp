@@ -146,22 +146,24 @@ void Session::abort() {
   std::error_code ignored;
   client_.socket().shutdown(asio::socket_base::shutdown_both, ignored);
   client_.socket().close(ignored);
-  if (server_) server_->close();
+  if (transit_ && transit_->server) transit_->server->close();
 }
 
 void Session::dropServerOn(std::uint64_t nodes) {
-  int node = routed_.node();
-  if (!server_ || node < 0 || node >= 64 || (nodes >> node & 1U) == 0) return;
-  spdlog::warn("closing the server connection to {}:{}: the node is lost", server_->address().host,
-               server_->address().port);
-  server_->close();
+  if (!transit_) return;  // parked: no server
+  int node = transit_->routed.node();
+  if (!transit_->server || node < 0 || node >= 64 || (nodes >> node & 1U) == 0) return;
+  spdlog::warn("closing the server connection to {}:{}: the node is lost",
+               transit_->server->address().host, transit_->server->address().port);
+  transit_->server->close();
 }
 
 // Nothing in flight either way: the session waits for the client's next message.
 bool Session::waitingForClient() const {
+  if (!transit_) return !closing_;  // parked
   return state_ != SessionState::kLogin && state_ != SessionState::kWaiting &&
-         state_ != SessionState::kClosing && pendingSyncs_ == 0 && !unsynced_ &&
-         clientPassthrough_ == 0 && serverPassthrough_ == 0 && !closing_;
+         state_ != SessionState::kClosing && transit_->pendingSyncs == 0 && !transit_->unsynced &&
+         transit_->clientPassthrough == 0 && transit_->serverPassthrough == 0 && !closing_;
 }
 
 void Session::enforceIdleTimeouts(Clock::time_point now) {
@@ -217,9 +219,9 @@ void Session::endSession() {
 
 // A plain connection only: TLS may hold decrypted bytes no reactor wait sees.
 void Session::parkIfIdle(Clock::time_point now) {
-  if (!awaitingClient_ || parkRequested_ || server_ || client_.tls() || !waitingForClient() ||
-      !clientIn_.empty() || serverLoopRunning_ || retrying_ || parkedPrimary_ ||
-      now - idleSince_ < kParkAfter) {
+  if (!transit_ || !awaitingClient_ || parkRequested_ || transit_->server || client_.tls() ||
+      !waitingForClient() || !transit_->clientIn.empty() || transit_->serverLoopRunning ||
+      transit_->retrying || transit_->parkedPrimary || now - idleSince_ < kParkAfter) {
     return;
   }
   parkRequested_ = true;
@@ -230,7 +232,7 @@ void Session::parkIfIdle(Clock::time_point now) {
 // The reactor keeps the edge mark across the switch: bytes that came
 // since the cancelled wait end this one at once.
 void Session::waitParked() {
-  serverDone_.reset();  // nothing waits on it: the coroutines have ended
+  transit_.reset();  // the coroutines have ended: nothing refers to it
   if (tracker_ && tracker_->pristine()) {
     tracker_.reset();
     rebuildTracker_ = true;
@@ -249,6 +251,7 @@ void Session::unpark(std::error_code ec) {
     // The same parameters gave settings at login.
     tracker_ = std::make_unique<StateTracker>(startupSettings(*startupParameters_).value());
   }
+  transit_ = std::make_unique<Transit>();
   client_.setMaybeUnread(true);  // the wait took the edge: read before waiting again
   asio::co_spawn(client_.get_executor(), relay(),
                  [self = shared_from_this()](const std::exception_ptr&) {
@@ -260,7 +263,7 @@ void Session::unpark(std::error_code ec) {
 asio::awaitable<bool> Session::startup() {
   auto deadline = Clock::now() + worker_.shared().config.clientLoginTimeout;
   for (;;) {
-    auto frame = protocol::splitStartupFrame(clientIn_.data());
+    auto frame = protocol::splitStartupFrame(transit_->clientIn.data());
     if (frame.status == protocol::FrameStatus::kMalformed) {
       co_await fatal(protocol::sqlstate::kProtocolViolation,
                      std::string("invalid startup packet: ") + std::string(frame.reason));
@@ -268,7 +271,8 @@ asio::awaitable<bool> Session::startup() {
     }
     if (frame.status == protocol::FrameStatus::kNeedMore) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0 || co_await runtime::readSomeWithin(client_, clientIn_, left, 16384)) {
+      if (left.count() <= 0 ||
+          co_await runtime::readSomeWithin(client_, transit_->clientIn, left, 16384)) {
         co_return false;  // gone, or silent past client_login_timeout
       }
       continue;
@@ -288,11 +292,11 @@ asio::awaitable<bool> Session::startup() {
     }
     switch (*kind) {
       case protocol::StartupPacketKind::kSslRequest:
-        clientIn_.consume(frame.frame.length);
+        transit_->clientIn.consume(frame.frame.length);
         if (!co_await negotiateTls(deadline)) co_return false;
         continue;
       case protocol::StartupPacketKind::kGssEncRequest:
-        clientIn_.consume(frame.frame.length);
+        transit_->clientIn.consume(frame.frame.length);
         if (co_await runtime::writeAll(client_, std::string_view("N"))) co_return false;
         continue;
       case protocol::StartupPacketKind::kCancelRequest: {
@@ -305,7 +309,7 @@ asio::awaitable<bool> Session::startup() {
         co_return false;
       case protocol::StartupPacketKind::kStartupMessage: {
         auto message = protocol::StartupMessage::parse(body);
-        clientIn_.consume(frame.frame.length);
+        transit_->clientIn.consume(frame.frame.length);
         if (!message) {
           co_await fatal(
               protocol::sqlstate::kProtocolViolation,
@@ -367,7 +371,7 @@ asio::awaitable<bool> Session::negotiateTls(Clock::time_point deadline) {
   // (CVE-2021-23222), so they end the connection instead.
   std::error_code ec;
   std::size_t unread = client_.socket().available(ec);
-  if (!clientIn_.empty() || unread > 0) {
+  if (!transit_->clientIn.empty() || unread > 0) {
     co_await sendFatal(client_, protocol::sqlstate::kProtocolViolation,
                        "received unencrypted data after SSL request",
                        "This could be either a client-software bug or evidence of an attempted "
@@ -408,10 +412,10 @@ asio::awaitable<bool> Session::login() {
   auto& shared = worker_.shared();
   auto deadline = Clock::now() + shared.config.clientLoginTimeout;
   auto outcome =
-      co_await authenticateClient(worker_, client_, clientIn_, user_, database_, deadline);
+      co_await authenticateClient(worker_, client_, transit_->clientIn, user_, database_, deadline);
   if (outcome != AuthOutcome::kAuthenticated) co_return false;
   if (database_ == kAdminDatabase) {
-    co_await runAdminConsole(worker_, client_, clientIn_, user_);
+    co_await runAdminConsole(worker_, client_, transit_->clientIn, user_);
     co_return false;
   }
   // Read once per session (after authentication, which may have recovered
@@ -422,16 +426,16 @@ asio::awaitable<bool> Session::login() {
   // A server connection first, in both modes: its ParameterStatus set is the
   // client's welcome, and a missing database or role fails here, at login.
   if (!co_await attachServer(worker_.primaryNode())) co_return false;
-  for (const auto& parameter : server_->parameters())
+  for (const auto& parameter : transit_->server->parameters())
     noteParameter(parameter.name, parameter.value);
   bool sessionMode = shared.config.mode == PoolMode::kSession;
-  cancel_ = shared.cancels.add(sessionMode ? server_->backendPid() : 0);
-  cancel_.slot->attach(server_->cancelTarget());
+  cancel_ = shared.cancels.add(sessionMode ? transit_->server->backendPid() : 0);
+  cancel_.slot->attach(transit_->server->cancelTarget());
 
   std::string welcome;
   protocol::Writer writer(welcome);
   (void)protocol::AuthenticationOk{}.encode(writer);
-  for (const auto& parameter : server_->parameters()) {
+  for (const auto& parameter : transit_->server->parameters()) {
     (void)protocol::ParameterStatus{parameter.name, parameter.value}.encode(writer);
   }
   (void)protocol::BackendKeyData{cancel_.key.pid, cancel_.key.secret}.encode(writer);
@@ -480,9 +484,9 @@ asio::awaitable<bool> Session::attachServer(int node) {
     node = worker_.primaryNode();
   }
   const bool forGroupPrimary = node == groupPrimaryOf(node);
-  pool_ = &poolOn(node);
+  transit_->pool = &poolOn(node);
   // The relay tries attachIdleServer() first: this is the path that may wait.
-  auto result = co_await pool_->acquire(*serverStartup_, *credentials_, deadline);
+  auto result = co_await transit_->pool->acquire(*serverStartup_, *credentials_, deadline);
   // The primary changed while this waited (a switchover pauses the pool):
   // the connection goes back and the write follows the new primary.
   for (int moves = 0; forGroupPrimary && moves < kMaxPrimaryMoves; ++moves) {
@@ -491,8 +495,8 @@ asio::awaitable<bool> Session::attachServer(int node) {
     if (current == node || lease == nullptr) break;
     lease->giveBack();
     node = current;
-    pool_ = &poolOn(node);
-    result = co_await pool_->acquire(*serverStartup_, *credentials_, deadline);
+    transit_->pool = &poolOn(node);
+    result = co_await transit_->pool->acquire(*serverStartup_, *credentials_, deadline);
   }
   int primary = worker_.primaryNode();
   // The primary is gone: after a failover the write goes to the new one.
@@ -503,8 +507,8 @@ asio::awaitable<bool> Session::attachServer(int node) {
     spdlog::warn("{}; waiting for a failover", failure->connect.message);
     if (!co_await waitOutFailover(node, deadline)) break;
     node = primary = worker_.primaryNode();
-    pool_ = &poolOn(node);
-    result = co_await pool_->acquire(*serverStartup_, *credentials_, deadline);
+    transit_->pool = &poolOn(node);
+    result = co_await transit_->pool->acquire(*serverStartup_, *credentials_, deadline);
   }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result);
       failure != nullptr && failure->kind == pool::AcquireFailure::Kind::kConnect &&
@@ -513,8 +517,8 @@ asio::awaitable<bool> Session::attachServer(int node) {
     // primary rather than failing; the next check takes the replica out.
     spdlog::warn("{}; reading from the primary instead", failure->connect.message);
     node = primary;
-    pool_ = &poolOn(node);
-    result = co_await pool_->acquire(*serverStartup_, *credentials_, deadline);
+    transit_->pool = &poolOn(node);
+    result = co_await transit_->pool->acquire(*serverStartup_, *credentials_, deadline);
   }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result)) {
     switch (failure->kind) {
@@ -536,7 +540,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
     co_return false;
   }
   adoptServer(std::move(std::get<pool::Lease>(result)), node, primary);
-  if (transactionMode() && server_->appliedSettings != tracker_->settingsKey() &&
+  if (transactionMode() && transit_->server->appliedSettings != tracker_->settingsKey() &&
       !co_await replaySettings()) {
     co_return false;
   }
@@ -554,30 +558,30 @@ bool Session::attachIdleServer(int node) {
   auto lease =
       pool.acquireIdle(*serverStartup_, transactionMode() ? &tracker_->settingsKey() : nullptr);
   if (!lease) return false;
-  pool_ = &pool;
+  transit_->pool = &pool;
   adoptServer(std::move(*lease), node, primary);
   activateServer();
   return true;
 }
 
 void Session::adoptServer(pool::Lease lease, int node, int primary) {
-  server_ = std::move(lease);
-  routed_.set(worker_, node);
-  shardGroup_ = worker_.shared().groupIndexOf(node);
-  shardReplica_ = shardGroup_ >= 0 && node != groupPrimaryOf(node);
-  onReplica_ = node != primary && shardGroup_ < 0;
+  transit_->server = std::move(lease);
+  transit_->routed.set(worker_, node);
+  transit_->shardGroup = worker_.shared().groupIndexOf(node);
+  transit_->shardReplica = transit_->shardGroup >= 0 && node != groupPrimaryOf(node);
+  transit_->onReplica = node != primary && transit_->shardGroup < 0;
   // Only a read that opens the attachment can be sent again: nothing of a
   // transaction is behind it.
-  retryArmed_ = onReplica_ && relaying_ && retries_ < kMaxReadRetries;
-  retryBytes_.clear();
-  attachmentWrote_ = false;
-  stayUntilRelease_ = false;
+  transit_->retryArmed = transit_->onReplica && relaying_ && transit_->retries < kMaxReadRetries;
+  transit_->retryBytes.clear();
+  transit_->attachmentWrote = false;
+  transit_->stayUntilRelease = false;
 }
 
 void Session::activateServer() {
   state_ = SessionState::kActive;
   if (cancel_.slot) {
-    cancel_.slot->attach(server_->cancelTarget());
+    cancel_.slot->attach(transit_->server->cancelTarget());
   }
 }
 
@@ -585,11 +589,11 @@ void Session::activateServer() {
 // a client mostly goes back to the same node (a map lookup by user and
 // database strings costs about 100 instructions).
 pool::ServerPool& Session::poolOn(int node) {
-  if (lastPool_ == nullptr || lastPoolNode_ != node) {
-    lastPool_ = &worker_.poolFor(user_, database_, node);
-    lastPoolNode_ = node;
+  if (transit_->lastPool == nullptr || transit_->lastPoolNode != node) {
+    transit_->lastPool = &worker_.poolFor(user_, database_, node);
+    transit_->lastPoolNode = node;
   }
-  return *lastPool_;
+  return *transit_->lastPool;
 }
 
 // The node index of the primary of `node`'s group (the coordinator's or a
@@ -604,14 +608,14 @@ int Session::groupPrimaryOf(int node) {
 // Brings the server just acquired to this client's settings; on failure
 // the client gets the server's error and the session ends.
 asio::awaitable<bool> Session::replaySettings() {
-  auto outcome = co_await pool::runInternalQuery(*server_, tracker_->replayQuery(),
+  auto outcome = co_await pool::runInternalQuery(*transit_->server, tracker_->replayQuery(),
                                                  worker_.shared().config.serverConnectTimeout);
   if (outcome.usable && outcome.errorResponse.empty()) {
-    server_->appliedSettings = tracker_->settingsKey();
+    transit_->server->appliedSettings = tracker_->settingsKey();
     co_return true;
   }
-  server_.discard();
-  routed_.clear();
+  transit_->server.discard();
+  transit_->routed.clear();
   state_ = SessionState::kClosing;
   if (outcome.errorResponse.empty()) {
     co_await fatal(protocol::sqlstate::kConnectionFailure,
@@ -626,7 +630,7 @@ asio::awaitable<bool> Session::replaySettings() {
 // Assigned in place: a conditional expression would copy the key into a
 // temporary, an allocation per transaction.
 void Session::noteServerSettings() {
-  auto& applied = server_->appliedSettings;
+  auto& applied = transit_->server->appliedSettings;
   if (tracker_->takeServerDiverged()) {
     applied = kDivergedSettings;
   } else {
@@ -637,12 +641,12 @@ void Session::noteServerSettings() {
 void Session::releaseServer() {
   if (cancel_.slot) cancel_.slot->detach();
   if (tracker_) noteServerSettings();
-  server_.giveBack();
-  if (attachmentWrote_) noteAttachmentWrite();
-  routed_.clear();
-  onReplica_ = false;
-  shardGroup_ = -1;
-  shardReplica_ = false;
+  transit_->server.giveBack();
+  if (transit_->attachmentWrote) noteAttachmentWrite();
+  transit_->routed.clear();
+  transit_->onReplica = false;
+  transit_->shardGroup = -1;
+  transit_->shardReplica = false;
   state_ = SessionState::kIdle;
 }
 
@@ -652,8 +656,8 @@ void Session::releaseServer() {
 // wait for it too; a direct write concerns its own group only.
 void Session::noteAttachmentWrite() {
   auto now = Clock::now();
-  if (shardGroup_ >= 0) {
-    shardFences_[static_cast<std::size_t>(shardGroup_)].noteWrite(now);
+  if (transit_->shardGroup >= 0) {
+    shardFences_[static_cast<std::size_t>(transit_->shardGroup)].noteWrite(now);
     return;
   }
   fence_.noteWrite(now);
@@ -694,9 +698,9 @@ bool Session::transactionMode() const {
 
 std::optional<int> Session::chooseNode() {
   if (!routingActive()) return worker_.primaryNode();
-  auto batch = batchRoute(clientIn_.data());
+  auto batch = batchRoute(transit_->clientIn.data());
   if (!batch) return std::nullopt;
-  routedBatch_ = batch;
+  transit_->routedBatch = batch;
   if (batch->shardGroup >= 0) return routeToShard(batch->shardGroup, batch->shardRead);
   auto intent = batch->intent;
   bool read = intent == sql::ReadIntent::kReplica || intent == sql::ReadIntent::kBeginReadOnly ||
@@ -947,39 +951,40 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
     return !batch || !(reads(batch->intent) || batch->settingsOnly);
   };
   // The batch chooseNode() routed was classified there already.
-  auto routedBatch = std::exchange(routedBatch_, std::nullopt);
+  auto routedBatch = std::exchange(transit_->routedBatch, std::nullopt);
   std::optional<ReadIntent> routed;
   if (routedBatch) routed = routedBatch->intent;
-  if (shardGroup_ >= 0) return admitOnShard(rest, routedBatch);
-  if (onReplica_) {
-    if (stayUntilRelease_) return true;
-    if (pendingSyncs_ == 0 && txStatus_ != protocol::TransactionStatus::kIdle) {
-      stayUntilRelease_ = true;  // the client's read-only transaction is open there
+  if (transit_->shardGroup >= 0) return admitOnShard(rest, routedBatch);
+  if (transit_->onReplica) {
+    if (transit_->stayUntilRelease) return true;
+    if (transit_->pendingSyncs == 0 && txStatus_ != protocol::TransactionStatus::kIdle) {
+      transit_->stayUntilRelease = true;  // the client's read-only transaction is open there
       return true;
     }
     auto intent = routed ? routed : batchIntentOf(rest);
     if (!intent) return false;  // wait for the rest of the batch
     if (reads(*intent)) return true;
-    holdForRoute_ = true;
+    transit_->holdForRoute = true;
     return false;
   }
-  if (!transactionMode() && pendingSyncs_ == 0 && !closing_ && !std::exchange(noBorrow_, false) &&
+  if (!transactionMode() && transit_->pendingSyncs == 0 && !closing_ &&
+      !std::exchange(transit_->noBorrow, false) &&
       txStatus_ == protocol::TransactionStatus::kIdle && !tracker_->pinned()) {
     // Session mode between transactions: a read may borrow a replica.
     auto batch = batchRoute(rest);
     if (!batch) return false;
     if (reads(batch->intent)) {
       int node = routeNow(true);
-      if (node != routed_.node()) {
-        borrowNode_ = node;
+      if (node != transit_->routed.node()) {
+        transit_->borrowNode = node;
         return false;
       }
     }
-    attachmentWrote_ = attachmentWrote_ || mayWrite(batch);
+    transit_->attachmentWrote = transit_->attachmentWrote || mayWrite(batch);
     return true;
   }
-  if (!attachmentWrote_ && worker_.shared().config.readYourWrites) {
-    attachmentWrote_ = mayWrite(routedBatch ? routedBatch : batchRoute(rest));
+  if (!transit_->attachmentWrote && worker_.shared().config.readYourWrites) {
+    transit_->attachmentWrote = mayWrite(routedBatch ? routedBatch : batchRoute(rest));
   }
   return true;
 }
@@ -995,18 +1000,18 @@ std::optional<sql::ReadIntent> Session::batchIntentOf(std::span<const std::byte>
 // waits until it answered and is routed afresh.
 bool Session::admitOnShard(std::span<const std::byte> rest,
                            const std::optional<BatchRoute>& routed) {
-  if (stayUntilRelease_) return true;
-  if (pendingSyncs_ == 0 && txStatus_ != protocol::TransactionStatus::kIdle) {
-    stayUntilRelease_ = true;  // a transaction is open there: it takes everything
+  if (transit_->stayUntilRelease) return true;
+  if (transit_->pendingSyncs == 0 && txStatus_ != protocol::TransactionStatus::kIdle) {
+    transit_->stayUntilRelease = true;  // a transaction is open there: it takes everything
     return true;
   }
   auto batch = routed ? routed : batchRoute(rest);
   if (!batch) return false;  // wait for the rest of the batch
-  if (batch->shardGroup == shardGroup_ && (!shardReplica_ || batch->shardRead)) {
-    attachmentWrote_ = attachmentWrote_ || !batch->shardRead;
+  if (batch->shardGroup == transit_->shardGroup && (!transit_->shardReplica || batch->shardRead)) {
+    transit_->attachmentWrote = transit_->attachmentWrote || !batch->shardRead;
     return true;
   }
-  holdForRoute_ = true;
+  transit_->holdForRoute = true;
   return false;
 }
 
@@ -1014,11 +1019,11 @@ bool Session::admitOnShard(std::span<const std::byte> rest,
 // connection borrowed from that replica's pool until the read is answered.
 asio::awaitable<void> Session::borrowReplica(int node) {
   // Stop the primary's reader first; its connection waits, untouched.
-  parking_ = true;
+  transit_->parking = true;
   std::error_code ignored;
-  server_->socket().cancel(ignored);
-  while (serverLoopRunning_) co_await awaitServerSignal();
-  parking_ = false;
+  transit_->server->socket().cancel(ignored);
+  while (transit_->serverLoopRunning) co_await awaitServerSignal();
+  transit_->parking = false;
   if (closing_) co_return;
   auto* pool = &poolOn(node);
   auto result = co_await pool->acquire(*serverStartup_, *credentials_, Clock::now() + kBorrowWait);
@@ -1034,23 +1039,23 @@ asio::awaitable<void> Session::borrowReplica(int node) {
     }
   }
   if (lease == nullptr) {  // no replica connection now: the primary reads
-    noBorrow_ = true;
+    transit_->noBorrow = true;
     startServerLoop();
     co_return;
   }
-  parkedPrimary_ = std::move(server_);
-  parkedPool_ = pool_;
-  parkedNode_ = routed_.node();
-  server_ = std::move(*lease);
-  pool_ = pool;
-  routed_.set(worker_, node);
-  onReplica_ = true;
-  stayUntilRelease_ = false;
-  retryArmed_ = true;
-  retries_ = 0;
-  retryBytes_.clear();
+  transit_->parkedPrimary = std::move(transit_->server);
+  transit_->parkedPool = transit_->pool;
+  transit_->parkedNode = transit_->routed.node();
+  transit_->server = std::move(*lease);
+  transit_->pool = pool;
+  transit_->routed.set(worker_, node);
+  transit_->onReplica = true;
+  transit_->stayUntilRelease = false;
+  transit_->retryArmed = true;
+  transit_->retries = 0;
+  transit_->retryBytes.clear();
   if (cancel_.slot) {
-    cancel_.slot->attach(server_->cancelTarget());
+    cancel_.slot->attach(transit_->server->cancelTarget());
   }
   startServerLoop();
 }
@@ -1059,40 +1064,42 @@ asio::awaitable<void> Session::borrowReplica(int node) {
 void Session::returnReplica(bool reusable) {
   if (reusable) {
     noteServerSettings();
-    server_.giveBack();
+    transit_->server.giveBack();
   } else {
-    server_.discard();
+    transit_->server.discard();
   }
-  server_ = std::move(parkedPrimary_);
-  pool_ = parkedPool_;
-  routed_.set(worker_, parkedNode_);
-  onReplica_ = false;
-  retryArmed_ = false;
+  transit_->server = std::move(transit_->parkedPrimary);
+  transit_->pool = transit_->parkedPool;
+  transit_->routed.set(worker_, transit_->parkedNode);
+  transit_->onReplica = false;
+  transit_->retryArmed = false;
   if (cancel_.slot) {
-    cancel_.slot->attach(server_->cancelTarget());
+    cancel_.slot->attach(transit_->server->cancelTarget());
   }
 }
 
 // Until the server answered everything sent so far (or is gone).
 asio::awaitable<void> Session::waitServerSettled() {
-  while (server_ && serverLoopRunning_ && pendingSyncs_ > 0 && !closing_) {
-    settleWaiting_ = true;
+  while (transit_->server && transit_->serverLoopRunning && transit_->pendingSyncs > 0 &&
+         !closing_) {
+    transit_->settleWaiting = true;
     co_await awaitServerSignal();
   }
-  settleWaiting_ = false;
+  transit_->settleWaiting = false;
 }
 
 bool Session::serverIdle() const {
-  return pendingSyncs_ == 0 && !unsynced_ && txStatus_ == protocol::TransactionStatus::kIdle &&
-         clientPassthrough_ == 0 && serverPassthrough_ == 0;
+  return transit_->pendingSyncs == 0 && !transit_->unsynced &&
+         txStatus_ == protocol::TransactionStatus::kIdle && transit_->clientPassthrough == 0 &&
+         transit_->serverPassthrough == 0;
 }
 
 // One server loop per attachment: it runs while a server is attached and
 // ends when the server goes back (transaction mode) or the session closes,
 // so an idle client keeps no suspended reader and needs no wake-up.
 void Session::startServerLoop() {
-  if (serverLoopRunning_) return;
-  serverLoopRunning_ = true;
+  if (transit_->serverLoopRunning) return;
+  transit_->serverLoopRunning = true;
   asio::co_spawn(client_.get_executor(), serverLoop(false),
                  [self = shared_from_this()](const std::exception_ptr&, bool) {});
 }
@@ -1103,87 +1110,90 @@ void Session::startServerLoop() {
 // loop (a co_spawn costs about a quarter of a select's instructions). Not
 // while anything else is pending: a COPY, a held batch, a borrowed replica.
 bool Session::replyReadableInline() const {
-  return transactionMode() && server_ && !serverLoopRunning_ && !closing_ && !parkedPrimary_ &&
-         pendingSyncs_ == 1 && !unsynced_ && clientPassthrough_ == 0 && serverPassthrough_ == 0 &&
-         clientIn_.empty() && !holdForRoute_ && borrowNode_ < 0;
+  return transactionMode() && transit_->server && !transit_->serverLoopRunning && !closing_ &&
+         !transit_->parkedPrimary && transit_->pendingSyncs == 1 && !transit_->unsynced &&
+         transit_->clientPassthrough == 0 && transit_->serverPassthrough == 0 &&
+         transit_->clientIn.empty() && !transit_->holdForRoute && transit_->borrowNode < 0;
 }
 
 asio::awaitable<void> Session::relay() {
   relaying_ = true;
-  if (server_) startServerLoop();  // session mode: attached since login
+  if (transit_->server) startServerLoop();  // session mode: attached since login
   co_await clientLoop();
   if (parked_) {
     waitParked();
     co_return;
   }
   closing_ = true;
-  if (server_ && serverIdle()) {
+  if (transit_->server && serverIdle()) {
     std::error_code ignored;
-    server_->socket().cancel(ignored);  // stop the idle read; the connection stays usable
-  } else if (server_) {
-    serverBroken_ = true;
-    server_->close();
+    transit_->server->socket().cancel(ignored);  // stop the idle read; the connection stays usable
+  } else if (transit_->server) {
+    transit_->serverBroken = true;
+    transit_->server->close();
   }
-  while (serverLoopRunning_) co_await awaitServerSignal();
+  while (transit_->serverLoopRunning) co_await awaitServerSignal();
   // Only now: serverLoop may have been writing to the client until it ended.
-  if (!malformed_.empty()) co_await fatal(protocol::sqlstate::kProtocolViolation, malformed_);
+  if (!transit_->malformed.empty())
+    co_await fatal(protocol::sqlstate::kProtocolViolation, transit_->malformed);
   co_await finishServer();
 }
 
 // Session ends: a clean, idle server goes back to the pool after the reset
 // query (session mode) so the next client inherits nothing; anything else is closed.
 asio::awaitable<void> Session::finishServer() {
-  if (parkedPrimary_) {
+  if (transit_->parkedPrimary) {
     // The primary was parked between transactions: it is clean whatever
     // became of the borrowed replica.
-    bool answered = serverIdle() && !serverBroken_ && server_->input().empty();
+    bool answered = serverIdle() && !transit_->serverBroken && transit_->server->input().empty();
     returnReplica(answered);
     forgetInFlight();
-    serverBroken_ = false;
+    transit_->serverBroken = false;
   }
-  if (!server_) co_return;
+  if (!transit_->server) co_return;
   if (cancel_.slot) cancel_.slot->detach();
   const auto& config = worker_.shared().config;
   bool sessionMode = config.mode == PoolMode::kSession;
   // A transaction-mode client that leaves state behind that no replay can
   // undo (a lock, a LISTEN, a temp table, a role) takes its server with it.
-  if (serverBroken_ || !serverIdle() || !server_->input().empty() ||
+  if (transit_->serverBroken || !serverIdle() || !transit_->server->input().empty() ||
       (sessionMode && config.serverReset == ServerReset::kReconnect) ||
       (transactionMode() && tracker_->pinned())) {
-    server_.discard();
-    routed_.clear();
+    transit_->server.discard();
+    transit_->routed.clear();
     co_return;
   }
   if (sessionMode && !config.serverResetQuery.empty()) {
-    auto outcome = co_await pool::runInternalQuery(*server_, config.serverResetQuery,
+    auto outcome = co_await pool::runInternalQuery(*transit_->server, config.serverResetQuery,
                                                    std::chrono::seconds(10));
     if (!outcome.usable || !outcome.errorResponse.empty()) {
-      server_.discard();
-      routed_.clear();
+      transit_->server.discard();
+      transit_->routed.clear();
       co_return;
     }
   }
   if (transactionMode()) noteServerSettings();
-  server_.giveBack();
-  routed_.clear();
+  transit_->server.giveBack();
+  transit_->routed.clear();
 }
 
 // Bytes of the client buffer in [0, consumed) go to the server: as they are,
-// or (once a statement message had to be renamed) as rebuilt in toServer_.
+// or (once a statement message had to be renamed) as rebuilt in transit_->toServer.
 void Session::emitToServer(std::span<const std::byte> bytes) {
-  if (rewriting_) toServer_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (transit_->rewriting)
+    transit_->toServer.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
 void Session::startRewriting(std::span<const std::byte> before) {
-  if (rewriting_) return;
-  rewriting_ = true;
-  toServer_.assign(reinterpret_cast<const char*>(before.data()), before.size());
+  if (transit_->rewriting) return;
+  transit_->rewriting = true;
+  transit_->toServer.assign(reinterpret_cast<const char*>(before.data()), before.size());
 }
 
 void Session::countQuery() {
   worker_.stats().countQuery();
-  if (pool_ != nullptr) pool_->countQuery();
-  if (routed_.node() >= 0) worker_.countQueryOn(routed_.node());
+  if (transit_->pool != nullptr) transit_->pool->countQuery();
+  if (transit_->routed.node() >= 0) worker_.countQueryOn(transit_->routed.node());
 }
 
 void Session::countClientMessage(char type) {
@@ -1192,8 +1202,8 @@ void Session::countClientMessage(char type) {
       countQuery();
       [[fallthrough]];
     case protocol::kSync:
-      ++pendingSyncs_;
-      unsynced_ = false;
+      ++transit_->pendingSyncs;
+      transit_->unsynced = false;
       break;
     case protocol::kCopyData:
     case protocol::kCopyDone:
@@ -1201,27 +1211,27 @@ void Session::countClientMessage(char type) {
       break;
     case protocol::kExecute:
       countQuery();
-      unsynced_ = true;
+      transit_->unsynced = true;
       break;
     default:
-      unsynced_ = true;  // Parse, Bind, Describe, Close, Flush, FunctionCall
+      transit_->unsynced = true;  // Parse, Bind, Describe, Close, Flush, FunctionCall
   }
 }
 
 Session::Scan Session::scanClient(std::size_t& consumed) {
-  auto data = clientIn_.data();
+  auto data = transit_->clientIn.data();
   const auto maxPacket = worker_.shared().config.maxPacketSize;
-  const bool track = tracker_ && server_;
+  const bool track = tracker_ && transit_->server;
   // Session mode keeps the client's statement names: they live on its primary.
   const bool rename = track && transactionMode();
   consumed = 0;
-  rewriting_ = false;
-  toServer_.clear();
+  transit_->rewriting = false;
+  transit_->toServer.clear();
   while (consumed < data.size()) {
-    if (clientPassthrough_ > 0) {
-      auto n = std::min(clientPassthrough_, data.size() - consumed);
+    if (transit_->clientPassthrough > 0) {
+      auto n = std::min(transit_->clientPassthrough, data.size() - consumed);
       emitToServer(data.subspan(consumed, n));
-      clientPassthrough_ -= n;
+      transit_->clientPassthrough -= n;
       consumed += n;
       continue;
     }
@@ -1229,17 +1239,18 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
     if (rest.size() < kHeaderLength) break;
     char type = static_cast<char>(rest[0]);
     if (!isFrontendType(type)) {
-      malformed_ = "invalid frontend message type " + std::to_string(static_cast<int>(type));
+      transit_->malformed =
+          "invalid frontend message type " + std::to_string(static_cast<int>(type));
       return Scan::kMalformed;
     }
     auto frame =
         protocol::splitFrame(rest, {.maxMessageLength = maxClientMessage(type, maxPacket)});
     if (frame.status == protocol::FrameStatus::kMalformed) {
-      malformed_ = "invalid message length";
+      transit_->malformed = "invalid message length";
       return Scan::kMalformed;
     }
     if (type == protocol::kTerminate) return Scan::kTerminate;
-    if (routing_ && !unsynced_ && server_ && !admitBatch(rest)) break;
+    if (routing_ && !transit_->unsynced && transit_->server && !admitBatch(rest)) break;
     if (track && !trackClientMessage(type, rest, frame.status == protocol::FrameStatus::kReady)) {
       break;  // the tracker needs more of this message
     }
@@ -1259,7 +1270,7 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
     if (frame.status == protocol::FrameStatus::kNeedMore) {
       // A big message (a COPY chunk, a huge Bind): forward what is here now.
       emitToServer(rest);
-      clientPassthrough_ = messageLength(rest) - rest.size();
+      transit_->clientPassthrough = messageLength(rest) - rest.size();
       consumed = data.size();
       break;
     }
@@ -1336,19 +1347,19 @@ const PreparedStatement* Session::knownStatement(std::string_view name) const {
 
 template <typename Message>
 bool Session::encodeToServer(const Message& message) {
-  protocol::Writer writer(toServer_);
+  protocol::Writer writer(transit_->toServer);
   return message.encode(writer) == protocol::EncodeStatus::kOk;
 }
 
 // Injects a Parse of the server-wide name when this server lacks it; its
 // ParseComplete is swallowed by scanServer.
 void Session::ensurePreparedOnServer(const PreparedStatement& statement) {
-  auto& prepared = server_->preparedStatements;
+  auto& prepared = transit_->server->preparedStatements;
   if (prepared.count(statement.serverName) != 0) return;
   protocol::Parse parse{statement.serverName, statement.sql, statement.parameterTypes};
   (void)encodeToServer(parse);
   prepared.insert(statement.serverName);
-  pendingParses_.push_back({statement.serverName, "", true});
+  transit_->pendingParses.push_back({statement.serverName, "", true});
 }
 
 bool Session::rewriteParse(const protocol::Parse& parse, std::span<const std::byte> whole,
@@ -1357,21 +1368,21 @@ bool Session::rewriteParse(const protocol::Parse& parse, std::span<const std::by
   if (!parse.statement.empty()) serverName = serverStatementName(parse.sql, parse.parameterTypes);
   if (serverName.empty()) {  // unnamed, or no digest: as the client sent it
     emitToServer(whole);
-    pendingParses_.push_back({"", "", false});
+    transit_->pendingParses.push_back({"", "", false});
     return true;
   }
   clientStatements_[std::string(parse.statement)] = std::make_shared<const PreparedStatement>(
       PreparedStatement{serverName, std::string(parse.sql), parse.parameterTypes});
   startRewriting(before);
-  auto& prepared = server_->preparedStatements;
+  auto& prepared = transit_->server->preparedStatements;
   if (prepared.count(serverName) != 0) {
     // Already there (another client prepared the same text): the client still
     // expects a ParseComplete, which an unnamed Parse of the text gives.
-    pendingParses_.push_back({"", std::string(parse.statement), false});
+    transit_->pendingParses.push_back({"", std::string(parse.statement), false});
     return encodeToServer(protocol::Parse{"", parse.sql, parse.parameterTypes});
   }
   prepared.insert(serverName);
-  pendingParses_.push_back({serverName, std::string(parse.statement), false});
+  transit_->pendingParses.push_back({serverName, std::string(parse.statement), false});
   return encodeToServer(protocol::Parse{serverName, parse.sql, parse.parameterTypes});
 }
 
@@ -1380,11 +1391,12 @@ bool Session::rewriteParse(const protocol::Parse& parse, std::span<const std::by
 // ParseCompletes still owed line up once tracking starts.
 void Session::noteParse(bool named) {
   if (!named) {
-    ++untrackedParses_;
+    ++transit_->untrackedParses;
     return;
   }
   namedStatementsSeen_ = true;
-  for (; untrackedParses_ > 0; --untrackedParses_) pendingParses_.push_back({});
+  for (; transit_->untrackedParses > 0; --transit_->untrackedParses)
+    transit_->pendingParses.push_back({});
 }
 
 bool Session::namesStatement(char type) {
@@ -1457,7 +1469,7 @@ void Session::emitRenamed(std::span<const std::byte> whole, std::string_view nam
   const auto* begin = reinterpret_cast<const char*>(whole.data());
   const auto nameAt = static_cast<std::size_t>(name.data() - begin);
   const auto afterName = nameAt + name.size();  // its NUL goes with the tail
-  protocol::Writer writer(toServer_);
+  protocol::Writer writer(transit_->toServer);
   writer.begin(static_cast<char>(whole[0]));
   writer.putBytes(std::string_view(begin + kHeaderLength, nameAt - kHeaderLength));
   writer.putBytes(newName);
@@ -1468,43 +1480,45 @@ void Session::emitRenamed(std::span<const std::byte> whole, std::string_view nam
 // Bytes [offset, offset+length) of the server buffer go to the client;
 // adjacent pieces merge, so usually the whole read is one piece.
 void Session::forwardToClient(std::size_t offset, std::size_t length) {
-  retryArmed_ = false;  // the client has seen part of the answer: no retry from here
-  const auto* bytes = server_->input().data().data() + offset;
-  if (!toClient_.empty() &&
-      static_cast<const std::byte*>(toClient_.back().data()) + toClient_.back().size() == bytes) {
-    toClient_.back() =
-        asio::const_buffer(toClient_.back().data(), toClient_.back().size() + length);
+  transit_->retryArmed = false;  // the client has seen part of the answer: no retry from here
+  const auto* bytes = transit_->server->input().data().data() + offset;
+  if (!transit_->toClient.empty() &&
+      static_cast<const std::byte*>(transit_->toClient.back().data()) +
+              transit_->toClient.back().size() ==
+          bytes) {
+    transit_->toClient.back() = asio::const_buffer(transit_->toClient.back().data(),
+                                                   transit_->toClient.back().size() + length);
   } else {
-    toClient_.emplace_back(bytes, length);
+    transit_->toClient.emplace_back(bytes, length);
   }
 }
 
 // After an ErrorResponse the server skips to Sync: Parses not yet confirmed
 // did not create their statements.
 void Session::forgetUnconfirmedParses() {
-  for (const auto& pending : pendingParses_) {
-    if (!pending.serverName.empty()) server_->preparedStatements.erase(pending.serverName);
+  for (const auto& pending : transit_->pendingParses) {
+    if (!pending.serverName.empty()) transit_->server->preparedStatements.erase(pending.serverName);
     if (!pending.clientName.empty()) clientStatements_.erase(pending.clientName);
   }
-  pendingParses_.clear();
+  transit_->pendingParses.clear();
 }
 
 // Returns false for a ParseComplete the pool caused (not forwarded).
 bool Session::onServerMessage(char type) {
   switch (type) {
     case protocol::kParseComplete: {
-      if (pendingParses_.empty()) {
-        if (untrackedParses_ > 0) --untrackedParses_;
+      if (transit_->pendingParses.empty()) {
+        if (transit_->untrackedParses > 0) --transit_->untrackedParses;
         return true;
       }
-      bool injected = pendingParses_.front().injected;
-      pendingParses_.pop_front();
+      bool injected = transit_->pendingParses.front().injected;
+      transit_->pendingParses.pop_front();
       return !injected;
     }
     case protocol::kErrorResponse:
       if (tracker_) tracker_->error();
       forgetUnconfirmedParses();
-      untrackedParses_ = 0;
+      transit_->untrackedParses = 0;
       return true;
     default:
       return true;
@@ -1512,14 +1526,14 @@ bool Session::onServerMessage(char type) {
 }
 
 Session::Scan Session::scanServer(std::size_t& consumed) {
-  auto data = server_->input().data();
+  auto data = transit_->server->input().data();
   consumed = 0;
-  toClient_.clear();
+  transit_->toClient.clear();
   while (consumed < data.size()) {
-    if (serverPassthrough_ > 0) {
-      auto n = std::min(serverPassthrough_, data.size() - consumed);
+    if (transit_->serverPassthrough > 0) {
+      auto n = std::min(transit_->serverPassthrough, data.size() - consumed);
       forwardToClient(consumed, n);
-      serverPassthrough_ -= n;
+      transit_->serverPassthrough -= n;
       consumed += n;
       continue;
     }
@@ -1532,41 +1546,42 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
       if (serverTypeNeedsWholeMessage(type)) break;
       (void)onServerMessage(type);
       forwardToClient(consumed, rest.size());
-      serverPassthrough_ = messageLength(rest) - rest.size();
+      transit_->serverPassthrough = messageLength(rest) - rest.size();
       consumed = data.size();
       break;
     }
     if (type == protocol::kErrorResponse && canRetryRead() && endsSession(frame.frame.body)) {
       return Scan::kRetry;  // the replica is going away; nothing reached the client yet
     }
-    if (type == protocol::kErrorResponse && shardGroup_ >= 0) noteShardError(frame.frame.body);
+    if (type == protocol::kErrorResponse && transit_->shardGroup >= 0)
+      noteShardError(frame.frame.body);
     if (type == protocol::kReadyForQuery) {
       auto ready = protocol::ReadyForQuery::parse(frame.frame.body);
       if (!ready) return Scan::kMalformed;
       txStatus_ = ready->status;
-      pendingParses_.clear();
-      untrackedParses_ = 0;
-      if (pendingSyncs_ > 0) --pendingSyncs_;
-      if (pendingSyncs_ == 0) idleSince_ = Clock::now();
+      transit_->pendingParses.clear();
+      transit_->untrackedParses = 0;
+      if (transit_->pendingSyncs > 0) --transit_->pendingSyncs;
+      if (transit_->pendingSyncs == 0) idleSince_ = Clock::now();
       if (txStatus_ == protocol::TransactionStatus::kIdle) {
         worker_.stats().countTransaction();
-        pool_->countTransaction();
+        transit_->pool->countTransaction();
         // Session mode never releases its primary: a write ends here.
-        if (!transactionMode() && attachmentWrote_ && !onReplica_) {
+        if (!transactionMode() && transit_->attachmentWrote && !transit_->onReplica) {
           fence_.noteWrite(Clock::now());
-          attachmentWrote_ = false;
+          transit_->attachmentWrote = false;
         }
       }
       if (tracker_) {
         tracker_->readyForQuery(static_cast<char>(txStatus_));
         if (tracker_->takeStatementsDeallocated()) {  // DEALLOCATE ALL, DISCARD ALL
-          server_->preparedStatements.clear();
+          transit_->server->preparedStatements.clear();
           clientStatements_.clear();
         }
       }
     } else if (type == protocol::kParameterStatus) {
       if (auto status = protocol::ParameterStatus::parse(frame.frame.body)) {
-        server_->setParameter(status->name, status->value);
+        transit_->server->setParameter(status->name, status->value);
         noteParameter(status->name, status->value);
       }
     } else if (tracker_) {
@@ -1597,8 +1612,8 @@ void Session::trackServerMessage(char type, const protocol::Frame& frame) {
 // True when the buffer starts with a message the server must see (so a
 // server is needed): not a Terminate, and not one that is malformed.
 bool Session::hasMessageForServer() const {
-  auto data = clientIn_.data();
-  if (clientPassthrough_ > 0) return true;
+  auto data = transit_->clientIn.data();
+  if (transit_->clientPassthrough > 0) return true;
   if (data.size() < kHeaderLength) return false;
   auto type = static_cast<char>(data[0]);
   if (type == protocol::kTerminate || !isFrontendType(type)) return false;
@@ -1614,14 +1629,14 @@ asio::awaitable<void> Session::clientLoop() {
       awaitingClient_ = true;
       std::error_code ec;
       if (runtime::inlineReads(client_)) {  // no frame of its own
-        if (auto wait = runtime::readWait(client_, clientIn_, /*idle=*/true)) {
+        if (auto wait = runtime::readWait(client_, transit_->clientIn, /*idle=*/true)) {
           std::tie(ec) = co_await std::move(*wait);
         }
         if (!ec)
-          ec = runtime::readAfterWait(client_, clientIn_, runtime::ByteBuffer::kChunk,
+          ec = runtime::readAfterWait(client_, transit_->clientIn, runtime::ByteBuffer::kChunk,
                                       /*idle=*/true);
       } else {
-        ec = co_await runtime::readSomeWhenReady(client_, clientIn_);
+        ec = co_await runtime::readSomeWhenReady(client_, transit_->clientIn);
       }
       awaitingClient_ = false;
       if (std::exchange(parkRequested_, false) && ec == asio::error::operation_aborted &&
@@ -1632,14 +1647,14 @@ asio::awaitable<void> Session::clientLoop() {
       if (ec) co_return;
     }
     read = true;
-    if (retrying_) co_await waitRetryDone();
+    if (transit_->retrying) co_await waitRetryDone();
     if (closing_) co_return;
     // Attach before scanning: renaming statements depends on what that
     // server has prepared.
-    if (!server_ && hasMessageForServer()) {
+    if (!transit_->server && hasMessageForServer()) {
       auto node = chooseNode();
       if (!node) continue;  // the transaction's first statement is still arriving
-      retries_ = 0;
+      transit_->retries = 0;
       if (!attachIdleServer(*node)) {
         if (!co_await attachServer(*node)) co_return;
       }
@@ -1651,29 +1666,29 @@ asio::awaitable<void> Session::clientLoop() {
     if (*scan != Scan::kOk) co_return;
     // Attached by this pass (the only time no loop reads an attached
     // server): its loop starts now that the batch is out.
-    if (server_ && !serverLoopRunning_) {
+    if (transit_->server && !transit_->serverLoopRunning) {
       if (!replyReadableInline()) {
         startServerLoop();
       } else {
-        if (co_await serverLoop(true) && server_) startServerLoop();
+        if (co_await serverLoop(true) && transit_->server) startServerLoop();
         if (closing_) co_return;
         continue;
       }
     }
-    if (borrowNode_ >= 0) {
-      co_await borrowReplica(std::exchange(borrowNode_, -1));
+    if (transit_->borrowNode >= 0) {
+      co_await borrowReplica(std::exchange(transit_->borrowNode, -1));
       if (closing_) co_return;
       read = false;
       continue;
     }
-    if (holdForRoute_) {
+    if (transit_->holdForRoute) {
       // A write after reads on a replica: once the replica answered them,
       // either its transaction is still open (the batch goes there) or
       // the server went back and the batch is routed afresh.
       co_await waitServerSettled();
-      holdForRoute_ = false;
+      transit_->holdForRoute = false;
       if (closing_) co_return;
-      if (server_) stayUntilRelease_ = true;
+      if (transit_->server) transit_->stayUntilRelease = true;
       read = false;
     }
   }
@@ -1688,32 +1703,35 @@ Session::ClientSend Session::startClientSend() {
     send.now.done = true;  // nothing to write
     return send;
   }
-  writingToServer_ = true;
-  send.out =
-      rewriting_ ? asio::buffer(toServer_) : asio::buffer(clientIn_.data().data(), send.consumed);
-  send.now = runtime::writeNow(server_->stream(), {&send.out, 1});
+  transit_->writingToServer = true;
+  send.out = transit_->rewriting ? asio::buffer(transit_->toServer)
+                                 : asio::buffer(transit_->clientIn.data().data(), send.consumed);
+  send.now = runtime::writeNow(transit_->server->stream(), {&send.out, 1});
   return send;
 }
 
 asio::awaitable<void> Session::writeRestToServer(ClientSend& send) {
   if (send.now.done) co_return;
-  send.now.ec = co_await runtime::writeRest(server_->stream(), {&send.out, 1}, send.now.sent);
+  send.now.ec =
+      co_await runtime::writeRest(transit_->server->stream(), {&send.out, 1}, send.now.sent);
 }
 
 std::optional<Session::Scan> Session::finishClientSend(const ClientSend& send) {
   if (send.consumed == 0) return send.scan;
-  writingToServer_ = false;
-  if (retryArmed_) {
+  transit_->writingToServer = false;
+  if (transit_->retryArmed) {
     // Whole messages only: a read is sent again from its first byte.
-    retryBytes_.append(reinterpret_cast<const char*>(clientIn_.data().data()), send.consumed);
-    retryArmed_ = clientPassthrough_ == 0 && retryBytes_.size() <= kMaxRetryBytes;
+    transit_->retryBytes.append(reinterpret_cast<const char*>(transit_->clientIn.data().data()),
+                                send.consumed);
+    transit_->retryArmed =
+        transit_->clientPassthrough == 0 && transit_->retryBytes.size() <= kMaxRetryBytes;
   }
-  if (send.now.ec && !retryArmed_) {
-    serverBroken_ = true;
+  if (send.now.ec && !transit_->retryArmed) {
+    transit_->serverBroken = true;
     return std::nullopt;
   }
   // With a retry armed, the server loop sees the failure too and retries.
-  clientIn_.consume(send.consumed);
+  transit_->clientIn.consume(send.consumed);
   return send.scan;
 }
 
@@ -1723,8 +1741,8 @@ std::optional<Session::Scan> Session::finishClientSend(const ClientSend& send) {
 // later statement it sends would run outside the lost transaction).
 bool Session::survivesServerLoss() const {
   return transactionMode() && txStatus_ == protocol::TransactionStatus::kIdle &&
-         pendingSyncs_ == 1 && !unsynced_ && clientPassthrough_ == 0 && serverPassthrough_ == 0 &&
-         !closing_;
+         transit_->pendingSyncs == 1 && !transit_->unsynced && transit_->clientPassthrough == 0 &&
+         transit_->serverPassthrough == 0 && !closing_;
 }
 
 // The statement's outcome is unknown (a COMMIT may have been applied):
@@ -1732,10 +1750,10 @@ bool Session::survivesServerLoss() const {
 // transaction goes to whatever node is primary by then.
 asio::awaitable<void> Session::reportLostStatement() {
   if (cancel_.slot) cancel_.slot->detach();
-  server_.discard();
-  routed_.clear();
-  onReplica_ = false;
-  shardGroup_ = -1;
+  transit_->server.discard();
+  transit_->routed.clear();
+  transit_->onReplica = false;
+  transit_->shardGroup = -1;
   forgetInFlight();
   state_ = SessionState::kIdle;
   std::string out = protocol::makeErrorResponse(
@@ -1750,26 +1768,28 @@ asio::awaitable<void> Session::reportLostStatement() {
 }
 
 bool Session::canRetryRead() const {
-  return retryArmed_ && !writingToServer_ && !closing_ && retries_ < kMaxReadRetries;
+  return transit_->retryArmed && !transit_->writingToServer && !closing_ &&
+         transit_->retries < kMaxReadRetries;
 }
 
 asio::awaitable<bool> Session::retryRead() {
-  retrying_ = true;
-  int failed = routed_.node();
+  transit_->retrying = true;
+  int failed = transit_->routed.node();
   spdlog::info("a read on {}:{} failed before any reply; sending it elsewhere",
-               server_->address().host, server_->address().port);
+               transit_->server->address().host, transit_->server->address().port);
   worker_.suspectNode(failed);
-  if (!parkedPrimary_) {
-    server_.discard();
-    routed_.clear();
+  if (!transit_->parkedPrimary) {
+    transit_->server.discard();
+    transit_->routed.clear();
     if (cancel_.slot) cancel_.slot->detach();
   }
   forgetInFlight();
-  clientIn_.prepend({reinterpret_cast<const std::byte*>(retryBytes_.data()), retryBytes_.size()});
-  retryBytes_.clear();
-  ++retries_;
+  transit_->clientIn.prepend({reinterpret_cast<const std::byte*>(transit_->retryBytes.data()),
+                              transit_->retryBytes.size()});
+  transit_->retryBytes.clear();
+  ++transit_->retries;
   bool sent = true;
-  if (parkedPrimary_) {
+  if (transit_->parkedPrimary) {
     returnReplica(false);  // session mode: the session's primary reads it
   } else {
     auto node = chooseNode();  // the read is whole: its intent is known
@@ -1780,7 +1800,7 @@ asio::awaitable<bool> Session::retryRead() {
     co_await writeRestToServer(send);
     sent = finishClientSend(send).has_value();
   }
-  retrying_ = false;
+  transit_->retrying = false;
   signalServerDone();  // clientLoop may wait for this
   co_return sent;
 }
@@ -1788,37 +1808,38 @@ asio::awaitable<bool> Session::retryRead() {
 // What was sent to a server that will never answer it: the relay starts
 // again from a clean state (the bytes themselves are the caller's).
 void Session::forgetInFlight() {
-  pendingSyncs_ = 0;
-  unsynced_ = false;
+  transit_->pendingSyncs = 0;
+  transit_->unsynced = false;
   txStatus_ = protocol::TransactionStatus::kIdle;
-  clientPassthrough_ = serverPassthrough_ = 0;
-  pendingParses_.clear();
-  untrackedParses_ = 0;
+  transit_->clientPassthrough = transit_->serverPassthrough = 0;
+  transit_->pendingParses.clear();
+  transit_->untrackedParses = 0;
   if (tracker_) tracker_->abandonInFlight();
 }
 
 asio::awaitable<void> Session::yieldUntilWritten() {
   // The write's completion is already queued on this thread: a few turns do.
-  for (int turn = 0; turn < 1000 && writingToServer_; ++turn) {
+  for (int turn = 0; turn < 1000 && transit_->writingToServer; ++turn) {
     co_await asio::post(client_.get_executor(), asio::use_awaitable);
   }
 }
 
 asio::awaitable<void> Session::waitRetryDone() {
-  while (retrying_ && !closing_) co_await awaitServerSignal();
+  while (transit_->retrying && !closing_) co_await awaitServerSignal();
 }
 
-// Until serverLoop signals (serverDone_ cancelled: it ended, settled or
+// Until serverLoop signals (transit_->serverDone cancelled: it ended, settled or
 // finished a retry); callers wait in a loop on their own condition.
 asio::awaitable<void> Session::awaitServerSignal() {
-  if (!serverDone_) serverDone_ = std::make_unique<asio::steady_timer>(client_.get_executor());
-  serverDone_->expires_at(Clock::time_point::max());
+  if (!transit_->serverDone)
+    transit_->serverDone = std::make_unique<asio::steady_timer>(client_.get_executor());
+  transit_->serverDone->expires_at(Clock::time_point::max());
   std::error_code ec;
-  co_await serverDone_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  co_await transit_->serverDone->async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 void Session::signalServerDone() {
-  if (serverDone_) serverDone_->cancel();
+  if (transit_->serverDone) transit_->serverDone->cancel();
 }
 
 asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
@@ -1826,14 +1847,14 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
   struct Finished {
     Session& session;
     ~Finished() {
-      session.serverLoopRunning_ = false;
+      session.transit_->serverLoopRunning = false;
       session.signalServerDone();  // relay() may be waiting for this loop
     }
   } finished{*this};
-  serverLoopRunning_ = true;  // already, unless clientLoop runs it
+  transit_->serverLoopRunning = true;  // already, unless clientLoop runs it
   const bool transactionMode = worker_.shared().config.mode == PoolMode::kTransaction;
-  while (server_ && !closing_) {
-    auto& conn = *server_;
+  while (transit_->server && !closing_) {
+    auto& conn = *transit_->server;
     std::error_code ec;
     if (runtime::inlineReads(conn.stream())) {  // no frame of its own
       if (auto wait = runtime::readWait(conn.stream(), conn.input(), /*idle=*/false)) {
@@ -1845,10 +1866,10 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
     } else {
       ec = co_await runtime::readSome(conn.stream(), conn.input());
     }
-    if (parking_) co_return false;  // borrowReplica() took over; the connection is fine
+    if (transit_->parking) co_return false;  // borrowReplica() took over; the connection is fine
     // A dead server answers before the client's bytes were even taken:
     // let that write finish so the read can be sent again whole.
-    if (retryArmed_ && writingToServer_) co_await yieldUntilWritten();
+    if (transit_->retryArmed && transit_->writingToServer) co_await yieldUntilWritten();
     if (ec) {
       if (closing_) co_return false;
       if (canRetryRead()) {
@@ -1859,7 +1880,7 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
         abort();
         co_return false;
       }
-      serverBroken_ = true;
+      transit_->serverBroken = true;
       spdlog::warn("server connection {}:{} lost: {}", conn.address().host, conn.address().port,
                    ec.message());
       if (survivesServerLoss()) {
@@ -1882,22 +1903,22 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
       co_return false;
     }
     if (scan == Scan::kMalformed) {
-      serverBroken_ = true;
+      transit_->serverBroken = true;
       abort();
       co_return false;
     }
     if (consumed > 0) {
       // No frame for the usual write, which the socket takes whole.
-      auto now = runtime::writeNow(client_, toClient_);
-      if (!now.done) now.ec = co_await runtime::writeRest(client_, toClient_, now.sent);
+      auto now = runtime::writeNow(client_, transit_->toClient);
+      if (!now.done) now.ec = co_await runtime::writeRest(client_, transit_->toClient, now.sent);
       if (now.ec) {
         abort();
         co_return false;
       }
       conn.input().consume(consumed);
     }
-    if (settleWaiting_ && pendingSyncs_ == 0) signalServerDone();
-    if (parkedPrimary_ && serverIdle() && conn.input().empty() && !closing_) {
+    if (transit_->settleWaiting && transit_->pendingSyncs == 0) signalServerDone();
+    if (transit_->parkedPrimary && serverIdle() && conn.input().empty() && !closing_) {
       returnReplica(true);
       if (inClientLoop) co_return true;
       continue;

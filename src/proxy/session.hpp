@@ -77,8 +77,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // "TLSv1.3/TLS_AES_256_GCM_SHA384" for a TLS client, else empty.
   [[nodiscard]] const std::string& tls() const { return client_.tlsDescription(); }
   // For SHOW CLIENTS / SHOW SERVERS: the server connection attached now, if any.
-  [[nodiscard]] const pool::ServerConnection* server() const { return server_.get(); }
-  [[nodiscard]] const pool::ServerPool* serverPool() const { return server_ ? pool_ : nullptr; }
+  [[nodiscard]] const pool::ServerConnection* server() const {
+    return transit_ ? transit_->server.get() : nullptr;
+  }
+  [[nodiscard]] const pool::ServerPool* serverPool() const {
+    return server() != nullptr ? transit_->pool : nullptr;
+  }
   [[nodiscard]] std::chrono::steady_clock::time_point connectedAt() const { return connectedAt_; }
   // Transaction mode: why the client keeps its server connection, or empty.
   [[nodiscard]] std::string pinReason() const { return tracker_ ? tracker_->pinReason() : ""; }
@@ -209,7 +213,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Worker& worker_;
   runtime::ClientStream client_;
-  runtime::ByteBuffer clientIn_;
   std::string peer_;
   std::string user_;
   std::string database_;
@@ -221,41 +224,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // pristine one and builds it again from its startup parameters.
   std::unique_ptr<StateTracker> tracker_;
   bool rebuildTracker_ = false;
-  pool::ServerPool* pool_ = nullptr;      // of the attached (or last attached) server
-  pool::ServerPool* lastPool_ = nullptr;  // poolOn()'s last answer, for lastPoolNode_
-  int lastPoolNode_ = -1;
   std::shared_ptr<const pool::ServerCredentials> credentials_;  // the user's, shared
-  pool::Lease server_;
-  CancelRegistry::Registration cancel_;  // slot empty until login succeeds
+  CancelRegistry::Registration cancel_;                         // slot empty until login succeeds
   SessionState state_ = SessionState::kLogin;
   const std::chrono::steady_clock::time_point connectedAt_ = std::chrono::steady_clock::now();
-
-  // Relay bookkeeping, touched only on this worker's thread.
-  int pendingSyncs_ = 0;   // Query/Sync sent whose ReadyForQuery has not come back
-  bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
   protocol::TransactionStatus txStatus_ = protocol::TransactionStatus::kIdle;
-  std::size_t clientPassthrough_ = 0;  // bytes of a partly forwarded client message
-  std::size_t serverPassthrough_ = 0;  // bytes of a partly forwarded server message
   bool closing_ = false;
   // Since when the session waits for the client (ReadyForQuery sent).
   std::chrono::steady_clock::time_point idleSince_ = std::chrono::steady_clock::now();
-  std::string malformed_;  // why the client's input was refused (08P01), or empty
-  bool serverBroken_ = false;
-  // Transaction mode: the client's named statements, Parses awaiting their
-  // ParseComplete, and the rebuilt bytes when a batch had to be renamed.
+  // Transaction mode: the client's named statements.
   ClientStatements clientStatements_;
   bool namedStatementsSeen_ = false;
-  int untrackedParses_ = 0;
-  runtime::Fifo<PendingParse> pendingParses_;
-  std::string toServer_;
-  bool rewriting_ = false;
-  // What scanServer forwards: pieces of the server's input buffer, written
-  // before that buffer is touched again.
-  std::vector<asio::const_buffer> toClient_;
-  // relay() and clientLoop wait here for serverLoop to end or settle;
-  // made on first wait, dropped while parked.
-  std::unique_ptr<asio::steady_timer> serverDone_;
-  bool serverLoopRunning_ = false;
   bool relaying_ = false;        // login is over: a read of an attachment may be retried
   bool awaitingClient_ = false;  // clientLoop waits for the client's next bytes
   bool parkRequested_ = false;   // parkIfIdle cancelled that wait
@@ -277,34 +256,67 @@ class Session : public std::enable_shared_from_this<Session> {
     Worker* worker_ = nullptr;
     int node_ = -1;
   };
-  RoutedNode routed_;
   WriteFence fence_;
-  bool routing_ = false;                   // routingActive(), fixed at login
-  bool readOnlyByDefault_ = false;         // the client's default_transaction_read_only
-  std::optional<BatchRoute> routedBatch_;  // the batch chooseNode() just routed
-  int shardGroup_ = -1;        // the attachment's shard group; -1: the coordinator's nodes
-  bool shardReplica_ = false;  // the attachment is a shard group's replica: reads only
+  bool routing_ = false;                 // routingActive(), fixed at login
+  bool readOnlyByDefault_ = false;       // the client's default_transaction_read_only
   std::vector<WriteFence> shardFences_;  // read-your-writes per shard group
   std::string clientEncoding_;           // as the server reports them: text keys are hashed
   std::string serverEncoding_;           // as sent only when the two agree
-  bool onReplica_ = false;               // the attachment serves reads away from the primary
-  bool attachmentWrote_ = false;         // a batch that may write went to the primary
-  bool holdForRoute_ = false;            // a batch waits until the replica is settled
-  bool stayUntilRelease_ = false;        // the replica's open transaction takes everything
-  bool settleWaiting_ = false;           // clientLoop waits in waitServerSettled
-  // Retry of a read whose replica failed before any reply reached the client.
-  std::string retryBytes_;  // the client's bytes sent on this attachment
-  bool retryArmed_ = false;
-  bool retrying_ = false;
-  bool writingToServer_ = false;
-  int retries_ = 0;
-  // Session mode: the primary parked while a read runs on a borrowed replica.
-  pool::Lease parkedPrimary_;
-  pool::ServerPool* parkedPool_ = nullptr;
-  int parkedNode_ = -1;
-  int borrowNode_ = -1;  // admitBatch chose a replica for the next read
-  bool parking_ = false;
-  bool noBorrow_ = false;  // the next batch runs on the primary (a borrow just failed)
+
+  // What the relay works with between the client's bytes and a server:
+  // all of it empty, zero or a cache while the client idles. A parked
+  // client frees it and makes it afresh when it speaks (transit_ is null
+  // only while parked). Touched only on this worker's thread.
+  struct Transit {
+    runtime::ByteBuffer clientIn;
+    pool::ServerPool* pool = nullptr;      // of the attached (or last attached) server
+    pool::ServerPool* lastPool = nullptr;  // poolOn()'s last answer, for lastPoolNode
+    int lastPoolNode = -1;
+    pool::Lease server;
+    int pendingSyncs = 0;   // Query/Sync sent whose ReadyForQuery has not come back
+    bool unsynced = false;  // extended-protocol messages sent since the last Sync
+    bool serverBroken = false;
+    std::size_t clientPassthrough = 0;  // bytes of a partly forwarded client message
+    std::size_t serverPassthrough = 0;  // bytes of a partly forwarded server message
+    std::string malformed;              // why the client's input was refused (08P01), or empty
+    // Transaction mode: Parses awaiting their ParseComplete, and the rebuilt
+    // bytes when a batch had to be renamed.
+    int untrackedParses = 0;
+    runtime::Fifo<PendingParse> pendingParses;
+    std::string toServer;
+    bool rewriting = false;
+    // What scanServer forwards: pieces of the server's input buffer, written
+    // before that buffer is touched again.
+    std::vector<asio::const_buffer> toClient;
+    // relay() and clientLoop wait here for serverLoop to end or settle;
+    // made on first wait.
+    std::unique_ptr<asio::steady_timer> serverDone;
+    bool serverLoopRunning = false;
+    // Read routing of the attachment.
+    RoutedNode routed;
+    std::optional<BatchRoute> routedBatch;  // the batch chooseNode() just routed
+    int shardGroup = -1;            // the attachment's shard group; -1: the coordinator's nodes
+    bool shardReplica = false;      // the attachment is a shard group's replica: reads only
+    bool onReplica = false;         // the attachment serves reads away from the primary
+    bool attachmentWrote = false;   // a batch that may write went to the primary
+    bool holdForRoute = false;      // a batch waits until the replica is settled
+    bool stayUntilRelease = false;  // the replica's open transaction takes everything
+    bool settleWaiting = false;     // clientLoop waits in waitServerSettled
+    // Retry of a read whose replica failed before any reply reached the client.
+    std::string retryBytes;  // the client's bytes sent on this attachment
+    bool retryArmed = false;
+    bool retrying = false;
+    bool writingToServer = false;
+    int retries = 0;
+    // Session mode: the primary parked while a read runs on a borrowed replica.
+    pool::Lease parkedPrimary;
+    pool::ServerPool* parkedPool = nullptr;
+    int parkedNode = -1;
+    int borrowNode = -1;  // admitBatch chose a replica for the next read
+    bool parking = false;
+    bool noBorrow = false;  // the next batch runs on the primary (a borrow just failed)
+  };
+  std::unique_ptr<Transit> transit_ = std::make_unique<Transit>();
 };
 
 }  // namespace pgswarm::proxy
