@@ -238,7 +238,7 @@ void Session::waitParked() {
     rebuildTracker_ = true;
   }
   runtime::onReadable(client_.socket(),
-                      [self = shared_from_this()](std::error_code ec) { self->unpark(ec); });
+                      runtime::readableHandler<Session, &Session::unpark>(shared_from_this()));
 }
 
 void Session::unpark(std::error_code ec) {

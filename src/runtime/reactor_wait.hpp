@@ -17,7 +17,7 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
+#include <memory>
 #include <span>
 #include <system_error>
 #include <tuple>
@@ -50,7 +50,20 @@ using ReadableWait = asio::awaitable<std::tuple<std::error_code>>;
 // idle client): `handler` is called once, on the socket's executor, with
 // no error when the socket is readable or hung up, operation_aborted when
 // it is cancelled or closed; never when the io_context is destroyed first.
-using ReadableHandler = std::function<void(std::error_code)>;
+// `owner` stays alive until then. No allocation beside the wait's own: a
+// parked client holds nothing else for it (a std::function would put a
+// lambda holding a shared_ptr on the heap).
+struct ReadableHandler {
+  std::shared_ptr<void> owner;
+  void (*call)(void* owner, std::error_code ec) = nullptr;
+  void operator()(std::error_code ec) const { call(owner.get(), ec); }
+};
+// A handler that calls owner->*Member(ec).
+template <typename T, void (T::*Member)(std::error_code)>
+[[nodiscard]] ReadableHandler readableHandler(std::shared_ptr<T> owner) {
+  return {std::move(owner),
+          [](void* object, std::error_code ec) { (static_cast<T*>(object)->*Member)(ec); }};
+}
 void onReadable(asio::ip::tcp::socket& socket, ReadableHandler handler);
 void onReadable(asio::generic::stream_protocol::socket& socket, ReadableHandler handler);
 
