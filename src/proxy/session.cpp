@@ -130,10 +130,15 @@ const char* toString(SessionState state) {
 
 Session::Session(Worker& worker, runtime::Socket socket)
     : worker_(worker), client_(std::move(socket)) {
+  worker_.addSession(this);
+}
+
+// Asked of the socket each time (logs, SHOW CLIENTS): an idle client
+// keeps no copy; "?" once the socket is closed.
+std::string Session::peer() const {
   std::error_code ec;
   auto endpoint = client_.socket().remote_endpoint(ec);
-  peer_ = ec ? "?" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
-  worker_.addSession(this);
+  return ec ? "?" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
 
 Session::~Session() {
@@ -187,7 +192,7 @@ void Session::enforceIdleTimeouts(Clock::time_point now) {
 }
 
 asio::awaitable<void> Session::endIdle(std::string_view sqlState, std::string message) {
-  spdlog::info("client {} ({}@{}): {}", peer_, user_, database_, message);
+  spdlog::info("client {} ({}@{}): {}", peer(), user_, database_, message);
   co_await fatal(sqlState, message);
   abort();
 }
@@ -381,10 +386,10 @@ asio::awaitable<bool> Session::negotiateTls(Clock::time_point deadline) {
   if (co_await runtime::writeAll(client_, std::string_view("S"))) co_return false;
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   if (auto failed = co_await client_.startTls(std::move(context), left)) {
-    spdlog::debug("client {}: TLS handshake failed: {}", peer_, failed.message());
+    spdlog::debug("client {}: TLS handshake failed: {}", peer(), failed.message());
     co_return false;
   }
-  spdlog::debug("client {}: {}", peer_, client_.tlsDescription());
+  spdlog::debug("client {}: {}", peer(), client_.tlsDescription());
   co_return true;
 }
 
@@ -443,7 +448,7 @@ asio::awaitable<bool> Session::login() {
   if (!sessionMode) releaseServer();
   if (co_await runtime::writeAll(client_, welcome)) co_return false;
   idleSince_ = Clock::now();
-  spdlog::debug("client {} logged in as {} to {}", peer_, user_, database_);
+  spdlog::debug("client {} logged in as {} to {}", peer(), user_, database_);
   co_return true;
 }
 
@@ -681,8 +686,8 @@ void Session::RoutedNode::clear() {
 // own SET (and its startup options) reach the pool as ParameterStatus.
 void Session::noteParameter(std::string_view name, std::string_view value) {
   if (name == "default_transaction_read_only") readOnlyByDefault_ = value == "on";
-  if (name == "client_encoding") clientEncoding_ = value;
-  if (name == "server_encoding") serverEncoding_ = value;
+  if (name == "client_encoding") clientEncoding_ = worker_.encodingName(value);
+  if (name == "server_encoding") serverEncoding_ = worker_.encodingName(value);
 }
 
 bool Session::routingActive() const {
@@ -1340,9 +1345,9 @@ bool Session::trackClientMessage(char type, std::span<const std::byte> rest, boo
 }
 
 const PreparedStatement* Session::knownStatement(std::string_view name) const {
-  if (name.empty()) return nullptr;
-  auto it = clientStatements_.find(std::string(name));
-  return it == clientStatements_.end() ? nullptr : it->second.get();
+  if (name.empty() || !clientStatements_) return nullptr;
+  auto it = clientStatements_->find(std::string(name));
+  return it == clientStatements_->end() ? nullptr : it->second.get();
 }
 
 template <typename Message>
@@ -1371,7 +1376,8 @@ bool Session::rewriteParse(const protocol::Parse& parse, std::span<const std::by
     transit_->pendingParses.push_back({"", "", false});
     return true;
   }
-  clientStatements_[std::string(parse.statement)] = std::make_shared<const PreparedStatement>(
+  if (!clientStatements_) clientStatements_ = std::make_unique<ClientStatements>();
+  (*clientStatements_)[std::string(parse.statement)] = std::make_shared<const PreparedStatement>(
       PreparedStatement{serverName, std::string(parse.sql), parse.parameterTypes});
   startRewriting(before);
   auto& prepared = transit_->server->preparedStatements;
@@ -1434,7 +1440,7 @@ bool Session::rewriteStatementMessage(const protocol::Frame& frame,
       if (!knownStatement(*name)) break;
       // The server statement stays for other clients; closing a name that
       // does not exist still answers CloseComplete, which the client expects.
-      clientStatements_.erase(std::string(*name));
+      clientStatements_->erase(std::string(*name));  // known, so the map exists
       startRewriting(before);
       emitRenamed(whole, *name, "pgswarm_closed");
       return true;
@@ -1498,7 +1504,9 @@ void Session::forwardToClient(std::size_t offset, std::size_t length) {
 void Session::forgetUnconfirmedParses() {
   for (const auto& pending : transit_->pendingParses) {
     if (!pending.serverName.empty()) transit_->server->preparedStatements.erase(pending.serverName);
-    if (!pending.clientName.empty()) clientStatements_.erase(pending.clientName);
+    if (!pending.clientName.empty() && clientStatements_) {
+      clientStatements_->erase(pending.clientName);
+    }
   }
   transit_->pendingParses.clear();
 }
@@ -1576,7 +1584,7 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
         tracker_->readyForQuery(static_cast<char>(txStatus_));
         if (tracker_->takeStatementsDeallocated()) {  // DEALLOCATE ALL, DISCARD ALL
           transit_->server->preparedStatements.clear();
-          clientStatements_.clear();
+          clientStatements_.reset();
         }
       }
     } else if (type == protocol::kParameterStatus) {

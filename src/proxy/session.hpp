@@ -73,7 +73,7 @@ class Session : public std::enable_shared_from_this<Session> {
   [[nodiscard]] bool parked() const { return parked_; }
   [[nodiscard]] const std::string& user() const { return user_; }
   [[nodiscard]] const std::string& database() const { return database_; }
-  [[nodiscard]] std::string peer() const { return peer_; }
+  [[nodiscard]] std::string peer() const;
   // "TLSv1.3/TLS_AES_256_GCM_SHA384" for a TLS client, else empty.
   [[nodiscard]] const std::string& tls() const { return client_.tlsDescription(); }
   // For SHOW CLIENTS / SHOW SERVERS: the server connection attached now, if any.
@@ -211,9 +211,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void releaseServer();
   void startServerLoop();
 
+  friend class Worker;  // keeps workerSlot_
   Worker& worker_;
+  std::size_t workerSlot_ = 0;  // index in the worker's list of sessions
   runtime::ClientStream client_;
-  std::string peer_;
   std::string user_;
   std::string database_;
   // Shared with the worker's other clients that sent the same (ParameterSets).
@@ -232,8 +233,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;
   // Since when the session waits for the client (ReadyForQuery sent).
   std::chrono::steady_clock::time_point idleSince_ = std::chrono::steady_clock::now();
-  // Transaction mode: the client's named statements.
-  ClientStatements clientStatements_;
+  // Transaction mode: the client's named statements, made at its first.
+  std::unique_ptr<ClientStatements> clientStatements_;
   bool namedStatementsSeen_ = false;
   bool relaying_ = false;        // login is over: a read of an attachment may be retried
   bool awaitingClient_ = false;  // clientLoop waits for the client's next bytes
@@ -260,8 +261,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool routing_ = false;                 // routingActive(), fixed at login
   bool readOnlyByDefault_ = false;       // the client's default_transaction_read_only
   std::vector<WriteFence> shardFences_;  // read-your-writes per shard group
-  std::string clientEncoding_;           // as the server reports them: text keys are hashed
-  std::string serverEncoding_;           // as sent only when the two agree
+  // As the server reports them (Worker::encodingName: equal names, equal
+  // pointers): text keys are hashed as sent only when the two agree.
+  const std::string* clientEncoding_ = nullptr;
+  const std::string* serverEncoding_ = nullptr;
 
   // What the relay works with between the client's bytes and a server:
   // all of it empty, zero or a cache while the client idles. A parked

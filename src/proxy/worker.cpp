@@ -147,6 +147,18 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Worker::addSession(Session* session) {
+  session->workerSlot_ = sessions_.size();
+  sessions_.push_back(session);
+}
+
+void Worker::removeSession(Session* session) {
+  auto slot = session->workerSlot_;
+  sessions_[slot] = sessions_.back();
+  sessions_[slot]->workerSlot_ = slot;
+  sessions_.pop_back();
+}
+
 void Worker::stopInLoop() {
   if (stopping_) return;
   stopping_ = true;
@@ -155,7 +167,7 @@ void Worker::stopInLoop() {
   maintenance_.cancel();
   for (auto& [key, pool] : pools_) pool->shutdown();
   if (authQueryPool_) authQueryPool_->shutdown();
-  // Copy: aborting a session may end it and erase it from the set.
+  // Copy: aborting a session may end it and take it out of the list.
   auto sessions = sessions_;
   for (Session* session : sessions) session->abort();
 }

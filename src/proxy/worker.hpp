@@ -15,8 +15,10 @@
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
+#include <vector>
 
 #include <asio.hpp>
 
@@ -100,13 +102,20 @@ class Worker {
   [[nodiscard]] std::uint64_t suspectedNodes();
   // Query classification with this thread's own cache.
   [[nodiscard]] sql::Classifier& classifier() { return classifier_; }
+  // One stable copy of each encoding name a server reported (a few dozen
+  // exist), so sessions compare pointers and hold no string of their own.
+  [[nodiscard]] const std::string* encodingName(std::string_view name) {
+    auto it = encodingNames_.find(name);
+    if (it == encodingNames_.end()) it = encodingNames_.emplace(name).first;
+    return &*it;
+  }
   // This thread's shared copies of startup parameter sets.
   [[nodiscard]] pool::ParameterSets& parameterSets() { return parameterSets_; }
   // The connections auth_query runs on (as auth_user): apart from the client
   // pools, so SHOW POOLS does not list it and PAUSE does not hold logins.
   [[nodiscard]] pool::ServerPool& authQueryPool();
-  void addSession(Session* session) { sessions_.insert(session); }
-  void removeSession(Session* session) { sessions_.erase(session); }
+  void addSession(Session* session);
+  void removeSession(Session* session);
 
   // Operator views. Both run `work` on this worker's own thread, so they
   // read its pools and sessions without a lock, and call `done` there; a
@@ -137,9 +146,12 @@ class Worker {
   asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::steady_timer maintenance_{io_};
-  std::set<Session*> sessions_;
+  // Unordered; each session knows its index (Session::workerSlot_), so
+  // removal swaps the last one in: a pointer per client, no tree node.
+  std::vector<Session*> sessions_;
   sql::Classifier classifier_;
   pool::ParameterSets parameterSets_;
+  std::set<std::string, std::less<>> encodingNames_;
   std::shared_ptr<const cluster::Topology> topology_;
   std::optional<std::uint64_t> primaryVersion_;  // the snapshot primary_ was found in
   int primary_ = 0;
