@@ -133,6 +133,16 @@ Session::Session(Worker& worker, runtime::Socket socket)
   worker_.addSession(this);
 }
 
+const std::string& Session::user() const {
+  static const std::string kNone;
+  return identity_ ? (*identity_)[0].value : kNone;
+}
+
+const std::string& Session::database() const {
+  static const std::string kNone;
+  return identity_ ? (*identity_)[1].value : kNone;
+}
+
 // Asked of the socket each time (logs, SHOW CLIENTS): an idle client
 // keeps no copy; "?" once the socket is closed.
 std::string Session::peer() const {
@@ -192,7 +202,7 @@ void Session::enforceIdleTimeouts(Clock::time_point now) {
 }
 
 asio::awaitable<void> Session::endIdle(std::string_view sqlState, std::string message) {
-  spdlog::info("client {} ({}@{}): {}", peer(), user_, database_, message);
+  spdlog::info("client {} ({}@{}): {}", peer(), user(), database(), message);
   co_await fatal(sqlState, message);
   abort();
 }
@@ -321,8 +331,9 @@ asio::awaitable<bool> Session::startup() {
               std::string("invalid startup packet: ") + std::string(message.error().reason));
           co_return false;
         }
-        user_ = std::string(message->user());
-        database_ = std::string(message->database());
+        identity_ =
+            worker_.parameterSets().intern({{"user", std::string(message->user())},
+                                            {"database", std::string(message->database())}});
         if (!client_.tls() && worker_.shared().config.tlsMode == ClientTlsMode::kRequire) {
           co_await refusePlain();
           co_return false;
@@ -358,7 +369,7 @@ asio::awaitable<bool> Session::startup() {
           tracker_ = std::make_unique<StateTracker>(std::move(*settings));
           // Server connections start with the server's defaults; each
           // client's own parameters are applied by the tracker's replay.
-          serverStartup_ = sets.intern({{"user", user_}, {"database", database_}});
+          serverStartup_ = identity_;
         }
         co_return true;
       }
@@ -397,7 +408,7 @@ asio::awaitable<bool> Session::negotiateTls(Clock::time_point deadline) {
 asio::awaitable<void> Session::refusePlain() {
   auto address = clientAddress(client_);
   HbaClient client{
-      .address = address ? *address : IpAddress{}, .database = database_, .user = user_};
+      .address = address ? *address : IpAddress{}, .database = database(), .user = user()};
   auto message = hbaNoEntryMessage(client);
   spdlog::info("{} (tls_mode require)", message);
   co_await fatal(protocol::sqlstate::kInvalidAuthorizationSpecification, message);
@@ -416,16 +427,16 @@ asio::awaitable<void> Session::handleCancel(const CancelKey& key) {
 asio::awaitable<bool> Session::login() {
   auto& shared = worker_.shared();
   auto deadline = Clock::now() + shared.config.clientLoginTimeout;
-  auto outcome =
-      co_await authenticateClient(worker_, client_, transit_->clientIn, user_, database_, deadline);
+  auto outcome = co_await authenticateClient(worker_, client_, transit_->clientIn, user(),
+                                             database(), deadline);
   if (outcome != AuthOutcome::kAuthenticated) co_return false;
-  if (database_ == kAdminDatabase) {
-    co_await runAdminConsole(worker_, client_, transit_->clientIn, user_);
+  if (database() == kAdminDatabase) {
+    co_await runAdminConsole(worker_, client_, transit_->clientIn, user());
     co_return false;
   }
   // Read once per session (after authentication, which may have recovered
   // SCRAM keys), not once per transaction.
-  credentials_ = shared.users.credentials(user_);
+  credentials_ = shared.users.credentials(user());
   routing_ = routingActive();
   shardFences_.resize(shared.shardGroups.size());
   // A server connection first, in both modes: its ParameterStatus set is the
@@ -448,7 +459,7 @@ asio::awaitable<bool> Session::login() {
   if (!sessionMode) releaseServer();
   if (co_await runtime::writeAll(client_, welcome)) co_return false;
   idleSince_ = Clock::now();
-  spdlog::debug("client {} logged in as {} to {}", peer(), user_, database_);
+  spdlog::debug("client {} logged in as {} to {}", peer(), user(), database());
   co_return true;
 }
 
@@ -595,7 +606,7 @@ void Session::activateServer() {
 // database strings costs about 100 instructions).
 pool::ServerPool& Session::poolOn(int node) {
   if (transit_->lastPool == nullptr || transit_->lastPoolNode != node) {
-    transit_->lastPool = &worker_.poolFor(user_, database_, node);
+    transit_->lastPool = &worker_.poolFor(user(), database(), node);
     transit_->lastPoolNode = node;
   }
   return *transit_->lastPool;
@@ -927,7 +938,7 @@ Session::BatchRoute Session::routeStatement(std::string_view text,
 const shard::ShardRoutes* Session::shardRoutes() {
   const auto* map = transactionMode() ? worker_.shardMap() : nullptr;
   if (map == nullptr || tracker_->mayHaveChanged("search_path")) return nullptr;
-  return map->find(database_);
+  return map->find(database());
 }
 
 // The group that owns the key's row, or -1 (the coordinator decides).

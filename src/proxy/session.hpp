@@ -71,8 +71,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   [[nodiscard]] SessionState state() const { return state_; }
   [[nodiscard]] bool parked() const { return parked_; }
-  [[nodiscard]] const std::string& user() const { return user_; }
-  [[nodiscard]] const std::string& database() const { return database_; }
+  // Empty until the startup packet has come.
+  [[nodiscard]] const std::string& user() const;
+  [[nodiscard]] const std::string& database() const;
   [[nodiscard]] std::string peer() const;
   // "TLSv1.3/TLS_AES_256_GCM_SHA384" for a TLS client, else empty.
   [[nodiscard]] const std::string& tls() const { return client_.tlsDescription(); }
@@ -215,8 +216,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Worker& worker_;
   std::size_t workerSlot_ = 0;  // index in the worker's list of sessions
   runtime::ClientStream client_;
-  std::string user_;
-  std::string database_;
+  // {user, database} from the startup packet, shared like the rest
+  // (ParameterSets); in transaction mode also what servers start with.
+  std::shared_ptr<const pool::Parameters> identity_;
   // Shared with the worker's other clients that sent the same (ParameterSets).
   std::shared_ptr<const pool::Parameters> startupParameters_;
   std::shared_ptr<const pool::Parameters> serverStartup_;  // what its server connections start with
