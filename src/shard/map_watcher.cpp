@@ -333,13 +333,15 @@ Result<MapWatcher::CatalogRead> MapWatcher::readCatalog(cluster::PgConnection& c
       if (!loaded) return loaded.error();
       defaults = std::move(*loaded);
     }
-    CatalogRead read{.routes = compileRoutes(*tables, options_.groups, defaults),
-                     .readAt = clock->text(0, "read_at")};
-    if (auto estimated = addRowEstimates(conn, read.routes); !estimated) return estimated.error();
+    CatalogRead catalog{.routes = compileRoutes(*tables, options_.groups, defaults),
+                        .readAt = clock->text(0, "read_at")};
+    if (auto estimated = addRowEstimates(conn, catalog.routes); !estimated) {
+      return estimated.error();
+    }
     auto operations = loadOperations(conn);
     if (!operations) return operations.error();
-    read.operations = std::move(*operations);
-    return read;
+    catalog.operations = std::move(*operations);
+    return catalog;
   }();
   auto ended = conn.execute(read ? "COMMIT" : "ROLLBACK");
   if (!read) return read;

@@ -91,8 +91,9 @@ TEST(CancelRegistry, FindsRaceAttachAndDetach) {
   std::atomic<bool> done{false};
   std::thread finder([&] {
     while (!done.load()) {
-      if (auto found = registry.find(registration.key))
+      if (auto found = registry.find(registration.key)) {
         EXPECT_EQ(found->backendSecret, 7 * found->backendPid);
+      }
     }
   });
   for (int i = 1; i <= 20000; ++i) {
