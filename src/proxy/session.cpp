@@ -1,6 +1,9 @@
 // The client session: see session.hpp.
 #include "proxy/session.hpp"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "pool/server_connection.hpp"
@@ -147,17 +150,34 @@ const std::string& Session::database() const {
 // keeps no copy; "?" once the socket is closed.
 std::string Session::peer() const {
   std::error_code ec;
-  auto endpoint = client_.socket().remote_endpoint(ec);
+  asio::ip::tcp::endpoint endpoint;
+  if (parked_) {  // asio does not have the socket
+    socklen_t length = endpoint.capacity();
+    if (::getpeername(parkedFd_, endpoint.data(), &length) != 0) return "?";
+    endpoint.resize(length);
+  } else {
+    endpoint = client_.socket().remote_endpoint(ec);
+  }
   return ec ? "?" : endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
 
 Session::~Session() {
   worker_.removeSession(this);
+  // Parked when its io_context is destroyed: the kernel takes the fd out
+  // of the lot's set as it closes.
+  if (parkedFd_ >= 0) ::close(parkedFd_);
   if (cancel_.slot) worker_.shared().cancels.remove(cancel_.key);
 }
 
 void Session::abort() {
   closing_ = true;
+  if (std::exchange(parked_, false)) {
+    // No coroutine runs to see the close: the session ends here, once the
+    // caller (who may be going through the worker's sessions) is done.
+    (void)leaveLot(/*reopen=*/false);
+    asio::post(client_.get_executor(), [self = std::move(parkedSelf_)] { self->endSession(); });
+    return;
+  }
   std::error_code ignored;
   client_.socket().shutdown(asio::socket_base::shutdown_both, ignored);
   client_.socket().close(ignored);
@@ -187,6 +207,16 @@ void Session::enforceIdleTimeouts(Clock::time_point now) {
   bool inTransaction = txStatus_ != protocol::TransactionStatus::kIdle;
   auto limit = inTransaction ? config.idleTransactionTimeout : config.clientIdleTimeout;
   if (limit.count() <= 0 || now - idleSince_ < limit) return;
+  auto self = shared_from_this();
+  // A parked client has no relay to end it once the error is written.
+  bool parked = std::exchange(parked_, false);
+  if (parked) {
+    parkedSelf_.reset();
+    if (leaveLot(/*reopen=*/true)) {
+      endSession();
+      return;
+    }
+  }
   closing_ = true;  // once
   // PostgreSQL's own codes for its idle_in_transaction_session_timeout and
   // idle_session_timeout, so clients handle them the same way.
@@ -198,7 +228,9 @@ void Session::enforceIdleTimeouts(Clock::time_point now) {
                                         "(client_idle_timeout)");
   // The handler keeps the session alive until the error is written.
   asio::co_spawn(client_.get_executor(), std::move(ending),
-                 [self = shared_from_this()](const std::exception_ptr&) {});
+                 [self = std::move(self), parked](const std::exception_ptr&) {
+                   if (parked) self->endSession();
+                 });
 }
 
 asio::awaitable<void> Session::endIdle(std::string_view sqlState, std::string message) {
@@ -244,21 +276,53 @@ void Session::parkIfIdle(Clock::time_point now) {
   client_.socket().cancel(ignored);  // clientLoop's read ends with operation_aborted
 }
 
-// The reactor keeps the edge mark across the switch: bytes that came
-// since the cancelled wait end this one at once.
+// Bytes that came since the cancelled read wake the lot at once: it
+// watches level-triggered.
 void Session::waitParked() {
   transit_.reset();  // the coroutines have ended: nothing refers to it
   if (tracker_ && tracker_->pristine()) {
     tracker_.reset();
     rebuildTracker_ = true;
   }
-  runtime::onReadable(client_.socket(),
-                      runtime::readableHandler<Session, &Session::unpark>(shared_from_this()));
+  auto& socket = client_.socket();
+  std::error_code ec;
+  bool v6 = socket.local_endpoint(ec).protocol() == asio::ip::tcp::v6();
+  int fd = ec ? -1 : socket.release(ec);
+  if (!ec) ec = worker_.parkingLot().park(fd, this);
+  if (ec) {  // run()'s or unpark()'s completion ends the session
+    spdlog::warn("client {}@{}: cannot park its idle connection: {}", user(), database(),
+                 ec.message());
+    if (fd >= 0) ::close(fd);
+    parked_ = false;
+    return;
+  }
+  parkedFd_ = fd;
+  parkedV6_ = v6;
+  parkedSelf_ = shared_from_this();
 }
 
-void Session::unpark(std::error_code ec) {
+void Session::wakeParked(void* session) {
+  static_cast<Session*>(session)->unpark();
+}
+
+std::error_code Session::leaveLot(bool reopen) {
+  worker_.parkingLot().leave(parkedFd_, this);
+  int fd = std::exchange(parkedFd_, -1);
+  std::error_code ec;
+  if (reopen) {
+    client_.socket().assign(parkedV6_ ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
+    if (!ec) return ec;
+    spdlog::warn("client {}@{}: cannot watch its connection again: {}", user(), database(),
+                 ec.message());
+  }
+  ::close(fd);
+  return ec ? ec : asio::error::operation_aborted;
+}
+
+void Session::unpark() {
+  auto self = std::move(parkedSelf_);  // the relay's completion holds it from here
   parked_ = false;
-  if (ec) {  // closed while parked (an idle timeout, a shutdown)
+  if (leaveLot(/*reopen=*/true)) {
     endSession();
     return;
   }
@@ -267,7 +331,7 @@ void Session::unpark(std::error_code ec) {
     tracker_ = std::make_unique<StateTracker>(startupSettings(*startupParameters_).value());
   }
   transit_ = std::make_unique<Transit>();
-  client_.setMaybeUnread(true);  // the wait took the edge: read before waiting again
+  client_.setMaybeUnread(true);  // asio saw no edge for what woke the lot: read first
   asio::co_spawn(client_.get_executor(), relay(),
                  [self = shared_from_this()](const std::exception_ptr&) {
                    if (!self->parked_) self->endSession();

@@ -60,8 +60,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // idle_transaction_timeout inside a transaction) with PostgreSQL's error.
   void enforceIdleTimeouts(std::chrono::steady_clock::time_point now);
   // Worker maintenance: a client that has waited at least kParkAfter with
-  // nothing in flight and no server gives up its coroutines; one reactor
-  // wait stands in for them and starts the relay again when it speaks.
+  // nothing in flight and no server gives up its coroutines and its place
+  // in asio's reactor; the worker's parking lot watches its socket and
+  // starts the relay again when it speaks.
   void parkIfIdle(std::chrono::steady_clock::time_point now);
   static constexpr std::chrono::seconds kParkAfter{1};
 
@@ -168,7 +169,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void trackServerMessage(char type, const protocol::Frame& frame);
   asio::awaitable<void> relay();
   void waitParked();
-  void unpark(std::error_code ec);
+  void unpark();
+  // The parking lot's wake (Worker::parkingLot).
+  static void wakeParked(void* session);
+  // Ends parking: the socket out of the lot and back in asio (`reopen`),
+  // or closed; an error when it could not be reopened (and is closed).
+  std::error_code leaveLot(bool reopen);
   void endSession();
   asio::awaitable<void> clientLoop();
   // `inClientLoop`: the reply to a lone batch, read by clientLoop itself;
@@ -241,7 +247,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool relaying_ = false;        // login is over: a read of an attachment may be retried
   bool awaitingClient_ = false;  // clientLoop waits for the client's next bytes
   bool parkRequested_ = false;   // parkIfIdle cancelled that wait
-  bool parked_ = false;          // no coroutine runs: a reactor wait holds the session
+  bool parked_ = false;          // no coroutine runs: the worker's parking lot has the socket
+  bool parkedV6_ = false;        // the parked socket's protocol, to give it back to asio
+  int parkedFd_ = -1;            // the socket while asio does not have it
+  // While parked, nothing else owns the session: it owns itself until it
+  // leaves the lot.
+  std::shared_ptr<Session> parkedSelf_;
 
   // Read routing (transaction mode with load balancing; see router.hpp).
   // The attachment's node is counted in Worker::routedNow while attached.

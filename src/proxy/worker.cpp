@@ -35,6 +35,7 @@ std::shared_ptr<const cluster::Topology> uncheckedTopology(
 Worker::Worker(ProxyShared& shared, int index)
     : shared_(shared),
       index_(index),
+      parkingLot_(io_, &Session::wakeParked),
       routedNow_(shared.nodeCount(), 0),
       routedTotal_(shared.nodeCount(), 0),
       queriesTotal_(shared.nodeCount(), 0),

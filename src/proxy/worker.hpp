@@ -27,6 +27,7 @@
 #include "pool/server_pool.hpp"
 #include "proxy/pool_snapshot.hpp"
 #include "proxy/shared_state.hpp"
+#include "runtime/parking_lot.hpp"
 #include "sql/classifier.hpp"
 
 namespace pgswarm::proxy {
@@ -116,6 +117,8 @@ class Worker {
   [[nodiscard]] pool::ServerPool& authQueryPool();
   void addSession(Session* session);
   void removeSession(Session* session);
+  // Where parked clients' sockets wait (Session::parkIfIdle).
+  [[nodiscard]] runtime::ParkingLot& parkingLot() { return parkingLot_; }
 
   // Operator views. Both run `work` on this worker's own thread, so they
   // read its pools and sessions without a lock, and call `done` there; a
@@ -146,6 +149,7 @@ class Worker {
   asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::steady_timer maintenance_{io_};
+  runtime::ParkingLot parkingLot_;
   // Unordered; each session knows its index (Session::workerSlot_), so
   // removal swaps the last one in: a pointer per client, no tree node.
   std::vector<Session*> sessions_;

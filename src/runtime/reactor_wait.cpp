@@ -60,18 +60,14 @@ struct SocketInternals : asio::basic_socket<Protocol, Executor> {
 
 // A read-side reactor operation that does no I/O: "performed" means an edge
 // came (or had come), and done_and_exhausted makes the reactor forget it,
-// so the next wait waits for a new one.
-// A coroutine's wait (kRecycled) comes from asio's per-thread recycling
-// cache: it is freed before its handler runs, so the next wait takes the
-// same block back. A parked client's wait lasts, and the cache hands out
-// blocks first made for larger operations (an accept is 336 bytes): it gets
-// a block of its own size instead.
-template <typename Handler, bool kRecycled>
+// so the next wait waits for a new one. It comes from asio's per-thread
+// recycling cache: it is freed before its handler runs, so the next wait
+// takes the same block back.
+template <typename Handler>
 class EdgeWait final : public asio::detail::reactor_op {
  public:
   static EdgeWait* make(Handler handler) {
-    void* block = kRecycled ? asio::recycling_allocator<EdgeWait>().allocate(1)
-                            : ::operator new(sizeof(EdgeWait));
+    void* block = asio::recycling_allocator<EdgeWait>().allocate(1);
     return ::new (block) EdgeWait(std::move(handler));
   }
 
@@ -81,11 +77,7 @@ class EdgeWait final : public asio::detail::reactor_op {
         handler_(std::move(handler)) {}
   static void destroy(EdgeWait* op) {
     op->~EdgeWait();
-    if constexpr (kRecycled) {
-      asio::recycling_allocator<EdgeWait>().deallocate(op, 1);
-    } else {
-      ::operator delete(op);
-    }
+    asio::recycling_allocator<EdgeWait>().deallocate(op, 1);
   }
 
   static status perform(reactor_op* /*base*/) { return done_and_exhausted; }
@@ -158,14 +150,9 @@ ReadableWait awaitReadableOn(Socket& socket) {
   auto token = asio::experimental::as_tuple(asio::use_awaitable);
   return asio::async_initiate<decltype(token), void(std::error_code)>(
       [&socket](auto handler) {
-        startEdgeWait(socket, EdgeWait<decltype(handler), true>::make(std::move(handler)));
+        startEdgeWait(socket, EdgeWait<decltype(handler)>::make(std::move(handler)));
       },
       token);
-}
-
-template <typename Socket>
-void onReadableOn(Socket& socket, ReadableHandler handler) {
-  startEdgeWait(socket, EdgeWait<ReadableHandler, false>::make(std::move(handler)));
 }
 
 template <typename Socket>
@@ -194,12 +181,6 @@ ReadableWait awaitReadableOn(Socket& socket) {
 }
 
 template <typename Socket>
-void onReadableOn(Socket& socket, ReadableHandler handler) {
-  socket.async_wait(Socket::wait_read,
-                    [handler = std::move(handler)](const std::error_code& ec) { handler(ec); });
-}
-
-template <typename Socket>
 bool sawNothingOn(Socket& /*socket*/) {
   return false;
 }
@@ -212,12 +193,6 @@ ReadableWait awaitReadable(asio::ip::tcp::socket& socket) {
 }
 ReadableWait awaitReadable(asio::generic::stream_protocol::socket& socket) {
   return awaitReadableOn(socket);
-}
-void onReadable(asio::ip::tcp::socket& socket, ReadableHandler handler) {
-  onReadableOn(socket, std::move(handler));
-}
-void onReadable(asio::generic::stream_protocol::socket& socket, ReadableHandler handler) {
-  onReadableOn(socket, std::move(handler));
 }
 bool reactorSawNothing(asio::ip::tcp::socket& socket) {
   return sawNothingOn(socket);

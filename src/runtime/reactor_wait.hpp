@@ -17,7 +17,6 @@
 #pragma once
 
 #include <cstddef>
-#include <memory>
 #include <span>
 #include <system_error>
 #include <tuple>
@@ -45,27 +44,6 @@ inline constexpr bool kEdgeWaits = false;
 using ReadableWait = asio::awaitable<std::tuple<std::error_code>>;
 [[nodiscard]] ReadableWait awaitReadable(asio::ip::tcp::socket& socket);
 [[nodiscard]] ReadableWait awaitReadable(asio::generic::stream_protocol::socket& socket);
-
-// The same wait for code that holds no coroutine while it waits (a parked
-// idle client): `handler` is called once, on the socket's executor, with
-// no error when the socket is readable or hung up, operation_aborted when
-// it is cancelled or closed; never when the io_context is destroyed first.
-// `owner` stays alive until then. No allocation beside the wait's own: a
-// parked client holds nothing else for it (a std::function would put a
-// lambda holding a shared_ptr on the heap).
-struct ReadableHandler {
-  std::shared_ptr<void> owner;
-  void (*call)(void* owner, std::error_code ec) = nullptr;
-  void operator()(std::error_code ec) const { call(owner.get(), ec); }
-};
-// A handler that calls owner->*Member(ec).
-template <typename T, void (T::*Member)(std::error_code)>
-[[nodiscard]] ReadableHandler readableHandler(std::shared_ptr<T> owner) {
-  return {std::move(owner),
-          [](void* object, std::error_code ec) { (static_cast<T*>(object)->*Member)(ec); }};
-}
-void onReadable(asio::ip::tcp::socket& socket, ReadableHandler handler);
-void onReadable(asio::generic::stream_protocol::socket& socket, ReadableHandler handler);
 
 // True when the reactor has seen nothing arrive on `socket` (no bytes, no
 // hang-up) since the last awaitReadable ended: the socket is quiet as far

@@ -138,64 +138,6 @@ TEST_F(ReactorWaitTest, CancelAbortsTheWait) {
   cancelAPendingWait();
 }
 
-// What a handler wait reported, held by the wait like a parked session.
-struct Outcome {
-  std::optional<std::error_code> ec;
-  void record(std::error_code error) { ec = error; }
-};
-
-// A parked idle client: its coroutine's wait is cancelled, then a handler
-// waits in its place; bytes that come before or after the switch end it.
-class HandlerWaitTest : public ReactorWaitTest {
- protected:
-  void switchWaits(bool bytesBeforeSwitch) {
-    cancelAPendingWait();
-    if (bytesBeforeSwitch) {
-      peerSends("x");
-      pollAWhile();
-    }
-    auto handled = std::make_shared<Outcome>();
-    onReadable(ours_, readableHandler<Outcome, &Outcome::record>(handled));
-    pollAWhile();
-    if (!bytesBeforeSwitch) {
-      EXPECT_FALSE(handled->ec) << "the handler ran with nothing to read";
-      peerSends("x");
-    }
-    auto until = std::chrono::steady_clock::now() + 2s;
-    while (!handled->ec && std::chrono::steady_clock::now() < until) io_.run_for(5ms);
-    ASSERT_TRUE(handled->ec);
-    EXPECT_FALSE(*handled->ec);
-    EXPECT_EQ(handled.use_count(), 1) << "the wait still holds its owner";
-    ByteBuffer buffer;
-    EXPECT_EQ(recvNow(ours_.native_handle(), buffer, ByteBuffer::kChunk).ec, std::error_code{});
-    EXPECT_EQ(buffer.size(), 1U);
-  }
-};
-
-TEST_F(HandlerWaitTest, TakesOverAndEndsWhenBytesComeAfterTheSwitch) {
-  if (!kEdgeWaits) GTEST_SKIP() << "asio's own waits in this build";
-  switchWaits(false);
-}
-
-TEST_F(HandlerWaitTest, TakesOverAndEndsAtOnceWhenBytesCameDuringTheSwitch) {
-  if (!kEdgeWaits) GTEST_SKIP() << "asio's own waits in this build";
-  switchWaits(true);
-}
-
-TEST_F(ReactorWaitTest, ClosingTheSocketAbortsAHandlerWait) {
-  prime();
-  auto handled = std::make_shared<Outcome>();
-  onReadable(ours_, readableHandler<Outcome, &Outcome::record>(handled));
-  pollAWhile();
-  EXPECT_FALSE(handled->ec);
-  EXPECT_EQ(handled.use_count(), 2) << "the pending wait keeps its owner alive";
-  ours_.close();
-  auto until = std::chrono::steady_clock::now() + 2s;
-  while (!handled->ec && std::chrono::steady_clock::now() < until) io_.run_for(5ms);
-  ASSERT_TRUE(handled->ec);
-  EXPECT_EQ(*handled->ec, make_error_code(asio::error::operation_aborted));
-}
-
 TEST_F(ReactorWaitTest, SawNothingOnlyWhileNothingCame) {
   if (!kEdgeWaits) GTEST_SKIP() << "asio's own waits in this build";
   prime();
