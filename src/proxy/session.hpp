@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
@@ -37,7 +38,7 @@ namespace pgswarm::proxy {
 
 class Worker;
 
-enum class SessionState {
+enum class SessionState : std::uint8_t {
   kLogin,    // startup and authentication
   kIdle,     // logged in, no server attached (transaction mode between transactions)
   kWaiting,  // waiting for a server connection
@@ -220,7 +221,6 @@ class Session : public std::enable_shared_from_this<Session> {
 
   friend class Worker;  // keeps workerSlot_
   Worker& worker_;
-  std::size_t workerSlot_ = 0;  // index in the worker's list of sessions
   runtime::ClientStream client_;
   // {user, database} from the startup packet, shared like the rest
   // (ParameterSets); in transaction mode also what servers start with.
@@ -232,27 +232,31 @@ class Session : public std::enable_shared_from_this<Session> {
   // session state (see state_tracker.hpp). A parked client drops a
   // pristine one and builds it again from its startup parameters.
   std::unique_ptr<StateTracker> tracker_;
-  bool rebuildTracker_ = false;
   std::shared_ptr<const pool::ServerCredentials> credentials_;  // the user's, shared
   CancelRegistry::Registration cancel_;                         // slot empty until login succeeds
-  SessionState state_ = SessionState::kLogin;
   const std::chrono::steady_clock::time_point connectedAt_ = std::chrono::steady_clock::now();
-  protocol::TransactionStatus txStatus_ = protocol::TransactionStatus::kIdle;
-  bool closing_ = false;
   // Since when the session waits for the client (ReadyForQuery sent).
   std::chrono::steady_clock::time_point idleSince_ = std::chrono::steady_clock::now();
   // Transaction mode: the client's named statements, made at its first.
   std::unique_ptr<ClientStatements> clientStatements_;
-  bool namedStatementsSeen_ = false;
-  bool relaying_ = false;        // login is over: a read of an attachment may be retried
-  bool awaitingClient_ = false;  // clientLoop waits for the client's next bytes
-  bool parkRequested_ = false;   // parkIfIdle cancelled that wait
-  bool parked_ = false;          // no coroutine runs: the worker's parking lot has the socket
-  bool parkedV6_ = false;        // the parked socket's protocol, to give it back to asio
-  int parkedFd_ = -1;            // the socket while asio does not have it
   // While parked, nothing else owns the session: it owns itself until it
   // leaves the lot.
   std::shared_ptr<Session> parkedSelf_;
+  // The small fields together, so that no padding comes between them.
+  std::uint32_t workerSlot_ = 0;  // index in the worker's list of sessions
+  int parkedFd_ = -1;             // the socket while asio does not have it
+  SessionState state_ = SessionState::kLogin;
+  protocol::TransactionStatus txStatus_ = protocol::TransactionStatus::kIdle;
+  bool closing_ = false;
+  bool rebuildTracker_ = false;  // the tracker was dropped while parked: make it on wake
+  bool namedStatementsSeen_ = false;
+  bool relaying_ = false;           // login is over: a read of an attachment may be retried
+  bool awaitingClient_ = false;     // clientLoop waits for the client's next bytes
+  bool parkRequested_ = false;      // parkIfIdle cancelled that wait
+  bool parked_ = false;             // no coroutine runs: the worker's parking lot has the socket
+  bool parkedV6_ = false;           // the parked socket's protocol, to give it back to asio
+  bool routing_ = false;            // routingActive(), fixed at login
+  bool readOnlyByDefault_ = false;  // the client's default_transaction_read_only
 
   // Read routing (transaction mode with load balancing; see router.hpp).
   // The attachment's node is counted in Worker::routedNow while attached.
@@ -271,8 +275,6 @@ class Session : public std::enable_shared_from_this<Session> {
     int node_ = -1;
   };
   WriteFence fence_;
-  bool routing_ = false;                 // routingActive(), fixed at login
-  bool readOnlyByDefault_ = false;       // the client's default_transaction_read_only
   std::vector<WriteFence> shardFences_;  // read-your-writes per shard group
   // As the server reports them (Worker::encodingName: equal names, equal
   // pointers): text keys are hashed as sent only when the two agree.

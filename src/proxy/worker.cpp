@@ -149,7 +149,7 @@ void Worker::join() {
 }
 
 void Worker::addSession(Session* session) {
-  session->workerSlot_ = sessions_.size();
+  session->workerSlot_ = static_cast<std::uint32_t>(sessions_.size());
   sessions_.push_back(session);
 }
 
@@ -332,7 +332,8 @@ WorkerSnapshot Worker::snapshotInLoop() const {
 asio::awaitable<void> Worker::acceptLoop() {
   for (;;) {
     std::error_code ec;
-    auto socket = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    auto socket =
+        co_await acceptor_.async_accept(io_, asio::redirect_error(asio::use_awaitable, ec));
     if (stopping_) co_return;
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;

@@ -6,7 +6,7 @@
 
 namespace pgswarm::runtime {
 
-class ClientStream : public TlsStream<asio::ip::tcp::socket> {
+class ClientStream : public TlsStream<Socket> {
  public:
   using TlsStream::TlsStream;
 

@@ -188,13 +188,13 @@ bool sawNothingOn(Socket& /*socket*/) {
 }  // namespace
 #endif
 
-ReadableWait awaitReadable(asio::ip::tcp::socket& socket) {
+ReadableWait awaitReadable(Socket& socket) {
   return awaitReadableOn(socket);
 }
 ReadableWait awaitReadable(asio::generic::stream_protocol::socket& socket) {
   return awaitReadableOn(socket);
 }
-bool reactorSawNothing(asio::ip::tcp::socket& socket) {
+bool reactorSawNothing(Socket& socket) {
   return sawNothingOn(socket);
 }
 bool reactorSawNothing(asio::generic::stream_protocol::socket& socket) {

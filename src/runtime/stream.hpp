@@ -16,7 +16,6 @@
 
 namespace pgswarm::runtime {
 
-using Socket = asio::ip::tcp::socket;
 // A connection to a PostgreSQL server: TCP, or the server's unix socket
 // when it runs on the same host (cheaper per message than TCP loopback).
 using ServerSocket = asio::generic::stream_protocol::socket;

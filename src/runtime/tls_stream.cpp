@@ -23,7 +23,7 @@ asio::awaitable<std::error_code> TlsStream<Socket>::handshake(
   co_return std::error_code{};
 }
 
-template class TlsStream<asio::ip::tcp::socket>;
+template class TlsStream<Socket>;
 template class TlsStream<asio::generic::stream_protocol::socket>;
 
 }  // namespace pgswarm::runtime

@@ -15,6 +15,8 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 
+#include "runtime/reactor_wait.hpp"
+
 namespace pgswarm::runtime {
 
 template <typename Socket>
@@ -103,7 +105,7 @@ class TlsStream {
 };
 
 // The socket kinds used, instantiated in tls_stream.cpp.
-extern template class TlsStream<asio::ip::tcp::socket>;
+extern template class TlsStream<Socket>;
 extern template class TlsStream<asio::generic::stream_protocol::socket>;
 
 }  // namespace pgswarm::runtime

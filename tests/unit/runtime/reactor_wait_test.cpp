@@ -24,7 +24,7 @@ class ReactorWaitTest : public ::testing::Test {
   void SetUp() override {
     tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
     peer_.connect(acceptor.local_endpoint());
-    ours_ = acceptor.accept();
+    ours_ = acceptor.accept(io_);
   }
 
   // Starts a wait on ours_; `done` and `result` are set when it ends.
@@ -76,7 +76,7 @@ class ReactorWaitTest : public ::testing::Test {
   // run_for must not stop the loop when no wait is pending.
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   tcp::socket peer_{io_};
-  tcp::socket ours_{io_};
+  Socket ours_{io_};
   bool done_ = false;
   std::error_code result_;
 };

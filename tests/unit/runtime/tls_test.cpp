@@ -162,12 +162,12 @@ TEST(TlsContext, RefusesMissingFilesOpenKeysAndMismatches) {
   EXPECT_TRUE(makeTlsServerContext(files).ok());
 }
 
-// A connected pair of TCP sockets on loopback.
-std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket> socketPair(asio::io_context& io) {
+// A connected pair of TCP sockets on loopback: the pool's end, the client's.
+std::pair<Socket, asio::ip::tcp::socket> socketPair(asio::io_context& io) {
   asio::ip::tcp::acceptor acceptor(io, {asio::ip::address_v4::loopback(), 0});
   asio::ip::tcp::socket client(io);
   client.connect(acceptor.local_endpoint());
-  return {acceptor.accept(), std::move(client)};
+  return {acceptor.accept(io), std::move(client)};
 }
 
 TEST(ClientStream, TlsHandshakeAndDataBothWays) {
