@@ -144,13 +144,20 @@ ClientAuthMethod fromHba(HbaMethod method) {
   return ClientAuthMethod::kScramSha256;
 }
 
+// What this client must pass: a method and, from hba's clientcert=, a
+// certificate check beside it.
+struct ChosenAuth {
+  ClientAuthMethod method = ClientAuthMethod::kScramSha256;
+  HbaClientCert clientCert = HbaClientCert::kNone;
+};
+
 // The method for this client, or nullopt once a 28000 refusal has been sent.
-asio::awaitable<std::optional<ClientAuthMethod>> chooseMethod(ProxyShared& shared,
-                                                              runtime::ClientStream& socket,
-                                                              const std::string& user,
-                                                              const std::string& database) {
+asio::awaitable<std::optional<ChosenAuth>> chooseMethod(ProxyShared& shared,
+                                                        runtime::ClientStream& socket,
+                                                        const std::string& user,
+                                                        const std::string& database) {
   auto rules = shared.access.current();
-  if (!rules) co_return shared.config.authType;
+  if (!rules) co_return ChosenAuth{.method = shared.config.authType};
   auto address = clientAddress(socket);
   if (!address) co_return std::nullopt;  // the client is already gone
   HbaClient client{.address = *address, .ssl = socket.tls(), .database = database, .user = user};
@@ -165,7 +172,7 @@ asio::awaitable<std::optional<ClientAuthMethod>> chooseMethod(ProxyShared& share
   }
   spdlog::debug("client {} user {} database {}: {}:{} says {}", address->toString(), user, database,
                 rules->source, rule->line, toString(rule->method));
-  co_return fromHba(rule->method);
+  co_return ChosenAuth{.method = fromHba(rule->method), .clientCert = rule->clientCert};
 }
 
 // Runs auth_query on one of the worker's auth_user connections.
@@ -245,6 +252,52 @@ asio::awaitable<AuthOutcome> certificateLogin(runtime::ClientStream& socket,
   co_return AuthOutcome::kAuthenticated;
 }
 
+// clientcert=: checked before the method runs, as PostgreSQL does.
+asio::awaitable<bool> hasRequiredCertificate(runtime::ClientStream& socket,
+                                             const std::string& user) {
+  if (socket.hasVerifiedCertificate()) co_return true;
+  spdlog::info("user \"{}\": no valid client certificate (hba clientcert)", user);
+  co_await sendFatal(socket, protocol::sqlstate::kInvalidAuthorizationSpecification,
+                     "connection requires a valid client certificate");
+  co_return false;
+}
+
+// clientcert=verify-full: checked once the method has passed, before
+// AuthenticationOk. The client hears the method's own failure, as from
+// PostgreSQL; the log says why.
+asio::awaitable<AuthOutcome> checkCertificateName(runtime::ClientStream& socket,
+                                                  const std::string& user,
+                                                  ClientAuthMethod method) {
+  if (socket.certificateCommonName() == user) co_return AuthOutcome::kAuthenticated;
+  spdlog::info(
+      "certificate validation (clientcert=verify-full) failed for user \"{}\": CN mismatch", user);
+  if (method == ClientAuthMethod::kTrust) {
+    co_await sendFatal(socket, protocol::sqlstate::kInvalidAuthorizationSpecification,
+                       "certificate authentication failed for user \"" + user + "\"");
+  } else {
+    co_await sendFatal(socket, protocol::sqlstate::kInvalidPassword,
+                       "password authentication failed for user \"" + user + "\"");
+  }
+  co_return AuthOutcome::kRejected;
+}
+
+asio::awaitable<AuthOutcome> runMethod(Worker& worker, runtime::ClientStream& socket,
+                                       runtime::ByteBuffer& input, const std::string& user,
+                                       ClientAuthMethod method, Clock::time_point deadline) {
+  auto& shared = worker.shared();
+  if (method == ClientAuthMethod::kTrust) co_return AuthOutcome::kAuthenticated;
+  if (method == ClientAuthMethod::kCert) co_return co_await certificateLogin(socket, user);
+  auto secret = co_await findSecret(worker, user, deadline);
+  // md5 needs an md5 or plaintext secret; with a SCRAM secret (or none, as
+  // with PostgreSQL's default password_encryption) the exchange is SCRAM.
+  if (method == ClientAuthMethod::kMd5 && secret &&
+      auth::kindOf(*secret) != auth::SecretKind::kScram) {
+    co_return co_await md5Exchange(socket, input, user, *secret, shared.users, deadline);
+  }
+  co_return co_await scramExchange(socket, input, user, secret ? &*secret : nullptr, shared.users,
+                                   deadline);
+}
+
 }  // namespace
 
 asio::awaitable<void> sendFatal(runtime::ClientStream& socket, std::string_view sqlState,
@@ -278,20 +331,19 @@ asio::awaitable<AuthOutcome> authenticateClient(Worker& worker, runtime::ClientS
                                                 runtime::ByteBuffer& input, const std::string& user,
                                                 const std::string& database,
                                                 Clock::time_point deadline) {
-  auto& shared = worker.shared();
-  auto method = co_await chooseMethod(shared, socket, user, database);
-  if (!method) co_return AuthOutcome::kRejected;
-  if (*method == ClientAuthMethod::kTrust) co_return AuthOutcome::kAuthenticated;
-  if (*method == ClientAuthMethod::kCert) co_return co_await certificateLogin(socket, user);
-  auto secret = co_await findSecret(worker, user, deadline);
-  // md5 needs an md5 or plaintext secret; with a SCRAM secret (or none, as
-  // with PostgreSQL's default password_encryption) the exchange is SCRAM.
-  if (*method == ClientAuthMethod::kMd5 && secret &&
-      auth::kindOf(*secret) != auth::SecretKind::kScram) {
-    co_return co_await md5Exchange(socket, input, user, *secret, shared.users, deadline);
+  auto chosen = co_await chooseMethod(worker.shared(), socket, user, database);
+  if (!chosen) co_return AuthOutcome::kRejected;
+  bool certificateToo = chosen->clientCert != HbaClientCert::kNone &&
+                        chosen->method != ClientAuthMethod::kCert;  // cert checks its own
+  if (certificateToo && !co_await hasRequiredCertificate(socket, user)) {
+    co_return AuthOutcome::kRejected;
   }
-  co_return co_await scramExchange(socket, input, user, secret ? &*secret : nullptr, shared.users,
-                                   deadline);
+  auto outcome = co_await runMethod(worker, socket, input, user, chosen->method, deadline);
+  if (outcome == AuthOutcome::kAuthenticated && certificateToo &&
+      chosen->clientCert == HbaClientCert::kVerifyFull) {
+    outcome = co_await checkCertificateName(socket, user, chosen->method);
+  }
+  co_return outcome;
 }
 
 }  // namespace pgswarm::proxy

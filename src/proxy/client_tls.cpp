@@ -10,7 +10,8 @@ namespace {
 // What the context depends on, to tell whether RELOAD has anything to do.
 Result<std::string> fingerprint(const PoolConfig& config) {
   std::string all;
-  for (const auto* path : {&config.tlsCertFile, &config.tlsKeyFile, &config.tlsCaFile}) {
+  for (const auto* path :
+       {&config.tlsCertFile, &config.tlsKeyFile, &config.tlsCaFile, &config.tlsCrlFile}) {
     if (path->empty()) continue;
     auto text = readFile(*path);
     if (!text) return text.error();
@@ -39,6 +40,7 @@ Status ClientTls::reload(const PoolConfig& config, bool* changed) {
   auto context = runtime::makeTlsServerContext({.certFile = config.tlsCertFile,
                                                 .keyFile = config.tlsKeyFile,
                                                 .caFile = config.tlsCaFile,
+                                                .crlFile = config.tlsCrlFile,
                                                 .protocols = config.tlsProtocols,
                                                 .ciphers = config.tlsCiphers});
   if (!context) return context.error();

@@ -176,6 +176,33 @@ Result<HbaMethod> method(const Field& field) {
   return makeError("invalid authentication method \"{}\"", token.text);
 }
 
+// NAME=VALUE after the method; clientcert is the one the pool has.
+std::optional<Error> option(const Field& field, HbaRule& rule) {
+  const auto& token = field.front();
+  auto equals = token.text.find('=');
+  if (field.size() != 1 || equals == std::string::npos) {
+    return makeError("authentication option not in name=value format: {}", token.text);
+  }
+  std::string_view name = std::string_view(token.text).substr(0, equals);
+  std::string_view value = std::string_view(token.text).substr(equals + 1);
+  if (name != "clientcert") {
+    return makeError("authentication option \"{}\" is not supported (clientcert)", name);
+  }
+  if (rule.type != HbaConnectionType::kHostSsl) {
+    return makeError("clientcert can only be configured for \"hostssl\" rows");
+  }
+  if (value == "verify-full") {
+    rule.clientCert = HbaClientCert::kVerifyFull;
+  } else if (value == "verify-ca" && rule.method != HbaMethod::kCert) {
+    rule.clientCert = HbaClientCert::kVerifyCa;
+  } else if (value == "verify-ca") {
+    return makeError("clientcert only accepts \"verify-full\" when using \"cert\" authentication");
+  } else {
+    return makeError("invalid value for clientcert: \"{}\"", value);
+  }
+  return std::nullopt;
+}
+
 Result<HbaRule> parseLine(const std::vector<Field>& fields, int line) {
   HbaRule rule{.line = line};
   auto type = connectionType(fields[0]);
@@ -201,9 +228,8 @@ Result<HbaRule> parseLine(const std::vector<Field>& fields, int line) {
   if (rule.method == HbaMethod::kCert && rule.type != HbaConnectionType::kHostSsl) {
     return makeError("cert authentication is only supported on hostssl connections");
   }
-  if (next < fields.size()) {
-    return makeError("authentication options are not supported (\"{}\")",
-                     fields[next].front().text);
+  for (; next < fields.size(); ++next) {
+    if (auto error = option(fields[next], rule)) return *error;
   }
   return rule;
 }

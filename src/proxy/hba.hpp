@@ -26,6 +26,11 @@ enum class HbaConnectionType {
 enum class HbaMethod { kScramSha256, kMd5, kTrust, kReject, kCert };
 [[nodiscard]] const char* toString(HbaMethod method);
 
+// The clientcert= option (hostssl lines): beside the method, the client
+// must present a certificate tls_ca_file verifies (kVerifyCa) whose CN is
+// also the user name (kVerifyFull). The cert method implies kVerifyFull.
+enum class HbaClientCert { kNone, kVerifyCa, kVerifyFull };
+
 // An IPv4 or IPv6 address, network byte order (IPv4 in the first 4 bytes).
 struct IpAddress {
   enum class Family { kV4, kV6 };
@@ -66,6 +71,7 @@ struct HbaRule {
   std::vector<HbaName> users;
   HbaAddress address;
   HbaMethod method = HbaMethod::kScramSha256;
+  HbaClientCert clientCert = HbaClientCert::kNone;
 };
 
 struct HbaRules {
@@ -76,11 +82,11 @@ struct HbaRules {
   [[nodiscard]] bool usesSameHost() const;
 };
 
-// Lines `host|hostssl|hostnossl DATABASE USER ADDRESS [MASK] METHOD`,
+// Lines `host|hostssl|hostnossl DATABASE USER ADDRESS [MASK] METHOD [clientcert=...]`,
 // PostgreSQL's tokenising (blanks separate fields, commas make lists, double
 // quotes protect blanks, commas, '#' and keywords, "" is a quote), '#'
 // comments and blank lines. Anything the pool does not support (local
-// lines, host names, samenet, +role, @file, other methods, options) is an
+// lines, host names, samenet, +role, @file, other methods, other options) is an
 // error naming source and line, never a rule silently skipped.
 [[nodiscard]] Result<HbaRules> parseHba(std::string_view text, std::string_view source);
 

@@ -270,6 +270,11 @@ std::vector<SettingDef> buildDefs() {
        .flag = "tls-ca-file",
        .env = {"PGSWARM_CLIENT_TLS_CA_FILE"},
        .help = "PEM CA bundle: client certificates are asked for and checked against it"},
+      {.key = "pool.tls_crl_file",
+       .flag = "tls-crl-file",
+       .env = {"PGSWARM_CLIENT_TLS_CRL_FILE"},
+       .help = "PEM certificate revocation lists of tls_ca_file's CAs: revoked client "
+               "certificates fail the handshake"},
       {.key = "pool.tls_mode",
        .flag = "tls-mode",
        .env = {"PGSWARM_CLIENT_TLS_SSLMODE"},
@@ -292,6 +297,10 @@ std::vector<SettingDef> buildDefs() {
        .flag = "server-tls-ca-file",
        .help = "PEM root certificates the servers' certificates must chain to (verify-ca, "
                "verify-full)"},
+      {.key = "pool.server_tls_crl_file",
+       .flag = "server-tls-crl-file",
+       .help = "PEM certificate revocation lists of server_tls_ca_file's CAs: a revoked "
+               "server certificate fails verify-ca and verify-full (libpq's sslcrl)"},
       {.key = "pool.server_tls_cert_file",
        .flag = "server-tls-cert-file",
        .help = "PEM certificate (chain) the pool presents to servers that ask for one"},
@@ -349,11 +358,15 @@ Status readTlsSettings(const Settings& settings, PoolConfig& config) {
   config.tlsCertFile = settings.text("pool.tls_cert_file");
   config.tlsKeyFile = settings.text("pool.tls_key_file");
   config.tlsCaFile = settings.text("pool.tls_ca_file");
+  config.tlsCrlFile = settings.text("pool.tls_crl_file");
   config.tlsProtocols = settings.text("pool.tls_protocols");
   config.tlsCiphers = settings.text("pool.tls_ciphers");
   bool haveCert = !config.tlsCertFile.empty() || !config.tlsKeyFile.empty();
   if (haveCert && (config.tlsCertFile.empty() || config.tlsKeyFile.empty())) {
     return makeError("pool.tls_cert_file and pool.tls_key_file must be set together");
+  }
+  if (!config.tlsCrlFile.empty() && config.tlsCaFile.empty()) {
+    return makeError("pool.tls_crl_file needs pool.tls_ca_file (the CAs the lists come from)");
   }
   if (settings.text("pool.tls_mode").empty()) {
     config.tlsMode = haveCert ? ClientTlsMode::kPrefer : ClientTlsMode::kDisable;
@@ -390,6 +403,7 @@ Status readServerTlsSettings(const Settings& settings, PoolConfig& config) {
   if (!mode) return mode.error();
   config.serverTlsMode = *mode;
   config.serverTlsCaFile = settings.text("pool.server_tls_ca_file");
+  config.serverTlsCrlFile = settings.text("pool.server_tls_crl_file");
   config.serverTlsCertFile = settings.text("pool.server_tls_cert_file");
   config.serverTlsKeyFile = settings.text("pool.server_tls_key_file");
   config.serverTlsProtocols = settings.text("pool.server_tls_protocols");
@@ -1104,11 +1118,13 @@ std::vector<std::pair<std::string, std::string>> describeConfig(const PoolConfig
       {"tls_cert_file", config.tlsCertFile},
       {"tls_key_file", config.tlsKeyFile},
       {"tls_ca_file", config.tlsCaFile},
+      {"tls_crl_file", config.tlsCrlFile},
       {"tls_mode", toString(config.tlsMode)},
       {"tls_protocols", config.tlsProtocols},
       {"tls_ciphers", config.tlsCiphers},
       {"server_tls_sslmode", pool::toString(config.serverTlsMode)},
       {"server_tls_ca_file", config.serverTlsCaFile},
+      {"server_tls_crl_file", config.serverTlsCrlFile},
       {"server_tls_cert_file", config.serverTlsCertFile},
       {"server_tls_key_file", config.serverTlsKeyFile},
       {"server_tls_protocols", config.serverTlsProtocols},

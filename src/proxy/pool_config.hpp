@@ -111,7 +111,8 @@ struct PoolConfig {
   // Client-side TLS: cert and key (PEM) turn it on; prefer is then the default mode.
   std::string tlsCertFile;
   std::string tlsKeyFile;
-  std::string tlsCaFile;  // client certificates are asked for and must chain to it (hba cert)
+  std::string tlsCaFile;   // client certificates are asked for and must chain to it (hba cert)
+  std::string tlsCrlFile;  // revoked client certificates (PEM CRLs of tls_ca_file's CAs)
   ClientTlsMode tlsMode = ClientTlsMode::kDisable;
   std::string tlsProtocols = "secure";  // TLS 1.2 and 1.3
   std::string tlsCiphers = "default";   // runtime::kDefaultTlsCiphers
@@ -119,6 +120,7 @@ struct PoolConfig {
   // health checks use the same (libpq sslmode, sslrootcert, sslcert, sslkey).
   pool::SslMode serverTlsMode = pool::SslMode::kPrefer;
   std::string serverTlsCaFile;    // roots for verify-ca / verify-full
+  std::string serverTlsCrlFile;   // revoked server certificates (libpq's sslcrl)
   std::string serverTlsCertFile;  // the pool's own certificate, for servers that ask
   std::string serverTlsKeyFile;
   std::string serverTlsProtocols = "secure";

@@ -12,8 +12,8 @@ namespace {
 Result<std::string> fingerprint(const PoolConfig& config) {
   std::string all = std::string(pool::toString(config.serverTlsMode)) + '\0' +
                     config.serverTlsProtocols + '\0' + config.serverTlsCiphers + '\0';
-  for (const auto* path :
-       {&config.serverTlsCaFile, &config.serverTlsCertFile, &config.serverTlsKeyFile}) {
+  for (const auto* path : {&config.serverTlsCaFile, &config.serverTlsCrlFile,
+                           &config.serverTlsCertFile, &config.serverTlsKeyFile}) {
     all += *path + '\0';
     if (path->empty()) continue;
     auto text = readFile(*path);
@@ -29,6 +29,7 @@ Result<pool::ServerTlsSettings> makeSettings(const PoolConfig& config) {
   bool verifies =
       settings.mode == pool::SslMode::kVerifyCa || settings.mode == pool::SslMode::kVerifyFull;
   auto context = runtime::makeTlsClientContext({.caFile = config.serverTlsCaFile,
+                                                .crlFile = config.serverTlsCrlFile,
                                                 .certFile = config.serverTlsCertFile,
                                                 .keyFile = config.serverTlsKeyFile,
                                                 .protocols = config.serverTlsProtocols,
@@ -73,6 +74,9 @@ cluster::ConnectKeywords libpqTlsKeywords(const PoolConfig& config) {
   bool verifies = config.serverTlsMode == pool::SslMode::kVerifyCa ||
                   config.serverTlsMode == pool::SslMode::kVerifyFull;
   if (verifies) keywords.emplace_back("sslrootcert", config.serverTlsCaFile);
+  if (verifies && !config.serverTlsCrlFile.empty()) {
+    keywords.emplace_back("sslcrl", config.serverTlsCrlFile);
+  }
   if (!config.serverTlsCertFile.empty()) {
     keywords.emplace_back("sslcert", config.serverTlsCertFile);
     keywords.emplace_back("sslkey", config.serverTlsKeyFile);

@@ -19,6 +19,7 @@ std::vector<std::string> settingsNeedingRestart(const PoolConfig& running,
     config.sizes = {};
     config.serverTlsMode = defaults.serverTlsMode;
     config.serverTlsCaFile = defaults.serverTlsCaFile;
+    config.serverTlsCrlFile = defaults.serverTlsCrlFile;
     config.serverTlsCertFile = defaults.serverTlsCertFile;
     config.serverTlsKeyFile = defaults.serverTlsKeyFile;
     config.serverTlsProtocols = defaults.serverTlsProtocols;

@@ -13,10 +13,22 @@ asio::awaitable<std::error_code> ClientStream::startTls(std::shared_ptr<asio::ss
   co_return co_await handshake(asio::ssl::stream_base::server, timeout);
 }
 
+namespace {
+
+// The client's certificate when the handshake verified it, else null.
+X509* verifiedPeer(SSL* ssl) {
+  if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return nullptr;
+  return SSL_get0_peer_certificate(ssl);
+}
+
+}  // namespace
+
+bool ClientStream::hasVerifiedCertificate() const {
+  return verifiedPeer(tlsHandle()) != nullptr;
+}
+
 std::string ClientStream::certificateCommonName() const {
-  SSL* ssl = tlsHandle();
-  if (ssl == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return {};
-  X509* peer = SSL_get0_peer_certificate(ssl);
+  X509* peer = verifiedPeer(tlsHandle());
   if (peer == nullptr) return {};
   char name[256] = {};
   int length =

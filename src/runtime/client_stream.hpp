@@ -16,6 +16,9 @@ class ClientStream : public TlsStream<Socket> {
   [[nodiscard]] asio::awaitable<std::error_code> startTls(
       std::shared_ptr<asio::ssl::context> context, std::chrono::milliseconds timeout);
 
+  // The client presented a certificate the handshake verified against
+  // tls_ca_file (hba clientcert=verify-ca).
+  [[nodiscard]] bool hasVerifiedCertificate() const;
   // The CN of the certificate the client presented, once the handshake
   // verified it against tls_ca_file; empty without one (or without TLS).
   [[nodiscard]] std::string certificateCommonName() const;

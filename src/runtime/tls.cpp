@@ -125,6 +125,21 @@ Status loadRootCertificates(SSL_CTX* native, const std::string& caFile) {
   return Ok{};
 }
 
+// As PostgreSQL's ssl_crl_file: a certificate a list revokes fails
+// verification, and once lists are given every certificate of a chain
+// needs its issuer's (X509_V_FLAG_CRL_CHECK_ALL, as PostgreSQL sets it).
+Status loadRevocationLists(SSL_CTX* native, const std::string& crlFile) {
+  if (crlFile.empty()) return Ok{};
+  if (auto ok = checkReadable("CRL file", crlFile); !ok) return ok.error();
+  X509_STORE* store = SSL_CTX_get_cert_store(native);
+  if (X509_STORE_load_file(store, crlFile.c_str()) != 1) {
+    return makeError("could not load certificate revocation list file \"{}\": {}", crlFile,
+                     openSslReason());
+  }
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  return Ok{};
+}
+
 // TLS 1.2 at least, no compression (CRIME) or renegotiation, and the
 // cipher list for TLS 1.2: what both sides of the pool share.
 Status applyVersionsAndCiphers(SSL_CTX* native, const std::string& protocols,
@@ -163,6 +178,7 @@ Result<std::shared_ptr<asio::ssl::context>> makeTlsServerContext(const TlsServer
     return context;
   }
   if (auto ok = loadRootCertificates(native, files.caFile); !ok) return ok.error();
+  if (auto ok = loadRevocationLists(native, files.crlFile); !ok) return ok.error();
   // As PostgreSQL with ssl_ca_file: clients are asked for a certificate
   // (its CAs named to them), need not send one, and one that does not
   // chain to the CA file fails the handshake. hba's cert method requires one.
@@ -186,6 +202,7 @@ Result<std::shared_ptr<asio::ssl::context>> makeTlsClientContext(const TlsClient
   if (!files.caFile.empty()) {
     if (auto ok = loadRootCertificates(native, files.caFile); !ok) return ok.error();
   }
+  if (auto ok = loadRevocationLists(native, files.crlFile); !ok) return ok.error();
   SSL_CTX_set_verify(native, files.verifyPeer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
   return context;
 }

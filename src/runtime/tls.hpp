@@ -33,6 +33,7 @@ struct TlsServerFiles {
   std::string certFile;  // PEM chain, leaf first
   std::string keyFile;   // PEM private key, not encrypted
   std::string caFile;    // PEM CA bundle: client certificates are asked for and checked; optional
+  std::string crlFile;   // PEM revocation lists of caFile's CAs; optional, with caFile only
   std::string protocols = "secure";
   std::string ciphers = "default";
 };
@@ -51,6 +52,7 @@ struct TlsServerFiles {
 // to check the server's with, and a certificate of its own to present.
 struct TlsClientFiles {
   std::string caFile;    // PEM root certificates; needed for verifyPeer
+  std::string crlFile;   // PEM revocation lists of caFile's CAs; optional
   std::string certFile;  // PEM chain presented to the server; optional
   std::string keyFile;   // its private key (required with certFile)
   std::string protocols = "secure";

@@ -55,6 +55,33 @@ void makeSigned(const std::string& dir, const std::string& ca, const std::string
   ::chmod((base + ".key").c_str(), 0600);
 }
 
+// A revocation list `out`.crl from CA `ca` naming the certificates
+// `revoked` (their `name`.crt in `dir`), made as an operator would.
+void makeCrl(const std::string& dir, const std::string& ca, const std::vector<std::string>& revoked,
+             const std::string& out) {
+  auto base = dir + "/" + out;
+  { std::ofstream(base + ".index"); }
+  {
+    std::ofstream(base + ".cnf") << "[ca]\ndefault_ca = crl\n[crl]\ndatabase = " << base
+                                 << ".index\ndefault_md = sha256\ndefault_crl_days = 2\n";
+  }
+  std::vector<std::string> common{"ca",
+                                  "-config",
+                                  base + ".cnf",
+                                  "-keyfile",
+                                  dir + "/" + ca + ".key",
+                                  "-cert",
+                                  dir + "/" + ca + ".crt"};
+  for (const auto& name : revoked) {
+    auto args = common;
+    args.insert(args.end(), {"-revoke", dir + "/" + name + ".crt"});
+    openssl(args);
+  }
+  auto args = common;
+  args.insert(args.end(), {"-gencrl", "-out", base + ".crl"});
+  openssl(args);
+}
+
 // A pool that may not be able to log in to its server (so PoolProcess's
 // readiness check cannot be used): ready once its port accepts; stopped by
 // PID.
@@ -452,6 +479,92 @@ TEST_F(ServerTls, HbaCertLogsInTheUserTheClientCertificateNames) {
   EXPECT_NE(PQstatus(stranger.get()), CONNECTION_OK);
   EXPECT_TRUE(pool.running());
   EXPECT_EQ(scalar(login("postgres", "client").get(), "SELECT 1"), "1");
+}
+
+// hba's clientcert= beside a password method: verify-full wants a
+// certificate the CA signed whose CN is the user, verify-ca any such
+// certificate; the password is still asked for.
+TEST_F(ServerTls, HbaClientcertAddsACertificateToThePassword) {
+  const auto& dir = pki_->path();
+  makeSigned(dir, "ca", "someone", "/CN=someone", "extendedKeyUsage=clientAuth");
+  TempDir temp;
+  std::string hba = temp.path() + "/hba.conf";
+  {
+    std::ofstream(hba) << "hostssl postgres all 127.0.0.1/32 scram-sha-256 clientcert=verify-full\n"
+                       << "hostssl template1 all 127.0.0.1/32 scram-sha-256 clientcert=verify-ca\n";
+  }
+  BarePool pool(*cluster_, "127.0.0.1:" + std::to_string(cluster_->nodePort(0)),
+                {"--tls-cert-file", dir + "/pool.crt", "--tls-key-file", dir + "/pool.key",
+                 "--tls-ca-file", dir + "/ca.crt", "--hba-file", hba});
+  auto login = [&](const std::string& database, const std::string& password,
+                   const std::string& cert) {
+    std::string tls = "sslmode=verify-full sslrootcert=" + dir + "/ca.crt";
+    if (!cert.empty())
+      tls += " sslcert=" + dir + "/" + cert + ".crt sslkey=" + dir + "/" + cert + ".key";
+    if (cert.empty()) tls += " sslcert=" + dir + "/missing.crt";
+    return rawConnect(pool.port(), "postgres", password, "dbname=" + database + " " + tls);
+  };
+  auto refusal = [](const RawConn& conn) {
+    return PQstatus(conn.get()) == CONNECTION_OK ? std::string("(logged in)")
+                                                 : std::string(PQerrorMessage(conn.get()));
+  };
+  const auto& password = cluster_->password();
+
+  auto good = login("postgres", password, "client");
+  ASSERT_EQ(PQstatus(good.get()), CONNECTION_OK) << PQerrorMessage(good.get()) << pool.log();
+  EXPECT_EQ(scalar(good.get(), "SELECT current_user"), "postgres");
+  EXPECT_TRUE(contains(refusal(login("postgres", password, "")),
+                       "connection requires a valid client certificate"));
+  EXPECT_TRUE(contains(refusal(login("postgres", "wrong", "client")),
+                       "password authentication failed for user \"postgres\""));
+  // The right password and a good certificate that names someone else.
+  EXPECT_TRUE(contains(refusal(login("postgres", password, "someone")),
+                       "password authentication failed for user \"postgres\""));
+  EXPECT_TRUE(
+      contains(pool.log(), "clientcert=verify-full) failed for user \"postgres\": CN mismatch"));
+
+  auto anyName = login("template1", password, "someone");
+  EXPECT_EQ(PQstatus(anyName.get()), CONNECTION_OK) << PQerrorMessage(anyName.get());
+  EXPECT_TRUE(contains(refusal(login("template1", password, "")),
+                       "connection requires a valid client certificate"));
+  EXPECT_TRUE(contains(refusal(login("template1", "wrong", "someone")),
+                       "password authentication failed for user \"postgres\""));
+}
+
+// Revocation lists on both sides: tls_crl_file refuses a client
+// certificate the CA revoked (in the handshake) and takes the others;
+// server_tls_crl_file refuses a server whose certificate is revoked.
+TEST_F(ServerTls, RevokedCertificatesAreRefusedOnBothSides) {
+  const auto& dir = pki_->path();
+  makeSigned(dir, "ca", "revoked", "/CN=postgres", "extendedKeyUsage=clientAuth");
+  makeCrl(dir, "ca", {"revoked", "server"}, "revocations");
+  TempDir temp;
+  std::string hba = temp.path() + "/hba.conf";
+  { std::ofstream(hba) << "hostssl all all 127.0.0.1/32 cert\n"; }
+  BarePool clientSide(
+      *cluster_, "127.0.0.1:" + std::to_string(cluster_->nodePort(0)),
+      {"--tls-cert-file", dir + "/pool.crt", "--tls-key-file", dir + "/pool.key", "--tls-ca-file",
+       dir + "/ca.crt", "--tls-crl-file", dir + "/revocations.crl", "--hba-file", hba});
+  auto login = [&](const std::string& cert) {
+    return rawConnect(clientSide.port(), "postgres", "unused",
+                      "sslmode=verify-full sslrootcert=" + dir + "/ca.crt sslcert=" + dir + "/" +
+                          cert + ".crt sslkey=" + dir + "/" + cert + ".key");
+  };
+  auto good = login("client");
+  ASSERT_EQ(PQstatus(good.get()), CONNECTION_OK) << PQerrorMessage(good.get()) << clientSide.log();
+  auto revoked = login("revoked");
+  EXPECT_NE(PQstatus(revoked.get()), CONNECTION_OK);
+  EXPECT_TRUE(contains(PQerrorMessage(revoked.get()), "certificate revoked"))
+      << PQerrorMessage(revoked.get());
+  EXPECT_TRUE(clientSide.running());
+
+  BarePool serverSide(*cluster_, "127.0.0.1:" + std::to_string(cluster_->nodePort(0)),
+                      {"--server-tls-sslmode", "verify-ca", "--server-tls-ca-file", dir + "/ca.crt",
+                       "--server-tls-crl-file", dir + "/revocations.crl"});
+  auto conn = connectTo(serverSide.port());
+  EXPECT_NE(PQstatus(conn.get()), CONNECTION_OK);
+  EXPECT_TRUE(contains(PQerrorMessage(conn.get()), "certificate revoked"))
+      << PQerrorMessage(conn.get());
 }
 
 // The pool's libpq connections besides the health checks (here the shard

@@ -174,8 +174,10 @@ TEST(Hba, ErrorsNameFileLineAndReason) {
   EXPECT_EQ(errorOf("host all all all peer\n"),
             "hba.conf:1: authentication method \"peer\" is not supported by the pool "
             "(scram-sha-256, md5, trust, reject, cert)");
-  EXPECT_EQ(errorOf("host all all all md5 clientcert=verify-full\n"),
-            "hba.conf:1: authentication options are not supported (\"clientcert=verify-full\")");
+  EXPECT_EQ(errorOf("host all all all md5 map=certmap\n"),
+            "hba.conf:1: authentication option \"map\" is not supported (clientcert)");
+  EXPECT_EQ(errorOf("hostssl all all all md5 clientcert\n"),
+            "hba.conf:1: authentication option not in name=value format: clientcert");
   EXPECT_EQ(errorOf("host all \"alice all all md5\n"), "hba.conf:1: unterminated quoted string");
   EXPECT_EQ(errorOf("host db1,,db2 all all md5\n"), "hba.conf:1: empty name in a list");
   EXPECT_EQ(errorOf("host all all all,10.0.0.1/32 md5\n"),
@@ -191,6 +193,34 @@ TEST(Hba, CertIsForHostsslLinesOnly) {
   EXPECT_EQ(errorOf("hostnossl all all all cert\n"),
             "hba.conf:1: cert authentication is only supported on hostssl connections");
   EXPECT_STREQ(toString(HbaMethod::kCert), "cert");
+}
+
+// PostgreSQL 15's rules for the option: hostssl rows only, verify-ca or
+// verify-full, and cert takes verify-full only (it implies it).
+TEST(Hba, ClientcertAddsACertificateCheckOnHostsslLines) {
+  auto parsed = parseHba(
+      "hostssl all alice all scram-sha-256 clientcert=verify-full\n"
+      "hostssl all bob all md5 clientcert=verify-ca\n"
+      "hostssl all carol all cert clientcert=verify-full\n"
+      "hostssl all dave all trust\n",
+      "hba.conf");
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  ASSERT_EQ(parsed->rules.size(), 4U);
+  EXPECT_EQ(parsed->rules[0].clientCert, HbaClientCert::kVerifyFull);
+  EXPECT_EQ(parsed->rules[0].method, HbaMethod::kScramSha256);
+  EXPECT_EQ(parsed->rules[1].clientCert, HbaClientCert::kVerifyCa);
+  EXPECT_EQ(parsed->rules[1].method, HbaMethod::kMd5);
+  EXPECT_EQ(parsed->rules[2].clientCert, HbaClientCert::kVerifyFull);
+  EXPECT_EQ(parsed->rules[3].clientCert, HbaClientCert::kNone);
+  EXPECT_EQ(errorOf("host all all all md5 clientcert=verify-full\n"),
+            "hba.conf:1: clientcert can only be configured for \"hostssl\" rows");
+  EXPECT_EQ(errorOf("hostnossl all all all md5 clientcert=verify-ca\n"),
+            "hba.conf:1: clientcert can only be configured for \"hostssl\" rows");
+  EXPECT_EQ(errorOf("hostssl all all all cert clientcert=verify-ca\n"),
+            "hba.conf:1: clientcert only accepts \"verify-full\" when using \"cert\" "
+            "authentication");
+  EXPECT_EQ(errorOf("hostssl all all all md5 clientcert=1\n"),
+            "hba.conf:1: invalid value for clientcert: \"1\"");
 }
 
 TEST(Hba, UnsupportedFeaturesAreErrorsNotSkippedLines) {

@@ -244,6 +244,30 @@ TEST(PoolConfig, ServerTlsFromFlagsAndEnvironment) {
   }
 }
 
+TEST(PoolConfig, RevocationListsOnBothSides) {
+  auto config = configWith({{"pool.tls_cert_file", "/c/pool.crt"},
+                            {"pool.tls_key_file", "/c/pool.key"},
+                            {"pool.tls_ca_file", "/c/clients-ca.crt"},
+                            {"pool.tls_crl_file", "/c/clients.crl"},
+                            {"pool.server_tls_sslmode", "verify-ca"},
+                            {"pool.server_tls_ca_file", "/c/root.crt"},
+                            {"pool.server_tls_crl_file", "/c/servers.crl"}});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->tlsCrlFile, "/c/clients.crl");
+  EXPECT_EQ(config->serverTlsCrlFile, "/c/servers.crl");
+  std::map<std::string, std::string> shown;
+  for (const auto& [key, value] : describeConfig(*config)) shown[key] = value;
+  EXPECT_EQ(shown["tls_crl_file"], "/c/clients.crl");
+  EXPECT_EQ(shown["server_tls_crl_file"], "/c/servers.crl");
+  auto listWithoutCa = configWith({{"pool.tls_cert_file", "/c/pool.crt"},
+                                   {"pool.tls_key_file", "/c/pool.key"},
+                                   {"pool.tls_crl_file", "/c/clients.crl"}});
+  ASSERT_FALSE(listWithoutCa.ok());
+  EXPECT_NE(listWithoutCa.error().message.find("pool.tls_crl_file needs pool.tls_ca_file"),
+            std::string::npos)
+      << listWithoutCa.error().message;
+}
+
 TEST(PoolConfig, ServerTlsSettingsThatDoNotFit) {
   auto unknown = configWith({{"pool.server_tls_sslmode", "on"}});
   ASSERT_FALSE(unknown.ok());
