@@ -11,29 +11,6 @@ ParseError Reader::shortInput(std::string_view reason) const {
   return input_ == Input::kStream ? needMore(reason) : malformed(reason);
 }
 
-ParseResult<std::uint8_t> Reader::byte() {
-  if (remaining() < 1) return shortInput("byte past end of input");
-  return std::to_integer<std::uint8_t>(data_[position_++]);
-}
-
-ParseResult<std::int16_t> Reader::int16() {
-  if (remaining() < 2) return shortInput("int16 past end of input");
-  auto value = static_cast<std::uint16_t>((std::to_integer<unsigned>(data_[position_]) << 8) |
-                                          std::to_integer<unsigned>(data_[position_ + 1]));
-  position_ += 2;
-  return static_cast<std::int16_t>(value);
-}
-
-ParseResult<std::int32_t> Reader::int32() {
-  if (remaining() < 4) return shortInput("int32 past end of input");
-  std::uint32_t value = 0;
-  for (std::size_t i = 0; i < 4; ++i) {
-    value = (value << 8) | std::to_integer<std::uint32_t>(data_[position_ + i]);
-  }
-  position_ += 4;
-  return static_cast<std::int32_t>(value);
-}
-
 ParseResult<std::string_view> Reader::cstring() {
   if (remaining() == 0) return shortInput("string without terminator");
   const auto* start = data_.data() + position_;

@@ -37,9 +37,28 @@ class Reader {
       : Reader(asBytes(data), input) {}
   [[nodiscard]] static Reader forBody(Bytes body) { return Reader(body, Input::kBody); }
 
-  [[nodiscard]] ParseResult<std::uint8_t> byte();
-  [[nodiscard]] ParseResult<std::int16_t> int16();
-  [[nodiscard]] ParseResult<std::int32_t> int32();
+  // Inline: every frame header is read with these (a call each cost about
+  // as much as the read).
+  [[nodiscard]] ParseResult<std::uint8_t> byte() {
+    if (remaining() < 1) return shortInput("byte past end of input");
+    return std::to_integer<std::uint8_t>(data_[position_++]);
+  }
+  [[nodiscard]] ParseResult<std::int16_t> int16() {
+    if (remaining() < 2) return shortInput("int16 past end of input");
+    auto value = static_cast<std::uint16_t>((std::to_integer<unsigned>(data_[position_]) << 8) |
+                                            std::to_integer<unsigned>(data_[position_ + 1]));
+    position_ += 2;
+    return static_cast<std::int16_t>(value);
+  }
+  [[nodiscard]] ParseResult<std::int32_t> int32() {
+    if (remaining() < 4) return shortInput("int32 past end of input");
+    std::uint32_t value = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      value = (value << 8) | std::to_integer<std::uint32_t>(data_[position_ + i]);
+    }
+    position_ += 4;
+    return static_cast<std::int32_t>(value);
+  }
   // A NUL-terminated string; the view excludes the terminator.
   [[nodiscard]] ParseResult<std::string_view> cstring();
   // Exactly n bytes, as a view into the input.
