@@ -151,6 +151,20 @@ TEST(SessionPrefilter, OnePassCheckNeverClearsWhatTheLexerFlags) {
   EXPECT_GT(cleared, 1000);  // the check is exercised, not just skipped
 }
 
+// The one-pass check reads sixteen bytes at a time: a name or a second
+// statement at any offset, across any chunk boundary, is still seen.
+TEST(SessionPrefilter, OnePassCheckSeesTriggersAtEveryOffset) {
+  for (std::size_t pad = 0; pad < 40; ++pad) {
+    const std::string before = "SELECT " + std::string(pad, 'x') + " ";
+    for (const char* trigger : {"TEMP", "temp", "pg_advisory_lock(1)", "set_config('a','b',false)",
+                                "1; SET x = 1", "U&\"d\\0061t\""}) {
+      const std::string text = before + trigger + " FROM t";
+      EXPECT_FALSE(detail::plainlyUnaffecting(text)) << text;
+    }
+    EXPECT_TRUE(detail::plainlyUnaffecting(before + "abc FROM t")) << before;
+  }
+}
+
 TEST(SessionPrefilter, OnePassCheckClearsPgbenchTexts) {
   for (const char* text : {
            "SELECT abalance FROM pgbench_accounts WHERE aid = 42;",
