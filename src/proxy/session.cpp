@@ -171,11 +171,12 @@ Session::~Session() {
 
 void Session::abort() {
   closing_ = true;
-  if (std::exchange(parked_, false)) {
+  if (parked_) {
     // No coroutine runs to see the close: the session ends here, once the
     // caller (who may be going through the worker's sessions) is done.
-    (void)leaveLot(/*reopen=*/false);
-    asio::post(client_.get_executor(), [self = std::move(parkedSelf_)] { self->endSession(); });
+    std::error_code ignored;
+    auto self = leaveLot(/*reopen=*/false, ignored);
+    asio::post(client_.get_executor(), [self = std::move(self)] { self->endSession(); });
     return;
   }
   std::error_code ignored;
@@ -209,10 +210,11 @@ void Session::enforceIdleTimeouts(Clock::time_point now) {
   if (limit.count() <= 0 || now - idleSince_ < limit) return;
   auto self = shared_from_this();
   // A parked client has no relay to end it once the error is written.
-  bool parked = std::exchange(parked_, false);
+  bool parked = parked_;
   if (parked) {
-    parkedSelf_.reset();
-    if (leaveLot(/*reopen=*/true)) {
+    std::error_code failed;
+    (void)leaveLot(/*reopen=*/true, failed);
+    if (failed) {
       endSession();
       return;
     }
@@ -305,24 +307,24 @@ void Session::wakeParked(void* session) {
   static_cast<Session*>(session)->unpark();
 }
 
-std::error_code Session::leaveLot(bool reopen) {
+std::shared_ptr<Session> Session::leaveLot(bool reopen, std::error_code& failed) {
   worker_.parkingLot().leave(parkedFd_, this);
+  parked_ = false;
   int fd = std::exchange(parkedFd_, -1);
-  std::error_code ec;
   if (reopen) {
-    client_.socket().assign(parkedV6_ ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, ec);
-    if (!ec) return ec;
+    client_.socket().assign(parkedV6_ ? asio::ip::tcp::v6() : asio::ip::tcp::v4(), fd, failed);
+    if (!failed) return std::move(parkedSelf_);
     spdlog::warn("client {}@{}: cannot watch its connection again: {}", user(), database(),
-                 ec.message());
+                 failed.message());
   }
   ::close(fd);
-  return ec ? ec : asio::error::operation_aborted;
+  return std::move(parkedSelf_);
 }
 
 void Session::unpark() {
-  auto self = std::move(parkedSelf_);  // the relay's completion holds it from here
-  parked_ = false;
-  if (leaveLot(/*reopen=*/true)) {
+  std::error_code failed;
+  auto self = leaveLot(/*reopen=*/true, failed);  // the relay's completion holds it from here
+  if (failed) {
     endSession();
     return;
   }

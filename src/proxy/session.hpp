@@ -174,8 +174,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // The parking lot's wake (Worker::parkingLot).
   static void wakeParked(void* session);
   // Ends parking: the socket out of the lot and back in asio (`reopen`),
-  // or closed; an error when it could not be reopened (and is closed).
-  std::error_code leaveLot(bool reopen);
+  // or closed, and no longer parked. Returns the reference the session held
+  // on itself; `failed` is set when the socket could not be reopened (it is
+  // closed then).
+  std::shared_ptr<Session> leaveLot(bool reopen, std::error_code& failed);
   void endSession();
   asio::awaitable<void> clientLoop();
   // `inClientLoop`: the reply to a lone batch, read by clientLoop itself;
