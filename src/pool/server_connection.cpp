@@ -370,14 +370,16 @@ bool ServerConnection::closedByServer() {
 // One connection and login, in TLS when `useTls` and the server takes it
 // (never over a unix socket); a friend of ServerConnection.
 asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
-                                               const ServerAddress& address, Parameters startup,
+                                               const ServerAddress& address,
+                                               SharedParameters startup,
                                                ServerCredentials credentials,
                                                const ServerTlsSettings& tls, bool useTls,
                                                Clock::time_point deadline);
 
 asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, ServerAddress address,
-                                             Parameters startup, ServerCredentials credentials,
-                                             ServerTls shared, std::chrono::milliseconds timeout) {
+                                             SharedParameters startup,
+                                             ServerCredentials credentials, ServerTls shared,
+                                             std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   // Once, so both attempts under allow use the same setting whatever a
   // RELOAD does meanwhile.
@@ -396,7 +398,8 @@ asio::awaitable<ConnectResult> connectServer(asio::any_io_executor executor, Ser
 }
 
 asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
-                                               const ServerAddress& address, Parameters startup,
+                                               const ServerAddress& address,
+                                               SharedParameters startup,
                                                ServerCredentials credentials,
                                                const ServerTlsSettings& tls, bool useTls,
                                                Clock::time_point deadline) {
@@ -416,7 +419,7 @@ asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
   conn->startup_ = startup;
   std::string out;
   protocol::Writer writer(out);
-  protocol::StartupMessage message{.parameters = std::move(startup)};
+  protocol::StartupMessage message{.parameters = *conn->startup_};
   if (message.encode(writer) != protocol::EncodeStatus::kOk) {
     co_return ConnectFailure{"cannot encode startup packet for " + where, {}};
   }

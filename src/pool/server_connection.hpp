@@ -89,6 +89,10 @@ struct ServerCredentials {
 };
 
 using Parameters = std::vector<protocol::StartupParameter>;
+// One copy of a set, shared by the connections opened with it and the
+// clients that sent it (ParameterSets interns them per worker): an idle
+// connection's match is then mostly a pointer compare.
+using SharedParameters = std::shared_ptr<const Parameters>;
 
 // Where a cancel for a query running on one server connection must go.
 struct CancelTarget {
@@ -121,7 +125,11 @@ class ServerConnection {
   [[nodiscard]] const ServerAddress& address() const { return address_; }
   // ParameterStatus values, updated by the relay when the server reports changes.
   [[nodiscard]] Parameters& parameters() { return parameters_; }
-  [[nodiscard]] const Parameters& startupParameters() const { return startup_; }
+  [[nodiscard]] const Parameters& startupParameters() const { return *startup_; }
+  // Whether it was opened with `startup`: the same shared set, or an equal one.
+  [[nodiscard]] bool startedWith(const Parameters& startup) const {
+    return startup_.get() == &startup || *startup_ == startup;
+  }
   [[nodiscard]] std::int32_t backendPid() const { return backendPid_; }
   [[nodiscard]] std::int32_t backendSecret() const { return backendSecret_; }
   // One immutable copy per connection, made on first use, that cancel slots
@@ -154,13 +162,13 @@ class ServerConnection {
   // One connection and login (server_connection.cpp); connectServer may
   // make two under sslmode allow.
   friend asio::awaitable<std::variant<std::unique_ptr<ServerConnection>, ConnectFailure>>
-  connectAndLogin(asio::any_io_executor, const ServerAddress&, Parameters, ServerCredentials,
+  connectAndLogin(asio::any_io_executor, const ServerAddress&, SharedParameters, ServerCredentials,
                   const ServerTlsSettings&, bool, std::chrono::steady_clock::time_point);
 
   runtime::ServerStream stream_;
   ServerAddress address_;
   runtime::ByteBuffer input_;
-  Parameters startup_;
+  SharedParameters startup_;
   Parameters parameters_;
   std::int32_t backendPid_ = 0;
   std::int32_t backendSecret_ = 0;
@@ -173,7 +181,7 @@ using ConnectResult = std::variant<std::unique_ptr<ServerConnection>, ConnectFai
 // Connects, negotiates TLS as `tls` says now, logs in and reads up to the first
 // ReadyForQuery, within `timeout`.
 [[nodiscard]] asio::awaitable<ConnectResult> connectServer(
-    asio::any_io_executor executor, ServerAddress address, Parameters startup,
+    asio::any_io_executor executor, ServerAddress address, SharedParameters startup,
     ServerCredentials credentials, ServerTls tls, std::chrono::milliseconds timeout);
 
 // What a query the pool itself runs on a server connection came to.

@@ -50,10 +50,15 @@ std::unique_ptr<ServerConnection> ServerPool::takeIdle(const Parameters& startup
                                                        const std::string* settings) {
   // Most recently used first: keeps the working set small and warm.
   for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-    if ((*it)->startupParameters() != startup) continue;
+    if (!(*it)->startedWith(startup)) continue;
     if (settings != nullptr && (*it)->appliedSettings != *settings) continue;
     auto conn = std::move(*it);
-    idle_.erase(std::next(it).base());
+    // Mostly the most recent one: pop_back is a tenth of erase's cost.
+    if (it == idle_.rbegin()) {
+      idle_.pop_back();
+    } else {
+      idle_.erase(std::next(it).base());
+    }
     publishIdle();
     // One peek (a syscall) per lease: a backend ended while idle (admin
     // command, server restart) must not take a client's query with it.
@@ -66,7 +71,7 @@ std::unique_ptr<ServerConnection> ServerPool::takeIdle(const Parameters& startup
 }
 
 // The caller holds a slot for it (counted in no counter yet).
-asio::awaitable<AcquireResult> ServerPool::openNew(const Parameters& startup,
+asio::awaitable<AcquireResult> ServerPool::openNew(const SharedParameters& startup,
                                                    const ServerCredentials& credentials) {
   ++connecting_;
   auto result = co_await connectServer(executor_, address_, startup, credentials, limits_.tls,
@@ -90,14 +95,14 @@ asio::awaitable<AcquireResult> ServerPool::openNew(const Parameters& startup,
   co_return Lease(this, std::move(conn));
 }
 
-asio::awaitable<AcquireResult> ServerPool::acquire(const Parameters& startup,
+asio::awaitable<AcquireResult> ServerPool::acquire(SharedParameters startup,
                                                    const ServerCredentials& credentials,
                                                    Clock::time_point deadline) {
   if (shuttingDown_) co_return AcquireFailure{AcquireFailure::Kind::kShutdown, {}};
   if (paused_) {
     if (auto failure = co_await waitWhilePaused(deadline)) co_return std::move(*failure);
   }
-  if (auto lease = acquireIdle(startup)) co_return std::move(*lease);
+  if (auto lease = acquireIdle(*startup)) co_return std::move(*lease);
   // Nobody of this worker in line yet: no newcomer overtakes a waiter.
   if (waiters_.empty()) {
     if (slots_.tryTake()) co_return co_await openNew(startup, credentials);
@@ -122,7 +127,7 @@ std::optional<Lease> ServerPool::acquireIdle(const Parameters& startup,
   return Lease(this, std::move(conn));
 }
 
-asio::awaitable<AcquireResult> ServerPool::waitForServer(const Parameters& startup,
+asio::awaitable<AcquireResult> ServerPool::waitForServer(const SharedParameters& startup,
                                                          const ServerCredentials& credentials,
                                                          Clock::time_point deadline) {
   ++counters_.waits;
@@ -174,8 +179,7 @@ asio::awaitable<AcquireResult> ServerPool::waitForServer(const Parameters& start
   // connecting_ (see returnConnection/grantToFront), so no newcomer can take
   // them between the wake-up and this point.
   if (waiter.handed) {
-    if (waiter.handed->startupParameters() == startup)
-      co_return Lease(this, std::move(waiter.handed));
+    if (waiter.handed->startedWith(*startup)) co_return Lease(this, std::move(waiter.handed));
     waiter.handed->close();  // its slot becomes a new connection with our parameters
     waiter.handed.reset();
     --active_;

@@ -103,7 +103,7 @@ class ServerPool {
   // make room), else waits in line until `deadline`; after reserveTimeout in
   // line it may take a reserve slot.
   [[nodiscard]] asio::awaitable<AcquireResult> acquire(
-      const Parameters& startup, const ServerCredentials& credentials,
+      SharedParameters startup, const ServerCredentials& credentials,
       std::chrono::steady_clock::time_point deadline);
   // acquire()'s first step, with no coroutine frame: an idle connection
   // opened with exactly `startup` (and, unless null, whose appliedSettings
@@ -160,7 +160,7 @@ class ServerPool {
   };
   // What the background fill for min_pool_size logs in with: the first client's.
   struct FillTemplate {
-    Parameters startup;
+    SharedParameters startup;
     ServerCredentials credentials;
   };
 
@@ -189,12 +189,12 @@ class ServerPool {
   std::unique_ptr<ServerConnection> takeIdle(const Parameters& startup,
                                              const std::string* settings = nullptr);
   [[nodiscard]] asio::awaitable<AcquireResult> waitForServer(
-      const Parameters& startup, const ServerCredentials& credentials,
+      const SharedParameters& startup, const ServerCredentials& credentials,
       std::chrono::steady_clock::time_point deadline);
   // nullopt once RESUMEd; a failure when the deadline or a shutdown came first.
   [[nodiscard]] asio::awaitable<std::optional<AcquireFailure>> waitWhilePaused(
       std::chrono::steady_clock::time_point deadline);
-  [[nodiscard]] asio::awaitable<AcquireResult> openNew(const Parameters& startup,
+  [[nodiscard]] asio::awaitable<AcquireResult> openNew(const SharedParameters& startup,
                                                        const ServerCredentials& credentials);
 
   asio::any_io_executor executor_;

@@ -180,9 +180,10 @@ asio::awaitable<AuthQueryResult> lookUp(Worker& worker, const std::string& user,
                                         Clock::time_point deadline) {
   auto& shared = worker.shared();
   const auto& config = shared.config;
-  pool::Parameters startup{{"user", config.authUser},
-                           {"database", config.authDbname},
-                           {"application_name", "pgswarm auth_query"}};
+  auto startup = std::make_shared<const pool::Parameters>(
+      pool::Parameters{{"user", config.authUser},
+                       {"database", config.authDbname},
+                       {"application_name", "pgswarm auth_query"}});
   auto credentials = shared.users.credentials(config.authUser);
   auto acquired = co_await worker.authQueryPool().acquire(startup, *credentials, deadline);
   if (auto* failure = std::get_if<pool::AcquireFailure>(&acquired)) {

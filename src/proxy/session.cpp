@@ -568,7 +568,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
   const bool forGroupPrimary = node == groupPrimaryOf(node);
   transit_->pool = &poolOn(node);
   // The relay tries attachIdleServer() first: this is the path that may wait.
-  auto result = co_await transit_->pool->acquire(*serverStartup_, *credentials_, deadline);
+  auto result = co_await transit_->pool->acquire(serverStartup_, *credentials_, deadline);
   // The primary changed while this waited (a switchover pauses the pool):
   // the connection goes back and the write follows the new primary.
   for (int moves = 0; forGroupPrimary && moves < kMaxPrimaryMoves; ++moves) {
@@ -578,7 +578,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
     lease->giveBack();
     node = current;
     transit_->pool = &poolOn(node);
-    result = co_await transit_->pool->acquire(*serverStartup_, *credentials_, deadline);
+    result = co_await transit_->pool->acquire(serverStartup_, *credentials_, deadline);
   }
   int primary = worker_.primaryNode();
   // The primary is gone: after a failover the write goes to the new one.
@@ -590,7 +590,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
     if (!co_await waitOutFailover(node, deadline)) break;
     node = primary = worker_.primaryNode();
     transit_->pool = &poolOn(node);
-    result = co_await transit_->pool->acquire(*serverStartup_, *credentials_, deadline);
+    result = co_await transit_->pool->acquire(serverStartup_, *credentials_, deadline);
   }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result);
       failure != nullptr && failure->kind == pool::AcquireFailure::Kind::kConnect &&
@@ -600,7 +600,7 @@ asio::awaitable<bool> Session::attachServer(int node) {
     spdlog::warn("{}; reading from the primary instead", failure->connect.message);
     node = primary;
     transit_->pool = &poolOn(node);
-    result = co_await transit_->pool->acquire(*serverStartup_, *credentials_, deadline);
+    result = co_await transit_->pool->acquire(serverStartup_, *credentials_, deadline);
   }
   if (auto* failure = std::get_if<pool::AcquireFailure>(&result)) {
     switch (failure->kind) {
@@ -1108,7 +1108,7 @@ asio::awaitable<void> Session::borrowReplica(int node) {
   transit_->parking = false;
   if (closing_) co_return;
   auto* pool = &poolOn(node);
-  auto result = co_await pool->acquire(*serverStartup_, *credentials_, Clock::now() + kBorrowWait);
+  auto result = co_await pool->acquire(serverStartup_, *credentials_, Clock::now() + kBorrowWait);
   auto* lease = std::get_if<pool::Lease>(&result);
   if (lease != nullptr && lease->get()->appliedSettings != tracker_->settingsKey()) {
     auto outcome = co_await pool::runInternalQuery(**lease, tracker_->replayQuery(),
@@ -1714,8 +1714,8 @@ asio::awaitable<void> Session::clientLoop() {
       awaitingClient_ = true;
       std::error_code ec;
       if (runtime::inlineReads(client_)) {  // no frame of its own
-        if (auto wait = runtime::readWait(client_, transit_->clientIn, /*idle=*/true)) {
-          std::tie(ec) = co_await std::move(*wait);
+        if (auto wait = runtime::readWait(client_, transit_->clientIn, /*idle=*/true, ec)) {
+          co_await *wait;
         }
         if (!ec)
           ec = runtime::readAfterWait(client_, transit_->clientIn, runtime::ByteBuffer::kChunk,
@@ -1942,8 +1942,8 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
     auto& conn = *transit_->server;
     std::error_code ec;
     if (runtime::inlineReads(conn.stream())) {  // no frame of its own
-      if (auto wait = runtime::readWait(conn.stream(), conn.input(), /*idle=*/false)) {
-        std::tie(ec) = co_await std::move(*wait);
+      if (auto wait = runtime::readWait(conn.stream(), conn.input(), /*idle=*/false, ec)) {
+        co_await *wait;
       }
       if (!ec)
         ec = runtime::readAfterWait(conn.stream(), conn.input(), runtime::ByteBuffer::kChunk,

@@ -47,6 +47,34 @@ SendResult sendNow(int fd, std::span<const asio::const_buffer> pieces) {
   }
 }
 
+namespace {
+
+using AwaitableThread = asio::detail::awaitable_thread<asio::any_io_executor>;
+using AwaitableFrame = asio::detail::awaitable_frame_base<asio::any_io_executor>;
+
+// Holds a suspended coroutine's thread of execution while its wait is
+// pending and resumes the coroutine where it stopped. asio's own handler
+// (awaitable_handler) also pops the frame its initiation pushed, which
+// ReadableInto never makes.
+class ResumeWaiter final : public AwaitableThread {
+ public:
+  ResumeWaiter(AwaitableFrame* frame, std::error_code* ec)
+      : AwaitableThread(std::move(*frame->detach_thread())), frame_(frame), ec_(ec) {}
+
+  void operator()(std::error_code ec) {
+    *ec_ = ec;
+    frame_->attach_thread(this);
+    frame_->clear_cancellation_slot();
+    pump();
+  }
+
+ private:
+  AwaitableFrame* frame_;  // the waiting coroutine's, which stays where it is
+  std::error_code* ec_;    // in that coroutine's frame
+};
+
+}  // namespace
+
 #if ASIO_VERSION == 102201 && defined(ASIO_HAS_EPOLL) && !defined(ASIO_HAS_IO_URING_AS_DEFAULT)
 namespace {
 
@@ -158,6 +186,11 @@ ReadableWait awaitReadableOn(Socket& socket) {
 }
 
 template <typename Socket>
+void startResumingWait(Socket& socket, AwaitableFrame* frame, std::error_code* ec) {
+  startEdgeWait(socket, EdgeWait<ResumeWaiter>::make(ResumeWaiter(frame, ec)));
+}
+
+template <typename Socket>
 bool sawNothingOn(Socket& socket) {
   if (!socket.is_open()) return false;
   auto& impl =
@@ -183,12 +216,25 @@ ReadableWait awaitReadableOn(Socket& socket) {
 }
 
 template <typename Socket>
+void startResumingWait(Socket& socket, AwaitableFrame* frame, std::error_code* ec) {
+  socket.async_wait(Socket::wait_read, ResumeWaiter(frame, ec));
+}
+
+template <typename Socket>
 bool sawNothingOn(Socket& /*socket*/) {
   return false;
 }
 
 }  // namespace
 #endif
+
+template <typename SocketType>
+AwaitableThread* ReadableInto<SocketType>::operator()(AwaitableFrame* frame) const {
+  startResumingWait(*socket, frame, ec);
+  return nullptr;  // the thread now belongs to the wait
+}
+template struct ReadableInto<Socket>;
+template struct ReadableInto<asio::generic::stream_protocol::socket>;
 
 ReadableWait awaitReadable(Socket& socket) {
   return awaitReadableOn(socket);

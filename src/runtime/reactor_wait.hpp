@@ -48,6 +48,26 @@ using Socket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::execut
 [[nodiscard]] ReadableWait awaitReadable(Socket& socket);
 [[nodiscard]] ReadableWait awaitReadable(asio::generic::stream_protocol::socket& socket);
 
+// awaitReadable's wait without the coroutine frame asio's use_awaitable
+// makes around every operation (a malloc and a free per wait, twice a
+// transaction on the relay path). Inside an asio::awaitable coroutine on
+// any_io_executor, `co_await ReadableInto<S>{&socket, &ec}` suspends until
+// the wait ends and leaves its outcome in ec. asio takes a callable of this
+// shape as an operation to start once the coroutine is suspended (the hook
+// its own use_awaitable initiation goes through); the coroutine's thread of
+// execution is then handed to the wait and resumed where it stopped, with
+// no frame pushed or popped. Built on asio's awaitable internals, written
+// against 1.22.1 like the edge wait.
+template <typename SocketType>
+struct ReadableInto {
+  SocketType* socket;
+  std::error_code* ec;
+  asio::detail::awaitable_thread<asio::any_io_executor>* operator()(
+      asio::detail::awaitable_frame_base<asio::any_io_executor>* frame) const;
+};
+extern template struct ReadableInto<Socket>;
+extern template struct ReadableInto<asio::generic::stream_protocol::socket>;
+
 // True when the reactor has seen nothing arrive on `socket` (no bytes, no
 // hang-up) since the last awaitReadable ended: the socket is quiet as far
 // as the last epoll poll knows, learnt without a system call. False means

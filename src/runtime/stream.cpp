@@ -29,10 +29,17 @@ RecvResult recvAndRemember(Stream& stream, ByteBuffer& buffer, std::size_t chunk
 // while the wake-up was queued still reaches the caller, who looks at its
 // own state (why it cancelled) before reading again.
 // `idle`: an empty buffer gives its memory up while waiting (ByteBuffer::release).
+// Whether the read must wait first (no bytes left from a full read).
+template <typename Stream>
+bool prepareReadWait(Stream& stream, ByteBuffer& buffer, bool idle) {
+  if (stream.maybeUnread()) return false;
+  if (idle && buffer.empty()) buffer.release();
+  return true;
+}
+
 template <typename Stream>
 std::optional<ReadableWait> readWaitOn(Stream& stream, ByteBuffer& buffer, bool idle) {
-  if (stream.maybeUnread()) return std::nullopt;
-  if (idle && buffer.empty()) buffer.release();
+  if (!prepareReadWait(stream, buffer, idle)) return std::nullopt;
   return awaitReadable(stream.socket());
 }
 
@@ -219,11 +226,17 @@ bool inlineReads(const ClientStream& stream) {
 bool inlineReads(const ServerStream& stream) {
   return kEdgeWaits && !stream.tls();
 }
-std::optional<ReadableWait> readWait(ClientStream& stream, ByteBuffer& buffer, bool idle) {
-  return readWaitOn(stream, buffer, idle);
+std::optional<ReadableInto<Socket>> readWait(ClientStream& stream, ByteBuffer& buffer, bool idle,
+                                             std::error_code& ec) {
+  if (!prepareReadWait(stream, buffer, idle)) return std::nullopt;
+  return ReadableInto<Socket>{&stream.socket(), &ec};
 }
-std::optional<ReadableWait> readWait(ServerStream& stream, ByteBuffer& buffer, bool idle) {
-  return readWaitOn(stream, buffer, idle);
+std::optional<ReadableInto<asio::generic::stream_protocol::socket>> readWait(ServerStream& stream,
+                                                                             ByteBuffer& buffer,
+                                                                             bool idle,
+                                                                             std::error_code& ec) {
+  if (!prepareReadWait(stream, buffer, idle)) return std::nullopt;
+  return ReadableInto<asio::generic::stream_protocol::socket>{&stream.socket(), &ec};
 }
 std::error_code readAfterWait(ClientStream& stream, ByteBuffer& buffer, std::size_t chunk,
                               bool idle) {

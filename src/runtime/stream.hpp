@@ -75,10 +75,11 @@ class ServerStream;
 // (`idle` as readSomeWhenReady). Otherwise co_await readSome().
 [[nodiscard]] bool inlineReads(const ClientStream& stream);
 [[nodiscard]] bool inlineReads(const ServerStream& stream);
-[[nodiscard]] std::optional<ReadableWait> readWait(ClientStream& stream, ByteBuffer& buffer,
-                                                   bool idle);
-[[nodiscard]] std::optional<ReadableWait> readWait(ServerStream& stream, ByteBuffer& buffer,
-                                                   bool idle);
+// The wait sets `ec` when the coroutine resumes.
+[[nodiscard]] std::optional<ReadableInto<Socket>> readWait(ClientStream& stream, ByteBuffer& buffer,
+                                                           bool idle, std::error_code& ec);
+[[nodiscard]] std::optional<ReadableInto<asio::generic::stream_protocol::socket>> readWait(
+    ServerStream& stream, ByteBuffer& buffer, bool idle, std::error_code& ec);
 [[nodiscard]] std::error_code readAfterWait(ClientStream& stream, ByteBuffer& buffer,
                                             std::size_t chunk, bool idle);
 [[nodiscard]] std::error_code readAfterWait(ServerStream& stream, ByteBuffer& buffer,

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -31,17 +32,41 @@ bool isWord(std::string_view word, std::string_view pattern) {
 }
 
 // First words of the statements that matter (transaction control and the
-// session statements). Lower case.
+// session statements). Lower case, grouped by first letter so that an
+// ordinary first word ("select", "insert", "with") is turned away after
+// one lookup.
 // string_views, so that a comparison does not measure the word first.
-constexpr std::array<std::string_view, 18> kLeadingWords{
-    "set",      "reset",  "begin",     "start",   "commit",  "end",
-    "rollback", "abort",  "savepoint", "release", "prepare", "deallocate",
-    "discard",  "listen", "unlisten",  "declare", "close",   "load",
-};
+using Candidates = std::array<std::string_view, 3>;
+// Not constexpr: reaching it stops kLeadingWords' constant evaluation, so a
+// fourth word under one letter fails the build instead of going missing.
+void moreLeadingWordsThanCandidatesHold() {}
+constexpr std::array<Candidates, 26> kLeadingWords = [] {
+  std::array<Candidates, 26> words{};
+  auto add = [&words](std::string_view word) {
+    for (auto& slot : words[static_cast<std::size_t>(word.front() - 'a')]) {
+      if (slot.empty()) {
+        slot = word;
+        return;
+      }
+    }
+    moreLeadingWordsThanCandidatesHold();
+  };
+  for (std::string_view word : {"set", "reset", "begin", "start", "commit", "end", "rollback",
+                                "abort", "savepoint", "release", "prepare", "deallocate", "discard",
+                                "listen", "unlisten", "declare", "close", "load"}) {
+    add(word);
+  }
+  return words;
+}();
 
 bool isLeadingWord(std::string_view word) {
-  return std::any_of(kLeadingWords.begin(), kLeadingWords.end(),
-                     [&](std::string_view candidate) { return isWord(word, candidate); });
+  if (word.empty()) return false;
+  const char first = lower(word.front());
+  if (first < 'a' || first > 'z') return false;
+  const Candidates& candidates = kLeadingWords[static_cast<std::size_t>(first - 'a')];
+  return std::any_of(candidates.begin(), candidates.end(), [&](std::string_view candidate) {
+    return !candidate.empty() && isWord(word, candidate);
+  });
 }
 
 // Names that matter wherever they are: temporary objects and the functions
@@ -107,51 +132,66 @@ bool nameAround(std::string_view text, std::size_t at, std::size_t offset, std::
 // Sixteen bytes at a time, in GCC's vector extension: SSE2 on x86-64, NEON
 // on ARM, and no intrinsics of either.
 using Chunk = unsigned char __attribute__((vector_size(16)));
+// Byte i of a chunk is byte i of its first eight-byte lane.
+static_assert(std::endian::native == std::endian::little,
+              "anchorCandidates reads lanes little-end first");
 constexpr std::size_t kChunk = sizeof(Chunk);
 
-// Whether the kChunk bytes at `bytes` may hold an anchor. Folding in 0x20
-// turns 'M' and 'V' into 'm' and 'v'; the few other bytes it folds onto
-// ';' or '&' only send their chunk to the byte loop.
-bool chunkMayHoldAnchor(const char* bytes) {
+// One bit per byte of an 8-byte lane whose bytes are 0x00 or 0xff.
+std::uint32_t laneBits(std::uint64_t lane) {
+  return static_cast<std::uint32_t>(((lane & 0x0101010101010101ULL) * 0x0102040810204080ULL) >> 56);
+}
+
+// Bit i set: byte i of the kChunk bytes at `bytes` may be an anchor.
+// Folding in 0x20 turns 'M' and 'V' into 'm' and 'v'; the few other bytes
+// it folds onto ';' or '&' are dropped by the anchor table.
+std::uint32_t anchorCandidates(const char* bytes) {
   Chunk raw;
   std::memcpy(&raw, bytes, kChunk);
   Chunk folded = raw | 0x20;
   auto hits = (folded == 'm') | (folded == 'v') | (folded == ';') | (folded == '&') | (raw == '_');
   std::array<std::uint64_t, 2> halves{};
   std::memcpy(halves.data(), &hits, kChunk);
-  return (halves[0] | halves[1]) != 0;
+  return laneBits(halves[0]) | (laneBits(halves[1]) << 8U);
+}
+
+// Whether the anchor byte at `at` starts what the one-pass check gives up on.
+bool triggersAt(std::string_view text, std::size_t at) {
+  switch (kAnchors[static_cast<unsigned char>(text[at])]) {
+    case kNone:
+      return false;
+    case kSemicolon:
+      return !onlyBlanks(text.substr(at + 1));
+    case kAmpersand:
+      return true;
+    case kTempM:
+      return nameAround(text, at, 2, "temp");
+    case kAdvisoryV:
+      return nameAround(text, at, 2, "advisory");
+    case kSetConfigUnderscore:
+      return nameAround(text, at, 3, "set_config");
+  }
+  return true;
 }
 
 // Whether `text` can hold an isAnywhereWord name (as a word or inside a
-// quoted identifier, escaped or not) or a second statement. Chunks with no
-// anchor byte are skipped whole: most of an ordinary statement's text.
+// quoted identifier, escaped or not) or a second statement. Only the bytes
+// a chunk's bit mask flags are looked at: most of an ordinary statement's
+// text is skipped sixteen bytes at a time.
 bool mayHideTrigger(std::string_view text) {
-  for (std::size_t at = 0; at < text.size(); ++at) {
-    if (at % kChunk == 0 && text.size() - at >= kChunk && !chunkMayHoldAnchor(text.data() + at)) {
-      at += kChunk - 1;
-      continue;
+  for (std::size_t base = 0; base < text.size(); base += kChunk) {
+    std::uint32_t candidates = 0;
+    if (text.size() - base >= kChunk) {
+      candidates = anchorCandidates(text.data() + base);
+    } else {
+      std::array<char, kChunk> tail{};  // zero bytes are no anchor
+      std::memcpy(tail.data(), text.data() + base, text.size() - base);
+      candidates = anchorCandidates(tail.data());
     }
-    const Anchor anchor = kAnchors[static_cast<unsigned char>(text[at])];
-    if (anchor == kNone) [[likely]] {
-      continue;  // tested before the switch: the compiler's jump table costs 6 more instructions
-    }
-    switch (anchor) {
-      case kNone:
-        break;
-      case kSemicolon:
-        if (!onlyBlanks(text.substr(at + 1))) return true;
-        break;
-      case kAmpersand:
+    for (; candidates != 0; candidates &= candidates - 1) {
+      if (triggersAt(text, base + static_cast<std::size_t>(__builtin_ctz(candidates)))) {
         return true;
-      case kTempM:
-        if (nameAround(text, at, 2, "temp")) return true;
-        break;
-      case kAdvisoryV:
-        if (nameAround(text, at, 2, "advisory")) return true;
-        break;
-      case kSetConfigUnderscore:
-        if (nameAround(text, at, 3, "set_config")) return true;
-        break;
+      }
     }
   }
   return false;

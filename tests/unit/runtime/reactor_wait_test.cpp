@@ -33,7 +33,11 @@ class ReactorWaitTest : public ::testing::Test {
     asio::co_spawn(
         io_,
         [this]() -> asio::awaitable<void> {
-          std::tie(result_) = co_await awaitReadable(ours_);
+          if (frameless_) {
+            co_await ReadableInto<Socket>{&ours_, &result_};
+          } else {
+            std::tie(result_) = co_await awaitReadable(ours_);
+          }
           done_ = true;
         },
         asio::detached);
@@ -78,6 +82,7 @@ class ReactorWaitTest : public ::testing::Test {
   tcp::socket peer_{io_};
   Socket ours_{io_};
   bool done_ = false;
+  bool frameless_ = false;  // startWait() uses ReadableInto, not awaitReadable
   std::error_code result_;
 };
 
@@ -236,9 +241,7 @@ TEST_F(ReactorWaitTest, InlineReadsTakeABurstLargerThanAChunkWhole) {
       [&]() -> asio::awaitable<void> {
         while (buffer.size() < burst.size() && !failed) {
           std::error_code ec;
-          if (auto wait = readWait(stream, buffer, /*idle=*/false)) {
-            std::tie(ec) = co_await std::move(*wait);
-          }
+          if (auto wait = readWait(stream, buffer, /*idle=*/false, ec)) co_await *wait;
           if (!ec) ec = readAfterWait(stream, buffer, ByteBuffer::kChunk, /*idle=*/false);
           failed = static_cast<bool>(ec);
         }
@@ -250,6 +253,95 @@ TEST_F(ReactorWaitTest, InlineReadsTakeABurstLargerThanAChunkWhole) {
   }
   EXPECT_FALSE(failed);
   EXPECT_EQ(buffer.size(), burst.size());
+}
+
+// ReadableInto is the same wait without asio's frame: it ends on bytes,
+// not before, and a cancel ends it with operation_aborted.
+TEST_F(ReactorWaitTest, FramelessWaitEndsOnBytesAndOnCancel) {
+  frameless_ = true;
+  prime();
+  startWait();
+  EXPECT_FALSE(waitEnds(20ms));
+  peerSends("x");
+  ASSERT_TRUE(waitEnds(2s));
+  EXPECT_FALSE(result_);
+  ByteBuffer buffer;
+  EXPECT_FALSE(recvNow(ours_.native_handle(), buffer, ByteBuffer::kChunk).wouldBlock);
+  pollAWhile();
+  startWait();
+  EXPECT_FALSE(waitEnds(20ms));
+  ours_.cancel();
+  ASSERT_TRUE(waitEnds(2s));
+  EXPECT_EQ(result_, make_error_code(asio::error::operation_aborted));
+}
+
+// The coroutine that waits may be one called by another (its frame is not
+// the bottom of the stack) and return a value: it resumes where it stopped
+// and its caller gets the value.
+TEST_F(ReactorWaitTest, FramelessWaitResumesANestedCoroutine) {
+  prime();
+  auto inner = [this]() -> asio::awaitable<int> {
+    std::error_code ec;
+    co_await ReadableInto<Socket>{&ours_, &ec};
+    co_return ec ? -1 : 42;
+  };
+  int got = 0;
+  asio::co_spawn(
+      io_,
+      [&]() -> asio::awaitable<void> {
+        got = co_await inner();
+        got += co_await inner();
+      },
+      asio::detached);
+  pollAWhile();
+  EXPECT_EQ(got, 0);
+  peerSends("a");
+  auto until = std::chrono::steady_clock::now() + 2s;
+  while (got < 42 && std::chrono::steady_clock::now() < until) io_.run_for(5ms);
+  ASSERT_EQ(got, 42);
+  ByteBuffer buffer;
+  (void)recvNow(ours_.native_handle(), buffer, ByteBuffer::kChunk);
+  peerSends("b");
+  until = std::chrono::steady_clock::now() + 2s;
+  while (got < 84 && std::chrono::steady_clock::now() < until) io_.run_for(5ms);
+  EXPECT_EQ(got, 84);
+}
+
+// An io_context destroyed with a frameless wait pending destroys the
+// waiting coroutine without resuming it (AddressSanitizer checks nothing
+// leaks).
+TEST(ReactorWaitShutdown, APendingFramelessWaitIsDestroyedWithItsContext) {
+  bool resumed = false;
+  bool destroyed = false;
+  {
+    asio::io_context io{1};
+    tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    tcp::socket peer(io);
+    peer.connect(acceptor.local_endpoint());
+    Socket ours(acceptor.accept(io));
+    struct Flag {
+      bool* set;
+      ~Flag() { *set = true; }
+    };
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          Flag flag{&destroyed};
+          std::error_code ec;
+          for (;;) {  // until no edge is left: then it truly waits
+            co_await ReadableInto<Socket>{&ours, &ec};
+            ByteBuffer buffer;
+            if (recvNow(ours.native_handle(), buffer, ByteBuffer::kChunk).wouldBlock) break;
+          }
+          co_await ReadableInto<Socket>{&ours, &ec};
+          resumed = true;
+        },
+        asio::detached);
+    for (int i = 0; i < 10; ++i) io.run_for(2ms);
+    EXPECT_FALSE(destroyed);
+  }
+  EXPECT_FALSE(resumed);
+  EXPECT_TRUE(destroyed);
 }
 
 // More than the socket takes at once: writeNow() sends a part and says so,

@@ -160,8 +160,13 @@ TEST(SessionPrefilter, OnePassCheckSeesTriggersAtEveryOffset) {
                                 "1; SET x = 1", "U&\"d\\0061t\""}) {
       const std::string text = before + trigger + " FROM t";
       EXPECT_FALSE(detail::plainlyUnaffecting(text)) << text;
+      EXPECT_FALSE(detail::plainlyUnaffecting(before + trigger)) << before + trigger;
     }
     EXPECT_TRUE(detail::plainlyUnaffecting(before + "abc FROM t")) << before;
+    // Bytes that fold onto an anchor (ESC onto ';', ACK onto '&') and
+    // UTF-8 are no trigger.
+    EXPECT_TRUE(detail::plainlyUnaffecting(before + "'\x1b\x06\xc3\xa9m_v' FROM t;  "))
+        << before;
   }
 }
 
