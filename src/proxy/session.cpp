@@ -1755,7 +1755,44 @@ asio::awaitable<void> Session::clientLoop() {
       if (!replyReadableInline()) {
         startServerLoop();
       } else {
-        if (co_await serverLoop(true) && transit_->server) startServerLoop();
+        bool handOver = false;  // the attachment outlives the reply: a spawned loop reads on
+        auto& conn = *transit_->server;
+        if (!runtime::inlineReads(conn.stream())) {
+          handOver = co_await serverLoop(true);
+        } else {
+          // serverLoop(true)'s usual pass, with no frame of its own: the
+          // reply read, forwarded as the socket takes it, the server
+          // released. Errors, retries and borrowed replicas go to serverLoop.
+          transit_->serverLoopRunning = true;
+          std::error_code ec;
+          if (auto wait = runtime::readWait(conn.stream(), conn.input(), /*idle=*/false, ec)) {
+            co_await *wait;
+          }
+          if (!ec)
+            ec = runtime::readAfterWait(conn.stream(), conn.input(), runtime::ByteBuffer::kChunk,
+                                        /*idle=*/false);
+          if (ec || transit_->parking || transit_->retryArmed) {
+            handOver = co_await serverLoop(true, ec);
+          } else {
+            auto pass = startServerPass();  // no kRetry: no retry is armed
+            if (pass.scan == Scan::kMalformed) {
+              transit_->serverBroken = true;
+              abort();
+            } else {
+              if (!pass.now.done) {
+                pass.now.ec =
+                    co_await runtime::writeRest(client_, transit_->toClient, pass.now.sent);
+              }
+              if (pass.now.ec) {
+                abort();
+              } else {
+                handOver = !finishServerPass(pass.consumed);
+              }
+            }
+            endServerLoop();
+          }
+        }
+        if (handOver && transit_->server) startServerLoop();
         if (closing_) co_return;
         continue;
       }
@@ -1927,21 +1964,53 @@ void Session::signalServerDone() {
   if (transit_->serverDone) transit_->serverDone->cancel();
 }
 
-asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
+void Session::endServerLoop() {
+  transit_->serverLoopRunning = false;
+  signalServerDone();  // relay() may be waiting for this loop
+}
+
+Session::ServerPass Session::startServerPass() {
+  ServerPass pass;
+  pass.scan = scanServer(pass.consumed);
+  if (pass.scan != Scan::kOk || pass.consumed == 0) {
+    pass.now.done = true;  // nothing to write
+    return pass;
+  }
+  // No frame for the usual write, which the socket takes whole.
+  pass.now = runtime::writeNow(client_, transit_->toClient);
+  return pass;
+}
+
+bool Session::finishServerPass(std::size_t consumed) {
+  auto& conn = *transit_->server;
+  conn.input().consume(consumed);
+  if (transit_->settleWaiting && transit_->pendingSyncs == 0) signalServerDone();
+  if (transit_->parkedPrimary && serverIdle() && conn.input().empty() && !closing_) {
+    returnReplica(true);
+    return false;
+  }
+  if (transactionMode() && serverIdle() && conn.input().empty() && !closing_ &&
+      !tracker_->pinned()) {
+    releaseServer();
+    return true;
+  }
+  return false;
+}
+
+asio::awaitable<bool> Session::serverLoop(bool inClientLoop,
+                                          std::optional<std::error_code> firstRead) {
   // Runs at every exit, before anything else can attach a server again.
   struct Finished {
     Session& session;
-    ~Finished() {
-      session.transit_->serverLoopRunning = false;
-      session.signalServerDone();  // relay() may be waiting for this loop
-    }
+    ~Finished() { session.endServerLoop(); }
   } finished{*this};
   transit_->serverLoopRunning = true;  // already, unless clientLoop runs it
-  const bool transactionMode = worker_.shared().config.mode == PoolMode::kTransaction;
   while (transit_->server && !closing_) {
     auto& conn = *transit_->server;
     std::error_code ec;
-    if (runtime::inlineReads(conn.stream())) {  // no frame of its own
+    if (firstRead) {
+      ec = *std::exchange(firstRead, std::nullopt);
+    } else if (runtime::inlineReads(conn.stream())) {  // no frame of its own
       if (auto wait = runtime::readWait(conn.stream(), conn.input(), /*idle=*/false, ec)) {
         co_await *wait;
       }
@@ -1977,9 +2046,8 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
       abort();
       co_return false;
     }
-    std::size_t consumed = 0;
-    auto scan = scanServer(consumed);
-    if (scan == Scan::kRetry) {
+    auto pass = startServerPass();
+    if (pass.scan == Scan::kRetry) {
       if (co_await retryRead()) {
         if (inClientLoop) co_return true;
         continue;
@@ -1987,32 +2055,19 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop) {
       abort();
       co_return false;
     }
-    if (scan == Scan::kMalformed) {
+    if (pass.scan == Scan::kMalformed) {
       transit_->serverBroken = true;
       abort();
       co_return false;
     }
-    if (consumed > 0) {
-      // No frame for the usual write, which the socket takes whole.
-      auto now = runtime::writeNow(client_, transit_->toClient);
-      if (!now.done) now.ec = co_await runtime::writeRest(client_, transit_->toClient, now.sent);
-      if (now.ec) {
-        abort();
-        co_return false;
-      }
-      conn.input().consume(consumed);
+    if (!pass.now.done) {
+      pass.now.ec = co_await runtime::writeRest(client_, transit_->toClient, pass.now.sent);
     }
-    if (transit_->settleWaiting && transit_->pendingSyncs == 0) signalServerDone();
-    if (transit_->parkedPrimary && serverIdle() && conn.input().empty() && !closing_) {
-      returnReplica(true);
-      if (inClientLoop) co_return true;
-      continue;
-    }
-    if (transactionMode && serverIdle() && conn.input().empty() && !closing_ &&
-        !tracker_->pinned()) {
-      releaseServer();
+    if (pass.now.ec) {
+      abort();
       co_return false;
     }
+    if (finishServerPass(pass.consumed)) co_return false;  // the server went back
     // Not over with this read (a longer reply, a COPY, a pinned server):
     // clientLoop must go back to the client, a spawned loop reads on.
     if (inClientLoop) co_return true;

@@ -182,8 +182,25 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> clientLoop();
   // `inClientLoop`: the reply to a lone batch, read by clientLoop itself;
   // true when the attachment outlives that read and a spawned loop must
-  // take over.
-  asio::awaitable<bool> serverLoop(bool inClientLoop);
+  // take over. `firstRead`: that read was made already and ended so.
+  asio::awaitable<bool> serverLoop(bool inClientLoop,
+                                   std::optional<std::error_code> firstRead = std::nullopt);
+  // What every exit of a server read loop does (serverLoop's, or
+  // clientLoop's read of a lone reply): no loop reads the server now, and
+  // whoever waits for that (relay(), waitServerSettled) is told.
+  void endServerLoop();
+  // serverLoop's pass over what a read brought, in ClientSend's shape:
+  // startServerPass() scans the server's input and writes what goes to the
+  // client as far as the socket takes it; co_await runtime::writeRest()
+  // unless pass.now.done; then finishServerPass(), which is true when the
+  // server went back to its pool.
+  struct ServerPass {
+    Scan scan = Scan::kOk;
+    std::size_t consumed = 0;  // bytes of the server's input scanned
+    runtime::WrittenNow now;
+  };
+  ServerPass startServerPass();
+  bool finishServerPass(std::size_t consumed);
   [[nodiscard]] bool replyReadableInline() const;
   asio::awaitable<void> finishServer();
   asio::awaitable<void> handleCancel(const CancelKey& key);
