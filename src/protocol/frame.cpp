@@ -27,9 +27,10 @@ FrameResult cut(Bytes buffer, char type, std::size_t headerLength, std::size_t l
 
 FrameResult splitFrame(Bytes buffer, const FrameLimits& limits) {
   if (buffer.size() < kHeaderLength) return needMoreBytes(kHeaderLength - buffer.size());
-  Reader reader(buffer);
-  auto type = static_cast<char>(reader.byte().value());
-  std::int32_t length = reader.int32().value();
+  // The header read directly, its size checked above: every relayed message
+  // comes through here, and Reader's checked reads cost about twice as much.
+  auto type = static_cast<char>(buffer[0]);
+  std::int32_t length = bigEndianInt32(buffer.data() + 1);
   if (length < 4) return malformedFrame("message length below 4");
   if (static_cast<std::size_t>(length) > limits.maxMessageLength) {
     return malformedFrame("message length over the limit");
