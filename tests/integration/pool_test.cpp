@@ -205,6 +205,49 @@ TEST_F(PoolOnCluster, NamedStatementsBelongToTheirClient) {
   EXPECT_EQ(execPrepared(a.get(), "s1", "41"), "42");
 }
 
+// A client that keeps sending queries but stops reading fills its socket:
+// the pool keeps the reply it could not write (and its server) until the
+// client reads again, and every reply then arrives whole and in order.
+// Each query goes out alone, a moment after the one before, so that the
+// pool's client loop reads and writes each reply itself (its write of the
+// rest when the socket is full). 6 MB of replies is more than the client's
+// receive buffer (kept at 256 KiB, above loopback's 64 KiB segment so that
+// the window never closes below one) and the pool's send buffer hold.
+TEST_F(PoolOnCluster, AClientThatStopsReadingGetsEveryReplyInOrder) {
+  auto conn = rawConnect(transactionPool_->port(), "postgres", cluster_->password());
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  int receiveBuffer = 256 * 1024;
+  ASSERT_EQ(
+      setsockopt(PQsocket(conn.get()), SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer),
+      0);
+  ASSERT_EQ(PQenterPipelineMode(conn.get()), 1);
+  constexpr int kQueries = 1000;
+  constexpr int kReplyBytes = 6000;  // one send of PostgreSQL's 8 KiB output buffer
+  for (int i = 0; i < kQueries; ++i) {
+    std::string sql =
+        "SELECT '" + std::to_string(i) + ":' || repeat('x', " + std::to_string(kReplyBytes) + ")";
+    ASSERT_EQ(PQsendQueryParams(conn.get(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0),
+              1)
+        << PQerrorMessage(conn.get());
+    ASSERT_EQ(PQpipelineSync(conn.get()), 1);
+    ASSERT_EQ(PQflush(conn.get()), 0);
+    std::this_thread::sleep_for(1ms);
+  }
+  for (int i = 0; i < kQueries; ++i) {
+    PGresult* result = PQgetResult(conn.get());
+    ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << i << ": " << PQerrorMessage(conn.get());
+    EXPECT_EQ(std::string(PQgetvalue(result, 0, 0)),
+              std::to_string(i) + ":" + std::string(kReplyBytes, 'x'));
+    PQclear(result);
+    ASSERT_EQ(PQgetResult(conn.get()), nullptr);  // this query's results end
+    result = PQgetResult(conn.get());
+    EXPECT_EQ(PQresultStatus(result), PGRES_PIPELINE_SYNC);
+    PQclear(result);
+  }
+  ASSERT_EQ(PQexitPipelineMode(conn.get()), 1) << PQerrorMessage(conn.get());
+  EXPECT_EQ(scalar(conn.get(), "SELECT 'still usable'"), "still usable");
+}
+
 TEST_F(PoolOnCluster, CancelStopsOnlyThatClientsQuery) {
   auto password = cluster_->password();
   for (int port : {cluster_->poolPort(), transactionPool_->port()}) {
