@@ -416,7 +416,7 @@ asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
     auto refused = co_await negotiateTls(conn->stream(), conn->input(), address, tls, deadline);
     if (!refused.empty()) co_return ConnectFailure{"server " + where + ": " + refused, {}};
   }
-  conn->startup_ = startup;
+  conn->startup_ = std::move(startup);
   std::string out;
   protocol::Writer writer(out);
   protocol::StartupMessage message{.parameters = *conn->startup_};

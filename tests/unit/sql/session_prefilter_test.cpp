@@ -165,8 +165,7 @@ TEST(SessionPrefilter, OnePassCheckSeesTriggersAtEveryOffset) {
     EXPECT_TRUE(detail::plainlyUnaffecting(before + "abc FROM t")) << before;
     // Bytes that fold onto an anchor (ESC onto ';', ACK onto '&') and
     // UTF-8 are no trigger.
-    EXPECT_TRUE(detail::plainlyUnaffecting(before + "'\x1b\x06\xc3\xa9m_v' FROM t;  "))
-        << before;
+    EXPECT_TRUE(detail::plainlyUnaffecting(before + "'\x1b\x06\xc3\xa9m_v' FROM t;  ")) << before;
   }
 }
 
