@@ -192,6 +192,8 @@ void Session::dropServerOn(std::uint64_t nodes) {
   spdlog::warn("closing the server connection to {}:{}: the node is lost",
                transit_->server->address().host, transit_->server->address().port);
   transit_->server->close();
+  // A transaction block between statements has no loop to see the close.
+  if (relaying_ && !transit_->serverLoopRunning && !closing_) startServerLoop();
 }
 
 // Nothing in flight either way: the session waits for the client's next message.
@@ -1198,6 +1200,20 @@ bool Session::replyReadableInline() const {
          transit_->clientIn.empty() && !transit_->holdForRoute && transit_->borrowNode < 0;
 }
 
+// Whether an attached server that has answered everything may still send
+// something nobody asked for, so that a loop must read it. Between the
+// statements of a transaction block it does not: notifications need a
+// LISTEN, which pins the session (and keeps its loop); a backend that is
+// terminated meanwhile sends its FATAL, which the client gets with its next
+// statement, as it would on a direct connection. Leaving no loop there
+// spares a spawned coroutine per transaction.
+bool Session::serverMaySpeakUnasked() const {
+  return !transactionMode() || tracker_->pinned() || transit_->pendingSyncs != 0 ||
+         transit_->unsynced || transit_->clientPassthrough != 0 ||
+         transit_->serverPassthrough != 0 || !transit_->server->input().empty() ||
+         transit_->parkedPrimary || closing_;
+}
+
 asio::awaitable<void> Session::relay() {
   relaying_ = true;
   if (transit_->server) startServerLoop();  // session mode: attached since login
@@ -1747,7 +1763,14 @@ asio::awaitable<void> Session::clientLoop() {
     auto send = startClientSend();
     if (!send.now.done) co_await writeRestToServer(send);
     auto scan = finishClientSend(send);
-    if (!scan) co_return;
+    if (!scan) {
+      // The server is gone. With no loop reading it (between the
+      // statements of a transaction block), read what it said last (a
+      // FATAL) and tell the client, as the loop would have.
+      if (transit_->server && !transit_->serverLoopRunning && !closing_)
+        (void)co_await serverLoop(true);
+      co_return;
+    }
     if (*scan != Scan::kOk) co_return;
     // Attached by this pass (the only time no loop reads an attached
     // server): its loop starts now that the batch is out.
@@ -1792,7 +1815,7 @@ asio::awaitable<void> Session::clientLoop() {
             endServerLoop();
           }
         }
-        if (handOver && transit_->server) startServerLoop();
+        if (handOver && transit_->server && serverMaySpeakUnasked()) startServerLoop();
         if (closing_) co_return;
         continue;
       }

@@ -202,6 +202,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerPass startServerPass();
   bool finishServerPass(std::size_t consumed);
   [[nodiscard]] bool replyReadableInline() const;
+  [[nodiscard]] bool serverMaySpeakUnasked() const;
   asio::awaitable<void> finishServer();
   asio::awaitable<void> handleCancel(const CancelKey& key);
   asio::awaitable<void> fatal(std::string_view sqlState, std::string_view message);

@@ -248,6 +248,36 @@ TEST_F(PoolOnCluster, AClientThatStopsReadingGetsEveryReplyInOrder) {
   EXPECT_EQ(scalar(conn.get(), "SELECT 'still usable'"), "still usable");
 }
 
+// Between the statements of a transaction block nothing reads the server
+// (transaction mode leaves no loop waiting there): a backend ended
+// meanwhile fails the client's next statement, as on a direct connection
+// (where libpq, too, reports the closed connection rather than the FATAL
+// that preceded it), and the pool goes on serving.
+TEST_F(PoolOnCluster, ABackendEndedInsideATransactionBlockIsReportedAtTheNextStatement) {
+  auto password = cluster_->password();
+  auto conn = rawConnect(transactionPool_->port(), "postgres", password);
+  ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << PQerrorMessage(conn.get());
+  PGresult* begun = PQexec(conn.get(), "BEGIN");
+  ASSERT_EQ(PQresultStatus(begun), PGRES_COMMAND_OK) << PQresultErrorMessage(begun);
+  PQclear(begun);
+  auto pid = scalar(conn.get(), "SELECT pg_backend_pid()::text");
+  ASSERT_FALSE(contains(pid, "error")) << pid;
+  auto primary = cluster_->connect(0);
+  ASSERT_TRUE(primary.execute("SELECT pg_terminate_backend(" + pid + ")").ok());
+  ASSERT_TRUE(waitUntil(
+      [&] {
+        auto left = primary.query("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = " + pid);
+        return left.ok() && left->text(0, "n") == "0";
+      },
+      10s));
+  auto after = scalar(conn.get(), "SELECT 'after'");
+  EXPECT_TRUE(contains(after, "terminating connection due to administrator command") ||
+              contains(after, "server closed the connection"))
+      << after;
+  auto next = rawConnect(transactionPool_->port(), "postgres", password);
+  EXPECT_EQ(scalar(next.get(), "SELECT 'served'"), "served");
+}
+
 TEST_F(PoolOnCluster, CancelStopsOnlyThatClientsQuery) {
   auto password = cluster_->password();
   for (int port : {cluster_->poolPort(), transactionPool_->port()}) {
