@@ -139,18 +139,15 @@ void StateTracker::push(Pending pending) {
 
 void StateTracker::query(std::shared_ptr<const sql::Classification> classification) {
   const auto batch = clientBatch_++;
+  // A batch with nothing that matters leaves no entry: its completions find
+  // none of their batch at the front (retire), whatever their number.
   if (!classification || (classification->status != sql::ClassificationStatus::kOk &&
                           classification->status != sql::ClassificationStatus::kEmpty)) {
-    push({.batch = batch, .opaque = true});
     return;
   }
-  if (classification->statements.empty()) {  // answered by one EmptyQueryResponse
-    push({.batch = batch});
-    return;
-  }
-  const bool anyMatters = classification->sessionEffects || classification->transactionControl;
+  if (!classification->sessionEffects && !classification->transactionControl) return;
   for (const auto& statement : classification->statements) {
-    if (anyMatters && matters(statement)) {
+    if (matters(statement)) {
       push({.owner = classification, .statement = &statement, .batch = batch});
     } else {
       push({.batch = batch});
@@ -217,7 +214,7 @@ void StateTracker::statementDone() {
 void StateTracker::retire(std::string_view tag) {
   if (pending_.empty()) return;
   auto& front = pending_.front();
-  if (front.opaque) return;  // it answers for all completions up to ReadyForQuery
+  if (front.batch != serverBatch_) return;  // a later batch's: this one tracks nothing
   Pending done = std::move(front);
   pending_.pop_front();
   if (done.statement == nullptr) return;

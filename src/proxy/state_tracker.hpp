@@ -97,7 +97,6 @@ class StateTracker {
     std::shared_ptr<const sql::Classification> owner;  // null: nothing to track
     const sql::Statement* statement = nullptr;
     std::uint64_t batch = 0;
-    bool opaque = false;  // an unclassified text: retires every completion of its batch
   };
   struct Savepoint {
     std::string name;
