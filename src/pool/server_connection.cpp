@@ -20,6 +20,7 @@
 #include "protocol/frame.hpp"
 #include "protocol/frontend.hpp"
 #include "protocol/writer.hpp"
+#include "runtime/name_resolver.hpp"
 
 namespace pgswarm::pool {
 namespace {
@@ -259,11 +260,14 @@ asio::awaitable<std::error_code> connectWithin(runtime::ServerSocket& socket,
     if (!ec) co_return ec;
   }
   std::error_code ec;
-  asio::ip::tcp::resolver resolver(socket.get_executor());
-  auto endpoints = co_await resolver.async_resolve(address.host, std::to_string(address.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
-  if (ec) co_return ec;
-  for (const auto& entry : endpoints) {
+  if (auto ip = asio::ip::make_address(address.host, ec); !ec) {
+    co_return co_await connectOnce(
+        socket, asio::ip::tcp::endpoint(ip, static_cast<unsigned short>(address.port)), deadline);
+  }
+  auto resolved =
+      co_await runtime::resolveHost(address.host, std::to_string(address.port), deadline);
+  if (resolved.ec) co_return resolved.ec;
+  for (const auto& entry : resolved.endpoints) {
     ec = co_await connectOnce(socket, entry.endpoint(), deadline);
     if (!ec || ec == asio::error::timed_out) break;
   }

@@ -36,7 +36,8 @@ ServerPool::ServerPool(asio::any_io_executor executor, std::string user, std::st
       address_(std::move(address)),
       limits_(limits),
       slots_(slots),
-      worker_(worker) {
+      worker_(worker),
+      mailbox_(runtime::Mailbox::current()) {
   // Last: other workers may post to this pool from now on.
   slots_.attach(worker_, this);
 }
@@ -351,7 +352,7 @@ void ServerPool::passSlot(std::optional<PoolSlots::Demand> remote) {
     if (ServerPool* peer = slots_.member(remote->worker)) {
       // Still counted in PoolSlots: the slot changes hands, so no newcomer
       // anywhere can take it on the way.
-      asio::post(peer->executor_, [peer] { peer->onSlotGranted(); });
+      peer->postHere([peer] { peer->onSlotGranted(); });
       return;
     }
   }
@@ -366,14 +367,14 @@ void ServerPool::giveSlot() {
   // demand before the give is seen, and one after it finds the slot free.
   if (auto capped = slots_.oldestCapDemand(false)) {
     if (ServerPool* peer = capped->slots->member(capped->worker)) {
-      asio::post(peer->executor_, [peer] { peer->serveFromFreeSlots(); });
+      peer->postHere([peer] { peer->serveFromFreeSlots(); });
     }
   }
   // Read again after giving: a worker that published its demand after the
   // read above may have failed its tryTake before our give.
   if (auto again = slots_.oldestDemand(worker_)) {
     if (ServerPool* peer = slots_.member(again->worker)) {
-      asio::post(peer->executor_, [peer] { peer->serveFromFreeSlots(); });
+      peer->postHere([peer] { peer->serveFromFreeSlots(); });
     }
   }
 }
@@ -401,7 +402,7 @@ void ServerPool::serveFromFreeSlots() {
 void ServerPool::askForIdle() {
   if (auto worker = slots_.workerWithIdle(worker_)) {
     if (ServerPool* peer = slots_.member(*worker)) {
-      asio::post(peer->executor_, [peer] { peer->onIdleWanted(); });
+      peer->postHere([peer] { peer->onIdleWanted(); });
       return;
     }
   }
@@ -409,7 +410,7 @@ void ServerPool::askForIdle() {
   // connections of another pool under it (PgBouncer evicts those too).
   if (!slots_.capFull()) return;
   if (ServerPool* peer = slots_.capMemberWithIdle()) {
-    asio::post(peer->executor_, [peer] { peer->onCapIdleWanted(); });
+    peer->postHere([peer] { peer->onCapIdleWanted(); });
   }
 }
 

@@ -20,6 +20,7 @@
 
 #include "pool/pool_slots.hpp"
 #include "pool/server_connection.hpp"
+#include "runtime/mailbox.hpp"
 
 namespace pgswarm::pool {
 
@@ -197,6 +198,11 @@ class ServerPool {
   [[nodiscard]] asio::awaitable<AcquireResult> openNew(const SharedParameters& startup,
                                                        const ServerCredentials& credentials);
 
+  // Runs `task` on this pool's loop, from any worker's thread.
+  void postHere(std::function<void()> task) {
+    runtime::postTo(mailbox_, executor_, std::move(task));
+  }
+
   asio::any_io_executor executor_;
   std::string user_;
   std::string database_;
@@ -204,6 +210,9 @@ class ServerPool {
   PoolLimits limits_;
   PoolSlots& slots_;
   int worker_;
+  // The mailbox of the loop that built this pool (pools are made on their
+  // worker's thread); null where the loop takes locks and asio::post is safe.
+  runtime::Mailbox* mailbox_;
   std::optional<std::chrono::steady_clock::time_point> publishedDemand_;
   std::optional<FillTemplate> fillTemplate_;
   bool filling_ = false;

@@ -137,11 +137,15 @@ Status Worker::shareListener(const Worker& first) {
 void Worker::start() {
   asio::co_spawn(io_, acceptLoop(), asio::detached);
   asio::co_spawn(io_, maintenanceLoop(), asio::detached);
-  thread_ = std::thread([this] { io_.run(); });
+  mailbox_.open();
+  thread_ = std::thread([this] {
+    runtime::Mailbox::bindToThisThread(&mailbox_);
+    io_.run();
+  });
 }
 
 void Worker::requestStop() {
-  asio::post(io_, [this] { stopInLoop(); });
+  mailbox_.post([this] { stopInLoop(); });
 }
 
 void Worker::join() {
@@ -166,6 +170,7 @@ void Worker::stopInLoop() {
   std::error_code ignored;
   acceptor_.close(ignored);
   maintenance_.cancel();
+  mailbox_.close();
   for (auto& [key, pool] : pools_) pool->shutdown();
   if (authQueryPool_) authQueryPool_->shutdown();
   // Copy: aborting a session may end it and take it out of the list.
@@ -212,11 +217,11 @@ pool::ServerPool& Worker::authQueryPool() {
 }
 
 void Worker::postSnapshot(std::function<void(WorkerSnapshot)> done) {
-  asio::post(io_, [this, done = std::move(done)] { done(snapshotInLoop()); });
+  mailbox_.post([this, done = std::move(done)] { done(snapshotInLoop()); });
 }
 
 void Worker::postApplyPause(std::function<void(bool)> done) {
-  asio::post(io_, [this, done = std::move(done)] {
+  mailbox_.post([this, done = std::move(done)] {
     bool paused = shared_.paused.load();
     for (auto& [key, pool] : pools_) pool->setPaused(paused);
     done(paused);
@@ -412,6 +417,7 @@ asio::awaitable<std::vector<std::optional<T>>> askWorkers(ProxyShared& shared,
                                                           std::chrono::milliseconds timeout,
                                                           Ask ask) {
   auto executor = co_await asio::this_coro::executor;
+  auto* mailbox = runtime::Mailbox::current();  // a worker's admin console asks from its loop
   auto gathering = std::make_shared<Gathering<T>>(executor, shared.workers.size());
   if (shared.workers.empty()) co_return gathering->answers;
   gathering->timer.expires_after(timeout);
@@ -420,11 +426,13 @@ asio::awaitable<std::vector<std::optional<T>>> askWorkers(ProxyShared& shared,
     // gathering (and its timer, bound to the caller's loop), so it is always
     // destroyed there, even when a late answer arrives after the deadline.
     std::weak_ptr<Gathering<T>> weak = gathering;
-    ask(*shared.workers[i], [executor, weak, i](T answer) {
-      asio::post(executor, [weak, i, answer = std::move(answer)]() mutable {
+    ask(*shared.workers[i], [mailbox, executor, weak, i](T answer) {
+      // std::function needs a copyable task: the answer is shared.
+      auto shared = std::make_shared<T>(std::move(answer));
+      runtime::postTo(mailbox, executor, [weak, i, shared] {
         auto alive = weak.lock();
         if (!alive) return;
-        alive->answers[i] = std::move(answer);
+        alive->answers[i] = std::move(*shared);
         if (--alive->pending == 0) alive->timer.cancel();
       });
     });

@@ -27,6 +27,7 @@
 #include "pool/server_pool.hpp"
 #include "proxy/pool_snapshot.hpp"
 #include "proxy/shared_state.hpp"
+#include "runtime/mailbox.hpp"
 #include "runtime/parking_lot.hpp"
 #include "sql/classifier.hpp"
 
@@ -144,9 +145,11 @@ class Worker {
   std::map<std::tuple<std::string, std::string, int>, std::unique_ptr<pool::ServerPool>> pools_;
   std::unique_ptr<pool::PoolSlots> authQuerySlots_;  // before the pool that uses them
   std::unique_ptr<pool::ServerPool> authQueryPool_;
-  // One thread runs this loop and no socket of it is touched from another
-  // (they post here): the reactor's per-socket locks are not needed.
-  asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  // One thread runs this loop and nothing of it is touched from another:
+  // no locks in the scheduler or the reactor. Other threads hand work over
+  // through mailbox_ (runtime/mailbox.hpp), never with asio::post.
+  asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE};
+  runtime::Mailbox mailbox_{io_};
   asio::ip::tcp::acceptor acceptor_{io_};
   asio::steady_timer maintenance_{io_};
   runtime::ParkingLot parkingLot_;
