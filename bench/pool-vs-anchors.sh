@@ -16,7 +16,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SHARED=${PGSWARM_SHARED_BENCH:-$ROOT/../shared/bench}
 [ -x "$SHARED/anchor-run.sh" ] || { echo "no anchor harness at $SHARED" >&2; exit 1; }
 make -C "$ROOT" release >/dev/null
-PGSWARM=$ROOT/build/pgswarm
+PGSWARM=${PGSWARM:-$ROOT/build/pgswarm}
 POOL_PORT=${PGSWARM_BENCH_PORT:-17432}
 WORKERS=${PGSWARM_BENCH_WORKERS:-1}
 
