@@ -164,8 +164,11 @@ class ServerTls : public ::testing::Test {
     }
     setServerSsl(true);
     makeTlsOnlyDatabase();
-    require_ = new PoolProcess(*cluster_, {"--server-tls-sslmode", "require"});  // NOLINT
-    verifyFull_ = new PoolProcess(                                               // NOLINT
+    // One worker: a worker's idle connections are its own, so "the next
+    // client gets the same backend" holds only while one worker accepts.
+    require_ = new PoolProcess(  // NOLINT
+        *cluster_, {"--server-tls-sslmode", "require", "--workers", "1"});
+    verifyFull_ = new PoolProcess(  // NOLINT
         *cluster_, PoolNodes::kAll,
         {"--server-tls-sslmode", "verify-full", "--server-tls-ca-file", dir + "/ca.crt",
          "--server-tls-cert-file", dir + "/client.crt", "--server-tls-key-file",
