@@ -259,14 +259,15 @@ asio::awaitable<std::error_code> connectWithin(runtime::ServerSocket& socket,
     noteSocketRoute(address, path, ec);
     if (!ec) co_return ec;
   }
-  std::error_code ec;
-  if (auto ip = asio::ip::make_address(address.host, ec); !ec) {
+  std::error_code notNumeric;
+  if (auto ip = asio::ip::make_address(address.host, notNumeric); !notNumeric) {
     co_return co_await connectOnce(
         socket, asio::ip::tcp::endpoint(ip, static_cast<unsigned short>(address.port)), deadline);
   }
   auto resolved =
       co_await runtime::resolveHost(address.host, std::to_string(address.port), deadline);
   if (resolved.ec) co_return resolved.ec;
+  std::error_code ec = asio::error::host_not_found;  // no address at all
   for (const auto& entry : resolved.endpoints) {
     ec = co_await connectOnce(socket, entry.endpoint(), deadline);
     if (!ec || ec == asio::error::timed_out) break;
