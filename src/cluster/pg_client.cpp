@@ -213,6 +213,10 @@ Result<CopyProgress> PgConnection::copyInto(
   return progress;
 }
 
+bool PgConnection::inTransaction() const {
+  return PQtransactionStatus(conn_.get()) != PQTRANS_IDLE;
+}
+
 Status PgConnection::setStatementTimeout(int milliseconds) {
   return execute("SELECT set_config('statement_timeout', $1, false)",
                  {std::to_string(milliseconds)});

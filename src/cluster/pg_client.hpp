@@ -77,6 +77,8 @@ class PgConnection {
   [[nodiscard]] Result<CopyProgress> copyInto(
       PgConnection& target, const std::string& copyOutSql, const std::string& copyInSql,
       const std::function<void(const CopyProgress&)>& onProgress = {});
+  // Inside a transaction block (BEGIN ran, no COMMIT or ROLLBACK yet).
+  [[nodiscard]] bool inTransaction() const;
   // Sets statement_timeout for this connection (0 disables it).
   [[nodiscard]] Status setStatementTimeout(int milliseconds);
   // The SCRAM-SHA-256 verifier of `password` for `user`, computed by libpq on

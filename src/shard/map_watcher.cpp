@@ -338,14 +338,15 @@ Result<MapWatcher::CatalogRead> MapWatcher::readCatalog(cluster::PgConnection& c
     if (auto estimated = addRowEstimates(conn, catalog.routes); !estimated) {
       return estimated.error();
     }
-    auto operations = loadOperations(conn);
-    if (!operations) return operations.error();
-    catalog.operations = std::move(*operations);
     return catalog;
   }();
   auto ended = conn.execute(read ? "COMMIT" : "ROLLBACK");
   if (!read) return read;
   if (!ended) return ended.error();
+  // Outside the snapshot: see loadOperations.
+  auto operations = loadOperations(conn);
+  if (!operations) return operations.error();
+  read->operations = std::move(*operations);
   return read;
 }
 

@@ -23,10 +23,24 @@ constexpr int kStatementTimeoutMs = 2000;
 // A running row's session is gone (the command was killed) when no
 // backend has its pid, or the one that has it started after the row (the
 // pid was reused). backend_start is NULL for other users' sessions to a
-// reader without pg_read_all_stats: then the pid alone decides.
-constexpr const char* kSessionGone = R"(
-NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid = o.backend_pid
+// reader without pg_read_all_stats: then the pid alone decides. {} names
+// the sessions: pg_stat_activity itself, or a list read from it earlier.
+constexpr const char* kSessionGoneFrom = R"(
+NOT EXISTS (SELECT 1 FROM {} WHERE a.pid = o.backend_pid
             AND (a.backend_start IS NULL OR a.backend_start <= o.started_at)))";
+constexpr const char* kLiveSessions = "pg_catalog.pg_stat_activity a";
+constexpr const char* kListedSessions =
+    "json_to_recordset($1::json) AS a(pid int, backend_start timestamptz)";
+
+// A reader must see the sessions before it sees the rows: a command marks
+// its row done and then ends its session, so a row still running in a
+// snapshot taken after its session was seen gone was never marked. Read
+// the other way round (one statement's snapshot comes before its
+// pg_stat_activity), a command ending meanwhile would show as stale.
+constexpr const char* kSessionsQuery = R"(
+SELECT coalesce(json_agg(json_build_object('pid', pid, 'backend_start', backend_start)),
+                '[]')::text AS sessions
+FROM pg_catalog.pg_stat_activity)";
 
 constexpr const char* kOperationsQuery = R"(
 SELECT id::text, table_schema || '.' || table_name AS "table", verb, partition_name, source_node,
@@ -71,7 +85,16 @@ Result<std::vector<OperationRow>> loadOperations(cluster::PgConnection& coordina
   if (!exists) return exists.error();
   std::vector<OperationRow> rows;
   if (exists->text(0, "present") != "t") return rows;
-  auto read = coordinator.query(fmt::format(kOperationsQuery, kSessionGone));
+  if (coordinator.inTransaction()) {
+    return Error{
+        "shard operations must be read outside a transaction block: its snapshot would "
+        "predate the sessions they are checked against"};
+  }
+  auto sessions = coordinator.query(kSessionsQuery);
+  if (!sessions) return sessions.error();
+  auto read = coordinator.query(
+      fmt::format(kOperationsQuery, fmt::format(kSessionGoneFrom, kListedSessions)),
+      {sessions->text(0, "sessions")});
   if (!read) return read.error();
   for (std::size_t i = 0; i < read->size(); ++i) {
     rows.push_back(
@@ -114,7 +137,7 @@ OperationRecorder OperationRecorder::start(const cluster::ConnectTarget& coordin
   // Catalogs made before pgswarm.operations existed get it now.
   auto ok = ensureCatalog(*conn);
   if (ok) ok = conn->setStatementTimeout(kStatementTimeoutMs);
-  if (ok) ok = conn->execute(fmt::format(kEndKilled, kSessionGone));
+  if (ok) ok = conn->execute(fmt::format(kEndKilled, fmt::format(kSessionGoneFrom, kLiveSessions)));
   if (ok) ok = conn->execute(fmt::format(kPruneEnded, kKeptEndedOperations - 1));
   if (!ok) return fail(ok.error());
   auto inserted = conn->query(kInsert, {schema, table, std::string(verb), target.partition,

@@ -56,7 +56,8 @@ struct OperationRow {
 };
 
 // Every row, newest first; none when the catalog has no operations table
-// (made before it existed, or never).
+// (made before it existed, or never). Outside a transaction block only:
+// each statement must take a fresh snapshot (see the .cpp).
 [[nodiscard]] Result<std::vector<OperationRow>> loadOperations(cluster::PgConnection& coordinator);
 
 // What a command is working on; partition and nodes may change (each

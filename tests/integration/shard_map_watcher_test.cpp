@@ -20,6 +20,7 @@
 #include "shard/map_watcher.hpp"
 #include "shard/routing_hold.hpp"
 #include "shard/shard_catalog.hpp"
+#include "shard/shard_operations.hpp"
 
 namespace pgswarm::test {
 namespace {
@@ -335,6 +336,51 @@ TEST(ShardMapWatcher, RowEstimatesComeFromTheCoordinatorsStatistics) {
       },
       kPatience))
       << ::testing::PrintToString(estimates());
+}
+
+// The rows a pool shows for shard commands: a live command is running, one
+// that ended says how, and one whose session is gone without a word is
+// stale. The reads are outside any transaction block, as a block's
+// snapshot would predate the sessions it is checked against (a command
+// that marked its row done and then ended meanwhile would show as stale).
+TEST(ShardOperations, RunningDoneAndStaleAreToldApartAndReadOutsideATransactionBlock) {
+  PostgresServer server;
+  auto admin = connectTo(server);
+  ASSERT_TRUE(shard::ensureCatalog(admin).ok());
+  cluster::ConnectTarget target{.host = "127.0.0.1", .port = server.port()};
+  auto recorder = [&](const std::string& table) {
+    return shard::OperationRecorder::start(
+        target, "public", table, "move",
+        {.partition = table + "_p0", .sourceNode = "coordinator", .targetNode = "shard1"});
+  };
+  auto live = recorder("live");
+  auto ended = recorder("ended");
+  ended.finish(true);
+  auto killed = recorder("killed");
+  auto stateOf = [&](const std::string& table) -> std::string {
+    auto rows = shard::loadOperations(admin);
+    if (!rows) return "error: " + rows.error().message;
+    for (const auto& row : *rows) {
+      if (row.table == "public." + table) return row.state;
+    }
+    return "missing";
+  };
+  EXPECT_EQ(stateOf("live"), "running");
+  EXPECT_EQ(stateOf("ended"), "done");
+  EXPECT_EQ(stateOf("killed"), "running");
+  run(admin,
+      "SELECT pg_terminate_backend(backend_pid) FROM pgswarm.operations "
+      "WHERE table_name = 'killed'");
+  EXPECT_TRUE(waitUntil([&] { return stateOf("killed") == "stale"; }, kPatience))
+      << stateOf("killed");
+  EXPECT_EQ(stateOf("live"), "running");
+
+  run(admin, "BEGIN");
+  auto inBlock = shard::loadOperations(admin);
+  ASSERT_FALSE(inBlock.ok());
+  EXPECT_NE(inBlock.error().message.find("outside a transaction block"), std::string::npos)
+      << inBlock.error().message;
+  run(admin, "ROLLBACK");
 }
 
 }  // namespace
