@@ -1626,88 +1626,136 @@ bool Session::onServerMessage(char type) {
   }
 }
 
+// The server's bytes go to the client in one run (one piece of toClient),
+// cut only where a message is kept back (a ParseComplete the pool caused).
+// The header is read here rather than by protocol::splitFrame: every
+// relayed message passes, and a DataRow needs no more than its length.
 Session::Scan Session::scanServer(std::size_t& consumed) {
   auto data = transit_->server->input().data();
   consumed = 0;
   transit_->toClient.clear();
-  while (consumed < data.size()) {
-    if (transit_->serverPassthrough > 0) {
-      auto n = std::min(transit_->serverPassthrough, data.size() - consumed);
-      forwardToClient(consumed, n);
-      transit_->serverPassthrough -= n;
-      consumed += n;
-      continue;
+  std::size_t runStart = 0;  // the run's first byte not yet handed to forwardToClient
+  auto endRun = [&] {
+    if (consumed > runStart) forwardToClient(runStart, consumed - runStart);
+    runStart = consumed;
+  };
+  if (transit_->serverPassthrough > 0) {
+    consumed = std::min(transit_->serverPassthrough, data.size());
+    transit_->serverPassthrough -= consumed;
+  }
+  while (data.size() - consumed >= kHeaderLength) {
+    const std::byte* header = data.data() + consumed;
+    const auto type = static_cast<char>(header[0]);
+    const std::int32_t lengthWord = protocol::bigEndianInt32(header + 1);
+    if (lengthWord < 4 ||
+        static_cast<std::size_t>(lengthWord) > protocol::kDefaultMaxMessageLength) {
+      return Scan::kMalformed;
     }
-    auto rest = data.subspan(consumed);
-    if (rest.size() < kHeaderLength) break;
-    char type = static_cast<char>(rest[0]);
-    auto frame = protocol::splitFrame(rest);
-    if (frame.status == protocol::FrameStatus::kMalformed) return Scan::kMalformed;
-    if (frame.status == protocol::FrameStatus::kNeedMore) {
+    const std::size_t length = 1 + static_cast<std::size_t>(lengthWord);
+    const std::size_t available = data.size() - consumed;
+    if (available < length) {
       if (serverTypeNeedsWholeMessage(type)) break;
+      // A long message (DataRow, CopyData, a notice) goes on as it arrives.
       (void)onServerMessage(type);
-      forwardToClient(consumed, rest.size());
-      transit_->serverPassthrough = messageLength(rest) - rest.size();
+      transit_->serverPassthrough = length - available;
       consumed = data.size();
       break;
     }
-    if (type == protocol::kErrorResponse && canRetryRead() && endsSession(frame.frame.body)) {
-      return Scan::kRetry;  // the replica is going away; nothing reached the client yet
+    if (type != protocol::kDataRow) {
+      // What reached the client already rules out a retry.
+      if (type == protocol::kErrorResponse) endRun();
+      switch (
+          noteServerMessage(type, data.subspan(consumed + kHeaderLength, length - kHeaderLength))) {
+        case ServerMessageFate::kForward:
+          break;
+        case ServerMessageFate::kKeepBack:
+          endRun();
+          runStart = consumed + length;
+          break;
+        case ServerMessageFate::kRetry:
+          return Scan::kRetry;
+        case ServerMessageFate::kMalformed:
+          return Scan::kMalformed;
+      }
     }
-    if (type == protocol::kErrorResponse && transit_->shardGroup >= 0)
-      noteShardError(frame.frame.body);
-    if (type == protocol::kReadyForQuery) {
-      auto ready = protocol::ReadyForQuery::parse(frame.frame.body);
-      if (!ready) return Scan::kMalformed;
-      txStatus_ = ready->status;
-      transit_->pendingParses.clear();
-      transit_->untrackedParses = 0;
-      if (transit_->pendingSyncs > 0) --transit_->pendingSyncs;
-      if (transit_->pendingSyncs == 0) idleSince_ = Clock::now();
-      if (txStatus_ == protocol::TransactionStatus::kIdle) {
-        worker_.stats().countTransaction();
-        transit_->pool->countTransaction();
-        // Session mode never releases its primary: a write ends here.
-        if (!transactionMode() && transit_->attachmentWrote && !transit_->onReplica) {
-          fence_.noteWrite(Clock::now());
-          transit_->attachmentWrote = false;
-        }
-      }
-      if (tracker_) {
-        tracker_->readyForQuery(static_cast<char>(txStatus_));
-        if (tracker_->takeStatementsDeallocated()) {  // DEALLOCATE ALL, DISCARD ALL
-          transit_->server->preparedStatements.clear();
-          clientStatements_.reset();
-        }
-      }
-    } else if (type == protocol::kParameterStatus) {
-      if (auto status = protocol::ParameterStatus::parse(frame.frame.body)) {
-        transit_->server->setParameter(status->name, status->value);
-        noteParameter(status->name, status->value);
-      }
-    } else if (tracker_) {
-      trackServerMessage(type, frame.frame);
-    }
-    if (onServerMessage(type)) forwardToClient(consumed, frame.frame.length);
-    consumed += frame.frame.length;
+    consumed += length;
   }
+  endRun();
   return Scan::kOk;
 }
 
-void Session::trackServerMessage(char type, const protocol::Frame& frame) {
+Session::ServerMessageFate Session::noteServerMessage(char type, std::span<const std::byte> body) {
   switch (type) {
-    case protocol::kCommandComplete: {
-      auto tag = protocol::Reader::forBody(frame.body).cstring();
-      tracker_->commandComplete(tag ? *tag : std::string_view{});
-      break;
-    }
+    case protocol::kReadyForQuery:
+      return noteReadyForQuery(body) ? ServerMessageFate::kForward : ServerMessageFate::kMalformed;
+    case protocol::kParameterStatus:
+      if (auto status = protocol::ParameterStatus::parse(body)) {
+        transit_->server->setParameter(status->name, status->value);
+        noteParameter(status->name, status->value);
+      }
+      return ServerMessageFate::kForward;
+    case protocol::kCommandComplete:
+      // The tag is read only when a tracked statement waits for it.
+      if (tracker_ && tracker_->awaitsCompletion()) {
+        auto tag = protocol::Reader::forBody(body).cstring();
+        tracker_->commandComplete(tag ? *tag : std::string_view{});
+      }
+      return ServerMessageFate::kForward;
     case protocol::kEmptyQueryResponse:
     case protocol::kPortalSuspended:
-      tracker_->statementDone();
+      if (tracker_) tracker_->statementDone();
+      return ServerMessageFate::kForward;
+    case protocol::kErrorResponse:
+      if (canRetryRead() && endsSession(body)) {
+        return ServerMessageFate::kRetry;  // the replica is going away; nothing reached the client
+                                           // yet
+      }
+      if (transit_->shardGroup >= 0) noteShardError(body);
+      break;
+    case protocol::kParseComplete:
       break;
     default:
-      break;
+      return ServerMessageFate::kForward;
   }
+  return onServerMessage(type) ? ServerMessageFate::kForward : ServerMessageFate::kKeepBack;
+}
+
+bool Session::noteReadyForQuery(std::span<const std::byte> body) {
+  if (body.size() != 1) return false;
+  switch (static_cast<char>(body[0])) {
+    case 'I':
+      txStatus_ = protocol::TransactionStatus::kIdle;
+      break;
+    case 'T':
+      txStatus_ = protocol::TransactionStatus::kInTransaction;
+      break;
+    case 'E':
+      txStatus_ = protocol::TransactionStatus::kFailed;
+      break;
+    default:
+      return false;
+  }
+  transit_->pendingParses.clear();
+  transit_->untrackedParses = 0;
+  if (transit_->pendingSyncs > 0) --transit_->pendingSyncs;
+  if (transit_->pendingSyncs == 0) idleSince_ = Clock::now();
+  if (txStatus_ == protocol::TransactionStatus::kIdle) {
+    worker_.stats().countTransaction();
+    transit_->pool->countTransaction();
+    // Session mode never releases its primary: a write ends here.
+    if (!transactionMode() && transit_->attachmentWrote && !transit_->onReplica) {
+      fence_.noteWrite(Clock::now());
+      transit_->attachmentWrote = false;
+    }
+  }
+  if (tracker_) {
+    tracker_->readyForQuery(static_cast<char>(txStatus_));
+    if (tracker_->takeStatementsDeallocated()) {  // DEALLOCATE ALL, DISCARD ALL
+      transit_->server->preparedStatements.clear();
+      clientStatements_.reset();
+    }
+  }
+  return true;
 }
 
 // True when the buffer starts with a message the server must see (so a
@@ -1728,7 +1776,7 @@ asio::awaitable<void> Session::clientLoop() {
   for (;;) {
     if (read) {
       awaitingClient_ = true;
-      std::error_code ec;
+      auto ec = runtime::noError();
       if (runtime::inlineReads(client_)) {  // no frame of its own
         if (auto wait = runtime::readWait(client_, transit_->clientIn, /*idle=*/true, ec)) {
           co_await *wait;
@@ -1787,7 +1835,7 @@ asio::awaitable<void> Session::clientLoop() {
           // reply read, forwarded as the socket takes it, the server
           // released. Errors, retries and borrowed replicas go to serverLoop.
           transit_->serverLoopRunning = true;
-          std::error_code ec;
+          auto ec = runtime::noError();
           if (auto wait = runtime::readWait(conn.stream(), conn.input(), /*idle=*/false, ec)) {
             co_await *wait;
           }
@@ -2030,7 +2078,7 @@ asio::awaitable<bool> Session::serverLoop(bool inClientLoop,
   transit_->serverLoopRunning = true;  // already, unless clientLoop runs it
   while (transit_->server && !closing_) {
     auto& conn = *transit_->server;
-    std::error_code ec;
+    auto ec = runtime::noError();
     if (firstRead) {
       ec = *std::exchange(firstRead, std::nullopt);
     } else if (runtime::inlineReads(conn.stream())) {  // no frame of its own

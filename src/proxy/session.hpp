@@ -167,7 +167,10 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> replaySettings();
   void noteServerSettings();
   bool trackClientMessage(char type, std::span<const std::byte> rest, bool whole);
-  void trackServerMessage(char type, const protocol::Frame& frame);
+  // What scanServer does with one whole server message (a DataRow aside).
+  enum class ServerMessageFate : unsigned char { kForward, kKeepBack, kRetry, kMalformed };
+  ServerMessageFate noteServerMessage(char type, std::span<const std::byte> body);
+  [[nodiscard]] bool noteReadyForQuery(std::span<const std::byte> body);
   asio::awaitable<void> relay();
   void waitParked();
   void unpark();

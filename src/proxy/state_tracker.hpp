@@ -59,6 +59,11 @@ class StateTracker {
 
   // Server to client, in the order received.
   void commandComplete(std::string_view tag);
+  // Whether a CommandComplete now retires a tracked statement: when not,
+  // its tag need not be read.
+  [[nodiscard]] bool awaitsCompletion() const {
+    return !pending_.empty() && pending_.front().batch == serverBatch_;
+  }
   void statementDone();  // EmptyQueryResponse, PortalSuspended
   void error();
   void readyForQuery(char status);

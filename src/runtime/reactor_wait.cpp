@@ -25,6 +25,21 @@ ssize_t plainRecv(int fd, void* data, std::size_t size, int flags) {
 ssize_t plainSendmsg(int fd, const msghdr* message, int flags) {
   return ::syscall(SYS_sendmsg, fd, message, flags);
 }
+ssize_t plainSend(int fd, const void* data, std::size_t size, int flags) {
+  return ::syscall(SYS_sendto, fd, data, size, flags, nullptr, 0);
+}
+
+// A send() system call's outcome; EINTR is tried again.
+template <typename Send>
+SendResult sendRetrying(Send send) {
+  for (;;) {
+    auto n = send();
+    if (n >= 0) return {.sent = static_cast<std::size_t>(n)};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
+    return {.ec = std::error_code(errno, asio::error::get_system_category())};
+  }
+}
 
 }  // namespace
 
@@ -44,6 +59,13 @@ RecvResult recvNow(int fd, ByteBuffer& buffer, std::size_t chunk) {
 }
 
 SendResult sendNow(int fd, std::span<const asio::const_buffer> pieces) {
+  constexpr int kFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
+  // One contiguous piece (most writes: a reply's run of bytes, a
+  // statement) needs no message header: sendto() takes the buffer itself,
+  // and the kernel copies no iovec array in.
+  if (pieces.size() == 1) {
+    return sendRetrying([&] { return plainSend(fd, pieces[0].data(), pieces[0].size(), kFlags); });
+  }
   constexpr std::size_t kMaxPieces = 64;  // the rest goes in a later call
   // Not zeroed: only the first `count` are read (zeroing all 64 was a
   // kilobyte of stores per send).
@@ -55,13 +77,7 @@ SendResult sendNow(int fd, std::span<const asio::const_buffer> pieces) {
   msghdr message{};
   message.msg_iov = vectors.data();
   message.msg_iovlen = count;
-  for (;;) {
-    auto n = plainSendmsg(fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n >= 0) return {.sent = static_cast<std::size_t>(n)};
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return {};
-    return {.ec = std::error_code(errno, asio::error::get_system_category())};
-  }
+  return sendRetrying([&] { return plainSendmsg(fd, &message, kFlags); });
 }
 
 namespace {
@@ -120,7 +136,7 @@ class EdgeWait final : public asio::detail::reactor_op {
 
  private:
   explicit EdgeWait(Handler handler)
-      : reactor_op(asio::error_code(), &EdgeWait::perform, &EdgeWait::complete),
+      : reactor_op(noError(), &EdgeWait::perform, &EdgeWait::complete),
         handler_(std::move(handler)) {}
   static void destroy(EdgeWait* op) {
     op->~EdgeWait();

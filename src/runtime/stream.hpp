@@ -91,7 +91,7 @@ class ServerStream;
 // sends nothing here), co_await writeRest() for the rest. `pieces` must
 // stay valid until then. writeAll() is the two steps in one call.
 struct WrittenNow {
-  std::error_code ec;
+  std::error_code ec = noError();
   std::size_t sent = 0;  // bytes the socket took
   bool done = false;     // all of it was written, or ec says why not
 };

@@ -98,6 +98,23 @@ bool isAsciiLetter(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+// The one-pass check's first word runs over letters and '_'; the lexer's
+// goes on over digits, '$' and non-ASCII bytes as well.
+constexpr std::array<bool, 256> kWordRun = [] {
+  std::array<bool, 256> run{};
+  for (int c = 'a'; c <= 'z'; ++c) run[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) run[static_cast<std::size_t>(c)] = true;
+  run['_'] = true;
+  return run;
+}();
+constexpr std::array<bool, 256> kWordTail = [] {
+  std::array<bool, 256> tail{};
+  for (int c = '0'; c <= '9'; ++c) tail[static_cast<std::size_t>(c)] = true;
+  tail['$'] = true;
+  for (std::size_t c = 0x80; c < 256; ++c) tail[c] = true;
+  return tail;
+}();
+
 bool onlyBlanks(std::string_view text) {
   return std::all_of(text.begin(), text.end(), isBlank);
 }
@@ -137,10 +154,24 @@ static_assert(std::endian::native == std::endian::little,
               "anchorCandidates reads lanes little-end first");
 constexpr std::size_t kChunk = sizeof(Chunk);
 
-// One bit per byte of an 8-byte lane whose bytes are 0x00 or 0xff.
+// One bit per byte of a chunk whose bytes are 0x00 or 0xff: SSE2's
+// pmovmskb on x86-64, else a multiply per 8-byte lane.
+#if defined(__SSE2__)
+using SignedChunk = char __attribute__((vector_size(16)));
+std::uint32_t byteBits(Chunk hits) {
+  return static_cast<std::uint32_t>(
+      __builtin_ia32_pmovmskb128(reinterpret_cast<SignedChunk>(hits)));
+}
+#else
 std::uint32_t laneBits(std::uint64_t lane) {
   return static_cast<std::uint32_t>(((lane & 0x0101010101010101ULL) * 0x0102040810204080ULL) >> 56);
 }
+std::uint32_t byteBits(Chunk hits) {
+  std::array<std::uint64_t, 2> halves{};
+  std::memcpy(halves.data(), &hits, kChunk);
+  return laneBits(halves[0]) | (laneBits(halves[1]) << 8U);
+}
+#endif
 
 // Bit i set: byte i of the kChunk bytes at `bytes` may be an anchor.
 // Folding in 0x20 turns 'M' and 'V' into 'm' and 'v'; the few other bytes
@@ -149,10 +180,8 @@ std::uint32_t anchorCandidates(const char* bytes) {
   Chunk raw;
   std::memcpy(&raw, bytes, kChunk);
   Chunk folded = raw | 0x20;
-  auto hits = (folded == 'm') | (folded == 'v') | (folded == ';') | (folded == '&') | (raw == '_');
-  std::array<std::uint64_t, 2> halves{};
-  std::memcpy(halves.data(), &hits, kChunk);
-  return laneBits(halves[0]) | (laneBits(halves[1]) << 8U);
+  Chunk hits = (folded == 'm') | (folded == 'v') | (folded == ';') | (folded == '&') | (raw == '_');
+  return byteBits(hits);
 }
 
 // Whether the anchor byte at `at` starts what the one-pass check gives up on.
@@ -181,11 +210,15 @@ bool triggersAt(std::string_view text, std::size_t at) {
 bool mayHideTrigger(std::string_view text) {
   for (std::size_t base = 0; base < text.size(); base += kChunk) {
     std::uint32_t candidates = 0;
-    if (text.size() - base >= kChunk) {
+    const std::size_t left = text.size() - base;
+    if (left >= kChunk) {
       candidates = anchorCandidates(text.data() + base);
+    } else if (text.size() >= kChunk) {
+      // The text's last kChunk bytes, less those already looked at.
+      candidates = anchorCandidates(text.data() + text.size() - kChunk) >> (kChunk - left);
     } else {
       std::array<char, kChunk> tail{};  // zero bytes are no anchor
-      std::memcpy(tail.data(), text.data() + base, text.size() - base);
+      std::memcpy(tail.data(), text.data() + base, left);
       candidates = anchorCandidates(tail.data());
     }
     for (; candidates != 0; candidates &= candidates - 1) {
@@ -206,17 +239,26 @@ namespace detail {
 // names isAnywhereWord looks for, which one pass over the bytes can tell.
 // Every isAnywhereWord name contains "temp", "advisory" or "set_config",
 // and a second statement needs a ';' before it, so a text this passes has
-// no statement the lexer could flag. Anything else takes the lexer.
-bool plainlyUnaffecting(std::string_view text) {
+// no statement the lexer could flag. A text whose first word is a leading
+// word (BEGIN, COMMIT, SET) is flagged by the lexer at its first token,
+// which one look at that word can tell too. Anything else takes the lexer.
+OnePass onePassVerdict(std::string_view text) {
   std::size_t start = 0;
   while (start < text.size() && isBlank(text[start])) ++start;
-  if (start == text.size() || !isAsciiLetter(text[start])) return false;
-  // The lexer's first word is this run or a longer one with digits or '$',
-  // which no leading word has.
-  std::size_t end = start;
-  while (end < text.size() && (isAsciiLetter(text[end]) || text[end] == '_')) ++end;
-  if (isLeadingWord(text.substr(start, end - start))) return false;
-  return !mayHideTrigger(text.substr(start));
+  if (start == text.size() || !isAsciiLetter(text[start])) return OnePass::kAskTheLexer;
+  std::size_t end = start + 1;
+  while (end < text.size() && kWordRun[static_cast<unsigned char>(text[end])]) ++end;
+  if (isLeadingWord(text.substr(start, end - start))) {
+    // The lexer's first word is this run, or a longer one with digits,
+    // '$' or non-ASCII bytes, which no leading word is.
+    const bool wordEnds = end == text.size() || !kWordTail[static_cast<unsigned char>(text[end])];
+    return wordEnds ? OnePass::kAffects : OnePass::kAskTheLexer;
+  }
+  return mayHideTrigger(text.substr(start)) ? OnePass::kAskTheLexer : OnePass::kUnaffecting;
+}
+
+bool plainlyUnaffecting(std::string_view text) {
+  return onePassVerdict(text) == OnePass::kUnaffecting;
 }
 
 bool mayAffectSessionLexed(std::string_view text) {
@@ -255,7 +297,15 @@ bool mayAffectSessionLexed(std::string_view text) {
 }  // namespace detail
 
 bool mayAffectSession(std::string_view text) {
-  return !detail::plainlyUnaffecting(text) && detail::mayAffectSessionLexed(text);
+  switch (detail::onePassVerdict(text)) {
+    case detail::OnePass::kUnaffecting:
+      return false;
+    case detail::OnePass::kAffects:
+      return true;
+    case detail::OnePass::kAskTheLexer:
+      break;
+  }
+  return detail::mayAffectSessionLexed(text);
 }
 
 }  // namespace pgswarm::sql

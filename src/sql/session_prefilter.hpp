@@ -18,8 +18,12 @@ namespace pgswarm::sql {
 
 namespace detail {
 // The two checks mayAffectSession combines, for the tests: a one-pass check
-// that clears the common single plain statement, and the lexer's.
-[[nodiscard]] bool plainlyUnaffecting(std::string_view text);
+// that settles the common single statement (an ordinary one that names
+// nothing of the session's, or one that starts with BEGIN, SET, COMMIT and
+// the like), and the lexer's for the rest.
+enum class OnePass { kUnaffecting, kAffects, kAskTheLexer };
+[[nodiscard]] OnePass onePassVerdict(std::string_view text);
+[[nodiscard]] bool plainlyUnaffecting(std::string_view text);  // kUnaffecting
 [[nodiscard]] bool mayAffectSessionLexed(std::string_view text);
 }  // namespace detail
 

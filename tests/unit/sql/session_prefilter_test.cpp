@@ -141,14 +141,36 @@ TEST(SessionPrefilter, OnePassCheckNeverClearsWhatTheLexerFlags) {
   std::uniform_int_distribution<std::size_t> piece(0, kPieces.size() - 1);
   std::uniform_int_distribution<int> length(1, 8);
   int cleared = 0;
+  int flagged = 0;
   for (int round = 0; round < 50000; ++round) {
     std::string text;
     for (int n = length(random); n > 0; --n) (text += kPieces[piece(random)]) += ' ';
-    if (!detail::plainlyUnaffecting(text)) continue;
+    auto verdict = detail::onePassVerdict(text);
+    if (verdict == detail::OnePass::kAffects) {
+      ++flagged;
+      EXPECT_TRUE(detail::mayAffectSessionLexed(text)) << text;
+    }
+    if (verdict != detail::OnePass::kUnaffecting) continue;
     ++cleared;
     EXPECT_FALSE(detail::mayAffectSessionLexed(text)) << text;
   }
   EXPECT_GT(cleared, 1000);  // the check is exercised, not just skipped
+  EXPECT_GT(flagged, 1000);
+}
+
+// A leading word flags the text at once only when the lexer's first word
+// is that word: digits, '$' or non-ASCII bytes after it make a longer word.
+TEST(SessionPrefilter, OnePassCheckFlagsALeadingFirstWordAsTheLexerDoes) {
+  for (const char* text : {"BEGIN", "BEGIN;", "  end;", "Set x = 1", "commit\n", "listen(x)",
+                           "rollback--c", "discard/**/all"}) {
+    EXPECT_EQ(detail::onePassVerdict(text), detail::OnePass::kAffects) << text;
+    EXPECT_TRUE(detail::mayAffectSessionLexed(text)) << text;
+  }
+  for (const char* text : {"set1 = 2", "begin$x", "end\xc3\xa9", "/* c */ BEGIN", "(BEGIN)"}) {
+    EXPECT_EQ(detail::onePassVerdict(text), detail::OnePass::kAskTheLexer) << text;
+  }
+  EXPECT_FALSE(mayAffectSession("set1 FROM t"));
+  EXPECT_FALSE(mayAffectSession("ends FROM t"));
 }
 
 // The one-pass check reads sixteen bytes at a time: a name or a second
