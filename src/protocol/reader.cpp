@@ -14,6 +14,12 @@ ParseError Reader::shortInput(std::string_view reason) const {
 ParseResult<std::string_view> Reader::cstring() {
   if (remaining() == 0) return shortInput("string without terminator");
   const auto* start = data_.data() + position_;
+  // The unnamed statement and portal: most names in the extended protocol.
+  // The view still points into the input (callers locate names by it).
+  if (*start == std::byte{0}) {
+    ++position_;
+    return std::string_view(reinterpret_cast<const char*>(start), 0);
+  }
   const void* nul = std::memchr(start, 0, remaining());
   if (nul == nullptr) return shortInput("string without terminator");
   auto length = static_cast<std::size_t>(static_cast<const std::byte*>(nul) - start);
