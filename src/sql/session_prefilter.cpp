@@ -119,25 +119,20 @@ bool onlyBlanks(std::string_view text) {
   return std::all_of(text.begin(), text.end(), isBlank);
 }
 
-// The bytes the one-pass check stops at: a statement separator, the '&' of
-// U&"..." (names spelled with escapes), and a rare letter of each name that
-// every isAnywhereWord match contains ("te[m]p", "ad[v]isory", "set[_]config").
-enum Anchor : unsigned char {
-  kNone,
-  kSemicolon,
-  kAmpersand,
-  kTempM,
-  kAdvisoryV,
-  kSetConfigUnderscore
-};
+// Where the one-pass check stops: a statement separator, the '&' of
+// U&"..." (names spelled with escapes), and a pair of letters that every
+// isAnywhereWord match contains and ordinary text seldom does ("te[mp]",
+// "a[dv]isory", "set_co[nf]ig"). Single letters ('m', '_') would stop at
+// every FROM and every snake_case name. Indexed by the first byte.
+enum Anchor : unsigned char { kNone, kSemicolon, kAmpersand, kTempMP, kAdvisoryDV, kSetConfigNF };
 
 constexpr std::array<Anchor, 256> kAnchors = [] {
   std::array<Anchor, 256> anchors{};
   anchors[';'] = kSemicolon;
   anchors['&'] = kAmpersand;
-  anchors['m'] = anchors['M'] = kTempM;
-  anchors['v'] = anchors['V'] = kAdvisoryV;
-  anchors['_'] = kSetConfigUnderscore;
+  anchors['m'] = anchors['M'] = kTempMP;
+  anchors['d'] = anchors['D'] = kAdvisoryDV;
+  anchors['n'] = anchors['N'] = kSetConfigNF;
   return anchors;
 }();
 
@@ -173,18 +168,23 @@ std::uint32_t byteBits(Chunk hits) {
 }
 #endif
 
-// Bit i set: byte i of the kChunk bytes at `bytes` may be an anchor.
-// Folding in 0x20 turns 'M' and 'V' into 'm' and 'v'; the few other bytes
-// it folds onto ';' or '&' are dropped by the anchor table.
+// Bit i set: an anchor may start at byte i of the kChunk bytes at `bytes`
+// (which must be followed by one more readable byte, the pairs' second).
+// Folding in 0x20 turns an upper-case letter into its lower-case one and
+// no other byte into a letter.
 std::uint32_t anchorCandidates(const char* bytes) {
   Chunk raw;
+  Chunk next;
   std::memcpy(&raw, bytes, kChunk);
-  Chunk folded = raw | 0x20;
-  Chunk hits = (folded == 'm') | (folded == 'v') | (folded == ';') | (folded == '&') | (raw == '_');
+  std::memcpy(&next, bytes + 1, kChunk);
+  const Chunk first = raw | 0x20;
+  const Chunk second = next | 0x20;
+  const Chunk hits = ((first == 'm') & (second == 'p')) | ((first == 'd') & (second == 'v')) |
+                     ((first == 'n') & (second == 'f')) | (raw == ';') | (raw == '&');
   return byteBits(hits);
 }
 
-// Whether the anchor byte at `at` starts what the one-pass check gives up on.
+// Whether the anchor at `at` starts what the one-pass check gives up on.
 bool triggersAt(std::string_view text, std::size_t at) {
   switch (kAnchors[static_cast<unsigned char>(text[at])]) {
     case kNone:
@@ -193,14 +193,22 @@ bool triggersAt(std::string_view text, std::size_t at) {
       return !onlyBlanks(text.substr(at + 1));
     case kAmpersand:
       return true;
-    case kTempM:
+    case kTempMP:
       return nameAround(text, at, 2, "temp");
-    case kAdvisoryV:
-      return nameAround(text, at, 2, "advisory");
-    case kSetConfigUnderscore:
-      return nameAround(text, at, 3, "set_config");
+    case kAdvisoryDV:
+      return nameAround(text, at, 1, "advisory");
+    case kSetConfigNF:
+      return nameAround(text, at, 6, "set_config");
   }
   return true;
+}
+
+// Whether an anchor flagged in `candidates` (bit i: byte base + i) triggers.
+bool triggersIn(std::string_view text, std::uint32_t candidates, std::size_t base) {
+  for (; candidates != 0; candidates &= candidates - 1) {
+    if (triggersAt(text, base + static_cast<std::size_t>(__builtin_ctz(candidates)))) return true;
+  }
+  return false;
 }
 
 // Whether `text` can hold an isAnywhereWord name (as a word or inside a
@@ -208,26 +216,24 @@ bool triggersAt(std::string_view text, std::size_t at) {
 // a chunk's bit mask flags are looked at: most of an ordinary statement's
 // text is skipped sixteen bytes at a time.
 bool mayHideTrigger(std::string_view text) {
-  for (std::size_t base = 0; base < text.size(); base += kChunk) {
-    std::uint32_t candidates = 0;
-    const std::size_t left = text.size() - base;
-    if (left >= kChunk) {
-      candidates = anchorCandidates(text.data() + base);
-    } else if (text.size() >= kChunk) {
-      // The text's last kChunk bytes, less those already looked at.
-      candidates = anchorCandidates(text.data() + text.size() - kChunk) >> (kChunk - left);
-    } else {
-      std::array<char, kChunk> tail{};  // zero bytes are no anchor
-      std::memcpy(tail.data(), text.data() + base, left);
-      candidates = anchorCandidates(tail.data());
-    }
-    for (; candidates != 0; candidates &= candidates - 1) {
-      if (triggersAt(text, base + static_cast<std::size_t>(__builtin_ctz(candidates)))) {
-        return true;
-      }
-    }
+  const std::size_t size = text.size();
+  if (size <= kChunk) {
+    std::array<char, kChunk + 1> padded{};  // zero bytes are no anchor
+    std::memcpy(padded.data(), text.data(), size);
+    return triggersIn(text, anchorCandidates(padded.data()), 0);
   }
-  return false;
+  // Anchors starting at 0 .. size-2 (each chunk reads one byte past itself),
+  // the last ones from the text's last kChunk + 1 bytes less those already
+  // looked at; then the last byte, which starts no pair.
+  std::size_t base = 0;
+  for (; base + kChunk + 1 <= size; base += kChunk) {
+    if (triggersIn(text, anchorCandidates(text.data() + base), base)) return true;
+  }
+  if (base + 1 < size) {
+    const std::size_t from = size - kChunk - 1;
+    if (triggersIn(text, anchorCandidates(text.data() + from) >> (base - from), base)) return true;
+  }
+  return text.back() == '&';
 }
 
 }  // namespace

@@ -197,6 +197,10 @@ TEST(SessionPrefilter, OnePassCheckClearsPgbenchTexts) {
            "SELECT abalance FROM pgbench_accounts WHERE aid = $1",
            "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2",
            "  insert into t values (1)  ;  \n",
+           // Pairs of anchor letters ("mp", "nf", "dv") in other words.
+           "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 2, 3, 4, "
+           "CURRENT_TIMESTAMP);",
+           "SELECT conf, advance, empty FROM info_dv WHERE x = 'a'",
        }) {
     EXPECT_TRUE(detail::plainlyUnaffecting(text)) << text;
   }
