@@ -722,10 +722,14 @@ void Session::noteServerSettings() {
   }
 }
 
-void Session::releaseServer() {
+void Session::releaseServer(bool reusable) {
   if (cancel_.slot) cancel_.slot->detach();
   if (tracker_) noteServerSettings();
-  transit_->server.giveBack();
+  if (reusable) {
+    transit_->server.giveBack();
+  } else {
+    transit_->server.discard();
+  }
   if (transit_->attachmentWrote) noteAttachmentWrite();
   transit_->routed.clear();
   transit_->onReplica = false;
@@ -1679,6 +1683,9 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
       }
     }
     consumed += length;
+    // The server goes back here: what follows is not the client's (see
+    // finishServerPass).
+    if (type == protocol::kReadyForQuery && releasesAtReady()) break;
   }
   endRun();
   return Scan::kOk;
@@ -2060,12 +2067,20 @@ bool Session::finishServerPass(std::size_t consumed) {
     returnReplica(true);
     return false;
   }
-  if (transactionMode() && serverIdle() && conn.input().empty() && !closing_ &&
-      !tracker_->pinned()) {
-    releaseServer();
+  if (releasesAtReady() && !closing_) {
+    // What the server sent after the ReadyForQuery that ended the
+    // transaction is its own (a FATAL as it shuts down), not the client's:
+    // the connection is closed rather than reused.
+    releaseServer(/*reusable=*/conn.input().empty());
     return true;
   }
   return false;
+}
+
+// In transaction mode the server goes back at a ReadyForQuery that answers
+// everything the client sent, outside a transaction, with nothing pinned.
+bool Session::releasesAtReady() const {
+  return transactionMode() && serverIdle() && !tracker_->pinned();
 }
 
 asio::awaitable<bool> Session::serverLoop(bool inClientLoop,

@@ -239,7 +239,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void forgetUnconfirmedParses();
   bool onServerMessage(char type);
   [[nodiscard]] bool serverIdle() const;
-  void releaseServer();
+  void releaseServer(bool reusable = true);
+  [[nodiscard]] bool releasesAtReady() const;
   void startServerLoop();
 
   friend class Worker;  // keeps workerSlot_
