@@ -317,7 +317,10 @@ TEST(SwarmContainer, TheStacksServicesReplicateRouteAndFailOver) {
       60s))
       << hosts.log("pool");
   EXPECT_EQ(counted, "2") << hosts.log("pool");
-  EXPECT_TRUE(agentSays("db-h1", "/primary") || agentSays("db-h2", "/primary"))
+  // The pool takes writes as soon as its own check sees the promoted node;
+  // the agent's REST status follows at its next probe.
+  EXPECT_TRUE(waitUntil(
+      [&] { return agentSays("db-h1", "/primary") || agentSays("db-h2", "/primary"); }, 10s))
       << hosts.log("db-h1") << hosts.log("db-h2");
 }
 
