@@ -1666,8 +1666,17 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
       break;
     }
     if (type != protocol::kDataRow) {
-      // What reached the client already rules out a retry.
-      if (type == protocol::kErrorResponse) endRun();
+      if (type == protocol::kErrorResponse) {
+        // A replica ending the session (shutting down) before any of the
+        // read's reply left the pool: what this scan holds back so far (a
+        // RowDescription flushed with the FATAL) never reaches the client,
+        // and the read goes elsewhere.
+        if (canRetryRead() &&
+            endsSession(data.subspan(consumed + kHeaderLength, length - kHeaderLength))) {
+          return Scan::kRetry;
+        }
+        endRun();  // what reached the client rules out a retry
+      }
       switch (
           noteServerMessage(type, data.subspan(consumed + kHeaderLength, length - kHeaderLength))) {
         case ServerMessageFate::kForward:
@@ -1676,8 +1685,6 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
           endRun();
           runStart = consumed + length;
           break;
-        case ServerMessageFate::kRetry:
-          return Scan::kRetry;
         case ServerMessageFate::kMalformed:
           return Scan::kMalformed;
       }
@@ -1713,10 +1720,6 @@ Session::ServerMessageFate Session::noteServerMessage(char type, std::span<const
       if (tracker_) tracker_->statementDone();
       return ServerMessageFate::kForward;
     case protocol::kErrorResponse:
-      if (canRetryRead() && endsSession(body)) {
-        return ServerMessageFate::kRetry;  // the replica is going away; nothing reached the client
-                                           // yet
-      }
       if (transit_->shardGroup >= 0) noteShardError(body);
       break;
     case protocol::kParseComplete:

@@ -168,7 +168,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void noteServerSettings();
   bool trackClientMessage(char type, std::span<const std::byte> rest, bool whole);
   // What scanServer does with one whole server message (a DataRow aside).
-  enum class ServerMessageFate : unsigned char { kForward, kKeepBack, kRetry, kMalformed };
+  enum class ServerMessageFate : unsigned char { kForward, kKeepBack, kMalformed };
   ServerMessageFate noteServerMessage(char type, std::span<const std::byte> body);
   [[nodiscard]] bool noteReadyForQuery(std::span<const std::byte> body);
   asio::awaitable<void> relay();
