@@ -1666,19 +1666,18 @@ Session::Scan Session::scanServer(std::size_t& consumed) {
       break;
     }
     if (type != protocol::kDataRow) {
+      const auto body = data.subspan(consumed + kHeaderLength, length - kHeaderLength);
       if (type == protocol::kErrorResponse) {
         // A replica ending the session (shutting down) before any of the
         // read's reply left the pool: what this scan holds back so far (a
         // RowDescription flushed with the FATAL) never reaches the client,
         // and the read goes elsewhere.
-        if (canRetryRead() &&
-            endsSession(data.subspan(consumed + kHeaderLength, length - kHeaderLength))) {
+        if (canRetryRead() && endsSession(body)) {
           return Scan::kRetry;
         }
         endRun();  // what reached the client rules out a retry
       }
-      switch (
-          noteServerMessage(type, data.subspan(consumed + kHeaderLength, length - kHeaderLength))) {
+      switch (noteServerMessage(type, body)) {
         case ServerMessageFate::kForward:
           break;
         case ServerMessageFate::kKeepBack:
