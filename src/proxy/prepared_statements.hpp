@@ -23,6 +23,9 @@ struct PreparedStatement {
   std::string serverName;
   std::string sql;
   std::vector<std::int32_t> parameterTypes;
+  // The last text Session::localVariant renamed this statement to, made
+  // once rather than at every Bind (one session owns the statement).
+  mutable std::shared_ptr<const PreparedStatement> localVariant;
 };
 
 // "pgswarm_" + 32 hex digits of SHA-256(types, text): collisions would run

@@ -23,6 +23,7 @@
 #include "proxy/worker.hpp"
 #include "runtime/reactor_wait.hpp"
 #include "sql/classifier.hpp"
+#include "sql/relation_rename.hpp"
 #include "sql/session_prefilter.hpp"
 
 namespace pgswarm::proxy {
@@ -890,6 +891,7 @@ std::optional<Session::BatchRoute> Session::batchRoute(std::span<const std::byte
     std::string_view name;
     std::string_view text;
     std::span<const std::byte> bind;  // the Bind's body
+    std::string_view statement;       // the statement it binds
   };
   std::vector<Portal> portals;  // bound here
   auto textOf = [&](std::string_view name) -> std::optional<std::string_view> {
@@ -942,14 +944,14 @@ std::optional<Session::BatchRoute> Session::batchRoute(std::span<const std::byte
           if (known == nullptr) return kCoordinator;  // parsed in an earlier batch
           text = known->sql;
         }
-        portals.push_back({*portal, *text, body});
+        portals.push_back({*portal, *text, body, *statement});
         break;
       }
       case protocol::kExecute: {
         auto name = reader.cstring();
         const auto* portal = name ? portalOf(*name) : nullptr;
         if (portal == nullptr) return kCoordinator;
-        auto route = routeStatement(portal->text, portal->bind);
+        auto route = routeStatement(portal->text, portal->bind, portal->statement);
         combined = combineIntent(combined, route.intent);
         settingsOnly = settingsOnly && route.settingsOnly;
         if (++executes == 1) single = route;
@@ -957,6 +959,12 @@ std::optional<Session::BatchRoute> Session::batchRoute(std::span<const std::byte
       }
       case protocol::kSync:
         if (executes == 1 && single->shardGroup >= 0) return single;
+        // An unnamed statement is renamed in its Parse: only when that is
+        // the batch's one Parse.
+        if (executes == 1 && single->rename &&
+            (!single->rename->statement.empty() || statements.size() == 1)) {
+          return single;
+        }
         // Parse and Describe alone run nothing: any node may answer them.
         return BatchRoute{.intent = combined.value_or(ReadIntent::kReplica),
                           .settingsOnly = executes > 0 && settingsOnly};
@@ -989,17 +997,20 @@ void Session::noteShardError(std::span<const std::byte> body) {
   if (auto* watcher = worker_.shared().shardMap.get()) watcher->requestRefresh();
 }
 
-// One statement's route; `bind` is its Bind's body (extended protocol).
+// One statement's route; `bind` is its Bind's body (extended protocol) and
+// `statement` the name that Bind binds.
 Session::BatchRoute Session::routeStatement(std::string_view text,
-                                            std::optional<std::span<const std::byte>> bind) {
+                                            std::optional<std::span<const std::byte>> bind,
+                                            std::string_view statement) {
   const auto* routes = shardRoutes();
   auto relations = routes ? std::span<const sql::ShardedRelation>(routes->relations)
                           : std::span<const sql::ShardedRelation>();
   auto route = worker_.classifier().route(text, relations);
   BatchRoute out{.intent = route.intent, .settingsOnly = route.settingsOnly};
   if (route.shardKey) {
-    out.shardGroup = shardGroupFor(*routes, *route.shardKey, bind);
+    placeShardKey(*routes, *route.shardKey, text, bind, out);
     out.shardRead = route.shardKey->readOnly;
+    if (out.rename) out.rename->statement = statement;
   }
   return out;
 }
@@ -1013,20 +1024,32 @@ const shard::ShardRoutes* Session::shardRoutes() {
   return map->find(database());
 }
 
-// The group that owns the key's row, or -1 (the coordinator decides).
-int Session::shardGroupFor(const shard::ShardRoutes& routes, const sql::ShardKeyUse& key,
-                           std::optional<std::span<const std::byte>> bind) {
-  if (key.relation >= routes.tables.size()) return -1;
+// The group that owns the key's row (out.shardGroup; -1: the coordinator
+// decides), and when that row is in a coordinator partition a statement may
+// name, the text renamed to it (out.rename).
+void Session::placeShardKey(const shard::ShardRoutes& routes, const sql::ShardKeyUse& key,
+                            std::string_view text, std::optional<std::span<const std::byte>> bind,
+                            BatchRoute& out) {
+  if (key.relation >= routes.tables.size()) return;
   const auto& table = routes.tables[key.relation];
   // Text keys are hashed as the server stores them: in its encoding.
   bool textKey =
       table.hashType == shard::HashKeyType::kText || table.hashType == shard::HashKeyType::kBpchar;
-  if (textKey && clientEncoding_ != serverEncoding_) return -1;
-  if (key.parameter < 0) return shard::groupFor(table, {.bytes = key.literal});
-  if (!bind) return -1;
-  auto value = bindParameter(*bind, static_cast<std::size_t>(key.parameter));
-  if (!value) return -1;
-  return shard::groupFor(table, *value);
+  if (textKey && clientEncoding_ != serverEncoding_) return;
+  std::optional<shard::KeyValue> value;
+  if (key.parameter < 0) {
+    value = shard::KeyValue{.bytes = key.literal};
+  } else if (bind) {
+    value = bindParameter(*bind, static_cast<std::size_t>(key.parameter));
+  }
+  if (!value) return;
+  out.shardGroup = shard::groupFor(table, *value);
+  if (out.shardGroup >= 0) return;
+  if (const auto* local = shard::localNameFor(table, *value)) {
+    if (auto renamed = sql::renameRelation(text, routes.relations[key.relation], *local)) {
+      out.rename = LocalRename{.text = std::move(*renamed), .statement = {}};
+    }
+  }
 }
 
 bool Session::admitBatch(std::span<const std::byte> rest) {
@@ -1040,6 +1063,7 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
   };
   // The batch chooseNode() routed was classified there already.
   auto routedBatch = std::exchange(transit_->routedBatch, std::nullopt);
+  transit_->rename = routedBatch ? std::move(routedBatch->rename) : std::nullopt;
   std::optional<ReadIntent> routed;
   if (routedBatch) routed = routedBatch->intent;
   if (transit_->shardGroup >= 0) return admitOnShard(rest, routedBatch);
@@ -1352,7 +1376,10 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
       return Scan::kMalformed;
     }
     if (type == protocol::kTerminate) return Scan::kTerminate;
-    if (routing_ && !transit_->unsynced && transit_->server && !admitBatch(rest)) break;
+    if (routing_ && !transit_->unsynced && transit_->server && !admitBatch(rest)) {
+      transit_->rename.reset();
+      break;
+    }
     if (track && !trackClientMessage(type, rest, frame.status == protocol::FrameStatus::kReady)) {
       break;  // the tracker needs more of this message
     }
@@ -1360,6 +1387,14 @@ Session::Scan Session::scanClient(std::size_t& consumed) {
     if (rename && !namedStatementsSeen_ && type == protocol::kParse) {
       if (rest.size() <= kHeaderLength) break;  // the name's first byte decides
       noteParse(static_cast<char>(rest[kHeaderLength]) != '\0');
+    }
+    if (transit_->rename && frame.status == protocol::FrameStatus::kReady &&
+        emitLocalRename(type, frame.frame, data.first(consumed))) {
+      if (rename && namedStatementsSeen_ && type == protocol::kParse) {
+        transit_->pendingParses.push_back({"", "", false});  // as rewriteParse counts it
+      }
+      consumed += frame.frame.length;
+      continue;
     }
     if (rename && namedStatementsSeen_ && namesStatement(type)) {
       if (frame.status == protocol::FrameStatus::kNeedMore) break;  // renamed whole, or not at all
@@ -1549,6 +1584,40 @@ bool Session::rewriteStatementMessage(const protocol::Frame& frame,
   return true;
 }
 
+// The batch's Query or unnamed Parse with the text of transit_->rename;
+// false for any other message (a Bind renames in renameStatement).
+bool Session::emitLocalRename(char type, const protocol::Frame& frame,
+                              std::span<const std::byte> before) {
+  const auto& rename = *transit_->rename;
+  if (type == protocol::kQuery) {
+    startRewriting(before);
+    bool encoded = encodeToServer(protocol::Query{rename.text});
+    transit_->rename.reset();
+    return encoded;
+  }
+  if (type != protocol::kParse || !rename.statement.empty()) return false;
+  auto parse = protocol::Parse::parse(frame.body);
+  if (!parse || !parse->statement.empty()) return false;
+  startRewriting(before);
+  parse->sql = rename.text;
+  bool encoded = encodeToServer(*parse);
+  transit_->rename.reset();
+  return encoded;
+}
+
+// `statement` under the text `text`: a server-wide statement of its own,
+// made once per text.
+const PreparedStatement& Session::localVariant(const PreparedStatement& statement,
+                                               const std::string& text) {
+  auto& cached = statement.localVariant;
+  if (cached && cached->sql == text) return *cached;
+  auto serverName = serverStatementName(text, statement.parameterTypes);
+  if (serverName.empty()) return statement;
+  cached = std::make_shared<const PreparedStatement>(
+      PreparedStatement{std::move(serverName), text, statement.parameterTypes, nullptr});
+  return *cached;
+}
+
 // A Bind or Describe of a client statement goes out with the statement's
 // server-wide name, prepared on this server first if it lacks it.
 bool Session::renameStatement(std::span<const std::byte> whole, std::string_view name,
@@ -1557,6 +1626,12 @@ bool Session::renameStatement(std::span<const std::byte> whole, std::string_view
   if (statement == nullptr) {
     emitToServer(whole);
     return true;
+  }
+  auto& rename = transit_->rename;
+  if (rename && !rename->statement.empty() && rename->statement == name &&
+      static_cast<char>(whole[0]) == protocol::kBind) {
+    statement = &localVariant(*statement, rename->text);
+    rename.reset();
   }
   startRewriting(before);
   ensurePreparedOnServer(*statement);

@@ -116,6 +116,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // Where the client's next batch goes: its read intent, and the shard
   // group that owns every row it touches when it is one single-shard
   // statement (direct routing).
+  // A single-partition statement on a coordinator partition, sent naming
+  // that partition (sql/relation_rename.hpp): `text` replaces the statement
+  // text of the batch's Query, of its one unnamed Parse (statement empty),
+  // or of the named statement its Bind binds. Leaving it out is always
+  // correct: it only spares the server planning the partitioned parent.
+  struct LocalRename {
+    std::string text;
+    std::string statement;
+  };
   struct BatchRoute {
     sql::ReadIntent intent = sql::ReadIntent::kPrimary;
     int shardGroup = -1;     // index into ProxyShared::shardGroups; -1: the coordinator
@@ -123,12 +132,19 @@ class Session : public std::enable_shared_from_this<Session> {
     // Every statement only sets, resets or shows settings: it runs on the
     // primary but writes nothing a later read must wait for.
     bool settingsOnly = false;
+    std::optional<LocalRename> rename;
   };
   [[nodiscard]] std::optional<BatchRoute> batchRoute(std::span<const std::byte> data);
   [[nodiscard]] BatchRoute routeStatement(std::string_view text,
-                                          std::optional<std::span<const std::byte>> bind);
-  [[nodiscard]] int shardGroupFor(const shard::ShardRoutes& routes, const sql::ShardKeyUse& key,
-                                  std::optional<std::span<const std::byte>> bind);
+                                          std::optional<std::span<const std::byte>> bind,
+                                          std::string_view statement = {});
+  void placeShardKey(const shard::ShardRoutes& routes, const sql::ShardKeyUse& key,
+                     std::string_view text, std::optional<std::span<const std::byte>> bind,
+                     BatchRoute& out);
+  [[nodiscard]] bool emitLocalRename(char type, const protocol::Frame& frame,
+                                     std::span<const std::byte> before);
+  [[nodiscard]] const PreparedStatement& localVariant(const PreparedStatement& statement,
+                                                      const std::string& text);
   [[nodiscard]] const shard::ShardRoutes* shardRoutes();
   [[nodiscard]] int routeToShard(int group, bool read);
   void noteAttachmentWrite();
@@ -337,6 +353,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // Read routing of the attachment.
     RoutedNode routed;
     std::optional<BatchRoute> routedBatch;  // the batch chooseNode() just routed
+    std::optional<LocalRename> rename;      // of the batch admitted last, until sent
     int shardGroup = -1;            // the attachment's shard group; -1: the coordinator's nodes
     bool shardReplica = false;      // the attachment is a shard group's replica: reads only
     bool onReplica = false;         // the attachment serves reads away from the primary

@@ -54,6 +54,47 @@ Status addRowEstimates(cluster::PgConnection& conn, ShardRoutes& routes) {
   return Ok{};
 }
 
+// The coordinator's own partitions that a statement may name instead of
+// their parent and mean the same rows under the same rules: the parent's
+// owner and privileges (table and column), and nothing the parent adds when
+// it is named (row security, statement triggers, rules) nor a policy or rule
+// of the partition's own that the parent would skip.
+constexpr const char* kLocalNamesQuery = R"(
+SELECT s.table_schema, s.table_name, s.partition_name,
+       pg_catalog.quote_ident(s.table_schema) || '.' || pg_catalog.quote_ident(s.partition_name)
+         AS local_name
+FROM pgswarm.shards s
+JOIN pgswarm.sharded_tables t USING (table_schema, table_name)
+JOIN pg_catalog.pg_namespace n ON n.nspname = s.table_schema
+JOIN pg_catalog.pg_class p ON p.relnamespace = n.oid AND p.relname = s.table_name
+JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.partition_name
+JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = p.oid
+WHERE t.state = 'done' AND s.node = '' AND p.relkind = 'p' AND c.relkind = 'r'
+  AND c.relowner = p.relowner AND c.relacl IS NOT DISTINCT FROM p.relacl
+  AND NOT (p.relrowsecurity OR c.relrowsecurity OR p.relhastriggers OR p.relhasrules
+           OR c.relhasrules)
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid IN (p.oid, c.oid) AND a.attnum > 0 AND a.attacl IS NOT NULL))";
+
+Status addLocalNames(cluster::PgConnection& conn, ShardRoutes& routes) {
+  if (routes.tables.empty()) return Ok{};
+  auto rows = conn.query(kLocalNamesQuery);
+  if (!rows) return rows.error();
+  std::map<std::string, std::string> names;  // "schema.table.partition" -> quoted name
+  for (std::size_t i = 0; i < rows->size(); ++i) {
+    names[rows->text(i, "table_schema") + "." + rows->text(i, "table_name") + "." +
+          rows->text(i, "partition_name")] = rows->text(i, "local_name");
+  }
+  for (auto& table : routes.tables) {
+    table.localNames.clear();
+    for (const auto& partition : table.map.partitions) {
+      auto found = names.find(table.map.schema + "." + table.map.table + "." + partition.name);
+      table.localNames.push_back(found == names.end() ? std::string() : found->second);
+    }
+  }
+  return Ok{};
+}
+
 Result<SequenceDefaults> loadSequenceDefaults(cluster::PgConnection& conn) {
   auto rows = conn.query(kSequenceDefaultsQuery);
   if (!rows) return rows.error();
@@ -338,6 +379,7 @@ Result<MapWatcher::CatalogRead> MapWatcher::readCatalog(cluster::PgConnection& c
     if (auto estimated = addRowEstimates(conn, catalog.routes); !estimated) {
       return estimated.error();
     }
+    if (auto named = addLocalNames(conn, catalog.routes); !named) return named.error();
     return catalog;
   }();
   auto ended = conn.execute(read ? "COMMIT" : "ROLLBACK");

@@ -108,35 +108,35 @@ int groupOfPartition(const TableRoute& table, std::size_t partition) {
   return partition < table.groups.size() ? table.groups[partition] : kCoordinatorGroup;
 }
 
-int hashGroupFor(const TableRoute& table, const KeyValue& key) {
+std::optional<std::size_t> hashPartitionFor(const TableRoute& table, const KeyValue& key) {
   auto hashed =
       key.binary ? hashKeyBinary(*table.hashType,
                                  std::span(reinterpret_cast<const std::uint8_t*>(key.bytes.data()),
                                            key.bytes.size()))
                  : hashKeyText(*table.hashType, key.bytes);
-  if (!hashed) return kCoordinatorGroup;
+  if (!hashed) return std::nullopt;
   int remainder = hashPartitionRemainder(partitionRowHash({*hashed}), table.map.modulus);
-  if (remainder < 0) return kCoordinatorGroup;
+  if (remainder < 0) return std::nullopt;
   const auto& partitions = table.map.partitions;
   auto owner = std::find_if(partitions.begin(), partitions.end(),
                             [&](const Partition& p) { return p.remainder == remainder; });
-  if (owner == partitions.end()) return kCoordinatorGroup;
-  return groupOfPartition(table, static_cast<std::size_t>(owner - partitions.begin()));
+  if (owner == partitions.end()) return std::nullopt;
+  return static_cast<std::size_t>(owner - partitions.begin());
 }
 
-int rangeGroupFor(const TableRoute& table, const KeyValue& key) {
+std::optional<std::size_t> rangePartitionFor(const TableRoute& table, const KeyValue& key) {
   int width = integerKeyWidth(table.map.keyType);
   auto value = key.binary ? binaryInteger(key.bytes, width) : strictInteger(key.bytes, width);
-  if (!value) return kCoordinatorGroup;
+  if (!value) return std::nullopt;
   // The first partition whose bounds hold the key, as rangePartitionFor()
   // finds it in the catalog's text.
   const auto& bounds = table.integerBounds;
   for (std::size_t i = 0; i < bounds.size(); ++i) {
     if (bounds[i].from && *value < *bounds[i].from) continue;
     if (bounds[i].to && *value >= *bounds[i].to) continue;
-    return groupOfPartition(table, i);
+    return i;
   }
-  return kCoordinatorGroup;
+  return std::nullopt;
 }
 
 // Every field of sql::ShardedRelation: a route change in any of them must
@@ -189,15 +189,27 @@ ShardRoutes compileRoutes(const std::vector<StoredTable>& tables,
   return routes;
 }
 
-int groupFor(const TableRoute& table, const KeyValue& key) {
-  if (!table.hold.empty()) return kCoordinatorGroup;
+std::optional<std::size_t> partitionFor(const TableRoute& table, const KeyValue& key) {
+  if (!table.hold.empty()) return std::nullopt;
   switch (table.map.strategy) {
     case Strategy::kHash:
-      return table.hashType ? hashGroupFor(table, key) : kCoordinatorGroup;
+      return table.hashType ? hashPartitionFor(table, key) : std::nullopt;
     case Strategy::kRange:
-      return table.integerRange ? rangeGroupFor(table, key) : kCoordinatorGroup;
+      return table.integerRange ? rangePartitionFor(table, key) : std::nullopt;
   }
-  return kCoordinatorGroup;
+  return std::nullopt;
+}
+
+int groupFor(const TableRoute& table, const KeyValue& key) {
+  auto partition = partitionFor(table, key);
+  return partition ? groupOfPartition(table, *partition) : kCoordinatorGroup;
+}
+
+const std::string* localNameFor(const TableRoute& table, const KeyValue& key) {
+  auto partition = partitionFor(table, key);
+  if (!partition || *partition >= table.localNames.size()) return nullptr;
+  const auto& name = table.localNames[*partition];
+  return name.empty() ? nullptr : &name;
 }
 
 std::string whyNotDirect(const TableRoute& table, std::size_t partition) {

@@ -51,6 +51,13 @@ struct TableRoute {
   // (pg_class.reltuples: a foreign partition's as of its last ANALYZE
   // through the coordinator), -1 when never analyzed. For the operator views.
   std::vector<std::int64_t> rowEstimates;
+  // Per partition: for a partition of the coordinator's own that a
+  // statement may name instead of the parent (same owner and privileges, no
+  // row security, triggers or rules that the parent would add: see
+  // localRenamesQuery in map_watcher.cpp), its schema-qualified quoted name;
+  // otherwise empty. Single-partition statements on its rows are sent to the
+  // coordinator naming it (sql/relation_rename.hpp).
+  std::vector<std::string> localNames;
   bool operator==(const TableRoute&) const = default;
 };
 
@@ -98,5 +105,14 @@ struct KeyValue {
 // plain decimal integer in range of the key's type); a binary one must have
 // exactly the key type's width.
 [[nodiscard]] int groupFor(const TableRoute& table, const KeyValue& key);
+
+// The partition (index into table.map.partitions) that owns `key`, by the
+// same rules as groupFor; nullopt when the pool cannot place it exactly or
+// the table is held.
+[[nodiscard]] std::optional<std::size_t> partitionFor(const TableRoute& table, const KeyValue& key);
+
+// The coordinator partition a statement on `key`'s row may name instead of
+// the parent (TableRoute::localNames), or nullptr.
+[[nodiscard]] const std::string* localNameFor(const TableRoute& table, const KeyValue& key);
 
 }  // namespace pgswarm::shard

@@ -387,10 +387,22 @@ class ShardCreator {
       statements.push_back(fmt::format("ALTER SEQUENCE {} OWNED BY {}.{}", sequence, original(),
                                        quoteIdentifier(column)));
     }
+    // The coordinator's partitions get the parent's owner and grants too,
+    // so that pools may name them in single-partition statements
+    // (map_watcher.cpp, kLocalNamesQuery).
+    std::vector<std::string> named{original()};
+    for (const auto& partition : map_.partitions) {
+      if (!partition.local()) continue;
+      named.push_back(local(partition));
+      statements.push_back(fmt::format("ALTER TABLE {} OWNER TO {}", named.back(),
+                                       quoteIdentifier(definition_.owner)));
+    }
     for (const auto& grant : definition_.grants) {
       auto to = grant.find(" TO ");
-      statements.push_back(fmt::format("GRANT {} ON {} TO {}", grant.substr(0, to), original(),
-                                       grant.substr(to + 4)));
+      for (const auto& relation : named) {
+        statements.push_back(fmt::format("GRANT {} ON {} TO {}", grant.substr(0, to), relation,
+                                         grant.substr(to + 4)));
+      }
     }
     if (auto ok = runAll(locked, statements); !ok) return ok;
     if (auto ok = markDone(locked, map_); !ok) return ok;

@@ -241,6 +241,115 @@ TEST_F(ShardRoutingTest, DirectWritesLandWhereTheCoordinatorReadsThem) {
   EXPECT_EQ(number(coordinator, "SELECT count(*) FROM ONLY pgbench_accounts"), 0);
 }
 
+// Column `column` of the first row `sql` returns, run as it is; -1 on an
+// error or no row.
+std::int64_t plain(cluster::PgConnection& conn, const std::string& sql,
+                   const std::string& column = "abalance") {
+  auto rows = conn.query(sql);
+  if (!rows || rows->size() == 0 || !rows->get(0, column)) return -1;
+  return std::stoll(rows->text(0, column));
+}
+
+// The texts the coordinator's backends last ran that hold `marker`, one a
+// line (a PQprepare's Parse and the statement's runs may each have had a
+// backend of their own).
+std::string coordinatorText(cluster::PgConnection& coordinator, const std::string& marker) {
+  auto rows = coordinator.query(
+      "SELECT query FROM pg_stat_activity WHERE application_name = $1 AND query LIKE $2",
+      {kClientName, "%" + marker + "%"});
+  std::string texts;
+  for (std::size_t i = 0; rows && i < rows->size(); ++i) texts += rows->text(i, "query") + "\n";
+  return texts;
+}
+
+// A single-partition statement whose row is in the coordinator's own
+// partition goes there naming that partition, in each protocol, and answers
+// what the parent answers; a text that names the table twice, or a parent
+// whose privileges differ from its partition's, keeps the parent's name.
+TEST_F(ShardRoutingTest, LocalPartitionStatementsNameThePartition) {
+  auto client = pool();
+  auto coordinator = cluster_->connect(0);
+  auto parent = [&](int aid) {
+    return number(coordinator,
+                  "SELECT abalance FROM ranged_accounts WHERE aid = " + std::to_string(aid));
+  };
+  int round = 0;
+  // Runs a simple-protocol statement on `aid` until the map names the
+  // partition (or 20 s), returning what the coordinator ran.
+  auto simple = [&](int aid, const std::string& select) {
+    std::string text;
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    do {
+      auto marker = "m" + std::to_string(++round);
+      auto sql = "SELECT " + select + " /* " + marker +
+                 " */ FROM ranged_accounts WHERE aid = " + std::to_string(aid);
+      EXPECT_EQ(plain(client, sql, select), parent(aid)) << sql;
+      text = coordinatorText(coordinator, marker);
+      if (text.find("ranged_accounts_p0") != std::string::npos) break;
+      std::this_thread::sleep_for(200ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return text;
+  };
+  EXPECT_NE(simple(5, "abalance").find("FROM public.ranged_accounts_p0 WHERE"), std::string::npos);
+
+  // Extended protocol, unnamed statement (Parse, Bind, Execute, Sync).
+  auto unnamed = client.query(
+      "SELECT abalance /* unnamed-marker */ FROM ranged_accounts WHERE aid = $1", {"6"});
+  ASSERT_TRUE(unnamed && unnamed->size() == 1);
+  EXPECT_EQ(std::stoll(unnamed->text(0, "abalance")), parent(6));
+  EXPECT_NE(coordinatorText(coordinator, "unnamed-marker").find("ranged_accounts_p0"),
+            std::string::npos);
+
+  // A named statement: bound on a local key it runs as its renamed twin,
+  // bound on a shard's key it runs on the shard node as written.
+  auto raw = rawConnect(cluster_->poolPort(), "postgres", cluster_->password(),
+                        std::string("application_name=") + kClientName);
+  ASSERT_EQ(PQstatus(raw.get()), CONNECTION_OK) << PQerrorMessage(raw.get());
+  PGresult* prepared = PQprepare(
+      raw.get(), "by_aid", "SELECT abalance /* named-marker */ FROM ranged_accounts WHERE aid = $1",
+      1, nullptr);
+  EXPECT_EQ(PQresultStatus(prepared), PGRES_COMMAND_OK) << PQerrorMessage(raw.get());
+  PQclear(prepared);
+  for (int aid : {7, aidOnShard("ranged_accounts", 1, 100), 8}) {
+    auto value = std::to_string(aid);
+    const char* values[] = {value.c_str()};
+    PGresult* result = PQexecPrepared(raw.get(), "by_aid", 1, values, nullptr, nullptr, 0);
+    ASSERT_EQ(PQresultStatus(result), PGRES_TUPLES_OK) << PQerrorMessage(raw.get());
+    EXPECT_EQ(std::stoll(PQgetvalue(result, 0, 0)), parent(aid)) << aid;
+    PQclear(result);
+  }
+  EXPECT_NE(coordinatorText(coordinator, "named-marker").find("ranged_accounts_p0"),
+            std::string::npos);
+
+  // Named twice: left to the parent.
+  EXPECT_EQ(plain(client,
+                  "SELECT ranged_accounts.abalance /* twice */ FROM ranged_accounts "
+                  "WHERE aid = 9"),
+            parent(9));
+  EXPECT_NE(coordinatorText(coordinator, "twice").find("FROM ranged_accounts WHERE"),
+            std::string::npos);
+
+  // A grant on the parent alone: the partition would refuse that role, so
+  // the parent is named again (from the next map read on) until the
+  // partition has the same grants.
+  ASSERT_TRUE(coordinator.execute("CREATE ROLE shard_routing_reader"));
+  ASSERT_TRUE(coordinator.execute("GRANT SELECT ON ranged_accounts TO shard_routing_reader"));
+  std::string text;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto marker = "grant" + std::to_string(++round);
+    EXPECT_EQ(
+        plain(client, "SELECT abalance /* " + marker + " */ FROM ranged_accounts WHERE aid = 10"),
+        parent(10));
+    text = coordinatorText(coordinator, marker);
+    if (text.find("ranged_accounts_p0") == std::string::npos) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_NE(text.find("FROM ranged_accounts WHERE"), std::string::npos) << text;
+  ASSERT_TRUE(coordinator.execute("GRANT SELECT ON ranged_accounts_p0 TO shard_routing_reader"));
+  EXPECT_NE(simple(11, "abalance").find("ranged_accounts_p0"), std::string::npos);
+}
+
 TEST_F(ShardRoutingTest, PgbenchThroughThePoolKeepsTheBalances) {
   for (const char* mode : {"simple", "extended", "prepared"}) {
     auto run = runPgClient(

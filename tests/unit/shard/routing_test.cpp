@@ -321,5 +321,34 @@ TEST(ShardRouting, AHeldTableGoesThroughTheCoordinatorUntilReleased) {
   EXPECT_EQ(textGroup(released, "150"), 1);
 }
 
+// A key in a coordinator partition is placed there (partitionFor) and named
+// by localNameFor only where the watcher allowed that partition a name.
+TEST(ShardRouting, LocalPartitionsAreNamedOnlyWhereAllowed) {
+  auto route = routeOf(fourRanges("integer"));
+  auto local = KeyValue{.binary = false, .bytes = "0"};
+  EXPECT_EQ(groupFor(route, local), kCoordinatorGroup);
+  EXPECT_EQ(partitionFor(route, local), std::optional<std::size_t>(1));
+  EXPECT_EQ(localNameFor(route, local), nullptr);  // no names compiled: none allowed
+  route.localNames = {"", "public.t_p1", "", ""};
+  ASSERT_NE(localNameFor(route, local), nullptr);
+  EXPECT_EQ(*localNameFor(route, local), "public.t_p1");
+  EXPECT_EQ(localNameFor(route, KeyValue{.binary = false, .bytes = "150"}), nullptr);  // shard1
+  EXPECT_EQ(localNameFor(route, KeyValue{.binary = false, .bytes = "x"}), nullptr);    // unplaced
+  route.hold = "shard move";
+  EXPECT_EQ(partitionFor(route, local), std::nullopt);
+  EXPECT_EQ(localNameFor(route, local), nullptr);
+  auto hashed = routeOf(fourWayInt4());
+  hashed.localNames = {"", "", "public.t_p3", ""};
+  int localKeys = 0;
+  for (int key = 0; key < 64; ++key) {
+    auto text = std::to_string(key);
+    auto value = KeyValue{.binary = false, .bytes = text};
+    const auto* name = localNameFor(hashed, value);
+    EXPECT_EQ(name != nullptr, groupFor(hashed, value) == kCoordinatorGroup) << key;
+    localKeys += name != nullptr ? 1 : 0;
+  }
+  EXPECT_GT(localKeys, 0);
+}
+
 }  // namespace
 }  // namespace pgswarm::shard
