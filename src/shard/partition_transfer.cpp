@@ -123,6 +123,13 @@ std::string PartitionTransfer::foreignPartition(const Partition& partition,
       quoteLiteral(map_.schema), quoteLiteral(map_.table));
 }
 
+Result<std::vector<std::string>> PartitionTransfer::parentPrivilegesFor(
+    PgConnection& conn, const Partition& partition) const {
+  auto privileges = readPrivileges(conn, map_.schema, map_.table);
+  if (!privileges) return privileges.error();
+  return privilegeDdl(*privileges, onCoordinator(partition));
+}
+
 Status PartitionTransfer::commitSwap(PgConnection& locked) {
   if (hold_) {
     if (auto ok = hold_->endIn(locked); !ok) return ok;

@@ -72,6 +72,12 @@ class PartitionTransfer {
   // The source node's SHARE lock on its table, for a shard node's
   // partition (the coordinator's lock covers a local one).
   [[nodiscard]] Status freezeSourceNode();
+  // On the coordinator connection `conn`: the statements that give
+  // `partition`, a coordinator table about to join the parent, the parent's
+  // owner and grants (pools name such partitions in single-partition
+  // statements only when they match).
+  [[nodiscard]] Result<std::vector<std::string>> parentPrivilegesFor(
+      cluster::PgConnection& conn, const Partition& partition) const;
   // CREATE FOREIGN TABLE of `partition` on target_, as a partition of the
   // parent with `bounds`.
   [[nodiscard]] std::string foreignPartition(const Partition& partition,

@@ -381,28 +381,19 @@ class ShardCreator {
     std::vector<std::string> statements{
         "LOCK TABLE " + original() + " IN ACCESS EXCLUSIVE MODE",
         fmt::format("ALTER TABLE {} RENAME TO {}", original(), quoteIdentifier(old)),
-        fmt::format("ALTER TABLE {} RENAME TO {}", parent(), quoteIdentifier(table_)),
-        fmt::format("ALTER TABLE {} OWNER TO {}", original(), quoteIdentifier(definition_.owner))};
+        fmt::format("ALTER TABLE {} RENAME TO {}", parent(), quoteIdentifier(table_))};
+    auto parentPrivileges = privilegeDdl(definition_, original());
+    statements.insert(statements.end(), parentPrivileges.begin(), parentPrivileges.end());
     for (const auto& [sequence, column] : definition_.ownedSequences) {
       statements.push_back(fmt::format("ALTER SEQUENCE {} OWNED BY {}.{}", sequence, original(),
                                        quoteIdentifier(column)));
     }
     // The coordinator's partitions get the parent's owner and grants too,
-    // so that pools may name them in single-partition statements
-    // (map_watcher.cpp, kLocalNamesQuery).
-    std::vector<std::string> named{original()};
+    // so that pools may name them in single-partition statements.
     for (const auto& partition : map_.partitions) {
       if (!partition.local()) continue;
-      named.push_back(local(partition));
-      statements.push_back(fmt::format("ALTER TABLE {} OWNER TO {}", named.back(),
-                                       quoteIdentifier(definition_.owner)));
-    }
-    for (const auto& grant : definition_.grants) {
-      auto to = grant.find(" TO ");
-      for (const auto& relation : named) {
-        statements.push_back(fmt::format("GRANT {} ON {} TO {}", grant.substr(0, to), relation,
-                                         grant.substr(to + 4)));
-      }
+      auto privileges = privilegeDdl(definition_, local(partition));
+      statements.insert(statements.end(), privileges.begin(), privileges.end());
     }
     if (auto ok = runAll(locked, statements); !ok) return ok;
     if (auto ok = markDone(locked, map_); !ok) return ok;

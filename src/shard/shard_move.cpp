@@ -136,6 +136,9 @@ class ShardMover : PartitionTransfer {
                                        onCoordinator(source_), quoteLiteral(keptAs_)));
     }
     if (moved_.local()) {
+      auto privileges = parentPrivilegesFor(locked, moved_);
+      if (!privileges) return privileges.error();
+      statements.insert(statements.end(), privileges->begin(), privileges->end());
       statements.push_back(fmt::format("ALTER TABLE {} ATTACH PARTITION {} {}", parent(),
                                        onCoordinator(moved_), bounds));
     } else {

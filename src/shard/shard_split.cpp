@@ -198,6 +198,9 @@ class ShardSplitter : PartitionTransfer {
     statements.push_back(fmt::format("ALTER TABLE {} ATTACH PARTITION {} {}", parent(),
                                      onCoordinator(source_), boundClause(map_, lower_)));
     if (upper_.local()) {
+      auto privileges = parentPrivilegesFor(locked, upper_);
+      if (!privileges) return privileges.error();
+      statements.insert(statements.end(), privileges->begin(), privileges->end());
       statements.push_back(fmt::format("ALTER TABLE {} ATTACH PARTITION {} {}", parent(),
                                        onCoordinator(upper_), boundClause(map_, upper_)));
       statements.push_back(fmt::format("COMMENT ON TABLE {} IS NULL", onCoordinator(upper_)));

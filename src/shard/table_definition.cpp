@@ -162,6 +162,16 @@ Status readDependents(cluster::PgConnection& conn, const std::string& oid,
   return Ok{};
 }
 
+Status readGrants(cluster::PgConnection& conn, const std::string& oid,
+                  TableDefinition& definition) {
+  auto grants = conn.query(kGrantsQuery, {oid});
+  if (!grants) return grants.error();
+  for (std::size_t i = 0; i < grants->size(); ++i) {
+    definition.grants.push_back(grants->text(i, "privilege") + " TO " + grants->text(i, "grantee"));
+  }
+  return Ok{};
+}
+
 Status readExtras(cluster::PgConnection& conn, const std::string& oid,
                   TableDefinition& definition) {
   auto sequences = conn.query(kOwnedSequencesQuery, {oid});
@@ -170,12 +180,7 @@ Status readExtras(cluster::PgConnection& conn, const std::string& oid,
     definition.ownedSequences.emplace_back(sequences->text(i, "sequence"),
                                            sequences->text(i, "column_name"));
   }
-  auto grants = conn.query(kGrantsQuery, {oid});
-  if (!grants) return grants.error();
-  for (std::size_t i = 0; i < grants->size(); ++i) {
-    definition.grants.push_back(grants->text(i, "privilege") + " TO " + grants->text(i, "grantee"));
-  }
-  return Ok{};
+  return readGrants(conn, oid, definition);
 }
 
 std::string columnDdl(const Column& column, bool withDefault) {
@@ -250,6 +255,28 @@ Result<TableDefinition> readTableDefinition(cluster::PgConnection& conn, const s
     return makeError("cannot shard {}.{}: {}", schema, table, joined(refusals, "; "));
   }
   return definition;
+}
+
+Result<TableDefinition> readPrivileges(cluster::PgConnection& conn, const std::string& schema,
+                                       const std::string& table) {
+  auto found = conn.query(kTableQuery, {schema, table});
+  if (!found) return found.error();
+  if (found->empty()) return makeError("table {}.{} does not exist", schema, table);
+  TableDefinition definition{.schema = schema, .table = table, .owner = found->text(0, "owner")};
+  if (auto read = readGrants(conn, found->text(0, "oid"), definition); !read) return read.error();
+  return definition;
+}
+
+std::vector<std::string> privilegeDdl(const TableDefinition& definition,
+                                      const std::string& qualifiedName) {
+  std::vector<std::string> statements{
+      fmt::format("ALTER TABLE {} OWNER TO {}", qualifiedName, quoteIdentifier(definition.owner))};
+  for (const auto& grant : definition.grants) {
+    auto to = grant.find(" TO ");
+    statements.push_back(fmt::format("GRANT {} ON {} TO {}", grant.substr(0, to), qualifiedName,
+                                     grant.substr(to + 4)));
+  }
+  return statements;
 }
 
 std::vector<std::string> createTableDdl(const TableDefinition& definition,

@@ -57,6 +57,20 @@ struct TableDefinition {
 // CREATE TABLE `name` with the columns, constraints and indexes (a shard
 // table or a local partition); `withSequenceDefaults` false drops the
 // serial defaults a shard node cannot evaluate.
+// The parent's owner and table grants as they are now (only
+// TableDefinition's schema, table, owner and grants are filled), for a
+// partition that joins it on the coordinator.
+[[nodiscard]] Result<TableDefinition> readPrivileges(cluster::PgConnection& conn,
+                                                     const std::string& schema,
+                                                     const std::string& table);
+
+// ALTER TABLE OWNER and GRANT statements that give `qualifiedName` the
+// owner and grants of `definition`: a coordinator partition with its
+// parent's may be named by pools in single-partition statements
+// (kLocalNamesQuery, shard/map_watcher.cpp).
+[[nodiscard]] std::vector<std::string> privilegeDdl(const TableDefinition& definition,
+                                                    const std::string& qualifiedName);
+
 [[nodiscard]] std::vector<std::string> createTableDdl(const TableDefinition& definition,
                                                       const std::string& qualifiedName,
                                                       bool withSequenceDefaults);

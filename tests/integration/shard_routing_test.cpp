@@ -262,6 +262,27 @@ std::string coordinatorText(cluster::PgConnection& coordinator, const std::strin
   return texts;
 }
 
+// Reads ranged_accounts' row `aid` through `client` with a simple Query
+// until the coordinator runs it naming `partition` (the pool's map is read
+// once a second; 20 s at most), checking each answer against the
+// coordinator's; returns the texts the coordinator ran for the last read.
+std::string readUntilNamed(cluster::PgConnection& client, cluster::PgConnection& coordinator,
+                           int aid, const std::string& partition) {
+  static int reads = 0;
+  auto where = " FROM ranged_accounts WHERE aid = " + std::to_string(aid);
+  auto expected = plain(coordinator, "SELECT abalance" + where);
+  std::string text;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  do {
+    auto marker = "read" + std::to_string(++reads);
+    EXPECT_EQ(plain(client, "SELECT abalance /* " + marker + " */" + where), expected);
+    text = coordinatorText(coordinator, marker);
+    if (text.find(partition) != std::string::npos) break;
+    std::this_thread::sleep_for(200ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  return text;
+}
+
 // A single-partition statement whose row is in the coordinator's own
 // partition goes there naming that partition, in each protocol, and answers
 // what the parent answers; a text that names the table twice, or a parent
@@ -273,24 +294,9 @@ TEST_F(ShardRoutingTest, LocalPartitionStatementsNameThePartition) {
     return number(coordinator,
                   "SELECT abalance FROM ranged_accounts WHERE aid = " + std::to_string(aid));
   };
-  int round = 0;
-  // Runs a simple-protocol statement on `aid` until the map names the
-  // partition (or 20 s), returning what the coordinator ran.
-  auto simple = [&](int aid, const std::string& select) {
-    std::string text;
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    do {
-      auto marker = "m" + std::to_string(++round);
-      auto sql = "SELECT " + select + " /* " + marker +
-                 " */ FROM ranged_accounts WHERE aid = " + std::to_string(aid);
-      EXPECT_EQ(plain(client, sql, select), parent(aid)) << sql;
-      text = coordinatorText(coordinator, marker);
-      if (text.find("ranged_accounts_p0") != std::string::npos) break;
-      std::this_thread::sleep_for(200ms);
-    } while (std::chrono::steady_clock::now() < deadline);
-    return text;
-  };
-  EXPECT_NE(simple(5, "abalance").find("FROM public.ranged_accounts_p0 WHERE"), std::string::npos);
+  EXPECT_NE(readUntilNamed(client, coordinator, 5, "ranged_accounts_p0")
+                .find("FROM public.ranged_accounts_p0 WHERE"),
+            std::string::npos);
 
   // Extended protocol, unnamed statement (Parse, Bind, Execute, Sync).
   auto unnamed = client.query(
@@ -336,8 +342,8 @@ TEST_F(ShardRoutingTest, LocalPartitionStatementsNameThePartition) {
   ASSERT_TRUE(coordinator.execute("GRANT SELECT ON ranged_accounts TO shard_routing_reader"));
   std::string text;
   auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto marker = "grant" + std::to_string(++round);
+  for (int round = 0; std::chrono::steady_clock::now() < deadline; ++round) {
+    auto marker = "grant" + std::to_string(round);
     EXPECT_EQ(
         plain(client, "SELECT abalance /* " + marker + " */ FROM ranged_accounts WHERE aid = 10"),
         parent(10));
@@ -347,7 +353,9 @@ TEST_F(ShardRoutingTest, LocalPartitionStatementsNameThePartition) {
   }
   EXPECT_NE(text.find("FROM ranged_accounts WHERE"), std::string::npos) << text;
   ASSERT_TRUE(coordinator.execute("GRANT SELECT ON ranged_accounts_p0 TO shard_routing_reader"));
-  EXPECT_NE(simple(11, "abalance").find("ranged_accounts_p0"), std::string::npos);
+  EXPECT_NE(
+      readUntilNamed(client, coordinator, 11, "ranged_accounts_p0").find("ranged_accounts_p0"),
+      std::string::npos);
 }
 
 TEST_F(ShardRoutingTest, PgbenchThroughThePoolKeepsTheBalances) {
@@ -377,6 +385,10 @@ TEST_F(ShardRoutingTest, PgbenchThroughThePoolKeepsTheBalances) {
 
 TEST_F(ShardRoutingTest, FollowsAMovedPartition) {
   auto coordinator = cluster_->connect(0);
+  ASSERT_TRUE(coordinator.execute(
+      "DO $$BEGIN CREATE ROLE moved_reader; EXCEPTION WHEN duplicate_object THEN NULL; END$$"));
+  ASSERT_TRUE(coordinator.execute("GRANT SELECT ON ranged_accounts TO moved_reader"));
+  ASSERT_TRUE(coordinator.execute("GRANT SELECT ON ranged_accounts_p0 TO moved_reader"));
   auto partition = partitionOn("ranged_accounts", "shard1");
   ASSERT_FALSE(partition.empty());
   int aid = aidOnShard("ranged_accounts", 1, 100);
@@ -398,6 +410,16 @@ TEST_F(ShardRoutingTest, FollowsAMovedPartition) {
   EXPECT_EQ(number(coordinator,
                    "SELECT abalance FROM ranged_accounts WHERE aid = " + std::to_string(aid)),
             1234);
+  // The move gave the new local partition the parent's owner and grants
+  // (a role granted before the move included), so pools name it.
+  auto local = coordinator.query(
+      "SELECT partition_name FROM pgswarm.shards WHERE table_name = 'ranged_accounts' AND "
+      "node = '' AND partition_name <> 'ranged_accounts_p0'");
+  ASSERT_TRUE(local && local->size() == 1);
+  auto name = local->text(0, "partition_name");
+  EXPECT_NE(readUntilNamed(client, coordinator, aid, name).find("public." + name),
+            std::string::npos)
+      << name;
 }
 
 // A split moves keys off a shard node while pools route reads of them
