@@ -217,7 +217,10 @@ std::string whyNotDirect(const TableRoute& table, std::size_t partition) {
   bool placeable =
       map.strategy == Strategy::kHash ? table.hashType.has_value() : table.integerRange;
   int group = partition < table.groups.size() ? table.groups[partition] : kCoordinatorGroup;
-  if (map.partitions[partition].local()) return "local";
+  if (map.partitions[partition].local()) {
+    bool named = partition < table.localNames.size() && !table.localNames[partition].empty();
+    return named ? "local, by name" : "local";
+  }
   if (!placeable) return "key type";
   if (group == kCoordinatorGroup) return "node not in shard_hosts";
   if (!table.hold.empty()) return "held: " + table.hold;

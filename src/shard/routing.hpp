@@ -88,7 +88,8 @@ struct ShardMap {
     const std::map<std::string, std::vector<std::string>>& sequenceDefaults);
 
 // Why statements on partition `partition` of `table` never go straight to
-// a shard node ("local", "key type", "node not in shard_hosts", "held: ..."),
+// a shard node ("local", "local, by name" where statements name the
+// partition itself, "key type", "node not in shard_hosts", "held: ..."),
 // or empty when they may: for the operator views.
 [[nodiscard]] std::string whyNotDirect(const TableRoute& table, std::size_t partition);
 

@@ -329,7 +329,9 @@ TEST(ShardRouting, LocalPartitionsAreNamedOnlyWhereAllowed) {
   EXPECT_EQ(groupFor(route, local), kCoordinatorGroup);
   EXPECT_EQ(partitionFor(route, local), std::optional<std::size_t>(1));
   EXPECT_EQ(localNameFor(route, local), nullptr);  // no names compiled: none allowed
+  EXPECT_EQ(whyNotDirect(route, 1), "local");
   route.localNames = {"", "public.t_p1", "", ""};
+  EXPECT_EQ(whyNotDirect(route, 1), "local, by name");
   ASSERT_NE(localNameFor(route, local), nullptr);
   EXPECT_EQ(*localNameFor(route, local), "public.t_p1");
   EXPECT_EQ(localNameFor(route, KeyValue{.binary = false, .bytes = "150"}), nullptr);  // shard1
