@@ -1,0 +1,1 @@
+select * from public.t where k = 'it''s' -- t

@@ -1,0 +1,1 @@
+SELECT $tag$ t $tag$, E'\'' , U&"t" FROM "t" /* /* t */ */

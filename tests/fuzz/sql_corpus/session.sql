@@ -1,0 +1,1 @@
+SET search_path = x; BEGIN; SELECT pg_advisory_lock(1)

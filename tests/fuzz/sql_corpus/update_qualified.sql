@@ -1,0 +1,1 @@
+UPDATE t SET v = 1 WHERE k = 1 RETURNING t.*
