@@ -1064,6 +1064,14 @@ bool Session::admitBatch(std::span<const std::byte> rest) {
   // The batch chooseNode() routed was classified there already.
   auto routedBatch = std::exchange(transit_->routedBatch, std::nullopt);
   transit_->rename = routedBatch ? std::move(routedBatch->rename) : std::nullopt;
+  if (!routedBatch && transit_->shardGroup < 0 && shardRoutes() != nullptr) {
+    // A later batch of the attachment (a transaction block's statements):
+    // it runs on the coordinator's nodes whatever it says, so only the
+    // renaming is asked, and only of a batch that is all here already.
+    if (auto batch = batchRoute(rest); batch && batch->shardGroup < 0) {
+      transit_->rename = std::move(batch->rename);
+    }
+  }
   std::optional<ReadIntent> routed;
   if (routedBatch) routed = routedBatch->intent;
   if (transit_->shardGroup >= 0) return admitOnShard(rest, routedBatch);

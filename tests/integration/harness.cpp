@@ -71,7 +71,10 @@ CommandOutput runPgswarm(const std::vector<std::string>& args) {
 
 int findPortBase(int count) {
   std::mt19937 random(std::random_device{}());
-  std::uniform_int_distribution<int> pick(20000, 39000);
+  // Below Linux's ephemeral ports (32768 and up by default): a client's
+  // connection anywhere on the machine may hold one of those at any time,
+  // and the agents' API ports sit 1000 above the nodes'.
+  std::uniform_int_distribution<int> pick(10000, 31000);
   for (int attempt = 0; attempt < 200; ++attempt) {
     int base = pick(random);
     bool free = true;

@@ -327,6 +327,13 @@ TEST_F(ShardRoutingTest, LocalPartitionStatementsNameThePartition) {
   EXPECT_NE(coordinatorText(coordinator, "named-marker").find("ranged_accounts_p0"),
             std::string::npos);
 
+  // Inside a transaction block, which runs on the coordinator: renamed too.
+  ASSERT_TRUE(client.execute("BEGIN"));
+  EXPECT_EQ(plain(client, "SELECT abalance /* in-block */ FROM ranged_accounts WHERE aid = 12"),
+            parent(12));
+  EXPECT_NE(coordinatorText(coordinator, "in-block").find("ranged_accounts_p0"), std::string::npos);
+  ASSERT_TRUE(client.execute("COMMIT"));
+
   // Named twice: left to the parent.
   EXPECT_EQ(plain(client,
                   "SELECT ranged_accounts.abalance /* twice */ FROM ranged_accounts "
