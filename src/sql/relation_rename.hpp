@@ -7,7 +7,8 @@
 // names the table once as its one relation; this module finds that name in
 // the text and refuses whenever the text could name the table anywhere else
 // (a column qualified by it, a whole-row reference) or whenever the lexer
-// might misread the text. Pure: no I/O, no allocation but the result.
+// might misread the text. Pure: no I/O; it allocates the text's list of
+// significant tokens and the result.
 #pragma once
 
 #include <optional>
