@@ -21,11 +21,13 @@ template <typename... Args>
   return Error{fmt::format(format, std::forward<Args>(args)...)};
 }
 
-template <typename T>
-class [[nodiscard]] Result {
+// A value or an error of type E. Result (below) and protocol's ParseResult
+// are the two kinds in use.
+template <typename T, typename E>
+class [[nodiscard]] BasicResult {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Error error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  BasicResult(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  BasicResult(E error) : state_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   [[nodiscard]] bool ok() const { return state_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -47,14 +49,17 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  [[nodiscard]] const Error& error() const {
+  [[nodiscard]] const E& error() const {
     assert(!ok());
     return std::get<1>(state_);
   }
 
  private:
-  std::variant<T, Error> state_;
+  std::variant<T, E> state_;
 };
+
+template <typename T>
+using Result = BasicResult<T, Error>;
 
 // Status: a Result with no value.
 struct Ok {};

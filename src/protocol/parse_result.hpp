@@ -3,10 +3,10 @@
 // (kMalformed). Holds static reason strings only: no allocation on failure.
 #pragma once
 
-#include <cassert>
 #include <string_view>
 #include <utility>
-#include <variant>
+
+#include "common/result.hpp"
 
 namespace pgswarm::protocol {
 
@@ -37,44 +37,16 @@ struct ParseError {
 }
 
 template <typename T>
-class [[nodiscard]] ParseResult {
+class [[nodiscard]] ParseResult : public BasicResult<T, ParseError> {
  public:
-  ParseResult(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  ParseResult(ParseError error) : state_(error) {}    // NOLINT(google-explicit-constructor)
+  using BasicResult<T, ParseError>::BasicResult;
 
-  [[nodiscard]] bool ok() const { return state_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-
-  T& value() & {
-    assert(ok());
-    return std::get<0>(state_);
-  }
-  const T& value() const& {
-    assert(ok());
-    return std::get<0>(state_);
-  }
-  T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(state_));
-  }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-
-  [[nodiscard]] const ParseError& error() const {
-    assert(!ok());
-    return std::get<1>(state_);
-  }
   [[nodiscard]] bool needsMore() const {
-    return !ok() && error().kind == ParseErrorKind::kNeedMore;
+    return !this->ok() && this->error().kind == ParseErrorKind::kNeedMore;
   }
   [[nodiscard]] bool malformed() const {
-    return !ok() && error().kind == ParseErrorKind::kMalformed;
+    return !this->ok() && this->error().kind == ParseErrorKind::kMalformed;
   }
-
- private:
-  std::variant<T, ParseError> state_;
 };
 
 // Propagates a failed ParseResult from the enclosing function.

@@ -27,20 +27,9 @@ void advanceFence(const cluster::Topology& topology, int primary, WriteFence& fe
   }
 }
 
-}  // namespace
-
-RoutingPolicy RoutingPolicy::fromConfig(const PoolConfig& config) {
-  return {.weights = config.weights,
-          .primaryWeight = config.primaryWeight,
-          .loadBalance = config.loadBalance,
-          .readYourWrites = config.readYourWrites,
-          .maxLagBytes = config.maxReplicaLagBytes,
-          .maxLag = config.maxReplicaLag};
-}
-
-int primaryNode(const cluster::Topology& topology) {
-  int primary = topology.primaryIndex();
-  if (primary >= 0) return primary;
+// primaryNode() for a topology whose primaryIndex() is `known`.
+int primaryNodeGiven(const cluster::Topology& topology, int known) {
+  if (known >= 0) return known;
   // Nothing answers as primary: the first node, unless fenced (then a
   // write reaches a replica and fails there, never a lost primary).
   for (std::size_t i = 0; i < topology.nodes.size(); ++i) {
@@ -49,10 +38,10 @@ int primaryNode(const cluster::Topology& topology) {
   return 0;
 }
 
-std::string_view readExclusion(const cluster::Topology& topology, const RoutingPolicy& policy,
-                               std::size_t node) {
+// readExclusion() for a topology whose primaryIndex() is `primary`.
+std::string_view exclusionGiven(const cluster::Topology& topology, const RoutingPolicy& policy,
+                                std::size_t node, int primary) {
   const auto& observed = topology.nodes[node];
-  int primary = topology.primaryIndex();
   if (static_cast<int>(node) == primary) return policy.primaryWeight > 0 ? "" : "primary";
   if (!policy.loadBalance) return "load_balance off";
   if (observed.health != cluster::NodeHealth::kUp) return toString(observed.health);
@@ -69,21 +58,48 @@ std::string_view readExclusion(const cluster::Topology& topology, const RoutingP
   return "";
 }
 
+}  // namespace
+
+RoutingPolicy RoutingPolicy::fromConfig(const PoolConfig& config) {
+  return {.weights = config.weights,
+          .primaryWeight = config.primaryWeight,
+          .loadBalance = config.loadBalance,
+          .readYourWrites = config.readYourWrites,
+          .maxLagBytes = config.maxReplicaLagBytes,
+          .maxLag = config.maxReplicaLag};
+}
+
+int primaryNode(const cluster::Topology& topology) {
+  return primaryNodeGiven(topology, topology.primaryIndex());
+}
+
+std::string_view readExclusion(const cluster::Topology& topology, const RoutingPolicy& policy,
+                               std::size_t node) {
+  return exclusionGiven(topology, policy, node, topology.primaryIndex());
+}
+
 int route(const cluster::Topology& topology, const RoutingPolicy& policy, const RouteInput& input,
           WriteFence& fence) {
-  int primary = primaryNode(topology);
+  // Once per statement: primaryIndex() walks every node.
+  const int known = topology.primaryIndex();
+  const int primary = primaryNodeGiven(topology, known);
   if (!input.read || !policy.loadBalance) return primary;
-  int known = topology.primaryIndex();
   if (policy.readYourWrites) advanceFence(topology, known, fence);
   const std::size_t count = topology.nodes.size();
   auto eligible = [&](std::size_t node) {
     if (node < 64 && (input.excluded >> node & 1U) != 0) return false;
-    if (!readExclusion(topology, policy, node).empty()) return false;
+    if (!exclusionGiven(topology, policy, node, known).empty()) return false;
     return static_cast<int>(node) == known || !policy.readYourWrites ||
            meetsFence(topology.nodes[node], fence);
   };
+  // Each node's verdict once; nodes past 64 (not a real cluster) are asked again below.
+  std::uint64_t eligibleNodes = 0;
   std::size_t candidates = 0;
-  for (std::size_t node = 0; node < count; ++node) candidates += eligible(node) ? 1 : 0;
+  for (std::size_t node = 0; node < count; ++node) {
+    if (!eligible(node)) continue;
+    ++candidates;
+    if (node < 64) eligibleNodes |= std::uint64_t{1} << node;
+  }
   if (candidates == 0) return primary;
   // Ties go round the eligible nodes only: turning over all of them would
   // give the node after an ineligible one (the primary, say) its turn too.
@@ -94,7 +110,7 @@ int route(const cluster::Topology& topology, const RoutingPolicy& policy, const 
   std::size_t bestTurn = 0;
   std::size_t ordinal = 0;
   for (std::size_t node = 0; node < count; ++node) {
-    if (!eligible(node)) continue;
+    if (node < 64 ? (eligibleNodes >> node & 1U) == 0 : !eligible(node)) continue;
     std::size_t turn = (ordinal++ + candidates - first) % candidates;
     int weight = weightOf(policy, node, known);
     long load = (node < input.outstanding.size() ? input.outstanding[node] : 0) + 1L;

@@ -428,11 +428,11 @@ asio::awaitable<std::vector<std::optional<T>>> askWorkers(ProxyShared& shared,
     std::weak_ptr<Gathering<T>> weak = gathering;
     ask(*shared.workers[i], [mailbox, executor, weak, i](T answer) {
       // std::function needs a copyable task: the answer is shared.
-      auto shared = std::make_shared<T>(std::move(answer));
-      runtime::postTo(mailbox, executor, [weak, i, shared] {
+      auto held = std::make_shared<T>(std::move(answer));
+      runtime::postTo(mailbox, executor, [weak, i, held] {
         auto alive = weak.lock();
         if (!alive) return;
-        alive->answers[i] = std::move(*shared);
+        alive->answers[i] = std::move(*held);
         if (--alive->pending == 0) alive->timer.cancel();
       });
     });

@@ -61,48 +61,20 @@ ForeignServerKeeper::~ForeignServerKeeper() {
 }
 
 void ForeignServerKeeper::start() {
-  std::lock_guard lock(mutex_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  thread_.start(options_.period, [this] { check(); });
 }
 
 void ForeignServerKeeper::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.stop();
 }
 
 void ForeignServerKeeper::checkNow() {
-  {
-    std::lock_guard lock(mutex_);
-    nudged_ = true;
-  }
-  wake_.notify_all();
+  thread_.nudge();
 }
 
 std::optional<ShardNode> ForeignServerKeeper::confirmed(std::size_t group) const {
   std::lock_guard lock(mutex_);
   return group < confirmed_.size() ? confirmed_[group] : std::nullopt;
-}
-
-bool ForeignServerKeeper::stopping() const {
-  std::lock_guard lock(mutex_);
-  return stopping_;
-}
-
-void ForeignServerKeeper::loop() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    nudged_ = false;
-    lock.unlock();
-    check();
-    lock.lock();
-    wake_.wait_for(lock, options_.period, [this] { return stopping_ || nudged_; });
-  }
 }
 
 void ForeignServerKeeper::check() {
@@ -115,7 +87,7 @@ void ForeignServerKeeper::check() {
     std::fill(confirmed_.begin(), confirmed_.end(), std::nullopt);
     confirmedOn_ = coordinator;
   }
-  for (std::size_t group = 0; group < options_.groups.size() && !stopping(); ++group) {
+  for (std::size_t group = 0; group < options_.groups.size() && !thread_.stopping(); ++group) {
     auto primary = options_.primaryOf(group);
     // Only this thread writes confirmed_, so it reads it unlocked.
     if (!primary || primary == confirmed_[group]) continue;

@@ -11,17 +11,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cluster/event_log.hpp"
+#include "common/periodic_thread.hpp"
 #include "shard/map_watcher.hpp"
 #include "shard/shard_catalog.hpp"
 
@@ -67,7 +66,6 @@ class ForeignServerKeeper {
   [[nodiscard]] std::optional<ShardNode> confirmed(std::size_t group) const;
 
  private:
-  void loop();
   void check();
   // Points group's server at `primary` in every database; true when every
   // database now agrees (or has no such server).
@@ -75,20 +73,16 @@ class ForeignServerKeeper {
                  const ShardNode& primary);
   [[nodiscard]] Result<bool> reconcileIn(const CoordinatorAddress& coordinator,
                                          const std::string& database, const ShardNode& primary);
-  [[nodiscard]] bool stopping() const;
 
   const ForeignServerKeeperOptions options_;
-  mutable std::mutex mutex_;  // guards stopping_, nudged_ and confirmed_
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  bool nudged_ = false;  // checkNow() was called since the last check began
-  std::thread thread_;
+  mutable std::mutex mutex_;  // guards confirmed_
   // Per group, the primary its servers were last confirmed to point at, on
   // `confirmedOn_`: written by the thread only, under mutex_.
   std::vector<std::optional<ShardNode>> confirmed_;
   // Thread-owned: per group, whether a failure was already logged.
   std::vector<bool> failing_;
   std::optional<CoordinatorAddress> confirmedOn_;
+  common::PeriodicThread thread_;  // runs check(); last: stopped first
 };
 
 }  // namespace pgswarm::shard

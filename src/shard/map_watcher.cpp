@@ -144,27 +144,15 @@ MapWatcher::~MapWatcher() {
 }
 
 void MapWatcher::start() {
-  std::lock_guard lock(mutex_);
-  if (thread_.joinable()) return;
-  stopping_ = false;
-  thread_ = std::thread([this] { loop(); });
+  thread_.start(options_.period, [this] { refresh(); });
 }
 
 void MapWatcher::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.stop();
 }
 
 void MapWatcher::requestRefresh() {
-  {
-    std::lock_guard lock(mutex_);
-    refreshRequested_ = true;
-  }
-  wake_.notify_all();
+  thread_.nudge();
 }
 
 std::shared_ptr<const ShardMap> MapWatcher::current() const {
@@ -184,22 +172,6 @@ std::vector<OperationRow> MapWatcher::operations() const {
   return all;
 }
 
-bool MapWatcher::stopping() const {
-  std::lock_guard lock(mutex_);
-  return stopping_;
-}
-
-void MapWatcher::loop() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    refreshRequested_ = false;
-    lock.unlock();
-    refresh();
-    lock.lock();
-    wake_.wait_for(lock, options_.period, [this] { return stopping_ || refreshRequested_; });
-  }
-}
-
 void MapWatcher::refresh() {
   auto now = Clock::now();
   // Databases whose catalog cannot be read now keep their last routes,
@@ -211,7 +183,7 @@ void MapWatcher::refresh() {
   std::vector<bool> changed(readers_.size(), false);
   for (std::size_t i = 0; address && i < readers_.size(); ++i) {
     auto& reader = readers_[i];
-    if (stopping()) return;
+    if (thread_.stopping()) return;
     auto read = this->read(reader, *address);
     if (!read) continue;
     {
@@ -302,7 +274,7 @@ std::optional<MapWatcher::CatalogRead> MapWatcher::read(Reader& reader,
   std::optional<Error> failure;
   // A kept connection may have broken since the last refresh (a restart, a
   // failover): one retry on a fresh one tells that apart from a real failure.
-  for (int attempt = 0; attempt < 2 && !stopping(); ++attempt) {
+  for (int attempt = 0; attempt < 2 && !thread_.stopping(); ++attempt) {
     bool fresh = !reader.conn;
     if (fresh) {
       auto conn = connect(reader, address);

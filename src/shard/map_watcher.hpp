@@ -19,17 +19,16 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cluster/pg_client.hpp"
+#include "common/periodic_thread.hpp"
 #include "common/result.hpp"
 #include "shard/routing.hpp"
 #include "shard/shard_operations.hpp"
@@ -102,7 +101,6 @@ class MapWatcher {
     bool expired = false;                       // routes dropped for silence
   };
 
-  void loop();
   void refresh();
   void publish(std::map<std::string, ShardRoutes, std::less<>> databases);
   [[nodiscard]] std::chrono::milliseconds lifetime() const;
@@ -118,18 +116,14 @@ class MapWatcher {
               Clock::time_point now);
   [[nodiscard]] Result<cluster::PgConnection> connect(const Reader& reader,
                                                       const CoordinatorAddress& address) const;
-  [[nodiscard]] bool stopping() const;
 
   const MapWatcherOptions options_;
-  mutable std::mutex mutex_;
+  mutable std::mutex mutex_;  // guards current_ and operations_
   std::shared_ptr<const ShardMap> current_;
   std::atomic<std::uint64_t> version_{0};
   std::map<std::string, std::vector<OperationRow>> operations_;  // by database
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  bool refreshRequested_ = false;
-  std::vector<Reader> readers_;
-  std::thread thread_;
+  std::vector<Reader> readers_;    // made by the constructor, then the thread's
+  common::PeriodicThread thread_;  // runs refresh(); last: stopped first
 };
 
 }  // namespace pgswarm::shard

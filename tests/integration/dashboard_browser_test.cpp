@@ -140,9 +140,9 @@ TEST(DashboardBrowser, ShardNodesAndTheShardMapInChromium) {
                                : nlohmann::json();
   };
   // ... and each group's failover coordinator adopts its primary.
-  auto groupsHealthy = [](const nlohmann::json& status) {
-    if (status["shards"].size() != 2u) return false;
-    for (const auto& group : status["shards"]) {
+  auto groupsHealthy = [](const nlohmann::json& reply) {
+    if (reply["shards"].size() != 2u) return false;
+    for (const auto& group : reply["shards"]) {
       if (!group["failover"].is_object() || group["failover"]["state"] != "healthy") return false;
     }
     return true;
