@@ -9,6 +9,7 @@
 #   DURATION=10 REPS=2 IDLE_CONNS=1000 bench/pool-vs-anchors.sh
 #   RESULTS=docs/bench-results bench/pool-vs-anchors.sh   # keep summary.md and the CSVs
 #   UNIX_SOCKETS=1 ...                          # also pgswarm and PgBouncer over the unix socket
+#   PGSWARM_B=/path/to/other/pgswarm ...        # A/B: a second pgswarm binary ("pgswarm-b"), TCP
 #
 # Needs root (the harness installs pgbouncer/pgpool2 if missing) and a release build.
 set -euo pipefail
@@ -22,8 +23,8 @@ WORKERS=${PGSWARM_BENCH_WORKERS:-1}
 
 # ';' not '&&' before nohup: '&' must background pgswarm itself, so that $!
 # (the pid file: CPU accounting and the stop below) is pgswarm's own pid.
-start_pool() {  # NAME PORT HOSTS
-  echo "nohup $PGSWARM pool --listen 127.0.0.1 --port $2 --hosts $3 \
+start_pool() {  # NAME PORT HOSTS [BINARY]
+  echo "nohup ${4:-$PGSWARM} pool --listen 127.0.0.1 --port $2 --hosts $3 \
     --auth-file \"\$ANCHOR_BASE/pgswarm-users.txt\" --pool-mode transaction \
     --default-pool-size 20 --max-client-conn 12000 --workers $WORKERS --http-port 0 \
     --health-check-user bench --log-level warn > \"\$ANCHOR_BASE/$1.log\" 2>&1 &
@@ -50,11 +51,20 @@ if [ "${UNIX_SOCKETS:-0}" = 1 ]; then
   EXTRA_TARGETS="$EXTRA_TARGETS pgswarm-unix|127.0.0.1|$((POOL_PORT + 1))|\$ANCHOR_BASE/pgswarm-unix.pid"
   EXTRA_TARGETS="$EXTRA_TARGETS pgbouncer-unix|127.0.0.1|16434|\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.pid"
 fi
+# PGSWARM_B: another build of pgswarm (say, other compiler flags) in the same
+# interleaved run, on the port after the unix-socket pool's.
+if [ -n "${PGSWARM_B:-}" ]; then
+  [ -x "$PGSWARM_B" ] || { echo "PGSWARM_B=$PGSWARM_B is not an executable" >&2; exit 1; }
+  EXTRA_START="$EXTRA_START $(start_pool pgswarm-b $((POOL_PORT + 2)) 127.0.0.1:15432 "$PGSWARM_B")"
+  EXTRA_STOP="$EXTRA_STOP; kill \$(cat \"\$ANCHOR_BASE/pgswarm-b.pid\") 2>/dev/null || true"
+  EXTRA_TARGETS="$EXTRA_TARGETS pgswarm-b|127.0.0.1|$((POOL_PORT + 2))|\$ANCHOR_BASE/pgswarm-b.pid"
+fi
 export EXTRA_START="$EXTRA_START
 sleep 1" EXTRA_STOP EXTRA_TARGETS
 BASE=${1:-$(mktemp -d "${TMPDIR:-/tmp}/anchor.XXXXXX")}
 stop_pool() {
-  for pid in "$BASE/pgswarm.pid" "$BASE/pgswarm-unix.pid" "$BASE/pgbouncer/pgbouncer-unix.pid"; do
+  for pid in "$BASE/pgswarm.pid" "$BASE/pgswarm-unix.pid" "$BASE/pgswarm-b.pid" \
+    "$BASE/pgbouncer/pgbouncer-unix.pid"; do
     [ -f "$pid" ] && kill "$(cat "$pid")" 2>/dev/null || true
   done
 }
