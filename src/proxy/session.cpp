@@ -885,15 +885,24 @@ std::optional<Session::BatchRoute> Session::batchRoute(std::span<const std::byte
   std::optional<ReadIntent> combined;
   std::optional<BatchRoute> single;  // the one Execute's route
   int executes = 0;
-  bool settingsOnly = true;                                               // every Execute so far
-  std::vector<std::pair<std::string_view, std::string_view>> statements;  // parsed here
+  bool settingsOnly = true;  // every Execute so far
   struct Portal {
     std::string_view name;
     std::string_view text;
     std::span<const std::byte> bind;  // the Bind's body
     std::string_view statement;       // the statement it binds
   };
-  std::vector<Portal> portals;  // bound here
+  // The batch's Parses and Binds, in vectors kept by the worker's thread:
+  // two allocations per extended batch otherwise. Nothing here suspends or
+  // calls batchRoute() again, so one pair per thread is enough. A long
+  // pipeline's capacity is not kept.
+  thread_local std::vector<std::pair<std::string_view, std::string_view>> statements;
+  thread_local std::vector<Portal> portals;
+  constexpr std::size_t kKeptCapacity = 64;
+  statements.clear();
+  portals.clear();
+  if (statements.capacity() > kKeptCapacity) statements.shrink_to_fit();
+  if (portals.capacity() > kKeptCapacity) portals.shrink_to_fit();
   auto textOf = [&](std::string_view name) -> std::optional<std::string_view> {
     for (auto it = statements.rbegin(); it != statements.rend(); ++it) {
       if (it->first == name) return it->second;
