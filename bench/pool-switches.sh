@@ -2,7 +2,9 @@
 # CPU time and context switches per transaction of a running proxy, from
 # /proc (all of its threads), over the middle of one pgbench run; the
 # transactions are the primary's commit count over the same window. Run it
-# for each proxy in turn, several rounds, on the same host.
+# for each proxy in turn, several rounds, on the same host. Start the pool
+# with setsid, as the anchor harness starts PgBouncer: in this shell's
+# session it would share pgbench's autogroup (benchmarks.md).
 #
 #   bench/pool-switches.sh PORT PID [pgbench script args...]
 #   bench/pool-switches.sh 17432 "$(pgrep -f 'pgswarm pool')" -b tpcb-like

@@ -23,8 +23,13 @@ WORKERS=${PGSWARM_BENCH_WORKERS:-1}
 
 # ';' not '&&' before nohup: '&' must background pgswarm itself, so that $!
 # (the pid file: CPU accounting and the stop below) is pgswarm's own pid.
+# In a session of its own (setsid), as the harness starts PgBouncer and
+# Pgpool-II: with the kernel's autogroup scheduling (Debian's default), a
+# process in the harness's session shares one scheduling group with
+# pgbench, and pgbench's wake-ups preempt it there (benchmarks.md, "One
+# session with pgbench").
 start_pool() {  # NAME PORT HOSTS [BINARY]
-  echo "nohup ${4:-$PGSWARM} pool --listen 127.0.0.1 --port $2 --hosts $3 \
+  echo "setsid nohup ${4:-$PGSWARM} pool --listen 127.0.0.1 --port $2 --hosts $3 \
     --auth-file \"\$ANCHOR_BASE/pgswarm-users.txt\" --pool-mode transaction \
     --default-pool-size 20 --max-client-conn 12000 --workers $WORKERS --http-port 0 \
     --health-check-user bench --log-level warn > \"\$ANCHOR_BASE/$1.log\" 2>&1 &

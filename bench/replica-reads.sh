@@ -164,8 +164,10 @@ pool_args=(pool --listen 127.0.0.1 --port "$POOL_PORT" --hosts "$HOSTS"
 # shellcheck disable=SC2206
 [ -n "${PGSWARM_EXTRA_ARGS:-}" ] && pool_args+=($PGSWARM_EXTRA_ARGS)
 if [[ " $TARGETS " == *" pgswarm "* ]]; then
-  # started directly (no shell in between): $! is pgswarm's own pid, used for CPU and the stop
-  nohup "$PGSWARM" "${pool_args[@]}" >"$BASE/pgswarm.log" 2>&1 </dev/null &
+  # started directly (no shell in between): $! is pgswarm's own pid, used for CPU and the stop.
+  # setsid: a session (and autogroup) of its own, as PgBouncer and Pgpool-II
+  # get from the shared harness, not pgbench's (pool-vs-anchors.sh).
+  setsid nohup "$PGSWARM" "${pool_args[@]}" >"$BASE/pgswarm.log" 2>&1 </dev/null &
   PGSWARM_PID=$!
   echo "$PGSWARM_PID" >"$BASE/pgswarm.pid"
   # wait until the health checks have found the primary and both replicas take reads
