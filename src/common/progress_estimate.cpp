@@ -2,6 +2,7 @@
 #include "common/progress_estimate.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace pgswarm {
 
@@ -19,7 +20,8 @@ ProgressEstimate estimateProgress(std::int64_t done, std::int64_t total, double 
 }
 
 std::string progressBarText(std::optional<double> percent, int width) {
-  int filled = percent ? std::clamp(static_cast<int>(*percent * width / 100.0 + 0.5), 0, width) : 0;
+  int filled =
+      percent ? std::clamp(static_cast<int>(std::lround(*percent * width / 100.0)), 0, width) : 0;
   return "[" + std::string(filled, '#') + std::string(width - filled, '.') + "]";
 }
 

@@ -34,7 +34,7 @@ ServerPool::ServerPool(asio::any_io_executor executor, std::string user, std::st
       user_(std::move(user)),
       database_(std::move(database)),
       address_(std::move(address)),
-      limits_(limits),
+      limits_(std::move(limits)),
       slots_(slots),
       worker_(worker),
       mailbox_(runtime::Mailbox::current()) {

@@ -150,7 +150,7 @@ class ServerPool {
  private:
   friend class Lease;
   struct Waiter {
-    explicit Waiter(asio::any_io_executor executor) : timer(std::move(executor)) {}
+    explicit Waiter(const asio::any_io_executor& executor) : timer(executor) {}
     asio::steady_timer timer;
     std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
     std::unique_ptr<ServerConnection> handed;  // a clean idle connection

@@ -323,7 +323,7 @@ std::vector<SettingDef> buildDefs() {
 }
 
 Result<std::chrono::milliseconds> seconds(const Settings& settings, const std::string& key) {
-  auto value = settings.integer(key, 0, 86400 * 365);
+  auto value = settings.integer(key, 0, 86400L * 365);
   if (!value) return value.error();
   return std::chrono::milliseconds(*value * 1000);
 }

@@ -54,8 +54,8 @@ struct PoolConfig {
   int primaryWeight = 0;
   bool loadBalance = true;
   bool readYourWrites = true;
-  std::uint64_t maxReplicaLagBytes = 16 * 1024 * 1024;  // 0: no bound
-  std::chrono::milliseconds maxReplicaLag{10000};       // replay delay; 0: no bound
+  std::uint64_t maxReplicaLagBytes = std::uint64_t{16} * 1024 * 1024;  // 0: no bound
+  std::chrono::milliseconds maxReplicaLag{10000};                      // replay delay; 0: no bound
   // The health monitor's control connections (libpq); period 0 turns it off.
   std::chrono::milliseconds healthCheckPeriod{1000};
   std::chrono::milliseconds healthCheckTimeout{2000};
@@ -107,7 +107,7 @@ struct PoolConfig {
   std::chrono::milliseconds clientIdleTimeout{0};       // 0: no limit
   std::chrono::milliseconds idleTransactionTimeout{0};  // 0: no limit
   std::chrono::milliseconds serverLifetime{3600000};
-  std::size_t maxPacketSize = 256 * 1024 * 1024;
+  std::size_t maxPacketSize = std::size_t{256} * 1024 * 1024;
   // Client-side TLS: cert and key (PEM) turn it on; prefer is then the default mode.
   std::string tlsCertFile;
   std::string tlsKeyFile;

@@ -47,7 +47,7 @@ constexpr int kMaxReadRetries = 2;
 constexpr std::chrono::milliseconds kBorrowWait{50};
 constexpr std::chrono::milliseconds kFailoverPoll{50};
 constexpr int kMaxPrimaryMoves = 3;
-constexpr std::size_t kMaxRetryBytes = 64 * 1024;
+constexpr std::size_t kMaxRetryBytes = std::size_t{64} * 1024;
 
 // A FATAL or PANIC ErrorResponse: the server ends the connection after it.
 bool endsSession(std::span<const std::byte> body) {

@@ -16,7 +16,10 @@ class Fifo {
   [[nodiscard]] std::size_t size() const { return items_.size() - head_; }
   [[nodiscard]] T& front() { return items_[head_]; }
   [[nodiscard]] const T& front() const { return items_[head_]; }
+  // push_back and pop_front keep std::deque's names on purpose: Fifo stands in for it.
+  // NOLINTNEXTLINE(readability-identifier-naming)
   void push_back(T item) { items_.push_back(std::move(item)); }
+  // NOLINTNEXTLINE(readability-identifier-naming)
   void pop_front() {
     items_[head_] = T{};  // release what the item owns now
     if (++head_ == items_.size()) {

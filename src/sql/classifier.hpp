@@ -24,7 +24,7 @@ namespace pgswarm::sql {
 // text (measured: 16 KB of `+1` overflows a 1 MiB thread stack). 64 KiB keeps
 // the worst case near 4 MiB, half of the 8 MiB default thread stack. Longer
 // texts get kTooLarge. Lower it for threads with smaller stacks (stack / 128).
-inline constexpr std::size_t kDefaultMaxParseBytes = 64 * 1024;
+inline constexpr std::size_t kDefaultMaxParseBytes = std::size_t{64} * 1024;
 
 // Parses and classifies query (one or more statements separated by ';').
 // Safe to call from several threads at once: libpg_query keeps its memory
