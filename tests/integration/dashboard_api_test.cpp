@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster_suite.hpp"
 #include "dashboard_support.hpp"
 
 namespace pgswarm::test {
@@ -30,13 +31,11 @@ using nlohmann::json;
 constexpr int kNodes = 3;
 constexpr int kStopped = 2;
 
-class DashboardApi : public ::testing::Test {
+class DashboardApi : public ClusterSuite<DashboardApi, DashboardPool> {
  protected:
   static void SetUpTestSuite() {
-    cluster_ = new LocalCluster(kNodes - 1);  // NOLINT: shared by the cases
-    auto up = cluster_->up();
-    ASSERT_EQ(up.exitCode, 0) << up.output;
-    pool_ = new DashboardPool(*cluster_, 200);  // NOLINT
+    ASSERT_NO_FATAL_FAILURE(startCluster(kNodes - 1));
+    pool_ = std::make_unique<DashboardPool>(*cluster_, 200);
     json status;
     bool ready = waitUntil(
         [&] {
@@ -53,23 +52,10 @@ class DashboardApi : public ::testing::Test {
                        << pool_->log();
     ready_ = true;
   }
-  static void TearDownTestSuite() {
-    delete pool_;  // NOLINT
-    pool_ = nullptr;
-    delete cluster_;  // NOLINT
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    if (!ready_) GTEST_SKIP() << "cluster or pool did not come up";
-  }
 
   static std::string nodeLabel(int index) {
     return "{node=\"127.0.0.1:" + std::to_string(cluster_->nodePort(index)) + "\"}";
   }
-
-  static inline LocalCluster* cluster_ = nullptr;
-  static inline DashboardPool* pool_ = nullptr;
-  static inline bool ready_ = false;
 };
 
 TEST_F(DashboardApi, NodesWithRolesPositionsAndWhoFollowsWhom) {

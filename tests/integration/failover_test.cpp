@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster_suite.hpp"
 #include "failover_support.hpp"
 #include "harness.hpp"
 #include "runtime/process.hpp"
@@ -27,16 +28,15 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kNodes = 3;
 
-class Failover : public ::testing::Test {
+class Failover : public ClusterSuite<Failover> {
  protected:
   static void SetUpTestSuite() {
-    cluster_ = new LocalCluster(2);  // NOLINT: lives for the suite, freed in TearDownTestSuite
     // The cluster's own pool only watches: this test's pool is the one
     // that fails over (one coordinator per cluster; see operations.md).
-    auto up = cluster_->up({"--failover", "off"});
-    ASSERT_EQ(up.exitCode, 0) << up.output;
-    pool_ = new PoolProcess(*cluster_, PoolNodes::kAll,  // NOLINT
-                            {"--pool-mode", "transaction", "--workers", "2"});
+    ASSERT_NO_FATAL_FAILURE(startCluster(2, {"--failover", "off"}));
+    pool_ = std::make_unique<PoolProcess>(
+        *cluster_, PoolNodes::kAll,
+        std::vector<std::string>{"--pool-mode", "transaction", "--workers", "2"});
     auto console = admin();
     bool ready = waitUntil(
         [&] { return consoleValue(console.get(), "SHOW FAILOVER", "state") == "healthy"; }, 15s);
@@ -45,48 +45,10 @@ class Failover : public ::testing::Test {
     ASSERT_EQ(run(conn.get(), "CREATE TABLE ledger (id bigint PRIMARY KEY)"), "ok");
     ready_ = true;
   }
-  static void TearDownTestSuite() {
-    delete pool_;  // NOLINT
-    pool_ = nullptr;
-    delete cluster_;  // NOLINT
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    if (!ready_) GTEST_SKIP() << "cluster or pool did not come up";
-  }
   void TearDown() override {
-    if (HasFailure() && pool_ != nullptr) {
-      std::cerr << "pool log:\n" << pool_->log();
-      for (int node = 0; node < cluster_->nodeCount(); ++node) {
-        std::ifstream agentLog(nodeDir(node) + "/agent.log");
-        std::cerr << "node " << node << " agent log:\n" << agentLog.rdbuf();
-      }
-    }
+    if (HasFailure()) printLogs();
   }
 
-  static RawConn client() { return rawConnect(pool_->port(), "postgres", cluster_->password()); }
-  static RawConn admin() {
-    return rawConnect(pool_->port(), "postgres", cluster_->password(), "dbname=pgswarm");
-  }
-  static RawConn direct(int node) {
-    return rawConnect(cluster_->nodePort(node), "postgres", cluster_->password());
-  }
-  static std::string nodeName(int node) {
-    return "127.0.0.1:" + std::to_string(cluster_->nodePort(node));
-  }
-
-  // A PID from a file of ours, checked to be a process of this cluster.
-  static pid_t ourPid(const std::string& file) {
-    std::ifstream in(file);
-    pid_t pid = 0;
-    if (!(in >> pid)) return 0;
-    return runtime::processCommandLine(pid).find(cluster_->dir()) != std::string::npos ? pid : 0;
-  }
-  static std::string nodeDir(int node) { return cluster_->dir() + "/node" + std::to_string(node); }
-
-  static inline LocalCluster* cluster_ = nullptr;
-  static inline PoolProcess* pool_ = nullptr;
-  static inline bool ready_ = false;
   static inline std::string oldAgentCommand_;  // node 0's agent, as `up` started it
 };
 

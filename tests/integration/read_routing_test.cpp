@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "cluster/topology.hpp"
+#include "cluster_suite.hpp"
 #include "harness.hpp"
 #include "runtime/process.hpp"
 
@@ -86,16 +87,15 @@ std::optional<cluster::Lsn> lsnOf(const std::string& text) {
   return text.empty() ? std::nullopt : cluster::parseLsn(text);
 }
 
-class ReadRouting : public ::testing::Test {
+// Connections that fail throw: the cases use them without checking.
+class ReadRouting : public ClusterSuite<ReadRouting, PoolProcess, ConnectFailure::kThrown> {
  protected:
   static void SetUpTestSuite() {
-    cluster_ = new LocalCluster(2);  // NOLINT: lives for the suite, freed in TearDownTestSuite
-    auto up = cluster_->up();
-    ASSERT_EQ(up.exitCode, 0) << up.output;
-    pool_ = new PoolProcess(  // NOLINT
+    ASSERT_NO_FATAL_FAILURE(startCluster(2));
+    pool_ = std::make_unique<PoolProcess>(
         *cluster_, PoolNodes::kAll,
-        {"--pool-mode", "transaction", "--health-check-period-ms", std::to_string(kPeriod.count()),
-         "--workers", "2"});
+        std::vector<std::string>{"--pool-mode", "transaction", "--health-check-period-ms",
+                                 std::to_string(kPeriod.count()), "--workers", "2"});
     auto console = admin();
     std::vector<NodeRow> rows;
     bool ready = waitUntil(
@@ -110,15 +110,6 @@ class ReadRouting : public ::testing::Test {
                        << pool_->log();
     ready_ = true;
   }
-  static void TearDownTestSuite() {
-    delete pool_;  // NOLINT
-    pool_ = nullptr;
-    delete cluster_;  // NOLINT
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    if (!ready_) GTEST_SKIP() << "cluster or pool did not come up";
-  }
   void TearDown() override {
     if (HasFailure() && pool_ != nullptr)
       std::cerr << "pool log tail:\n" << logTail(pool_->log(), 60);
@@ -132,28 +123,6 @@ class ReadRouting : public ::testing::Test {
       pos = newline;
     }
     return log.substr(pos);
-  }
-
-  static RawConn client() {
-    auto conn = rawConnect(pool_->port(), "postgres", cluster_->password());
-    if (PQstatus(conn.get()) != CONNECTION_OK) {
-      throw std::runtime_error(std::string("pool connect: ") + PQerrorMessage(conn.get()));
-    }
-    return conn;
-  }
-  static RawConn admin() {
-    auto conn = rawConnect(pool_->port(), "postgres", cluster_->password(), "dbname=pgswarm");
-    if (PQstatus(conn.get()) != CONNECTION_OK) {
-      throw std::runtime_error(std::string("admin console: ") + PQerrorMessage(conn.get()));
-    }
-    return conn;
-  }
-  static RawConn direct(int node) {
-    auto conn = rawConnect(cluster_->nodePort(node), "postgres", cluster_->password());
-    if (PQstatus(conn.get()) != CONNECTION_OK) {
-      throw std::runtime_error(std::string("node connect: ") + PQerrorMessage(conn.get()));
-    }
-    return conn;
   }
 
   // Node index of a port inet_server_port() returned; -1 when none.
@@ -200,10 +169,6 @@ class ReadRouting : public ::testing::Test {
     }
     return ::testing::AssertionSuccess();
   }
-
-  static inline LocalCluster* cluster_ = nullptr;
-  static inline PoolProcess* pool_ = nullptr;
-  static inline bool ready_ = false;
 };
 
 // "ok", or the error of `sql`.

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cluster_suite.hpp"
 #include "failover_support.hpp"
 #include "harness.hpp"
 #include "runtime/process.hpp"
@@ -20,15 +21,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-class SyncFailover : public ::testing::Test {
+class SyncFailover : public ClusterSuite<SyncFailover> {
  protected:
   static void SetUpTestSuite() {
-    cluster_ = new LocalCluster(3);  // NOLINT: lives for the suite, freed in TearDownTestSuite
-    auto up = cluster_->up({"--failover", "off"});  // this test's pool is the coordinator
-    ASSERT_EQ(up.exitCode, 0) << up.output;
-    pool_ = new PoolProcess(
-        *cluster_, PoolNodes::kAll,  // NOLINT
-        {"--pool-mode", "transaction", "--workers", "2", "--synchronous-mode", "on"});
+    // This test's pool is the coordinator.
+    ASSERT_NO_FATAL_FAILURE(startCluster(3, {"--failover", "off"}));
+    pool_ = std::make_unique<PoolProcess>(
+        *cluster_, PoolNodes::kAll,
+        std::vector<std::string>{"--pool-mode", "transaction", "--workers", "2",
+                                 "--synchronous-mode", "on"});
     auto console = admin();
     bool ready = waitUntil(
         [&] {
@@ -43,53 +44,22 @@ class SyncFailover : public ::testing::Test {
     ASSERT_EQ(run(conn.get(), "CREATE TABLE ledger (id bigint PRIMARY KEY)"), "ok");
     ready_ = true;
   }
-  static void TearDownTestSuite() {
-    delete pool_;  // NOLINT
-    pool_ = nullptr;
-    delete cluster_;  // NOLINT
-    cluster_ = nullptr;
-  }
-  void SetUp() override {
-    if (!ready_) GTEST_SKIP() << "cluster or pool did not come up";
-  }
   void TearDown() override {
-    if (!HasFailure() || pool_ == nullptr) return;
-    std::cerr << "pool log:\n" << pool_->log();
-    for (int node = 0; node < cluster_->nodeCount(); ++node) {
-      std::ifstream agentLog(cluster_->dir() + "/node" + std::to_string(node) + "/agent.log");
-      std::cerr << "node " << node << " agent log:\n" << agentLog.rdbuf();
-    }
+    if (HasFailure()) printLogs();
   }
 
-  static RawConn client() { return rawConnect(pool_->port(), "postgres", cluster_->password()); }
-  static RawConn admin() {
-    return rawConnect(pool_->port(), "postgres", cluster_->password(), "dbname=pgswarm");
-  }
-  static RawConn direct(int node) {
-    return rawConnect(cluster_->nodePort(node), "postgres", cluster_->password());
-  }
-  static std::string nodeName(int node) {
-    return "127.0.0.1:" + std::to_string(cluster_->nodePort(node));
-  }
   static int nodeOf(const std::string& name) {
     for (int i = 0; i < cluster_->nodeCount(); ++i) {
       if (nodeName(i) == name) return i;
     }
     return -1;
   }
-  static std::string nodeDir(int node) { return cluster_->dir() + "/node" + std::to_string(node); }
 
   // kill -9 of the node's agent, then of its postgres; only processes of
   // this cluster.
   static ::testing::AssertionResult killNode(int node) {
-    auto ours = [](const std::string& file) -> pid_t {
-      std::ifstream in(file);
-      pid_t pid = 0;
-      if (!(in >> pid)) return 0;
-      return runtime::processCommandLine(pid).find(cluster_->dir()) != std::string::npos ? pid : 0;
-    };
-    pid_t agent = ours(nodeDir(node) + "/agent.pid");
-    pid_t postmaster = ours(nodeDir(node) + "/data/postmaster.pid");
+    pid_t agent = ourPid(nodeDir(node) + "/agent.pid");
+    pid_t postmaster = ourPid(nodeDir(node) + "/data/postmaster.pid");
     if (agent == 0 || postmaster == 0) {
       return ::testing::AssertionFailure() << "node " << node << ": no agent or postmaster pid";
     }
@@ -97,10 +67,6 @@ class SyncFailover : public ::testing::Test {
     ::kill(postmaster, SIGKILL);
     return ::testing::AssertionSuccess();
   }
-
-  static inline LocalCluster* cluster_ = nullptr;
-  static inline PoolProcess* pool_ = nullptr;
-  static inline bool ready_ = false;
 };
 
 TEST_F(SyncFailover, ThePrimaryWaitsForOneOfTheReplicas) {
