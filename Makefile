@@ -1,5 +1,6 @@
 # Front end for the usual jobs; CMake presets do the real work.
 #   make        build build/pgswarm (release)
+#   make release-pgo  build-pgo/pgswarm: release with profile-guided optimization
 #   make up     install what is missing, build, start a local cluster
 #   make test   install what is missing, build with ASan+UBSan, run every test
 #   make fuzz-smoke   build the libFuzzer targets (clang), fuzz each for 15 s
@@ -11,7 +12,7 @@ UP_ARGS ?=
 # ./pgswarm-data when it is, /var/lib/pgswarm/local otherwise.
 CLUSTER_DIR = $(shell ./scripts/cluster-dir.sh)
 
-.PHONY: all deps release debug test fuzz-smoke up down status format tidy clean
+.PHONY: all deps release release-pgo debug test fuzz-smoke up down status format tidy clean
 
 all: release
 
@@ -21,6 +22,10 @@ deps:
 release:
 	cmake --preset release >/dev/null
 	cmake --build --preset release
+
+# Trains on a throwaway PostgreSQL with pgbench (scripts/pgo-build.sh).
+release-pgo: deps
+	./scripts/pgo-build.sh
 
 debug:
 	cmake --preset debug >/dev/null
@@ -52,4 +57,4 @@ tidy: release
 	git ls-files 'src/*.cpp' | xargs clang-tidy -p build --quiet $(TIDY_ARGS)
 
 clean:
-	rm -rf build build-debug build-fuzz
+	rm -rf build build-debug build-fuzz build-pgo
