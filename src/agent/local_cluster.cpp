@@ -276,6 +276,14 @@ std::string serverSocketDirs(const LocalCluster& cluster) {
   return routes;
 }
 
+// The local pool shares the machine's cores with every node. Where they are
+// all busy, each event loop past the first costs CPU per transaction (a
+// second one on two cores: 5-17 % more, and 6-10 % fewer transactions;
+// benchmarks.md, "Workers on a shared host"): one loop per two cores.
+std::string localPoolWorkers() {
+  return std::to_string(std::max(1U, std::thread::hardware_concurrency() / 2));
+}
+
 Result<pid_t> startPool(const LocalCluster& cluster) {
   // Every node, the primary first: the pool learns the roles itself.
   std::string hosts;
@@ -333,7 +341,9 @@ Result<pid_t> startPool(const LocalCluster& cluster) {
                                 "--agent-token-file",
                                 cluster.apiTokenPath(),
                                 "--server-socket-dirs",
-                                serverSocketDirs(cluster)};
+                                serverSocketDirs(cluster),
+                                "--workers",
+                                localPoolWorkers()};
   runtime::SpawnOptions options{
       .argv = argv,
       .unsetEnv = {"HOSTS", "SHARD_HOSTS", "USER", "PASSWORD", "PASSWORD_FILE"},

@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -62,6 +64,17 @@ TEST(Lifecycle, SecondUpOnARunningClusterChangesNothing) {
   EXPECT_EQ(before["pid"], after["pid"]);
   EXPECT_EQ(before["agent_pid"], after["agent_pid"]);
   EXPECT_EQ(after["role"], "primary");
+}
+
+// The local pool shares the cores with the nodes: one event loop per two.
+TEST(Lifecycle, LocalPoolRunsOneWorkerPerTwoCores) {
+  LocalCluster cluster(0);
+  ASSERT_EQ(cluster.up().exitCode, 0);
+  const int httpPort = cluster.status()["http_port"].get<int>();
+  auto reply = httpGet(httpPort, "/api/status");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const auto expected = std::max(1U, std::thread::hardware_concurrency() / 2);
+  EXPECT_EQ(nlohmann::json::parse(reply.body)["pool"]["workers"], expected) << reply.body;
 }
 
 // Logs in kClients clients through the pool, all connected at once, and
