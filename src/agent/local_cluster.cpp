@@ -278,7 +278,7 @@ std::string serverSocketDirs(const LocalCluster& cluster) {
 
 // The local pool shares the machine's cores with every node. Where they are
 // all busy, each event loop past the first costs CPU per transaction (a
-// second one on two cores: 5-17 % more, and 6-10 % fewer transactions;
+// second one on two cores: 5-13 % more, and 6-9 % fewer transactions;
 // benchmarks.md, "Workers on a shared host"): one loop per two cores.
 std::string localPoolWorkers() {
   return std::to_string(std::max(1U, std::thread::hardware_concurrency() / 2));
