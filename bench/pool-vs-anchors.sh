@@ -50,9 +50,9 @@ if [ "${UNIX_SOCKETS:-0}" = 1 ]; then
       > \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.ini\";
   chown postgres \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.ini\";
   setpriv --reuid=postgres --regid=postgres --init-groups \
-    pgbouncer -d -q \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.ini\""
+    pgbouncer -d -q \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.ini\";"
   EXTRA_STOP="$EXTRA_STOP; kill \$(cat \"\$ANCHOR_BASE/pgswarm-unix.pid\") 2>/dev/null || true;
-    kill \$(cat \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.pid\") 2>/dev/null || true"
+    kill \$(cat \"\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.pid\" 2>/dev/null) 2>/dev/null || true"
   EXTRA_TARGETS="$EXTRA_TARGETS pgswarm-unix|127.0.0.1|$((POOL_PORT + 1))|\$ANCHOR_BASE/pgswarm-unix.pid"
   EXTRA_TARGETS="$EXTRA_TARGETS pgbouncer-unix|127.0.0.1|16434|\$ANCHOR_BASE/pgbouncer/pgbouncer-unix.pid"
 fi
