@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <asio/experimental/awaitable_operators.hpp>
 
@@ -444,7 +445,8 @@ asio::awaitable<ConnectResult> connectAndLogin(asio::any_io_executor executor,
       input.consume(frame.frame.length);
       if (step == Login::Step::kFailed) {
         auto failure = login.failure();
-        failure.message = "server " + where + " refused login of " + user + ": " + failure.message;
+        failure.message =
+            fmt::format("server {} refused login of {}: {}", where, user, failure.message);
         co_return failure;
       }
       if (step == Login::Step::kReady) {

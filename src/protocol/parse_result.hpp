@@ -49,13 +49,16 @@ class [[nodiscard]] ParseResult : public BasicResult<T, ParseError> {
   }
 };
 
-// Propagates a failed ParseResult from the enclosing function.
+// Propagates a failed ParseResult from the enclosing function. `var` is
+// pasted into a name, where parentheses cannot go.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define PGSWARM_PROTOCOL_TRY(var, expr) \
   auto var##_result = (expr);           \
   if (!var##_result.ok()) {             \
     return var##_result.error();        \
   }                                     \
   auto var = std::move(var##_result).value()
+// NOLINTEND(bugprone-macro-parentheses)
 
 // Propagates a failure of a ParseResult whose value is not needed.
 #define PGSWARM_PROTOCOL_CHECK(expr) \

@@ -605,8 +605,10 @@ Result<std::map<std::string, int, std::less<>>> sizeEntry(const std::string& whe
   if (table == nullptr) return makeError("{}: expected a table like {{ pool_size = 2 }}", where);
   std::map<std::string, int, std::less<>> values;
   for (const auto& [name, value] : *table) {
+    // Not the binding itself: clang 14 cannot capture a structured binding.
+    const std::string_view keyName = name.str();
     const auto* key = std::find_if(keys.begin(), keys.end(),
-                                   [&](const SizeKey& k) { return k.name == name.str(); });
+                                   [keyName](const SizeKey& k) { return k.name == keyName; });
     if (key == keys.end()) {
       std::string known;
       for (const auto& k : keys) known += (known.empty() ? "" : ", ") + std::string(k.name);
