@@ -46,24 +46,28 @@ run_bench() {  # PORT OUTFILE [pgbench args...]
     -h 127.0.0.1 -p "$port" -U "$PGUSER" "$PGDATABASE" > "$out.out" 2> "$out.progress"
 }
 
+start_a() { run_bench "$PORT_A" "$dir/a" "$@" & bench_a=$!; }
+start_b() { run_bench "$PORT_B" "$dir/b" "$@" & bench_b=$!; }
+
 for round in $(seq 1 "$ROUNDS"); do
   dir="$work/$round"
   mkdir -p "$dir"
   if [ $((round % 2)) = 1 ]; then
-    run_bench "$PORT_A" "$dir/a" "$@" &
-    bench_a=$!
-    run_bench "$PORT_B" "$dir/b" "$@" &
-    bench_b=$!
+    start_a "$@"
+    start_b "$@"
   else
-    run_bench "$PORT_B" "$dir/b" "$@" &
-    bench_b=$!
-    run_bench "$PORT_A" "$dir/a" "$@" &
-    bench_a=$!
+    start_b "$@"
+    start_a "$@"
   fi
   while kill -0 "$bench_a" 2> /dev/null || kill -0 "$bench_b" 2> /dev/null; do
     echo "$(date +%s.%N) $(cpu_ticks "$PID_A") $(cpu_ticks "$PID_B")" >> "$dir/cpu"
     sleep 0.25
   done
-  wait "$bench_a" "$bench_b" || { echo "pgbench failed in round $round" >&2; cat "$dir"/*.progress >&2; exit 1; }
+  # One wait each: `wait A B` returns only B's status.
+  if ! wait "$bench_a" || ! wait "$bench_b"; then
+    echo "pgbench failed in round $round" >&2
+    cat "$dir"/*.progress >&2
+    exit 1
+  fi
 done
 python3 "$HERE/pool_paired_summary.py" "$work" "$NAME_A" "$NAME_B" "$WARMUP" "$(getconf CLK_TCK)"
